@@ -1,0 +1,194 @@
+//! Configuration: built-in defaults, then a TOML file (`--config`), then `FERROSTACK_*`
+//! environment variables and command-line flags (clap reads both; flags win).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+
+/// Options shared by the commands that run or manage a cloud. Every option can also be set in
+/// the TOML file under the same name (with `_` instead of `-`).
+#[derive(Debug, Clone, Args, Default)]
+pub struct CommonOpts {
+    /// TOML configuration file. Keys are the long option names with `_`, e.g. `listen = "0.0.0.0:5000"`.
+    #[arg(long, env = "FERROSTACK_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Directory for the SQLite database, Fernet keys, openrc, images and disks.
+    /// Default: /var/lib/ferrostack as root, ./data otherwise.
+    #[arg(long, env = "FERROSTACK_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite:///path/file.db (default: <data-dir>/ferrostack.db) or postgres://user:pw@host/db.
+    #[arg(long, env = "FERROSTACK_DB", global = true)]
+    pub db: Option<String>,
+    /// Address the API listener binds, HOST:PORT.
+    #[arg(long, env = "FERROSTACK_LISTEN", global = true)]
+    pub listen: Option<String>,
+    /// Base URL clients use to reach the APIs (written into the catalog and openrc).
+    /// Default: http://<listen address>, with 127.0.0.1 for an unspecified host.
+    #[arg(long, env = "FERROSTACK_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Region name of this cloud.
+    #[arg(long, env = "FERROSTACK_REGION", global = true)]
+    pub region: Option<String>,
+    /// Token lifetime in seconds.
+    #[arg(long, env = "FERROSTACK_TOKEN_EXPIRATION", global = true)]
+    pub token_expiration: Option<u64>,
+    /// Number of Fernet keys kept (staged + primary + secondaries), at least 3.
+    #[arg(long, env = "FERROSTACK_MAX_ACTIVE_KEYS", global = true)]
+    pub max_active_keys: Option<usize>,
+    /// Lock a user out after this many consecutive failed logins (0 disables lockout).
+    #[arg(long, env = "FERROSTACK_LOCKOUT_FAILURE_ATTEMPTS", global = true)]
+    pub lockout_failure_attempts: Option<u32>,
+    /// How long a lockout lasts, in seconds.
+    #[arg(long, env = "FERROSTACK_LOCKOUT_DURATION", global = true)]
+    pub lockout_duration: Option<u64>,
+    /// A policy.yaml whose rules override the built-in defaults (oslo.policy syntax).
+    #[arg(long, env = "FERROSTACK_POLICY_FILE", global = true)]
+    pub policy_file: Option<PathBuf>,
+    /// Admin password set at first bootstrap (default: a generated one, written to openrc).
+    #[arg(long, env = "FERROSTACK_ADMIN_PASSWORD", global = true, hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, env = "FERROSTACK_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    db: Option<String>,
+    listen: Option<String>,
+    public_url: Option<String>,
+    region: Option<String>,
+    token_expiration: Option<u64>,
+    max_active_keys: Option<usize>,
+    lockout_failure_attempts: Option<u32>,
+    lockout_duration: Option<u64>,
+    policy_file: Option<PathBuf>,
+    admin_password: Option<String>,
+    log_format: Option<String>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub db: String,
+    pub listen: String,
+    pub public_url: String,
+    pub region: String,
+    pub token_expiration: Duration,
+    pub max_active_keys: usize,
+    pub lockout_failure_attempts: u32,
+    pub lockout_duration: Duration,
+    pub policy_file: Option<PathBuf>,
+    pub admin_password: Option<String>,
+    pub log_format: String,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
+
+fn default_data_dir() -> PathBuf {
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        })
+        .unwrap_or(false);
+    if is_root {
+        PathBuf::from("/var/lib/ferrostack")
+    } else {
+        PathBuf::from("./data")
+    }
+}
+
+fn public_url_for(listen: &str) -> String {
+    let (host, port) = listen.rsplit_once(':').unwrap_or((listen, "80"));
+    let host = match host {
+        "0.0.0.0" | "" | "[::]" => "127.0.0.1",
+        h => h,
+    };
+    format!("http://{host}:{port}")
+}
+
+impl Config {
+    pub fn resolve(cli: &CommonOpts) -> anyhow::Result<Config> {
+        let file: FileConfig = match &cli.config {
+            Some(p) => toml::from_str(&std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?)
+                .map_err(|e| anyhow::anyhow!("parsing {}: {e}", p.display()))?,
+            None => FileConfig::default(),
+        };
+        let data_dir = cli.data_dir.clone().or(file.data_dir).unwrap_or_else(default_data_dir);
+        let data_dir = absolute(&data_dir)?;
+        let listen = cli.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let public_url = cli
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .unwrap_or_else(|| public_url_for(&listen))
+            .trim_end_matches('/')
+            .to_string();
+        let db = cli
+            .db
+            .clone()
+            .or(file.db)
+            .unwrap_or_else(|| format!("sqlite://{}/ferrostack.db", data_dir.display()));
+        Ok(Config {
+            db,
+            listen,
+            public_url,
+            region: cli.region.clone().or(file.region).unwrap_or_else(|| "RegionOne".into()),
+            token_expiration: Duration::from_secs(cli.token_expiration.or(file.token_expiration).unwrap_or(3600)),
+            max_active_keys: cli.max_active_keys.or(file.max_active_keys).unwrap_or(3),
+            lockout_failure_attempts: cli.lockout_failure_attempts.or(file.lockout_failure_attempts).unwrap_or(0),
+            lockout_duration: Duration::from_secs(cli.lockout_duration.or(file.lockout_duration).unwrap_or(1800)),
+            policy_file: cli.policy_file.clone().or(file.policy_file),
+            admin_password: cli.admin_password.clone().or(file.admin_password),
+            log_format: cli.log_format.clone().or(file.log_format).unwrap_or_else(|| "text".into()),
+            data_dir,
+        })
+    }
+
+    pub fn key_repository(&self) -> PathBuf {
+        self.data_dir.join("fernet-keys")
+    }
+}
+
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    if p.is_absolute() {
+        Ok(p.to_path_buf())
+    } else {
+        Ok(std::env::current_dir()?.join(p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_file_then_cli() {
+        let dir = std::env::temp_dir().join(format!("fs-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("c.toml");
+        std::fs::write(&f, "listen = \"0.0.0.0:6000\"\nregion = \"R2\"\n").unwrap();
+        let mut cli = CommonOpts {
+            config: Some(f),
+            data_dir: Some(dir.clone()),
+            ..Default::default()
+        };
+        let c = Config::resolve(&cli).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:6000");
+        assert_eq!(c.public_url, "http://127.0.0.1:6000");
+        assert_eq!(c.region, "R2");
+        cli.region = Some("R3".into());
+        assert_eq!(Config::resolve(&cli).unwrap().region, "R3");
+        std::fs::write(dir.join("bad.toml"), "nope = 1\n").unwrap();
+        cli.config = Some(dir.join("bad.toml"));
+        assert!(Config::resolve(&cli).is_err(), "unknown keys are refused");
+    }
+}

@@ -1,0 +1,109 @@
+//! `ferrostack`: one binary for the whole cloud.
+
+mod bench;
+mod config;
+mod server;
+
+use clap::{Parser, Subcommand};
+
+use config::{CommonOpts, Config};
+
+#[derive(Parser)]
+#[command(name = "ferrostack", version, about = "An OpenStack-compatible cloud in one binary")]
+struct Cli {
+    #[command(flatten)]
+    common: CommonOpts,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every API and the local agent in one process (SQLite and local files by default).
+    AllInOne,
+    /// Run the APIs only (multi-node: point --db at PostgreSQL shared by all controllers).
+    Controller,
+    /// Create the region, default domain, admin project/user, roles and catalog; write openrc.
+    Bootstrap,
+    /// Database operations.
+    Db {
+        #[command(subcommand)]
+        op: DbOp,
+    },
+    /// Fernet key repository operations.
+    Fernet {
+        #[command(subcommand)]
+        op: FernetOp,
+    },
+    /// Benchmarks that print figures (they start their own cloud on a free port).
+    Bench {
+        #[command(subcommand)]
+        what: bench::BenchWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbOp {
+    /// Apply pending migrations.
+    Migrate,
+}
+
+#[derive(Subcommand)]
+enum FernetOp {
+    /// Create the key repository if it has no keys.
+    Setup,
+    /// Promote the staged key to primary and stage a new one (run on one node, then copy the
+    /// repository to the others).
+    Rotate,
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERROSTACK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    if format == "json" {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let cfg = Config::resolve(&cli.common)?;
+    init_logging(&cfg.log_format);
+    match cli.command {
+        Command::AllInOne => server::run(cfg, server::Mode::AllInOne).await,
+        Command::Controller => server::run(cfg, server::Mode::Controller).await,
+        Command::Bootstrap => {
+            let cloud = server::Cloud::open(&cfg).await?;
+            let out = cloud.bootstrap(&cfg).await?;
+            println!("bootstrap done; credentials in {}", out.display());
+            Ok(())
+        }
+        Command::Db { op: DbOp::Migrate } => {
+            std::fs::create_dir_all(&cfg.data_dir)?;
+            let db = ferrostack_store::Db::connect_without_migrating(&cfg.db).await?;
+            db.migrate().await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Fernet { op } => {
+            let repo = ferrostack_identity::token::keys::KeyRepository::new(cfg.key_repository(), cfg.max_active_keys);
+            match op {
+                FernetOp::Setup => {
+                    repo.setup()?;
+                    println!("key repository ready at {}", repo.dir().display());
+                }
+                FernetOp::Rotate => {
+                    repo.setup()?;
+                    let n = repo.rotate()?;
+                    println!("rotated: key {n} is now primary in {}", repo.dir().display());
+                }
+            }
+            Ok(())
+        }
+        Command::Bench { what } => bench::run(what).await,
+    }
+}

@@ -1,0 +1,180 @@
+//! Wiring: the store, the policy, every service's router behind the shared middleware, the
+//! first-start bootstrap and the openrc file.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use ferrostack_api::auth::{validate_token, AuthLayerState};
+use ferrostack_api::request::request_context;
+use ferrostack_identity::service::bootstrap::CatalogService;
+use ferrostack_identity::{Identity, IdentityConfig};
+use ferrostack_policy::Enforcer;
+use ferrostack_store::Db;
+
+use crate::config::Config;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    AllInOne,
+    Controller,
+}
+
+/// The services of an opened cloud.
+pub struct Cloud {
+    pub identity: Arc<Identity>,
+}
+
+/// The services this binary serves, as the catalog lists them.
+fn catalog_services() -> Vec<CatalogService> {
+    vec![CatalogService {
+        service_type: "identity".into(),
+        name: "keystone".into(),
+        path: "/identity".into(),
+    }]
+}
+
+impl Cloud {
+    /// Connects to the store (applying migrations) and builds the services.
+    pub async fn open(cfg: &Config) -> anyhow::Result<Cloud> {
+        std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+        let db = Db::connect(&cfg.db).await.context("opening the database")?;
+        let mut enforcer = Enforcer::with_defaults();
+        if let Some(p) = &cfg.policy_file {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            enforcer.load_overrides(&text).with_context(|| format!("loading {}", p.display()))?;
+        }
+        let policy = Arc::new(enforcer);
+        let identity = Identity::new(
+            db,
+            IdentityConfig {
+                public_url: cfg.public_url.clone(),
+                region: cfg.region.clone(),
+                token_expiration: cfg.token_expiration,
+                key_repository: cfg.key_repository(),
+                max_active_keys: cfg.max_active_keys,
+                lockout_failure_attempts: cfg.lockout_failure_attempts,
+                lockout_duration: cfg.lockout_duration,
+            },
+            policy,
+        )
+        .await?;
+        Ok(Cloud { identity })
+    }
+
+    /// Bootstraps (idempotent) and writes `<data-dir>/openrc` when a password is known.
+    pub async fn bootstrap(&self, cfg: &Config) -> anyhow::Result<PathBuf> {
+        let out = self
+            .identity
+            .bootstrap(cfg.admin_password.clone(), &catalog_services())
+            .await?;
+        let path = cfg.data_dir.join("openrc");
+        if let Some(pw) = out.admin_password.or_else(|| cfg.admin_password.clone()) {
+            write_openrc(&path, cfg, &pw)?;
+        } else if !path.exists() {
+            tracing::warn!(
+                "the admin user exists but {} is missing; pass --admin-password to rewrite it",
+                path.display()
+            );
+        } else {
+            rewrite_auth_url(&path, cfg)?;
+        }
+        Ok(path)
+    }
+
+    /// Every API behind the shared middleware: request id and log line outermost, then token
+    /// validation.
+    pub fn router(&self) -> Router {
+        let validator: Arc<dyn ferrostack_api::TokenValidator> = self.identity.clone();
+        Router::new()
+            .nest("/identity", ferrostack_identity::api::router(self.identity.clone()))
+            .layer(axum::middleware::from_fn_with_state(AuthLayerState { validator }, validate_token))
+            .layer(axum::middleware::from_fn(request_context))
+    }
+}
+
+fn openrc_text(cfg: &Config, password: &str) -> String {
+    format!(
+        "# ferrostack admin credentials: source this file, then use the openstack client.\n\
+         export OS_AUTH_URL={url}/identity\n\
+         export OS_IDENTITY_API_VERSION=3\n\
+         export OS_AUTH_TYPE=password\n\
+         export OS_USERNAME=admin\n\
+         export OS_PASSWORD='{password}'\n\
+         export OS_PROJECT_NAME=admin\n\
+         export OS_USER_DOMAIN_NAME=Default\n\
+         export OS_PROJECT_DOMAIN_NAME=Default\n\
+         export OS_REGION_NAME={region}\n\
+         export OS_INTERFACE=public\n",
+        url = cfg.public_url,
+        region = cfg.region,
+    )
+}
+
+fn write_openrc(path: &std::path::Path, cfg: &Config, password: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(openrc_text(cfg, password).as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Keeps an existing openrc's password but points it at the current public URL.
+fn rewrite_auth_url(path: &std::path::Path, cfg: &Config) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    let pw = text
+        .lines()
+        .find_map(|l| l.strip_prefix("export OS_PASSWORD="))
+        .map(|p| p.trim_matches('\'').to_string());
+    if let Some(pw) = pw {
+        let new = openrc_text(cfg, &pw);
+        if new != text {
+            write_openrc(path, cfg, &pw)?;
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+}
+
+pub async fn run(cfg: Config, mode: Mode) -> anyhow::Result<()> {
+    let cloud = Cloud::open(&cfg).await?;
+    let openrc = cloud.bootstrap(&cfg).await?;
+    cloud.identity.spawn_refresher(Duration::from_secs(2));
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    tracing::info!(listen = %cfg.listen, public_url = %cfg.public_url, mode = ?mode, "ferrostack is serving");
+    println!(
+        "\nferrostack is up at {url}\n  log in:  source {rc}\n           openstack token issue\n  (admin credentials are in {rc}, mode 0600)\n",
+        url = cfg.public_url,
+        rc = openrc.display()
+    );
+    axum::serve(listener, cloud.router())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}

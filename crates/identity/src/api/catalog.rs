@@ -1,0 +1,401 @@
+//! `/v3/regions`, `/v3/services`, `/v3/endpoints`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use ferrostack_api::{Auth, Json};
+use http::StatusCode;
+use serde_json::{json, Value};
+
+use super::wire::{self, body_object, drop_readonly, take_name, take_opt_bool, take_opt_string, with_extra};
+use super::State;
+use crate::db::catalog as cat;
+use crate::error::{conflict_or, IdentityError, Result};
+use crate::model::{new_id, Endpoint, Region, Service};
+use crate::Identity;
+
+pub fn routes() -> Router<std::sync::Arc<Identity>> {
+    Router::new()
+        .route("/regions", get(list_regions).post(create_region))
+        .route(
+            "/regions/{region_id}",
+            get(show_region).put(put_region).patch(update_region).delete(delete_region),
+        )
+        .route("/services", get(list_services).post(create_service))
+        .route("/services/{service_id}", get(show_service).patch(update_service).delete(delete_service))
+        .route("/endpoints", get(list_endpoints).post(create_endpoint))
+        .route(
+            "/endpoints/{endpoint_id}",
+            get(show_endpoint).patch(update_endpoint).delete(delete_endpoint),
+        )
+}
+
+fn json_ok(v: Value) -> Response {
+    axum::Json(v).into_response()
+}
+
+fn created(v: Value) -> Response {
+    (StatusCode::CREATED, axum::Json(v)).into_response()
+}
+
+// ---- regions
+
+fn region_wire(id: &Identity, r: &Region) -> Value {
+    with_extra(
+        json!({"id": r.id, "description": r.description, "parent_region_id": r.parent_region_id,
+               "links": wire::self_link(id, &format!("regions/{}", r.id))}),
+        &r.extra,
+    )
+}
+
+async fn get_region(id: &Identity, region_id: &str) -> Result<Region> {
+    cat::get_region(&id.db.pool, region_id)
+        .await?
+        .ok_or_else(|| IdentityError::not_found("region", region_id))
+}
+
+async fn insert_region(id: &Identity, auth: &Auth, region_id: Option<String>, body: Value) -> Result<Response> {
+    auth.enforce(&id.policy, "identity:create_region", &json!({}))?;
+    let mut o = body_object(body, "region")?;
+    let body_id = take_opt_string(&mut o, "id", 255)?;
+    o.remove("links");
+    let rid = match (region_id, body_id) {
+        (Some(p), Some(b)) if p != b => {
+            return Err(IdentityError::validation("The region id in the path and in the body differ."))
+        }
+        (Some(p), _) => p,
+        (None, Some(b)) => b,
+        (None, None) => new_id(),
+    };
+    let parent = take_opt_string(&mut o, "parent_region_id", 255)?;
+    if let Some(p) = &parent {
+        get_region(id, p).await.map_err(|_| {
+            IdentityError::validation(format!("The parent region {p} does not exist."))
+        })?;
+    }
+    let r = Region {
+        id: rid.clone(),
+        description: take_opt_string(&mut o, "description", 255)?.unwrap_or_default(),
+        parent_region_id: parent,
+        extra: o,
+    };
+    let mut tx = id.db.begin_write().await?;
+    cat::insert_region(&mut *tx, &r)
+        .await
+        .map_err(conflict_or("region", format!("Duplicate ID, {rid}")))?;
+    id.commit_change(tx, vec![]).await?;
+    Ok(created(json!({"region": region_wire(id, &r)})))
+}
+
+async fn create_region(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Response> {
+    insert_region(&state.0, &auth, None, body).await
+}
+
+async fn put_region(state: State, auth: Auth, Path(region_id): Path<String>, Json(body): Json<Value>) -> Result<Response> {
+    insert_region(&state.0, &auth, Some(region_id), body).await
+}
+
+async fn list_regions(state: State, auth: Auth, Query(q): Query<HashMap<String, String>>) -> Result<Response> {
+    let id = &state.0;
+    auth.enforce(&id.policy, "identity:list_regions", &json!({}))?;
+    let list: Vec<Value> = cat::list_regions(&id.db.pool)
+        .await?
+        .iter()
+        .filter(|r| q.get("parent_region_id").is_none_or(|p| r.parent_region_id.as_ref() == Some(p)))
+        .map(|r| region_wire(id, r))
+        .collect();
+    Ok(json_ok(json!({"regions": list, "links": wire::collection_links(id, "regions")})))
+}
+
+async fn show_region(state: State, auth: Auth, Path(region_id): Path<String>) -> Result<Response> {
+    let id = &state.0;
+    auth.enforce(&id.policy, "identity:get_region", &json!({}))?;
+    Ok(json_ok(json!({"region": region_wire(id, &get_region(id, &region_id).await?)})))
+}
+
+async fn update_region(state: State, auth: Auth, Path(region_id): Path<String>, Json(body): Json<Value>) -> Result<Response> {
+    let id = &state.0;
+    auth.enforce(&id.policy, "identity:update_region", &json!({}))?;
+    let mut r = get_region(id, &region_id).await?;
+    let mut o = body_object(body, "region")?;
+    drop_readonly(&mut o, Some(&region_id))?;
+    if let Some(d) = take_opt_string(&mut o, "description", 255)? {
+        r.description = d;
+    }
+    if o.contains_key("parent_region_id") {
+        r.parent_region_id = take_opt_string(&mut o, "parent_region_id", 255)?;
+        if r.parent_region_id.as_deref() == Some(region_id.as_str()) {
+            return Err(IdentityError::validation("A region cannot be its own parent."));
+        }
+    }
+    r.extra.extend(o);
+    let mut tx = id.db.begin_write().await?;
+    cat::update_region(&mut *tx, &r).await?;
+    id.commit_change(tx, vec![]).await?;
+    Ok(json_ok(json!({"region": region_wire(id, &r)})))
+}
+
+async fn delete_region(state: State, auth: Auth, Path(region_id): Path<String>) -> Result<StatusCode> {
+    let id = &state.0;
+    auth.enforce(&id.policy, "identity:delete_region", &json!({}))?;
+    get_region(id, &region_id).await?;
+    let mut tx = id.db.begin_write().await?;
+    cat::delete_region(&mut *tx, &region_id).await.map_err(|e| {
+        if ferrostack_store::is_foreign_key_violation(&e) {
+            IdentityError::ForbiddenWithReason(format!(
+                "Region {region_id} still has child regions or endpoints and cannot be deleted."
+            ))
+        } else {
+            e.into()
+        }
+    })?;
+    id.commit_change(tx, vec![]).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- services
+
+fn service_wire(id: &Identity, s: &Service) -> Value {
+    with_extra(
+        json!({"id": s.id, "type": s.service_type, "name": s.name, "description": s.description,
+               "enabled": s.enabled, "links": wire::self_link(id, &format!("services/{}", s.id))}),
+        &s.extra,
+    )
+}
+
+async fn get_service(id: &Identity, service_id: &str) -> Result<Service> {
+    cat::get_service(&id.db.pool, service_id)
+        .await?
+        .ok_or_else(|| IdentityError::not_found("service", service_id))
+}
+
+async fn create_service(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Response> {
+    let id = &state.0;
+    auth.enforce(&id.policy, "identity:create_service", &json!({}))?;
+    let mut o = body_object(body, "service")?;
+    drop_readonly(&mut o, None)?;
+    let s = Service {
+        id: new_id(),
+        service_type: take_name(&mut o, "type", 255)?,
+        name: take_opt_string(&mut o, "name", 255)?.unwrap_or_default(),
+        description: take_opt_string(&mut o, "description", 65535)?.unwrap_or_default(),
+        enabled: take_opt_bool(&mut o, "enabled")?.unwrap_or(true),
+        extra: o,
+    };
+    let mut tx = id.db.begin_write().await?;
+    cat::insert_service(&mut *tx, &s).await?;
+    id.commit_change(tx, vec![]).await?;
+    Ok(created(json!({"service": service_wire(id, &s)})))
+}
+
+async fn list_services(state: State, auth: Auth, Query(q): Query<HashMap<String, String>>) -> Result<Response> {
+    let id = &state.0;
+    auth.enforce(&id.policy, "identity:list_services", &json!({}))?;
+    let list: Vec<Value> = cat::list_services(&id.db.pool)
+        .await?
+        .iter()
+        .filter(|s| q.get("type").is_none_or(|t| *t == s.service_type))
+        .filter(|s| q.get("name").is_none_or(|n| *n == s.name))
+        .map(|s| service_wire(id, s))
+        .collect();
+    Ok(json_ok(json!({"services": list, "links": wire::collection_links(id, "services")})))
+}
+
+async fn show_service(state: State, auth: Auth, Path(service_id): Path<String>) -> Result<Response> {
+    let id = &state.0;
+    auth.enforce(&id.policy, "identity:get_service", &json!({}))?;
+    Ok(json_ok(json!({"service": service_wire(id, &get_service(id, &service_id).await?)})))
+}
+
+async fn update_service(state: State, auth: Auth, Path(service_id): Path<String>, Json(body): Json<Value>) -> Result<Response> {
+    let id = &state.0;
+    auth.enforce(&id.policy, "identity:update_service", &json!({}))?;
+    let mut s = get_service(id, &service_id).await?;
+    let mut o = body_object(body, "service")?;
+    drop_readonly(&mut o, Some(&service_id))?;
+    if o.contains_key("type") {
+        s.service_type = take_name(&mut o, "type", 255)?;
+    }
+    if let Some(n) = take_opt_string(&mut o, "name", 255)? {
+        s.name = n;
+    }
+    if let Some(d) = take_opt_string(&mut o, "description", 65535)? {
+        s.description = d;
+    }
+    if let Some(e) = take_opt_bool(&mut o, "enabled")? {
+        s.enabled = e;
+    }
+    s.extra.extend(o);
+    let mut tx = id.db.begin_write().await?;
+    cat::update_service(&mut *tx, &s).await?;
+    id.commit_change(tx, vec![]).await?;
+    Ok(json_ok(json!({"service": service_wire(id, &s)})))
+}
+
+async fn delete_service(state: State, auth: Auth, Path(service_id): Path<String>) -> Result<StatusCode> {
+    let id = &state.0;
+    auth.enforce(&id.policy, "identity:delete_service", &json!({}))?;
+    get_service(id, &service_id).await?;
+    let mut tx = id.db.begin_write().await?;
+    cat::delete_service(&mut *tx, &service_id).await.map_err(|e| {
+        if ferrostack_store::is_foreign_key_violation(&e) {
+            IdentityError::ForbiddenWithReason(format!("Service {service_id} is still used by limits."))
+        } else {
+            e.into()
+        }
+    })?;
+    id.commit_change(tx, vec![]).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- endpoints
+
+fn endpoint_wire(id: &Identity, e: &Endpoint) -> Value {
+    with_extra(
+        json!({"id": e.id, "interface": e.interface, "region_id": e.region_id, "region": e.region_id,
+               "service_id": e.service_id, "url": e.url, "enabled": e.enabled,
+               "links": wire::self_link(id, &format!("endpoints/{}", e.id))}),
+        &e.extra,
+    )
+}
+
+async fn get_endpoint(id: &Identity, endpoint_id: &str) -> Result<Endpoint> {
+    cat::get_endpoint(&id.db.pool, endpoint_id)
+        .await?
+        .ok_or_else(|| IdentityError::not_found("endpoint", endpoint_id))
+}
+
+fn check_interface(i: &str) -> Result<()> {
+    if ["public", "internal", "admin"].contains(&i) {
+        Ok(())
+    } else {
+        Err(IdentityError::validation(format!(
+            "Invalid input for field 'interface': '{i}' is not one of ['admin', 'internal', 'public']"
+        )))
+    }
+}
+
+fn check_url(u: &str) -> Result<()> {
+    if url_like(u) {
+        Ok(())
+    } else {
+        Err(IdentityError::validation(format!("Invalid input for field 'url': '{u}' is not a valid URL")))
+    }
+}
+
+fn url_like(u: &str) -> bool {
+    let rest = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"));
+    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
+}
+
+async fn endpoint_region(id: &Identity, o: &mut wire::Object) -> Result<Option<String>> {
+    let region = match take_opt_string(o, "region_id", 255)? {
+        Some(r) => Some(r),
+        None => take_opt_string(o, "region", 255)?,
+    };
+    o.remove("region");
+    if let Some(r) = &region {
+        get_region(id, r).await?;
+    }
+    Ok(region)
+}
+
+async fn create_endpoint(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Response> {
+    let id = &state.0;
+    auth.enforce(&id.policy, "identity:create_endpoint", &json!({}))?;
+    let mut o = body_object(body, "endpoint")?;
+    drop_readonly(&mut o, None)?;
+    let service_id = take_name(&mut o, "service_id", 64)?;
+    get_service(id, &service_id).await?;
+    let interface = take_name(&mut o, "interface", 16)?;
+    check_interface(&interface)?;
+    let url = take_name(&mut o, "url", 225)?;
+    check_url(&url)?;
+    let e = Endpoint {
+        id: new_id(),
+        service_id,
+        region_id: endpoint_region(id, &mut o).await?,
+        interface,
+        url,
+        enabled: take_opt_bool(&mut o, "enabled")?.unwrap_or(true),
+        extra: o,
+    };
+    let mut tx = id.db.begin_write().await?;
+    cat::insert_endpoint(&mut *tx, &e).await?;
+    id.commit_change(tx, vec![]).await?;
+    Ok(created(json!({"endpoint": endpoint_wire(id, &e)})))
+}
+
+async fn list_endpoints(state: State, auth: Auth, Query(q): Query<HashMap<String, String>>) -> Result<Response> {
+    let id = &state.0;
+    auth.enforce(&id.policy, "identity:list_endpoints", &json!({}))?;
+    let list: Vec<Value> = cat::list_endpoints(&id.db.pool)
+        .await?
+        .iter()
+        .filter(|e| q.get("interface").is_none_or(|i| *i == e.interface))
+        .filter(|e| q.get("service_id").is_none_or(|s| *s == e.service_id))
+        .filter(|e| q.get("region_id").is_none_or(|r| e.region_id.as_ref() == Some(r)))
+        .map(|e| endpoint_wire(id, e))
+        .collect();
+    Ok(json_ok(json!({"endpoints": list, "links": wire::collection_links(id, "endpoints")})))
+}
+
+async fn show_endpoint(state: State, auth: Auth, Path(endpoint_id): Path<String>) -> Result<Response> {
+    let id = &state.0;
+    auth.enforce(&id.policy, "identity:get_endpoint", &json!({}))?;
+    Ok(json_ok(json!({"endpoint": endpoint_wire(id, &get_endpoint(id, &endpoint_id).await?)})))
+}
+
+async fn update_endpoint(state: State, auth: Auth, Path(endpoint_id): Path<String>, Json(body): Json<Value>) -> Result<Response> {
+    let id = &state.0;
+    auth.enforce(&id.policy, "identity:update_endpoint", &json!({}))?;
+    let mut e = get_endpoint(id, &endpoint_id).await?;
+    let mut o = body_object(body, "endpoint")?;
+    drop_readonly(&mut o, Some(&endpoint_id))?;
+    if o.contains_key("service_id") {
+        e.service_id = take_name(&mut o, "service_id", 64)?;
+        get_service(id, &e.service_id).await?;
+    }
+    if o.contains_key("interface") {
+        e.interface = take_name(&mut o, "interface", 16)?;
+        check_interface(&e.interface)?;
+    }
+    if o.contains_key("url") {
+        e.url = take_name(&mut o, "url", 225)?;
+        check_url(&e.url)?;
+    }
+    if o.contains_key("region_id") || o.contains_key("region") {
+        e.region_id = endpoint_region(id, &mut o).await?;
+    }
+    if let Some(en) = take_opt_bool(&mut o, "enabled")? {
+        e.enabled = en;
+    }
+    e.extra.extend(o);
+    let mut tx = id.db.begin_write().await?;
+    cat::update_endpoint(&mut *tx, &e).await?;
+    id.commit_change(tx, vec![]).await?;
+    Ok(json_ok(json!({"endpoint": endpoint_wire(id, &e)})))
+}
+
+async fn delete_endpoint(state: State, auth: Auth, Path(endpoint_id): Path<String>) -> Result<StatusCode> {
+    let id = &state.0;
+    auth.enforce(&id.policy, "identity:delete_endpoint", &json!({}))?;
+    get_endpoint(id, &endpoint_id).await?;
+    let mut tx = id.db.begin_write().await?;
+    cat::delete_endpoint(&mut *tx, &endpoint_id).await?;
+    id.commit_change(tx, vec![]).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls() {
+        assert!(super::url_like("http://127.0.0.1:5000/identity"));
+        assert!(!super::url_like("ftp://x"));
+        assert!(!super::url_like("http://"));
+    }
+}

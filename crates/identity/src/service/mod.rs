@@ -1,0 +1,8 @@
+//! Identity logic, independent of HTTP.
+
+pub mod auth;
+pub mod bootstrap;
+pub mod catalog;
+pub mod password;
+pub mod roles;
+pub mod tokens;
