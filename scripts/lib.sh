@@ -1,0 +1,104 @@
+# Shared helpers of the set-up and test scripts. Sourced, not run.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${FERROSTACK_VENV:-$HOME/.cache/ferrostack-venv}
+# Versions of the real OpenStack clients the tests drive.
+CLIENT_PACKAGES="python-openstackclient==10.5.0 openstacksdk==4.22.0 keystoneauth1==5.18.1 pytest==9.2.0"
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+need_root() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "run this as root (it installs Debian packages and, later, manages network namespaces)" >&2
+    exit 1
+  fi
+}
+
+# Installs the Debian packages the cloud and its tests need, when missing.
+install_packages() {
+  local want=(postgresql python3-venv python3-pip ca-certificates iproute2 curl)
+  local missing=()
+  for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  if ! command -v cargo >/dev/null; then
+    echo "cargo (Rust 1.85 or newer) is required: install the Rust toolchain first" >&2
+    exit 1
+  fi
+}
+
+# A Python venv with the real OpenStack client, reused between runs.
+install_clients() {
+  if [ ! -x "$VENV/bin/openstack" ] || ! "$VENV/bin/pip" freeze 2>/dev/null | grep -q '^python-openstackclient==10.5.0$'; then
+    log "installing the OpenStack client into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --upgrade pip >/dev/null
+    "$VENV/bin/pip" install -q $CLIENT_PACKAGES
+  fi
+}
+
+build_release() {
+  log "building ferrostack (release)"
+  (cd "$ROOT" && cargo build --release --locked -p ferrostack)
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_cloud DIR PORT [args...]: runs an all-in-one cloud in the background, waits until its
+# identity API answers, and records its pid in DIR/pid.
+start_cloud() {
+  local dir=$1 port=$2
+  shift 2
+  mkdir -p "$dir"
+  "$ROOT/target/release/ferrostack" all-in-one --data-dir "$dir" --listen "127.0.0.1:$port" "$@" \
+    >"$dir/ferrostack.log" 2>&1 &
+  echo $! >"$dir/pid"
+  for _ in $(seq 1 100); do
+    if curl -fs "http://127.0.0.1:$port/identity/v3" >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then break; fi
+    sleep 0.2
+  done
+  echo "the cloud in $dir did not start:" >&2
+  tail -n 30 "$dir/ferrostack.log" >&2
+  return 1
+}
+
+stop_cloud() {
+  local dir=$1
+  [ -f "$dir/pid" ] && kill "$(cat "$dir/pid")" 2>/dev/null && wait "$(cat "$dir/pid")" 2>/dev/null
+  rm -f "$dir/pid"
+  return 0
+}
+
+# start_postgres DIR PORT: a private PostgreSQL server (Debian's binaries) on 127.0.0.1:PORT,
+# run as the postgres user with its data in DIR. Prints the URL of a fresh database.
+start_postgres() {
+  local dir=$1 port=$2
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  mkdir -p "$dir"
+  chown postgres: "$dir"
+  runuser -u postgres -- "$bin/initdb" -D "$dir/data" --auth=trust -U postgres >"$dir/initdb.log" 2>&1
+  runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off" start >/dev/null
+  runuser -u postgres -- "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres ferrostack_test
+  echo "postgres://postgres@127.0.0.1:$port/ferrostack_test"
+}
+
+stop_postgres() {
+  local dir=$1
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  [ -d "$dir/data" ] && runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1
+  rm -rf "$dir"
+  return 0
+}
