@@ -77,6 +77,9 @@ pub enum ErrorFormat {
     Neutron,
     /// `{"errors": [{"status": 404, "title": "...", "detail": "...", "request_id": ...}]}`
     Placement,
+    /// `{"code": "404 Not Found", "title": "Not Found", "message": "..."}` (Glance, as webob
+    /// renders its errors for JSON clients)
+    Glance,
 }
 
 impl ErrorFormat {
@@ -114,6 +117,11 @@ impl ErrorFormat {
                 };
                 serde_json::json!({"NeutronError": {"type": kind, "message": message, "detail": ""}})
             }
+            ErrorFormat::Glance => serde_json::json!({
+                "code": format!("{} {}", status.as_u16(), title),
+                "title": title,
+                "message": message,
+            }),
             ErrorFormat::Placement => serde_json::json!({
                 "errors": [{"status": status.as_u16(), "title": title, "detail": message}]
             }),

@@ -51,7 +51,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::bad_request("A request body is required."));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
@@ -61,7 +61,11 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         } else {
             ApiError::bad_request(format!("Invalid input for field '{path}': {inner}"))
         }
-    })
+    })?;
+    // Only whitespace may follow the JSON value (`{"a": 1} junk` is malformed).
+    de.end()
+        .map_err(|e| ApiError::bad_request(format!("Malformed request body: {e}")))?;
+    Ok(value)
 }
 
 impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
@@ -95,8 +99,17 @@ mod tests {
 
     #[test]
     fn malformed_and_empty_bodies() {
-        assert!(parse::<Outer>(b"{nope").unwrap_err().message.contains("Malformed"));
-        assert!(parse::<Outer>(b"  ").unwrap_err().message.contains("required"));
+        assert!(parse::<Outer>(b"{nope")
+            .unwrap_err()
+            .message
+            .contains("Malformed"));
+        assert!(parse::<Outer>(b"  ")
+            .unwrap_err()
+            .message
+            .contains("required"));
+        let e = parse::<serde_json::Value>(br#"{"project": {"name": "a"}} trailing"#).unwrap_err();
+        assert!(e.message.contains("Malformed"), "{}", e.message);
+        assert!(parse::<serde_json::Value>(b"{\"a\": 1}  \n").is_ok());
         let e = parse::<Outer>(br#"{"project": {"name": "a"}, "x": 1}"#).unwrap_err();
         assert!(e.message.contains("unknown field"), "{}", e.message);
     }

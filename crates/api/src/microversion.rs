@@ -45,7 +45,10 @@ pub fn negotiate(
     }
     if asked.is_none() {
         if let Some(h) = legacy_header {
-            asked = headers.get(h).and_then(|v| v.to_str().ok()).map(str::to_string);
+            asked = headers
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
         }
     }
     let Some(asked) = asked else { return Ok(min) };
@@ -60,7 +63,9 @@ pub fn negotiate(
     if v < min || v > max {
         return Err(ApiError::new(
             http::StatusCode::NOT_ACCEPTABLE,
-            format!("Version {v} is not supported by the API. Minimum is {min} and maximum is {max}."),
+            format!(
+                "Version {v} is not supported by the API. Minimum is {min} and maximum is {max}."
+            ),
         ));
     }
     Ok(v)
@@ -76,10 +81,16 @@ mod tests {
         let mut h = HeaderMap::new();
         assert_eq!(negotiate(&h, "compute", None, min, max).unwrap(), min);
         h.insert("openstack-api-version", "compute 2.60".parse().unwrap());
-        assert_eq!(negotiate(&h, "compute", None, min, max).unwrap(), Microversion(2, 60));
+        assert_eq!(
+            negotiate(&h, "compute", None, min, max).unwrap(),
+            Microversion(2, 60)
+        );
         h.insert("openstack-api-version", "compute latest".parse().unwrap());
         assert_eq!(negotiate(&h, "compute", None, min, max).unwrap(), max);
         h.insert("openstack-api-version", "compute 3.0".parse().unwrap());
-        assert_eq!(negotiate(&h, "compute", None, min, max).unwrap_err().status, 406);
+        assert_eq!(
+            negotiate(&h, "compute", None, min, max).unwrap_err().status,
+            406
+        );
     }
 }

@@ -16,10 +16,9 @@ impl PageQuery {
     pub fn limit(&self, max: usize) -> Result<usize, ApiError> {
         match &self.limit {
             None => Ok(max),
-            Some(s) => s
-                .parse::<usize>()
-                .map(|n| n.min(max))
-                .map_err(|_| ApiError::bad_request(format!("limit must be a non-negative integer, got '{s}'."))),
+            Some(s) => s.parse::<usize>().map(|n| n.min(max)).map_err(|_| {
+                ApiError::bad_request(format!("limit must be a non-negative integer, got '{s}'."))
+            }),
         }
     }
 }

@@ -34,7 +34,11 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
         }
         resp.headers_mut().insert("x-openstack-request-id", v);
     }
-    let who = resp.extensions().get::<LogIdentity>().cloned().unwrap_or_default();
+    let who = resp
+        .extensions()
+        .get::<LogIdentity>()
+        .cloned()
+        .unwrap_or_default();
     tracing::info!(
         target: "ferrostack::request",
         request_id = %id,

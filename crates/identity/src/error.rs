@@ -39,7 +39,10 @@ pub type Result<T, E = IdentityError> = std::result::Result<T, E>;
 
 impl IdentityError {
     pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
-        IdentityError::NotFound { kind, id: id.into() }
+        IdentityError::NotFound {
+            kind,
+            id: id.into(),
+        }
     }
     pub fn validation(msg: impl Into<String>) -> Self {
         IdentityError::Validation(msg.into())
@@ -53,7 +56,10 @@ impl IdentityError {
 }
 
 /// Maps a unique-constraint violation to 409 and anything else to a database error.
-pub fn conflict_or(kind: &'static str, detail: impl Into<String>) -> impl FnOnce(ferrostack_store::sqlx::Error) -> IdentityError {
+pub fn conflict_or(
+    kind: &'static str,
+    detail: impl Into<String>,
+) -> impl FnOnce(ferrostack_store::sqlx::Error) -> IdentityError {
     let detail = detail.into();
     move |e| {
         if ferrostack_store::is_unique_violation(&e) {
@@ -73,7 +79,9 @@ impl From<IdentityError> for ApiError {
             IdentityError::Unauthorized | IdentityError::UnauthorizedWithReason(_) => {
                 StatusCode::UNAUTHORIZED
             }
-            IdentityError::Forbidden(_) | IdentityError::ForbiddenWithReason(_) => StatusCode::FORBIDDEN,
+            IdentityError::Forbidden(_) | IdentityError::ForbiddenWithReason(_) => {
+                StatusCode::FORBIDDEN
+            }
             IdentityError::Db(err) => return ApiError::internal(format!("database: {err}")),
             IdentityError::Internal(msg) => return ApiError::internal(msg),
             IdentityError::Api(inner) => return inner.clone(),
@@ -103,6 +111,9 @@ mod tests {
         assert_eq!(e.status, 409);
         let e: ApiError = IdentityError::Db(ferrostack_store::sqlx::Error::RowNotFound).into();
         assert_eq!(e.status, 500);
-        assert!(!e.message.contains("RowNotFound"), "internal details stay in the log");
+        assert!(
+            !e.message.contains("RowNotFound"),
+            "internal details stay in the log"
+        );
     }
 }

@@ -53,7 +53,11 @@ pub struct Identity {
 }
 
 impl Identity {
-    pub async fn new(db: Db, config: IdentityConfig, policy: Arc<Enforcer>) -> Result<Arc<Self>, IdentityError> {
+    pub async fn new(
+        db: Db,
+        config: IdentityConfig,
+        policy: Arc<Enforcer>,
+    ) -> Result<Arc<Self>, IdentityError> {
         let repo = token::keys::KeyRepository::new(&config.key_repository, config.max_active_keys);
         let tokens = token::TokenProvider::new(repo, config.token_expiration)
             .map_err(|e| IdentityError::Internal(format!("fernet keys: {e}")))?;
@@ -92,12 +96,13 @@ impl Identity {
                     tracing::warn!(error = %e, "identity refresh failed");
                 }
                 n += 1;
-                if n % 60 == 0 {
+                if n.is_multiple_of(60) {
                     if let Err(e) = me.tokens.reload_keys() {
                         tracing::warn!(error = %e, "reloading fernet keys failed");
                     }
                     let horizon = ferrostack_store::now_micros()
-                        - i64::try_from(me.config.token_expiration.as_micros()).unwrap_or(i64::MAX / 2)
+                        - i64::try_from(me.config.token_expiration.as_micros())
+                            .unwrap_or(i64::MAX / 2)
                         - 60_000_000;
                     me.tokens.prune_events(horizon);
                     let _ = db::revocations::prune(&me.db.pool, horizon).await;
@@ -110,9 +115,11 @@ impl Identity {
 #[async_trait::async_trait]
 impl TokenValidator for Identity {
     async fn validate(&self, token: &str) -> Result<Arc<AuthContext>, ApiError> {
-        service::tokens::validate(self, token).await.map_err(|e| match e {
-            IdentityError::Db(_) | IdentityError::Internal(_) => ApiError::from(e),
-            _ => ApiError::unauthorized("The request you have made requires authentication."),
-        })
+        service::tokens::validate(self, token)
+            .await
+            .map_err(|e| match e {
+                IdentityError::Db(_) | IdentityError::Internal(_) => ApiError::from(e),
+                _ => ApiError::unauthorized("The request you have made requires authentication."),
+            })
     }
 }

@@ -101,7 +101,9 @@ impl AssignmentKind {
     pub fn is_group(self) -> bool {
         matches!(
             self,
-            AssignmentKind::GroupProject | AssignmentKind::GroupDomain | AssignmentKind::GroupSystem
+            AssignmentKind::GroupProject
+                | AssignmentKind::GroupDomain
+                | AssignmentKind::GroupSystem
         )
     }
 }

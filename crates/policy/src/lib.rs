@@ -26,6 +26,7 @@ use crate::parse::Check;
 
 /// Keystone's default `identity:*` rules.
 const IDENTITY_DEFAULTS: &str = include_str!("defaults/identity.yaml");
+const IMAGE_DEFAULTS: &str = include_str!("defaults/image.yaml");
 
 /// Name of the rule used for actions that have no rule of their own.
 pub const DEFAULT_RULE: &str = "default";
@@ -168,6 +169,7 @@ impl Enforcer {
     pub fn try_with_defaults() -> Result<Self, PolicyError> {
         let mut enforcer = Self::new();
         enforcer.load_defaults(IDENTITY_DEFAULTS)?;
+        enforcer.load_defaults(IMAGE_DEFAULTS)?;
         Ok(enforcer)
     }
 

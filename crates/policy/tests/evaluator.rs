@@ -517,9 +517,20 @@ fn scope_types_are_enforced() {
     assert_eq!(domain_admin.token_scope(), Scope::Domain);
     // create_domain does not accept domain-scoped tokens.
     assert!(!e.enforce("identity:create_domain", &json!({}), &domain_admin));
+    // create_application_credential accepts only project scope; its check (the owner) passes.
+    let owner_target = json!({"user_id": "u1"});
+    assert!(!e.enforce(
+        "identity:create_application_credential",
+        &owner_target,
+        &domain_admin
+    ));
     e.set_enforce_scope(false);
     assert!(!e.enforce_scope());
-    assert!(e.enforce("identity:create_domain", &json!({}), &domain_admin));
+    assert!(e.enforce(
+        "identity:create_application_credential",
+        &owner_target,
+        &domain_admin
+    ));
 }
 
 #[test]

@@ -57,21 +57,35 @@ macro_rules! grant_routes {
         $router
             .route(
                 $list_path,
-                get(|s: State, auth: Auth, Path((tid, aid)): Path<(String, String)>| async move {
-                    list_grants(&s.0, &auth, $t, Some(tid), $a, aid, $inh).await
-                }),
+                get(
+                    |s: State, auth: Auth, Path((tid, aid)): Path<(String, String)>| async move {
+                        list_grants(&s.0, &auth, $t, Some(tid), $a, aid, $inh).await
+                    },
+                ),
             )
             .route(
                 $one_path,
-                get(|s: State, auth: Auth, Path((tid, aid, rid)): Path<(String, String, String)>| async move {
-                    grant_op(&s.0, &auth, $t, Some(tid), $a, aid, rid, $inh, Op::Check).await
-                })
-                .put(|s: State, auth: Auth, Path((tid, aid, rid)): Path<(String, String, String)>| async move {
-                    grant_op(&s.0, &auth, $t, Some(tid), $a, aid, rid, $inh, Op::Grant).await
-                })
-                .delete(|s: State, auth: Auth, Path((tid, aid, rid)): Path<(String, String, String)>| async move {
-                    grant_op(&s.0, &auth, $t, Some(tid), $a, aid, rid, $inh, Op::Revoke).await
-                }),
+                get(
+                    |s: State,
+                     auth: Auth,
+                     Path((tid, aid, rid)): Path<(String, String, String)>| async move {
+                        grant_op(&s.0, &auth, $t, Some(tid), $a, aid, rid, $inh, Op::Check).await
+                    },
+                )
+                .put(
+                    |s: State,
+                     auth: Auth,
+                     Path((tid, aid, rid)): Path<(String, String, String)>| async move {
+                        grant_op(&s.0, &auth, $t, Some(tid), $a, aid, rid, $inh, Op::Grant).await
+                    },
+                )
+                .delete(
+                    |s: State,
+                     auth: Auth,
+                     Path((tid, aid, rid)): Path<(String, String, String)>| async move {
+                        grant_op(&s.0, &auth, $t, Some(tid), $a, aid, rid, $inh, Op::Revoke).await
+                    },
+                ),
             )
     };
 }
@@ -87,25 +101,92 @@ macro_rules! system_routes {
             )
             .route(
                 $one_path,
-                get(|s: State, auth: Auth, Path((aid, rid)): Path<(String, String)>| async move {
-                    grant_op(&s.0, &auth, Target::System, None, $a, aid, rid, false, Op::Check).await
-                })
-                .put(|s: State, auth: Auth, Path((aid, rid)): Path<(String, String)>| async move {
-                    grant_op(&s.0, &auth, Target::System, None, $a, aid, rid, false, Op::Grant).await
-                })
-                .delete(|s: State, auth: Auth, Path((aid, rid)): Path<(String, String)>| async move {
-                    grant_op(&s.0, &auth, Target::System, None, $a, aid, rid, false, Op::Revoke).await
-                }),
+                get(
+                    |s: State, auth: Auth, Path((aid, rid)): Path<(String, String)>| async move {
+                        grant_op(
+                            &s.0,
+                            &auth,
+                            Target::System,
+                            None,
+                            $a,
+                            aid,
+                            rid,
+                            false,
+                            Op::Check,
+                        )
+                        .await
+                    },
+                )
+                .put(
+                    |s: State, auth: Auth, Path((aid, rid)): Path<(String, String)>| async move {
+                        grant_op(
+                            &s.0,
+                            &auth,
+                            Target::System,
+                            None,
+                            $a,
+                            aid,
+                            rid,
+                            false,
+                            Op::Grant,
+                        )
+                        .await
+                    },
+                )
+                .delete(
+                    |s: State, auth: Auth, Path((aid, rid)): Path<(String, String)>| async move {
+                        grant_op(
+                            &s.0,
+                            &auth,
+                            Target::System,
+                            None,
+                            $a,
+                            aid,
+                            rid,
+                            false,
+                            Op::Revoke,
+                        )
+                        .await
+                    },
+                ),
             )
     };
 }
 
 pub fn routes() -> Router<Shared> {
     let r = Router::new().route("/role_assignments", get(role_assignments));
-    let r = grant_routes!(r, "/projects/{t}/users/{a}/roles", "/projects/{t}/users/{a}/roles/{r}", Target::Project, Actor::User, false);
-    let r = grant_routes!(r, "/projects/{t}/groups/{a}/roles", "/projects/{t}/groups/{a}/roles/{r}", Target::Project, Actor::Group, false);
-    let r = grant_routes!(r, "/domains/{t}/users/{a}/roles", "/domains/{t}/users/{a}/roles/{r}", Target::Domain, Actor::User, false);
-    let r = grant_routes!(r, "/domains/{t}/groups/{a}/roles", "/domains/{t}/groups/{a}/roles/{r}", Target::Domain, Actor::Group, false);
+    let r = grant_routes!(
+        r,
+        "/projects/{t}/users/{a}/roles",
+        "/projects/{t}/users/{a}/roles/{r}",
+        Target::Project,
+        Actor::User,
+        false
+    );
+    let r = grant_routes!(
+        r,
+        "/projects/{t}/groups/{a}/roles",
+        "/projects/{t}/groups/{a}/roles/{r}",
+        Target::Project,
+        Actor::Group,
+        false
+    );
+    let r = grant_routes!(
+        r,
+        "/domains/{t}/users/{a}/roles",
+        "/domains/{t}/users/{a}/roles/{r}",
+        Target::Domain,
+        Actor::User,
+        false
+    );
+    let r = grant_routes!(
+        r,
+        "/domains/{t}/groups/{a}/roles",
+        "/domains/{t}/groups/{a}/roles/{r}",
+        Target::Domain,
+        Actor::Group,
+        false
+    );
     let r = grant_routes!(
         r,
         "/OS-INHERIT/domains/{t}/users/{a}/roles/inherited_to_projects",
@@ -138,8 +219,18 @@ pub fn routes() -> Router<Shared> {
         Actor::Group,
         true
     );
-    let r = system_routes!(r, "/system/users/{a}/roles", "/system/users/{a}/roles/{r}", Actor::User);
-    system_routes!(r, "/system/groups/{a}/roles", "/system/groups/{a}/roles/{r}", Actor::Group)
+    let r = system_routes!(
+        r,
+        "/system/users/{a}/roles",
+        "/system/users/{a}/roles/{r}",
+        Actor::User
+    );
+    system_routes!(
+        r,
+        "/system/groups/{a}/roles",
+        "/system/groups/{a}/roles/{r}",
+        Actor::Group
+    )
 }
 
 /// Resolves the target and actor of a grant path (404 when missing) and builds the policy
@@ -155,7 +246,10 @@ async fn resolve(
     let (tid, target_domain) = match t {
         Target::Project => {
             let p = super::projects::get_project(id, target_id.unwrap_or_default()).await?;
-            target.insert("project".into(), json!({"id": p.id, "domain_id": p.domain_id}));
+            target.insert(
+                "project".into(),
+                json!({"id": p.id, "domain_id": p.domain_id}),
+            );
             (p.id, Some(p.domain_id))
         }
         Target::Domain => {
@@ -172,7 +266,10 @@ async fn resolve(
         }
         Actor::Group => {
             let g = super::groups::get_group(id, actor_id).await?;
-            target.insert("group".into(), json!({"id": g.id, "domain_id": g.domain_id}));
+            target.insert(
+                "group".into(),
+                json!({"id": g.id, "domain_id": g.domain_id}),
+            );
         }
     }
     Ok((tid, target_domain, Value::Object(target)))
@@ -206,7 +303,8 @@ async fn grant_op(
     inherited: bool,
     op: Op,
 ) -> Result<Response> {
-    let (tid, target_domain, mut target) = resolve(id, t, target_id.as_deref(), a, &actor_id).await?;
+    let (tid, target_domain, mut target) =
+        resolve(id, t, target_id.as_deref(), a, &actor_id).await?;
     let role = super::roles::get_role(id, &role_id).await?;
     target["role"] = json!({"id": role.id, "name": role.name, "domain_id": role.domain_id});
     let op_name = match op {
@@ -214,7 +312,11 @@ async fn grant_op(
         Op::Grant => "create",
         Op::Revoke => "revoke",
     };
-    auth.enforce(&id.policy, &action(op_name, t, a), &json!({ "target": target }))?;
+    auth.enforce(
+        &id.policy,
+        &action(op_name, t, a),
+        &json!({ "target": target }),
+    )?;
     if let Some(rd) = &role.domain_id {
         if target_domain.as_ref() != Some(rd) {
             return Err(IdentityError::ForbiddenWithReason(format!(
@@ -235,7 +337,10 @@ async fn grant_op(
             if db::assignments::exists(&id.db.pool, &asg).await? {
                 Ok(StatusCode::NO_CONTENT.into_response())
             } else {
-                Err(IdentityError::not_found("role assignment", format!("{} on {}", role.id, tid)))
+                Err(IdentityError::not_found(
+                    "role assignment",
+                    format!("{} on {}", role.id, tid),
+                ))
             }
         }
         Op::Grant => {
@@ -247,7 +352,10 @@ async fn grant_op(
         Op::Revoke => {
             let mut tx = id.db.begin_write().await?;
             if !db::assignments::revoke(&mut *tx, &asg).await? {
-                return Err(IdentityError::not_found("role assignment", format!("{} on {}", role.id, tid)));
+                return Err(IdentityError::not_found(
+                    "role assignment",
+                    format!("{} on {}", role.id, tid),
+                ));
             }
             // As Keystone: removing a user's role on a project revokes its tokens there.
             let events = if asg.kind == AssignmentKind::UserProject {
@@ -271,9 +379,14 @@ async fn list_grants(
     inherited: bool,
 ) -> Result<Response> {
     let (tid, _, target) = resolve(id, t, target_id.as_deref(), a, &actor_id).await?;
-    auth.enforce(&id.policy, &action("list", t, a), &json!({ "target": target }))?;
+    auth.enforce(
+        &id.policy,
+        &action("list", t, a),
+        &json!({ "target": target }),
+    )?;
     let k = kind(t, a);
-    let all = db::assignments::list_for_actors(&id.db.pool, std::slice::from_ref(&actor_id)).await?;
+    let all =
+        db::assignments::list_for_actors(&id.db.pool, std::slice::from_ref(&actor_id)).await?;
     let mut conn = id.db.pool.acquire().await?;
     let graph = RoleGraph::load(&mut conn).await?;
     let roles: Vec<Value> = all
@@ -282,7 +395,12 @@ async fn list_grants(
         .filter_map(|x| graph.roles.get(&x.role_id))
         .map(|r| super::roles::wire(id, r))
         .collect();
-    Ok(axum::Json(json!({"roles": roles, "links": {"self": null, "previous": null, "next": null}})).into_response())
+    Ok(
+        axum::Json(
+            json!({"roles": roles, "links": {"self": null, "previous": null, "next": null}}),
+        )
+        .into_response(),
+    )
 }
 
 // ---- GET /v3/role_assignments
@@ -300,20 +418,37 @@ struct Row {
     /// For effective rows: the assignment (and membership) they come from.
     source: Option<String>,
     prior_role: Option<String>,
+    /// For rows of a group's member: the membership (`/groups/{g}/users/{u}`).
+    membership: Option<String>,
 }
 
 fn assignment_link(id: &Identity, a: &Assignment) -> String {
     let base = id.config.v3_url();
     let (scope, actor) = match a.kind {
-        AssignmentKind::UserProject => (format!("projects/{}", a.target_id), format!("users/{}", a.actor_id)),
-        AssignmentKind::GroupProject => (format!("projects/{}", a.target_id), format!("groups/{}", a.actor_id)),
-        AssignmentKind::UserDomain => (format!("domains/{}", a.target_id), format!("users/{}", a.actor_id)),
-        AssignmentKind::GroupDomain => (format!("domains/{}", a.target_id), format!("groups/{}", a.actor_id)),
+        AssignmentKind::UserProject => (
+            format!("projects/{}", a.target_id),
+            format!("users/{}", a.actor_id),
+        ),
+        AssignmentKind::GroupProject => (
+            format!("projects/{}", a.target_id),
+            format!("groups/{}", a.actor_id),
+        ),
+        AssignmentKind::UserDomain => (
+            format!("domains/{}", a.target_id),
+            format!("users/{}", a.actor_id),
+        ),
+        AssignmentKind::GroupDomain => (
+            format!("domains/{}", a.target_id),
+            format!("groups/{}", a.actor_id),
+        ),
         AssignmentKind::UserSystem => ("system".into(), format!("users/{}", a.actor_id)),
         AssignmentKind::GroupSystem => ("system".into(), format!("groups/{}", a.actor_id)),
     };
     if a.inherited {
-        format!("{base}/OS-INHERIT/{scope}/{actor}/roles/{}/inherited_to_projects", a.role_id)
+        format!(
+            "{base}/OS-INHERIT/{scope}/{actor}/roles/{}/inherited_to_projects",
+            a.role_id
+        )
     } else {
         format!("{base}/{scope}/{actor}/roles/{}", a.role_id)
     }
@@ -326,8 +461,12 @@ fn base_row(a: &Assignment) -> Row {
         (Some(a.actor_id.clone()), None)
     };
     let (project, domain, system) = match a.kind {
-        AssignmentKind::UserProject | AssignmentKind::GroupProject => (Some(a.target_id.clone()), None, false),
-        AssignmentKind::UserDomain | AssignmentKind::GroupDomain => (None, Some(a.target_id.clone()), false),
+        AssignmentKind::UserProject | AssignmentKind::GroupProject => {
+            (Some(a.target_id.clone()), None, false)
+        }
+        AssignmentKind::UserDomain | AssignmentKind::GroupDomain => {
+            (None, Some(a.target_id.clone()), false)
+        }
         _ => (None, None, true),
     };
     Row {
@@ -340,18 +479,84 @@ fn base_row(a: &Assignment) -> Row {
         inherited: a.inherited,
         source: None,
         prior_role: None,
+        membership: None,
     }
 }
 
-async fn role_assignments(state: State, auth: Auth, Query(q): Query<HashMap<String, String>>) -> Result<Response> {
+async fn role_assignments(
+    state: State,
+    auth: Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
     let id = &state.0;
     let scope_domain = q.get("scope.domain.id").cloned();
-    auth.enforce(
-        &id.policy,
-        "identity:list_role_assignments",
-        &json!({"domain_id": scope_domain, "target": {"domain_id": scope_domain}}),
-    )?;
-    let effective = q.contains_key("effective");
+    // As Keystone: a domain-scoped caller is checked against its own domain (and sees only
+    // its domain's assignments below).
+    let target_domain = auth
+        .domain
+        .as_ref()
+        .map(|d| d.id.clone())
+        .or_else(|| scope_domain.clone());
+    if q.get("include_subtree")
+        .is_some_and(|v| wire::query_bool(v))
+    {
+        // As Keystone: the tree variant has its own rule, checked against the project.
+        let pid = q
+            .get("scope.project.id")
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| {
+                IdentityError::validation(
+                    "scope.project.id must be specified if include_subtree is also specified",
+                )
+            })?;
+        let p = super::projects::get_project(id, pid).await?;
+        auth.enforce(
+            &id.policy,
+            "identity:list_role_assignments_for_tree",
+            &json!({"domain_id": p.domain_id, "target": {"domain_id": p.domain_id,
+                    "project": {"id": p.id, "domain_id": p.domain_id}}}),
+        )?;
+    } else {
+        auth.enforce(
+            &id.policy,
+            "identity:list_role_assignments",
+            &json!({"domain_id": target_domain, "target": {"domain_id": target_domain}}),
+        )?;
+    }
+    let effective = q.get("effective").is_some_and(|v| wire::query_bool(v));
+    let given = |k: &str| q.get(k).is_some_and(|v| !v.is_empty());
+    for (a, b, what) in [
+        (
+            "scope.domain.id",
+            "scope.project.id",
+            "Specify a domain or project, not both",
+        ),
+        (
+            "scope.domain.id",
+            "scope.system",
+            "Specify system or domain, not both",
+        ),
+        (
+            "scope.project.id",
+            "scope.system",
+            "Specify system or project, not both",
+        ),
+        ("user.id", "group.id", "Specify a user or group, not both"),
+    ] {
+        if given(a) && given(b) {
+            return Err(IdentityError::validation(what));
+        }
+    }
+    if effective && given("group.id") {
+        return Err(IdentityError::validation(
+            "Combining effective and group filter will always result in an empty list.",
+        ));
+    }
+    if effective && given("scope.domain.id") && q.contains_key("scope.OS-INHERIT:inherited_to") {
+        return Err(IdentityError::validation(
+            "Combining effective, domain and inherited filters will always result in an empty list.",
+        ));
+    }
     let include_names = q.get("include_names").is_some_and(|v| wire::query_bool(v));
     let mut conn = id.db.pool.acquire().await?;
     let all = db::assignments::list_all(&mut *conn).await?;
@@ -385,7 +590,10 @@ async fn role_assignments(state: State, auth: Auth, Query(q): Query<HashMap<Stri
         let mut members: HashMap<String, Vec<String>> = HashMap::new();
         for a in all.iter().filter(|a| a.kind.is_group()) {
             if !members.contains_key(&a.actor_id) {
-                members.insert(a.actor_id.clone(), db::groups::user_ids_in_group(&mut *conn, &a.actor_id).await?);
+                members.insert(
+                    a.actor_id.clone(),
+                    db::groups::user_ids_in_group(&mut *conn, &a.actor_id).await?,
+                );
             }
         }
         for a in &all {
@@ -399,7 +607,9 @@ async fn role_assignments(state: State, auth: Auth, Query(q): Query<HashMap<Stri
                 projects
                     .iter()
                     .filter(|p| match a.kind {
-                        AssignmentKind::UserDomain | AssignmentKind::GroupDomain => p.domain_id == a.target_id,
+                        AssignmentKind::UserDomain | AssignmentKind::GroupDomain => {
+                            p.domain_id == a.target_id
+                        }
                         _ => is_below(p, &a.target_id),
                     })
                     .map(|p| Row {
@@ -416,6 +626,9 @@ async fn role_assignments(state: State, auth: Auth, Query(q): Query<HashMap<Stri
             for t in targets {
                 for u in &users {
                     for rid in graph.closure(std::iter::once(&a.role_id)) {
+                        if graph.roles.get(&rid).is_some_and(|r| r.domain_id.is_some()) {
+                            continue;
+                        }
                         let implied = rid != a.role_id;
                         rows.push(Row {
                             user: Some(u.clone()),
@@ -424,6 +637,9 @@ async fn role_assignments(state: State, auth: Auth, Query(q): Query<HashMap<Stri
                             inherited: false,
                             source: Some(link.clone()),
                             prior_role: implied.then(|| a.role_id.clone()),
+                            membership: a.kind.is_group().then(|| {
+                                format!("{}/groups/{}/users/{u}", id.config.v3_url(), a.actor_id)
+                            }),
                             ..t.clone()
                         });
                     }
@@ -433,28 +649,55 @@ async fn role_assignments(state: State, auth: Auth, Query(q): Query<HashMap<Stri
     }
 
     // Filters.
-    let subtree = q.get("include_subtree").is_some_and(|v| wire::query_bool(v));
+    let subtree = q
+        .get("include_subtree")
+        .is_some_and(|v| wire::query_bool(v));
     rows.retain(|r| {
-        q.get("user.id").is_none_or(|u| r.user.as_deref() == Some(u.as_str()))
-            && q.get("group.id").is_none_or(|g| r.group.as_deref() == Some(g.as_str()))
+        q.get("user.id")
+            .is_none_or(|u| r.user.as_deref() == Some(u.as_str()))
+            && q.get("group.id")
+                .is_none_or(|g| r.group.as_deref() == Some(g.as_str()))
             && q.get("role.id").is_none_or(|x| r.role == *x)
             && q.get("scope.project.id").is_none_or(|p| {
                 r.project.as_deref() == Some(p.as_str())
-                    || (subtree && r.project.as_deref().and_then(|rp| by_id.get(rp)).is_some_and(|rp| is_below(rp, p)))
+                    || (subtree
+                        && r.project
+                            .as_deref()
+                            .and_then(|rp| by_id.get(rp))
+                            .is_some_and(|rp| is_below(rp, p)))
             })
-            && scope_domain.as_ref().is_none_or(|d| r.domain.as_deref() == Some(d.as_str()))
+            && scope_domain
+                .as_ref()
+                .is_none_or(|d| r.domain.as_deref() == Some(d.as_str()))
             && q.get("scope.system").is_none_or(|_| r.system)
-            && q.get("scope.OS-INHERIT:inherited_to").is_none_or(|_| r.inherited)
+            && q.get("scope.OS-INHERIT:inherited_to")
+                .is_none_or(|_| r.inherited)
     });
     // Domain-scoped callers see only their domain's assignments.
-    if let (Some(d), false) = (&auth.domain, auth.system || auth.has_role("admin") && auth.domain.is_none()) {
+    if let (Some(d), false) = (
+        &auth.domain,
+        auth.system || auth.has_role("admin") && auth.domain.is_none(),
+    ) {
         rows.retain(|r| {
             r.domain.as_deref() == Some(d.id.as_str())
-                || r.project.as_deref().and_then(|p| by_id.get(p)).is_some_and(|p| p.domain_id == d.id)
+                || r.project
+                    .as_deref()
+                    .and_then(|p| by_id.get(p))
+                    .is_some_and(|p| p.domain_id == d.id)
         });
     }
     let mut seen = HashSet::new();
-    rows.retain(|r| seen.insert((r.user.clone(), r.group.clone(), r.role.clone(), r.project.clone(), r.domain.clone(), r.system, r.inherited)));
+    rows.retain(|r| {
+        seen.insert((
+            r.user.clone(),
+            r.group.clone(),
+            r.role.clone(),
+            r.project.clone(),
+            r.domain.clone(),
+            r.system,
+            r.inherited,
+        ))
+    });
 
     // Names, when asked for.
     let (users, groups, domains) = if include_names {
@@ -468,8 +711,11 @@ async fn role_assignments(state: State, auth: Auth, Query(q): Query<HashMap<Stri
             .into_iter()
             .map(|g| (g.id, (g.name, g.domain_id)))
             .collect();
-        let domains: HashMap<String, String> =
-            db::domains::list(&mut *conn).await?.into_iter().map(|d| (d.id, d.name)).collect();
+        let domains: HashMap<String, String> = db::domains::list(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|d| (d.id, d.name))
+            .collect();
         (users, groups, domains)
     } else {
         Default::default()
@@ -494,6 +740,9 @@ async fn role_assignments(state: State, auth: Auth, Query(q): Query<HashMap<Stri
             if let Some(p) = &r.prior_role {
                 v["links"]["prior_role"] = json!(format!("{}/roles/{p}", id.config.v3_url()));
             }
+            if let Some(m) = &r.membership {
+                v["links"]["membership"] = json!(m);
+            }
             if let Some(u) = &r.user {
                 v["user"] = match (include_names, users.get(u)) {
                     (true, Some((n, d))) => json!({"id": u, "name": n, "domain": dom(d)}),
@@ -508,7 +757,9 @@ async fn role_assignments(state: State, auth: Auth, Query(q): Query<HashMap<Stri
             }
             let mut scope = if let Some(p) = &r.project {
                 match (include_names, by_id.get(p.as_str())) {
-                    (true, Some(pp)) => json!({"project": {"id": p, "name": pp.name, "domain": dom(&pp.domain_id)}}),
+                    (true, Some(pp)) => {
+                        json!({"project": {"id": p, "name": pp.name, "domain": dom(&pp.domain_id)}})
+                    }
                     _ => json!({"project": {"id": p}}),
                 }
             } else if let Some(d) = &r.domain {
@@ -527,5 +778,8 @@ async fn role_assignments(state: State, auth: Auth, Query(q): Query<HashMap<Stri
             v
         })
         .collect::<Vec<Value>>();
-    Ok(axum::Json(json!({"role_assignments": list, "links": wire::collection_links(id, "role_assignments")})).into_response())
+    Ok(axum::Json(
+        json!({"role_assignments": list, "links": wire::collection_links(id, "role_assignments")}),
+    )
+    .into_response())
 }

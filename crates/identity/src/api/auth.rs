@@ -23,7 +23,10 @@ pub fn routes() -> Router<std::sync::Arc<Identity>> {
     Router::new()
         .route(
             "/auth/tokens",
-            get(validate_token).head(check_token).post(create_token).delete(revoke_token),
+            get(validate_token)
+                .head(check_token)
+                .post(create_token)
+                .delete(revoke_token),
         )
         .route("/auth/catalog", get(auth_catalog))
         .route("/auth/projects", get(auth_projects))
@@ -34,8 +37,11 @@ pub fn routes() -> Router<std::sync::Arc<Identity>> {
 // ---- request parsing
 
 fn obj<'a>(v: &'a Value, path: &str) -> Result<&'a serde_json::Map<String, Value>> {
-    v.as_object()
-        .ok_or_else(|| IdentityError::validation(format!("Invalid input for field '{path}': it must be an object.")))
+    v.as_object().ok_or_else(|| {
+        IdentityError::validation(format!(
+            "Invalid input for field '{path}': it must be an object."
+        ))
+    })
 }
 
 fn string(v: &Value, path: &str) -> Result<String> {
@@ -52,7 +58,9 @@ fn parse_domain(v: &Value, path: &str) -> Result<DomainRef> {
     if let Some(n) = o.get("name") {
         return Ok(DomainRef::Name(string(n, &format!("{path}/name"))?));
     }
-    Err(IdentityError::validation(format!("Expecting to find id or name in {path}.")))
+    Err(IdentityError::validation(format!(
+        "Expecting to find id or name in {path}."
+    )))
 }
 
 fn parse_user(v: &Value, path: &str) -> Result<UserRef> {
@@ -61,15 +69,17 @@ fn parse_user(v: &Value, path: &str) -> Result<UserRef> {
         return Ok(UserRef::Id(string(id, &format!("{path}/id"))?));
     }
     if let Some(n) = o.get("name") {
-        let domain = o
-            .get("domain")
-            .ok_or_else(|| IdentityError::validation(format!("Expecting to find domain in {path}.")))?;
+        let domain = o.get("domain").ok_or_else(|| {
+            IdentityError::validation(format!("Expecting to find domain in {path}."))
+        })?;
         return Ok(UserRef::Name {
             name: string(n, &format!("{path}/name"))?,
             domain: parse_domain(domain, &format!("{path}/domain"))?,
         });
     }
-    Err(IdentityError::validation(format!("Expecting to find id or name in {path}.")))
+    Err(IdentityError::validation(format!(
+        "Expecting to find id or name in {path}."
+    )))
 }
 
 /// Turns the `{"auth": {...}}` body into an [`AuthRequest`].
@@ -102,7 +112,10 @@ fn parse_auth(body: &Value) -> Result<AuthRequest> {
         let secret = obj(user, "password/user")?
             .get("password")
             .ok_or_else(|| IdentityError::validation("Expecting to find password in user."))?;
-        req.password = Some((parse_user(user, "password/user")?, string(secret, "password/user/password")?));
+        req.password = Some((
+            parse_user(user, "password/user")?,
+            string(secret, "password/user/password")?,
+        ));
     }
     if let Some(t) = identity.get("token") {
         let id = obj(t, "identity/token")?
@@ -113,8 +126,9 @@ fn parse_auth(body: &Value) -> Result<AuthRequest> {
     if let Some(a) = identity.get("application_credential") {
         let o = obj(a, "identity/application_credential")?;
         let secret = string(
-            o.get("secret")
-                .ok_or_else(|| IdentityError::validation("Expecting to find secret in application_credential."))?,
+            o.get("secret").ok_or_else(|| {
+                IdentityError::validation("Expecting to find secret in application_credential.")
+            })?,
             "application_credential/secret",
         )?;
         let r = if let Some(id) = o.get("id") {
@@ -155,15 +169,23 @@ fn parse_auth(body: &Value) -> Result<AuthRequest> {
                     if s.get("all") == Some(&Value::Bool(true)) {
                         ScopeRequest::System
                     } else {
-                        return Err(IdentityError::validation("Only the 'all' system scope is supported."));
+                        return Err(IdentityError::validation(
+                            "Only the 'all' system scope is supported.",
+                        ));
                     }
                 } else if o.contains_key("OS-TRUST:trust") {
                     return Err(IdentityError::validation("Trusts are not supported."));
                 } else {
-                    return Err(IdentityError::validation("The scope must name a project, a domain or the system."));
+                    return Err(IdentityError::validation(
+                        "The scope must name a project, a domain or the system.",
+                    ));
                 }
             }
-            _ => return Err(IdentityError::validation("Invalid input for field 'auth/scope'.")),
+            _ => {
+                return Err(IdentityError::validation(
+                    "Invalid input for field 'auth/scope'.",
+                ))
+            }
         };
     }
     Ok(req)
@@ -202,13 +224,18 @@ pub async fn token_body(id: &Identity, ctx: &AuthContext, with_catalog: bool) ->
         t["system"] = json!({"all": true});
     }
     if scoped {
-        t["roles"] = json!(ctx.roles.iter().map(|r| json!({"id": r.id, "name": r.name})).collect::<Vec<_>>());
+        t["roles"] = json!(ctx
+            .roles
+            .iter()
+            .map(|r| json!({"id": r.id, "name": r.name}))
+            .collect::<Vec<_>>());
         if with_catalog {
             t["catalog"] = (*id.catalog().await?).clone();
         }
     }
     if let Some(ac) = &ctx.application_credential {
-        t["application_credential"] = json!({"id": ac.id, "name": ac.name, "restricted": ac.restricted});
+        t["application_credential"] =
+            json!({"id": ac.id, "name": ac.name, "restricted": ac.restricted});
     }
     Ok(json!({ "token": t }))
 }
@@ -226,30 +253,50 @@ fn nocatalog(q: &HashMap<String, String>) -> bool {
 
 // ---- handlers
 
-async fn create_token(state: State, Query(q): Query<HashMap<String, String>>, Json(body): Json<Value>) -> Result<Response> {
+async fn create_token(
+    state: State,
+    Query(q): Query<HashMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
     let id = &state.0;
     let req = parse_auth(&body)?;
     let (token, ctx) = id.authenticate(req).await?;
     let body = token_body(id, &ctx, !nocatalog(&q)).await?;
-    Ok(with_subject((StatusCode::CREATED, axum::Json(body)).into_response(), &token))
+    Ok(with_subject(
+        (StatusCode::CREATED, axum::Json(body)).into_response(),
+        &token,
+    ))
 }
 
 /// Validates the `X-Subject-Token`; an invalid subject is 404 as in Keystone.
-async fn subject(id: &Identity, auth: &Auth, headers: &HeaderMap, action: &str) -> Result<std::sync::Arc<AuthContext>> {
+async fn subject(
+    id: &Identity,
+    auth: &Auth,
+    headers: &HeaderMap,
+    action: &str,
+) -> Result<std::sync::Arc<AuthContext>> {
     let subject = headers
         .get("x-subject-token")
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| IdentityError::validation("Expecting to find X-Subject-Token in the request headers."))?;
-    let target = tokens::validate(id, subject).await.ok();
-    let target_json = match &target {
-        Some(t) => json!({"target": {"token": {"user_id": t.user_id, "user": {"id": t.user_id, "domain": {"id": t.user_domain_id}}}}}),
-        None => json!({}),
-    };
+        .ok_or_else(|| {
+            IdentityError::validation("Expecting to find X-Subject-Token in the request headers.")
+        })?;
+    // An invalid subject is 404 before policy: there is no token to build a target from.
+    let target = tokens::validate(id, subject)
+        .await
+        .map_err(|_| IdentityError::not_found("token", "the subject token"))?;
+    let target_json = json!({"target": {"token": {"user_id": target.user_id,
+        "user": {"id": target.user_id, "domain": {"id": target.user_domain_id}}}}});
     auth.enforce(&id.policy, action, &target_json)?;
-    target.ok_or_else(|| IdentityError::not_found("token", "the subject token"))
+    Ok(target)
 }
 
-async fn validate_token(state: State, auth: Auth, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Result<Response> {
+async fn validate_token(
+    state: State,
+    auth: Auth,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
     let id = &state.0;
     let ctx = subject(id, &auth, &headers, "identity:validate_token").await?;
     let body = token_body(id, &ctx, !nocatalog(&q)).await?;
@@ -285,15 +332,24 @@ async fn auth_catalog(state: State, auth: Auth) -> Result<Response> {
         ));
     }
     let c = id.catalog().await?;
-    Ok(axum::Json(json!({"catalog": *c, "links": wire::collection_links(id, "auth/catalog")})).into_response())
+    Ok(
+        axum::Json(json!({"catalog": *c, "links": wire::collection_links(id, "auth/catalog")}))
+            .into_response(),
+    )
 }
 
 async fn auth_projects(state: State, auth: Auth) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:get_auth_projects", &json!({}))?;
     let projects = super::projects::projects_for_user(id, &auth.user_id).await?;
-    let list: Vec<Value> = projects.iter().map(|p| super::projects::wire(id, p)).collect();
-    Ok(axum::Json(json!({"projects": list, "links": wire::collection_links(id, "auth/projects")})).into_response())
+    let list: Vec<Value> = projects
+        .iter()
+        .map(|p| super::projects::wire(id, p))
+        .collect();
+    Ok(
+        axum::Json(json!({"projects": list, "links": wire::collection_links(id, "auth/projects")}))
+            .into_response(),
+    )
 }
 
 async fn auth_domains(state: State, auth: Auth) -> Result<Response> {
@@ -307,7 +363,8 @@ async fn auth_domains(state: State, auth: Auth) -> Result<Response> {
         let has = assignments.iter().any(|a| {
             matches!(
                 a.kind,
-                crate::model::AssignmentKind::UserDomain | crate::model::AssignmentKind::GroupDomain
+                crate::model::AssignmentKind::UserDomain
+                    | crate::model::AssignmentKind::GroupDomain
             ) && !a.inherited
                 && a.target_id == d.id
         });
@@ -315,7 +372,10 @@ async fn auth_domains(state: State, auth: Auth) -> Result<Response> {
             out.push(super::domains::wire(id, &d));
         }
     }
-    Ok(axum::Json(json!({"domains": out, "links": wire::collection_links(id, "auth/domains")})).into_response())
+    Ok(
+        axum::Json(json!({"domains": out, "links": wire::collection_links(id, "auth/domains")}))
+            .into_response(),
+    )
 }
 
 async fn auth_system(state: State, auth: Auth) -> Result<Response> {
@@ -323,8 +383,15 @@ async fn auth_system(state: State, auth: Auth) -> Result<Response> {
     auth.enforce(&id.policy, "identity:get_auth_system", &json!({}))?;
     let mut conn = id.db.pool.acquire().await?;
     let granted = crate::service::roles::granted_on_system(&mut conn, &auth.user_id).await?;
-    let system: Vec<Value> = if granted.is_empty() { vec![] } else { vec![json!({"all": true})] };
-    Ok(axum::Json(json!({"system": system, "links": wire::collection_links(id, "auth/system")})).into_response())
+    let system: Vec<Value> = if granted.is_empty() {
+        vec![]
+    } else {
+        vec![json!({"all": true})]
+    };
+    Ok(
+        axum::Json(json!({"system": system, "links": wire::collection_links(id, "auth/system")}))
+            .into_response(),
+    )
 }
 
 #[cfg(test)]
@@ -339,16 +406,23 @@ mod tests {
         let r = parse_auth(&body).unwrap();
         assert_eq!(r.methods, vec!["password"]);
         assert!(matches!(r.password, Some((UserRef::Name { .. }, _))));
-        assert!(matches!(r.scope, ScopeRequest::Project(ProjectRef::Name { .. })));
+        assert!(matches!(
+            r.scope,
+            ScopeRequest::Project(ProjectRef::Name { .. })
+        ));
     }
 
     #[test]
     fn refuses_malformed_auth() {
         assert!(parse_auth(&json!({})).is_err());
         assert!(parse_auth(&json!({"auth": {"identity": {}}})).is_err());
-        let e = parse_auth(&json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"id": 5, "password": "x"}}}}}));
+        let e = parse_auth(
+            &json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"id": 5, "password": "x"}}}}}),
+        );
         assert!(e.is_err());
-        let e = parse_auth(&json!({"auth": {"identity": {"methods": ["token"], "token": {"id": "t"}}, "scope": {"system": {"all": false}}}}));
+        let e = parse_auth(
+            &json!({"auth": {"identity": {"methods": ["token"], "token": {"id": "t"}}, "scope": {"system": {"all": false}}}}),
+        );
         assert!(e.is_err());
     }
 }

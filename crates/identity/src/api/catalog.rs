@@ -10,7 +10,9 @@ use ferrostack_api::{Auth, Json};
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::wire::{self, body_object, drop_readonly, take_name, take_opt_bool, take_opt_string, with_extra};
+use super::wire::{
+    self, body_object, drop_readonly, take_name, take_opt_bool, take_opt_string, with_extra,
+};
 use super::State;
 use crate::db::catalog as cat;
 use crate::error::{conflict_or, IdentityError, Result};
@@ -22,14 +24,24 @@ pub fn routes() -> Router<std::sync::Arc<Identity>> {
         .route("/regions", get(list_regions).post(create_region))
         .route(
             "/regions/{region_id}",
-            get(show_region).put(put_region).patch(update_region).delete(delete_region),
+            get(show_region)
+                .put(put_region)
+                .patch(update_region)
+                .delete(delete_region),
         )
         .route("/services", get(list_services).post(create_service))
-        .route("/services/{service_id}", get(show_service).patch(update_service).delete(delete_service))
+        .route(
+            "/services/{service_id}",
+            get(show_service)
+                .patch(update_service)
+                .delete(delete_service),
+        )
         .route("/endpoints", get(list_endpoints).post(create_endpoint))
         .route(
             "/endpoints/{endpoint_id}",
-            get(show_endpoint).patch(update_endpoint).delete(delete_endpoint),
+            get(show_endpoint)
+                .patch(update_endpoint)
+                .delete(delete_endpoint),
         )
 }
 
@@ -57,14 +69,21 @@ async fn get_region(id: &Identity, region_id: &str) -> Result<Region> {
         .ok_or_else(|| IdentityError::not_found("region", region_id))
 }
 
-async fn insert_region(id: &Identity, auth: &Auth, region_id: Option<String>, body: Value) -> Result<Response> {
+async fn insert_region(
+    id: &Identity,
+    auth: &Auth,
+    region_id: Option<String>,
+    body: Value,
+) -> Result<Response> {
     auth.enforce(&id.policy, "identity:create_region", &json!({}))?;
     let mut o = body_object(body, "region")?;
     let body_id = take_opt_string(&mut o, "id", 255)?;
     o.remove("links");
     let rid = match (region_id, body_id) {
         (Some(p), Some(b)) if p != b => {
-            return Err(IdentityError::validation("The region id in the path and in the body differ."))
+            return Err(IdentityError::validation(
+                "The region id in the path and in the body differ.",
+            ))
         }
         (Some(p), _) => p,
         (None, Some(b)) => b,
@@ -72,9 +91,8 @@ async fn insert_region(id: &Identity, auth: &Auth, region_id: Option<String>, bo
     };
     let parent = take_opt_string(&mut o, "parent_region_id", 255)?;
     if let Some(p) = &parent {
-        get_region(id, p).await.map_err(|_| {
-            IdentityError::validation(format!("The parent region {p} does not exist."))
-        })?;
+        // Keystone: RegionNotFound (404) for the parent.
+        get_region(id, p).await?;
     }
     let r = Region {
         id: rid.clone(),
@@ -94,29 +112,50 @@ async fn create_region(state: State, auth: Auth, Json(body): Json<Value>) -> Res
     insert_region(&state.0, &auth, None, body).await
 }
 
-async fn put_region(state: State, auth: Auth, Path(region_id): Path<String>, Json(body): Json<Value>) -> Result<Response> {
+async fn put_region(
+    state: State,
+    auth: Auth,
+    Path(region_id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
     insert_region(&state.0, &auth, Some(region_id), body).await
 }
 
-async fn list_regions(state: State, auth: Auth, Query(q): Query<HashMap<String, String>>) -> Result<Response> {
+async fn list_regions(
+    state: State,
+    auth: Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:list_regions", &json!({}))?;
     let list: Vec<Value> = cat::list_regions(&id.db.pool)
         .await?
         .iter()
-        .filter(|r| q.get("parent_region_id").is_none_or(|p| r.parent_region_id.as_ref() == Some(p)))
+        .filter(|r| {
+            q.get("parent_region_id")
+                .is_none_or(|p| r.parent_region_id.as_ref() == Some(p))
+        })
         .map(|r| region_wire(id, r))
         .collect();
-    Ok(json_ok(json!({"regions": list, "links": wire::collection_links(id, "regions")})))
+    Ok(json_ok(
+        json!({"regions": list, "links": wire::collection_links(id, "regions")}),
+    ))
 }
 
 async fn show_region(state: State, auth: Auth, Path(region_id): Path<String>) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:get_region", &json!({}))?;
-    Ok(json_ok(json!({"region": region_wire(id, &get_region(id, &region_id).await?)})))
+    Ok(json_ok(
+        json!({"region": region_wire(id, &get_region(id, &region_id).await?)}),
+    ))
 }
 
-async fn update_region(state: State, auth: Auth, Path(region_id): Path<String>, Json(body): Json<Value>) -> Result<Response> {
+async fn update_region(
+    state: State,
+    auth: Auth,
+    Path(region_id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:update_region", &json!({}))?;
     let mut r = get_region(id, &region_id).await?;
@@ -127,8 +166,23 @@ async fn update_region(state: State, auth: Auth, Path(region_id): Path<String>, 
     }
     if o.contains_key("parent_region_id") {
         r.parent_region_id = take_opt_string(&mut o, "parent_region_id", 255)?;
-        if r.parent_region_id.as_deref() == Some(region_id.as_str()) {
-            return Err(IdentityError::validation("A region cannot be its own parent."));
+        if let Some(parent) = r.parent_region_id.clone() {
+            // Keystone: RegionNotFound for a missing parent, CircularRegionHierarchyError (400)
+            // when the region would end up among its own ancestors.
+            let mut cur = Some(get_region(id, &parent).await?);
+            let mut steps = 0;
+            while let Some(c) = cur {
+                if c.id == region_id || steps > 64 {
+                    return Err(IdentityError::validation(format!(
+                        "The specified parent region {parent} would create a circular region hierarchy."
+                    )));
+                }
+                steps += 1;
+                cur = match c.parent_region_id {
+                    Some(p) => cat::get_region(&id.db.pool, &p).await?,
+                    None => None,
+                };
+            }
         }
     }
     r.extra.extend(o);
@@ -138,20 +192,26 @@ async fn update_region(state: State, auth: Auth, Path(region_id): Path<String>, 
     Ok(json_ok(json!({"region": region_wire(id, &r)})))
 }
 
-async fn delete_region(state: State, auth: Auth, Path(region_id): Path<String>) -> Result<StatusCode> {
+async fn delete_region(
+    state: State,
+    auth: Auth,
+    Path(region_id): Path<String>,
+) -> Result<StatusCode> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:delete_region", &json!({}))?;
     get_region(id, &region_id).await?;
     let mut tx = id.db.begin_write().await?;
-    cat::delete_region(&mut *tx, &region_id).await.map_err(|e| {
-        if ferrostack_store::is_foreign_key_violation(&e) {
-            IdentityError::ForbiddenWithReason(format!(
+    cat::delete_region(&mut *tx, &region_id)
+        .await
+        .map_err(|e| {
+            if ferrostack_store::is_foreign_key_violation(&e) {
+                IdentityError::ForbiddenWithReason(format!(
                 "Region {region_id} still has child regions or endpoints and cannot be deleted."
             ))
-        } else {
-            e.into()
-        }
-    })?;
+            } else {
+                e.into()
+            }
+        })?;
     id.commit_change(tx, vec![]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -191,7 +251,11 @@ async fn create_service(state: State, auth: Auth, Json(body): Json<Value>) -> Re
     Ok(created(json!({"service": service_wire(id, &s)})))
 }
 
-async fn list_services(state: State, auth: Auth, Query(q): Query<HashMap<String, String>>) -> Result<Response> {
+async fn list_services(
+    state: State,
+    auth: Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:list_services", &json!({}))?;
     let list: Vec<Value> = cat::list_services(&id.db.pool)
@@ -201,16 +265,29 @@ async fn list_services(state: State, auth: Auth, Query(q): Query<HashMap<String,
         .filter(|s| q.get("name").is_none_or(|n| *n == s.name))
         .map(|s| service_wire(id, s))
         .collect();
-    Ok(json_ok(json!({"services": list, "links": wire::collection_links(id, "services")})))
+    Ok(json_ok(
+        json!({"services": list, "links": wire::collection_links(id, "services")}),
+    ))
 }
 
-async fn show_service(state: State, auth: Auth, Path(service_id): Path<String>) -> Result<Response> {
+async fn show_service(
+    state: State,
+    auth: Auth,
+    Path(service_id): Path<String>,
+) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:get_service", &json!({}))?;
-    Ok(json_ok(json!({"service": service_wire(id, &get_service(id, &service_id).await?)})))
+    Ok(json_ok(
+        json!({"service": service_wire(id, &get_service(id, &service_id).await?)}),
+    ))
 }
 
-async fn update_service(state: State, auth: Auth, Path(service_id): Path<String>, Json(body): Json<Value>) -> Result<Response> {
+async fn update_service(
+    state: State,
+    auth: Auth,
+    Path(service_id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:update_service", &json!({}))?;
     let mut s = get_service(id, &service_id).await?;
@@ -235,18 +312,26 @@ async fn update_service(state: State, auth: Auth, Path(service_id): Path<String>
     Ok(json_ok(json!({"service": service_wire(id, &s)})))
 }
 
-async fn delete_service(state: State, auth: Auth, Path(service_id): Path<String>) -> Result<StatusCode> {
+async fn delete_service(
+    state: State,
+    auth: Auth,
+    Path(service_id): Path<String>,
+) -> Result<StatusCode> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:delete_service", &json!({}))?;
     get_service(id, &service_id).await?;
     let mut tx = id.db.begin_write().await?;
-    cat::delete_service(&mut *tx, &service_id).await.map_err(|e| {
-        if ferrostack_store::is_foreign_key_violation(&e) {
-            IdentityError::ForbiddenWithReason(format!("Service {service_id} is still used by limits."))
-        } else {
-            e.into()
-        }
-    })?;
+    cat::delete_service(&mut *tx, &service_id)
+        .await
+        .map_err(|e| {
+            if ferrostack_store::is_foreign_key_violation(&e) {
+                IdentityError::ForbiddenWithReason(format!(
+                    "Service {service_id} is still used by limits."
+                ))
+            } else {
+                e.into()
+            }
+        })?;
     id.commit_change(tx, vec![]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -282,25 +367,61 @@ fn check_url(u: &str) -> Result<()> {
     if url_like(u) {
         Ok(())
     } else {
-        Err(IdentityError::validation(format!("Invalid input for field 'url': '{u}' is not a valid URL")))
+        Err(IdentityError::validation(format!(
+            "Invalid input for field 'url': '{u}' is not a valid URL"
+        )))
     }
 }
 
 fn url_like(u: &str) -> bool {
-    let rest = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"));
+    let rest = u
+        .strip_prefix("http://")
+        .or_else(|| u.strip_prefix("https://"));
     rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
 }
 
 async fn endpoint_region(id: &Identity, o: &mut wire::Object) -> Result<Option<String>> {
-    let region = match take_opt_string(o, "region_id", 255)? {
-        Some(r) => Some(r),
-        None => take_opt_string(o, "region", 255)?,
-    };
-    o.remove("region");
-    if let Some(r) = &region {
-        get_region(id, r).await?;
+    let region_id = take_opt_string(o, "region_id", 255)?;
+    let legacy = take_opt_string(o, "region", 255)?;
+    match (region_id, legacy) {
+        (Some(r), _) => {
+            // Keystone: a validation error (400), not a 404, for an endpoint's missing region.
+            if cat::get_region(&id.db.pool, &r).await?.is_none() {
+                return Err(IdentityError::validation(format!(
+                    "Invalid input for field 'region_id': could not find region: {r}."
+                )));
+            }
+            Ok(Some(r))
+        }
+        (None, Some(r)) => {
+            // The legacy `region` attribute creates the region when missing, as Keystone does.
+            if cat::get_region(&id.db.pool, &r).await?.is_none() {
+                let region = crate::model::Region {
+                    id: r.clone(),
+                    description: String::new(),
+                    parent_region_id: None,
+                    extra: Default::default(),
+                };
+                let mut tx = id.db.begin_write().await?;
+                cat::insert_region(&mut *tx, &region)
+                    .await
+                    .map_err(conflict_or("region", format!("Duplicate ID, {r}")))?;
+                id.commit_change(tx, vec![]).await?;
+            }
+            Ok(Some(r))
+        }
+        (None, None) => Ok(None),
     }
-    Ok(region)
+}
+
+/// Keystone: a validation error (400), not a 404, for an endpoint's missing service.
+async fn endpoint_service(id: &Identity, service_id: &str) -> Result<()> {
+    if cat::get_service(&id.db.pool, service_id).await?.is_none() {
+        return Err(IdentityError::validation(format!(
+            "Invalid input for field 'service_id': could not find service: {service_id}."
+        )));
+    }
+    Ok(())
 }
 
 async fn create_endpoint(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Response> {
@@ -309,7 +430,7 @@ async fn create_endpoint(state: State, auth: Auth, Json(body): Json<Value>) -> R
     let mut o = body_object(body, "endpoint")?;
     drop_readonly(&mut o, None)?;
     let service_id = take_name(&mut o, "service_id", 64)?;
-    get_service(id, &service_id).await?;
+    endpoint_service(id, &service_id).await?;
     let interface = take_name(&mut o, "interface", 16)?;
     check_interface(&interface)?;
     let url = take_name(&mut o, "url", 225)?;
@@ -329,7 +450,11 @@ async fn create_endpoint(state: State, auth: Auth, Json(body): Json<Value>) -> R
     Ok(created(json!({"endpoint": endpoint_wire(id, &e)})))
 }
 
-async fn list_endpoints(state: State, auth: Auth, Query(q): Query<HashMap<String, String>>) -> Result<Response> {
+async fn list_endpoints(
+    state: State,
+    auth: Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:list_endpoints", &json!({}))?;
     let list: Vec<Value> = cat::list_endpoints(&id.db.pool)
@@ -337,19 +462,35 @@ async fn list_endpoints(state: State, auth: Auth, Query(q): Query<HashMap<String
         .iter()
         .filter(|e| q.get("interface").is_none_or(|i| *i == e.interface))
         .filter(|e| q.get("service_id").is_none_or(|s| *s == e.service_id))
-        .filter(|e| q.get("region_id").is_none_or(|r| e.region_id.as_ref() == Some(r)))
+        .filter(|e| {
+            q.get("region_id")
+                .is_none_or(|r| e.region_id.as_ref() == Some(r))
+        })
         .map(|e| endpoint_wire(id, e))
         .collect();
-    Ok(json_ok(json!({"endpoints": list, "links": wire::collection_links(id, "endpoints")})))
+    Ok(json_ok(
+        json!({"endpoints": list, "links": wire::collection_links(id, "endpoints")}),
+    ))
 }
 
-async fn show_endpoint(state: State, auth: Auth, Path(endpoint_id): Path<String>) -> Result<Response> {
+async fn show_endpoint(
+    state: State,
+    auth: Auth,
+    Path(endpoint_id): Path<String>,
+) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:get_endpoint", &json!({}))?;
-    Ok(json_ok(json!({"endpoint": endpoint_wire(id, &get_endpoint(id, &endpoint_id).await?)})))
+    Ok(json_ok(
+        json!({"endpoint": endpoint_wire(id, &get_endpoint(id, &endpoint_id).await?)}),
+    ))
 }
 
-async fn update_endpoint(state: State, auth: Auth, Path(endpoint_id): Path<String>, Json(body): Json<Value>) -> Result<Response> {
+async fn update_endpoint(
+    state: State,
+    auth: Auth,
+    Path(endpoint_id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:update_endpoint", &json!({}))?;
     let mut e = get_endpoint(id, &endpoint_id).await?;
@@ -357,7 +498,7 @@ async fn update_endpoint(state: State, auth: Auth, Path(endpoint_id): Path<Strin
     drop_readonly(&mut o, Some(&endpoint_id))?;
     if o.contains_key("service_id") {
         e.service_id = take_name(&mut o, "service_id", 64)?;
-        get_service(id, &e.service_id).await?;
+        endpoint_service(id, &e.service_id).await?;
     }
     if o.contains_key("interface") {
         e.interface = take_name(&mut o, "interface", 16)?;
@@ -380,7 +521,11 @@ async fn update_endpoint(state: State, auth: Auth, Path(endpoint_id): Path<Strin
     Ok(json_ok(json!({"endpoint": endpoint_wire(id, &e)})))
 }
 
-async fn delete_endpoint(state: State, auth: Auth, Path(endpoint_id): Path<String>) -> Result<StatusCode> {
+async fn delete_endpoint(
+    state: State,
+    auth: Auth,
+    Path(endpoint_id): Path<String>,
+) -> Result<StatusCode> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:delete_endpoint", &json!({}))?;
     get_endpoint(id, &endpoint_id).await?;

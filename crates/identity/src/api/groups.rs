@@ -11,7 +11,9 @@ use http::StatusCode;
 use serde_json::{json, Value};
 
 use super::users::get_user;
-use super::wire::{self, body_object, drop_readonly, take_name, take_opt_string, with_extra};
+use super::wire::{
+    self, body_object, drop_readonly, take_opt_string, take_stripped_name, with_extra,
+};
 use super::State;
 use crate::db;
 use crate::error::{conflict_or, IdentityError, Result};
@@ -56,7 +58,7 @@ async fn create(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Res
     let id = &state.0;
     let mut o = body_object(body, "group")?;
     drop_readonly(&mut o, None)?;
-    let name = take_name(&mut o, "name", 64)?;
+    let name = take_stripped_name(&mut o, "name", 64)?;
     let domain_id = take_opt_string(&mut o, "domain_id", 64)?
         .or_else(|| auth.project.as_ref().map(|p| p.domain_id.clone()))
         .or_else(|| auth.domain.as_ref().map(|d| d.id.clone()))
@@ -70,33 +72,55 @@ async fn create(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Res
     };
     auth.enforce(&id.policy, "identity:create_group", &target(&g))?;
     if db::domains::get(&id.db.pool, &g.domain_id).await?.is_none() {
-        return Err(IdentityError::validation(format!("Could not find domain: {}.", g.domain_id)));
+        // As Keystone (DomainNotFound): 404.
+        return Err(IdentityError::not_found("domain", &g.domain_id));
     }
     let mut tx = id.db.begin_write().await?;
     db::groups::insert(&mut *tx, &g).await.map_err(conflict_or(
         "group",
-        format!("Duplicate entry found with name {name} at domain ID {}", g.domain_id),
+        format!(
+            "Duplicate entry found with name {name} at domain ID {}",
+            g.domain_id
+        ),
     ))?;
     id.commit_change(tx, vec![]).await?;
-    Ok((StatusCode::CREATED, axum::Json(json!({"group": wire(id, &g)}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"group": wire(id, &g)})),
+    )
+        .into_response())
 }
 
-async fn list(state: State, auth: Auth, Query(q): Query<HashMap<String, String>>) -> Result<Response> {
+async fn list(
+    state: State,
+    auth: Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
     let id = &state.0;
-    let domain = q.get("domain_id").cloned().or_else(|| {
-        (!auth.system && !auth.has_role("admin")).then(|| auth.domain.as_ref().map(|d| d.id.clone())).flatten()
-    });
+    // As Keystone: a domain-scoped caller is checked against its own domain and sees only that
+    // domain's groups.
+    let token_domain = auth.domain.as_ref().map(|d| d.id.clone());
+    let target_domain = token_domain.clone().or_else(|| q.get("domain_id").cloned());
     auth.enforce(
         &id.policy,
         "identity:list_groups",
-        &json!({"domain_id": domain, "target": {"domain_id": domain}}),
+        &json!({"domain_id": target_domain, "target": {"domain_id": target_domain, "group": {"domain_id": target_domain}}}),
     )?;
-    let groups: Vec<Value> = db::groups::list(&id.db.pool, domain.as_deref(), q.get("name").map(String::as_str))
-        .await?
-        .iter()
-        .map(|g| wire(id, g))
-        .collect();
-    Ok(axum::Json(json!({"groups": groups, "links": wire::collection_links(id, "groups")})).into_response())
+    let domain = q.get("domain_id").cloned().or_else(|| token_domain.clone());
+    let groups: Vec<Value> = db::groups::list(
+        &id.db.pool,
+        domain.as_deref(),
+        q.get("name").map(String::as_str),
+    )
+    .await?
+    .iter()
+    .filter(|g| token_domain.as_ref().is_none_or(|d| *d == g.domain_id))
+    .map(|g| wire(id, g))
+    .collect();
+    Ok(
+        axum::Json(json!({"groups": groups, "links": wire::collection_links(id, "groups")}))
+            .into_response(),
+    )
 }
 
 async fn show(state: State, auth: Auth, Path(group_id): Path<String>) -> Result<Response> {
@@ -106,7 +130,12 @@ async fn show(state: State, auth: Auth, Path(group_id): Path<String>) -> Result<
     Ok(axum::Json(json!({"group": wire(id, &g)})).into_response())
 }
 
-async fn update(state: State, auth: Auth, Path(group_id): Path<String>, Json(body): Json<Value>) -> Result<Response> {
+async fn update(
+    state: State,
+    auth: Auth,
+    Path(group_id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
     let id = &state.0;
     let mut g = get_group(id, &group_id).await?;
     auth.enforce(&id.policy, "identity:update_group", &target(&g))?;
@@ -114,11 +143,13 @@ async fn update(state: State, auth: Auth, Path(group_id): Path<String>, Json(bod
     drop_readonly(&mut o, Some(&group_id))?;
     if let Some(d) = o.remove("domain_id") {
         if d.as_str() != Some(g.domain_id.as_str()) {
-            return Err(IdentityError::validation("Update of `domain_id` is not allowed."));
+            return Err(IdentityError::validation(
+                "Update of `domain_id` is not allowed.",
+            ));
         }
     }
     if o.contains_key("name") {
-        g.name = take_name(&mut o, "name", 64)?;
+        g.name = take_stripped_name(&mut o, "name", 64)?;
     }
     if let Some(d) = take_opt_string(&mut o, "description", 65535)? {
         g.description = d;
@@ -127,7 +158,10 @@ async fn update(state: State, auth: Auth, Path(group_id): Path<String>, Json(bod
     let mut tx = id.db.begin_write().await?;
     db::groups::update(&mut *tx, &g).await.map_err(conflict_or(
         "group",
-        format!("Duplicate entry found with name {} at domain ID {}", g.name, g.domain_id),
+        format!(
+            "Duplicate entry found with name {} at domain ID {}",
+            g.name, g.domain_id
+        ),
     ))?;
     id.commit_change(tx, vec![]).await?;
     Ok(axum::Json(json!({"group": wire(id, &g)})).into_response())
@@ -161,11 +195,19 @@ fn membership_target(g: &Group, u: &crate::model::User) -> Value {
            "group_id": g.id, "user_id": u.id, "domain_id": g.domain_id})
 }
 
-async fn check_member(state: State, auth: Auth, Path((group_id, user_id)): Path<(String, String)>) -> Result<StatusCode> {
+async fn check_member(
+    state: State,
+    auth: Auth,
+    Path((group_id, user_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
     let id = &state.0;
     let g = get_group(id, &group_id).await?;
     let u = get_user(id, &user_id).await?;
-    auth.enforce(&id.policy, "identity:check_user_in_group", &membership_target(&g, &u))?;
+    auth.enforce(
+        &id.policy,
+        "identity:check_user_in_group",
+        &membership_target(&g, &u),
+    )?;
     if db::groups::is_member(&id.db.pool, &g.id, &u.id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -176,22 +218,38 @@ async fn check_member(state: State, auth: Auth, Path((group_id, user_id)): Path<
     }
 }
 
-async fn add_member(state: State, auth: Auth, Path((group_id, user_id)): Path<(String, String)>) -> Result<StatusCode> {
+async fn add_member(
+    state: State,
+    auth: Auth,
+    Path((group_id, user_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
     let id = &state.0;
     let g = get_group(id, &group_id).await?;
     let u = get_user(id, &user_id).await?;
-    auth.enforce(&id.policy, "identity:add_user_to_group", &membership_target(&g, &u))?;
+    auth.enforce(
+        &id.policy,
+        "identity:add_user_to_group",
+        &membership_target(&g, &u),
+    )?;
     let mut tx = id.db.begin_write().await?;
     db::groups::add_member(&mut *tx, &g.id, &u.id).await?;
     id.commit_change(tx, vec![]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn remove_member(state: State, auth: Auth, Path((group_id, user_id)): Path<(String, String)>) -> Result<StatusCode> {
+async fn remove_member(
+    state: State,
+    auth: Auth,
+    Path((group_id, user_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
     let id = &state.0;
     let g = get_group(id, &group_id).await?;
     let u = get_user(id, &user_id).await?;
-    auth.enforce(&id.policy, "identity:remove_user_from_group", &membership_target(&g, &u))?;
+    auth.enforce(
+        &id.policy,
+        "identity:remove_user_from_group",
+        &membership_target(&g, &u),
+    )?;
     let mut tx = id.db.begin_write().await?;
     if !db::groups::remove_member(&mut *tx, &g.id, &u.id).await? {
         return Err(IdentityError::NotFound {

@@ -19,14 +19,22 @@ use crate::Identity;
 
 pub fn routes() -> Router<std::sync::Arc<Identity>> {
     Router::new()
-        .route("/registered_limits", get(list_registered).post(create_registered))
+        .route(
+            "/registered_limits",
+            get(list_registered).post(create_registered),
+        )
         .route(
             "/registered_limits/{limit_id}",
-            get(show_registered).patch(update_registered).delete(delete_registered),
+            get(show_registered)
+                .patch(update_registered)
+                .delete(delete_registered),
         )
         .route("/limits", get(list_limits).post(create_limits))
         .route("/limits/model", get(model))
-        .route("/limits/{limit_id}", get(show_limit).patch(update_limit).delete(delete_limit))
+        .route(
+            "/limits/{limit_id}",
+            get(show_limit).patch(update_limit).delete(delete_limit),
+        )
 }
 
 fn registered_wire(id: &Identity, l: &RegisteredLimit) -> Value {
@@ -43,18 +51,27 @@ fn limit_wire(id: &Identity, l: &Limit) -> Value {
 
 fn take_count(o: &mut wire::Object, field: &str) -> Result<i64> {
     match o.remove(field) {
+        // Keystone's schema: an integer from -1 to 2147483647 (a signed 32-bit INT).
         Some(Value::Number(n)) => n
             .as_i64()
-            .filter(|v| *v >= -1)
-            .ok_or_else(|| IdentityError::validation(format!("Invalid input for field '{field}': must be an integer >= -1"))),
+            .filter(|v| (-1..=i64::from(i32::MAX)).contains(v))
+            .ok_or_else(|| {
+                IdentityError::validation(format!(
+                    "Invalid input for field '{field}': {n} is not an integer from -1 to 2147483647"
+                ))
+            }),
         Some(other) => Err(wire::type_error(field, &other, "integer")),
-        None => Err(IdentityError::validation(format!("'{field}' is a required property"))),
+        None => Err(IdentityError::validation(format!(
+            "'{field}' is a required property"
+        ))),
     }
 }
 
 fn no_extra(o: &wire::Object) -> Result<()> {
     match o.keys().next() {
-        Some(k) => Err(IdentityError::validation(format!("Additional properties are not allowed ('{k}' was unexpected)"))),
+        Some(k) => Err(IdentityError::validation(format!(
+            "Additional properties are not allowed ('{k}' was unexpected)"
+        ))),
         None => Ok(()),
     }
 }
@@ -63,19 +80,40 @@ fn list_body(body: Value, key: &str) -> Result<Vec<wire::Object>> {
     match body.get(key) {
         Some(Value::Array(a)) if !a.is_empty() => a
             .iter()
-            .map(|v| v.as_object().cloned().ok_or_else(|| IdentityError::validation(format!("Each of {key} must be an object."))))
+            .map(|v| {
+                v.as_object().cloned().ok_or_else(|| {
+                    IdentityError::validation(format!("Each of {key} must be an object."))
+                })
+            })
             .collect(),
-        _ => Err(IdentityError::validation(format!("Expecting to find a non-empty list {key} in request body."))),
+        _ => Err(IdentityError::validation(format!(
+            "Expecting to find a non-empty list {key} in request body."
+        ))),
+    }
+}
+
+/// A reference to a missing project or domain in a limit is a validation error in Keystone.
+fn not_found_is_invalid(e: IdentityError) -> IdentityError {
+    match e {
+        IdentityError::NotFound { .. } => IdentityError::Validation(e.to_string()),
+        other => other,
     }
 }
 
 async fn check_refs(id: &Identity, service_id: &str, region_id: Option<&str>) -> Result<()> {
-    if db::catalog::get_service(&id.db.pool, service_id).await?.is_none() {
-        return Err(IdentityError::validation(format!("Could not find service: {service_id}.")));
+    if db::catalog::get_service(&id.db.pool, service_id)
+        .await?
+        .is_none()
+    {
+        return Err(IdentityError::validation(format!(
+            "Could not find service: {service_id}."
+        )));
     }
     if let Some(r) = region_id {
         if db::catalog::get_region(&id.db.pool, r).await?.is_none() {
-            return Err(IdentityError::validation(format!("Could not find region: {r}.")));
+            return Err(IdentityError::validation(format!(
+                "Could not find region: {r}."
+            )));
         }
     }
     Ok(())
@@ -102,24 +140,40 @@ async fn create_registered(state: State, auth: Auth, Json(body): Json<Value>) ->
     }
     let mut tx = id.db.begin_write().await?;
     for l in &out {
-        lim::insert_registered(&mut *tx, l).await.map_err(conflict_or(
-            "registered_limit",
-            format!("Duplicate entry found with resource_name {}", l.resource_name),
-        ))?;
+        lim::insert_registered(&mut *tx, l)
+            .await
+            .map_err(conflict_or(
+                "registered_limit",
+                format!(
+                    "Duplicate entry found with resource_name {}",
+                    l.resource_name
+                ),
+            ))?;
     }
     id.commit_change(tx, vec![]).await?;
     let list: Vec<Value> = out.iter().map(|l| registered_wire(id, l)).collect();
-    Ok((StatusCode::CREATED, axum::Json(json!({"registered_limits": list}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"registered_limits": list})),
+    )
+        .into_response())
 }
 
-async fn list_registered(state: State, auth: Auth, Query(q): Query<HashMap<String, String>>) -> Result<Response> {
+async fn list_registered(
+    state: State,
+    auth: Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:list_registered_limits", &json!({}))?;
     let list: Vec<Value> = lim::list_registered(&id.db.pool)
         .await?
         .iter()
         .filter(|l| q.get("service_id").is_none_or(|s| *s == l.service_id))
-        .filter(|l| q.get("region_id").is_none_or(|r| l.region_id.as_ref() == Some(r)))
+        .filter(|l| {
+            q.get("region_id")
+                .is_none_or(|r| l.region_id.as_ref() == Some(r))
+        })
         .filter(|l| q.get("resource_name").is_none_or(|r| *r == l.resource_name))
         .map(|l| registered_wire(id, l))
         .collect();
@@ -132,18 +186,32 @@ async fn get_registered(id: &Identity, limit_id: &str) -> Result<RegisteredLimit
         .ok_or_else(|| IdentityError::not_found("registered limit", limit_id))
 }
 
-async fn show_registered(state: State, auth: Auth, Path(limit_id): Path<String>) -> Result<Response> {
+async fn show_registered(
+    state: State,
+    auth: Auth,
+    Path(limit_id): Path<String>,
+) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:get_registered_limit", &json!({}))?;
-    Ok(axum::Json(json!({"registered_limit": registered_wire(id, &get_registered(id, &limit_id).await?)})).into_response())
+    Ok(axum::Json(
+        json!({"registered_limit": registered_wire(id, &get_registered(id, &limit_id).await?)}),
+    )
+    .into_response())
 }
 
-async fn update_registered(state: State, auth: Auth, Path(limit_id): Path<String>, Json(body): Json<Value>) -> Result<Response> {
+async fn update_registered(
+    state: State,
+    auth: Auth,
+    Path(limit_id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:update_registered_limit", &json!({}))?;
     let mut l = get_registered(id, &limit_id).await?;
     let mut o = body_object(body, "registered_limit")?;
-    let identity_change = ["service_id", "region_id", "resource_name"].iter().any(|k| o.contains_key(*k));
+    let identity_change = ["service_id", "region_id", "resource_name"]
+        .iter()
+        .any(|k| o.contains_key(*k));
     if identity_change && lim::limits_reference(&id.db.pool, &l).await? {
         return Err(IdentityError::ForbiddenWithReason(
             "Cannot change the service, region or resource of a registered limit that project limits use.".into(),
@@ -167,15 +235,24 @@ async fn update_registered(state: State, auth: Auth, Path(limit_id): Path<String
     no_extra(&o)?;
     check_refs(id, &l.service_id, l.region_id.as_deref()).await?;
     let mut tx = id.db.begin_write().await?;
-    lim::update_registered(&mut *tx, &l).await.map_err(conflict_or(
-        "registered_limit",
-        format!("Duplicate entry found with resource_name {}", l.resource_name),
-    ))?;
+    lim::update_registered(&mut *tx, &l)
+        .await
+        .map_err(conflict_or(
+            "registered_limit",
+            format!(
+                "Duplicate entry found with resource_name {}",
+                l.resource_name
+            ),
+        ))?;
     id.commit_change(tx, vec![]).await?;
     Ok(axum::Json(json!({"registered_limit": registered_wire(id, &l)})).into_response())
 }
 
-async fn delete_registered(state: State, auth: Auth, Path(limit_id): Path<String>) -> Result<StatusCode> {
+async fn delete_registered(
+    state: State,
+    auth: Auth,
+    Path(limit_id): Path<String>,
+) -> Result<StatusCode> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:delete_registered_limit", &json!({}))?;
     let l = get_registered(id, &limit_id).await?;
@@ -210,19 +287,27 @@ async fn create_limits(state: State, auth: Auth, Json(body): Json<Value>) -> Res
         };
         no_extra(&o)?;
         if l.project_id.is_some() == l.domain_id.is_some() {
-            return Err(IdentityError::validation("A limit names exactly one of project_id or domain_id."));
+            return Err(IdentityError::validation(
+                "A limit names exactly one of project_id or domain_id.",
+            ));
         }
+        // Keystone: validation errors (400) for references that do not exist.
         if let Some(p) = &l.project_id {
-            super::projects::get_project(id, p).await?;
+            super::projects::get_project(id, p)
+                .await
+                .map_err(not_found_is_invalid)?;
         }
         if let Some(d) = &l.domain_id {
-            super::domains::get_domain(id, d).await?;
+            super::domains::get_domain(id, d)
+                .await
+                .map_err(not_found_is_invalid)?;
         }
         check_refs(id, &l.service_id, l.region_id.as_deref()).await?;
-        if !registered
-            .iter()
-            .any(|r| r.service_id == l.service_id && r.region_id == l.region_id && r.resource_name == l.resource_name)
-        {
+        if !registered.iter().any(|r| {
+            r.service_id == l.service_id
+                && r.region_id == l.region_id
+                && r.resource_name == l.resource_name
+        }) {
             return Err(IdentityError::ForbiddenWithReason(format!(
                 "The service_id {}, region_id {:?} and resource_name {} have no registered limit.",
                 l.service_id, l.region_id, l.resource_name
@@ -234,7 +319,10 @@ async fn create_limits(state: State, auth: Auth, Json(body): Json<Value>) -> Res
     for l in &out {
         lim::insert_limit(&mut *tx, l).await.map_err(conflict_or(
             "limit",
-            format!("Duplicate entry found with resource_name {}", l.resource_name),
+            format!(
+                "Duplicate entry found with resource_name {}",
+                l.resource_name
+            ),
         ))?;
     }
     id.commit_change(tx, vec![]).await?;
@@ -242,7 +330,11 @@ async fn create_limits(state: State, auth: Auth, Json(body): Json<Value>) -> Res
     Ok((StatusCode::CREATED, axum::Json(json!({"limits": list}))).into_response())
 }
 
-async fn list_limits(state: State, auth: Auth, Query(q): Query<HashMap<String, String>>) -> Result<Response> {
+async fn list_limits(
+    state: State,
+    auth: Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:list_limits", &json!({}))?;
     let cloud_wide = auth.system || (auth.has_role("admin") && auth.domain.is_none());
@@ -253,16 +345,31 @@ async fn list_limits(state: State, auth: Auth, Query(q): Query<HashMap<String, S
         .filter(|l| {
             cloud_wide
                 || (auth.project_id().is_some() && l.project_id.as_deref() == auth.project_id())
-                || auth.domain.as_ref().is_some_and(|d| l.domain_id.as_deref() == Some(d.id.as_str()))
+                || auth
+                    .domain
+                    .as_ref()
+                    .is_some_and(|d| l.domain_id.as_deref() == Some(d.id.as_str()))
         })
-        .filter(|l| q.get("project_id").is_none_or(|p| l.project_id.as_ref() == Some(p)))
-        .filter(|l| q.get("domain_id").is_none_or(|d| l.domain_id.as_ref() == Some(d)))
+        .filter(|l| {
+            q.get("project_id")
+                .is_none_or(|p| l.project_id.as_ref() == Some(p))
+        })
+        .filter(|l| {
+            q.get("domain_id")
+                .is_none_or(|d| l.domain_id.as_ref() == Some(d))
+        })
         .filter(|l| q.get("service_id").is_none_or(|s| *s == l.service_id))
-        .filter(|l| q.get("region_id").is_none_or(|r| l.region_id.as_ref() == Some(r)))
+        .filter(|l| {
+            q.get("region_id")
+                .is_none_or(|r| l.region_id.as_ref() == Some(r))
+        })
         .filter(|l| q.get("resource_name").is_none_or(|r| *r == l.resource_name))
         .map(|l| limit_wire(id, l))
         .collect();
-    Ok(axum::Json(json!({"limits": list, "links": wire::collection_links(id, "limits")})).into_response())
+    Ok(
+        axum::Json(json!({"limits": list, "links": wire::collection_links(id, "limits")}))
+            .into_response(),
+    )
 }
 
 async fn get_limit(id: &Identity, limit_id: &str) -> Result<Limit> {
@@ -287,7 +394,12 @@ async fn show_limit(state: State, auth: Auth, Path(limit_id): Path<String>) -> R
     Ok(axum::Json(json!({"limit": limit_wire(id, &l)})).into_response())
 }
 
-async fn update_limit(state: State, auth: Auth, Path(limit_id): Path<String>, Json(body): Json<Value>) -> Result<Response> {
+async fn update_limit(
+    state: State,
+    auth: Auth,
+    Path(limit_id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:update_limit", &json!({}))?;
     let mut l = get_limit(id, &limit_id).await?;
@@ -305,7 +417,11 @@ async fn update_limit(state: State, auth: Auth, Path(limit_id): Path<String>, Js
     Ok(axum::Json(json!({"limit": limit_wire(id, &l)})).into_response())
 }
 
-async fn delete_limit(state: State, auth: Auth, Path(limit_id): Path<String>) -> Result<StatusCode> {
+async fn delete_limit(
+    state: State,
+    auth: Auth,
+    Path(limit_id): Path<String>,
+) -> Result<StatusCode> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:delete_limit", &json!({}))?;
     let l = get_limit(id, &limit_id).await?;

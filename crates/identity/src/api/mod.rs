@@ -40,6 +40,7 @@ pub fn router(identity: Arc<Identity>) -> Router {
     Router::new()
         .nest("/v3", v3)
         .merge(versions::root_routes())
+        .fallback(versions::fallback)
         .with_state(identity)
         .layer(ErrorFormat::Keystone.layer())
 }

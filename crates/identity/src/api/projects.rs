@@ -10,7 +10,10 @@ use ferrostack_api::{Auth, Json};
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::wire::{self, body_object, drop_readonly, take_name, take_opt_bool, take_opt_string, with_extra};
+use super::wire::{
+    self, body_object, drop_readonly, take_opt_bool, take_opt_string, take_stripped_name,
+    with_extra,
+};
 use super::State;
 use crate::db::{self, projects::ProjectFilter};
 use crate::error::{conflict_or, IdentityError, Result};
@@ -25,8 +28,14 @@ const MAX_TAGS: usize = 80;
 pub fn routes() -> Router<std::sync::Arc<Identity>> {
     Router::new()
         .route("/projects", get(list).post(create))
-        .route("/projects/{project_id}", get(show).patch(update).delete(remove))
-        .route("/projects/{project_id}/tags", get(list_tags).put(replace_tags).delete(clear_tags))
+        .route(
+            "/projects/{project_id}",
+            get(show).patch(update).delete(remove),
+        )
+        .route(
+            "/projects/{project_id}/tags",
+            get(list_tags).put(replace_tags).delete(clear_tags),
+        )
         .route(
             "/projects/{project_id}/tags/{tag}",
             get(check_tag).put(add_tag).delete(remove_tag),
@@ -79,14 +88,19 @@ fn take_tags(o: &mut wire::Object) -> Result<Option<Vec<String>>> {
         Some(Value::Array(a)) => {
             let mut out = Vec::new();
             for v in a {
-                let s = v.as_str().ok_or_else(|| wire::type_error("tags", &v, "string"))?.to_string();
+                let s = v
+                    .as_str()
+                    .ok_or_else(|| wire::type_error("tags", &v, "string"))?
+                    .to_string();
                 check_tag_value(&s)?;
                 if !out.contains(&s) {
                     out.push(s);
                 }
             }
             if out.len() > MAX_TAGS {
-                return Err(IdentityError::validation(format!("A project may have at most {MAX_TAGS} tags.")));
+                return Err(IdentityError::validation(format!(
+                    "A project may have at most {MAX_TAGS} tags."
+                )));
             }
             Ok(Some(out))
         }
@@ -98,9 +112,11 @@ async fn create(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Res
     let id = &state.0;
     let mut o = body_object(body, "project")?;
     drop_readonly(&mut o, None)?;
-    let name = take_name(&mut o, "name", 64)?;
+    let name = take_stripped_name(&mut o, "name", 64)?;
     if take_opt_bool(&mut o, "is_domain")?.unwrap_or(false) {
-        return Err(IdentityError::validation("Projects acting as domains are not supported; create a domain."));
+        return Err(IdentityError::validation(
+            "Projects acting as domains are not supported; create a domain.",
+        ));
     }
     let description = take_opt_string(&mut o, "description", 65535)?.unwrap_or_default();
     let enabled = take_opt_bool(&mut o, "enabled")?.unwrap_or(true);
@@ -128,7 +144,12 @@ async fn create(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Res
             }
             // A parent_id naming a domain makes a top-level project of that domain.
             None if db::domains::get(&mut *conn, &pid).await?.is_some() => (pid, None),
-            None => return Err(IdentityError::not_found("project", pid)),
+            // Keystone turns a missing parent into a validation error (400).
+            None => {
+                return Err(IdentityError::validation(format!(
+                    "Could not find project: {pid}."
+                )))
+            }
         },
         None => {
             let d = domain_id
@@ -151,7 +172,10 @@ async fn create(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Res
     };
     auth.enforce(&id.policy, "identity:create_project", &target(&p))?;
     if db::domains::get(&id.db.pool, &p.domain_id).await?.is_none() {
-        return Err(IdentityError::validation(format!("Could not find domain: {}.", p.domain_id)));
+        return Err(IdentityError::validation(format!(
+            "Could not find domain: {}.",
+            p.domain_id
+        )));
     }
     let mut tx = id.db.begin_write().await?;
     db::projects::insert(&mut tx, &p).await.map_err(conflict_or(
@@ -159,7 +183,11 @@ async fn create(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Res
         format!("it is not permitted to have two projects with the same name in the same domain : {name}"),
     ))?;
     id.commit_change(tx, vec![]).await?;
-    Ok((StatusCode::CREATED, axum::Json(json!({"project": wire(id, &p)}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"project": wire(id, &p)})),
+    )
+        .into_response())
 }
 
 fn tag_filter(q: &HashMap<String, String>, p: &Project) -> bool {
@@ -171,15 +199,29 @@ fn tag_filter(q: &HashMap<String, String>, p: &Project) -> bool {
         && split("not-tags-any").is_none_or(|ts| !ts.iter().any(has))
 }
 
-async fn list(state: State, auth: Auth, Query(q): Query<HashMap<String, String>>) -> Result<Response> {
+async fn list(
+    state: State,
+    auth: Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
     let id = &state.0;
+    // As Keystone: a domain-scoped caller is checked against its own domain and sees only
+    // that domain's projects.
+    let target_domain = auth
+        .domain
+        .as_ref()
+        .map(|d| d.id.clone())
+        .or_else(|| q.get("domain_id").cloned());
     auth.enforce(
         &id.policy,
         "identity:list_projects",
-        &json!({"domain_id": q.get("domain_id"), "target": {"domain_id": q.get("domain_id")}}),
+        &json!({"domain_id": target_domain, "target": {"domain_id": target_domain}}),
     )?;
     if q.get("is_domain").is_some_and(|v| wire::query_bool(v)) {
-        return Ok(axum::Json(json!({"projects": [], "links": wire::collection_links(id, "projects")})).into_response());
+        return Ok(axum::Json(
+            json!({"projects": [], "links": wire::collection_links(id, "projects")}),
+        )
+        .into_response());
     }
     let filter = ProjectFilter {
         name: q.get("name").cloned(),
@@ -190,22 +232,25 @@ async fn list(state: State, auth: Auth, Query(q): Query<HashMap<String, String>>
     };
     let mut conn = id.db.pool.acquire().await?;
     let projects = db::projects::list(&mut conn, &filter).await?;
-    // A caller without a cloud-wide role sees only the projects of its own domain.
-    let limit_domain = if auth.system || auth.has_role("admin") {
-        None
-    } else {
-        auth.domain.as_ref().map(|d| d.id.clone())
-    };
+    let limit_domain = auth.domain.as_ref().map(|d| d.id.clone());
     let list: Vec<Value> = projects
         .iter()
         .filter(|p| limit_domain.as_ref().is_none_or(|d| *d == p.domain_id))
         .filter(|p| tag_filter(&q, p))
         .map(|p| wire(id, p))
         .collect();
-    Ok(axum::Json(json!({"projects": list, "links": wire::collection_links(id, "projects")})).into_response())
+    Ok(
+        axum::Json(json!({"projects": list, "links": wire::collection_links(id, "projects")}))
+            .into_response(),
+    )
 }
 
-async fn show(state: State, auth: Auth, Path(project_id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Result<Response> {
+async fn show(
+    state: State,
+    auth: Auth,
+    Path(project_id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
     let id = &state.0;
     let p = get_project(id, &project_id).await?;
     auth.enforce(&id.policy, "identity:get_project", &target(&p))?;
@@ -228,7 +273,9 @@ async fn show(state: State, auth: Auth, Path(project_id): Path<String>, Query(q)
         loop {
             let before = below.len();
             for c in &all {
-                if c.parent_id.as_ref().is_some_and(|pp| below.contains(pp)) && below.insert(c.id.clone()) {
+                if c.parent_id.as_ref().is_some_and(|pp| below.contains(pp))
+                    && below.insert(c.id.clone())
+                {
                     subtree.push(json!({"project": wire(id, c)}));
                 }
             }
@@ -241,7 +288,12 @@ async fn show(state: State, auth: Auth, Path(project_id): Path<String>, Query(q)
     Ok(axum::Json(json!({ "project": body })).into_response())
 }
 
-async fn update(state: State, auth: Auth, Path(project_id): Path<String>, Json(body): Json<Value>) -> Result<Response> {
+async fn update(
+    state: State,
+    auth: Auth,
+    Path(project_id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
     let id = &state.0;
     let mut p = get_project(id, &project_id).await?;
     auth.enforce(&id.policy, "identity:update_project", &target(&p))?;
@@ -255,12 +307,14 @@ async fn update(state: State, auth: Auth, Path(project_id): Path<String>, Json(b
                 _ => v == Value::Bool(false),
             };
             if !same {
-                return Err(IdentityError::validation(format!("Update of `{fixed}` is not allowed.")));
+                return Err(IdentityError::validation(format!(
+                    "Update of `{fixed}` is not allowed."
+                )));
             }
         }
     }
     if o.contains_key("name") {
-        p.name = take_name(&mut o, "name", 64)?;
+        p.name = take_stripped_name(&mut o, "name", 64)?;
     }
     if let Some(d) = take_opt_string(&mut o, "description", 65535)? {
         p.description = d;
@@ -275,10 +329,15 @@ async fn update(state: State, auth: Auth, Path(project_id): Path<String>, Json(b
     o.remove("options");
     p.extra.extend(o);
     let mut tx = id.db.begin_write().await?;
-    db::projects::update(&mut tx, &p).await.map_err(conflict_or(
-        "project",
-        format!("it is not permitted to have two projects with the same name in the same domain : {}", p.name),
-    ))?;
+    db::projects::update(&mut tx, &p)
+        .await
+        .map_err(conflict_or(
+            "project",
+            format!(
+            "it is not permitted to have two projects with the same name in the same domain : {}",
+            p.name
+        ),
+        ))?;
     let mut events = vec![];
     if was_enabled && !p.enabled {
         let now = ferrostack_store::now_micros();
@@ -305,6 +364,8 @@ async fn remove(state: State, auth: Auth, Path(project_id): Path<String>) -> Res
         )));
     }
     db::assignments::delete_for_target(&mut *tx, &p.id).await?;
+    // As Keystone: the project's limits go with it.
+    db::limits::delete_for_owner(&mut *tx, &p.id).await?;
     db::projects::delete(&mut tx, &p.id).await?;
     let now = ferrostack_store::now_micros();
     let ev = crate::model::RevocationEvent {
@@ -319,7 +380,12 @@ async fn remove(state: State, auth: Auth, Path(project_id): Path<String>) -> Res
 
 // ---- tags
 
-async fn tags_target(id: &Identity, auth: &Auth, project_id: &str, action: &str) -> Result<Project> {
+async fn tags_target(
+    id: &Identity,
+    auth: &Auth,
+    project_id: &str,
+    action: &str,
+) -> Result<Project> {
     let p = get_project(id, project_id).await?;
     auth.enforce(&id.policy, action, &target(&p))?;
     Ok(p)
@@ -332,24 +398,43 @@ async fn save_tags(id: &Identity, p: &Project) -> Result<()> {
     Ok(())
 }
 
-async fn list_tags(state: State, auth: Auth, Path(project_id): Path<String>) -> Result<Response> {
-    let p = tags_target(&state.0, &auth, &project_id, "identity:list_project_tags").await?;
-    Ok(axum::Json(json!({"tags": p.tags})).into_response())
+/// Keystone's tag list body: `{"tags": [...], "links": {"self": ...}}`.
+fn tags_body(id: &Identity, p: &Project) -> Value {
+    json!({"tags": p.tags, "links": wire::self_link(id, &format!("projects/{}/tags", p.id))})
 }
 
-async fn replace_tags(state: State, auth: Auth, Path(project_id): Path<String>, Json(body): Json<Value>) -> Result<Response> {
+async fn list_tags(state: State, auth: Auth, Path(project_id): Path<String>) -> Result<Response> {
+    let p = tags_target(&state.0, &auth, &project_id, "identity:list_project_tags").await?;
+    Ok(axum::Json(tags_body(&state.0, &p)).into_response())
+}
+
+async fn replace_tags(
+    state: State,
+    auth: Auth,
+    Path(project_id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
     let id = &state.0;
     let mut p = tags_target(id, &auth, &project_id, "identity:update_project_tags").await?;
     let mut o = match body {
         Value::Object(o) => o,
-        _ => return Err(IdentityError::validation("Expecting to find tags in request body.")),
+        _ => {
+            return Err(IdentityError::validation(
+                "Expecting to find tags in request body.",
+            ))
+        }
     };
-    p.tags = take_tags(&mut o)?.ok_or_else(|| IdentityError::validation("Expecting to find tags in request body."))?;
+    p.tags = take_tags(&mut o)?
+        .ok_or_else(|| IdentityError::validation("Expecting to find tags in request body."))?;
     save_tags(id, &p).await?;
-    Ok(axum::Json(wire(id, &p)).into_response())
+    Ok(axum::Json(tags_body(id, &p)).into_response())
 }
 
-async fn clear_tags(state: State, auth: Auth, Path(project_id): Path<String>) -> Result<StatusCode> {
+async fn clear_tags(
+    state: State,
+    auth: Auth,
+    Path(project_id): Path<String>,
+) -> Result<StatusCode> {
     let id = &state.0;
     let mut p = tags_target(id, &auth, &project_id, "identity:delete_project_tags").await?;
     p.tags.clear();
@@ -357,7 +442,11 @@ async fn clear_tags(state: State, auth: Auth, Path(project_id): Path<String>) ->
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn check_tag(state: State, auth: Auth, Path((project_id, tag)): Path<(String, String)>) -> Result<StatusCode> {
+async fn check_tag(
+    state: State,
+    auth: Auth,
+    Path((project_id, tag)): Path<(String, String)>,
+) -> Result<StatusCode> {
     let p = tags_target(&state.0, &auth, &project_id, "identity:get_project_tag").await?;
     if p.tags.contains(&tag) {
         Ok(StatusCode::NO_CONTENT)
@@ -366,21 +455,51 @@ async fn check_tag(state: State, auth: Auth, Path((project_id, tag)): Path<(Stri
     }
 }
 
-async fn add_tag(state: State, auth: Auth, Path((project_id, tag)): Path<(String, String)>) -> Result<Response> {
+async fn add_tag(
+    state: State,
+    auth: Auth,
+    Path((project_id, tag)): Path<(String, String)>,
+) -> Result<Response> {
     let id = &state.0;
     let mut p = tags_target(id, &auth, &project_id, "identity:create_project_tag").await?;
     check_tag_value(&tag)?;
     if !p.tags.contains(&tag) {
         if p.tags.len() >= MAX_TAGS {
-            return Err(IdentityError::validation(format!("A project may have at most {MAX_TAGS} tags.")));
+            return Err(IdentityError::validation(format!(
+                "A project may have at most {MAX_TAGS} tags."
+            )));
         }
-        p.tags.push(tag);
+        p.tags.push(tag.clone());
         save_tags(id, &p).await?;
     }
-    Ok((StatusCode::CREATED, axum::Json(wire(id, &p))).into_response())
+    // As Keystone: 201 with no body and the tag's URL in Location.
+    let location = format!(
+        "{}/projects/{}/tags/{}",
+        id.config.v3_url(),
+        p.id,
+        percent_encode(&tag)
+    );
+    Ok((StatusCode::CREATED, [(http::header::LOCATION, location)]).into_response())
 }
 
-async fn remove_tag(state: State, auth: Auth, Path((project_id, tag)): Path<(String, String)>) -> Result<StatusCode> {
+/// Percent-encodes a path segment (tags may hold any character but '/' and ',').
+fn percent_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+;=:@".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+async fn remove_tag(
+    state: State,
+    auth: Auth,
+    Path((project_id, tag)): Path<(String, String)>,
+) -> Result<StatusCode> {
     let id = &state.0;
     let mut p = tags_target(id, &auth, &project_id, "identity:delete_project_tag").await?;
     if !p.tags.contains(&tag) {
@@ -402,8 +521,10 @@ pub async fn projects_for_user(id: &Identity, user_id: &str) -> Result<Vec<Proje
         return Ok(vec![]);
     }
     let all = db::projects::list(&mut conn, &ProjectFilter::default()).await?;
-    let parents: HashMap<&str, Option<&str>> =
-        all.iter().map(|p| (p.id.as_str(), p.parent_id.as_deref())).collect();
+    let parents: HashMap<&str, Option<&str>> = all
+        .iter()
+        .map(|p| (p.id.as_str(), p.parent_id.as_deref()))
+        .collect();
     let mut out = Vec::new();
     for p in &all {
         let mut ancestors = Vec::new();
@@ -415,7 +536,11 @@ pub async fn projects_for_user(id: &Identity, user_id: &str) -> Result<Vec<Proje
                 break;
             }
         }
-        if p.enabled && assignments.iter().any(|a| roles::applies_to_project(a, p, &ancestors)) {
+        if p.enabled
+            && assignments
+                .iter()
+                .any(|a| roles::applies_to_project(a, p, &ancestors))
+        {
             out.push(p.clone());
         }
     }
@@ -432,6 +557,10 @@ async fn user_projects(state: State, auth: Auth, Path(user_id): Path<String>) ->
         "identity:list_user_projects",
         &json!({"user_id": user.id, "target": {"user": {"id": user.id, "domain_id": user.domain_id}}, "domain_id": user.domain_id}),
     )?;
-    let list: Vec<Value> = projects_for_user(id, &user.id).await?.iter().map(|p| wire(id, p)).collect();
+    let list: Vec<Value> = projects_for_user(id, &user.id)
+        .await?
+        .iter()
+        .map(|p| wire(id, p))
+        .collect();
     Ok(axum::Json(json!({"projects": list, "links": wire::collection_links(id, &format!("users/{user_id}/projects"))})).into_response())
 }

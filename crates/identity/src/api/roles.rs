@@ -28,7 +28,10 @@ pub fn routes() -> Router<std::sync::Arc<Identity>> {
         .route("/roles/{prior_id}/implies", get(list_implied))
         .route(
             "/roles/{prior_id}/implies/{implied_id}",
-            get(get_implied).put(create_implied).delete(delete_implied),
+            get(get_implied)
+                .head(check_implied)
+                .put(create_implied)
+                .delete(delete_implied),
         )
         .route("/role_inferences", get(list_inferences))
 }
@@ -84,49 +87,86 @@ async fn create(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Res
         description,
         extra: o,
     };
-    auth.enforce(&id.policy, &action("create", r.domain_id.as_deref()), &target(&r))?;
+    auth.enforce(
+        &id.policy,
+        &action("create", r.domain_id.as_deref()),
+        &target(&r),
+    )?;
     if let Some(d) = &r.domain_id {
         if db::domains::get(&id.db.pool, d).await?.is_none() {
-            return Err(IdentityError::validation(format!("Could not find domain: {d}.")));
+            return Err(IdentityError::validation(format!(
+                "Could not find domain: {d}."
+            )));
         }
     }
     let mut tx = id.db.begin_write().await?;
-    db::roles::insert(&mut *tx, &r)
-        .await
-        .map_err(conflict_or("role", format!("Duplicate entry found with name {name}")))?;
+    db::roles::insert(&mut *tx, &r).await.map_err(conflict_or(
+        "role",
+        format!("Duplicate entry found with name {name}"),
+    ))?;
     id.commit_change(tx, vec![]).await?;
-    Ok((StatusCode::CREATED, axum::Json(json!({"role": wire(id, &r)}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"role": wire(id, &r)})),
+    )
+        .into_response())
 }
 
-async fn list(state: State, auth: Auth, Query(q): Query<HashMap<String, String>>) -> Result<Response> {
+async fn list(
+    state: State,
+    auth: Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
     let id = &state.0;
     let domain = q.get("domain_id").cloned();
-    auth.enforce(&id.policy, &action("list", domain.as_deref()), &json!({"domain_id": domain}))?;
+    auth.enforce(
+        &id.policy,
+        &action("list", domain.as_deref()),
+        &json!({"domain_id": domain}),
+    )?;
     let roles: Vec<Value> = db::roles::list(&id.db.pool, domain.as_deref())
         .await?
         .iter()
         .filter(|r| q.get("name").is_none_or(|n| *n == r.name))
         .map(|r| wire(id, r))
         .collect();
-    Ok(axum::Json(json!({"roles": roles, "links": wire::collection_links(id, "roles")})).into_response())
+    Ok(
+        axum::Json(json!({"roles": roles, "links": wire::collection_links(id, "roles")}))
+            .into_response(),
+    )
 }
 
 async fn show(state: State, auth: Auth, Path(role_id): Path<String>) -> Result<Response> {
     let id = &state.0;
     let r = get_role(id, &role_id).await?;
-    auth.enforce(&id.policy, &action("get", r.domain_id.as_deref()), &target(&r))?;
+    auth.enforce(
+        &id.policy,
+        &action("get", r.domain_id.as_deref()),
+        &target(&r),
+    )?;
     Ok(axum::Json(json!({"role": wire(id, &r)})).into_response())
 }
 
-async fn update(state: State, auth: Auth, Path(role_id): Path<String>, Json(body): Json<Value>) -> Result<Response> {
+async fn update(
+    state: State,
+    auth: Auth,
+    Path(role_id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
     let id = &state.0;
     let mut r = get_role(id, &role_id).await?;
-    auth.enforce(&id.policy, &action("update", r.domain_id.as_deref()), &target(&r))?;
+    auth.enforce(
+        &id.policy,
+        &action("update", r.domain_id.as_deref()),
+        &target(&r),
+    )?;
     let mut o = body_object(body, "role")?;
     drop_readonly(&mut o, Some(&role_id))?;
     if let Some(d) = o.remove("domain_id") {
         if d.as_str() != r.domain_id.as_deref() {
-            return Err(IdentityError::validation("Update of `domain_id` is not allowed."));
+            return Err(IdentityError::validation(
+                "Update of `domain_id` is not allowed.",
+            ));
         }
     }
     if o.contains_key("name") {
@@ -138,9 +178,10 @@ async fn update(state: State, auth: Auth, Path(role_id): Path<String>, Json(body
     o.remove("options");
     r.extra.extend(o);
     let mut tx = id.db.begin_write().await?;
-    db::roles::update(&mut *tx, &r)
-        .await
-        .map_err(conflict_or("role", format!("Duplicate entry found with name {}", r.name)))?;
+    db::roles::update(&mut *tx, &r).await.map_err(conflict_or(
+        "role",
+        format!("Duplicate entry found with name {}", r.name),
+    ))?;
     id.commit_change(tx, vec![]).await?;
     Ok(axum::Json(json!({"role": wire(id, &r)})).into_response())
 }
@@ -148,7 +189,11 @@ async fn update(state: State, auth: Auth, Path(role_id): Path<String>, Json(body
 async fn remove(state: State, auth: Auth, Path(role_id): Path<String>) -> Result<StatusCode> {
     let id = &state.0;
     let r = get_role(id, &role_id).await?;
-    auth.enforce(&id.policy, &action("delete", r.domain_id.as_deref()), &target(&r))?;
+    auth.enforce(
+        &id.policy,
+        &action("delete", r.domain_id.as_deref()),
+        &target(&r),
+    )?;
     let mut tx = id.db.begin_write().await?;
     // Assignments and implication rules go with the role (ON DELETE CASCADE).
     db::roles::delete(&mut *tx, &r.id).await?;
@@ -159,7 +204,10 @@ async fn remove(state: State, auth: Auth, Path(role_id): Path<String>) -> Result
 // ---- implied roles
 
 async fn pair(id: &Identity, prior_id: &str, implied_id: &str) -> Result<(Role, Role)> {
-    Ok((get_role(id, prior_id).await?, get_role(id, implied_id).await?))
+    Ok((
+        get_role(id, prior_id).await?,
+        get_role(id, implied_id).await?,
+    ))
 }
 
 fn inference(id: &Identity, prior: &Role, implied: &Role) -> Value {
@@ -169,15 +217,24 @@ fn inference(id: &Identity, prior: &Role, implied: &Role) -> Value {
     })
 }
 
-async fn create_implied(state: State, auth: Auth, Path((prior_id, implied_id)): Path<(String, String)>) -> Result<Response> {
+async fn create_implied(
+    state: State,
+    auth: Auth,
+    Path((prior_id, implied_id)): Path<(String, String)>,
+) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:create_implied_role", &json!({}))?;
     let (prior, implied) = pair(id, &prior_id, &implied_id).await?;
     if PROHIBITED_IMPLIED.contains(&implied.name.as_str()) {
-        return Err(IdentityError::ForbiddenWithReason(format!("{} role may not be implied.", implied.name)));
+        return Err(IdentityError::ForbiddenWithReason(format!(
+            "{} role may not be implied.",
+            implied.name
+        )));
     }
-    if implied.domain_id.is_some() {
-        return Err(IdentityError::ForbiddenWithReason("A domain-specific role cannot be implied.".into()));
+    if implied.domain_id.is_some() && prior.domain_id.is_none() {
+        return Err(IdentityError::ForbiddenWithReason(
+            "A global role cannot imply a domain-specific role.".into(),
+        ));
     }
     let mut tx = id.db.begin_write().await?;
     let graph = RoleGraph::load(&mut tx).await?;
@@ -189,27 +246,70 @@ async fn create_implied(state: State, auth: Auth, Path((prior_id, implied_id)): 
     }
     db::roles::add_implied(&mut *tx, &prior.id, &implied.id).await?;
     id.commit_change(tx, vec![]).await?;
-    Ok((StatusCode::CREATED, axum::Json(inference(id, &prior, &implied))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(inference(id, &prior, &implied)),
+    )
+        .into_response())
 }
 
-async fn get_implied(state: State, auth: Auth, Path((prior_id, implied_id)): Path<(String, String)>) -> Result<Response> {
+async fn get_implied(
+    state: State,
+    auth: Auth,
+    Path((prior_id, implied_id)): Path<(String, String)>,
+) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:get_implied_role", &json!({}))?;
     let (prior, implied) = pair(id, &prior_id, &implied_id).await?;
     let rules = db::roles::implied_rules(&id.db.pool).await?;
-    if !rules.iter().any(|(p, i)| *p == prior.id && *i == implied.id) {
-        return Err(IdentityError::not_found("implied role", format!("{prior_id} implies {implied_id}")));
+    if !rules
+        .iter()
+        .any(|(p, i)| *p == prior.id && *i == implied.id)
+    {
+        return Err(IdentityError::not_found(
+            "implied role",
+            format!("{prior_id} implies {implied_id}"),
+        ));
     }
     Ok(axum::Json(inference(id, &prior, &implied)).into_response())
 }
 
-async fn delete_implied(state: State, auth: Auth, Path((prior_id, implied_id)): Path<(String, String)>) -> Result<StatusCode> {
+/// `HEAD /v3/roles/{prior}/implies/{implied}`: 204 when the rule exists (as Keystone).
+async fn check_implied(
+    state: State,
+    auth: Auth,
+    Path((prior_id, implied_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let id = &state.0;
+    auth.enforce(&id.policy, "identity:check_implied_role", &json!({}))?;
+    let (prior, implied) = pair(id, &prior_id, &implied_id).await?;
+    let rules = db::roles::implied_rules(&id.db.pool).await?;
+    if !rules
+        .iter()
+        .any(|(p, i)| *p == prior.id && *i == implied.id)
+    {
+        return Err(IdentityError::not_found(
+            "implied role",
+            format!("{prior_id} implies {implied_id}"),
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_implied(
+    state: State,
+    auth: Auth,
+    Path((prior_id, implied_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:delete_implied_role", &json!({}))?;
     let (prior, implied) = pair(id, &prior_id, &implied_id).await?;
     let mut tx = id.db.begin_write().await?;
     if !db::roles::remove_implied(&mut *tx, &prior.id, &implied.id).await? {
-        return Err(IdentityError::not_found("implied role", format!("{prior_id} implies {implied_id}")));
+        return Err(IdentityError::not_found(
+            "implied role",
+            format!("{prior_id} implies {implied_id}"),
+        ));
     }
     id.commit_change(tx, vec![]).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -243,7 +343,9 @@ async fn list_inferences(state: State, auth: Auth) -> Result<Response> {
     let rules = db::roles::implied_rules(&mut *conn).await?;
     let mut by_prior: Vec<(String, Vec<Value>)> = Vec::new();
     for (p, i) in &rules {
-        let Some(ir) = graph.roles.get(i) else { continue };
+        let Some(ir) = graph.roles.get(i) else {
+            continue;
+        };
         match by_prior.iter_mut().find(|(k, _)| k == p) {
             Some((_, v)) => v.push(brief(id, ir)),
             None => by_prior.push((p.clone(), vec![brief(id, ir)])),
@@ -258,5 +360,8 @@ async fn list_inferences(state: State, auth: Auth) -> Result<Response> {
                 .map(|pr| json!({"prior_role": brief(id, pr), "implies": implies}))
         })
         .collect();
-    Ok(axum::Json(json!({"role_inferences": list, "links": wire::self_link(id, "role_inferences")})).into_response())
+    Ok(axum::Json(
+        json!({"role_inferences": list, "links": wire::self_link(id, "role_inferences")}),
+    )
+    .into_response())
 }

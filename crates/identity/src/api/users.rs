@@ -10,7 +10,10 @@ use ferrostack_api::{Auth, Json};
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::wire::{self, body_object, drop_readonly, take_name, take_opt_bool, take_opt_string, with_extra};
+use super::wire::{
+    self, body_object, drop_readonly, take_opt_bool, take_opt_string, take_stripped_name,
+    with_extra,
+};
 use super::State;
 use crate::db;
 use crate::error::{conflict_or, IdentityError, Result};
@@ -64,7 +67,7 @@ async fn create(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Res
     let id = &state.0;
     let mut o = body_object(body, "user")?;
     drop_readonly(&mut o, None)?;
-    let name = take_name(&mut o, "name", 255)?;
+    let name = take_stripped_name(&mut o, "name", 255)?;
     let domain_id = take_opt_string(&mut o, "domain_id", 64)?
         .or_else(|| auth.project.as_ref().map(|p| p.domain_id.clone()))
         .or_else(|| auth.domain.as_ref().map(|d| d.id.clone()))
@@ -87,7 +90,8 @@ async fn create(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Res
     };
     auth.enforce(&id.policy, "identity:create_user", &target(&u))?;
     if db::domains::get(&id.db.pool, &u.domain_id).await?.is_none() {
-        return Err(IdentityError::validation(format!("Could not find domain: {}.", u.domain_id)));
+        // As Keystone (DomainNotFound): 404.
+        return Err(IdentityError::not_found("domain", &u.domain_id));
     }
     if let Some(pw) = pw {
         u.password_hash = Some(password::hash(pw).await?);
@@ -95,30 +99,53 @@ async fn create(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Res
     let mut tx = id.db.begin_write().await?;
     db::users::insert(&mut *tx, &u).await.map_err(conflict_or(
         "user",
-        format!("Duplicate entry found with name {name} at domain ID {}", u.domain_id),
+        format!(
+            "Duplicate entry found with name {name} at domain ID {}",
+            u.domain_id
+        ),
     ))?;
     id.commit_change(tx, vec![]).await?;
-    Ok((StatusCode::CREATED, axum::Json(json!({"user": wire(id, &u)}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"user": wire(id, &u)})),
+    )
+        .into_response())
 }
 
-async fn list(state: State, auth: Auth, Query(q): Query<HashMap<String, String>>) -> Result<Response> {
+async fn list(
+    state: State,
+    auth: Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
     let id = &state.0;
-    let domain = q.get("domain_id").cloned().or_else(|| {
-        // A domain-scoped caller lists its own domain's users.
-        (!auth.system && !auth.has_role("admin")).then(|| auth.domain.as_ref().map(|d| d.id.clone())).flatten()
-    });
+    // As Keystone: a domain-scoped caller is checked against its own domain and sees only that
+    // domain's users (whatever domain_id it asks for).
+    let token_domain = auth.domain.as_ref().map(|d| d.id.clone());
+    let target_domain = token_domain.clone().or_else(|| q.get("domain_id").cloned());
     auth.enforce(
         &id.policy,
         "identity:list_users",
-        &json!({"domain_id": domain, "target": {"domain_id": domain}}),
+        &json!({"domain_id": target_domain, "target": {"domain_id": target_domain}}),
     )?;
-    let users: Vec<Value> = db::users::list(&id.db.pool, domain.as_deref(), q.get("name").map(String::as_str))
-        .await?
-        .iter()
-        .filter(|u| q.get("enabled").is_none_or(|e| wire::query_bool(e) == u.enabled))
-        .map(|u| wire(id, u))
-        .collect();
-    Ok(axum::Json(json!({"users": users, "links": wire::collection_links(id, "users")})).into_response())
+    let domain = q.get("domain_id").cloned().or_else(|| token_domain.clone());
+    let users: Vec<Value> = db::users::list(
+        &id.db.pool,
+        domain.as_deref(),
+        q.get("name").map(String::as_str),
+    )
+    .await?
+    .iter()
+    .filter(|u| token_domain.as_ref().is_none_or(|d| *d == u.domain_id))
+    .filter(|u| {
+        q.get("enabled")
+            .is_none_or(|e| wire::query_bool(e) == u.enabled)
+    })
+    .map(|u| wire(id, u))
+    .collect();
+    Ok(
+        axum::Json(json!({"users": users, "links": wire::collection_links(id, "users")}))
+            .into_response(),
+    )
 }
 
 async fn show(state: State, auth: Auth, Path(user_id): Path<String>) -> Result<Response> {
@@ -128,7 +155,12 @@ async fn show(state: State, auth: Auth, Path(user_id): Path<String>) -> Result<R
     Ok(axum::Json(json!({"user": wire(id, &u)})).into_response())
 }
 
-async fn update(state: State, auth: Auth, Path(user_id): Path<String>, Json(body): Json<Value>) -> Result<Response> {
+async fn update(
+    state: State,
+    auth: Auth,
+    Path(user_id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
     let id = &state.0;
     let mut u = get_user(id, &user_id).await?;
     auth.enforce(&id.policy, "identity:update_user", &target(&u))?;
@@ -136,11 +168,13 @@ async fn update(state: State, auth: Auth, Path(user_id): Path<String>, Json(body
     drop_readonly(&mut o, Some(&user_id))?;
     if let Some(d) = o.remove("domain_id") {
         if d.as_str() != Some(u.domain_id.as_str()) {
-            return Err(IdentityError::validation("Update of `domain_id` is not allowed."));
+            return Err(IdentityError::validation(
+                "Update of `domain_id` is not allowed.",
+            ));
         }
     }
     if o.contains_key("name") {
-        u.name = take_name(&mut o, "name", 255)?;
+        u.name = take_stripped_name(&mut o, "name", 255)?;
     }
     let was_enabled = u.enabled;
     if let Some(e) = take_opt_bool(&mut o, "enabled")? {
@@ -159,7 +193,10 @@ async fn update(state: State, auth: Auth, Path(user_id): Path<String>, Json(body
     let mut tx = id.db.begin_write().await?;
     db::users::update(&mut *tx, &u).await.map_err(conflict_or(
         "user",
-        format!("Duplicate entry found with name {} at domain ID {}", u.name, u.domain_id),
+        format!(
+            "Duplicate entry found with name {} at domain ID {}",
+            u.name, u.domain_id
+        ),
     ))?;
     let mut events = vec![];
     if let Some(h) = &hash {
@@ -168,6 +205,8 @@ async fn update(state: State, auth: Auth, Path(user_id): Path<String>, Json(body
     }
     if was_enabled && !u.enabled {
         events.push(Identity::revoke_user_event(&u.id, None));
+        // As Keystone: a disabled user's application credentials are deleted.
+        db::app_creds::delete_for_user(&mut tx, &u.id).await?;
     }
     id.commit_change(tx, events).await?;
     Ok(axum::Json(json!({"user": wire(id, &u)})).into_response())
@@ -180,22 +219,36 @@ async fn remove(state: State, auth: Auth, Path(user_id): Path<String>) -> Result
     let mut tx = id.db.begin_write().await?;
     db::assignments::delete_for_actor(&mut *tx, &u.id).await?;
     db::users::delete(&mut *tx, &u.id).await?;
-    id.commit_change(tx, vec![Identity::revoke_user_event(&u.id, None)]).await?;
+    id.commit_change(tx, vec![Identity::revoke_user_event(&u.id, None)])
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /v3/users/{id}/password`: needs the original password, not a token.
-async fn change_password(state: State, Path(user_id): Path<String>, Json(body): Json<Value>) -> Result<StatusCode> {
+async fn change_password(
+    state: State,
+    Path(user_id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<StatusCode> {
     let id = &state.0;
     let mut o = body_object(body, "user")?;
     let original = match o.remove("original_password") {
         Some(Value::String(s)) => s,
         Some(other) => return Err(wire::type_error("original_password", &other, "string")),
-        None => return Err(IdentityError::validation("'original_password' is a required property")),
+        None => {
+            return Err(IdentityError::validation(
+                "'original_password' is a required property",
+            ))
+        }
     };
-    let new = take_password(&mut o)?.ok_or_else(|| IdentityError::validation("'password' is a required property"))?;
+    let new = take_password(&mut o)?
+        .ok_or_else(|| IdentityError::validation("'password' is a required property"))?;
     let user = db::users::get(&id.db.pool, &user_id).await?;
-    let ok = password::verify(user.as_ref().and_then(|u| u.password_hash.clone()), original).await;
+    let ok = password::verify(
+        user.as_ref().and_then(|u| u.password_hash.clone()),
+        original,
+    )
+    .await;
     let user = match (user, ok) {
         (Some(u), true) if u.enabled => u,
         _ => return Err(IdentityError::Unauthorized),
@@ -203,7 +256,8 @@ async fn change_password(state: State, Path(user_id): Path<String>, Json(body): 
     let hash = password::hash(new).await?;
     let mut tx = id.db.begin_write().await?;
     db::users::set_password(&mut *tx, &user.id, &hash).await?;
-    id.commit_change(tx, vec![Identity::revoke_user_event(&user.id, None)]).await?;
+    id.commit_change(tx, vec![Identity::revoke_user_event(&user.id, None)])
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -30,8 +30,14 @@ async fn v3(state: State) -> impl IntoResponse {
     axum::Json(json!({"version": v3_entry(&state.0)}))
 }
 
+/// `/` and, with the trailing slash the version document links to, `/v3/`.
 pub fn root_routes() -> Router<std::sync::Arc<Identity>> {
-    Router::new().route("/", get(root))
+    Router::new().route("/", get(root)).route("/v3/", get(v3))
+}
+
+/// Unknown paths under `/identity`: a Keystone 404 (axum's own fallback leaves the body empty).
+pub async fn fallback() -> ferrostack_api::ApiError {
+    ferrostack_api::ApiError::not_found("The resource could not be found.")
 }
 
 pub fn v3_routes() -> Router<std::sync::Arc<Identity>> {

@@ -29,7 +29,9 @@ pub fn body_object(body: Value, key: &str) -> Result<Object> {
                 "Expecting to find {key} in request body."
             ))),
         },
-        _ => Err(IdentityError::validation("The request body must be a JSON object.")),
+        _ => Err(IdentityError::validation(
+            "The request body must be a JSON object.",
+        )),
     }
 }
 
@@ -38,8 +40,16 @@ pub fn take_name(o: &mut Object, field: &str, max: usize) -> Result<String> {
     match o.remove(field) {
         Some(Value::String(s)) => check_name(field, s, max),
         Some(other) => Err(type_error(field, &other, "string")),
-        None => Err(IdentityError::validation(format!("'{field}' is a required property"))),
+        None => Err(IdentityError::validation(format!(
+            "'{field}' is a required property"
+        ))),
     }
+}
+
+/// `take_name` with surrounding spaces removed, as Keystone stores the names of users, groups,
+/// projects and domains (the length is checked on the value as sent, like Keystone's schema).
+pub fn take_stripped_name(o: &mut Object, field: &str, max: usize) -> Result<String> {
+    take_name(o, field, max).map(|s| s.trim().to_string())
 }
 
 pub fn check_name(field: &str, s: String, max: usize) -> Result<String> {
@@ -58,7 +68,9 @@ pub fn check_name(field: &str, s: String, max: usize) -> Result<String> {
 }
 
 pub fn type_error(field: &str, v: &Value, expected: &str) -> IdentityError {
-    IdentityError::validation(format!("Invalid input for field '{field}': {v} is not of type '{expected}'"))
+    IdentityError::validation(format!(
+        "Invalid input for field '{field}': {v} is not of type '{expected}'"
+    ))
 }
 
 /// An optional string field; JSON null counts as absent.
@@ -85,7 +97,9 @@ pub fn take_opt_bool(o: &mut Object, field: &str) -> Result<Option<bool>> {
 pub fn drop_readonly(o: &mut Object, current_id: Option<&str>) -> Result<()> {
     if let Some(v) = o.remove("id") {
         if current_id.is_none_or(|c| v.as_str() != Some(c)) {
-            return Err(IdentityError::validation("The attribute 'id' cannot be set or changed."));
+            return Err(IdentityError::validation(
+                "The attribute 'id' cannot be set or changed.",
+            ));
         }
     }
     o.remove("links");
@@ -94,7 +108,10 @@ pub fn drop_readonly(o: &mut Object, current_id: Option<&str>) -> Result<()> {
 
 /// Parses a query-string boolean as Keystone does (`true`, `1`, `yes`, or empty for true).
 pub fn query_bool(v: &str) -> bool {
-    !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "no" | "off")
+    !matches!(
+        v.to_ascii_lowercase().as_str(),
+        "0" | "false" | "no" | "off"
+    )
 }
 
 /// Merges `extra` attributes (free-form fields Keystone stores) into a wire object.
@@ -119,7 +136,11 @@ pub fn parse_time(field: &str, s: &str) -> Result<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp_micros());
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), fmt) {
             return Ok(t.and_utc().timestamp_micros());
         }

@@ -4,7 +4,8 @@ use ferrostack_store::sqlx::{self, any::AnyRow, Row};
 use super::{flag, get_bool, Conn, DbResult};
 use crate::model::ApplicationCredential;
 
-const COLS: &str = "id, name, user_id, project_id, secret_hash, description, expires_at, unrestricted";
+const COLS: &str =
+    "id, name, user_id, project_id, secret_hash, description, expires_at, unrestricted";
 
 fn from_row(r: &AnyRow) -> DbResult<ApplicationCredential> {
     Ok(ApplicationCredential {
@@ -20,7 +21,10 @@ fn from_row(r: &AnyRow) -> DbResult<ApplicationCredential> {
     })
 }
 
-async fn with_roles(conn: &mut Conn, mut ac: ApplicationCredential) -> DbResult<ApplicationCredential> {
+async fn with_roles(
+    conn: &mut Conn,
+    mut ac: ApplicationCredential,
+) -> DbResult<ApplicationCredential> {
     ac.role_ids = sqlx::query_scalar(
         "SELECT role_id FROM application_credential_roles WHERE application_credential_id = $1",
     )
@@ -66,9 +70,18 @@ pub async fn get(conn: &mut Conn, id: &str) -> DbResult<Option<ApplicationCreden
     }
 }
 
-pub async fn get_by_name(conn: &mut Conn, user_id: &str, name: &str) -> DbResult<Option<ApplicationCredential>> {
+pub async fn get_by_name(
+    conn: &mut Conn,
+    user_id: &str,
+    name: &str,
+) -> DbResult<Option<ApplicationCredential>> {
     let q = format!("SELECT {COLS} FROM application_credentials WHERE user_id = $1 AND name = $2");
-    match sqlx::query(&q).bind(user_id).bind(name).fetch_optional(&mut *conn).await? {
+    match sqlx::query(&q)
+        .bind(user_id)
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?
+    {
         Some(r) => Ok(Some(with_roles(conn, from_row(&r)?).await?)),
         None => Ok(None),
     }
@@ -90,4 +103,13 @@ pub async fn delete(conn: &mut Conn, id: &str) -> DbResult<bool> {
         .execute(&mut *conn)
         .await?;
     Ok(r.rows_affected() > 0)
+}
+
+/// Deletes every application credential of a user (Keystone does so when the user is disabled).
+pub async fn delete_for_user(conn: &mut Conn, user_id: &str) -> DbResult<u64> {
+    let r = sqlx::query("DELETE FROM application_credentials WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected())
 }

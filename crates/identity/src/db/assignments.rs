@@ -92,7 +92,10 @@ pub async fn list_for_actors<'e, E: Executor<'e, Database = Any>>(
     query.fetch_all(ex).await?.iter().map(from_row).collect()
 }
 
-pub async fn delete_for_actor<'e, E: Executor<'e, Database = Any>>(ex: E, actor_id: &str) -> DbResult<()> {
+pub async fn delete_for_actor<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    actor_id: &str,
+) -> DbResult<()> {
     sqlx::query("DELETE FROM assignments WHERE actor_id = $1")
         .bind(actor_id)
         .execute(ex)
@@ -100,7 +103,10 @@ pub async fn delete_for_actor<'e, E: Executor<'e, Database = Any>>(ex: E, actor_
     Ok(())
 }
 
-pub async fn delete_for_target<'e, E: Executor<'e, Database = Any>>(ex: E, target_id: &str) -> DbResult<()> {
+pub async fn delete_for_target<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    target_id: &str,
+) -> DbResult<()> {
     sqlx::query("DELETE FROM assignments WHERE target_id = $1")
         .bind(target_id)
         .execute(ex)

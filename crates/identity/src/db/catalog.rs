@@ -40,28 +40,35 @@ fn endpoint_from_row(r: &AnyRow) -> DbResult<Endpoint> {
 // ---- regions
 
 pub async fn insert_region<'e, E: Executor<'e, Database = Any>>(ex: E, r: &Region) -> DbResult<()> {
-    sqlx::query("INSERT INTO regions (id, description, parent_region_id, extra) VALUES ($1, $2, $3, $4)")
-        .bind(&r.id)
-        .bind(&r.description)
-        .bind(&r.parent_region_id)
-        .bind(extra_to_text(&r.extra))
-        .execute(ex)
-        .await?;
+    sqlx::query(
+        "INSERT INTO regions (id, description, parent_region_id, extra) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&r.id)
+    .bind(&r.description)
+    .bind(&r.parent_region_id)
+    .bind(extra_to_text(&r.extra))
+    .execute(ex)
+    .await?;
     Ok(())
 }
 
 pub async fn update_region<'e, E: Executor<'e, Database = Any>>(ex: E, r: &Region) -> DbResult<()> {
-    sqlx::query("UPDATE regions SET description = $2, parent_region_id = $3, extra = $4 WHERE id = $1")
-        .bind(&r.id)
-        .bind(&r.description)
-        .bind(&r.parent_region_id)
-        .bind(extra_to_text(&r.extra))
-        .execute(ex)
-        .await?;
+    sqlx::query(
+        "UPDATE regions SET description = $2, parent_region_id = $3, extra = $4 WHERE id = $1",
+    )
+    .bind(&r.id)
+    .bind(&r.description)
+    .bind(&r.parent_region_id)
+    .bind(extra_to_text(&r.extra))
+    .execute(ex)
+    .await?;
     Ok(())
 }
 
-pub async fn get_region<'e, E: Executor<'e, Database = Any>>(ex: E, id: &str) -> DbResult<Option<Region>> {
+pub async fn get_region<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    id: &str,
+) -> DbResult<Option<Region>> {
     sqlx::query("SELECT id, description, parent_region_id, extra FROM regions WHERE id = $1")
         .bind(id)
         .fetch_optional(ex)
@@ -81,13 +88,19 @@ pub async fn list_regions<'e, E: Executor<'e, Database = Any>>(ex: E) -> DbResul
 }
 
 pub async fn delete_region<'e, E: Executor<'e, Database = Any>>(ex: E, id: &str) -> DbResult<bool> {
-    let r = sqlx::query("DELETE FROM regions WHERE id = $1").bind(id).execute(ex).await?;
+    let r = sqlx::query("DELETE FROM regions WHERE id = $1")
+        .bind(id)
+        .execute(ex)
+        .await?;
     Ok(r.rows_affected() > 0)
 }
 
 // ---- services
 
-pub async fn insert_service<'e, E: Executor<'e, Database = Any>>(ex: E, s: &Service) -> DbResult<()> {
+pub async fn insert_service<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    s: &Service,
+) -> DbResult<()> {
     sqlx::query(
         "INSERT INTO services (id, type, name, description, enabled, extra) VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -102,7 +115,10 @@ pub async fn insert_service<'e, E: Executor<'e, Database = Any>>(ex: E, s: &Serv
     Ok(())
 }
 
-pub async fn update_service<'e, E: Executor<'e, Database = Any>>(ex: E, s: &Service) -> DbResult<()> {
+pub async fn update_service<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    s: &Service,
+) -> DbResult<()> {
     sqlx::query(
         "UPDATE services SET type = $2, name = $3, description = $4, enabled = $5, extra = $6 WHERE id = $1",
     )
@@ -117,7 +133,10 @@ pub async fn update_service<'e, E: Executor<'e, Database = Any>>(ex: E, s: &Serv
     Ok(())
 }
 
-pub async fn get_service<'e, E: Executor<'e, Database = Any>>(ex: E, id: &str) -> DbResult<Option<Service>> {
+pub async fn get_service<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    id: &str,
+) -> DbResult<Option<Service>> {
     sqlx::query("SELECT id, type, name, description, enabled, extra FROM services WHERE id = $1")
         .bind(id)
         .fetch_optional(ex)
@@ -128,22 +147,33 @@ pub async fn get_service<'e, E: Executor<'e, Database = Any>>(ex: E, id: &str) -
 }
 
 pub async fn list_services<'e, E: Executor<'e, Database = Any>>(ex: E) -> DbResult<Vec<Service>> {
-    sqlx::query("SELECT id, type, name, description, enabled, extra FROM services ORDER BY type, id")
-        .fetch_all(ex)
-        .await?
-        .iter()
-        .map(service_from_row)
-        .collect()
+    sqlx::query(
+        "SELECT id, type, name, description, enabled, extra FROM services ORDER BY type, id",
+    )
+    .fetch_all(ex)
+    .await?
+    .iter()
+    .map(service_from_row)
+    .collect()
 }
 
-pub async fn delete_service<'e, E: Executor<'e, Database = Any>>(ex: E, id: &str) -> DbResult<bool> {
-    let r = sqlx::query("DELETE FROM services WHERE id = $1").bind(id).execute(ex).await?;
+pub async fn delete_service<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    id: &str,
+) -> DbResult<bool> {
+    let r = sqlx::query("DELETE FROM services WHERE id = $1")
+        .bind(id)
+        .execute(ex)
+        .await?;
     Ok(r.rows_affected() > 0)
 }
 
 // ---- endpoints
 
-pub async fn insert_endpoint<'e, E: Executor<'e, Database = Any>>(ex: E, e: &Endpoint) -> DbResult<()> {
+pub async fn insert_endpoint<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    e: &Endpoint,
+) -> DbResult<()> {
     sqlx::query(
         "INSERT INTO endpoints (id, service_id, region_id, interface, url, enabled, extra) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -160,7 +190,10 @@ pub async fn insert_endpoint<'e, E: Executor<'e, Database = Any>>(ex: E, e: &End
     Ok(())
 }
 
-pub async fn update_endpoint<'e, E: Executor<'e, Database = Any>>(ex: E, e: &Endpoint) -> DbResult<()> {
+pub async fn update_endpoint<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    e: &Endpoint,
+) -> DbResult<()> {
     sqlx::query(
         "UPDATE endpoints SET service_id = $2, region_id = $3, interface = $4, url = $5, enabled = $6, \
          extra = $7 WHERE id = $1",
@@ -177,7 +210,10 @@ pub async fn update_endpoint<'e, E: Executor<'e, Database = Any>>(ex: E, e: &End
     Ok(())
 }
 
-pub async fn get_endpoint<'e, E: Executor<'e, Database = Any>>(ex: E, id: &str) -> DbResult<Option<Endpoint>> {
+pub async fn get_endpoint<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    id: &str,
+) -> DbResult<Option<Endpoint>> {
     sqlx::query(
         "SELECT id, service_id, region_id, interface, url, enabled, extra FROM endpoints WHERE id = $1",
     )
@@ -200,7 +236,13 @@ pub async fn list_endpoints<'e, E: Executor<'e, Database = Any>>(ex: E) -> DbRes
     .collect()
 }
 
-pub async fn delete_endpoint<'e, E: Executor<'e, Database = Any>>(ex: E, id: &str) -> DbResult<bool> {
-    let r = sqlx::query("DELETE FROM endpoints WHERE id = $1").bind(id).execute(ex).await?;
+pub async fn delete_endpoint<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    id: &str,
+) -> DbResult<bool> {
+    let r = sqlx::query("DELETE FROM endpoints WHERE id = $1")
+        .bind(id)
+        .execute(ex)
+        .await?;
     Ok(r.rows_affected() > 0)
 }

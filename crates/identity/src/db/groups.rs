@@ -45,7 +45,13 @@ pub async fn update<'e, E: Executor<'e, Database = Any>>(ex: E, g: &Group) -> Db
 
 pub async fn get<'e, E: Executor<'e, Database = Any>>(ex: E, id: &str) -> DbResult<Option<Group>> {
     let q = format!("SELECT {COLS} FROM groups WHERE id = $1");
-    sqlx::query(&q).bind(id).fetch_optional(ex).await?.as_ref().map(from_row).transpose()
+    sqlx::query(&q)
+        .bind(id)
+        .fetch_optional(ex)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 pub async fn get_by_name<'e, E: Executor<'e, Database = Any>>(
@@ -91,7 +97,13 @@ pub async fn list_for_user<'e, E: Executor<'e, Database = Any>>(
         "SELECT {COLS} FROM groups WHERE id IN (SELECT group_id FROM user_groups WHERE user_id = $1) \
          ORDER BY name, id"
     );
-    sqlx::query(&q).bind(user_id).fetch_all(ex).await?.iter().map(from_row).collect()
+    sqlx::query(&q)
+        .bind(user_id)
+        .fetch_all(ex)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
 }
 
 pub async fn group_ids_for_user<'e, E: Executor<'e, Database = Any>>(
@@ -159,6 +171,9 @@ pub async fn remove_member<'e, E: Executor<'e, Database = Any>>(
 }
 
 pub async fn delete<'e, E: Executor<'e, Database = Any>>(ex: E, id: &str) -> DbResult<bool> {
-    let r = sqlx::query("DELETE FROM groups WHERE id = $1").bind(id).execute(ex).await?;
+    let r = sqlx::query("DELETE FROM groups WHERE id = $1")
+        .bind(id)
+        .execute(ex)
+        .await?;
     Ok(r.rows_affected() > 0)
 }

@@ -108,7 +108,11 @@ pub async fn get(conn: &mut Conn, id: &str) -> DbResult<Option<Project>> {
     Ok(Some(p))
 }
 
-pub async fn get_by_name(conn: &mut Conn, domain_id: &str, name: &str) -> DbResult<Option<Project>> {
+pub async fn get_by_name(
+    conn: &mut Conn,
+    domain_id: &str,
+    name: &str,
+) -> DbResult<Option<Project>> {
     let id: Option<String> =
         sqlx::query_scalar("SELECT id FROM projects WHERE domain_id = $1 AND name = $2")
             .bind(domain_id)

@@ -14,7 +14,10 @@ fn from_row(r: &AnyRow) -> DbResult<RevocationEvent> {
     })
 }
 
-pub async fn insert<'e, E: Executor<'e, Database = Any>>(ex: E, ev: &RevocationEvent) -> DbResult<()> {
+pub async fn insert<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    ev: &RevocationEvent,
+) -> DbResult<()> {
     sqlx::query(
         "INSERT INTO revocation_events (id, user_id, project_id, domain_id, audit_id, issued_before, revoked_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -32,7 +35,10 @@ pub async fn insert<'e, E: Executor<'e, Database = Any>>(ex: E, ev: &RevocationE
 }
 
 /// Events recorded after `since` (microseconds).
-pub async fn list_since<'e, E: Executor<'e, Database = Any>>(ex: E, since: i64) -> DbResult<Vec<RevocationEvent>> {
+pub async fn list_since<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    since: i64,
+) -> DbResult<Vec<RevocationEvent>> {
     sqlx::query(
         "SELECT user_id, project_id, domain_id, audit_id, issued_before, revoked_at FROM revocation_events \
          WHERE revoked_at > $1 ORDER BY revoked_at",

@@ -45,7 +45,13 @@ pub async fn update<'e, E: Executor<'e, Database = Any>>(ex: E, r: &Role) -> DbR
 
 pub async fn get<'e, E: Executor<'e, Database = Any>>(ex: E, id: &str) -> DbResult<Option<Role>> {
     let q = format!("SELECT {COLS} FROM roles WHERE id = $1");
-    sqlx::query(&q).bind(id).fetch_optional(ex).await?.as_ref().map(from_row).transpose()
+    sqlx::query(&q)
+        .bind(id)
+        .fetch_optional(ex)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 pub async fn get_by_name<'e, E: Executor<'e, Database = Any>>(
@@ -81,16 +87,26 @@ pub async fn list<'e, E: Executor<'e, Database = Any>>(
 
 pub async fn list_all<'e, E: Executor<'e, Database = Any>>(ex: E) -> DbResult<Vec<Role>> {
     let q = format!("SELECT {COLS} FROM roles ORDER BY name, id");
-    sqlx::query(&q).fetch_all(ex).await?.iter().map(from_row).collect()
+    sqlx::query(&q)
+        .fetch_all(ex)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
 }
 
 pub async fn delete<'e, E: Executor<'e, Database = Any>>(ex: E, id: &str) -> DbResult<bool> {
-    let r = sqlx::query("DELETE FROM roles WHERE id = $1").bind(id).execute(ex).await?;
+    let r = sqlx::query("DELETE FROM roles WHERE id = $1")
+        .bind(id)
+        .execute(ex)
+        .await?;
     Ok(r.rows_affected() > 0)
 }
 
 /// All implied-role rules as (prior, implied) pairs.
-pub async fn implied_rules<'e, E: Executor<'e, Database = Any>>(ex: E) -> DbResult<Vec<(String, String)>> {
+pub async fn implied_rules<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+) -> DbResult<Vec<(String, String)>> {
     let rows = sqlx::query("SELECT prior_role_id, implied_role_id FROM implied_roles")
         .fetch_all(ex)
         .await?;
@@ -120,10 +136,11 @@ pub async fn remove_implied<'e, E: Executor<'e, Database = Any>>(
     prior: &str,
     implied: &str,
 ) -> DbResult<bool> {
-    let r = sqlx::query("DELETE FROM implied_roles WHERE prior_role_id = $1 AND implied_role_id = $2")
-        .bind(prior)
-        .bind(implied)
-        .execute(ex)
-        .await?;
+    let r =
+        sqlx::query("DELETE FROM implied_roles WHERE prior_role_id = $1 AND implied_role_id = $2")
+            .bind(prior)
+            .bind(implied)
+            .execute(ex)
+            .await?;
     Ok(r.rows_affected() > 0)
 }

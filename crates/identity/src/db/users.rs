@@ -76,7 +76,10 @@ pub async fn set_password<'e, E: Executor<'e, Database = Any>>(
     Ok(())
 }
 
-pub async fn record_failed_auth<'e, E: Executor<'e, Database = Any>>(ex: E, id: &str) -> DbResult<()> {
+pub async fn record_failed_auth<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    id: &str,
+) -> DbResult<()> {
     sqlx::query(
         "UPDATE users SET failed_auth_count = failed_auth_count + 1, failed_auth_at = $2 WHERE id = $1",
     )
@@ -101,7 +104,13 @@ pub async fn record_success<'e, E: Executor<'e, Database = Any>>(ex: E, id: &str
 
 pub async fn get<'e, E: Executor<'e, Database = Any>>(ex: E, id: &str) -> DbResult<Option<User>> {
     let q = format!("SELECT {COLS} FROM users WHERE id = $1");
-    sqlx::query(&q).bind(id).fetch_optional(ex).await?.as_ref().map(from_row).transpose()
+    sqlx::query(&q)
+        .bind(id)
+        .fetch_optional(ex)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 pub async fn get_by_name<'e, E: Executor<'e, Database = Any>>(
@@ -147,15 +156,27 @@ pub async fn list_in_group<'e, E: Executor<'e, Database = Any>>(
         "SELECT {COLS} FROM users WHERE id IN (SELECT user_id FROM user_groups WHERE group_id = $1) \
          ORDER BY name, id"
     );
-    sqlx::query(&q).bind(group_id).fetch_all(ex).await?.iter().map(from_row).collect()
+    sqlx::query(&q)
+        .bind(group_id)
+        .fetch_all(ex)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
 }
 
 pub async fn delete<'e, E: Executor<'e, Database = Any>>(ex: E, id: &str) -> DbResult<bool> {
-    let r = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(ex).await?;
+    let r = sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(ex)
+        .await?;
     Ok(r.rows_affected() > 0)
 }
 
-pub async fn count_in_domain<'e, E: Executor<'e, Database = Any>>(ex: E, domain_id: &str) -> DbResult<i64> {
+pub async fn count_in_domain<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    domain_id: &str,
+) -> DbResult<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE domain_id = $1")
         .bind(domain_id)
         .fetch_one(ex)

@@ -59,7 +59,9 @@ pub struct AuthRequest {
 async fn resolve_domain_id(id: &Identity, d: &DomainRef) -> Result<Option<String>> {
     Ok(match d {
         DomainRef::Id(i) => Some(i.clone()),
-        DomainRef::Name(n) => db::domains::get_by_name(&id.db.pool, n).await?.map(|d| d.id),
+        DomainRef::Name(n) => db::domains::get_by_name(&id.db.pool, n)
+            .await?
+            .map(|d| d.id),
     })
 }
 
@@ -122,13 +124,17 @@ impl Identity {
             },
         };
         // An unknown or disabled scope is an authentication failure, as in Keystone.
-        found.filter(|p| p.enabled).ok_or(IdentityError::Unauthorized)
+        found
+            .filter(|p| p.enabled)
+            .ok_or(IdentityError::Unauthorized)
     }
 
     /// Authenticates `req` and issues a token. Returns the token and what it grants.
     pub async fn authenticate(&self, req: AuthRequest) -> Result<(String, Arc<AuthContext>)> {
         if req.methods.is_empty() {
-            return Err(IdentityError::validation("Invalid input for field 'identity/methods': [] is too short"));
+            return Err(IdentityError::validation(
+                "Invalid input for field 'identity/methods': [] is too short",
+            ));
         }
         let mut user: Option<User> = None;
         let mut parent: Option<Arc<AuthContext>> = None;
@@ -136,18 +142,18 @@ impl Identity {
         for m in &req.methods {
             let this = match m.as_str() {
                 "password" => {
-                    let (u, secret) = req
-                        .password
-                        .as_ref()
-                        .ok_or_else(|| IdentityError::validation("Expecting to find password in identity."))?;
+                    let (u, secret) = req.password.as_ref().ok_or_else(|| {
+                        IdentityError::validation("Expecting to find password in identity.")
+                    })?;
                     self.password_user(u, secret).await?
                 }
                 "token" => {
-                    let t = req
-                        .token
-                        .as_ref()
-                        .ok_or_else(|| IdentityError::validation("Expecting to find token in identity."))?;
-                    let ctx = tokens::validate(self, t).await.map_err(|_| IdentityError::Unauthorized)?;
+                    let t = req.token.as_ref().ok_or_else(|| {
+                        IdentityError::validation("Expecting to find token in identity.")
+                    })?;
+                    let ctx = tokens::validate(self, t)
+                        .await
+                        .map_err(|_| IdentityError::Unauthorized)?;
                     if ctx.application_credential.is_some() {
                         return Err(IdentityError::ForbiddenWithReason(
                             "A token created with an application credential cannot be used to obtain a new token."
@@ -162,7 +168,9 @@ impl Identity {
                 }
                 "application_credential" => {
                     let (r, secret) = req.application_credential.as_ref().ok_or_else(|| {
-                        IdentityError::validation("Expecting to find application_credential in identity.")
+                        IdentityError::validation(
+                            "Expecting to find application_credential in identity.",
+                        )
                     })?;
                     let (u, scope) = self.app_cred_user(r, secret).await?;
                     scope_override = Some(scope);
@@ -185,25 +193,38 @@ impl Identity {
         }
         let scope = match scope_override {
             Some(s) => {
+                // Keystone's ApplicationCredentialAuthError: an authentication failure (401).
                 if !matches!(req.scope, ScopeRequest::Default) {
-                    return Err(IdentityError::validation(
-                        "An application credential is scoped to its project: the request cannot name a scope.",
+                    return Err(IdentityError::UnauthorizedWithReason(
+                        "Error authenticating with application credential: Application credentials cannot \
+                         request a scope."
+                            .into(),
                     ));
                 }
                 s
             }
-            None => self.resolve_scope(&user, &req.scope, parent.as_deref()).await?,
+            None => {
+                self.resolve_scope(&user, &req.scope, parent.as_deref())
+                    .await?
+            }
         };
         tokens::issue(self, &user, req.methods.clone(), scope, parent.as_deref()).await
     }
 
-    async fn resolve_scope(&self, user: &User, s: &ScopeRequest, parent: Option<&AuthContext>) -> Result<Scope> {
+    async fn resolve_scope(
+        &self,
+        user: &User,
+        s: &ScopeRequest,
+        parent: Option<&AuthContext>,
+    ) -> Result<Scope> {
         Ok(match s {
             ScopeRequest::Unscoped => Scope::Unscoped,
             ScopeRequest::System => Scope::System,
             ScopeRequest::Project(p) => Scope::Project(self.resolve_project(p).await?.id),
             ScopeRequest::Domain(d) => {
-                let id = resolve_domain_id(self, d).await?.ok_or(IdentityError::Unauthorized)?;
+                let id = resolve_domain_id(self, d)
+                    .await?
+                    .ok_or(IdentityError::Unauthorized)?;
                 Scope::Domain(id)
             }
             ScopeRequest::Default => {
@@ -223,8 +244,15 @@ impl Identity {
                 match &user.default_project_id {
                     Some(pid) => {
                         let mut conn = self.db.pool.acquire().await?;
-                        match db::projects::get(&mut conn, pid).await?.filter(|p| p.enabled) {
-                            Some(project) if !roles::granted_on_project(&mut conn, &user.id, &project).await?.is_empty() => {
+                        match db::projects::get(&mut conn, pid)
+                            .await?
+                            .filter(|p| p.enabled)
+                        {
+                            Some(project)
+                                if !roles::granted_on_project(&mut conn, &user.id, &project)
+                                    .await?
+                                    .is_empty() =>
+                            {
                                 Scope::Project(project.id)
                             }
                             _ => Scope::Unscoped,
@@ -252,7 +280,10 @@ impl Identity {
             (Some(ac), true) => ac,
             _ => return Err(IdentityError::Unauthorized),
         };
-        if ac.expires_at.is_some_and(|e| e <= ferrostack_store::now_micros()) {
+        if ac
+            .expires_at
+            .is_some_and(|e| e <= ferrostack_store::now_micros())
+        {
             return Err(IdentityError::Unauthorized);
         }
         let user = db::users::get(&self.db.pool, &ac.user_id)

@@ -9,7 +9,8 @@ use super::password;
 use crate::db;
 use crate::error::Result;
 use crate::model::{
-    new_id, Assignment, AssignmentKind, Domain, Endpoint, Project, Region, Role, Service, User, DEFAULT_DOMAIN_ID,
+    new_id, Assignment, AssignmentKind, Domain, Endpoint, Project, Region, Role, Service, User,
+    DEFAULT_DOMAIN_ID,
 };
 use crate::Identity;
 
@@ -40,11 +41,18 @@ const ROLES: [(&str, Option<&str>); 5] = [
 ];
 
 impl Identity {
-    pub async fn bootstrap(&self, admin_password: Option<String>, services: &[CatalogService]) -> Result<BootstrapOutcome> {
+    pub async fn bootstrap(
+        &self,
+        admin_password: Option<String>,
+        services: &[CatalogService],
+    ) -> Result<BootstrapOutcome> {
         let mut out = BootstrapOutcome::default();
         let mut tx = self.db.begin_write().await?;
 
-        if db::catalog::get_region(&mut *tx, &self.config.region).await?.is_none() {
+        if db::catalog::get_region(&mut *tx, &self.config.region)
+            .await?
+            .is_none()
+        {
             db::catalog::insert_region(
                 &mut *tx,
                 &Region {
@@ -56,7 +64,10 @@ impl Identity {
             )
             .await?;
         }
-        if db::domains::get(&mut *tx, DEFAULT_DOMAIN_ID).await?.is_none() {
+        if db::domains::get(&mut *tx, DEFAULT_DOMAIN_ID)
+            .await?
+            .is_none()
+        {
             db::domains::insert(
                 &mut *tx,
                 &Domain {
@@ -119,7 +130,8 @@ impl Identity {
         let admin = match db::users::get_by_name(&mut *tx, DEFAULT_DOMAIN_ID, "admin").await? {
             Some(u) => u,
             None => {
-                let pw = admin_password.unwrap_or_else(|| Alphanumeric.sample_string(&mut rand::thread_rng(), 24));
+                let pw = admin_password
+                    .unwrap_or_else(|| Alphanumeric.sample_string(&mut rand::thread_rng(), 24));
                 let u = User {
                     id: new_id(),
                     name: "admin".into(),
@@ -171,7 +183,10 @@ impl Identity {
         let endpoints = db::catalog::list_endpoints(&mut **tx).await?;
         for s in services {
             let url = format!("{}{}", self.config.public_url, s.path);
-            let service_id = match existing.iter().find(|e| e.service_type == s.service_type && e.name == s.name) {
+            let service_id = match existing
+                .iter()
+                .find(|e| e.service_type == s.service_type && e.name == s.name)
+            {
                 Some(e) => e.id.clone(),
                 None => {
                     let svc = Service {

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod catalog;
+pub mod limits;
 pub mod password;
 pub mod roles;
 pub mod tokens;

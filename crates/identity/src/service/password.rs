@@ -1,7 +1,9 @@
 //! Password and secret hashing: argon2id with a random salt, in PHC string form. Hashing and
 //! verifying are CPU-heavy on purpose, so they run on the blocking pool.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 
 use crate::error::{IdentityError, Result};
@@ -19,7 +21,9 @@ fn hash_blocking(secret: &str) -> Result<String> {
 
 fn verify_blocking(hash: &str, secret: &str) -> bool {
     match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }

@@ -66,7 +66,9 @@ impl RoleGraph {
 
     /// Whether `prior` implies `implied` through a chain of rules (used to refuse cycles).
     pub fn implies(&self, prior: &str, implied: &str) -> bool {
-        self.closure([&prior.to_string()]).iter().any(|r| r == implied)
+        self.closure([&prior.to_string()])
+            .iter()
+            .any(|r| r == implied)
     }
 }
 
@@ -79,7 +81,11 @@ pub async fn actors(conn: &mut Conn, user_id: &str) -> Result<Vec<String>> {
 
 /// Role ids granted to `user_id` on `project` (directly, through groups, or inherited from the
 /// project's ancestors and its domain), before implied roles.
-pub async fn granted_on_project(conn: &mut Conn, user_id: &str, project: &Project) -> Result<Vec<String>> {
+pub async fn granted_on_project(
+    conn: &mut Conn,
+    user_id: &str,
+    project: &Project,
+) -> Result<Vec<String>> {
     let actors = actors(conn, user_id).await?;
     let assignments = db::assignments::list_for_actors(&mut *conn, &actors).await?;
     let ancestors = db::projects::ancestors(conn, &project.id).await?;
@@ -94,21 +100,30 @@ pub async fn granted_on_project(conn: &mut Conn, user_id: &str, project: &Projec
 pub fn applies_to_project(a: &Assignment, project: &Project, ancestors: &[String]) -> bool {
     match a.kind {
         AssignmentKind::UserProject | AssignmentKind::GroupProject => {
-            (!a.inherited && a.target_id == project.id) || (a.inherited && ancestors.contains(&a.target_id))
+            (!a.inherited && a.target_id == project.id)
+                || (a.inherited && ancestors.contains(&a.target_id))
         }
-        AssignmentKind::UserDomain | AssignmentKind::GroupDomain => a.inherited && a.target_id == project.domain_id,
+        AssignmentKind::UserDomain | AssignmentKind::GroupDomain => {
+            a.inherited && a.target_id == project.domain_id
+        }
         _ => false,
     }
 }
 
-pub async fn granted_on_domain(conn: &mut Conn, user_id: &str, domain_id: &str) -> Result<Vec<String>> {
+pub async fn granted_on_domain(
+    conn: &mut Conn,
+    user_id: &str,
+    domain_id: &str,
+) -> Result<Vec<String>> {
     let actors = actors(conn, user_id).await?;
     let assignments = db::assignments::list_for_actors(&mut *conn, &actors).await?;
     Ok(assignments
         .iter()
         .filter(|a| {
-            matches!(a.kind, AssignmentKind::UserDomain | AssignmentKind::GroupDomain)
-                && !a.inherited
+            matches!(
+                a.kind,
+                AssignmentKind::UserDomain | AssignmentKind::GroupDomain
+            ) && !a.inherited
                 && a.target_id == domain_id
         })
         .map(|a| a.role_id.clone())
@@ -120,7 +135,12 @@ pub async fn granted_on_system(conn: &mut Conn, user_id: &str) -> Result<Vec<Str
     let assignments = db::assignments::list_for_actors(&mut *conn, &actors).await?;
     Ok(assignments
         .iter()
-        .filter(|a| matches!(a.kind, AssignmentKind::UserSystem | AssignmentKind::GroupSystem))
+        .filter(|a| {
+            matches!(
+                a.kind,
+                AssignmentKind::UserSystem | AssignmentKind::GroupSystem
+            )
+        })
         .map(|a| a.role_id.clone())
         .collect())
 }
@@ -142,10 +162,15 @@ mod tests {
     #[test]
     fn implied_roles_expand_and_domain_roles_drop() {
         let g = RoleGraph {
-            roles: [role("admin", None), role("member", None), role("reader", None), role("dom", Some("d1"))]
-                .into_iter()
-                .map(|r| (r.id.clone(), r))
-                .collect(),
+            roles: [
+                role("admin", None),
+                role("member", None),
+                role("reader", None),
+                role("dom", Some("d1")),
+            ]
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect(),
             implies: [
                 ("admin".to_string(), vec!["member".to_string()]),
                 ("member".to_string(), vec!["reader".to_string()]),
@@ -154,9 +179,17 @@ mod tests {
             .into_iter()
             .collect(),
         };
-        let names: Vec<String> = g.token_roles(&["admin".into()]).into_iter().map(|r| r.id).collect();
+        let names: Vec<String> = g
+            .token_roles(&["admin".into()])
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
         assert_eq!(names, vec!["admin", "member", "reader"]);
-        let names: Vec<String> = g.token_roles(&["dom".into()]).into_iter().map(|r| r.id).collect();
+        let names: Vec<String> = g
+            .token_roles(&["dom".into()])
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
         assert_eq!(names, vec!["member", "reader"]);
         assert!(g.implies("admin", "reader"));
         assert!(!g.implies("reader", "admin"));
@@ -182,11 +215,35 @@ mod tests {
             inherited,
         };
         let anc = vec!["parent".to_string()];
-        assert!(applies_to_project(&a(AssignmentKind::UserProject, "child", false), &p, &anc));
-        assert!(!applies_to_project(&a(AssignmentKind::UserProject, "parent", false), &p, &anc));
-        assert!(applies_to_project(&a(AssignmentKind::GroupProject, "parent", true), &p, &anc));
-        assert!(!applies_to_project(&a(AssignmentKind::UserProject, "child", true), &p, &anc));
-        assert!(applies_to_project(&a(AssignmentKind::UserDomain, "d", true), &p, &anc));
-        assert!(!applies_to_project(&a(AssignmentKind::UserDomain, "d", false), &p, &anc));
+        assert!(applies_to_project(
+            &a(AssignmentKind::UserProject, "child", false),
+            &p,
+            &anc
+        ));
+        assert!(!applies_to_project(
+            &a(AssignmentKind::UserProject, "parent", false),
+            &p,
+            &anc
+        ));
+        assert!(applies_to_project(
+            &a(AssignmentKind::GroupProject, "parent", true),
+            &p,
+            &anc
+        ));
+        assert!(!applies_to_project(
+            &a(AssignmentKind::UserProject, "child", true),
+            &p,
+            &anc
+        ));
+        assert!(applies_to_project(
+            &a(AssignmentKind::UserDomain, "d", true),
+            &p,
+            &anc
+        ));
+        assert!(!applies_to_project(
+            &a(AssignmentKind::UserDomain, "d", false),
+            &p,
+            &anc
+        ));
     }
 }

@@ -50,7 +50,10 @@ async fn build_context(conn: &mut Conn, token: &str, d: &Decoded) -> Result<Auth
     };
     match &p.scope {
         Scope::Unscoped => {}
-        Scope::Project(pid) | Scope::ApplicationCredential { project_id: pid, .. } => {
+        Scope::Project(pid)
+        | Scope::ApplicationCredential {
+            project_id: pid, ..
+        } => {
             let project = db::projects::get(conn, pid)
                 .await?
                 .filter(|p| p.enabled)
@@ -70,7 +73,10 @@ async fn build_context(conn: &mut Conn, token: &str, d: &Decoded) -> Result<Auth
                     .await?
                     .filter(|a| a.user_id == user.id && a.project_id == project.id)
                     .ok_or(IdentityError::Unauthorized)?;
-                if ac.expires_at.is_some_and(|e| e <= ferrostack_store::now_micros()) {
+                if ac
+                    .expires_at
+                    .is_some_and(|e| e <= ferrostack_store::now_micros())
+                {
                     return Err(IdentityError::Unauthorized);
                 }
                 // Only the delegated roles the user still holds (and what they imply).
@@ -145,7 +151,7 @@ pub async fn validate(id: &Identity, token: &str) -> Result<Arc<AuthContext>> {
 pub async fn issue(
     id: &Identity,
     user: &User,
-    methods: Vec<String>,
+    mut methods: Vec<String>,
     scope: Scope,
     parent: Option<&AuthContext>,
 ) -> Result<(String, Arc<AuthContext>)> {
@@ -157,6 +163,12 @@ pub async fn issue(
         expires_at = expires_at.min(parent.expires_at.timestamp_micros() as f64 / 1e6);
         if let Some(first) = parent.audit_ids.last() {
             audit_ids.push(first.clone());
+        }
+        // The new token records every method used along the chain (e.g. password + token).
+        for m in parent.methods.iter().rev() {
+            if !methods.contains(m) {
+                methods.insert(0, m.clone());
+            }
         }
     }
     let payload = Payload {
@@ -178,7 +190,11 @@ pub async fn issue(
 impl Identity {
     /// Commits an identity change made in `tx`: records `events`, bumps the identity generation
     /// (dropping cached validations on every controller) and applies both locally at once.
-    pub async fn commit_change(&self, mut tx: Transaction<'static, Any>, events: Vec<RevocationEvent>) -> Result<()> {
+    pub async fn commit_change(
+        &self,
+        mut tx: Transaction<'static, Any>,
+        events: Vec<RevocationEvent>,
+    ) -> Result<()> {
         for ev in &events {
             db::revocations::insert(&mut *tx, ev).await?;
         }

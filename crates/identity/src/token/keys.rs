@@ -111,7 +111,8 @@ impl KeyRepository {
         for i in idx {
             let p = self.dir.join(i.to_string());
             let text = fs::read_to_string(&p).map_err(io(&p))?;
-            let key = Fernet::new(text.trim()).ok_or_else(|| KeyError::BadKey { path: p.clone() })?;
+            let key =
+                Fernet::new(text.trim()).ok_or_else(|| KeyError::BadKey { path: p.clone() })?;
             keys.push(key);
         }
         Ok(KeySet { keys })
@@ -126,7 +127,11 @@ impl KeyRepository {
         };
         for entry in rd {
             let entry = entry.map_err(io(&self.dir))?;
-            if let Some(n) = entry.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) {
+            if let Some(n) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u64>().ok())
+            {
                 out.push(n);
             }
         }
@@ -143,7 +148,8 @@ impl KeyRepository {
             .mode(0o600)
             .open(&tmp)
             .map_err(io(&tmp))?;
-        f.write_all(Fernet::generate_key().as_bytes()).map_err(io(&tmp))?;
+        f.write_all(Fernet::generate_key().as_bytes())
+            .map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
         let dst = self.dir.join(index.to_string());
         fs::rename(&tmp, &dst).map_err(io(&dst))?;
@@ -169,7 +175,11 @@ mod tests {
         assert_eq!(repo.rotate().unwrap(), 3);
         let mut idx = repo.indexes().unwrap();
         idx.sort();
-        assert_eq!(idx, vec![0, 2, 3], "oldest secondary dropped at max_active_keys=3");
+        assert_eq!(
+            idx,
+            vec![0, 2, 3],
+            "oldest secondary dropped at max_active_keys=3"
+        );
         // A token made with key 1 no longer decrypts; one made with key 2 (now secondary) does.
         let now = repo.load().unwrap();
         assert!(now.keys.iter().all(|k| k.decrypt(&token).is_err()));

@@ -96,7 +96,12 @@ impl TokenProvider {
 
     /// Time of the newest known revocation event (for incremental polling).
     pub fn newest_event(&self) -> i64 {
-        self.events.read().iter().map(|e| e.revoked_at).max().unwrap_or(0)
+        self.events
+            .read()
+            .iter()
+            .map(|e| e.revoked_at)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Drops events that can no longer match a live token.
@@ -133,7 +138,9 @@ impl TokenProvider {
         }
         let mut ts = [0u8; 8];
         ts.copy_from_slice(&raw[1..9]);
-        let issued_at = i64::try_from(u64::from_be_bytes(ts)).map_err(|_| TokenError::Undecryptable)? * 1_000_000;
+        let issued_at = i64::try_from(u64::from_be_bytes(ts))
+            .map_err(|_| TokenError::Undecryptable)?
+            * 1_000_000;
         let keys = self.keys.read().clone();
         let plain = keys
             .keys
@@ -206,7 +213,10 @@ mod tests {
         let (_d, p) = provider();
         let (tok, _) = p.encrypt(&payload(60.0));
         assert!(!tok.ends_with('='));
-        assert!(tok.len() < 255, "fits in an HTTP header like Keystone's tokens");
+        assert!(
+            tok.len() < 255,
+            "fits in an HTTP header like Keystone's tokens"
+        );
         let d = p.decode(&tok).unwrap();
         assert_eq!(d.payload.user_id, "u1");
     }

@@ -48,9 +48,16 @@ pub struct Payload {
 pub struct PayloadError(&'static str);
 
 fn pack_id(id: &str) -> Value {
-    if id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         if let Ok(u) = uuid::Uuid::parse_str(id) {
-            return Value::Array(vec![Value::Boolean(true), Value::Binary(u.as_bytes().to_vec())]);
+            return Value::Array(vec![
+                Value::Boolean(true),
+                Value::Binary(u.as_bytes().to_vec()),
+            ]);
         }
     }
     Value::Array(vec![Value::Boolean(false), Value::String(id.into())])
@@ -81,7 +88,9 @@ fn pack_methods(methods: &[String]) -> Value {
 }
 
 fn unpack_methods(v: &Value) -> Result<Vec<String>, PayloadError> {
-    let mask = v.as_u64().ok_or(PayloadError("methods is not an integer"))?;
+    let mask = v
+        .as_u64()
+        .ok_or(PayloadError("methods is not an integer"))?;
     Ok(METHODS
         .iter()
         .enumerate()
@@ -102,7 +111,9 @@ fn pack_audit_ids(ids: &[String]) -> Value {
 }
 
 fn unpack_audit_ids(v: &Value) -> Result<Vec<String>, PayloadError> {
-    let arr = v.as_array().ok_or(PayloadError("audit ids is not a list"))?;
+    let arr = v
+        .as_array()
+        .ok_or(PayloadError("audit ids is not a list"))?;
     arr.iter()
         .map(|a| match a {
             Value::Binary(b) => Ok(URL_SAFE_NO_PAD.encode(b)),
@@ -160,7 +171,8 @@ impl Payload {
     }
 
     pub fn from_msgpack(bytes: &[u8]) -> Result<Payload, PayloadError> {
-        let v = rmpv::decode::read_value(&mut &bytes[..]).map_err(|_| PayloadError("not msgpack"))?;
+        let v =
+            rmpv::decode::read_value(&mut &bytes[..]).map_err(|_| PayloadError("not msgpack"))?;
         let a = v.as_array().ok_or(PayloadError("not an array"))?;
         let get = |i: usize| a.get(i).ok_or(PayloadError("too few fields"));
         let version = get(0)?.as_u64().ok_or(PayloadError("bad version"))?;
@@ -174,8 +186,16 @@ impl Payload {
         };
         let (scope, expires_at, audit_ids) = match version {
             0 => (Scope::Unscoped, f64_at(3)?, unpack_audit_ids(get(4)?)?),
-            1 => (Scope::Domain(unpack_id(get(3)?)?), f64_at(4)?, unpack_audit_ids(get(5)?)?),
-            2 => (Scope::Project(unpack_id(get(3)?)?), f64_at(4)?, unpack_audit_ids(get(5)?)?),
+            1 => (
+                Scope::Domain(unpack_id(get(3)?)?),
+                f64_at(4)?,
+                unpack_audit_ids(get(5)?)?,
+            ),
+            2 => (
+                Scope::Project(unpack_id(get(3)?)?),
+                f64_at(4)?,
+                unpack_audit_ids(get(5)?)?,
+            ),
             8 => (Scope::System, f64_at(4)?, unpack_audit_ids(get(5)?)?),
             9 => (
                 Scope::ApplicationCredential {

@@ -1,0 +1,20 @@
+//! API tests of the identity service (Keystone v3): the real router, in-process, on a real
+//! database — SQLite always, and PostgreSQL too when `FERROSTACK_TEST_PG_URL` names a server
+//! (each test then gets a database of its own). One test binary, one module per resource.
+
+#[macro_use]
+mod common;
+
+mod app_creds;
+mod assignments;
+mod auth;
+mod bad_input;
+mod catalog;
+mod domains;
+mod groups;
+mod limits;
+mod projects;
+mod rbac;
+mod roles;
+mod users;
+mod versions;
