@@ -52,7 +52,9 @@ impl Drop for BenchCloud {
 }
 
 async fn start_cloud() -> anyhow::Result<BenchCloud> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let dir = std::env::temp_dir().join(format!("ferrostack-bench-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let dir = tempdir::Dir(dir);
@@ -70,7 +72,12 @@ async fn start_cloud() -> anyhow::Result<BenchCloud> {
     let url = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     for _ in 0..200 {
-        if client.get(format!("{url}/identity/v3")).send().await.is_ok() {
+        if client
+            .get(format!("{url}/identity/v3"))
+            .send()
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -154,7 +161,9 @@ where
         handles.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0;
-            while Instant::now() < deadline && done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < max {
+            while Instant::now() < deadline
+                && done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < max
+            {
                 let t = Instant::now();
                 if op().await {
                     lat.push(t.elapsed());
@@ -185,11 +194,18 @@ where
 
 async fn identity(dur: Duration) -> anyhow::Result<()> {
     let cloud = start_cloud().await?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(128).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(128)
+        .build()?;
     let url = cloud.url.clone();
     let token = issue(&client, &url, &password_body(&cloud.password)).await?;
-    println!("ferrostack bench identity: cloud at {url}, {} s per measurement, {} cores", dur.as_secs(),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "ferrostack bench identity: cloud at {url}, {} s per measurement, {} cores",
+        dur.as_secs(),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
 
     for c in [1usize, 16, 64] {
         let (client, url, token) = (client.clone(), url.clone(), token.clone());

@@ -47,11 +47,23 @@ pub struct CommonOpts {
     #[arg(long, env = "FERROSTACK_POLICY_FILE", global = true)]
     pub policy_file: Option<PathBuf>,
     /// Admin password set at first bootstrap (default: a generated one, written to openrc).
-    #[arg(long, env = "FERROSTACK_ADMIN_PASSWORD", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "FERROSTACK_ADMIN_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
     pub admin_password: Option<String>,
     /// Log format: text or json.
     #[arg(long, env = "FERROSTACK_LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
+    /// Largest image accepted by the image service, in bytes (default 1 TiB).
+    #[arg(long, env = "FERROSTACK_MAX_IMAGE_SIZE", global = true)]
+    pub max_image_size: Option<u64>,
+    /// Directory with the built testvm image (testvm-kernel, testvm-ramdisk, testvm.qcow2) to
+    /// register as public images at start when missing.
+    #[arg(long, env = "FERROSTACK_TESTVM_DIR", global = true)]
+    pub testvm_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,6 +81,8 @@ struct FileConfig {
     policy_file: Option<PathBuf>,
     admin_password: Option<String>,
     log_format: Option<String>,
+    max_image_size: Option<u64>,
+    testvm_dir: Option<PathBuf>,
 }
 
 /// The resolved configuration.
@@ -86,6 +100,8 @@ pub struct Config {
     pub policy_file: Option<PathBuf>,
     pub admin_password: Option<String>,
     pub log_format: String,
+    pub max_image_size: u64,
+    pub testvm_dir: Option<PathBuf>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
@@ -118,13 +134,24 @@ fn public_url_for(listen: &str) -> String {
 impl Config {
     pub fn resolve(cli: &CommonOpts) -> anyhow::Result<Config> {
         let file: FileConfig = match &cli.config {
-            Some(p) => toml::from_str(&std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?)
-                .map_err(|e| anyhow::anyhow!("parsing {}: {e}", p.display()))?,
+            Some(p) => toml::from_str(
+                &std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?,
+            )
+            .map_err(|e| anyhow::anyhow!("parsing {}: {e}", p.display()))?,
             None => FileConfig::default(),
         };
-        let data_dir = cli.data_dir.clone().or(file.data_dir).unwrap_or_else(default_data_dir);
+        let data_dir = cli
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(default_data_dir);
         let data_dir = absolute(&data_dir)?;
-        let listen = cli.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen = cli
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
         let public_url = cli
             .public_url
             .clone()
@@ -141,14 +168,38 @@ impl Config {
             db,
             listen,
             public_url,
-            region: cli.region.clone().or(file.region).unwrap_or_else(|| "RegionOne".into()),
-            token_expiration: Duration::from_secs(cli.token_expiration.or(file.token_expiration).unwrap_or(3600)),
+            region: cli
+                .region
+                .clone()
+                .or(file.region)
+                .unwrap_or_else(|| "RegionOne".into()),
+            token_expiration: Duration::from_secs(
+                cli.token_expiration
+                    .or(file.token_expiration)
+                    .unwrap_or(3600),
+            ),
             max_active_keys: cli.max_active_keys.or(file.max_active_keys).unwrap_or(3),
-            lockout_failure_attempts: cli.lockout_failure_attempts.or(file.lockout_failure_attempts).unwrap_or(0),
-            lockout_duration: Duration::from_secs(cli.lockout_duration.or(file.lockout_duration).unwrap_or(1800)),
+            lockout_failure_attempts: cli
+                .lockout_failure_attempts
+                .or(file.lockout_failure_attempts)
+                .unwrap_or(0),
+            lockout_duration: Duration::from_secs(
+                cli.lockout_duration
+                    .or(file.lockout_duration)
+                    .unwrap_or(1800),
+            ),
             policy_file: cli.policy_file.clone().or(file.policy_file),
             admin_password: cli.admin_password.clone().or(file.admin_password),
-            log_format: cli.log_format.clone().or(file.log_format).unwrap_or_else(|| "text".into()),
+            log_format: cli
+                .log_format
+                .clone()
+                .or(file.log_format)
+                .unwrap_or_else(|| "text".into()),
+            max_image_size: cli
+                .max_image_size
+                .or(file.max_image_size)
+                .unwrap_or(1 << 40),
+            testvm_dir: cli.testvm_dir.clone().or(file.testvm_dir),
             data_dir,
         })
     }

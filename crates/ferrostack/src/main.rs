@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use config::{CommonOpts, Config};
 
 #[derive(Parser)]
-#[command(name = "ferrostack", version, about = "An OpenStack-compatible cloud in one binary")]
+#[command(
+    name = "ferrostack",
+    version,
+    about = "An OpenStack-compatible cloud in one binary"
+)]
 struct Cli {
     #[command(flatten)]
     common: CommonOpts,
@@ -60,7 +64,9 @@ enum FernetOp {
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERROSTACK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     if format == "json" {
         b.json().init();
     } else {
@@ -90,7 +96,10 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Fernet { op } => {
-            let repo = ferrostack_identity::token::keys::KeyRepository::new(cfg.key_repository(), cfg.max_active_keys);
+            let repo = ferrostack_identity::token::keys::KeyRepository::new(
+                cfg.key_repository(),
+                cfg.max_active_keys,
+            );
             match op {
                 FernetOp::Setup => {
                     repo.setup()?;
@@ -99,7 +108,10 @@ async fn main() -> anyhow::Result<()> {
                 FernetOp::Rotate => {
                     repo.setup()?;
                     let n = repo.rotate()?;
-                    println!("rotated: key {n} is now primary in {}", repo.dir().display());
+                    println!(
+                        "rotated: key {n} is now primary in {}",
+                        repo.dir().display()
+                    );
                 }
             }
             Ok(())

@@ -13,8 +13,10 @@ use ferrostack_api::auth::{validate_token, AuthLayerState};
 use ferrostack_api::request::request_context;
 use ferrostack_identity::service::bootstrap::CatalogService;
 use ferrostack_identity::{Identity, IdentityConfig};
+use ferrostack_image::{ImageConfig, ImageService};
 use ferrostack_policy::Enforcer;
 use ferrostack_store::Db;
+use tower::Layer;
 
 use crate::config::Config;
 
@@ -27,26 +29,37 @@ pub enum Mode {
 /// The services of an opened cloud.
 pub struct Cloud {
     pub identity: Arc<Identity>,
+    pub image: Arc<ImageService>,
 }
 
 /// The services this binary serves, as the catalog lists them.
 fn catalog_services() -> Vec<CatalogService> {
-    vec![CatalogService {
-        service_type: "identity".into(),
-        name: "keystone".into(),
-        path: "/identity".into(),
-    }]
+    [
+        ("identity", "keystone", "/identity"),
+        ("image", "glance", "/image"),
+    ]
+    .into_iter()
+    .map(|(t, n, p)| CatalogService {
+        service_type: t.into(),
+        name: n.into(),
+        path: p.into(),
+    })
+    .collect()
 }
 
 impl Cloud {
     /// Connects to the store (applying migrations) and builds the services.
     pub async fn open(cfg: &Config) -> anyhow::Result<Cloud> {
-        std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+        std::fs::create_dir_all(&cfg.data_dir)
+            .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
         let db = Db::connect(&cfg.db).await.context("opening the database")?;
         let mut enforcer = Enforcer::with_defaults();
         if let Some(p) = &cfg.policy_file {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            enforcer.load_overrides(&text).with_context(|| format!("loading {}", p.display()))?;
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            enforcer
+                .load_overrides(&text)
+                .with_context(|| format!("loading {}", p.display()))?;
         }
         let policy = Arc::new(enforcer);
         let identity = Identity::new(
@@ -60,10 +73,21 @@ impl Cloud {
                 lockout_failure_attempts: cfg.lockout_failure_attempts,
                 lockout_duration: cfg.lockout_duration,
             },
-            policy,
+            policy.clone(),
         )
         .await?;
-        Ok(Cloud { identity })
+        let image = ImageService::new(
+            identity.db.clone(),
+            ImageConfig {
+                public_url: cfg.public_url.clone(),
+                store_dir: cfg.data_dir.join("images"),
+                max_image_size: cfg.max_image_size,
+            },
+            policy,
+            identity.clone(),
+        )
+        .await?;
+        Ok(Cloud { identity, image })
     }
 
     /// Bootstraps (idempotent) and writes `<data-dir>/openrc` when a password is known.
@@ -72,6 +96,17 @@ impl Cloud {
             .identity
             .bootstrap(cfg.admin_password.clone(), &catalog_services())
             .await?;
+        self.identity
+            .ensure_registered_limits("image", &ferrostack_image::DEFAULT_LIMITS)
+            .await?;
+        if let Some(dir) = &cfg.testvm_dir {
+            let id = self
+                .image
+                .register_testvm(dir, &out.admin_project_id)
+                .await
+                .with_context(|| format!("registering the testvm image from {}", dir.display()))?;
+            tracing::info!(image = %id, "testvm image registered");
+        }
         let path = cfg.data_dir.join("openrc");
         if let Some(pw) = out.admin_password.or_else(|| cfg.admin_password.clone()) {
             write_openrc(&path, cfg, &pw)?;
@@ -91,8 +126,15 @@ impl Cloud {
     pub fn router(&self) -> Router {
         let validator: Arc<dyn ferrostack_api::TokenValidator> = self.identity.clone();
         Router::new()
-            .nest("/identity", ferrostack_identity::api::router(self.identity.clone()))
-            .layer(axum::middleware::from_fn_with_state(AuthLayerState { validator }, validate_token))
+            .nest(
+                "/identity",
+                ferrostack_identity::api::router(self.identity.clone()),
+            )
+            .nest("/image", ferrostack_image::api::router(self.image.clone()))
+            .layer(axum::middleware::from_fn_with_state(
+                AuthLayerState { validator },
+                validate_token,
+            ))
             .layer(axum::middleware::from_fn(request_context))
     }
 }
@@ -173,8 +215,15 @@ pub async fn run(cfg: Config, mode: Mode) -> anyhow::Result<()> {
         url = cfg.public_url,
         rc = openrc.display()
     );
-    axum::serve(listener, cloud.router())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // Trailing slashes are trimmed before routing: clients ask for both `/identity/v3` and
+    // `/identity/v3/` (the version document's own self link ends with a slash).
+    let app =
+        tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash().layer(cloud.router());
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     Ok(())
 }

@@ -58,7 +58,9 @@ impl Db {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Engine::Postgres
         } else {
-            return Err(StoreError::BadUrl { url: url.to_string() });
+            return Err(StoreError::BadUrl {
+                url: url.to_string(),
+            });
         };
         let url = match engine {
             Engine::Sqlite if !url.contains("mode=") => {

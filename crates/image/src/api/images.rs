@@ -1,0 +1,609 @@
+//! `/v2/images`: create, list, show, JSON-patch update, delete, tags, deactivate/reactivate.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery};
+use axum::response::{IntoResponse, Response};
+use ferrostack_api::Auth;
+use http::{header, HeaderMap, StatusCode};
+use serde_json::{json, Value};
+
+use super::wire;
+use super::State;
+use crate::db;
+use crate::error::{ImageError, Result};
+use crate::model::{Image, MemberStatus, Status, Visibility};
+use crate::service::is_admin;
+
+/// Glance's default and largest page sizes.
+const DEFAULT_LIMIT: usize = 25;
+const MAX_LIMIT: usize = 1000;
+
+fn caller_project(auth: &Auth) -> Result<String> {
+    auth.project_id()
+        .map(str::to_string)
+        .ok_or_else(|| ImageError::Forbidden("A project-scoped token is required.".into()))
+}
+
+pub async fn create(state: State, auth: Auth, body: Bytes) -> Result<Response> {
+    let svc = &state.0;
+    let body: Value = ferrostack_api::json::parse(&body)?;
+    let mut o = wire::object(body)?;
+    let project = caller_project(&auth)?;
+    let now = ferrostack_store::now_micros();
+    let id = match o.remove("id") {
+        None => uuid::Uuid::new_v4().to_string(),
+        Some(Value::String(s)) if uuid::Uuid::parse_str(&s).is_ok() => s,
+        Some(other) => {
+            return Err(ImageError::BadRequest(format!(
+                "Invalid value for 'id': {other} is not a UUID."
+            )))
+        }
+    };
+    let mut img = Image {
+        id: id.clone(),
+        name: None,
+        status: Status::Queued,
+        visibility: Visibility::Shared,
+        protected: false,
+        os_hidden: false,
+        disk_format: None,
+        container_format: None,
+        min_disk: 0,
+        min_ram: 0,
+        size: None,
+        virtual_size: None,
+        checksum: None,
+        os_hash_algo: None,
+        os_hash_value: None,
+        owner: project.clone(),
+        properties: Default::default(),
+        tags: vec![],
+        location: String::new(),
+        created_at: now,
+        updated_at: now,
+    };
+    for (k, v) in o {
+        wire::set_attribute(&mut img, &k, v, true)?;
+    }
+    if img.owner != project && !is_admin(&auth) {
+        return Err(ImageError::Forbidden(
+            "Only admins may create images owned by another project.".into(),
+        ));
+    }
+    let target = json!({"project_id": img.owner, "visibility": img.visibility.as_str()});
+    auth.enforce(&svc.policy, "add_image", &target)?;
+    check_visibility_policy(svc, &auth, &img)?;
+    svc.check_count_quota(&img.owner).await?;
+    let mut conn = svc.db.pool.acquire().await?;
+    if db::images::get(&mut conn, &id).await?.is_some() {
+        return Err(ImageError::Conflict(format!(
+            "Image with identifier {id} already exists!"
+        )));
+    }
+    let mut tx = svc.db.begin_write().await?;
+    db::images::insert(&mut tx, &img).await.map_err(|e| {
+        if ferrostack_store::is_unique_violation(&e) {
+            ImageError::Conflict(format!("Image with identifier {id} already exists!"))
+        } else {
+            e.into()
+        }
+    })?;
+    tx.commit().await?;
+    let mut resp = (StatusCode::CREATED, axum::Json(wire::image(&img))).into_response();
+    if let Ok(v) = format!("{}/image/v2/images/{id}", svc.config.public_url).parse() {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+/// `publicize_image` / `communitize_image` for the visibility being set.
+fn check_visibility_policy(svc: &crate::ImageService, auth: &Auth, img: &Image) -> Result<()> {
+    let target = json!({"project_id": img.owner, "visibility": img.visibility.as_str()});
+    match img.visibility {
+        Visibility::Public => auth.enforce(&svc.policy, "publicize_image", &target)?,
+        Visibility::Community => auth.enforce(&svc.policy, "communitize_image", &target)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Parses `gt:2016-01-01T00:00:00Z`-style time filters.
+fn time_filter(v: &str) -> Result<(String, i64)> {
+    let (op, t) = v
+        .split_once(':')
+        .filter(|(op, _)| ["gt", "gte", "lt", "lte", "eq", "neq"].contains(op))
+        .map_or(("eq", v), |x| x);
+    let ts = chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.timestamp_micros())
+        .map_err(|_| ImageError::BadRequest(format!("Invalid time filter value '{v}'.")))?;
+    Ok((op.to_string(), ts))
+}
+
+fn compare(op: &str, a: i64, b: i64) -> bool {
+    match op {
+        "gt" => a > b,
+        "gte" => a >= b,
+        "lt" => a < b,
+        "lte" => a <= b,
+        "neq" => a != b,
+        _ => a == b,
+    }
+}
+
+fn sort_value(i: &Image, key: &str) -> Value {
+    match key {
+        "name" => json!(i.name.clone().unwrap_or_default()),
+        "status" => json!(i.status.as_str()),
+        "visibility" => json!(i.visibility.as_str()),
+        "size" => json!(i.size.unwrap_or(-1)),
+        "min_disk" => json!(i.min_disk),
+        "min_ram" => json!(i.min_ram),
+        "disk_format" => json!(i.disk_format.clone().unwrap_or_default()),
+        "container_format" => json!(i.container_format.clone().unwrap_or_default()),
+        "owner" => json!(i.owner),
+        "id" => json!(i.id),
+        "updated_at" => json!(i.updated_at),
+        _ => json!(i.created_at),
+    }
+}
+
+fn cmp_values(a: &Value, b: &Value) -> std::cmp::Ordering {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_i64().cmp(&y.as_i64()),
+        _ => a.as_str().unwrap_or("").cmp(b.as_str().unwrap_or("")),
+    }
+}
+
+const SORT_KEYS: [&str; 11] = [
+    "name",
+    "status",
+    "container_format",
+    "disk_format",
+    "size",
+    "id",
+    "created_at",
+    "updated_at",
+    "visibility",
+    "owner",
+    "min_disk",
+];
+
+pub async fn list(state: State, auth: Auth, RawQuery(raw): RawQuery) -> Result<Response> {
+    let svc = &state.0;
+    let pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    let project = auth.project_id().unwrap_or_default().to_string();
+    auth.enforce(&svc.policy, "get_images", &json!({"project_id": project}))?;
+    let admin = is_admin(&auth);
+
+    let limit = match get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(l) => l
+            .parse::<usize>()
+            .map_err(|_| ImageError::BadRequest(format!("Invalid limit value '{l}'.")))?
+            .min(MAX_LIMIT),
+    };
+    let visibility = get("visibility");
+    if let Some(v) = &visibility {
+        if v != "all" && Visibility::parse(v).is_none() {
+            return Err(ImageError::BadRequest(format!(
+                "Invalid visibility value: {v}"
+            )));
+        }
+    }
+    let member_status = get("member_status").unwrap_or_else(|| "accepted".into());
+    if !["accepted", "pending", "rejected", "all"].contains(&member_status.as_str()) {
+        return Err(ImageError::BadRequest(format!(
+            "Invalid status value: {member_status}"
+        )));
+    }
+    let memberships: HashMap<String, MemberStatus> =
+        svc.memberships_of(&project).await?.into_iter().collect();
+
+    // Sorting: `sort=key:dir,...` or `sort_key`/`sort_dir` (repeatable); default created_at desc.
+    let mut sorts: Vec<(String, bool)> = Vec::new();
+    if let Some(s) = get("sort") {
+        for part in s.split(',') {
+            let (k, d) = part.split_once(':').unwrap_or((part, "desc"));
+            sorts.push((k.trim().to_string(), d.trim() != "asc"));
+        }
+    } else {
+        let keys: Vec<String> = pairs
+            .iter()
+            .filter(|(k, _)| k == "sort_key")
+            .map(|(_, v)| v.clone())
+            .collect();
+        let dirs: Vec<String> = pairs
+            .iter()
+            .filter(|(k, _)| k == "sort_dir")
+            .map(|(_, v)| v.clone())
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            let d = dirs
+                .get(i)
+                .or(dirs.last())
+                .map(String::as_str)
+                .unwrap_or("desc");
+            sorts.push((k.clone(), d != "asc"));
+        }
+    }
+    for (k, _) in &sorts {
+        if !SORT_KEYS.contains(&k.as_str()) {
+            return Err(ImageError::BadRequest(format!("Invalid sort key: {k}")));
+        }
+    }
+    for (k, v) in pairs.iter().filter(|(k, _)| k == "sort_dir") {
+        if v != "asc" && v != "desc" {
+            return Err(ImageError::BadRequest(format!("Invalid {k} value: {v}")));
+        }
+    }
+    sorts.push(("created_at".into(), true));
+    sorts.push(("id".into(), true));
+
+    let known = [
+        "limit",
+        "marker",
+        "sort",
+        "sort_key",
+        "sort_dir",
+        "visibility",
+        "member_status",
+        "name",
+        "status",
+        "owner",
+        "tag",
+        "size_min",
+        "size_max",
+        "protected",
+        "os_hidden",
+        "container_format",
+        "disk_format",
+        "id",
+        "created_at",
+        "updated_at",
+    ];
+    let size_bound = |k: &str| -> Result<Option<i64>> {
+        get(k)
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| ImageError::BadRequest(format!("Invalid {k} value '{v}'.")))
+            })
+            .transpose()
+    };
+    let (size_min, size_max) = (size_bound("size_min")?, size_bound("size_max")?);
+    let created = get("created_at").map(|v| time_filter(&v)).transpose()?;
+    let updated = get("updated_at").map(|v| time_filter(&v)).transpose()?;
+    let tags: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "tag")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let os_hidden = get("os_hidden").map(|v| v == "true").unwrap_or(false);
+    let ids: Option<Vec<String>> = get("id").map(|v| {
+        v.trim_start_matches("in:")
+            .split(',')
+            .map(str::to_string)
+            .collect()
+    });
+
+    let mut conn = svc.db.pool.acquire().await?;
+    let all = db::images::list(&mut conn).await?;
+    let mut out: Vec<Image> = all
+        .into_iter()
+        .filter(|i| {
+            let own = i.owner == project;
+            let member = memberships.get(&i.id);
+            let shared_ok =
+                |want: &str| member.is_some_and(|m| want == "all" || m.as_str() == want);
+            match visibility.as_deref() {
+                None => {
+                    admin
+                        || own
+                        || i.visibility == Visibility::Public
+                        || (i.visibility == Visibility::Shared && shared_ok(&member_status))
+                }
+                Some("all") => {
+                    admin
+                        || own
+                        || matches!(i.visibility, Visibility::Public | Visibility::Community)
+                        || (i.visibility == Visibility::Shared && shared_ok(&member_status))
+                }
+                Some("shared") => {
+                    i.visibility == Visibility::Shared
+                        && (shared_ok(&member_status)
+                            || own
+                            || (admin && get("member_status").is_none()))
+                }
+                Some("private") => i.visibility == Visibility::Private && (own || admin),
+                Some(v) => i.visibility.as_str() == v,
+            }
+        })
+        .filter(|i| i.os_hidden == os_hidden || get("os_hidden").is_none() && !i.os_hidden)
+        .filter(|i| get("name").is_none_or(|n| i.name.as_deref() == Some(n.as_str())))
+        .filter(|i| get("status").is_none_or(|s| i.status.as_str() == s))
+        .filter(|i| get("owner").is_none_or(|o| i.owner == o))
+        .filter(|i| get("protected").is_none_or(|p| (p == "true") == i.protected))
+        .filter(|i| {
+            get("container_format")
+                .is_none_or(|f| i.container_format.as_deref() == Some(f.as_str()))
+        })
+        .filter(|i| get("disk_format").is_none_or(|f| i.disk_format.as_deref() == Some(f.as_str())))
+        .filter(|i| tags.iter().all(|t| i.tags.contains(t)))
+        .filter(|i| size_min.is_none_or(|m| i.size.is_some_and(|s| s >= m)))
+        .filter(|i| size_max.is_none_or(|m| i.size.is_some_and(|s| s <= m)))
+        .filter(|i| {
+            created
+                .as_ref()
+                .is_none_or(|(op, t)| compare(op, i.created_at, *t))
+        })
+        .filter(|i| {
+            updated
+                .as_ref()
+                .is_none_or(|(op, t)| compare(op, i.updated_at, *t))
+        })
+        .filter(|i| ids.as_ref().is_none_or(|ids| ids.contains(&i.id)))
+        // Any other query key filters on a free-form property.
+        .filter(|i| {
+            pairs
+                .iter()
+                .filter(|(k, _)| !known.contains(&k.as_str()))
+                .all(|(k, v)| i.properties.get(k).and_then(Value::as_str) == Some(v.as_str()))
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        for (k, desc) in &sorts {
+            let o = cmp_values(&sort_value(a, k), &sort_value(b, k));
+            let o = if *desc { o.reverse() } else { o };
+            if o != std::cmp::Ordering::Equal {
+                return o;
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
+    let (page, next) =
+        ferrostack_api::pagination::page(out, get("marker").as_deref(), limit, |i| i.id.as_str())
+            .map_err(|_| {
+            ImageError::BadRequest(format!(
+                "marker {} not found",
+                get("marker").unwrap_or_default()
+            ))
+        })?;
+    let mut body = json!({
+        "images": page.iter().map(wire::image).collect::<Vec<_>>(),
+        "first": "/v2/images",
+        "schema": "/v2/schemas/images",
+    });
+    if let Some(m) = next {
+        let mut q: Vec<(String, String)> = pairs
+            .into_iter()
+            .filter(|(k, _)| k != "marker" && k != "limit")
+            .collect();
+        q.push(("marker".into(), m));
+        q.push(("limit".into(), limit.to_string()));
+        let qs = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(q)
+            .finish();
+        body["next"] = json!(format!("/v2/images?{qs}"));
+    }
+    Ok(axum::Json(body).into_response())
+}
+
+pub async fn show(state: State, auth: Auth, Path(id): Path<String>) -> Result<Response> {
+    let svc = &state.0;
+    let img = svc.find(&id, &auth).await?;
+    auth.enforce(&svc.policy, "get_image", &svc.target(&img, &auth).await?)?;
+    Ok(axum::Json(wire::image(&img)).into_response())
+}
+
+/// JSON-patch (`application/openstack-images-v2.1-json-patch`): add, replace, remove.
+pub async fn update(
+    state: State,
+    auth: Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    let svc = &state.0;
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct.starts_with("application/openstack-images-v2.1-json-patch")
+        && !ct.starts_with("application/openstack-images-v2.0-json-patch")
+    {
+        return Err(ImageError::Api(ferrostack_api::ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Content-Type: use application/openstack-images-v2.1-json-patch.",
+        )));
+    }
+    let mut img = svc.find(&id, &auth).await?;
+    auth.enforce(&svc.policy, "modify_image", &svc.target(&img, &auth).await?)?;
+    let ops: Value = ferrostack_api::json::parse(&body)?;
+    let ops = ops.as_array().ok_or_else(|| {
+        ImageError::BadRequest("A JSON-patch body is a list of operations.".into())
+    })?;
+    let before_visibility = img.visibility;
+    for op in ops {
+        let kind = op
+            .get("op")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ImageError::BadRequest("Each change needs an 'op'.".into()))?;
+        let path = op
+            .get("path")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ImageError::BadRequest("Each change needs a 'path'.".into()))?;
+        let key = path
+            .strip_prefix('/')
+            .filter(|k| !k.is_empty() && !k.contains('/'))
+            .ok_or_else(|| {
+                ImageError::BadRequest(format!("Invalid JSON pointer for this resource: '{path}'"))
+            })?;
+        let key = key.replace("~1", "/").replace("~0", "~");
+        match kind {
+            "add" | "replace" => {
+                let value = op
+                    .get("value")
+                    .cloned()
+                    .ok_or_else(|| ImageError::BadRequest(format!("'{kind}' needs a value.")))?;
+                let is_property = !wire::CORE.contains(&key.as_str())
+                    && !wire::READ_ONLY.contains(&key.as_str())
+                    && key != "owner";
+                if kind == "replace" && is_property && !img.properties.contains_key(&key) {
+                    return Err(ImageError::Conflict(format!(
+                        "Property {key} does not exist."
+                    )));
+                }
+                if kind == "add" && is_property && img.properties.contains_key(&key) {
+                    // Glance treats add of an existing property as a replace.
+                }
+                if key == "owner" && !is_admin(&auth) {
+                    return Err(ImageError::Forbidden(
+                        "Attribute 'owner' can only be changed by an admin.".into(),
+                    ));
+                }
+                wire::set_attribute(&mut img, &key, value, false)?;
+            }
+            "remove" => {
+                if wire::CORE.contains(&key.as_str())
+                    || wire::READ_ONLY.contains(&key.as_str())
+                    || key == "owner"
+                {
+                    return Err(ImageError::Forbidden(format!(
+                        "Cannot remove the '{key}' attribute."
+                    )));
+                }
+                if img.properties.remove(&key).is_none() {
+                    return Err(ImageError::Conflict(format!(
+                        "Property {key} does not exist."
+                    )));
+                }
+            }
+            other => {
+                return Err(ImageError::BadRequest(format!(
+                    "Invalid operation: '{other}'."
+                )))
+            }
+        }
+    }
+    if img.visibility != before_visibility {
+        check_visibility_policy(svc, &auth, &img)?;
+    }
+    let mut tx = svc.db.begin_write().await?;
+    db::images::update(&mut tx, &img).await?;
+    tx.commit().await?;
+    let mut conn = svc.db.pool.acquire().await?;
+    let img = db::images::get(&mut conn, &id)
+        .await?
+        .ok_or_else(|| ImageError::NotFound(id.clone()))?;
+    Ok(axum::Json(wire::image(&img)).into_response())
+}
+
+pub async fn remove(state: State, auth: Auth, Path(id): Path<String>) -> Result<StatusCode> {
+    let svc = &state.0;
+    let img = svc.find(&id, &auth).await?;
+    auth.enforce(&svc.policy, "delete_image", &svc.target(&img, &auth).await?)?;
+    if img.protected {
+        return Err(ImageError::Forbidden(format!(
+            "Image {id} is protected and cannot be deleted."
+        )));
+    }
+    if !db::images::mark_deleted(&svc.db.pool, &id).await? {
+        return Err(ImageError::NotFound(id));
+    }
+    if !img.location.is_empty() {
+        svc.store.delete(&img.location).await?;
+    }
+    if let Some(staged) = svc.take_staged(&id).await {
+        svc.store.discard(staged).await;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn add_tag(
+    state: State,
+    auth: Auth,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let svc = &state.0;
+    let mut img = svc.find(&id, &auth).await?;
+    auth.enforce(&svc.policy, "modify_image", &svc.target(&img, &auth).await?)?;
+    wire::check_tag(&tag)?;
+    if !img.tags.contains(&tag) {
+        if img.tags.len() >= 128 {
+            return Err(ImageError::TooLarge(
+                "Maximum number of tags exceeded (128).".into(),
+            ));
+        }
+        img.tags.push(tag);
+        let mut tx = svc.db.begin_write().await?;
+        db::images::set_tags(&mut tx, &id, &img.tags).await?;
+        tx.commit().await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn remove_tag(
+    state: State,
+    auth: Auth,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let svc = &state.0;
+    let mut img = svc.find(&id, &auth).await?;
+    auth.enforce(&svc.policy, "modify_image", &svc.target(&img, &auth).await?)?;
+    if !img.tags.contains(&tag) {
+        return Err(ImageError::NotFoundMsg(format!(
+            "Tag {tag} not found on image {id}."
+        )));
+    }
+    img.tags.retain(|t| *t != tag);
+    let mut tx = svc.db.begin_write().await?;
+    db::images::set_tags(&mut tx, &id, &img.tags).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn deactivate(state: State, auth: Auth, Path(id): Path<String>) -> Result<StatusCode> {
+    let svc = &state.0;
+    let img = svc.find(&id, &auth).await?;
+    auth.enforce(&svc.policy, "deactivate", &svc.target(&img, &auth).await?)?;
+    match img.status {
+        Status::Deactivated => Ok(StatusCode::NO_CONTENT),
+        Status::Active => {
+            db::images::transition(&svc.db.pool, &id, &[Status::Active], Status::Deactivated)
+                .await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        s => Err(ImageError::Forbidden(format!(
+            "Not allowed to deactivate image in status '{}'",
+            s.as_str()
+        ))),
+    }
+}
+
+pub async fn reactivate(state: State, auth: Auth, Path(id): Path<String>) -> Result<StatusCode> {
+    let svc = &state.0;
+    let img = svc.find(&id, &auth).await?;
+    auth.enforce(&svc.policy, "reactivate", &svc.target(&img, &auth).await?)?;
+    match img.status {
+        Status::Active => Ok(StatusCode::NO_CONTENT),
+        Status::Deactivated => {
+            db::images::transition(&svc.db.pool, &id, &[Status::Deactivated], Status::Active)
+                .await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        s => Err(ImageError::Forbidden(format!(
+            "Not allowed to reactivate image in status '{}'",
+            s.as_str()
+        ))),
+    }
+}
