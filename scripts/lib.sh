@@ -102,3 +102,10 @@ stop_postgres() {
   rm -rf "$dir"
   return 0
 }
+
+# The testvm guest image (images/testvm), built reproducibly from Debian packages and cached.
+TESTVM_DIR=${FERROSTACK_TESTVM_DIR:-$HOME/.cache/ferrostack-testvm/out}
+build_testvm() {
+  log "building the testvm guest image into $TESTVM_DIR (cached)"
+  "$ROOT/images/testvm/build.sh" "$TESTVM_DIR" >&2
+}

@@ -265,7 +265,9 @@ class Cloud:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, "NO_COLOR": "1"},
+            # FERROSTACK_TESTVM_DIR tells the tests where the prebuilt testvm is; the clouds
+            # themselves start without it (a test that wants testvm passes --testvm-dir).
+            env={**{k: v for k, v in os.environ.items() if k != "FERROSTACK_TESTVM_DIR"}, "NO_COLOR": "1"},
         )
         log.close()
         deadline = time.monotonic() + timeout

@@ -187,6 +187,22 @@ fn rewrite_auth_url(path: &std::path::Path, cfg: &Config) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// `/identity/` → `/identity`, `/identity/v3/` → `/identity/v3` (at most two segments).
+fn trim_root_slash(mut req: axum::extract::Request) -> axum::extract::Request {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') && path.trim_matches('/').split('/').count() <= 2 {
+        let trimmed = path.trim_end_matches('/').to_string();
+        let pq = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed,
+        };
+        if let Ok(uri) = pq.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -215,10 +231,10 @@ pub async fn run(cfg: Config, mode: Mode) -> anyhow::Result<()> {
         url = cfg.public_url,
         rc = openrc.display()
     );
-    // Trailing slashes are trimmed before routing: clients ask for both `/identity/v3` and
-    // `/identity/v3/` (the version document's own self link ends with a slash).
-    let app =
-        tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash().layer(cloud.router());
+    // A service root or version root may be asked for with a trailing slash (the version
+    // documents' own self links end with one); resource paths keep theirs, so that
+    // `/image/v2/images/` stays a 404 as in Glance.
+    let app = tower::util::MapRequestLayer::new(trim_root_slash).layer(cloud.router());
     axum::serve(
         listener,
         axum::ServiceExt::<axum::extract::Request>::into_make_service(app),

@@ -23,7 +23,10 @@ impl ImageService {
     ) -> Result<String> {
         let mut conn = self.db.pool.acquire().await?;
         let existing = db::images::list(&mut conn).await?.into_iter().find(|i| {
-            i.name.as_deref() == Some(name) && i.owner == owner && i.status == Status::Active
+            // A deactivated image is still registered (registering again would duplicate it).
+            i.name.as_deref() == Some(name)
+                && i.owner == owner
+                && matches!(i.status, Status::Active | Status::Deactivated)
         });
         drop(conn);
         if let Some(i) = existing {

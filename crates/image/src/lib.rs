@@ -71,7 +71,8 @@ impl ImageService {
         identity: Arc<Identity>,
     ) -> Result<Arc<Self>, ImageError> {
         let store: Arc<dyn store::ImageStore> = Arc::new(store::FileStore::new(&config.store_dir)?);
-        // A crash mid-upload leaves staging files and images in saving/importing: clean both.
+        // A crash mid-upload leaves staging files and images in saving/importing/uploading: clean
+        // both (staged data does not survive a restart).
         store.clean_staging().await?;
         let reset = db::images::reset_interrupted(&db.pool).await?;
         if reset > 0 {

@@ -434,14 +434,23 @@ pub async fn update(
     })?;
     let before_visibility = img.visibility;
     for op in ops {
-        let kind = op
-            .get("op")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ImageError::BadRequest("Each change needs an 'op'.".into()))?;
-        let path = op
-            .get("path")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ImageError::BadRequest("Each change needs a 'path'.".into()))?;
+        // Two spellings: `{"op": "replace", "path": "/name", ...}` (RFC 6902, v2.1) and Glance's
+        // older `{"replace": "/name", "value": ...}`.
+        let (kind, path) = match (
+            op.get("op").and_then(Value::as_str),
+            op.get("path").and_then(Value::as_str),
+        ) {
+            (Some(k), Some(p)) => (k, p),
+            (Some(_), None) => {
+                return Err(ImageError::BadRequest("Each change needs a 'path'.".into()))
+            }
+            _ => ["add", "replace", "remove"]
+                .iter()
+                .find_map(|k| op.get(*k).and_then(Value::as_str).map(|p| (*k, p)))
+                .ok_or_else(|| {
+                    ImageError::BadRequest("Each change needs an 'op' and a 'path'.".into())
+                })?,
+        };
         let key = path
             .strip_prefix('/')
             .filter(|k| !k.is_empty() && !k.contains('/'))

@@ -150,3 +150,8 @@ pub async fn schema_members() -> Response {
     }))
     .into_response()
 }
+
+/// Unknown paths under `/image` get Glance's error body too.
+pub async fn not_found() -> ferrostack_api::ApiError {
+    ferrostack_api::ApiError::not_found("The resource could not be found.")
+}

@@ -64,6 +64,7 @@ pub fn router(svc: Arc<ImageService>) -> Router {
         .nest("/v2", v2)
         .route("/", get(info::versions))
         .route("/versions", get(info::versions))
+        .fallback(info::not_found)
         .with_state(svc)
         .layer(ErrorFormat::Glance.layer())
 }

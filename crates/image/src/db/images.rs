@@ -226,9 +226,10 @@ pub async fn usage<'e, E: Executor<'e, Database = Any>>(
     Ok((r.try_get("n")?, r.try_get("total")?))
 }
 
-/// Images stuck mid-upload (after a crash): back to `queued`.
+/// Images stuck mid-upload (after a crash): back to `queued`. That includes `uploading`:
+/// staged data lives in memory and in the staging directory, which is cleaned at start.
 pub async fn reset_interrupted<'e, E: Executor<'e, Database = Any>>(ex: E) -> DbResult<u64> {
-    let r = sqlx::query("UPDATE images SET status = 'queued' WHERE deleted = 0 AND status IN ('saving', 'importing')")
+    let r = sqlx::query("UPDATE images SET status = 'queued' WHERE deleted = 0 AND status IN ('saving', 'importing', 'uploading')")
         .execute(ex)
         .await?;
     Ok(r.rows_affected())
