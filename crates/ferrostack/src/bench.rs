@@ -19,11 +19,29 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// Upload and download throughput of a large image against a plain `cp` of the same file
+    /// on the same disk, and image-list latency with many images.
+    Image {
+        /// Size of the image to upload and download, in MiB.
+        #[arg(long, default_value_t = 1024)]
+        size_mib: u64,
+        /// Number of images to create for the list measurement.
+        #[arg(long, default_value_t = 10_000)]
+        images: usize,
+        /// Seconds to run each list measurement.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
 }
 
 pub async fn run(what: BenchWhat) -> anyhow::Result<()> {
     match what {
         BenchWhat::Identity { seconds } => identity(Duration::from_secs(seconds)).await,
+        BenchWhat::Image {
+            size_mib,
+            images,
+            seconds,
+        } => image(size_mib, images, Duration::from_secs(seconds)).await,
     }
 }
 
@@ -245,6 +263,209 @@ async fn identity(dur: Duration) -> anyhow::Result<()> {
         })
         .await;
         f.print(&format!("password authentication (argon2id), c={c}"));
+    }
+    Ok(())
+}
+
+/// Writes a `mib` MiB file of incompressible bytes (a random 1 MiB block, varied per MiB).
+fn write_test_file(path: &std::path::Path, mib: u64) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::with_capacity(4 << 20, std::fs::File::create(path)?);
+    let mut block: Vec<u8> = (0..1 << 20).map(|_| rand_byte()).collect();
+    for i in 0..mib {
+        block[..8].copy_from_slice(&i.to_le_bytes());
+        f.write_all(&block)?;
+    }
+    f.into_inner()
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .sync_all()?;
+    Ok(())
+}
+
+fn rand_byte() -> u8 {
+    use std::cell::Cell;
+    thread_local!(static S: Cell<u64> = const { Cell::new(0x9e37_79b9_7f4a_7c15) });
+    S.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x >> 24) as u8
+    })
+}
+
+async fn image(size_mib: u64, count: usize, dur: Duration) -> anyhow::Result<()> {
+    let cloud = start_cloud().await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let url = cloud.url.clone();
+    let token = issue(&client, &url, &password_body(&cloud.password)).await?;
+    let bytes = size_mib << 20;
+    println!(
+        "ferrostack bench image: cloud at {url}, {size_mib} MiB image, {count} images for listing"
+    );
+
+    // Baseline: cp of the same file on the same disk (the cloud's data dir is a sibling).
+    let work = cloud._dir.0.join("bench");
+    std::fs::create_dir_all(&work)?;
+    let src = work.join("source.raw");
+    write_test_file(&src, size_mib)?;
+    let t = Instant::now();
+    let st = std::process::Command::new("cp")
+        .arg(&src)
+        .arg(work.join("copy.raw"))
+        .status()?;
+    anyhow::ensure!(st.success(), "cp failed");
+    std::process::Command::new("sync").status()?;
+    let cp = t.elapsed();
+    std::fs::remove_file(work.join("copy.raw"))?;
+    let mbps = |d: Duration| bytes as f64 / (1 << 20) as f64 / d.as_secs_f64();
+    println!(
+        "{:<48} {:>9.1} MiB/s   ({:.2} s)",
+        "cp of the same file (+ sync)",
+        mbps(cp),
+        cp.as_secs_f64()
+    );
+
+    // Upload.
+    let created: Value = client
+        .post(format!("{url}/image/v2/images"))
+        .header("x-auth-token", &token)
+        .json(&json!({"name": "bench-big", "disk_format": "raw", "container_format": "bare"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = created["id"].as_str().context("image id")?.to_string();
+    let f = tokio::fs::File::open(&src).await?;
+    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(f, 1 << 20));
+    let t = Instant::now();
+    let r = client
+        .put(format!("{url}/image/v2/images/{id}/file"))
+        .header("x-auth-token", &token)
+        .header("content-type", "application/octet-stream")
+        .body(body)
+        .send()
+        .await?;
+    let up = t.elapsed();
+    anyhow::ensure!(r.status() == 204, "upload answered {}", r.status());
+    println!(
+        "{:<48} {:>9.1} MiB/s   ({:.2} s, {:.2} x cp)",
+        "image upload (PUT /file, md5+sha512+fsync)",
+        mbps(up),
+        up.as_secs_f64(),
+        cp.as_secs_f64() / up.as_secs_f64()
+    );
+
+    // Download to a file on the same disk.
+    let t = Instant::now();
+    let mut r = client
+        .get(format!("{url}/image/v2/images/{id}/file"))
+        .header("x-auth-token", &token)
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 200, "download answered {}", r.status());
+    let mut out = tokio::fs::File::create(work.join("download.raw")).await?;
+    let mut got: u64 = 0;
+    while let Some(chunk) = r.chunk().await? {
+        got += chunk.len() as u64;
+        tokio::io::AsyncWriteExt::write_all(&mut out, &chunk).await?;
+    }
+    out.sync_all().await?;
+    let down = t.elapsed();
+    anyhow::ensure!(got == bytes, "downloaded {got} of {bytes} bytes");
+    println!(
+        "{:<48} {:>9.1} MiB/s   ({:.2} s, {:.2} x cp)",
+        "image download (GET /file, to disk + fsync)",
+        mbps(down),
+        down.as_secs_f64(),
+        cp.as_secs_f64() / down.as_secs_f64()
+    );
+    std::fs::remove_file(&src)?;
+    std::fs::remove_file(work.join("download.raw"))?;
+
+    // Many images: raise the admin project's image count limit, create them, time the list.
+    let services: Value = client
+        .get(format!("{url}/identity/v3/services?type=image"))
+        .header("x-auth-token", &token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let sid = services["services"][0]["id"]
+        .as_str()
+        .context("image service")?
+        .to_string();
+    let project = created["owner"].as_str().context("owner")?.to_string();
+    let r = client
+        .post(format!("{url}/identity/v3/limits"))
+        .header("x-auth-token", &token)
+        .json(
+            &json!({"limits": [{"project_id": project, "service_id": sid, "region_id": "RegionOne",
+            "resource_name": "image_count_total", "resource_limit": count + 10}]}),
+        )
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 201, "limit create answered {}", r.status());
+    let t = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..16 {
+        let (client, url, token, next) = (client.clone(), url.clone(), token.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= count {
+                    break;
+                }
+                let _ = client
+                    .post(format!("{url}/image/v2/images"))
+                    .header("x-auth-token", &token)
+                    .json(&json!({"name": format!("img-{i:05}"), "disk_format": "raw", "container_format": "bare",
+                                  "os_distro": if i % 2 == 0 { "even" } else { "odd" }}))
+                    .send()
+                    .await;
+            }
+        }));
+    }
+    for w in workers {
+        let _ = w.await;
+    }
+    let created_in = t.elapsed();
+    println!(
+        "{:<48} {:>9.0} req/s   ({count} images in {:.1} s)",
+        "image create (POST /v2/images), c=16",
+        count as f64 / created_in.as_secs_f64(),
+        created_in.as_secs_f64()
+    );
+    for (label, query) in [
+        ("image list, default page (25)", ""),
+        ("image list, limit=1000", "?limit=1000"),
+        (
+            "image list, filter os_distro=even, limit=100",
+            "?os_distro=even&limit=100",
+        ),
+    ] {
+        for c in [1usize, 8] {
+            let (client, u, token) = (
+                client.clone(),
+                format!("{url}/image/v2/images{query}"),
+                token.clone(),
+            );
+            let f = measure(c, dur, 100_000, move || {
+                let (client, u, token) = (client.clone(), u.clone(), token.clone());
+                async move {
+                    match client.get(&u).header("x-auth-token", &token).send().await {
+                        Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
+                        _ => false,
+                    }
+                }
+            })
+            .await;
+            f.print(&format!("{label}, c={c}"));
+        }
     }
     Ok(())
 }

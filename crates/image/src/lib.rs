@@ -61,7 +61,21 @@ pub struct ImageService {
     pub store: Arc<dyn store::ImageStore>,
     /// Data staged with `PUT /v2/images/{id}/stage`, waiting for `import`.
     staged: tokio::sync::Mutex<HashMap<String, store::Staged>>,
+    /// Bumped after every write request (see `api::invalidate_on_write`).
+    list_generation: std::sync::atomic::AtomicU64,
+    /// All live images, for listing: reused while no write happened here and for at most
+    /// `LIST_CACHE_TTL` (writes on other controllers show up within that time).
+    list_cache: std::sync::Mutex<Option<ListCache>>,
+    list_refreshing: std::sync::atomic::AtomicBool,
 }
+
+struct ListCache {
+    generation: u64,
+    at: std::time::Instant,
+    images: Arc<Vec<model::Image>>,
+}
+
+const LIST_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl ImageService {
     pub async fn new(
@@ -88,6 +102,59 @@ impl ImageService {
             identity,
             store,
             staged: Default::default(),
+            list_generation: Default::default(),
+            list_cache: Default::default(),
+            list_refreshing: Default::default(),
         }))
+    }
+
+    /// Marks the image list as changed.
+    pub fn touch(&self) {
+        self.list_generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// All live images (newest first), from the cache when it is still good. After a local
+    /// write the list is reloaded at once; when it is merely older than the TTL, the old list
+    /// is served while one background task reloads it.
+    pub async fn all_images(self: &Arc<Self>) -> Result<Arc<Vec<model::Image>>, ImageError> {
+        let generation = self
+            .list_generation
+            .load(std::sync::atomic::Ordering::Acquire);
+        if let Ok(guard) = self.list_cache.lock() {
+            if let Some(c) = guard.as_ref() {
+                if c.generation == generation {
+                    if c.at.elapsed() >= LIST_CACHE_TTL
+                        && !self
+                            .list_refreshing
+                            .swap(true, std::sync::atomic::Ordering::AcqRel)
+                    {
+                        let me = self.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = me.reload_list(generation).await {
+                                tracing::warn!(error = %e, "image list refresh failed");
+                            }
+                            me.list_refreshing
+                                .store(false, std::sync::atomic::Ordering::Release);
+                        });
+                    }
+                    return Ok(c.images.clone());
+                }
+            }
+        }
+        self.reload_list(generation).await
+    }
+
+    async fn reload_list(&self, generation: u64) -> Result<Arc<Vec<model::Image>>, ImageError> {
+        let mut conn = self.db.pool.acquire().await?;
+        let images = Arc::new(db::images::list(&mut conn).await?);
+        if let Ok(mut guard) = self.list_cache.lock() {
+            *guard = Some(ListCache {
+                generation,
+                at: std::time::Instant::now(),
+                images: images.clone(),
+            });
+        }
+        Ok(images)
     }
 }

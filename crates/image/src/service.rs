@@ -61,22 +61,14 @@ impl ImageService {
         Ok(image)
     }
 
-    /// Checks `image_count_total` before a new image of `owner` is created.
-    pub async fn check_count_quota(&self, owner: &str) -> Result<()> {
+    /// The `image_count_total` limit of `owner` (None: unlimited).
+    pub async fn count_limit(&self, owner: &str) -> Result<Option<i64>> {
         let limit = self
             .identity
             .project_limit("image", "image_count_total", owner)
             .await
             .map_err(|e| ImageError::Api(e.into()))?;
-        if let Some(limit) = limit.filter(|l| *l >= 0) {
-            let (count, _) = db::images::usage(&self.db.pool, owner).await?;
-            if count >= limit {
-                return Err(ImageError::TooLarge(format!(
-                    "Attempted: 1, Maximum: {limit}: image_count_total exceeded for project {owner}."
-                )));
-            }
-        }
-        Ok(())
+        Ok(limit.filter(|l| *l >= 0))
     }
 
     /// Bytes `owner` may still upload under `image_size_total` (MiB), capped by the image size cap.

@@ -10,7 +10,7 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use md5::{Digest, Md5};
 use sha2::Sha512;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::format::{HEAD_LEN, TAIL_LEN};
 
@@ -71,6 +71,33 @@ pub trait ImageStore: Send + Sync {
     async fn clean_staging(&self) -> Result<(), StoreError>;
 }
 
+/// Bytes hashed and written per blocking-pool task.
+const BATCH: usize = 4 << 20;
+
+/// The staging file and the running digests, moved to the blocking pool for each batch.
+struct Sink {
+    file: std::fs::File,
+    md5: Md5,
+    sha: Sha512,
+}
+
+impl Sink {
+    /// Hashes and writes one batch: md5 on a second thread while this one does sha512 and the
+    /// write, so a large upload is bound by the slower of the two, not their sum.
+    fn absorb(mut self, data: Vec<u8>) -> (Sink, io::Result<()>) {
+        use std::io::Write;
+        let Sink { file, md5, sha } = &mut self;
+        let r = std::thread::scope(|scope| {
+            let h = scope.spawn(|| md5.update(&data));
+            sha.update(&data);
+            let r = file.write_all(&data);
+            let _ = h.join();
+            r
+        });
+        (self, r)
+    }
+}
+
 /// The `file` store: `<dir>/images/<id>` with staging files in `<dir>/staging`.
 pub struct FileStore {
     dir: PathBuf,
@@ -122,41 +149,73 @@ impl ImageStore for FileStore {
             .dir
             .join("staging")
             .join(format!("{image_id}.{}", uuid::Uuid::new_v4().simple()));
-        let mut f = tokio::fs::File::create(&path)
-            .await
-            .map_err(io_err(&path))?;
-        let (mut md5, mut sha) = (Md5::new(), Sha512::new());
+        let file = std::fs::File::create(&path).map_err(io_err(&path))?;
+        let mut sink = Some(Sink {
+            file,
+            md5: Md5::new(),
+            sha: Sha512::new(),
+        });
         let mut size: u64 = 0;
         let mut head = Vec::with_capacity(HEAD_LEN);
         let mut tail: Vec<u8> = Vec::with_capacity(TAIL_LEN * 2);
+        let mut buf: Vec<u8> = Vec::with_capacity(BATCH);
         let result: Result<(), StoreError> = async {
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(StoreError::Interrupted)?;
-                size += chunk.len() as u64;
-                if size > limit {
-                    return Err(StoreError::TooLarge { limit });
+            loop {
+                let chunk = body.next().await;
+                let done = chunk.is_none();
+                if let Some(chunk) = chunk {
+                    let chunk = chunk.map_err(StoreError::Interrupted)?;
+                    size += chunk.len() as u64;
+                    if size > limit {
+                        return Err(StoreError::TooLarge { limit });
+                    }
+                    if head.len() < HEAD_LEN {
+                        let n = (HEAD_LEN - head.len()).min(chunk.len());
+                        head.extend_from_slice(&chunk[..n]);
+                    }
+                    tail.extend_from_slice(&chunk[chunk.len().saturating_sub(TAIL_LEN)..]);
+                    if tail.len() > TAIL_LEN {
+                        tail.drain(..tail.len() - TAIL_LEN);
+                    }
+                    buf.extend_from_slice(&chunk);
                 }
-                md5.update(&chunk);
-                sha.update(&chunk);
-                if head.len() < HEAD_LEN {
-                    let n = (HEAD_LEN - head.len()).min(chunk.len());
-                    head.extend_from_slice(&chunk[..n]);
+                // Hash and write in large batches on the blocking pool: one thread hop per
+                // batch instead of per network chunk.
+                if buf.len() >= BATCH || (done && !buf.is_empty()) {
+                    let s = sink.take().ok_or_else(|| {
+                        StoreError::Interrupted(io::Error::other("store sink lost"))
+                    })?;
+                    let data = std::mem::replace(&mut buf, Vec::with_capacity(BATCH));
+                    let (s, r) = tokio::task::spawn_blocking(move || s.absorb(data))
+                        .await
+                        .map_err(|e| StoreError::Interrupted(io::Error::other(e)))?;
+                    sink = Some(s);
+                    r.map_err(io_err(&path))?;
                 }
-                tail.extend_from_slice(&chunk[chunk.len().saturating_sub(TAIL_LEN)..]);
-                if tail.len() > TAIL_LEN {
-                    tail.drain(..tail.len() - TAIL_LEN);
+                if done {
+                    break;
                 }
-                f.write_all(&chunk).await.map_err(io_err(&path))?;
             }
-            f.sync_all().await.map_err(io_err(&path))?;
             Ok(())
         }
         .await;
-        if let Err(e) = result {
-            drop(f);
-            let _ = tokio::fs::remove_file(&path).await;
-            return Err(e);
-        }
+        let finished = match (result, sink) {
+            (Ok(()), Some(s)) => {
+                tokio::task::spawn_blocking(move || s.file.sync_all().map(|_| (s.md5, s.sha)))
+                    .await
+                    .map_err(|e| StoreError::Interrupted(io::Error::other(e)))
+                    .and_then(|r| r.map_err(io_err(&path)))
+            }
+            (Ok(()), None) => Err(StoreError::Interrupted(io::Error::other("store sink lost"))),
+            (Err(e), _) => Err(e),
+        };
+        let (md5, sha) = match finished {
+            Ok(h) => h,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&path).await;
+                return Err(e);
+            }
+        };
         Ok(Staged {
             path,
             size,

@@ -75,14 +75,25 @@ pub async fn create(state: State, auth: Auth, body: Bytes) -> Result<Response> {
     let target = json!({"project_id": img.owner, "visibility": img.visibility.as_str()});
     auth.enforce(&svc.policy, "add_image", &target)?;
     check_visibility_policy(svc, &auth, &img)?;
-    svc.check_count_quota(&img.owner).await?;
-    let mut conn = svc.db.pool.acquire().await?;
-    if db::images::get(&mut conn, &id).await?.is_some() {
+    // The limit is read before the write transaction (which must not wait for a second
+    // connection); the count and the insert happen in the transaction, so two concurrent
+    // creates at the limit cannot both succeed.
+    let limit = svc.count_limit(&img.owner).await?;
+    let mut tx = svc.db.begin_write().await?;
+    if db::images::get(&mut tx, &id).await?.is_some() {
         return Err(ImageError::Conflict(format!(
             "Image with identifier {id} already exists!"
         )));
     }
-    let mut tx = svc.db.begin_write().await?;
+    if let Some(limit) = limit {
+        let (count, _) = db::images::usage(&mut *tx, &img.owner).await?;
+        if count >= limit {
+            return Err(ImageError::TooLarge(format!(
+                "Attempted: 1, Maximum: {limit}: image_count_total exceeded for project {}.",
+                img.owner
+            )));
+        }
+    }
     db::images::insert(&mut tx, &img).await.map_err(|e| {
         if ferrostack_store::is_unique_violation(&e) {
             ImageError::Conflict(format!("Image with identifier {id} already exists!"))
@@ -132,27 +143,27 @@ fn compare(op: &str, a: i64, b: i64) -> bool {
     }
 }
 
-fn sort_value(i: &Image, key: &str) -> Value {
-    match key {
-        "name" => json!(i.name.clone().unwrap_or_default()),
-        "status" => json!(i.status.as_str()),
-        "visibility" => json!(i.visibility.as_str()),
-        "size" => json!(i.size.unwrap_or(-1)),
-        "min_disk" => json!(i.min_disk),
-        "min_ram" => json!(i.min_ram),
-        "disk_format" => json!(i.disk_format.clone().unwrap_or_default()),
-        "container_format" => json!(i.container_format.clone().unwrap_or_default()),
-        "owner" => json!(i.owner),
-        "id" => json!(i.id),
-        "updated_at" => json!(i.updated_at),
-        _ => json!(i.created_at),
-    }
+/// One sort key of an image, comparable without allocation.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum SortKey<'a> {
+    Int(i64),
+    Str(&'a str),
 }
 
-fn cmp_values(a: &Value, b: &Value) -> std::cmp::Ordering {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_i64().cmp(&y.as_i64()),
-        _ => a.as_str().unwrap_or("").cmp(b.as_str().unwrap_or("")),
+fn sort_value<'a>(i: &'a Image, key: &str) -> SortKey<'a> {
+    match key {
+        "name" => SortKey::Str(i.name.as_deref().unwrap_or("")),
+        "status" => SortKey::Str(i.status.as_str()),
+        "visibility" => SortKey::Str(i.visibility.as_str()),
+        "size" => SortKey::Int(i.size.unwrap_or(-1)),
+        "min_disk" => SortKey::Int(i.min_disk),
+        "min_ram" => SortKey::Int(i.min_ram),
+        "disk_format" => SortKey::Str(i.disk_format.as_deref().unwrap_or("")),
+        "container_format" => SortKey::Str(i.container_format.as_deref().unwrap_or("")),
+        "owner" => SortKey::Str(&i.owner),
+        "id" => SortKey::Str(&i.id),
+        "updated_at" => SortKey::Int(i.updated_at),
+        _ => SortKey::Int(i.created_at),
     }
 }
 
@@ -296,10 +307,9 @@ pub async fn list(state: State, auth: Auth, RawQuery(raw): RawQuery) -> Result<R
             .collect()
     });
 
-    let mut conn = svc.db.pool.acquire().await?;
-    let all = db::images::list(&mut conn).await?;
-    let mut out: Vec<Image> = all
-        .into_iter()
+    let all = svc.all_images().await?;
+    let mut out: Vec<&Image> = all
+        .iter()
         .filter(|i| {
             let own = i.owner == project;
             let member = memberships.get(&i.id);
@@ -362,7 +372,7 @@ pub async fn list(state: State, auth: Auth, RawQuery(raw): RawQuery) -> Result<R
         .collect();
     out.sort_by(|a, b| {
         for (k, desc) in &sorts {
-            let o = cmp_values(&sort_value(a, k), &sort_value(b, k));
+            let o = sort_value(a, k).cmp(&sort_value(b, k));
             let o = if *desc { o.reverse() } else { o };
             if o != std::cmp::Ordering::Equal {
                 return o;
@@ -379,7 +389,7 @@ pub async fn list(state: State, auth: Auth, RawQuery(raw): RawQuery) -> Result<R
             ))
         })?;
     let mut body = json!({
-        "images": page.iter().map(wire::image).collect::<Vec<_>>(),
+        "images": page.iter().map(|i| wire::image(i)).collect::<Vec<_>>(),
         "first": "/v2/images",
         "schema": "/v2/schemas/images",
     });

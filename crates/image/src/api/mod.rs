@@ -65,6 +65,24 @@ pub fn router(svc: Arc<ImageService>) -> Router {
         .route("/", get(info::versions))
         .route("/versions", get(info::versions))
         .fallback(info::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            svc.clone(),
+            invalidate_on_write,
+        ))
         .with_state(svc)
         .layer(ErrorFormat::Glance.layer())
+}
+
+/// After any request that may write (not GET/HEAD), the cached image list is stale.
+async fn invalidate_on_write(
+    axum::extract::State(svc): State,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let writes = !matches!(*req.method(), http::Method::GET | http::Method::HEAD);
+    let resp = next.run(req).await;
+    if writes {
+        svc.touch();
+    }
+    resp
 }

@@ -219,7 +219,7 @@ pub async fn usage<'e, E: Executor<'e, Database = Any>>(
     ex: E,
     owner: &str,
 ) -> DbResult<(i64, i64)> {
-    let r = sqlx::query("SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS total FROM images WHERE owner = $1 AND deleted = 0")
+    let r = sqlx::query("SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS total FROM images WHERE owner = $1 AND deleted = 0")
         .bind(owner)
         .fetch_one(ex)
         .await?;
