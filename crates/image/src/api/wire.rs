@@ -105,7 +105,8 @@ pub fn set_attribute(img: &mut Image, key: &str, value: Value, creating: bool) -
             "Attribute '{key}' is read-only."
         )));
     }
-    if RESERVED.contains(&key) {
+    // Glance keeps the `os_glance` prefix for properties it sets itself.
+    if RESERVED.contains(&key) || key.starts_with("os_glance") {
         return Err(ImageError::Forbidden(format!(
             "Attribute '{key}' is reserved."
         )));

@@ -100,7 +100,8 @@ pub async fn insert(conn: &mut Conn, i: &Image) -> DbResult<()> {
 pub async fn update(conn: &mut Conn, i: &Image) -> DbResult<()> {
     sqlx::query(
         "UPDATE images SET name = $2, visibility = $3, protected = $4, os_hidden = $5, disk_format = $6, \
-         container_format = $7, min_disk = $8, min_ram = $9, properties = $10, updated_at = $11 WHERE id = $1",
+         container_format = $7, min_disk = $8, min_ram = $9, properties = $10, updated_at = $11, \
+         owner = $12 WHERE id = $1",
     )
     .bind(&i.id)
     .bind(&i.name)
@@ -113,6 +114,7 @@ pub async fn update(conn: &mut Conn, i: &Image) -> DbResult<()> {
     .bind(i.min_ram)
     .bind(serde_json::Value::Object(i.properties.clone()).to_string())
     .bind(ferrostack_store::now_micros())
+    .bind(&i.owner)
     .execute(&mut *conn)
     .await?;
     set_tags(conn, &i.id, &i.tags).await

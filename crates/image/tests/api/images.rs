@@ -31,6 +31,7 @@ api_test!(async fn bad_input_is_refused_and_leaves_nothing(c) {
         (json!({"id": "not-a-uuid"}), 400),
         (json!({"os_distro": 7}), 400),
         (json!({"protected": "yes"}), 400),
+        (json!({"os_glance_import_task": "x"}), 403),
     ] {
         let (s, v) = c.json(Method::POST, "/image/v2/images", &t.token, Some(body.clone())).await;
         assert_eq!(s, status, "{body} -> {v}");
@@ -197,4 +198,17 @@ api_test!(async fn versions_schemas_and_info(c) {
     let (s, _) = c.json(Method::GET, "/image/v2/nothing", &t.token, None).await;
     assert_eq!(s, 404);
     let _ = PATCH_CT;
+});
+
+api_test!(async fn admin_changes_the_owner(c) {
+    let admin = c.admin().await;
+    let t = c.tenant("member").await;
+    let v = c.create(&admin, json!({"name": "gift"})).await;
+    let id = v["id"].as_str().unwrap();
+    let (s, v) = c.patch(id, &admin, json!([{"op": "replace", "path": "/owner", "value": t.project_id}])).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(c.show(&admin, id).await.1["owner"], t.project_id.as_str());
+    // The new owner now manages it; a member cannot give it away.
+    let (s, _) = c.patch(id, &t.token, json!([{"op": "replace", "path": "/owner", "value": "someone"}])).await;
+    assert_eq!(s, 403);
 });
