@@ -61,6 +61,18 @@ impl ImageService {
         Ok(image)
     }
 
+    /// Loads an image the caller can see and checks `action` on it (404, then 403).
+    pub async fn find_for(&self, id: &str, auth: &AuthContext, action: &str) -> Result<Image> {
+        let image = self.find(id, auth).await?;
+        let target = self.target(&image, auth).await?;
+        if !self.policy.enforce(action, &target, &auth.credentials()) {
+            return Err(ImageError::Forbidden(format!(
+                "You are not authorized to perform the requested action: {action}."
+            )));
+        }
+        Ok(image)
+    }
+
     /// The `image_count_total` limit of `owner` (None: unlimited).
     pub async fn count_limit(&self, owner: &str) -> Result<Option<i64>> {
         let limit = self

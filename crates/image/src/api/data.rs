@@ -29,8 +29,7 @@ pub async fn upload(
     body: Body,
 ) -> Result<StatusCode> {
     let svc = &state.0;
-    let img = svc.find(&id, &auth).await?;
-    auth.enforce(&svc.policy, "upload_image", &svc.target(&img, &auth).await?)?;
+    let img = svc.find_for(&id, &auth, "upload_image").await?;
     if img.disk_format.is_none() || img.container_format.is_none() {
         return Err(ImageError::BadRequest(
             "Properties disk_format and container_format must be set prior to uploading image data.".into(),
@@ -143,8 +142,7 @@ pub async fn stage(
     body: Body,
 ) -> Result<StatusCode> {
     let svc = &state.0;
-    let img = svc.find(&id, &auth).await?;
-    auth.enforce(&svc.policy, "upload_image", &svc.target(&img, &auth).await?)?;
+    let img = svc.find_for(&id, &auth, "upload_image").await?;
     if !db::images::transition(&svc.db.pool, &id, &[Status::Queued], Status::Uploading).await? {
         return Err(ImageError::Conflict(format!(
             "Image status transition from {} to uploading is not allowed",
@@ -170,8 +168,7 @@ pub async fn import(
     body: Bytes,
 ) -> Result<Response> {
     let svc = &state.0;
-    let img = svc.find(&id, &auth).await?;
-    auth.enforce(&svc.policy, "modify_image", &svc.target(&img, &auth).await?)?;
+    let img = svc.find_for(&id, &auth, "modify_image").await?;
     let req: Value = ferrostack_api::json::parse(&body)?;
     let method = req
         .pointer("/method/name")

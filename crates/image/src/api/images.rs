@@ -410,8 +410,7 @@ pub async fn list(state: State, auth: Auth, RawQuery(raw): RawQuery) -> Result<R
 
 pub async fn show(state: State, auth: Auth, Path(id): Path<String>) -> Result<Response> {
     let svc = &state.0;
-    let img = svc.find(&id, &auth).await?;
-    auth.enforce(&svc.policy, "get_image", &svc.target(&img, &auth).await?)?;
+    let img = svc.find_for(&id, &auth, "get_image").await?;
     Ok(axum::Json(wire::image(&img)).into_response())
 }
 
@@ -436,8 +435,7 @@ pub async fn update(
             "Unsupported Content-Type: use application/openstack-images-v2.1-json-patch.",
         )));
     }
-    let mut img = svc.find(&id, &auth).await?;
-    auth.enforce(&svc.policy, "modify_image", &svc.target(&img, &auth).await?)?;
+    let mut img = svc.find_for(&id, &auth, "modify_image").await?;
     let ops: Value = ferrostack_api::json::parse(&body)?;
     let ops = ops.as_array().ok_or_else(|| {
         ImageError::BadRequest("A JSON-patch body is a list of operations.".into())
@@ -529,8 +527,7 @@ pub async fn update(
 
 pub async fn remove(state: State, auth: Auth, Path(id): Path<String>) -> Result<StatusCode> {
     let svc = &state.0;
-    let img = svc.find(&id, &auth).await?;
-    auth.enforce(&svc.policy, "delete_image", &svc.target(&img, &auth).await?)?;
+    let img = svc.find_for(&id, &auth, "delete_image").await?;
     if img.protected {
         return Err(ImageError::Forbidden(format!(
             "Image {id} is protected and cannot be deleted."
@@ -554,8 +551,7 @@ pub async fn add_tag(
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     let svc = &state.0;
-    let mut img = svc.find(&id, &auth).await?;
-    auth.enforce(&svc.policy, "modify_image", &svc.target(&img, &auth).await?)?;
+    let mut img = svc.find_for(&id, &auth, "modify_image").await?;
     wire::check_tag(&tag)?;
     if !img.tags.contains(&tag) {
         if img.tags.len() >= 128 {
@@ -577,8 +573,7 @@ pub async fn remove_tag(
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     let svc = &state.0;
-    let mut img = svc.find(&id, &auth).await?;
-    auth.enforce(&svc.policy, "modify_image", &svc.target(&img, &auth).await?)?;
+    let mut img = svc.find_for(&id, &auth, "modify_image").await?;
     if !img.tags.contains(&tag) {
         return Err(ImageError::NotFoundMsg(format!(
             "Tag {tag} not found on image {id}."
@@ -592,37 +587,35 @@ pub async fn remove_tag(
 }
 
 pub async fn deactivate(state: State, auth: Auth, Path(id): Path<String>) -> Result<StatusCode> {
-    let svc = &state.0;
-    let img = svc.find(&id, &auth).await?;
-    auth.enforce(&svc.policy, "deactivate", &svc.target(&img, &auth).await?)?;
-    match img.status {
-        Status::Deactivated => Ok(StatusCode::NO_CONTENT),
-        Status::Active => {
-            db::images::transition(&svc.db.pool, &id, &[Status::Active], Status::Deactivated)
-                .await?;
-            Ok(StatusCode::NO_CONTENT)
-        }
-        s => Err(ImageError::Forbidden(format!(
-            "Not allowed to deactivate image in status '{}'",
-            s.as_str()
-        ))),
-    }
+    set_active(&state.0, &auth, &id, false).await
 }
 
 pub async fn reactivate(state: State, auth: Auth, Path(id): Path<String>) -> Result<StatusCode> {
-    let svc = &state.0;
-    let img = svc.find(&id, &auth).await?;
-    auth.enforce(&svc.policy, "reactivate", &svc.target(&img, &auth).await?)?;
-    match img.status {
-        Status::Active => Ok(StatusCode::NO_CONTENT),
-        Status::Deactivated => {
-            db::images::transition(&svc.db.pool, &id, &[Status::Deactivated], Status::Active)
-                .await?;
-            Ok(StatusCode::NO_CONTENT)
-        }
-        s => Err(ImageError::Forbidden(format!(
-            "Not allowed to reactivate image in status '{}'",
-            s.as_str()
-        ))),
+    set_active(&state.0, &auth, &id, true).await
+}
+
+/// Deactivates (`active = false`) or reactivates an image; repeating either is a no-op.
+async fn set_active(
+    svc: &crate::ImageService,
+    auth: &Auth,
+    id: &str,
+    active: bool,
+) -> Result<StatusCode> {
+    let (action, from, to) = if active {
+        ("reactivate", Status::Deactivated, Status::Active)
+    } else {
+        ("deactivate", Status::Active, Status::Deactivated)
+    };
+    let img = svc.find_for(id, auth, action).await?;
+    if img.status == to {
+        return Ok(StatusCode::NO_CONTENT);
     }
+    if img.status != from {
+        return Err(ImageError::Forbidden(format!(
+            "Not allowed to {action} image in status '{}'",
+            img.status.as_str()
+        )));
+    }
+    db::images::transition(&svc.db.pool, id, &[from], to).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -30,8 +30,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response> {
     let svc = &state.0;
-    let img = svc.find(&id, &auth).await?;
-    auth.enforce(&svc.policy, "add_member", &svc.target(&img, &auth).await?)?;
+    let img = svc.find_for(&id, &auth, "add_member").await?;
     shared_only(&img)?;
     let req: Value = ferrostack_api::json::parse(&body)?;
     let member_id = req
@@ -62,8 +61,7 @@ pub async fn create(
 
 pub async fn list(state: State, auth: Auth, Path(id): Path<String>) -> Result<Response> {
     let svc = &state.0;
-    let img = svc.find(&id, &auth).await?;
-    auth.enforce(&svc.policy, "get_members", &svc.target(&img, &auth).await?)?;
+    let img = svc.find_for(&id, &auth, "get_members").await?;
     shared_only(&img)?;
     let project = auth.project_id().unwrap_or_default();
     let owner_view = img.owner == project || crate::service::is_admin(&auth);
