@@ -17,60 +17,89 @@ pub fn is_admin(auth: &AuthContext) -> bool {
 }
 
 impl ImageService {
+    /// The caller's project when it is a member (of any status) of someone else's image.
+    async fn caller_membership(&self, image: &Image, auth: &AuthContext) -> Result<Option<String>> {
+        match auth.project_id() {
+            Some(p) if p != image.owner => Ok(db::members::get(&self.db.pool, &image.id, p)
+                .await?
+                .map(|m| m.member_id)),
+            _ => Ok(None),
+        }
+    }
+
+    fn target_with(image: &Image, member: Option<String>) -> Value {
+        json!({"project_id": image.owner, "member_id": member, "visibility": image.visibility.as_str()})
+    }
+
+    /// Whether `auth` may see `image`, given the caller's membership.
+    fn visible_with(image: &Image, auth: &AuthContext, member: Option<&str>) -> bool {
+        is_admin(auth)
+            || matches!(image.visibility, Visibility::Public | Visibility::Community)
+            || auth.project_id() == Some(image.owner.as_str())
+            || (image.visibility == Visibility::Shared && member.is_some())
+    }
+
     /// The policy target of `image` for `auth`: owner, the caller's membership, visibility.
     pub async fn target(&self, image: &Image, auth: &AuthContext) -> Result<Value> {
-        let member = match auth.project_id() {
-            Some(p) if p != image.owner => db::members::get(&self.db.pool, &image.id, p)
-                .await?
-                .map(|m| m.member_id),
-            _ => None,
-        };
-        Ok(
-            json!({"project_id": image.owner, "member_id": member, "visibility": image.visibility.as_str()}),
-        )
+        Ok(Self::target_with(
+            image,
+            self.caller_membership(image, auth).await?,
+        ))
     }
 
-    /// Whether `auth` may see `image` at all (otherwise it is a 404 for them).
-    pub async fn visible(&self, image: &Image, auth: &AuthContext) -> Result<bool> {
-        if is_admin(auth) || matches!(image.visibility, Visibility::Public | Visibility::Community)
-        {
-            return Ok(true);
-        }
-        let Some(project) = auth.project_id() else {
-            return Ok(false);
-        };
-        if image.owner == project {
-            return Ok(true);
-        }
-        Ok(image.visibility == Visibility::Shared
-            && db::members::get(&self.db.pool, &image.id, project)
-                .await?
-                .is_some())
-    }
-
-    /// Loads an image the caller can see; 404 otherwise.
-    pub async fn find(&self, id: &str, auth: &AuthContext) -> Result<Image> {
+    /// Loads an image and the caller's membership of it; 404 when the caller cannot see it.
+    async fn find_with_membership(
+        &self,
+        id: &str,
+        auth: &AuthContext,
+    ) -> Result<(Image, Option<String>)> {
         let mut conn = self.db.pool.acquire().await?;
         let image = db::images::get(&mut conn, id)
             .await?
             .ok_or_else(|| ImageError::NotFound(id.to_string()))?;
         drop(conn);
-        if !self.visible(&image, auth).await? {
+        let member = self.caller_membership(&image, auth).await?;
+        if !Self::visible_with(&image, auth, member.as_deref()) {
             return Err(ImageError::NotFound(id.to_string()));
         }
-        Ok(image)
+        Ok((image, member))
     }
 
-    /// Loads an image the caller can see and checks `action` on it (404, then 403).
+    /// Loads an image the caller can see; 404 otherwise.
+    pub async fn find(&self, id: &str, auth: &AuthContext) -> Result<Image> {
+        Ok(self.find_with_membership(id, auth).await?.0)
+    }
+
+    /// Loads an image the caller can see and checks `action` on it (404, then 403), reading
+    /// the caller's membership once for both.
     pub async fn find_for(&self, id: &str, auth: &AuthContext, action: &str) -> Result<Image> {
-        let image = self.find(id, auth).await?;
-        let target = self.target(&image, auth).await?;
+        let (image, member) = self.find_with_membership(id, auth).await?;
+        let target = Self::target_with(&image, member);
         if !self.policy.enforce(action, &target, &auth.credentials()) {
             return Err(ImageError::Forbidden(format!(
                 "You are not authorized to perform the requested action: {action}."
             )));
         }
         Ok(image)
+    }
+
+    /// Moves a queued image to `to` (`saving` or `uploading`) and streams `body` into staging;
+    /// when the data cannot be kept, the image goes back to `queued` so it can be sent again.
+    pub async fn receive(&self, img: &Image, to: Status, body: ByteStream) -> Result<Staged> {
+        if !db::images::transition(&self.db.pool, &img.id, &[Status::Queued], to).await? {
+            return Err(ImageError::Conflict(format!(
+                "Image status transition from {} to {} is not allowed",
+                img.status.as_str(),
+                to.as_str()
+            )));
+        }
+        match self.stage_data(img, body).await {
+            Ok(staged) => Ok(staged),
+            Err(e) => {
+                db::images::transition(&self.db.pool, &img.id, &[to], Status::Queued).await?;
+                Err(e)
+            }
+        }
     }
 
     /// The `image_count_total` limit of `owner` (None: unlimited).

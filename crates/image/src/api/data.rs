@@ -35,20 +35,7 @@ pub async fn upload(
             "Properties disk_format and container_format must be set prior to uploading image data.".into(),
         ));
     }
-    if !db::images::transition(&svc.db.pool, &id, &[Status::Queued], Status::Saving).await? {
-        return Err(ImageError::Conflict(format!(
-            "Image status transition from {} to saving is not allowed",
-            img.status.as_str()
-        )));
-    }
-    let staged = match svc.stage_data(&img, body_stream(body)).await {
-        Ok(s) => s,
-        Err(e) => {
-            // Nothing was kept: the image can be uploaded again.
-            db::images::transition(&svc.db.pool, &id, &[Status::Saving], Status::Queued).await?;
-            return Err(e);
-        }
-    };
+    let staged = svc.receive(&img, Status::Saving, body_stream(body)).await?;
     svc.finish_upload(&img, staged, Status::Saving).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -143,22 +130,11 @@ pub async fn stage(
 ) -> Result<StatusCode> {
     let svc = &state.0;
     let img = svc.find_for(&id, &auth, "upload_image").await?;
-    if !db::images::transition(&svc.db.pool, &id, &[Status::Queued], Status::Uploading).await? {
-        return Err(ImageError::Conflict(format!(
-            "Image status transition from {} to uploading is not allowed",
-            img.status.as_str()
-        )));
-    }
-    match svc.stage_data(&img, body_stream(body)).await {
-        Ok(staged) => {
-            svc.keep_staged(&id, staged).await;
-            Ok(StatusCode::NO_CONTENT)
-        }
-        Err(e) => {
-            db::images::transition(&svc.db.pool, &id, &[Status::Uploading], Status::Queued).await?;
-            Err(e)
-        }
-    }
+    let staged = svc
+        .receive(&img, Status::Uploading, body_stream(body))
+        .await?;
+    svc.keep_staged(&id, staged).await;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn import(
