@@ -71,31 +71,93 @@ pub trait ImageStore: Send + Sync {
     async fn clean_staging(&self) -> Result<(), StoreError>;
 }
 
-/// Bytes hashed and written per blocking-pool task.
-const BATCH: usize = 4 << 20;
+/// Bytes handed to the hashing/writing threads at a time.
+const BATCH: usize = 1 << 20;
+/// Batches in flight between the network and the threads (bounds memory per upload).
+const IN_FLIGHT: usize = 8;
 
-/// The staging file and the running digests, moved to the blocking pool for each batch.
-struct Sink {
+/// What the staging pipeline produced once its input is closed.
+struct Digested {
     file: std::fs::File,
     md5: Md5,
     sha: Sha512,
 }
 
-impl Sink {
-    /// Hashes and writes one batch: md5 on a second thread while this one does sha512 and the
-    /// write, so a large upload is bound by the slower of the two, not their sum.
-    fn absorb(mut self, data: Vec<u8>) -> (Sink, io::Result<()>) {
-        use std::io::Write;
-        let Sink { file, md5, sha } = &mut self;
-        let r = std::thread::scope(|scope| {
-            let h = scope.spawn(|| md5.update(&data));
-            sha.update(&data);
-            let r = file.write_all(&data);
-            let _ = h.join();
-            r
+/// Starts the upload pipeline: the network side sends batches of chunks; one thread computes
+/// sha512 and writes (one `writev` per batch, no copy), another computes md5. Three stages
+/// run at once, so a large upload is bound by the slowest of them rather than their sum.
+fn start_pipeline(
+    file: std::fs::File,
+) -> (
+    tokio::sync::mpsc::Sender<Vec<Bytes>>,
+    std::thread::JoinHandle<io::Result<Digested>>,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(IN_FLIGHT);
+    let handle = std::thread::spawn(move || {
+        let (md5_tx, md5_rx) = std::sync::mpsc::sync_channel::<Vec<Bytes>>(IN_FLIGHT);
+        let md5_thread = std::thread::spawn(move || {
+            let mut md5 = Md5::new();
+            for batch in md5_rx {
+                for c in &batch {
+                    md5.update(c);
+                }
+            }
+            md5
         });
-        (self, r)
+        let mut file = file;
+        let mut sha = Sha512::new();
+        let mut result = Ok(());
+        while let Some(batch) = rx.blocking_recv() {
+            for c in &batch {
+                sha.update(c);
+            }
+            if let Err(e) = write_all_vectored(&mut file, &batch) {
+                result = Err(e);
+                break;
+            }
+            if md5_tx.send(batch).is_err() {
+                result = Err(io::Error::other("md5 thread gone"));
+                break;
+            }
+        }
+        drop(md5_tx);
+        let md5 = md5_thread
+            .join()
+            .map_err(|_| io::Error::other("md5 thread panicked"))?;
+        result?;
+        file.sync_all()?;
+        Ok(Digested { file, md5, sha })
+    });
+    (tx, handle)
+}
+
+/// Writes every chunk of `batch`, with as few `writev` calls as the kernel allows.
+fn write_all_vectored(file: &mut std::fs::File, batch: &[Bytes]) -> io::Result<()> {
+    use std::io::{IoSlice, Write};
+    let mut idx = 0; // first chunk not fully written
+    let mut off = 0; // bytes of it already written
+    while idx < batch.len() {
+        // At most IOV_MAX (1024) slices per call, however small the client's chunks were.
+        let last = batch.len().min(idx + 1024);
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(last - idx);
+        slices.push(IoSlice::new(&batch[idx][off..]));
+        for c in &batch[idx + 1..last] {
+            slices.push(IoSlice::new(c));
+        }
+        let mut n = match file.write_vectored(&slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        while idx < batch.len() && n >= batch[idx].len() - off {
+            n -= batch[idx].len() - off;
+            idx += 1;
+            off = 0;
+        }
+        off += n;
     }
+    Ok(())
 }
 
 /// The `file` store: `<dir>/images/<id>` with staging files in `<dir>/staging`.
@@ -150,72 +212,60 @@ impl ImageStore for FileStore {
             .join("staging")
             .join(format!("{image_id}.{}", uuid::Uuid::new_v4().simple()));
         let file = std::fs::File::create(&path).map_err(io_err(&path))?;
-        let mut sink = Some(Sink {
-            file,
-            md5: Md5::new(),
-            sha: Sha512::new(),
-        });
+        let (tx, pipeline) = start_pipeline(file);
         let mut size: u64 = 0;
         let mut head = Vec::with_capacity(HEAD_LEN);
         let mut tail: Vec<u8> = Vec::with_capacity(TAIL_LEN * 2);
-        let mut buf: Vec<u8> = Vec::with_capacity(BATCH);
-        let result: Result<(), StoreError> = async {
-            loop {
-                let chunk = body.next().await;
-                let done = chunk.is_none();
-                if let Some(chunk) = chunk {
-                    let chunk = chunk.map_err(StoreError::Interrupted)?;
-                    size += chunk.len() as u64;
-                    if size > limit {
-                        return Err(StoreError::TooLarge { limit });
-                    }
-                    if head.len() < HEAD_LEN {
-                        let n = (HEAD_LEN - head.len()).min(chunk.len());
-                        head.extend_from_slice(&chunk[..n]);
-                    }
-                    tail.extend_from_slice(&chunk[chunk.len().saturating_sub(TAIL_LEN)..]);
-                    if tail.len() > TAIL_LEN {
-                        tail.drain(..tail.len() - TAIL_LEN);
-                    }
-                    buf.extend_from_slice(&chunk);
+        let mut batch: Vec<Bytes> = Vec::new();
+        let mut batch_len = 0usize;
+        let received: Result<(), StoreError> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(StoreError::Interrupted)?;
+                size += chunk.len() as u64;
+                if size > limit {
+                    return Err(StoreError::TooLarge { limit });
                 }
-                // Hash and write in large batches on the blocking pool: one thread hop per
-                // batch instead of per network chunk.
-                if buf.len() >= BATCH || (done && !buf.is_empty()) {
-                    let s = sink.take().ok_or_else(|| {
-                        StoreError::Interrupted(io::Error::other("store sink lost"))
-                    })?;
-                    let data = std::mem::replace(&mut buf, Vec::with_capacity(BATCH));
-                    let (s, r) = tokio::task::spawn_blocking(move || s.absorb(data))
-                        .await
-                        .map_err(|e| StoreError::Interrupted(io::Error::other(e)))?;
-                    sink = Some(s);
-                    r.map_err(io_err(&path))?;
+                if head.len() < HEAD_LEN {
+                    let n = (HEAD_LEN - head.len()).min(chunk.len());
+                    head.extend_from_slice(&chunk[..n]);
                 }
-                if done {
-                    break;
+                tail.extend_from_slice(&chunk[chunk.len().saturating_sub(TAIL_LEN)..]);
+                if tail.len() > TAIL_LEN {
+                    tail.drain(..tail.len() - TAIL_LEN);
                 }
+                batch_len += chunk.len();
+                batch.push(chunk);
+                if batch_len >= BATCH {
+                    batch_len = 0;
+                    if tx.send(std::mem::take(&mut batch)).await.is_err() {
+                        break; // the writer failed; its error is reported below
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(batch).await;
             }
             Ok(())
         }
         .await;
-        let finished = match (result, sink) {
-            (Ok(()), Some(s)) => {
-                tokio::task::spawn_blocking(move || s.file.sync_all().map(|_| (s.md5, s.sha)))
-                    .await
-                    .map_err(|e| StoreError::Interrupted(io::Error::other(e)))
-                    .and_then(|r| r.map_err(io_err(&path)))
-            }
-            (Ok(()), None) => Err(StoreError::Interrupted(io::Error::other("store sink lost"))),
-            (Err(e), _) => Err(e),
-        };
-        let (md5, sha) = match finished {
-            Ok(h) => h,
-            Err(e) => {
+        // Closing the channel lets the pipeline finish (or stop early after an error).
+        drop(tx);
+        let written = tokio::task::spawn_blocking(move || pipeline.join())
+            .await
+            .map_err(|e| StoreError::Interrupted(io::Error::other(e)))
+            .and_then(|j| {
+                j.map_err(|_| StoreError::Interrupted(io::Error::other("store thread panicked")))
+            })
+            .and_then(|r| r.map_err(io_err(&path)));
+        let digested = match (received, written) {
+            (Ok(()), Ok(d)) => d,
+            (Err(e), _) | (Ok(()), Err(e)) => {
                 let _ = tokio::fs::remove_file(&path).await;
                 return Err(e);
             }
         };
+        let Digested { file, md5, sha } = digested;
+        drop(file);
         Ok(Staged {
             path,
             size,
@@ -320,6 +370,26 @@ mod tests {
         s.delete(&loc).await.unwrap();
         assert!(s.read(&loc, None).await.is_err());
         s.delete(&loc).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn many_tiny_chunks_hash_and_write_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = FileStore::new(dir.path()).unwrap();
+        // 300,000 one-byte chunks: more than IOV_MAX slices per batch and several batches.
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let chunks: Vec<Result<Bytes, io::Error>> = data
+            .iter()
+            .map(|b| Ok(Bytes::copy_from_slice(&[*b])))
+            .collect();
+        let staged = s
+            .stage("tiny", futures::stream::iter(chunks).boxed(), 1 << 30)
+            .await
+            .unwrap();
+        assert_eq!(staged.size, data.len() as u64);
+        assert_eq!(std::fs::read(&staged.path).unwrap(), data);
+        assert_eq!(staged.md5, hex(&Md5::digest(&data)));
+        assert_eq!(staged.sha512, hex(&Sha512::digest(&data)));
     }
 
     #[tokio::test]
