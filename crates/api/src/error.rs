@@ -57,6 +57,11 @@ impl std::fmt::Display for ApiError {
 #[derive(Debug, Clone)]
 struct PendingError(String);
 
+/// A machine-readable error code (Placement's `code`, e.g. `placement.concurrent_update`),
+/// put in an error response's extensions by a handler; formats without codes ignore it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = Response::new(Body::empty());
@@ -75,7 +80,8 @@ pub enum ErrorFormat {
     Nova,
     /// `{"NeutronError": {"type": "...", "message": "...", "detail": ""}}`
     Neutron,
-    /// `{"errors": [{"status": 404, "title": "...", "detail": "...", "request_id": ...}]}`
+    /// `{"errors": [{"status": 404, "title": "...", "detail": "...", "code": "placement.…"}]}`
+    /// (`code` from the response's [`ErrorCode`], `placement.undefined_code` without one)
     Placement,
     /// `{"code": "404 Not Found", "title": "Not Found", "message": "..."}` (Glance, as webob
     /// renders its errors for JSON clients)
@@ -85,6 +91,16 @@ pub enum ErrorFormat {
 impl ErrorFormat {
     /// Renders an error body for `status` with `message` in this format.
     pub fn body(self, status: StatusCode, message: &str) -> serde_json::Value {
+        self.body_with_code(status, message, None)
+    }
+
+    /// Like [`ErrorFormat::body`], with the error's code for formats that carry one.
+    pub fn body_with_code(
+        self,
+        status: StatusCode,
+        message: &str,
+        code: Option<ErrorCode>,
+    ) -> serde_json::Value {
         let title = status.canonical_reason().unwrap_or("Error");
         match self {
             ErrorFormat::Keystone => serde_json::json!({
@@ -123,7 +139,12 @@ impl ErrorFormat {
                 "message": message,
             }),
             ErrorFormat::Placement => serde_json::json!({
-                "errors": [{"status": status.as_u16(), "title": title, "detail": message}]
+                "errors": [{
+                    "status": status.as_u16(),
+                    "title": title,
+                    "detail": message,
+                    "code": code.map_or("placement.undefined_code", |c| c.0),
+                }]
             }),
         }
     }
@@ -152,8 +173,10 @@ impl ErrorFormat {
                 default_message(status).to_string()
             }
         };
+        let code = resp.extensions().get::<ErrorCode>().copied();
         let (mut parts, _) = resp.into_parts();
-        let body = serde_json::to_vec(&self.body(status, &message)).unwrap_or_default();
+        let body =
+            serde_json::to_vec(&self.body_with_code(status, &message, code)).unwrap_or_default();
         parts.headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -197,6 +220,17 @@ mod tests {
         assert_eq!(b["conflictingRequest"]["code"], 409);
         let b = ErrorFormat::Nova.body(StatusCode::NOT_FOUND, "gone");
         assert_eq!(b["itemNotFound"]["message"], "gone");
+    }
+
+    #[test]
+    fn placement_body_carries_the_code() {
+        let b = ErrorFormat::Placement.body(StatusCode::NOT_FOUND, "gone");
+        assert_eq!(b["errors"][0]["code"], "placement.undefined_code");
+        let mut resp = ApiError::conflict("generation").into_response();
+        resp.extensions_mut()
+            .insert(ErrorCode("placement.concurrent_update"));
+        let out = ErrorFormat::Placement.render(resp);
+        assert_eq!(out.status(), StatusCode::CONFLICT);
     }
 
     #[test]

@@ -71,6 +71,79 @@ pub fn negotiate(
     Ok(v)
 }
 
+/// The microversion range of one service, for [`negotiate_layer`].
+#[derive(Debug, Clone, Copy)]
+pub struct VersionRange {
+    /// As named in `OpenStack-API-Version` (`compute`, `placement`, `volume`).
+    pub service: &'static str,
+    /// A legacy header also accepted and echoed (`X-OpenStack-Nova-API-Version`).
+    pub legacy_header: Option<&'static str>,
+    pub min: Microversion,
+    pub max: Microversion,
+}
+
+/// Middleware: negotiates the request's microversion (406/400 as OpenStack answers), puts it in
+/// the request extensions for the [`Microversion`] extractor, and echoes it on the response
+/// (`OpenStack-API-Version`, the legacy header, `Vary`).
+pub async fn negotiate_layer(
+    axum::extract::State(range): axum::extract::State<VersionRange>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let v = match negotiate(
+        req.headers(),
+        range.service,
+        range.legacy_header,
+        range.min,
+        range.max,
+    ) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    req.extensions_mut().insert(v);
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    if let Ok(val) = http::HeaderValue::from_str(&format!("{} {v}", range.service)) {
+        h.insert("openstack-api-version", val);
+    }
+    let mut vary = String::from("OpenStack-API-Version");
+    if let Some(legacy) = range.legacy_header {
+        if let Ok(val) = http::HeaderValue::from_str(&v.to_string()) {
+            h.insert(legacy, val);
+        }
+        vary.push_str(", ");
+        vary.push_str(legacy);
+    }
+    if let Ok(val) = http::HeaderValue::from_str(&vary) {
+        h.insert(http::header::VARY, val);
+    }
+    resp
+}
+
+impl Microversion {
+    /// True when this request's version is at least `major.minor`.
+    pub fn at_least(self, major: u32, minor: u32) -> bool {
+        self >= Microversion(major, minor)
+    }
+}
+
+/// Handlers take `Microversion` to branch on the negotiated version (set by
+/// [`negotiate_layer`]; the lowest version when the layer is absent).
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Microversion {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Microversion>()
+            .copied()
+            .unwrap_or(Microversion(1, 0)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,6 +64,13 @@ pub struct CommonOpts {
     /// register as public images at start when missing.
     #[arg(long, env = "FERROSTACK_TESTVM_DIR", global = true)]
     pub testvm_dir: Option<PathBuf>,
+    /// Hypervisor driver of the local compute hosts: `fake` (simulated, in memory) or `none`
+    /// (no local host: a controller only). The QEMU driver comes next.
+    #[arg(long, env = "FERROSTACK_COMPUTE_DRIVER", global = true)]
+    pub compute_driver: Option<String>,
+    /// How many local compute hosts to run (simulated hosts with `fake`).
+    #[arg(long, env = "FERROSTACK_COMPUTE_HOSTS", global = true)]
+    pub compute_hosts: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,6 +90,8 @@ struct FileConfig {
     log_format: Option<String>,
     max_image_size: Option<u64>,
     testvm_dir: Option<PathBuf>,
+    compute_driver: Option<String>,
+    compute_hosts: Option<usize>,
 }
 
 /// The resolved configuration.
@@ -102,6 +111,8 @@ pub struct Config {
     pub log_format: String,
     pub max_image_size: u64,
     pub testvm_dir: Option<PathBuf>,
+    pub compute_driver: String,
+    pub compute_hosts: usize,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
@@ -200,6 +211,12 @@ impl Config {
                 .or(file.max_image_size)
                 .unwrap_or(1 << 40),
             testvm_dir: cli.testvm_dir.clone().or(file.testvm_dir),
+            compute_driver: cli
+                .compute_driver
+                .clone()
+                .or(file.compute_driver)
+                .unwrap_or_else(|| "fake".into()),
+            compute_hosts: cli.compute_hosts.or(file.compute_hosts).unwrap_or(1),
             data_dir,
         })
     }

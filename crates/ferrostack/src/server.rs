@@ -11,9 +11,11 @@ use anyhow::Context;
 use axum::Router;
 use ferrostack_api::auth::{validate_token, AuthLayerState};
 use ferrostack_api::request::request_context;
+use ferrostack_compute::{ComputeConfig, ComputeService};
 use ferrostack_identity::service::bootstrap::CatalogService;
 use ferrostack_identity::{Identity, IdentityConfig};
 use ferrostack_image::{ImageConfig, ImageService};
+use ferrostack_placement::PlacementService;
 use ferrostack_policy::Enforcer;
 use ferrostack_store::Db;
 use tower::Layer;
@@ -30,6 +32,8 @@ pub enum Mode {
 pub struct Cloud {
     pub identity: Arc<Identity>,
     pub image: Arc<ImageService>,
+    pub placement: Arc<PlacementService>,
+    pub compute: Arc<ComputeService>,
 }
 
 /// The services this binary serves, as the catalog lists them.
@@ -37,6 +41,8 @@ fn catalog_services() -> Vec<CatalogService> {
     [
         ("identity", "keystone", "/identity"),
         ("image", "glance", "/image"),
+        ("compute", "nova", "/compute/v2.1"),
+        ("placement", "placement", "/placement"),
     ]
     .into_iter()
     .map(|(t, n, p)| CatalogService {
@@ -83,11 +89,25 @@ impl Cloud {
                 store_dir: cfg.data_dir.join("images"),
                 max_image_size: cfg.max_image_size,
             },
-            policy,
+            policy.clone(),
             identity.clone(),
         )
         .await?;
-        Ok(Cloud { identity, image })
+        let placement = PlacementService::new(identity.db.clone(), policy.clone());
+        let compute = ComputeService::new(
+            identity.db.clone(),
+            ComputeConfig::new(&cfg.public_url),
+            policy,
+            identity.clone(),
+            image.clone(),
+            placement.clone(),
+        );
+        Ok(Cloud {
+            identity,
+            image,
+            placement,
+            compute,
+        })
     }
 
     /// Bootstraps (idempotent) and writes `<data-dir>/openrc` when a password is known.
@@ -99,6 +119,7 @@ impl Cloud {
         self.identity
             .ensure_registered_limits("image", &ferrostack_image::DEFAULT_LIMITS)
             .await?;
+        ferrostack_compute::db::flavors::ensure_default_flavors(&self.identity.db).await?;
         if let Some(dir) = &cfg.testvm_dir {
             let id = self
                 .image
@@ -131,6 +152,14 @@ impl Cloud {
                 ferrostack_identity::api::router(self.identity.clone()),
             )
             .nest("/image", ferrostack_image::api::router(self.image.clone()))
+            .nest(
+                "/compute",
+                ferrostack_compute::api::router(self.compute.clone()),
+            )
+            .nest(
+                "/placement",
+                ferrostack_placement::api::router(self.placement.clone()),
+            )
             .layer(axum::middleware::from_fn_with_state(
                 AuthLayerState { validator },
                 validate_token,
@@ -203,6 +232,15 @@ fn trim_root_slash(mut req: axum::extract::Request) -> axum::extract::Request {
     req
 }
 
+/// This machine's host name (the name of the local compute host).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -222,6 +260,27 @@ pub async fn run(cfg: Config, mode: Mode) -> anyhow::Result<()> {
     let cloud = Cloud::open(&cfg).await?;
     let openrc = cloud.bootstrap(&cfg).await?;
     cloud.identity.spawn_refresher(Duration::from_secs(2));
+    cloud.compute.spawn_scheduler();
+    if mode == Mode::AllInOne {
+        match cfg.compute_driver.as_str() {
+            "fake" => {
+                let host = hostname();
+                ferrostack_compute::agent_link::spawn_fake_hosts(
+                    &cloud.compute,
+                    &host,
+                    cfg.compute_hosts,
+                    (32, 64 * 1024, 1000),
+                    Duration::ZERO,
+                );
+                tracing::info!(
+                    hosts = cfg.compute_hosts,
+                    "simulated compute hosts (fake driver) started"
+                );
+            }
+            "none" => {}
+            other => anyhow::bail!("unknown compute driver {other:?} (fake or none)"),
+        }
+    }
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;

@@ -27,6 +27,9 @@ use crate::parse::Check;
 /// Keystone's default `identity:*` rules.
 const IDENTITY_DEFAULTS: &str = include_str!("defaults/identity.yaml");
 const IMAGE_DEFAULTS: &str = include_str!("defaults/image.yaml");
+const COMPUTE_DEFAULTS: &str = include_str!("defaults/compute.yaml");
+const COMPUTE_RESOURCE_DEFAULTS: &str = include_str!("defaults/compute_resources.yaml");
+const PLACEMENT_DEFAULTS: &str = include_str!("defaults/placement.yaml");
 
 /// Name of the rule used for actions that have no rule of their own.
 pub const DEFAULT_RULE: &str = "default";
@@ -170,6 +173,9 @@ impl Enforcer {
         let mut enforcer = Self::new();
         enforcer.load_defaults(IDENTITY_DEFAULTS)?;
         enforcer.load_defaults(IMAGE_DEFAULTS)?;
+        enforcer.load_defaults(COMPUTE_DEFAULTS)?;
+        enforcer.load_defaults(COMPUTE_RESOURCE_DEFAULTS)?;
+        enforcer.load_defaults(PLACEMENT_DEFAULTS)?;
         Ok(enforcer)
     }
 

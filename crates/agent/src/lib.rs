@@ -1,0 +1,302 @@
+//! The agent of one host. It never receives commands: it asks the controller what its host
+//! should run ([`Controller::desired`]), compares that with what the driver actually runs,
+//! converges with idempotent driver calls, and reports what it observed. A restart of the
+//! agent or of the controller simply converges again, so nothing stays stuck in BUILD or
+//! `deleting` (the failure Nova's fire-and-forget RPC casts are known for).
+//!
+//! The controller side is [`Controller`]: in-process in all-in-one (the compute crate
+//! implements it over the database), over HTTP for `ferrostack agent`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrostack_virt::{Driver, GuestSpec, HostInfo, PowerState};
+use serde::{Deserialize, Serialize};
+
+/// The power state the controller wants a guest in; `Absent` means: not on this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Desired {
+    Running,
+    Stopped,
+    Paused,
+    Suspended,
+    Absent,
+}
+
+impl Desired {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Desired::Running => "running",
+            Desired::Stopped => "stopped",
+            Desired::Paused => "paused",
+            Desired::Suspended => "suspended",
+            Desired::Absent => "absent",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Desired> {
+        Some(match s {
+            "running" => Desired::Running,
+            "stopped" => Desired::Stopped,
+            "paused" => Desired::Paused,
+            "suspended" => Desired::Suspended,
+            "absent" => Desired::Absent,
+            _ => return None,
+        })
+    }
+    fn power(self) -> PowerState {
+        match self {
+            Desired::Running => PowerState::Running,
+            Desired::Stopped => PowerState::Shutdown,
+            Desired::Paused => PowerState::Paused,
+            Desired::Suspended => PowerState::Suspended,
+            Desired::Absent => PowerState::NoState,
+        }
+    }
+}
+
+/// A one-shot operation on top of the desired power state, done once per generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OneShot {
+    SoftReboot,
+    HardReboot,
+    /// Destroy and spawn again (rebuild, evacuate to this host).
+    Recreate,
+    CrashDump,
+}
+
+/// One guest of this host as the controller wants it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DesiredGuest {
+    pub spec: GuestSpec,
+    pub desired: Desired,
+    pub one_shot: Option<OneShot>,
+    /// Changes with every API change of the guest's desired state.
+    pub generation: i64,
+    /// True when the controller already recorded this generation as done, with
+    /// `known_power`: then only a change is worth a report.
+    pub settled: bool,
+    pub known_power: PowerState,
+}
+
+/// What the agent saw after converging one guest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub uuid: String,
+    /// The generation this report answers.
+    pub generation: i64,
+    /// The guest's power state now (`NoState` when it is not on this host).
+    pub power: PowerState,
+    /// True when the guest is not on this host any more.
+    pub gone: bool,
+    /// Why converging failed, for the instance fault.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LinkError(pub String);
+
+/// The controller as an agent sees it.
+#[async_trait::async_trait]
+pub trait Controller: Send + Sync {
+    /// Registers (or refreshes) the host: its service, hypervisor record and placement
+    /// inventory.
+    async fn register(&self, host: &str, info: &HostInfo) -> Result<(), LinkError>;
+    /// Every guest the controller wants on `host`, including ones to remove (`Absent`).
+    async fn desired(&self, host: &str) -> Result<Vec<DesiredGuest>, LinkError>;
+    async fn report(&self, host: &str, reports: Vec<Report>) -> Result<(), LinkError>;
+    async fn heartbeat(&self, host: &str) -> Result<(), LinkError>;
+    /// Returns when something for `host` may have changed, or after `timeout`.
+    async fn wait_for_change(&self, host: &str, timeout: Duration);
+}
+
+/// How often an idle agent converges anyway, and heartbeats.
+pub const RESYNC_INTERVAL: Duration = Duration::from_secs(5);
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
+
+pub struct Agent {
+    pub host: String,
+    pub driver: Arc<dyn Driver>,
+    pub controller: Arc<dyn Controller>,
+    /// The generation whose one-shot was last done, per guest, so a reboot is done once.
+    done_one_shot: tokio::sync::Mutex<HashMap<String, i64>>,
+}
+
+impl Agent {
+    pub fn new(host: &str, driver: Arc<dyn Driver>, controller: Arc<dyn Controller>) -> Self {
+        Agent {
+            host: host.to_string(),
+            driver,
+            controller,
+            done_one_shot: Default::default(),
+        }
+    }
+
+    /// Runs until the task is dropped: registers, then converges whenever the controller says
+    /// something changed, and at least every [`RESYNC_INTERVAL`].
+    pub async fn run(self: Arc<Self>) {
+        let mut registered = false;
+        let mut last_beat = tokio::time::Instant::now();
+        loop {
+            if !registered {
+                match self.register().await {
+                    Ok(()) => registered = true,
+                    Err(e) => {
+                        tracing::warn!(host = %self.host, error = %e, "agent registration failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                        continue;
+                    }
+                }
+            }
+            if let Err(e) = self.converge_once().await {
+                tracing::warn!(host = %self.host, error = %e, "agent converge failed");
+            }
+            if last_beat.elapsed() >= HEARTBEAT_INTERVAL {
+                // Re-registering also refreshes inventory and uptime; a failure is retried.
+                registered = self.register().await.is_ok();
+                last_beat = tokio::time::Instant::now();
+            }
+            self.controller
+                .wait_for_change(&self.host, RESYNC_INTERVAL)
+                .await;
+        }
+    }
+
+    async fn register(&self) -> Result<(), LinkError> {
+        let info = self
+            .driver
+            .host_info()
+            .await
+            .map_err(|e| LinkError(e.to_string()))?;
+        self.controller.register(&self.host, &info).await?;
+        self.controller.heartbeat(&self.host).await
+    }
+
+    /// One pass: fetch, converge every guest, report. Guests the driver runs that the
+    /// controller does not know are left alone (logged): they may belong to an instance
+    /// being created in this very moment.
+    pub async fn converge_once(&self) -> Result<(), LinkError> {
+        let desired = self.controller.desired(&self.host).await?;
+        let observed: HashMap<String, PowerState> = self
+            .driver
+            .list()
+            .await
+            .map_err(|e| LinkError(e.to_string()))?
+            .into_iter()
+            .map(|o| (o.uuid, o.power))
+            .collect();
+        let mut errors = Vec::with_capacity(desired.len());
+        for guest in &desired {
+            let have = observed.get(&guest.spec.uuid).copied();
+            errors.push(self.converge_guest(guest, have).await.err());
+        }
+        if desired.is_empty() {
+            return Ok(());
+        }
+        let now: HashMap<String, PowerState> = self
+            .driver
+            .list()
+            .await
+            .map_err(|e| LinkError(e.to_string()))?
+            .into_iter()
+            .map(|o| (o.uuid, o.power))
+            .collect();
+        let reports: Vec<Report> = desired
+            .iter()
+            .zip(errors)
+            .filter_map(|(guest, error)| {
+                let power = now.get(&guest.spec.uuid).copied();
+                let report = Report {
+                    uuid: guest.spec.uuid.clone(),
+                    generation: guest.generation,
+                    power: power.unwrap_or(PowerState::NoState),
+                    gone: power.is_none(),
+                    error,
+                };
+                let news =
+                    !guest.settled || report.error.is_some() || report.power != guest.known_power;
+                news.then_some(report)
+            })
+            .collect();
+        if reports.is_empty() {
+            return Ok(());
+        }
+        self.controller.report(&self.host, reports).await
+    }
+
+    /// Brings one guest to its desired state with the fewest driver calls.
+    async fn converge_guest(
+        &self,
+        g: &DesiredGuest,
+        have: Option<PowerState>,
+    ) -> Result<(), String> {
+        let d = &self.driver;
+        let uuid = g.spec.uuid.as_str();
+        let err = |e: ferrostack_virt::DriverError| e.to_string();
+        if g.desired == Desired::Absent {
+            if have.is_some() {
+                d.destroy(uuid).await.map_err(err)?;
+            }
+            return Ok(());
+        }
+        let mut have = match have {
+            Some(p) => p,
+            None => {
+                d.spawn(&g.spec).await.map_err(err)?;
+                self.done_one_shot
+                    .lock()
+                    .await
+                    .insert(uuid.to_string(), g.generation);
+                PowerState::Running
+            }
+        };
+        if let Some(shot) = g.one_shot {
+            let mut done = self.done_one_shot.lock().await;
+            if done.get(uuid) != Some(&g.generation) {
+                match shot {
+                    OneShot::SoftReboot => d.reboot(uuid, false).await.map_err(err)?,
+                    OneShot::HardReboot => d.reboot(uuid, true).await.map_err(err)?,
+                    OneShot::Recreate => {
+                        d.destroy(uuid).await.map_err(err)?;
+                        d.spawn(&g.spec).await.map_err(err)?;
+                    }
+                    OneShot::CrashDump => d.inject_nmi(uuid).await.map_err(err)?,
+                }
+                done.insert(uuid.to_string(), g.generation);
+                have = PowerState::Running;
+                if shot == OneShot::CrashDump {
+                    // The guest decides what a crash dump leaves; report what it is now.
+                    return Ok(());
+                }
+            }
+        }
+        let want = g.desired.power();
+        if have == want {
+            return Ok(());
+        }
+        // From wherever the guest is, to running first when needed, then to the target.
+        match (have, want) {
+            (PowerState::Paused, PowerState::Running) => d.unpause(uuid).await.map_err(err)?,
+            (PowerState::Suspended, PowerState::Running) => d.resume(uuid).await.map_err(err)?,
+            (_, PowerState::Running) => d.power_on(uuid).await.map_err(err)?,
+            (_, PowerState::Shutdown) => d.power_off(uuid).await.map_err(err)?,
+            (PowerState::Running, PowerState::Paused) => d.pause(uuid).await.map_err(err)?,
+            (PowerState::Running | PowerState::Paused, PowerState::Suspended) => {
+                d.suspend(uuid).await.map_err(err)?
+            }
+            (_, PowerState::Paused) => {
+                d.power_on(uuid).await.map_err(err)?;
+                d.pause(uuid).await.map_err(err)?
+            }
+            (_, PowerState::Suspended) => {
+                d.power_on(uuid).await.map_err(err)?;
+                d.suspend(uuid).await.map_err(err)?
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,251 @@
+//! The controller side of the agent protocol over the database: what each host should run,
+//! what its agent reported, heartbeats and host registration (service, hypervisor record,
+//! placement provider). In all-in-one the agents call it in process; `ferrostack agent`
+//! reaches the same functions over HTTP.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrostack_agent::{Controller, Desired, DesiredGuest, LinkError, OneShot, Report};
+use ferrostack_placement::{ComputeProvider, Inventory};
+use ferrostack_store::now_micros;
+use ferrostack_virt::{GuestSpec, HostInfo, PowerState};
+
+use crate::db::{actions, hosts, instances};
+use crate::instance::{vm, Instance};
+use crate::ComputeService;
+
+/// One `Notify` per host, created on first use.
+#[derive(Default)]
+pub struct Wakeups(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Notify>>>);
+
+impl Wakeups {
+    pub fn of(&self, host: &str) -> Arc<tokio::sync::Notify> {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(host.to_string()).or_default().clone()
+    }
+    /// Tells the agent of `host` to converge now.
+    pub fn wake(&self, host: &str) {
+        self.of(host).notify_one();
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> LinkError {
+    LinkError(e.to_string())
+}
+
+/// The guest an instance should be, as the agent sees it.
+pub fn desired_guest(i: &Instance) -> DesiredGuest {
+    DesiredGuest {
+        spec: GuestSpec {
+            uuid: i.uuid.clone(),
+            name: i.display_name.clone(),
+            hostname: i.hostname.clone(),
+            vcpus: i.flavor.vcpus,
+            memory_mb: i.flavor.ram,
+            root_gb: i.flavor.disk,
+            image_ref: i.image_ref.clone(),
+            user_data: i.user_data.clone(),
+            key_data: i.key_data.clone(),
+            metadata: serde_json::to_value(&i.metadata).unwrap_or_default(),
+        },
+        desired: Desired::parse(&i.desired_power).unwrap_or(Desired::Running),
+        one_shot: i.one_shot.as_deref().and_then(|s| {
+            serde_json::from_value::<OneShot>(serde_json::Value::String(s.to_string())).ok()
+        }),
+        generation: i.generation,
+        settled: i.done_generation == i.generation,
+        known_power: PowerState::from_code(i.power_state),
+    }
+}
+
+/// The controller as the in-process agents see it.
+pub struct LocalController(pub Arc<ComputeService>);
+
+impl ComputeService {
+    /// Registers a host: its nova-compute service, its hypervisor record and its placement
+    /// provider with VCPU/MEMORY_MB/DISK_GB inventory.
+    pub async fn register_host(&self, host: &str, info: &HostInfo) -> crate::error::Result<()> {
+        let now = now_micros();
+        let node_uuid = {
+            let mut tx = self.db.begin_write().await?;
+            hosts::ensure_service(&mut tx, host, "nova-compute", now).await?;
+            let uuid = hosts::upsert_node(&mut tx, host, info, now).await?;
+            tx.commit().await?;
+            uuid
+        };
+        let c = &self.config;
+        let inv = |total: i64, reserved: i64, ratio: f64| Inventory {
+            total,
+            reserved,
+            min_unit: 1,
+            max_unit: total.max(1),
+            step_size: 1,
+            allocation_ratio: ratio,
+        };
+        let provider = ComputeProvider {
+            uuid: node_uuid,
+            name: host.to_string(),
+            inventories: BTreeMap::from([
+                (
+                    "VCPU".to_string(),
+                    inv(info.vcpus, 0, c.cpu_allocation_ratio),
+                ),
+                (
+                    "MEMORY_MB".to_string(),
+                    inv(
+                        info.memory_mb,
+                        c.reserved_host_memory_mb.min(info.memory_mb - 1).max(0),
+                        c.ram_allocation_ratio,
+                    ),
+                ),
+                (
+                    "DISK_GB".to_string(),
+                    inv(info.local_gb, 0, c.disk_allocation_ratio),
+                ),
+            ]),
+            traits: info.traits.clone(),
+        };
+        self.placement.sync_compute_provider(&provider).await?;
+        Ok(())
+    }
+
+    /// Applies one agent report batch. Placement is updated after the compute transaction
+    /// commits: never call placement while holding a write transaction (SQLite has one
+    /// writer).
+    pub async fn apply_reports(
+        &self,
+        host: &str,
+        reports: Vec<Report>,
+    ) -> crate::error::Result<()> {
+        let now = now_micros();
+        let mut release = Vec::new();
+        let mut tx = self.db.begin_write().await?;
+        for r in reports {
+            let Some(inst) = instances::get(&mut tx, &r.uuid, false).await? else {
+                continue;
+            };
+            if inst.host.as_deref() != Some(host) {
+                continue; // moved elsewhere since; not this agent's to report
+            }
+            let current =
+                r.generation == inst.generation && inst.done_generation != inst.generation;
+            if let Some(e) = &r.error {
+                if current {
+                    instances::set_error(&mut tx, &inst.uuid, inst.generation, now).await?;
+                    instances::set_power_state(&mut tx, &inst.uuid, r.power.code()).await?;
+                    instances::add_fault(&mut tx, &inst.uuid, 500, e, "", Some(host), now).await?;
+                    actions::finish_open(&mut tx, &inst.uuid, Some(e), Some(host), now).await?;
+                }
+                continue;
+            }
+            if r.gone && inst.desired_power == Desired::Absent.as_str() {
+                if !current {
+                    continue;
+                }
+                if inst.target_vm_state == vm::DELETED {
+                    instances::mark_deleted(&mut tx, &inst.uuid, now).await?;
+                } else {
+                    // Offloaded (shelve): off every host, resources given back.
+                    instances::set_host(&mut tx, &inst.uuid, None, None, now).await?;
+                    instances::set_converged(
+                        &mut tx,
+                        &inst.uuid,
+                        inst.generation,
+                        PowerState::NoState.code(),
+                        &inst.target_vm_state,
+                        now,
+                    )
+                    .await?;
+                }
+                actions::finish_open(&mut tx, &inst.uuid, None, Some(host), now).await?;
+                release.push(inst.uuid.clone());
+                continue;
+            }
+            if current && !r.gone {
+                instances::set_converged(
+                    &mut tx,
+                    &inst.uuid,
+                    inst.generation,
+                    r.power.code(),
+                    &inst.target_vm_state,
+                    now,
+                )
+                .await?;
+                actions::finish_open(&mut tx, &inst.uuid, None, Some(host), now).await?;
+            } else {
+                instances::set_power_state(&mut tx, &inst.uuid, r.power.code()).await?;
+            }
+        }
+        tx.commit().await?;
+        for uuid in release {
+            self.placement.remove_allocations(&uuid).await?;
+        }
+        if !self.hosts.ttl.is_zero() {
+            self.hosts.invalidate().await;
+        }
+        Ok(())
+    }
+
+    pub async fn desired_for(&self, host: &str) -> crate::error::Result<Vec<DesiredGuest>> {
+        let mut conn = self.db.pool.acquire().await?;
+        let list = instances::on_host(&mut conn, host).await?;
+        Ok(list.iter().map(desired_guest).collect())
+    }
+
+    pub async fn heartbeat(&self, host: &str) -> crate::error::Result<()> {
+        let mut conn = self.db.pool.acquire().await?;
+        hosts::heartbeat(&mut conn, host, now_micros()).await?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Controller for LocalController {
+    async fn register(&self, host: &str, info: &HostInfo) -> Result<(), LinkError> {
+        self.0.register_host(host, info).await.map_err(err)
+    }
+    async fn desired(&self, host: &str) -> Result<Vec<DesiredGuest>, LinkError> {
+        self.0.desired_for(host).await.map_err(err)
+    }
+    async fn report(&self, host: &str, reports: Vec<Report>) -> Result<(), LinkError> {
+        self.0.apply_reports(host, reports).await.map_err(err)
+    }
+    async fn heartbeat(&self, host: &str) -> Result<(), LinkError> {
+        self.0.heartbeat(host).await.map_err(err)
+    }
+    async fn wait_for_change(&self, host: &str, timeout: Duration) {
+        let n = self.0.wakeups.of(host);
+        let _ = tokio::time::timeout(timeout, n.notified()).await;
+    }
+}
+
+/// Starts `n` simulated hosts with the fake driver, each with its own in-process agent.
+/// Host names are `<prefix>` for one host, `<prefix>-1..n` for more.
+pub fn spawn_fake_hosts(
+    svc: &Arc<ComputeService>,
+    prefix: &str,
+    n: usize,
+    capacity: (i64, i64, i64),
+    delay: Duration,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let names: Vec<String> = if n == 1 {
+        vec![prefix.to_string()]
+    } else {
+        (1..=n).map(|i| format!("{prefix}-{i}")).collect()
+    };
+    let mut handles = Vec::with_capacity(n);
+    for name in names {
+        let driver = Arc::new(ferrostack_virt::fake::FakeDriver::new(
+            &name, capacity.0, capacity.1, capacity.2, delay,
+        ));
+        let agent = Arc::new(ferrostack_agent::Agent::new(
+            &name,
+            driver,
+            Arc::new(LocalController(svc.clone())),
+        ));
+        handles.push(tokio::spawn(agent.run()));
+    }
+    handles
+}

@@ -1,0 +1,333 @@
+//! Request-body checks with Nova's JSON-schema error messages ("Invalid input for
+//! field/attribute name. Value: ... is too long"), so clients and Tempest see the texts they
+//! expect. Each resource module states its schema with these helpers.
+
+use serde_json::{Map, Value};
+
+use crate::error::{ComputeError, Result};
+
+/// Nova's largest integer for sizes and counts (the database's MAX_INT).
+pub const MAX_INT: i64 = 0x7FFF_FFFF;
+
+/// A value as Python prints it in Nova's messages (`'abc'` for strings inside messages,
+/// `True`, `None`, dicts with single quotes).
+pub fn repr(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("'{s}'"),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Null => "None".into(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(a) => format!("[{}]", a.iter().map(repr).collect::<Vec<_>>().join(", ")),
+        Value::Object(o) => format!(
+            "{{{}}}",
+            o.iter()
+                .map(|(k, v)| format!("'{k}': {}", repr(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The value as `%(value)s` renders it: strings bare, the rest as Python reprs.
+fn shown(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => repr(other),
+    }
+}
+
+/// "Invalid input for field/attribute {field}. Value: {value}. {message}"
+pub fn invalid(field: &str, value: &Value, message: impl std::fmt::Display) -> ComputeError {
+    ComputeError::BadRequest(format!(
+        "Invalid input for field/attribute {field}. Value: {}. {message}",
+        shown(value)
+    ))
+}
+
+/// Checks the body is `{"<key>": {...}}` with only that key, and returns the inner object.
+/// `allowed`/`required` are the inner object's properties.
+pub fn envelope<'a>(
+    body: &'a Value,
+    key: &str,
+    allowed: &[&str],
+    required: &[&str],
+) -> Result<&'a Map<String, Value>> {
+    let outer = body.as_object().ok_or_else(|| {
+        ComputeError::BadRequest(format!("{} is not of type 'object'", repr(body)))
+    })?;
+    let inner = outer
+        .get(key)
+        .ok_or_else(|| ComputeError::BadRequest(format!("'{key}' is a required property")))?;
+    no_extra(outer, None, &[key])?;
+    let obj = inner.as_object().ok_or_else(|| {
+        invalid(
+            key,
+            inner,
+            format!("{} is not of type 'object'", repr(inner)),
+        )
+    })?;
+    properties(obj, key, allowed, required)?;
+    Ok(obj)
+}
+
+/// Checks `obj` (found under `field`) has every `required` property and no others than
+/// `allowed`.
+pub fn properties(
+    obj: &Map<String, Value>,
+    field: &str,
+    allowed: &[&str],
+    required: &[&str],
+) -> Result<()> {
+    let value = Value::Object(obj.clone());
+    for r in required {
+        if !obj.contains_key(*r) {
+            return Err(invalid(
+                field,
+                &value,
+                format!("'{r}' is a required property"),
+            ));
+        }
+    }
+    no_extra(obj, Some(field), allowed)
+}
+
+fn no_extra(obj: &Map<String, Value>, field: Option<&str>, allowed: &[&str]) -> Result<()> {
+    let extra: Vec<String> = obj
+        .keys()
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .map(|k| format!("'{k}'"))
+        .collect();
+    if extra.is_empty() {
+        return Ok(());
+    }
+    let (verb, list) = if extra.len() == 1 {
+        ("was", extra[0].clone())
+    } else {
+        ("were", extra.join(", "))
+    };
+    let msg = format!("Additional properties are not allowed ({list} {verb} unexpected)");
+    Err(match field {
+        Some(f) => invalid(f, &Value::Object(obj.clone()), msg),
+        None => ComputeError::BadRequest(msg),
+    })
+}
+
+/// A string of `min..=max` characters.
+pub fn string<'a>(field: &str, v: &'a Value, min: usize, max: usize) -> Result<&'a str> {
+    let s = v
+        .as_str()
+        .ok_or_else(|| invalid(field, v, format!("{} is not of type 'string'", repr(v))))?;
+    let n = s.chars().count();
+    if n < min {
+        return Err(invalid(field, v, format!("{} is too short", repr(v))));
+    }
+    if n > max {
+        return Err(invalid(field, v, format!("{} is too long", repr(v))));
+    }
+    Ok(s)
+}
+
+/// Nova's `name` format: 1-255 printable characters, not starting or ending with
+/// whitespace.
+pub fn name<'a>(field: &str, v: &'a Value) -> Result<&'a str> {
+    let s = string(field, v, 1, 255)?;
+    let bad_edge = |c: Option<char>| c.is_some_and(|c| c.is_whitespace() || c.is_control());
+    if s.chars().any(|c| c.is_control()) || bad_edge(s.chars().next()) || bad_edge(s.chars().last())
+    {
+        return Err(ComputeError::BadRequest(
+            "An invalid 'name' value was provided. The name must be: printable characters. \
+             Can not start or end with whitespace."
+                .into(),
+        ));
+    }
+    Ok(s)
+}
+
+/// An integer given as a JSON integer or a string of digits (Nova's `positive_integer`,
+/// `non_negative_integer`, `volume_size` types), within `min..=max`.
+pub fn integer(field: &str, v: &Value, min: i64, max: i64, allow_negative: bool) -> Result<i64> {
+    let n = match v {
+        Value::Number(n) => n.as_i64().ok_or_else(|| {
+            invalid(
+                field,
+                v,
+                format!("{} is not of type 'integer', 'string'", repr(v)),
+            )
+        })?,
+        Value::String(s) => {
+            let pattern = if allow_negative {
+                "^-?[0-9]+$"
+            } else {
+                "^[0-9]+$"
+            };
+            let digits = s.strip_prefix('-').filter(|_| allow_negative).unwrap_or(s);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid(
+                    field,
+                    v,
+                    format!("{} does not match '{pattern}'", repr(v)),
+                ));
+            }
+            s.parse::<i64>().map_err(|_| {
+                invalid(
+                    field,
+                    v,
+                    format!("{s} is greater than the maximum of {max}"),
+                )
+            })?
+        }
+        _ => {
+            return Err(invalid(
+                field,
+                v,
+                format!("{} is not of type 'integer', 'string'", repr(v)),
+            ))
+        }
+    };
+    if n < min {
+        return Err(invalid(
+            field,
+            v,
+            format!("{n} is less than the minimum of {min}"),
+        ));
+    }
+    if n > max {
+        return Err(invalid(
+            field,
+            v,
+            format!("{n} is greater than the maximum of {max}"),
+        ));
+    }
+    Ok(n)
+}
+
+/// Nova's `boolean` type: JSON booleans and the usual strings (`"true"`, `"1"`, `"yes"`, ...).
+pub fn boolean(field: &str, v: &Value) -> Result<bool> {
+    let parsed = match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => parse_bool(s),
+        _ => None,
+    };
+    parsed.ok_or_else(|| {
+        invalid(
+            field,
+            v,
+            format!(
+                "{} is not one of [True, 'True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', \
+                 'Yes', 'yes', False, 'False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off', \
+                 'NO', 'No', 'no']",
+                repr(v)
+            ),
+        )
+    })
+}
+
+/// oslo's `bool_from_string(strict=True)` spellings.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "on" | "yes" | "t" | "y" => Some(true),
+        "false" | "0" | "off" | "no" | "f" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+/// Nova's metadata keys (and flavor extra spec keys): 1-255 of `[a-zA-Z0-9-_:. ]`.
+pub fn metadata_key_ok(k: &str) -> bool {
+    (1..=255).contains(&k.chars().count())
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_:. ".contains(c))
+}
+
+/// A metadata object (`{key: "value"}`, keys as [`metadata_key_ok`], values up to 255
+/// characters); `null` values allowed when `with_null` (they delete a key).
+pub fn metadata(
+    field: &str,
+    v: &Value,
+    with_null: bool,
+) -> Result<std::collections::BTreeMap<String, Option<String>>> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| invalid(field, v, format!("{} is not of type 'object'", repr(v))))?;
+    let mut out = std::collections::BTreeMap::new();
+    for (k, val) in obj {
+        if !metadata_key_ok(k) {
+            return Err(invalid(
+                field,
+                v,
+                format!("Additional properties are not allowed ('{k}' was unexpected)"),
+            ));
+        }
+        let s = match val {
+            Value::Null if with_null => None,
+            Value::String(s) if s.chars().count() <= 255 => Some(s.clone()),
+            Value::String(_) => return Err(invalid(k, val, format!("{} is too long", repr(val)))),
+            other => {
+                let ty = if with_null {
+                    "'string', 'null'"
+                } else {
+                    "'string'"
+                };
+                return Err(invalid(
+                    k,
+                    other,
+                    format!("{} is not of type {ty}", repr(other)),
+                ));
+            }
+        };
+        out.insert(k.clone(), s);
+    }
+    Ok(out)
+}
+
+/// The query string as ordered pairs.
+pub fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// The first value of query parameter `key`.
+pub fn query_get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// From microversion 2.75 Nova rejects query parameters it does not know.
+pub fn only_query_params(pairs: &[(String, String)], allowed: &[&str]) -> Result<()> {
+    if let Some((k, _)) = pairs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+        return Err(ComputeError::BadRequest(format!(
+            "Invalid input for query parameters {k}. Value: {k}. Additional properties are \
+             not allowed ('{k}' was unexpected)"
+        )));
+    }
+    Ok(())
+}
+
+/// `limit` and `marker` query parameters as Nova reads them (`limit` a non-negative
+/// integer, capped at `max_limit` = 1000 like Nova's `[api] max_limit`).
+pub fn limit_marker(pairs: &[(String, String)]) -> Result<(Option<usize>, Option<String>)> {
+    let limit = match query_get(pairs, "limit") {
+        None => None,
+        Some(s) => Some(s.parse::<usize>().map_err(|_| {
+            ComputeError::BadRequest(format!(
+                "Invalid input for query parameters limit. Value: {s}. '{s}' does not match \
+                 '^[0-9]*$'"
+            ))
+        })?),
+    };
+    Ok((
+        limit.map(|l| l.min(1000)),
+        query_get(pairs, "marker").map(str::to_string),
+    ))
+}
+
+/// A timestamp as Nova renders database datetimes (`2016-12-27T22:51:32.000000`, no zone).
+pub fn nova_time(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.6f")
+        .to_string()
+}

@@ -1,0 +1,64 @@
+//! The Nova v2.1 HTTP API: routes and thin handlers, one module per resource.
+
+mod aggregates;
+mod availability_zones;
+mod flavor_access;
+mod flavors;
+mod input;
+mod keypairs;
+mod limits;
+mod quotas;
+mod server_actions;
+mod server_groups;
+pub(crate) mod servers;
+mod services;
+mod usage;
+mod versions;
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use ferrostack_api::microversion::{negotiate_layer, Microversion, VersionRange};
+use ferrostack_api::ErrorFormat;
+
+use crate::ComputeService;
+
+pub type State = axum::extract::State<Arc<ComputeService>>;
+
+/// The microversions this API serves.
+pub const VERSIONS: VersionRange = VersionRange {
+    service: "compute",
+    legacy_header: Some("x-openstack-nova-api-version"),
+    min: Microversion(2, 1),
+    max: Microversion(2, 96),
+};
+
+/// The compute router, to be nested under `/compute`.
+pub fn router(svc: Arc<ComputeService>) -> Router {
+    let v21 = Router::new()
+        .route("/", get(versions::v21))
+        // Each resource module adds its routes here.
+        .merge(flavors::routes())
+        .merge(flavor_access::routes())
+        .merge(keypairs::routes())
+        .merge(quotas::routes())
+        .merge(limits::routes())
+        .merge(server_groups::routes())
+        .merge(aggregates::routes())
+        .merge(availability_zones::routes())
+        .merge(usage::routes())
+        .merge(servers::routes())
+        .merge(server_actions::routes())
+        .merge(services::routes());
+    let v21 = v21.layer(axum::middleware::from_fn_with_state(
+        VERSIONS,
+        negotiate_layer,
+    ));
+    Router::new()
+        .nest("/v2.1", v21)
+        .route("/", get(versions::versions))
+        .fallback(versions::not_found)
+        .with_state(svc)
+        .layer(ErrorFormat::Nova.layer())
+}

@@ -1,0 +1,470 @@
+//! `POST /servers/{id}/action` and the per-server read endpoints that go with actions
+//! (`os-instance-actions`, console output).
+
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use ferrostack_api::request::RequestId;
+use ferrostack_api::{ApiError, Auth, Json};
+use serde_json::{json, Value};
+
+use super::servers::{find, iso, target};
+use super::State;
+use crate::db::{actions, instances};
+use crate::error::ComputeError;
+use crate::instance::vm;
+use crate::servers::{check_state, is_admin};
+use crate::ComputeService;
+
+pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
+    Router::new()
+        .route("/servers/{id}/action", post(action))
+        .route("/servers/{id}/os-instance-actions", get(list_actions))
+        .route(
+            "/servers/{id}/os-instance-actions/{request_id}",
+            get(show_action),
+        )
+}
+
+async fn action(
+    svc: State,
+    auth: Auth,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response, ApiError> {
+    let obj = body.as_object().filter(|o| o.len() == 1).ok_or_else(|| {
+        ApiError::bad_request(
+            "There is either no action or more than one action in the request body.",
+        )
+    })?;
+    let (name, args) = obj.iter().next().expect("one entry");
+    let inst = find(&svc, &auth, &id).await?;
+    let t = target(&inst);
+    let admin = is_admin(&auth);
+    // A locked server refuses actions from non-admins, except unlock by its locker's rules.
+    let guarded = !matches!(
+        name.as_str(),
+        "lock" | "unlock" | "os-getConsoleOutput" | "os-resetState"
+    );
+    if inst.locked && guarded && !admin {
+        return Err(ApiError::conflict(format!(
+            "Instance {} is locked",
+            inst.uuid
+        )));
+    }
+    let rid = rid.0.as_str();
+    let power = |action: &'static str,
+                 rule: &'static str,
+                 desired: &'static str,
+                 target_vm: &'static str,
+                 task: &'static str,
+                 shot: Option<&'static str>| {
+        let svc = svc.clone();
+        let auth = auth.clone();
+        let inst = inst.clone();
+        let t = t.clone();
+        async move {
+            auth.enforce(&svc.policy, rule, &t)?;
+            svc.power_action(&inst, &auth, rid, action, desired, target_vm, task, shot)
+                .await?;
+            Ok::<Response, ApiError>(StatusCode::ACCEPTED.into_response())
+        }
+    };
+    match name.as_str() {
+        "reboot" => {
+            let kind = args.get("type").and_then(|t| t.as_str()).unwrap_or("");
+            let hard = match kind.to_ascii_uppercase().as_str() {
+                "HARD" => true,
+                "SOFT" => false,
+                _ => return Err(ApiError::bad_request(format!("Invalid input for field/attribute type. Value: {kind}. '{kind}' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']"))),
+            };
+            if !hard && inst.vm_state != vm::ACTIVE {
+                check_state(&inst, "reboot")?;
+                return Err(ComputeError::Conflict(format!(
+                    "Cannot 'reboot' instance {} while it is in vm_state {}",
+                    inst.uuid, inst.vm_state
+                ))
+                .into());
+            }
+            let (task, shot) = if hard {
+                ("rebooting_hard", "hard_reboot")
+            } else {
+                ("rebooting", "soft_reboot")
+            };
+            power(
+                "reboot",
+                "os_compute_api:servers:reboot",
+                "running",
+                vm::ACTIVE,
+                task,
+                Some(shot),
+            )
+            .await
+        }
+        "os-stop" => {
+            power(
+                "stop",
+                "os_compute_api:servers:stop",
+                "stopped",
+                vm::STOPPED,
+                "powering-off",
+                None,
+            )
+            .await
+        }
+        "os-start" => {
+            power(
+                "start",
+                "os_compute_api:servers:start",
+                "running",
+                vm::ACTIVE,
+                "powering-on",
+                None,
+            )
+            .await
+        }
+        "pause" => {
+            power(
+                "pause",
+                "os_compute_api:os-pause-server:pause",
+                "paused",
+                vm::PAUSED,
+                "pausing",
+                None,
+            )
+            .await
+        }
+        "unpause" => {
+            power(
+                "unpause",
+                "os_compute_api:os-pause-server:unpause",
+                "running",
+                vm::ACTIVE,
+                "unpausing",
+                None,
+            )
+            .await
+        }
+        "suspend" => {
+            power(
+                "suspend",
+                "os_compute_api:os-suspend-server:suspend",
+                "suspended",
+                vm::SUSPENDED,
+                "suspending",
+                None,
+            )
+            .await
+        }
+        "resume" => {
+            power(
+                "resume",
+                "os_compute_api:os-suspend-server:resume",
+                "running",
+                vm::ACTIVE,
+                "resuming",
+                None,
+            )
+            .await
+        }
+        "trigger_crash_dump" => {
+            power(
+                "trigger_crash_dump",
+                "os_compute_api:servers:trigger_crash_dump",
+                "running",
+                vm::ACTIVE,
+                "",
+                Some("crash_dump"),
+            )
+            .await
+        }
+        "shelve" => {
+            // Shelve and offload at once (Nova's default shelved_offload_time = 0): the guest
+            // leaves its host and its resources are given back; unshelve schedules again.
+            power(
+                "shelve",
+                "os_compute_api:os-shelve:shelve",
+                "absent",
+                vm::SHELVED_OFFLOADED,
+                "shelving",
+                None,
+            )
+            .await
+        }
+        "shelveOffload" => {
+            power(
+                "shelveOffload",
+                "os_compute_api:os-shelve:shelve_offload",
+                "absent",
+                vm::SHELVED_OFFLOADED,
+                "shelving_offloading",
+                None,
+            )
+            .await
+        }
+        "unshelve" => {
+            auth.enforce(&svc.policy, "os_compute_api:os-shelve:unshelve", &t)?;
+            check_state(&inst, "unshelve")?;
+            svc.unshelve(&inst, &auth, rid).await?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        "lock" => {
+            auth.enforce(&svc.policy, "os_compute_api:os-lock-server:lock", &t)?;
+            let reason = args.get("locked_reason").and_then(|r| r.as_str());
+            if reason.is_some_and(|r| r.chars().count() > 255) {
+                return Err(ApiError::bad_request(
+                    "Invalid input for field/attribute locked_reason. Value is too long",
+                ));
+            }
+            let mut tx = svc.db.begin_write().await.map_err(ComputeError::from)?;
+            let by = if admin && auth.project_id() != Some(inst.project_id.as_str()) {
+                "admin"
+            } else {
+                "owner"
+            };
+            instances::set_lock(
+                &mut tx,
+                &inst.uuid,
+                true,
+                Some(by),
+                reason,
+                ferrostack_store::now_micros(),
+            )
+            .await
+            .map_err(ComputeError::from)?;
+            actions::start(
+                &mut tx,
+                &inst.uuid,
+                rid,
+                "lock",
+                &inst.project_id,
+                &auth.user_id,
+                inst.host.as_deref(),
+                ferrostack_store::now_micros(),
+            )
+            .await
+            .map_err(ComputeError::from)?;
+            actions::finish_open(
+                &mut tx,
+                &inst.uuid,
+                None,
+                None,
+                ferrostack_store::now_micros(),
+            )
+            .await
+            .map_err(ComputeError::from)?;
+            tx.commit().await.map_err(ComputeError::from)?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        "unlock" => {
+            auth.enforce(&svc.policy, "os_compute_api:os-lock-server:unlock", &t)?;
+            if inst.locked_by.as_deref() == Some("admin") && !admin {
+                auth.enforce(
+                    &svc.policy,
+                    "os_compute_api:os-lock-server:unlock:unlock_override",
+                    &t,
+                )?;
+            }
+            let mut tx = svc.db.begin_write().await.map_err(ComputeError::from)?;
+            instances::set_lock(
+                &mut tx,
+                &inst.uuid,
+                false,
+                None,
+                None,
+                ferrostack_store::now_micros(),
+            )
+            .await
+            .map_err(ComputeError::from)?;
+            tx.commit().await.map_err(ComputeError::from)?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        "os-getConsoleOutput" => {
+            auth.enforce(&svc.policy, "os_compute_api:os-console-output", &t)?;
+            let lines = match args.get("length") {
+                None | Some(Value::Null) => None,
+                Some(Value::Number(n)) => {
+                    n.as_i64()
+                        .filter(|n| *n >= -1)
+                        .map(|n| if n < 0 { usize::MAX } else { n as usize })
+                }
+                Some(Value::String(s)) => s.parse::<i64>().ok().filter(|n| *n >= -1).map(|n| {
+                    if n < 0 {
+                        usize::MAX
+                    } else {
+                        n as usize
+                    }
+                }),
+                Some(_) => None,
+            };
+            if args.get("length").is_some_and(|l| !l.is_null()) && lines.is_none() {
+                return Err(ApiError::bad_request(
+                    "Invalid input for field/attribute length.",
+                ));
+            }
+            let out = svc.console_output(&inst, lines).await?;
+            Ok(axum::Json(json!({"output": out})).into_response())
+        }
+        "os-resetState" => {
+            auth.enforce(
+                &svc.policy,
+                "os_compute_api:os-admin-actions:reset_state",
+                &t,
+            )?;
+            let state = args.get("state").and_then(|s| s.as_str()).unwrap_or("");
+            let vm_state = match state {
+                "active" => vm::ACTIVE,
+                "error" => vm::ERROR,
+                _ => return Err(ApiError::bad_request(format!("Invalid input for field/attribute state. Value: {state}. '{state}' is not one of ['active', 'error']"))),
+            };
+            let now = ferrostack_store::now_micros();
+            let mut tx = svc.db.begin_write().await.map_err(ComputeError::from)?;
+            instances::set_text(&mut tx, &inst.uuid, "vm_state", Some(vm_state), now)
+                .await
+                .map_err(ComputeError::from)?;
+            instances::set_text(&mut tx, &inst.uuid, "task_state", None, now)
+                .await
+                .map_err(ComputeError::from)?;
+            tx.commit().await.map_err(ComputeError::from)?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        other => Err(ApiError::bad_request(format!(
+            "There is no such action: {other}"
+        ))),
+    }
+}
+
+impl ComputeService {
+    /// Unshelve: the instance waits for the scheduler again, like a new build.
+    pub async fn unshelve(
+        &self,
+        inst: &crate::instance::Instance,
+        auth: &ferrostack_api::AuthContext,
+        rid: &str,
+    ) -> crate::error::Result<()> {
+        let now = ferrostack_store::now_micros();
+        let mut tx = self.db.begin_write().await?;
+        actions::start(
+            &mut tx,
+            &inst.uuid,
+            rid,
+            "unshelve",
+            &inst.project_id,
+            &auth.user_id,
+            None,
+            now,
+        )
+        .await?;
+        instances::set_desire(
+            &mut tx,
+            &inst.uuid,
+            "running",
+            vm::ACTIVE,
+            Some("unshelving"),
+            None,
+            now,
+        )
+        .await?;
+        instances::set_text(&mut tx, &inst.uuid, "vm_state", Some(vm::BUILDING), now).await?;
+        instances::set_host(&mut tx, &inst.uuid, None, None, now).await?;
+        tx.commit().await?;
+        self.schedule_now.notify_one();
+        Ok(())
+    }
+
+    /// The console log. In-process agents' drivers are not reachable from here yet, so the
+    /// controller renders what it knows; the QEMU driver's serial log replaces this.
+    pub async fn console_output(
+        &self,
+        inst: &crate::instance::Instance,
+        lines: Option<usize>,
+    ) -> crate::error::Result<String> {
+        if inst.host.is_none() || inst.vm_state == vm::BUILDING {
+            return Err(ComputeError::Conflict(format!(
+                "Cannot 'get_console_output' instance {} while it is in vm_state {}",
+                inst.uuid, inst.vm_state
+            )));
+        }
+        let text = format!(
+            "[{}] console of {} on host {}\ntestvm ready hostname={} instance_id={} (fake driver)\n",
+            inst.flavor.name,
+            inst.uuid,
+            inst.host.as_deref().unwrap_or(""),
+            inst.hostname,
+            inst.uuid
+        );
+        let all: Vec<&str> = text.lines().collect();
+        let skip = lines.map_or(0, |n| all.len().saturating_sub(n));
+        Ok(all[skip..].join("\n"))
+    }
+}
+
+async fn list_actions(
+    svc: State,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let inst = find(&svc, &auth, &id).await?;
+    auth.enforce(
+        &svc.policy,
+        "os_compute_api:os-instance-actions:list",
+        &target(&inst),
+    )?;
+    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
+    let list = actions::list(&mut conn, &inst.uuid)
+        .await
+        .map_err(ComputeError::from)?;
+    let out: Vec<Value> = list
+        .iter()
+        .map(|a| {
+            json!({
+                "action": a.action, "instance_uuid": a.instance_uuid, "request_id": a.request_id,
+                "user_id": a.user_id, "project_id": a.project_id, "start_time": iso(a.start_time),
+                "message": a.message, "updated_at": a.updated_at.map(iso),
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({"instanceActions": out})).into_response())
+}
+
+async fn show_action(
+    svc: State,
+    auth: Auth,
+    Path((id, request_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let inst = find(&svc, &auth, &id).await?;
+    auth.enforce(
+        &svc.policy,
+        "os_compute_api:os-instance-actions:show",
+        &target(&inst),
+    )?;
+    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
+    let (a, events) = actions::by_request(&mut conn, &inst.uuid, &request_id)
+        .await
+        .map_err(ComputeError::from)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "Action for request_id {request_id} on instance {id} not found"
+            ))
+        })?;
+    let show_events = svc.policy.enforce(
+        "os_compute_api:os-instance-actions:events",
+        &target(&inst),
+        &auth.credentials(),
+    );
+    let mut body = json!({
+        "action": a.action, "instance_uuid": a.instance_uuid, "request_id": a.request_id,
+        "user_id": a.user_id, "project_id": a.project_id, "start_time": iso(a.start_time),
+        "message": a.message, "updated_at": a.updated_at.map(iso),
+    });
+    if show_events || is_admin(&auth) {
+        body["events"] = json!(events.iter().map(|e| json!({
+            "event": e.event, "start_time": iso(e.start_time), "finish_time": e.finish_time.map(iso),
+            "result": e.result, "traceback": e.traceback, "host": e.host,
+        })).collect::<Vec<_>>());
+    }
+    Ok(axum::Json(json!({"instanceAction": body})).into_response())
+}

@@ -1,0 +1,321 @@
+//! `os-services` (compute services and their status) and `os-hypervisors` (compute nodes).
+
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use ferrostack_api::microversion::Microversion;
+use ferrostack_api::{ApiError, Auth, Json};
+use serde_json::{json, Value};
+
+use super::servers::iso;
+use super::State;
+use crate::db::{hosts, instances};
+use crate::error::ComputeError;
+use crate::ComputeService;
+
+pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
+    Router::new()
+        .route("/os-services", get(list_services))
+        .route(
+            "/os-services/{id}",
+            axum::routing::put(update_service).delete(delete_service),
+        )
+        .route("/os-hypervisors", get(list_hypervisors))
+        .route("/os-hypervisors/detail", get(detail_hypervisors))
+        .route("/os-hypervisors/statistics", get(statistics))
+        .route("/os-hypervisors/{id}", get(show_hypervisor))
+}
+
+fn is_up(svc: &ComputeService, s: &hosts::Service) -> bool {
+    let down_after = svc.config.service_down_time.as_micros() as i64;
+    !s.forced_down
+        && s.last_seen_up
+            .is_some_and(|t| ferrostack_store::now_micros() - t <= down_after)
+}
+
+fn service_view(svc: &ComputeService, s: &hosts::Service, v: Microversion) -> Value {
+    let mut out = json!({
+        "id": if v.at_least(2, 53) { json!(s.uuid) } else { json!(s.id) },
+        "binary": s.binary, "host": s.host, "zone": svc.config.default_availability_zone,
+        "status": if s.disabled { "disabled" } else { "enabled" },
+        "state": if is_up(svc, s) { "up" } else { "down" },
+        "updated_at": s.last_seen_up.or(s.updated_at).map(iso),
+        "disabled_reason": s.disabled_reason,
+    });
+    if v.at_least(2, 11) {
+        out["forced_down"] = json!(s.forced_down);
+    }
+    out
+}
+
+async fn list_services(
+    svc: State,
+    auth: Auth,
+    v: Microversion,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    auth.enforce(&svc.policy, "os_compute_api:os-services:list", &json!({}))?;
+    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
+    let list = hosts::services(&mut conn)
+        .await
+        .map_err(ComputeError::from)?;
+    let get = |k: &str| q.iter().find(|(a, _)| a == k).map(|(_, b)| b.as_str());
+    let out: Vec<Value> = list
+        .iter()
+        .filter(|s| {
+            get("host").is_none_or(|h| s.host == h) && get("binary").is_none_or(|b| s.binary == b)
+        })
+        .map(|s| service_view(&svc, s, v))
+        .collect();
+    Ok(axum::Json(json!({"services": out})).into_response())
+}
+
+async fn update_service(
+    svc: State,
+    auth: Auth,
+    v: Microversion,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response, ApiError> {
+    auth.enforce(&svc.policy, "os_compute_api:os-services:update", &json!({}))?;
+    if !v.at_least(2, 53) {
+        return Err(ApiError::not_found(
+            "Use microversion 2.53 or later to update a service by id.",
+        ));
+    }
+    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
+    let s = hosts::service_by_uuid(&mut conn, &id)
+        .await
+        .map_err(ComputeError::from)?
+        .ok_or_else(|| ApiError::not_found(format!("Service {id} could not be found.")))?;
+    drop(conn);
+    let status = body.get("status").and_then(|x| x.as_str());
+    let reason = body.get("disabled_reason").and_then(|x| x.as_str());
+    let forced = body.get("forced_down").and_then(|x| x.as_bool());
+    if status.is_none() && forced.is_none() {
+        return Err(ApiError::bad_request(
+            "No updates were requested. Fields 'status' or 'forced_down' should be specified.",
+        ));
+    }
+    let disabled = match status {
+        Some("enabled") => Some((false, None)),
+        Some("disabled") => Some((true, reason)),
+        Some(other) => return Err(ApiError::bad_request(format!("Invalid input for field/attribute status. Value: {other}. '{other}' is not one of ['enabled', 'disabled']"))),
+        None => None,
+    };
+    if reason.is_some() && status != Some("disabled") {
+        return Err(ApiError::bad_request(
+            "Specifying 'disabled_reason' with status 'enabled' is invalid.",
+        ));
+    }
+    let mut tx = svc.db.begin_write().await.map_err(ComputeError::from)?;
+    hosts::set_service_status(
+        &mut tx,
+        s.id,
+        disabled,
+        forced,
+        ferrostack_store::now_micros(),
+    )
+    .await
+    .map_err(ComputeError::from)?;
+    tx.commit().await.map_err(ComputeError::from)?;
+    svc.hosts.invalidate().await;
+    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
+    let s = hosts::service_by_uuid(&mut conn, &id)
+        .await
+        .map_err(ComputeError::from)?
+        .ok_or_else(|| ApiError::not_found("gone"))?;
+    Ok(axum::Json(json!({"service": service_view(&svc, &s, v)})).into_response())
+}
+
+async fn delete_service(
+    svc: State,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    auth.enforce(&svc.policy, "os_compute_api:os-services:delete", &json!({}))?;
+    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
+    let s = match id.parse::<i64>() {
+        Ok(n) => hosts::service_by_id(&mut conn, n).await,
+        Err(_) => hosts::service_by_uuid(&mut conn, &id).await,
+    }
+    .map_err(ComputeError::from)?
+    .ok_or_else(|| ApiError::not_found(format!("Service {id} could not be found.")))?;
+    let busy = instances::host_map(&mut conn)
+        .await
+        .map_err(ComputeError::from)?
+        .iter()
+        .any(|(_, h)| *h == s.host);
+    if busy {
+        return Err(ApiError::conflict(format!("Unable to delete compute service that is hosting instances. Migrate or delete the instances first.")));
+    }
+    let node = hosts::node_by_host(&mut conn, &s.host)
+        .await
+        .map_err(ComputeError::from)?;
+    drop(conn);
+    let mut tx = svc.db.begin_write().await.map_err(ComputeError::from)?;
+    hosts::delete_service(&mut tx, s.id, &s.host)
+        .await
+        .map_err(ComputeError::from)?;
+    tx.commit().await.map_err(ComputeError::from)?;
+    if let Some(n) = node {
+        svc.placement
+            .delete_provider(&n.uuid)
+            .await
+            .map_err(ComputeError::from)?;
+    }
+    svc.hosts.invalidate().await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn hypervisor_list(
+    svc: &ComputeService,
+) -> Result<Vec<(hosts::Node, Option<hosts::Service>, (i64, i64, i64, i64))>, ApiError> {
+    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
+    let nodes = hosts::nodes(&mut conn).await.map_err(ComputeError::from)?;
+    let services = hosts::services(&mut conn)
+        .await
+        .map_err(ComputeError::from)?;
+    let usage = instances::usage_by_host(&mut conn)
+        .await
+        .map_err(ComputeError::from)?;
+    Ok(nodes
+        .into_iter()
+        .map(|n| {
+            let s = services
+                .iter()
+                .find(|s| s.host == n.host && s.binary == "nova-compute")
+                .cloned();
+            let u = usage.get(&n.host).copied().unwrap_or((0, 0, 0, 0));
+            (n, s, u)
+        })
+        .collect())
+}
+
+fn hypervisor_view(
+    svc: &ComputeService,
+    n: &hosts::Node,
+    s: Option<&hosts::Service>,
+    u: (i64, i64, i64, i64),
+    v: Microversion,
+    detailed: bool,
+) -> Value {
+    let mut out = json!({
+        "id": if v.at_least(2, 53) { json!(n.uuid) } else { json!(n.id) },
+        "hypervisor_hostname": n.hypervisor_hostname,
+        "state": if s.is_some_and(|s| is_up(svc, s)) { "up" } else { "down" },
+        "status": if s.is_some_and(|s| s.disabled) { "disabled" } else { "enabled" },
+    });
+    if detailed {
+        out["host_ip"] = json!(n.host_ip);
+        out["hypervisor_type"] = json!(n.hypervisor_type);
+        out["hypervisor_version"] = json!(n.hypervisor_version);
+        out["service"] = json!({"host": n.host, "id": s.map(|s| if v.at_least(2, 53) { json!(s.uuid) } else { json!(s.id) }), "disabled_reason": s.and_then(|s| s.disabled_reason.clone())});
+        if v.at_least(2, 88) {
+            out["uptime"] = json!(format!("up {} s", n.uptime_seconds));
+        } else {
+            let (count, vcpus, ram, disk) = u;
+            out["vcpus"] = json!(n.vcpus);
+            out["memory_mb"] = json!(n.memory_mb);
+            out["local_gb"] = json!(n.local_gb);
+            out["vcpus_used"] = json!(vcpus);
+            out["memory_mb_used"] = json!(ram);
+            out["local_gb_used"] = json!(disk);
+            out["free_ram_mb"] = json!(n.memory_mb - ram);
+            out["free_disk_gb"] = json!(n.local_gb - disk);
+            out["current_workload"] = json!(0);
+            out["running_vms"] = json!(count);
+            out["disk_available_least"] = json!(n.local_gb - disk);
+            out["cpu_info"] = serde_json::from_str::<Value>(&n.cpu_info)
+                .map(|c| {
+                    if v.at_least(2, 28) {
+                        c
+                    } else {
+                        json!(c.to_string())
+                    }
+                })
+                .unwrap_or(json!({}));
+        }
+    }
+    out
+}
+
+async fn list_hypervisors(svc: State, auth: Auth, v: Microversion) -> Result<Response, ApiError> {
+    auth.enforce(
+        &svc.policy,
+        "os_compute_api:os-hypervisors:list",
+        &json!({}),
+    )?;
+    let list = hypervisor_list(&svc).await?;
+    let out: Vec<Value> = list
+        .iter()
+        .map(|(n, s, u)| hypervisor_view(&svc, n, s.as_ref(), *u, v, false))
+        .collect();
+    Ok(axum::Json(json!({"hypervisors": out})).into_response())
+}
+
+async fn detail_hypervisors(svc: State, auth: Auth, v: Microversion) -> Result<Response, ApiError> {
+    auth.enforce(
+        &svc.policy,
+        "os_compute_api:os-hypervisors:list-detail",
+        &json!({}),
+    )?;
+    let list = hypervisor_list(&svc).await?;
+    let out: Vec<Value> = list
+        .iter()
+        .map(|(n, s, u)| hypervisor_view(&svc, n, s.as_ref(), *u, v, true))
+        .collect();
+    Ok(axum::Json(json!({"hypervisors": out})).into_response())
+}
+
+async fn show_hypervisor(
+    svc: State,
+    auth: Auth,
+    v: Microversion,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    auth.enforce(
+        &svc.policy,
+        "os_compute_api:os-hypervisors:show",
+        &json!({}),
+    )?;
+    let list = hypervisor_list(&svc).await?;
+    let (n, s, u) = list
+        .iter()
+        .find(|(n, _, _)| n.uuid == id || n.id.to_string() == id)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("Hypervisor with ID {id} could not be found."))
+        })?;
+    Ok(
+        axum::Json(json!({"hypervisor": hypervisor_view(&svc, n, s.as_ref(), *u, v, true)}))
+            .into_response(),
+    )
+}
+
+async fn statistics(svc: State, auth: Auth) -> Result<Response, ApiError> {
+    auth.enforce(
+        &svc.policy,
+        "os_compute_api:os-hypervisors:statistics",
+        &json!({}),
+    )?;
+    let list = hypervisor_list(&svc).await?;
+    let mut t = json!({"count": 0, "vcpus": 0, "memory_mb": 0, "local_gb": 0, "vcpus_used": 0, "memory_mb_used": 0,
+        "local_gb_used": 0, "free_ram_mb": 0, "free_disk_gb": 0, "current_workload": 0, "running_vms": 0, "disk_available_least": 0});
+    for (n, _, (count, vcpus, ram, disk)) in &list {
+        let add = |t: &mut Value, k: &str, x: i64| t[k] = json!(t[k].as_i64().unwrap_or(0) + x);
+        add(&mut t, "count", 1);
+        add(&mut t, "vcpus", n.vcpus);
+        add(&mut t, "memory_mb", n.memory_mb);
+        add(&mut t, "local_gb", n.local_gb);
+        add(&mut t, "vcpus_used", *vcpus);
+        add(&mut t, "memory_mb_used", *ram);
+        add(&mut t, "local_gb_used", *disk);
+        add(&mut t, "free_ram_mb", n.memory_mb - ram);
+        add(&mut t, "free_disk_gb", n.local_gb - disk);
+        add(&mut t, "disk_available_least", n.local_gb - disk);
+        add(&mut t, "running_vms", *count);
+    }
+    Ok(axum::Json(json!({"hypervisor_statistics": t})).into_response())
+}

@@ -1,0 +1,608 @@
+//! Instances, their metadata, tags and faults.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ferrostack_store::sqlx::{self, any::AnyRow, Row};
+
+use super::{Conn, DbResult};
+use crate::instance::{Fault, FlavorSnapshot, Instance};
+
+const COLS: &str = "uuid, display_name, display_description, hostname, project_id, user_id, \
+    image_ref, flavor, key_name, key_data, user_data, config_drive, availability_zone, host, node, \
+    vm_state, task_state, power_state, desired_power, target_vm_state, one_shot, generation, \
+    done_generation, locked, locked_by, locked_reason, access_ip_v4, access_ip_v6, reservation_id, \
+    launch_index, progress, request_spec, addresses, launched_at, terminated_at, created_at, \
+    updated_at, deleted";
+
+fn from_row(r: &AnyRow) -> DbResult<Instance> {
+    let flavor: String = r.try_get("flavor")?;
+    let flavor: FlavorSnapshot = serde_json::from_str(&flavor)
+        .map_err(|e| sqlx::Error::Decode(format!("bad flavor snapshot: {e}").into()))?;
+    let json = |col: &str| -> DbResult<serde_json::Value> {
+        let s: String = r.try_get(col)?;
+        Ok(serde_json::from_str(&s).unwrap_or(serde_json::Value::Null))
+    };
+    Ok(Instance {
+        uuid: r.try_get("uuid")?,
+        display_name: r.try_get("display_name")?,
+        display_description: r.try_get("display_description")?,
+        hostname: r.try_get("hostname")?,
+        project_id: r.try_get("project_id")?,
+        user_id: r.try_get("user_id")?,
+        image_ref: r.try_get("image_ref")?,
+        flavor,
+        key_name: r.try_get("key_name")?,
+        key_data: r.try_get("key_data")?,
+        user_data: r.try_get("user_data")?,
+        config_drive: r.try_get("config_drive")?,
+        availability_zone: r.try_get("availability_zone")?,
+        host: r.try_get("host")?,
+        node: r.try_get("node")?,
+        vm_state: r.try_get("vm_state")?,
+        task_state: r.try_get("task_state")?,
+        power_state: r.try_get("power_state")?,
+        desired_power: r.try_get("desired_power")?,
+        target_vm_state: r.try_get("target_vm_state")?,
+        one_shot: r.try_get("one_shot")?,
+        generation: r.try_get("generation")?,
+        done_generation: r.try_get("done_generation")?,
+        locked: r.try_get::<i64, _>("locked")? != 0,
+        locked_by: r.try_get("locked_by")?,
+        locked_reason: r.try_get("locked_reason")?,
+        access_ip_v4: r.try_get("access_ip_v4")?,
+        access_ip_v6: r.try_get("access_ip_v6")?,
+        reservation_id: r.try_get("reservation_id")?,
+        launch_index: r.try_get("launch_index")?,
+        progress: r.try_get("progress")?,
+        request_spec: json("request_spec")?,
+        addresses: json("addresses")?,
+        launched_at: r.try_get("launched_at")?,
+        terminated_at: r.try_get("terminated_at")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        deleted: r.try_get::<i64, _>("deleted")? != 0,
+        metadata: BTreeMap::new(),
+        tags: Vec::new(),
+    })
+}
+
+pub async fn insert(conn: &mut Conn, i: &Instance) -> DbResult<()> {
+    sqlx::query(&format!(
+        "INSERT INTO instances ({COLS}, vcpus, memory_mb, root_gb, ephemeral_gb) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
+          $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, \
+          $37, $38, $39, $40, $41, $42)"
+    ))
+    .bind(&i.uuid)
+    .bind(&i.display_name)
+    .bind(&i.display_description)
+    .bind(&i.hostname)
+    .bind(&i.project_id)
+    .bind(&i.user_id)
+    .bind(&i.image_ref)
+    .bind(serde_json::to_string(&i.flavor).unwrap_or_default())
+    .bind(&i.key_name)
+    .bind(&i.key_data)
+    .bind(&i.user_data)
+    .bind(&i.config_drive)
+    .bind(&i.availability_zone)
+    .bind(&i.host)
+    .bind(&i.node)
+    .bind(&i.vm_state)
+    .bind(&i.task_state)
+    .bind(i.power_state)
+    .bind(&i.desired_power)
+    .bind(&i.target_vm_state)
+    .bind(&i.one_shot)
+    .bind(i.generation)
+    .bind(i.done_generation)
+    .bind(i.locked as i64)
+    .bind(&i.locked_by)
+    .bind(&i.locked_reason)
+    .bind(&i.access_ip_v4)
+    .bind(&i.access_ip_v6)
+    .bind(&i.reservation_id)
+    .bind(i.launch_index)
+    .bind(i.progress)
+    .bind(i.request_spec.to_string())
+    .bind(i.addresses.to_string())
+    .bind(i.launched_at)
+    .bind(i.terminated_at)
+    .bind(i.created_at)
+    .bind(i.updated_at)
+    .bind(i.deleted as i64)
+    .bind(i.flavor.vcpus)
+    .bind(i.flavor.ram)
+    .bind(i.flavor.disk)
+    .bind(i.flavor.ephemeral)
+    .execute(&mut *conn)
+    .await?;
+    for (k, v) in &i.metadata {
+        sqlx::query(
+            "INSERT INTO instance_metadata (instance_uuid, key, value) VALUES ($1, $2, $3)",
+        )
+        .bind(&i.uuid)
+        .bind(k)
+        .bind(v)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for t in &i.tags {
+        sqlx::query("INSERT INTO instance_tags (instance_uuid, tag) VALUES ($1, $2)")
+            .bind(&i.uuid)
+            .bind(t)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Loads metadata and tags of `list` (one query each).
+async fn load_children(conn: &mut Conn, list: &mut [Instance]) -> DbResult<()> {
+    if list.is_empty() {
+        return Ok(());
+    }
+    let idx: HashMap<String, usize> = list
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (x.uuid.clone(), i))
+        .collect();
+    let (meta_sql, tag_sql) = if list.len() == 1 {
+        (
+            "SELECT instance_uuid, key, value FROM instance_metadata WHERE instance_uuid = $1",
+            "SELECT instance_uuid, tag FROM instance_tags WHERE instance_uuid = $1 ORDER BY tag",
+        )
+    } else {
+        (
+            "SELECT m.instance_uuid, m.key, m.value FROM instance_metadata m \
+             JOIN instances i ON i.uuid = m.instance_uuid WHERE i.deleted = 0 OR $1 = $1",
+            "SELECT t.instance_uuid, t.tag FROM instance_tags t \
+             JOIN instances i ON i.uuid = t.instance_uuid WHERE i.deleted = 0 OR $1 = $1 ORDER BY t.tag",
+        )
+    };
+    let first = list[0].uuid.clone();
+    for r in sqlx::query(meta_sql)
+        .bind(&first)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let id: String = r.try_get("instance_uuid")?;
+        if let Some(&i) = idx.get(&id) {
+            list[i]
+                .metadata
+                .insert(r.try_get("key")?, r.try_get("value")?);
+        }
+    }
+    for r in sqlx::query(tag_sql)
+        .bind(&first)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let id: String = r.try_get("instance_uuid")?;
+        if let Some(&i) = idx.get(&id) {
+            list[i].tags.push(r.try_get("tag")?);
+        }
+    }
+    Ok(())
+}
+
+/// One instance (also a deleted one when `with_deleted`).
+pub async fn get(conn: &mut Conn, uuid: &str, with_deleted: bool) -> DbResult<Option<Instance>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLS} FROM instances WHERE uuid = $1 AND (deleted = 0 OR $2 = 1)"
+    ))
+    .bind(uuid)
+    .bind(with_deleted as i64)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut v = vec![from_row(&row)?];
+    load_children(conn, &mut v).await?;
+    Ok(v.pop())
+}
+
+/// Instances for listing: of one project (or all when `project` is None), newest first,
+/// deleted ones only when `with_deleted` (changes-since).
+pub async fn list(
+    conn: &mut Conn,
+    project: Option<&str>,
+    with_deleted: bool,
+) -> DbResult<Vec<Instance>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLS} FROM instances WHERE ($1 = '' OR project_id = $1) \
+         AND (deleted = 0 OR $2 = 1) ORDER BY created_at DESC, uuid DESC"
+    ))
+    .bind(project.unwrap_or(""))
+    .bind(with_deleted as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut v = rows.iter().map(from_row).collect::<DbResult<Vec<_>>>()?;
+    load_children(conn, &mut v).await?;
+    Ok(v)
+}
+
+/// Non-deleted instances placed on `host`, and deleted-but-not-yet-confirmed ones (so the
+/// agent removes their guests).
+pub async fn on_host(conn: &mut Conn, host: &str) -> DbResult<Vec<Instance>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLS} FROM instances WHERE host = $1 AND deleted = 0"
+    ))
+    .bind(host)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Sets the desired state of an instance and bumps its generation (the agent's cue).
+#[allow(clippy::too_many_arguments)]
+pub async fn set_desire(
+    conn: &mut Conn,
+    uuid: &str,
+    desired_power: &str,
+    target_vm_state: &str,
+    task_state: Option<&str>,
+    one_shot: Option<&str>,
+    now: i64,
+) -> DbResult<i64> {
+    let row = sqlx::query(
+        "UPDATE instances SET desired_power = $2, target_vm_state = $3, task_state = $4, \
+         one_shot = $5, generation = generation + 1, updated_at = $6 WHERE uuid = $1 \
+         RETURNING generation",
+    )
+    .bind(uuid)
+    .bind(desired_power)
+    .bind(target_vm_state)
+    .bind(task_state)
+    .bind(one_shot)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    row.try_get(0)
+}
+
+/// Sets columns that only the API changes (no agent involvement).
+pub async fn set_text(
+    conn: &mut Conn,
+    uuid: &str,
+    column: &'static str,
+    value: Option<&str>,
+    now: i64,
+) -> DbResult<()> {
+    sqlx::query(&format!(
+        "UPDATE instances SET {column} = $2, updated_at = $3 WHERE uuid = $1"
+    ))
+    .bind(uuid)
+    .bind(value)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_lock(
+    conn: &mut Conn,
+    uuid: &str,
+    locked: bool,
+    by: Option<&str>,
+    reason: Option<&str>,
+    now: i64,
+) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE instances SET locked = $2, locked_by = $3, locked_reason = $4, updated_at = $5 \
+         WHERE uuid = $1",
+    )
+    .bind(uuid)
+    .bind(locked as i64)
+    .bind(by)
+    .bind(reason)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records what the agent reported for `generation`: the state it reached.
+pub async fn set_converged(
+    conn: &mut Conn,
+    uuid: &str,
+    generation: i64,
+    power_state: i64,
+    vm_state: &str,
+    now: i64,
+) -> DbResult<bool> {
+    let r = sqlx::query(
+        "UPDATE instances SET power_state = $3, vm_state = $4, task_state = NULL, one_shot = NULL, \
+         done_generation = $2, progress = 100, launched_at = COALESCE(launched_at, $5), \
+         updated_at = $5 WHERE uuid = $1 AND generation = $2 AND deleted = 0",
+    )
+    .bind(uuid)
+    .bind(generation)
+    .bind(power_state)
+    .bind(vm_state)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+pub async fn set_power_state(conn: &mut Conn, uuid: &str, power_state: i64) -> DbResult<()> {
+    sqlx::query("UPDATE instances SET power_state = $2 WHERE uuid = $1 AND power_state <> $2")
+        .bind(uuid)
+        .bind(power_state)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Puts an instance in ERROR (keeping the generation's work done so the agent stops trying).
+pub async fn set_error(conn: &mut Conn, uuid: &str, generation: i64, now: i64) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE instances SET vm_state = 'error', task_state = NULL, one_shot = NULL, \
+         done_generation = $2, updated_at = $3 WHERE uuid = $1 AND deleted = 0",
+    )
+    .bind(uuid)
+    .bind(generation)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Places an instance on a host (after a successful claim).
+pub async fn set_host(
+    conn: &mut Conn,
+    uuid: &str,
+    host: Option<&str>,
+    node: Option<&str>,
+    now: i64,
+) -> DbResult<()> {
+    sqlx::query("UPDATE instances SET host = $2, node = $3, updated_at = $4 WHERE uuid = $1")
+        .bind(uuid)
+        .bind(host)
+        .bind(node)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks an instance deleted (the row stays for usage reports and `changes-since`).
+pub async fn mark_deleted(conn: &mut Conn, uuid: &str, now: i64) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE instances SET deleted = 1, deleted_at = $2, terminated_at = $2, \
+         vm_state = 'deleted', task_state = NULL, power_state = 0, updated_at = $2 \
+         WHERE uuid = $1 AND deleted = 0",
+    )
+    .bind(uuid)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM server_group_members WHERE instance_id = $1")
+        .bind(uuid)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn update_fields(
+    conn: &mut Conn,
+    uuid: &str,
+    name: Option<&str>,
+    description: Option<Option<&str>>,
+    hostname: Option<&str>,
+    now: i64,
+) -> DbResult<()> {
+    if let Some(n) = name {
+        set_text(conn, uuid, "display_name", Some(n), now).await?;
+    }
+    if let Some(d) = description {
+        set_text(conn, uuid, "display_description", d, now).await?;
+    }
+    if let Some(h) = hostname {
+        set_text(conn, uuid, "hostname", Some(h), now).await?;
+    }
+    Ok(())
+}
+
+pub async fn replace_metadata(
+    conn: &mut Conn,
+    uuid: &str,
+    meta: &BTreeMap<String, String>,
+) -> DbResult<()> {
+    sqlx::query("DELETE FROM instance_metadata WHERE instance_uuid = $1")
+        .bind(uuid)
+        .execute(&mut *conn)
+        .await?;
+    for (k, v) in meta {
+        sqlx::query(
+            "INSERT INTO instance_metadata (instance_uuid, key, value) VALUES ($1, $2, $3)",
+        )
+        .bind(uuid)
+        .bind(k)
+        .bind(v)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn replace_tags(conn: &mut Conn, uuid: &str, tags: &[String]) -> DbResult<()> {
+    sqlx::query("DELETE FROM instance_tags WHERE instance_uuid = $1")
+        .bind(uuid)
+        .execute(&mut *conn)
+        .await?;
+    for t in tags {
+        sqlx::query("INSERT INTO instance_tags (instance_uuid, tag) VALUES ($1, $2)")
+            .bind(uuid)
+            .bind(t)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn add_fault(
+    conn: &mut Conn,
+    uuid: &str,
+    code: i64,
+    message: &str,
+    details: &str,
+    host: Option<&str>,
+    now: i64,
+) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO instance_faults (id, instance_uuid, code, message, details, host, created_at) \
+         VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM instance_faults), $1, $2, $3, $4, $5, $6)",
+    )
+    .bind(uuid)
+    .bind(code)
+    .bind(message)
+    .bind(details)
+    .bind(host)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The latest fault of each of `uuids` (those that have one).
+pub async fn latest_faults(conn: &mut Conn, uuids: &[&str]) -> DbResult<HashMap<String, Fault>> {
+    let mut out = HashMap::new();
+    if uuids.is_empty() {
+        return Ok(out);
+    }
+    // Faults are rare (ERROR instances only): reading them all stays small.
+    let rows = sqlx::query(
+        "SELECT instance_uuid, code, message, details, created_at FROM instance_faults \
+         ORDER BY id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let wanted: std::collections::HashSet<&str> = uuids.iter().copied().collect();
+    for r in rows {
+        let id: String = r.try_get("instance_uuid")?;
+        if wanted.contains(id.as_str()) {
+            out.insert(
+                id,
+                Fault {
+                    code: r.try_get("code")?,
+                    message: r.try_get("message")?,
+                    details: r.try_get("details")?,
+                    created_at: r.try_get("created_at")?,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Takes the per-project lock row that serializes quota checks (see the migration).
+pub async fn lock_project(conn: &mut Conn, project_id: &str) -> DbResult<()> {
+    let r =
+        sqlx::query("UPDATE compute_project_locks SET counter = counter + 1 WHERE project_id = $1")
+            .bind(project_id)
+            .execute(&mut *conn)
+            .await?;
+    if r.rows_affected() == 0 {
+        sqlx::query("INSERT INTO compute_project_locks (project_id, counter) VALUES ($1, 1)")
+            .bind(project_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// (instances, cores, ram) in use by a project: every instance not deleted.
+pub async fn usage(conn: &mut Conn, project_id: &str) -> DbResult<(i64, i64, i64)> {
+    let r = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n, CAST(COALESCE(SUM(vcpus), 0) AS BIGINT) AS c, \
+         CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT) AS m FROM instances \
+         WHERE project_id = $1 AND deleted = 0",
+    )
+    .bind(project_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((r.try_get("n")?, r.try_get("c")?, r.try_get("m")?))
+}
+
+/// Instances in BUILD that have no host yet (waiting for the scheduler), oldest first.
+pub async fn waiting_for_host(conn: &mut Conn) -> DbResult<Vec<Instance>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLS} FROM instances WHERE deleted = 0 AND host IS NULL AND vm_state = 'building' \
+         ORDER BY created_at, launch_index"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// (instance uuid, host) of every placed, non-deleted instance.
+pub async fn host_map(conn: &mut Conn) -> DbResult<Vec<(String, String)>> {
+    let rows =
+        sqlx::query("SELECT uuid, host FROM instances WHERE deleted = 0 AND host IS NOT NULL")
+            .fetch_all(&mut *conn)
+            .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("uuid")?, r.try_get("host")?)))
+        .collect()
+}
+
+/// Hosts running members of a server group (other than `except`), with a count each.
+pub async fn group_member_hosts(
+    conn: &mut Conn,
+    group_id: &str,
+    except: &str,
+) -> DbResult<HashMap<String, i64>> {
+    let rows = sqlx::query(
+        "SELECT i.host AS host FROM server_group_members m JOIN instances i \
+         ON i.uuid = m.instance_id WHERE m.group_id = $1 AND i.uuid <> $2 AND i.deleted = 0 \
+         AND i.host IS NOT NULL",
+    )
+    .bind(group_id)
+    .bind(except)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = HashMap::new();
+    for r in rows {
+        *out.entry(r.try_get::<String, _>("host")?).or_insert(0) += 1;
+    }
+    Ok(out)
+}
+
+/// Places a waiting instance on `host` (spawning); false when it is no longer waiting.
+pub async fn place(conn: &mut Conn, uuid: &str, host: &str, now: i64) -> DbResult<bool> {
+    let r = sqlx::query(
+        "UPDATE instances SET host = $2, node = $2, task_state = 'spawning', updated_at = $3 \
+         WHERE uuid = $1 AND host IS NULL AND deleted = 0 AND vm_state = 'building'",
+    )
+    .bind(uuid)
+    .bind(host)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Per host: (instances, vcpus, memory_mb, root_gb) of placed, non-deleted instances.
+pub async fn usage_by_host(conn: &mut Conn) -> DbResult<HashMap<String, (i64, i64, i64, i64)>> {
+    let rows = sqlx::query(
+        "SELECT host, CAST(COUNT(*) AS BIGINT) AS n, CAST(SUM(vcpus) AS BIGINT) AS c, \
+         CAST(SUM(memory_mb) AS BIGINT) AS m, CAST(SUM(root_gb) AS BIGINT) AS d FROM instances \
+         WHERE deleted = 0 AND host IS NOT NULL GROUP BY host",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = HashMap::new();
+    for r in rows {
+        out.insert(
+            r.try_get("host")?,
+            (
+                r.try_get("n")?,
+                r.try_get("c")?,
+                r.try_get("m")?,
+                r.try_get("d")?,
+            ),
+        );
+    }
+    Ok(out)
+}

@@ -1,0 +1,14 @@
+//! SQL of the compute service, one module per resource. Nothing outside `db/` writes SQL.
+
+pub mod actions;
+pub mod aggregates;
+pub mod flavors;
+pub mod hosts;
+pub mod instances;
+pub mod keypairs;
+pub mod quotas;
+pub mod server_groups;
+pub mod usage;
+
+pub use ferrostack_store::sqlx::AnyConnection as Conn;
+pub type DbResult<T> = Result<T, ferrostack_store::sqlx::Error>;

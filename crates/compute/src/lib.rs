@@ -1,0 +1,95 @@
+//! The compute service (Nova v2.1 API under `/compute`).
+//!
+//! Layout: `api/` (routes, wire bodies, thin handlers; one file per resource), `db/` (SQL, one
+//! file per resource), `model.rs` (domain types), `scheduler/` (filters, weighers, claims),
+//! `agent_link.rs` (the controller side of the agent protocol).
+
+pub mod agent_link;
+pub mod api;
+pub mod db;
+pub mod error;
+pub mod instance;
+pub mod model;
+pub mod scheduler;
+pub mod servers;
+
+use std::sync::Arc;
+
+use ferrostack_identity::Identity;
+use ferrostack_image::ImageService;
+use ferrostack_placement::PlacementService;
+use ferrostack_policy::Enforcer;
+use ferrostack_store::Db;
+
+pub use error::ComputeError;
+
+/// Settings of the compute service.
+#[derive(Debug, Clone)]
+pub struct ComputeConfig {
+    pub public_url: String,
+    /// The availability zone of hosts in no aggregate with a zone (Nova's
+    /// `default_availability_zone`).
+    pub default_availability_zone: String,
+    /// Spread (default) or pack instances over hosts.
+    pub strategy: scheduler::Strategy,
+    /// Placement allocation ratios reported for each host (Nova's initial_*_allocation_ratio).
+    pub cpu_allocation_ratio: f64,
+    pub ram_allocation_ratio: f64,
+    pub disk_allocation_ratio: f64,
+    /// Memory kept for the host itself (Nova's reserved_host_memory_mb).
+    pub reserved_host_memory_mb: i64,
+    /// A host whose agent has not heartbeaten for this long is `down`.
+    pub service_down_time: std::time::Duration,
+}
+
+impl ComputeConfig {
+    pub fn new(public_url: &str) -> Self {
+        ComputeConfig {
+            public_url: public_url.to_string(),
+            default_availability_zone: "nova".into(),
+            strategy: scheduler::Strategy::Spread,
+            cpu_allocation_ratio: 4.0,
+            ram_allocation_ratio: 1.0,
+            disk_allocation_ratio: 1.0,
+            reserved_host_memory_mb: 0,
+            service_down_time: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+pub struct ComputeService {
+    pub db: Db,
+    pub config: ComputeConfig,
+    pub policy: Arc<Enforcer>,
+    pub identity: Arc<Identity>,
+    pub image: Arc<ImageService>,
+    pub placement: Arc<PlacementService>,
+    /// Wakes the agent of a host when its desired state changed (in-process agents).
+    pub wakeups: agent_link::Wakeups,
+    /// Wakes the scheduling loop when instances wait for a host.
+    pub schedule_now: tokio::sync::Notify,
+    pub hosts: scheduler::HostCache,
+}
+
+impl ComputeService {
+    pub fn new(
+        db: Db,
+        config: ComputeConfig,
+        policy: Arc<Enforcer>,
+        identity: Arc<Identity>,
+        image: Arc<ImageService>,
+        placement: Arc<PlacementService>,
+    ) -> Arc<Self> {
+        Arc::new(ComputeService {
+            db,
+            config,
+            policy,
+            identity,
+            image,
+            placement,
+            wakeups: Default::default(),
+            schedule_now: tokio::sync::Notify::new(),
+            hosts: scheduler::HostCache::new(std::time::Duration::from_millis(500)),
+        })
+    }
+}

@@ -1,0 +1,189 @@
+//! The scheduler: host states (placement capacity + service status + aggregates), a filter
+//! pipeline that says why it removed each host, weighers, and the claim through placement.
+//!
+//! Filtering and weighing are pure functions over [`HostState`]s (unit-tested in
+//! `filters.rs`/`weighers.rs`); the atomic part is the claim: placement checks capacity in the
+//! same transaction that writes the allocation, so two concurrent boots never overcommit a
+//! host — the loser gets a conflict and tries the next host.
+
+pub mod filters;
+pub mod weighers;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use ferrostack_placement::{Allocation, PlacementService};
+
+/// What the scheduler knows of one host.
+#[derive(Debug, Clone)]
+pub struct HostState {
+    pub host: String,
+    pub provider_uuid: String,
+    pub hypervisor_type: String,
+    pub enabled: bool,
+    pub up: bool,
+    /// Free capacity per resource class, after allocation ratios and reservations.
+    pub free: BTreeMap<String, i64>,
+    /// Total usable capacity per resource class (for weighing by fraction).
+    pub capacity: BTreeMap<String, i64>,
+    pub availability_zone: String,
+    /// Metadata of every aggregate the host is in (key -> values).
+    pub aggregate_metadata: BTreeMap<String, Vec<String>>,
+    /// Instances (uuids) on the host that are in server groups, for affinity.
+    pub instances: HashSet<String>,
+}
+
+/// A scheduling request for one instance.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub instance_uuid: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub resources: BTreeMap<String, i64>,
+    pub availability_zone: Option<String>,
+    /// `zone:host` pinning by an admin.
+    pub forced_host: Option<String>,
+    pub flavor_extra_specs: BTreeMap<String, String>,
+    pub image_properties: BTreeMap<String, String>,
+    pub group: Option<GroupHint>,
+    pub same_host: Vec<String>,
+    pub different_host: Vec<String>,
+    /// Hosts to avoid (a retry after a failed build, the source host of a migration).
+    pub ignore_hosts: Vec<String>,
+}
+
+/// The server group an instance joins, with where its members run.
+#[derive(Debug, Clone)]
+pub struct GroupHint {
+    pub id: String,
+    pub policy: String,
+    pub max_server_per_host: Option<i64>,
+    /// Hosts of the group's other members, with how many members each runs.
+    pub member_hosts: HashMap<String, i64>,
+}
+
+/// Why no host was found: per filter, how many hosts it removed and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoValidHost {
+    pub considered: usize,
+    pub removed: Vec<(String, usize, String)>,
+}
+
+impl std::fmt::Display for NoValidHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "No valid host was found. ")?;
+        if self.considered == 0 {
+            return write!(f, "There are no compute hosts (is any agent running?).");
+        }
+        write!(f, "{} hosts considered", self.considered)?;
+        for (filter, n, why) in &self.removed {
+            write!(f, "; {filter}: {n} hosts {why}")?;
+        }
+        write!(f, ".")
+    }
+}
+
+/// Spread (default, like Nova's positive weight multipliers) or pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    Spread,
+    Pack,
+}
+
+/// Filters and weighs; returns hosts best first.
+pub fn select<'a>(
+    hosts: &'a [HostState],
+    req: &Request,
+    strategy: Strategy,
+) -> Result<Vec<&'a HostState>, NoValidHost> {
+    let mut remaining: Vec<&HostState> = hosts.iter().collect();
+    let mut removed = Vec::new();
+    for filter in filters::PIPELINE {
+        let before = remaining.len();
+        let mut why = String::new();
+        remaining.retain(|h| match (filter.check)(h, req) {
+            Ok(()) => true,
+            Err(reason) => {
+                if why.is_empty() {
+                    why = reason;
+                }
+                false
+            }
+        });
+        if remaining.len() < before {
+            removed.push((filter.name.to_string(), before - remaining.len(), why));
+        }
+        if remaining.is_empty() {
+            return Err(NoValidHost {
+                considered: hosts.len(),
+                removed,
+            });
+        }
+    }
+    Ok(weighers::rank(remaining, strategy))
+}
+
+/// Host states, cached briefly: at 10,000 hosts reading them costs more than a decision.
+/// Every successful claim updates the cached free capacity at once, so back-to-back
+/// decisions see each other; the placement claim stays the authority.
+pub struct HostCache {
+    pub ttl: Duration,
+    cached: tokio::sync::Mutex<Option<(Instant, Vec<HostState>)>>,
+}
+
+impl HostCache {
+    pub fn new(ttl: Duration) -> Self {
+        HostCache {
+            ttl,
+            cached: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub async fn invalidate(&self) {
+        *self.cached.lock().await = None;
+    }
+
+    /// Runs `f` on fresh-enough host states (loading them with `load` when stale).
+    pub async fn with_hosts<T, F, Fut, E>(
+        &self,
+        load: F,
+        f: impl FnOnce(&mut Vec<HostState>) -> T,
+    ) -> Result<T, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<HostState>, E>>,
+    {
+        let mut guard = self.cached.lock().await;
+        let stale = guard.as_ref().is_none_or(|(at, _)| at.elapsed() > self.ttl);
+        if stale {
+            *guard = Some((Instant::now(), load().await?));
+        }
+        let (_, hosts) = guard.as_mut().expect("loaded above");
+        Ok(f(hosts))
+    }
+}
+
+/// Claims `req.resources` on the first host of `ranked` that placement accepts; returns it.
+pub async fn claim_first(
+    placement: &PlacementService,
+    ranked: &[(String, String)],
+    req: &Request,
+) -> Result<Option<String>, ferrostack_placement::PlacementError> {
+    for (host, provider) in ranked.iter().take(10) {
+        let alloc = Allocation {
+            provider_uuid: provider.clone(),
+            resources: req.resources.clone(),
+        };
+        match placement
+            .claim(&req.instance_uuid, &req.project_id, &req.user_id, &[alloc])
+            .await
+        {
+            Ok(()) => return Ok(Some(host.clone())),
+            Err(ferrostack_placement::PlacementError::Conflict(why)) => {
+                tracing::debug!(host = %host, %why, "claim lost; trying the next host");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}

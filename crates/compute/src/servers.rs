@@ -1,0 +1,702 @@
+//! Server operations without HTTP: create (validation, quota, records), scheduling of
+//! instances waiting for a host, delete, and the state-changing actions. Each operation writes
+//! the desired state and an action record in one transaction and wakes the host's agent.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use ferrostack_api::AuthContext;
+use ferrostack_store::now_micros;
+
+use crate::db::{self, actions, hosts, instances};
+use crate::error::{ComputeError, Result};
+use crate::instance::{self, vm, FlavorSnapshot, Instance};
+use crate::scheduler::{self, GroupHint, HostState, Request};
+use crate::ComputeService;
+
+/// A validated create request (the API layer parsed the JSON).
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    pub name: String,
+    pub description: Option<String>,
+    pub hostname: Option<String>,
+    pub image_ref: String,
+    pub flavor_ref: String,
+    pub key_name: Option<String>,
+    pub user_data: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub availability_zone: Option<String>,
+    pub min_count: i64,
+    pub max_count: i64,
+    pub hints: serde_json::Map<String, serde_json::Value>,
+    pub networks: serde_json::Value,
+    pub security_groups: Vec<String>,
+    pub config_drive: bool,
+    pub access_ip_v4: Option<String>,
+    pub access_ip_v6: Option<String>,
+    pub tags: Vec<String>,
+}
+
+pub fn is_admin(auth: &AuthContext) -> bool {
+    auth.has_role("admin")
+}
+
+impl ComputeService {
+    /// Creates `min_count..=max_count` instances (as many as quota allows, at least
+    /// `min_count`), all in BUILD waiting for the scheduler. Nothing is written when any check
+    /// fails.
+    pub async fn create_servers(
+        &self,
+        auth: &AuthContext,
+        req: CreateRequest,
+        request_id: &str,
+    ) -> Result<Vec<Instance>> {
+        let project = auth
+            .project_id()
+            .ok_or_else(|| ComputeError::Forbidden("A project-scoped token is required.".into()))?
+            .to_string();
+        let admin = is_admin(auth);
+        let mut conn = self.db.pool.acquire().await?;
+        let flavor = db::flavors::get_visible(
+            &mut conn,
+            &req.flavor_ref,
+            if admin { None } else { Some(project.as_str()) },
+        )
+        .await?
+        .ok_or_else(|| {
+            ComputeError::BadRequest(format!("Flavor {} could not be found.", req.flavor_ref))
+        })?;
+        if flavor.disabled {
+            return Err(ComputeError::BadRequest(format!(
+                "Flavor {} could not be found.",
+                req.flavor_ref
+            )));
+        }
+        // The image: visible to the caller, active, and fitting the flavor.
+        let image = self.image.find(&req.image_ref, auth).await.map_err(|_| {
+            ComputeError::BadRequest(format!("Image {} could not be found.", req.image_ref))
+        })?;
+        if image.status != ferrostack_image::model::Status::Active {
+            return Err(ComputeError::BadRequest(format!(
+                "Image {} is not active.",
+                req.image_ref
+            )));
+        }
+        if image.min_ram > flavor.ram {
+            return Err(ComputeError::BadRequest(
+                "Flavor's memory is too small for requested image.".into(),
+            ));
+        }
+        let size_gb = (image.size.unwrap_or(0).max(0) as u64).div_ceil(1 << 30) as i64;
+        if flavor.disk > 0 && (image.min_disk > flavor.disk || size_gb > flavor.disk) {
+            return Err(ComputeError::BadRequest(
+                "Flavor's disk is too small for requested image.".into(),
+            ));
+        }
+        let key = match &req.key_name {
+            Some(k) => Some(
+                db::keypairs::get(&mut conn, &auth.user_id, k)
+                    .await?
+                    .ok_or_else(|| {
+                        ComputeError::BadRequest(format!("Invalid key_name provided."))
+                    })?,
+            ),
+            None => None,
+        };
+        if let Some(az) = &req.availability_zone {
+            let (zone, host) = split_az(az);
+            if !zone.is_empty() && !self.zone_exists(&mut conn, zone).await? {
+                return Err(ComputeError::BadRequest(format!(
+                    "The requested availability zone is not available"
+                )));
+            }
+            if host.is_some() && !admin {
+                return Err(ComputeError::Forbidden(
+                    "Policy doesn't allow os_compute_api:servers:create:forced_host to be performed."
+                        .into(),
+                ));
+            }
+        }
+        let group = match req.hints.get("group").and_then(|v| v.as_str()) {
+            Some(g) => Some(self.group_of(&mut conn, g).await?.ok_or_else(|| {
+                ComputeError::BadRequest(format!("Server group {g} could not be found."))
+            })?),
+            None => None,
+        };
+        drop(conn);
+
+        let snapshot = FlavorSnapshot {
+            id: flavor.id.clone(),
+            name: flavor.name.clone(),
+            vcpus: flavor.vcpus,
+            ram: flavor.ram,
+            disk: flavor.disk,
+            ephemeral: flavor.ephemeral,
+            swap: flavor.swap,
+            extra_specs: flavor.extra_specs.clone(),
+        };
+        let now = now_micros();
+        let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let spec = serde_json::json!({
+            "networks": req.networks,
+            "security_groups": req.security_groups,
+            "scheduler_hints": req.hints,
+            "availability_zone": req.availability_zone,
+            "image_properties": image.properties,
+        });
+        let mut tx = self.db.begin_write().await?;
+        // Quota: counted in the same transaction as the insert, with the project's lock row
+        // taken first, so two creates at the limit cannot both pass.
+        instances::lock_project(&mut tx, &project).await?;
+        let (used_n, used_cores, used_ram) = instances::usage(&mut tx, &project).await?;
+        let limits = self.quota_limits(&mut tx, &project).await?;
+        let fits = |n: i64| {
+            let over = |limit: i64, used: i64, per: i64| limit >= 0 && used + per * n > limit;
+            if over(limits.0, used_n, 1) {
+                Some(("instances", limits.0, used_n, 1))
+            } else if over(limits.1, used_cores, flavor.vcpus) {
+                Some(("cores", limits.1, used_cores, flavor.vcpus))
+            } else if over(limits.2, used_ram, flavor.ram) {
+                Some(("ram", limits.2, used_ram, flavor.ram))
+            } else {
+                None
+            }
+        };
+        let mut count = req.max_count;
+        while count > req.min_count && fits(count).is_some() {
+            count -= 1;
+        }
+        if let Some((res, limit, used, per)) = fits(count) {
+            drop(tx);
+            return Err(ComputeError::QuotaExceeded(format!(
+                "Quota exceeded for {res}: Requested {}, but already used {used} of {limit} {res}",
+                per * count
+            )));
+        }
+        let mut created = Vec::new();
+        for index in 0..count {
+            let uuid = uuid::Uuid::new_v4().to_string();
+            let name = if count > 1 {
+                format!("{}-{}", req.name, index + 1)
+            } else {
+                req.name.clone()
+            };
+            let inst = Instance {
+                uuid: uuid.clone(),
+                hostname: req
+                    .hostname
+                    .clone()
+                    .unwrap_or_else(|| sanitize_hostname(&name)),
+                display_name: name,
+                display_description: req.description.clone(),
+                project_id: project.clone(),
+                user_id: auth.user_id.clone(),
+                image_ref: image.id.clone(),
+                flavor: snapshot.clone(),
+                key_name: key.as_ref().map(|k| k.name.clone()),
+                key_data: key.as_ref().map(|k| k.public_key.clone()),
+                user_data: req.user_data.clone(),
+                config_drive: if req.config_drive {
+                    "True".into()
+                } else {
+                    String::new()
+                },
+                availability_zone: req
+                    .availability_zone
+                    .as_deref()
+                    .map(|a| split_az(a).0.to_string())
+                    .filter(|a| !a.is_empty()),
+                host: None,
+                node: None,
+                vm_state: vm::BUILDING.into(),
+                task_state: Some("scheduling".into()),
+                power_state: 0,
+                desired_power: "running".into(),
+                target_vm_state: vm::ACTIVE.into(),
+                one_shot: None,
+                generation: 1,
+                done_generation: 0,
+                locked: false,
+                locked_by: None,
+                locked_reason: None,
+                access_ip_v4: req.access_ip_v4.clone(),
+                access_ip_v6: req.access_ip_v6.clone(),
+                reservation_id: reservation_id.clone(),
+                launch_index: index,
+                progress: 0,
+                request_spec: spec.clone(),
+                addresses: serde_json::json!({}),
+                launched_at: None,
+                terminated_at: None,
+                created_at: now,
+                updated_at: Some(now),
+                deleted: false,
+                metadata: req.metadata.clone(),
+                tags: req.tags.clone(),
+            };
+            instances::insert(&mut tx, &inst).await?;
+            if let Some(g) = &group {
+                db::server_groups::add_member(&mut tx, &g.0, &uuid).await?;
+            }
+            actions::start(
+                &mut tx,
+                &uuid,
+                request_id,
+                "create",
+                &project,
+                &auth.user_id,
+                None,
+                now,
+            )
+            .await?;
+            created.push(inst);
+        }
+        tx.commit().await?;
+        self.schedule_now.notify_one();
+        Ok(created)
+    }
+
+    async fn zone_exists(&self, conn: &mut db::Conn, zone: &str) -> Result<bool> {
+        if zone == self.config.default_availability_zone {
+            return Ok(true);
+        }
+        Ok(db::aggregates::all(conn)
+            .await?
+            .iter()
+            .any(|a| a.availability_zone.as_deref() == Some(zone)))
+    }
+
+    /// (id, policy, max_server_per_host) of a server group.
+    async fn group_of(
+        &self,
+        conn: &mut db::Conn,
+        id: &str,
+    ) -> Result<Option<(String, String, Option<i64>)>> {
+        Ok(db::server_groups::get(conn, id)
+            .await?
+            .map(|g| (g.id.clone(), g.policy.clone(), g.max_server_per_host)))
+    }
+
+    /// (instances, cores, ram) limits of a project; -1 is unlimited.
+    async fn quota_limits(&self, conn: &mut db::Conn, project: &str) -> Result<(i64, i64, i64)> {
+        let l = db::quotas::limits_for(conn, project, "").await?;
+        Ok((l.limit("instances"), l.limit("cores"), l.limit("ram")))
+    }
+
+    /// Starts the scheduling loop: places every instance waiting for a host, when woken by a
+    /// create and at least every 2 s (so instances left waiting by a crash are picked up).
+    pub fn spawn_scheduler(self: &std::sync::Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = me.schedule_pending().await {
+                    tracing::warn!(error = %e, "scheduling pass failed");
+                }
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(2),
+                    me.schedule_now.notified(),
+                )
+                .await;
+            }
+        })
+    }
+
+    /// Places every instance in BUILD without a host.
+    pub async fn schedule_pending(&self) -> Result<()> {
+        let waiting: Vec<Instance> = {
+            let mut conn = self.db.pool.acquire().await?;
+            instances::waiting_for_host(&mut conn).await?
+        };
+        for inst in waiting {
+            if let Err(e) = self.schedule_one(&inst, &[]).await {
+                tracing::warn!(instance = %inst.uuid, error = %e, "scheduling failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads host states for the scheduler: placement capacity, service status, zones and
+    /// aggregate metadata, and which hosts run which instances.
+    pub async fn load_host_states(&self) -> Result<Vec<HostState>> {
+        let providers = self.placement.provider_states().await?;
+        let mut conn = self.db.pool.acquire().await?;
+        let services = hosts::services(&mut conn).await?;
+        let aggregates = db::aggregates::all(&mut conn).await?;
+        let placed = instances::host_map(&mut conn).await?;
+        drop(conn);
+        let now = now_micros();
+        let down_after = self.config.service_down_time.as_micros() as i64;
+        let svc_by_host: HashMap<&str, &hosts::Service> = services
+            .iter()
+            .filter(|s| s.binary == "nova-compute")
+            .map(|s| (s.host.as_str(), s))
+            .collect();
+        let mut zone_of: HashMap<&str, String> = HashMap::new();
+        let mut meta_of: HashMap<&str, BTreeMap<String, Vec<String>>> = HashMap::new();
+        for a in &aggregates {
+            for h in &a.hosts {
+                if let Some(z) = &a.availability_zone {
+                    zone_of.insert(h.as_str(), z.clone());
+                }
+                let m = meta_of.entry(h.as_str()).or_default();
+                for (k, v) in &a.metadata {
+                    m.entry(k.clone()).or_default().push(v.clone());
+                }
+            }
+        }
+        let mut by_host: HashMap<&str, HashSet<String>> = HashMap::new();
+        for (uuid, host) in &placed {
+            by_host
+                .entry(host.as_str())
+                .or_default()
+                .insert(uuid.clone());
+        }
+        let mut out = Vec::with_capacity(providers.len());
+        for p in providers {
+            let Some(s) = svc_by_host.get(p.name.as_str()) else {
+                continue; // a provider that is not a compute host
+            };
+            let mut free = BTreeMap::new();
+            let mut capacity = BTreeMap::new();
+            for (class, inv) in &p.inventories {
+                let cap = ((inv.total - inv.reserved) as f64 * inv.allocation_ratio) as i64;
+                let used = p.used.get(class).copied().unwrap_or(0);
+                capacity.insert(class.clone(), cap);
+                free.insert(class.clone(), (cap - used).min(inv.max_unit));
+            }
+            out.push(HostState {
+                host: p.name.clone(),
+                provider_uuid: p.uuid.clone(),
+                hypervisor_type: "fake".into(),
+                enabled: !s.disabled,
+                up: !s.forced_down && s.last_seen_up.is_some_and(|t| now - t <= down_after),
+                free,
+                capacity,
+                availability_zone: zone_of
+                    .get(p.name.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| self.config.default_availability_zone.clone()),
+                aggregate_metadata: meta_of.remove(p.name.as_str()).unwrap_or_default(),
+                instances: by_host.remove(p.name.as_str()).unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Builds the scheduler request of an instance.
+    async fn request_for(&self, inst: &Instance, ignore: &[String]) -> Result<Request> {
+        let spec = &inst.request_spec;
+        let hints = spec.get("scheduler_hints").cloned().unwrap_or_default();
+        let list = |k: &str| -> Vec<String> {
+            match hints.get(k) {
+                Some(serde_json::Value::String(s)) => vec![s.clone()],
+                Some(serde_json::Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let (zone, forced_host) = match spec.get("availability_zone").and_then(|v| v.as_str()) {
+            Some(az) => {
+                let (z, h) = split_az(az);
+                (
+                    Some(z.to_string()).filter(|z| !z.is_empty()),
+                    h.map(str::to_string),
+                )
+            }
+            None => (None, None),
+        };
+        let group = match hints.get("group").and_then(|v| v.as_str()) {
+            Some(g) => {
+                let mut conn = self.db.pool.acquire().await?;
+                match self.group_of(&mut conn, g).await? {
+                    Some((id, policy, max)) => {
+                        let member_hosts =
+                            instances::group_member_hosts(&mut conn, &id, &inst.uuid).await?;
+                        Some(GroupHint {
+                            id,
+                            policy,
+                            max_server_per_host: max,
+                            member_hosts,
+                        })
+                    }
+                    None => None,
+                }
+            }
+            None => None,
+        };
+        let image_properties = spec
+            .get("image_properties")
+            .and_then(|v| v.as_object())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string()),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut resources = BTreeMap::from([
+            ("VCPU".to_string(), inst.flavor.vcpus),
+            ("MEMORY_MB".to_string(), inst.flavor.ram),
+        ]);
+        let disk = inst.flavor.disk
+            + inst.flavor.ephemeral
+            + (inst.flavor.swap.max(0) as u64).div_ceil(1024) as i64;
+        if disk > 0 {
+            resources.insert("DISK_GB".to_string(), disk);
+        }
+        Ok(Request {
+            instance_uuid: inst.uuid.clone(),
+            project_id: inst.project_id.clone(),
+            user_id: inst.user_id.clone(),
+            resources,
+            availability_zone: zone,
+            forced_host,
+            flavor_extra_specs: inst.flavor.extra_specs.clone(),
+            image_properties,
+            group,
+            same_host: list("same_host"),
+            different_host: list("different_host"),
+            ignore_hosts: ignore.to_vec(),
+        })
+    }
+
+    /// Picks a host for `inst`, claims its resources, and hands it to that host's agent; on no
+    /// valid host the instance goes to ERROR with a fault that says why.
+    pub async fn schedule_one(&self, inst: &Instance, ignore: &[String]) -> Result<Option<String>> {
+        let req = self.request_for(inst, ignore).await?;
+        let strategy = self.config.strategy;
+        let ranked = self
+            .hosts
+            .with_hosts(
+                || self.load_host_states(),
+                |hosts| {
+                    scheduler::select(hosts, &req, strategy).map(|r| {
+                        r.iter()
+                            .map(|h| (h.host.clone(), h.provider_uuid.clone()))
+                            .collect::<Vec<_>>()
+                    })
+                },
+            )
+            .await?;
+        let chosen = match ranked {
+            Ok(ranked) => scheduler::claim_first(&self.placement, &ranked, &req).await?,
+            Err(why) => {
+                self.fail_build(inst, &why.to_string()).await?;
+                return Ok(None);
+            }
+        };
+        let Some(host) = chosen else {
+            self.hosts.invalidate().await;
+            self.fail_build(
+                inst,
+                "No valid host was found. Every candidate host was claimed by concurrent requests.",
+            )
+            .await?;
+            return Ok(None);
+        };
+        // Reflect the claim in the cached host states so the next decision sees it.
+        self.hosts
+            .with_hosts(
+                || async { Ok::<_, ComputeError>(Vec::new()) },
+                |hosts| {
+                    if let Some(h) = hosts.iter_mut().find(|h| h.host == host) {
+                        for (class, n) in &req.resources {
+                            if let Some(f) = h.free.get_mut(class) {
+                                *f -= n;
+                            }
+                        }
+                        h.instances.insert(inst.uuid.clone());
+                    }
+                },
+            )
+            .await?;
+        let now = now_micros();
+        let mut tx = self.db.begin_write().await?;
+        let placed = instances::place(&mut tx, &inst.uuid, &host, now).await?;
+        tx.commit().await?;
+        if !placed {
+            // Deleted (or placed by someone else) meanwhile: give the claim back.
+            self.placement.remove_allocations(&inst.uuid).await?;
+            return Ok(None);
+        }
+        self.wakeups.wake(&host);
+        Ok(Some(host))
+    }
+
+    async fn fail_build(&self, inst: &Instance, message: &str) -> Result<()> {
+        let now = now_micros();
+        let mut tx = self.db.begin_write().await?;
+        instances::set_error(&mut tx, &inst.uuid, inst.generation, now).await?;
+        instances::add_fault(&mut tx, &inst.uuid, 500, message, "", None, now).await?;
+        actions::finish_open(&mut tx, &inst.uuid, Some(message), None, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes a server: its agent removes the guest, then the record is marked deleted and
+    /// its resources given back. A server on no host is deleted at once.
+    pub async fn delete_server(
+        &self,
+        inst: &Instance,
+        auth: &AuthContext,
+        request_id: &str,
+    ) -> Result<()> {
+        let now = now_micros();
+        let mut tx = self.db.begin_write().await?;
+        actions::start(
+            &mut tx,
+            &inst.uuid,
+            request_id,
+            "delete",
+            &inst.project_id,
+            &auth.user_id,
+            inst.host.as_deref(),
+            now,
+        )
+        .await?;
+        let on_host = inst.host.is_some();
+        if on_host {
+            instances::set_desire(
+                &mut tx,
+                &inst.uuid,
+                "absent",
+                vm::DELETED,
+                Some("deleting"),
+                None,
+                now,
+            )
+            .await?;
+        } else {
+            instances::mark_deleted(&mut tx, &inst.uuid, now).await?;
+            actions::finish_open(&mut tx, &inst.uuid, None, None, now).await?;
+        }
+        tx.commit().await?;
+        if let Some(h) = &inst.host {
+            self.wakeups.wake(h);
+        } else {
+            self.placement.remove_allocations(&inst.uuid).await?;
+        }
+        Ok(())
+    }
+
+    /// A power-state action: checks Nova's state rules (409), records the action, sets the
+    /// desired state and wakes the agent.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn power_action(
+        &self,
+        inst: &Instance,
+        auth: &AuthContext,
+        request_id: &str,
+        action: &str,
+        desired: &str,
+        target_vm_state: &str,
+        task_state: &str,
+        one_shot: Option<&str>,
+    ) -> Result<()> {
+        check_state(inst, action)?;
+        let now = now_micros();
+        let mut tx = self.db.begin_write().await?;
+        // Re-read inside the write transaction: a concurrent action may have started.
+        let fresh = instances::get(&mut tx, &inst.uuid, false)
+            .await?
+            .ok_or_else(|| {
+                ComputeError::NotFound(format!("Instance {} could not be found.", inst.uuid))
+            })?;
+        check_state(&fresh, action)?;
+        actions::start(
+            &mut tx,
+            &inst.uuid,
+            request_id,
+            action_record_name(action),
+            &inst.project_id,
+            &auth.user_id,
+            inst.host.as_deref(),
+            now,
+        )
+        .await?;
+        instances::set_desire(
+            &mut tx,
+            &inst.uuid,
+            desired,
+            target_vm_state,
+            Some(task_state),
+            one_shot,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        if let Some(h) = &inst.host {
+            self.wakeups.wake(h);
+        }
+        Ok(())
+    }
+}
+
+/// Nova's instance action names (os-instance-actions) for API actions.
+fn action_record_name(action: &str) -> &str {
+    match action {
+        "shelveOffload" => "shelveOffload",
+        "trigger_crash_dump" => "trigger_crash_dump",
+        other => other,
+    }
+}
+
+/// 409 unless the instance's vm_state allows `action` and no task is in progress.
+pub fn check_state(inst: &Instance, action: &str) -> Result<()> {
+    let allowed = instance::allowed_vm_states(action);
+    if !allowed.contains(&inst.vm_state.as_str()) {
+        return Err(ComputeError::Conflict(instance::conflict_message(
+            action,
+            "vm_state",
+            &inst.vm_state,
+            &inst.uuid,
+        )));
+    }
+    if let Some(t) = &inst.task_state {
+        return Err(ComputeError::Conflict(instance::conflict_message(
+            action,
+            "task_state",
+            t,
+            &inst.uuid,
+        )));
+    }
+    Ok(())
+}
+
+/// `zone:host` (or `zone:host:node`, or `:host`) into its parts.
+pub fn split_az(az: &str) -> (&str, Option<&str>) {
+    let mut it = az.splitn(3, ':');
+    let zone = it.next().unwrap_or("");
+    let host = it.next().filter(|h| !h.is_empty());
+    (zone, host)
+}
+
+/// A hostname from a display name, as Nova does (letters, digits and hyphens, at most 63).
+pub fn sanitize_hostname(name: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c.to_ascii_lowercase()
+            } else if c == ' ' || c == '_' || c == '.' {
+                '-'
+            } else {
+                '\0'
+            }
+        })
+        .filter(|c| *c != '\0')
+        .collect();
+    s = s.trim_matches('-').chars().take(63).collect();
+    if s.is_empty() {
+        "server".into()
+    } else {
+        s
+    }
+}

@@ -1,0 +1,488 @@
+//! A test cloud with identity, image, placement and compute mounted as the binary mounts
+//! them, and helpers to call it. Extend `TestCloud::start` (or add constructors next to it)
+//! for fake hosts; fields are public so tests can reach the services directly.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::Router;
+use ferrostack_api::auth::{validate_token, AuthLayerState};
+use ferrostack_api::request::request_context;
+use ferrostack_compute::{ComputeConfig, ComputeService};
+use ferrostack_identity::service::bootstrap::{BootstrapOutcome, CatalogService};
+use ferrostack_identity::{Identity, IdentityConfig};
+use ferrostack_image::{ImageConfig, ImageService};
+use ferrostack_placement::PlacementService;
+use ferrostack_policy::Enforcer;
+use ferrostack_store::sqlx::{self, Connection, Executor};
+use ferrostack_store::{Db, Engine};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+/// Runs the body once per engine with a fresh cloud `c`.
+macro_rules! api_test {
+    (async fn $name:ident($c:ident) $body:block) => {
+        #[tokio::test]
+        async fn $name() {
+            for engine in crate::common::engines() {
+                eprintln!("--- {} on {:?}", stringify!($name), engine);
+                let cloud = crate::common::TestCloud::start(engine).await;
+                {
+                    let $c = &cloud;
+                    $body
+                }
+            }
+        }
+    };
+}
+
+pub const PUBLIC_URL: &str = "http://cloud.test";
+
+pub fn engines() -> Vec<Engine> {
+    let mut v = vec![Engine::Sqlite];
+    if pg_url().is_some() {
+        v.push(Engine::Postgres);
+    }
+    v
+}
+
+fn pg_url() -> Option<String> {
+    std::env::var("FERROSTACK_TEST_PG_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// The server URL with another database name.
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, String::new()), |(b, q)| (b, format!("?{q}")));
+    let host_start = base.find("://").map_or(0, |i| i + 3);
+    let root = base[host_start..]
+        .find('/')
+        .map_or(base, |i| &base[..host_start + i]);
+    format!("{root}/{db}{query}")
+}
+
+/// A fresh database of `engine` (a new PostgreSQL database per cloud).
+async fn database(engine: Engine, dir: &std::path::Path) -> Db {
+    let url = match engine {
+        Engine::Sqlite => format!("sqlite://{}/t.db", dir.display()),
+        Engine::Postgres => {
+            let server = pg_url().unwrap();
+            let name = format!("c_{}", uuid::Uuid::new_v4().simple());
+            sqlx::any::install_default_drivers();
+            let mut conn = sqlx::AnyConnection::connect(&server).await.unwrap();
+            conn.execute(format!("CREATE DATABASE {name}").as_str())
+                .await
+                .unwrap();
+            let _ = conn.close().await;
+            with_database(&server, &name)
+        }
+    };
+    Db::connect(&url).await.unwrap()
+}
+
+pub struct TestCloud {
+    pub router: Router,
+    pub db: Db,
+    pub identity: Arc<Identity>,
+    pub image: Arc<ImageService>,
+    pub placement: Arc<PlacementService>,
+    pub compute: Arc<ComputeService>,
+    pub boot: BootstrapOutcome,
+    pub dir: tempfile::TempDir,
+    admin: tokio::sync::OnceCell<String>,
+}
+
+/// A user with a role on a fresh project, and its token.
+pub struct Tenant {
+    pub project_id: String,
+    pub user_id: String,
+    pub token: String,
+}
+
+impl TestCloud {
+    pub async fn start(engine: Engine) -> TestCloud {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database(engine, dir.path()).await;
+        let policy = Arc::new(Enforcer::with_defaults());
+        let identity = Identity::new(
+            db.clone(),
+            IdentityConfig {
+                public_url: PUBLIC_URL.into(),
+                region: "RegionOne".into(),
+                token_expiration: Duration::from_secs(3600),
+                key_repository: dir.path().join("keys"),
+                max_active_keys: 3,
+                lockout_failure_attempts: 0,
+                lockout_duration: Duration::from_secs(60),
+            },
+            policy.clone(),
+        )
+        .await
+        .unwrap();
+        let services: Vec<CatalogService> = [
+            ("identity", "keystone", "/identity"),
+            ("image", "glance", "/image"),
+            ("placement", "placement", "/placement"),
+            ("compute", "nova", "/compute/v2.1"),
+        ]
+        .into_iter()
+        .map(|(t, n, p)| CatalogService {
+            service_type: t.into(),
+            name: n.into(),
+            path: p.into(),
+        })
+        .collect();
+        let boot = identity
+            .bootstrap(Some("adminpw".into()), &services)
+            .await
+            .unwrap();
+        identity
+            .ensure_registered_limits("image", &ferrostack_image::DEFAULT_LIMITS)
+            .await
+            .unwrap();
+        let image = ImageService::new(
+            db.clone(),
+            ImageConfig {
+                public_url: PUBLIC_URL.into(),
+                store_dir: dir.path().join("images"),
+                max_image_size: u64::MAX,
+            },
+            policy.clone(),
+            identity.clone(),
+        )
+        .await
+        .unwrap();
+        let placement = PlacementService::new(db.clone(), policy.clone());
+        ferrostack_compute::db::flavors::ensure_default_flavors(&db)
+            .await
+            .unwrap();
+        let compute = ComputeService::new(
+            db.clone(),
+            ComputeConfig::new(PUBLIC_URL),
+            policy,
+            identity.clone(),
+            image.clone(),
+            placement.clone(),
+        );
+        let validator: Arc<dyn ferrostack_api::TokenValidator> = identity.clone();
+        let router = Router::new()
+            .nest(
+                "/identity",
+                ferrostack_identity::api::router(identity.clone()),
+            )
+            .nest("/image", ferrostack_image::api::router(image.clone()))
+            .nest(
+                "/placement",
+                ferrostack_placement::api::router(placement.clone()),
+            )
+            .nest("/compute", ferrostack_compute::api::router(compute.clone()))
+            .layer(axum::middleware::from_fn_with_state(
+                AuthLayerState { validator },
+                validate_token,
+            ))
+            .layer(axum::middleware::from_fn(request_context));
+        TestCloud {
+            router,
+            db,
+            identity,
+            image,
+            placement,
+            compute,
+            boot,
+            dir,
+            admin: Default::default(),
+        }
+    }
+
+    /// Sends a request; returns status, headers and the raw body. Checks every error is a
+    /// Nova error body under `/compute`.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let mut b = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            b = b.header("x-auth-token", t);
+        }
+        let body = match body {
+            Some(v) => {
+                b = b.header("content-type", "application/json");
+                serde_json::to_vec(&v).unwrap()
+            }
+            None => vec![],
+        };
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let resp = self
+            .router
+            .clone()
+            .oneshot(b.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = resp.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes().to_vec();
+        let status = parts.status;
+        assert_ne!(
+            status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{path}: 500 {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        if path.starts_with("/compute") && (status.is_client_error() || status.is_server_error()) {
+            let v: Value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("{path}: error body is not JSON"));
+            let inner = v.as_object().and_then(|o| o.values().next()).cloned();
+            assert_eq!(
+                inner.as_ref().and_then(|i| i["code"].as_u64()),
+                Some(u64::from(status.as_u16())),
+                "{path}: Nova error body {v}"
+            );
+        }
+        (status, parts.headers, bytes)
+    }
+
+    /// A compute call at microversion `mv` ("2.1" .. "2.96"); `path` is under
+    /// `/compute/v2.1`. Returns status and JSON body (Null when empty).
+    pub async fn nova(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        mv: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let header = format!("compute {mv}");
+        let (s, _, bytes) = self
+            .raw(
+                method,
+                &format!("/compute/v2.1{path}"),
+                Some(token),
+                body,
+                &[("openstack-api-version", &header)],
+            )
+            .await;
+        (s, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// [`Self::nova`] at the base microversion 2.1.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.nova(method, path, token, "2.1", body).await
+    }
+
+    /// The Nova error message of a body (`{"badRequest": {"message": ...}}`).
+    pub fn message(v: &Value) -> String {
+        v.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(|i| i["message"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn password_token(&self, user: &str, password: &str, project_id: &str) -> String {
+        let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"id": "default"}, "password": password}}},
+            "scope": {"project": {"id": project_id}}}});
+        let (_, h, _) = self
+            .raw(
+                Method::POST,
+                "/identity/v3/auth/tokens",
+                None,
+                Some(body),
+                &[],
+            )
+            .await;
+        h.get("x-subject-token")
+            .expect("token issued")
+            .to_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A token of the bootstrap admin on the admin project.
+    pub async fn admin(&self) -> String {
+        self.admin
+            .get_or_init(|| async {
+                self.password_token("admin", "adminpw", &self.boot.admin_project_id)
+                    .await
+            })
+            .await
+            .clone()
+    }
+
+    pub fn admin_project(&self) -> &str {
+        &self.boot.admin_project_id
+    }
+
+    async fn identity_call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let admin = self.admin().await;
+        let (s, _, bytes) = self
+            .raw(
+                method,
+                &format!("/identity/v3{path}"),
+                Some(&admin),
+                body,
+                &[],
+            )
+            .await;
+        (s, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// A new project with a user holding `role` on it.
+    pub async fn tenant(&self, role: &str) -> Tenant {
+        let n = uuid::Uuid::new_v4().simple().to_string();
+        let (s, p) = self
+            .identity_call(
+                Method::POST,
+                "/projects",
+                Some(json!({"project": {"name": format!("p{n}")}})),
+            )
+            .await;
+        assert_eq!(s, 201);
+        let project_id = p["project"]["id"].as_str().unwrap().to_string();
+        self.user_on(&project_id, role).await
+    }
+
+    /// A new user holding `role` on an existing project.
+    pub async fn user_on(&self, project_id: &str, role: &str) -> Tenant {
+        let n = uuid::Uuid::new_v4().simple().to_string();
+        let (s, u) = self
+            .identity_call(
+                Method::POST,
+                "/users",
+                Some(json!({"user": {"name": format!("u{n}"), "password": "pw"}})),
+            )
+            .await;
+        assert_eq!(s, 201);
+        let user_id = u["user"]["id"].as_str().unwrap().to_string();
+        let (_, roles) = self
+            .identity_call(Method::GET, &format!("/roles?name={role}"), None)
+            .await;
+        let role_id = roles["roles"][0]["id"].as_str().unwrap().to_string();
+        let (s, _) = self
+            .identity_call(
+                Method::PUT,
+                &format!("/projects/{project_id}/users/{user_id}/roles/{role_id}"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 204);
+        let token = self
+            .password_token(&format!("u{n}"), "pw", project_id)
+            .await;
+        Tenant {
+            project_id: project_id.to_string(),
+            user_id,
+            token,
+        }
+    }
+
+    /// Registers a `nova-compute` service on `host` as if its agent had just heartbeaten
+    /// (`up`), or had been silent for an hour.
+    pub async fn add_compute_service(&self, host: &str, up: bool) {
+        let now = ferrostack_store::now_micros();
+        let seen = if up { now } else { now - 3_600_000_000 };
+        let mut tx = self.db.begin_write().await.unwrap();
+        let id: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(MAX(id), 0) + 1 AS BIGINT) FROM compute_services",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO compute_services (id, uuid, host, service_binary, topic, disabled, \
+             forced_down, last_seen_up, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'nova-compute', 'compute', 0, 0, $4, $5, $4)",
+        )
+        .bind(id)
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(host)
+        .bind(seen)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    /// Disables (or enables) the compute service of `host`.
+    pub async fn set_service_disabled(&self, host: &str, disabled: bool) {
+        sqlx::query("UPDATE compute_services SET disabled = $2 WHERE host = $1")
+            .bind(host)
+            .bind(i64::from(disabled))
+            .execute(&self.db.pool)
+            .await
+            .unwrap();
+    }
+
+    /// Inserts an instance row (what the servers code creates) for usage and quota tests.
+    pub async fn add_instance(&self, t: &InstanceRow<'_>) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        let flavor = json!({"id": "1", "name": t.flavor_name, "vcpus": t.vcpus, "ram": t.ram,
+            "disk": t.disk, "ephemeral": 0, "swap": 0, "extra_specs": {}});
+        sqlx::query(
+            "INSERT INTO instances (uuid, display_name, hostname, project_id, user_id, flavor, \
+             vcpus, memory_mb, root_gb, vm_state, reservation_id, launched_at, terminated_at, \
+             created_at, deleted_at, deleted) \
+             VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, 'r-test', $10, $11, $12, $13, $14)",
+        )
+        .bind(&id)
+        .bind(t.name)
+        .bind(t.project_id)
+        .bind(t.user_id)
+        .bind(flavor.to_string())
+        .bind(t.vcpus)
+        .bind(t.ram)
+        .bind(t.disk)
+        .bind(if t.terminated_at.is_some() {
+            "deleted"
+        } else {
+            "active"
+        })
+        .bind(t.launched_at)
+        .bind(t.terminated_at)
+        .bind(t.launched_at.unwrap_or_else(ferrostack_store::now_micros))
+        .bind(t.terminated_at)
+        .bind(i64::from(t.terminated_at.is_some()))
+        .execute(&self.db.pool)
+        .await
+        .unwrap();
+        id
+    }
+}
+
+/// An instance row for [`TestCloud::add_instance`].
+pub struct InstanceRow<'a> {
+    pub name: &'a str,
+    pub project_id: &'a str,
+    pub user_id: &'a str,
+    pub flavor_name: &'a str,
+    pub vcpus: i64,
+    pub ram: i64,
+    pub disk: i64,
+    pub launched_at: Option<i64>,
+    pub terminated_at: Option<i64>,
+}

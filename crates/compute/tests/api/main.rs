@@ -1,0 +1,11 @@
+//! Compute API tests: the in-process router with the fake driver, on SQLite (and PostgreSQL
+//! when FERROSTACK_TEST_PG_URL is set).
+
+#[macro_use]
+mod common;
+mod aggregates;
+mod flavors;
+mod keypairs;
+mod quotas;
+mod server_groups;
+mod usage;

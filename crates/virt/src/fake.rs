@@ -1,0 +1,305 @@
+//! The `fake` driver: guests are entries in memory that go through the same transitions as
+//! real ones (a paused guest cannot be suspended, a stopped one cannot be paused, ...), with an
+//! optional delay per operation to make builds take time in tests.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::{Driver, DriverError, GuestSpec, HostInfo, Observed, PowerState, Result};
+
+struct Guest {
+    spec: GuestSpec,
+    power: PowerState,
+    console: Vec<String>,
+    started: Instant,
+}
+
+pub struct FakeDriver {
+    host: String,
+    vcpus: i64,
+    memory_mb: i64,
+    local_gb: i64,
+    delay: Duration,
+    booted: Instant,
+    guests: Mutex<HashMap<String, Guest>>,
+}
+
+impl FakeDriver {
+    /// A simulated host with the given capacity; `delay` is slept by every guest operation.
+    pub fn new(host: &str, vcpus: i64, memory_mb: i64, local_gb: i64, delay: Duration) -> Self {
+        FakeDriver {
+            host: host.to_string(),
+            vcpus,
+            memory_mb,
+            local_gb,
+            delay,
+            booted: Instant::now(),
+            guests: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn pause_a_moment(&self) {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+    }
+
+    /// Moves a guest from one of `from` to `to`, or says why not.
+    fn transition(
+        &self,
+        uuid: &str,
+        from: &[PowerState],
+        to: PowerState,
+        what: &str,
+    ) -> Result<()> {
+        let mut guests = self.guests.lock();
+        let g = guests
+            .get_mut(uuid)
+            .ok_or_else(|| DriverError::NotFound(uuid.to_string()))?;
+        if g.power == to {
+            return Ok(());
+        }
+        if !from.contains(&g.power) {
+            return Err(DriverError::Failed(format!(
+                "cannot {what} a guest that is {:?}",
+                g.power
+            )));
+        }
+        g.power = to;
+        g.console.push(format!("[fake] {what}: now {to:?}"));
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Driver for FakeDriver {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+
+    async fn host_info(&self) -> Result<HostInfo> {
+        Ok(HostInfo {
+            hypervisor_type: "fake".into(),
+            hypervisor_version: 1000,
+            vcpus: self.vcpus,
+            memory_mb: self.memory_mb,
+            local_gb: self.local_gb,
+            cpu_info: serde_json::json!({"arch": "x86_64", "model": "fake", "vendor": "ferrostack",
+                "topology": {"sockets": 1, "cores": self.vcpus, "threads": 1}}),
+            traits: vec![
+                "COMPUTE_NET_ATTACH_INTERFACE".into(),
+                "COMPUTE_TRUSTED_CERTS".into(),
+                "HW_CPU_X86_SSE2".into(),
+            ],
+            uptime_seconds: self.booted.elapsed().as_secs() as i64,
+        })
+    }
+
+    async fn list(&self) -> Result<Vec<Observed>> {
+        Ok(self
+            .guests
+            .lock()
+            .iter()
+            .map(|(uuid, g)| Observed {
+                uuid: uuid.clone(),
+                power: g.power,
+            })
+            .collect())
+    }
+
+    async fn spawn(&self, spec: &GuestSpec) -> Result<()> {
+        self.pause_a_moment().await;
+        let mut guests = self.guests.lock();
+        guests.entry(spec.uuid.clone()).or_insert_with(|| Guest {
+            spec: spec.clone(),
+            power: PowerState::Running,
+            console: vec![
+                format!("[fake] {} booting on {}", spec.uuid, self.host),
+                format!(
+                    "testvm ready hostname={} instance_id={} (simulated by the fake driver)",
+                    spec.hostname, spec.uuid
+                ),
+            ],
+            started: Instant::now(),
+        });
+        Ok(())
+    }
+
+    async fn destroy(&self, uuid: &str) -> Result<()> {
+        self.pause_a_moment().await;
+        self.guests.lock().remove(uuid);
+        Ok(())
+    }
+
+    async fn power_on(&self, uuid: &str) -> Result<()> {
+        self.pause_a_moment().await;
+        self.transition(
+            uuid,
+            &[
+                PowerState::Shutdown,
+                PowerState::Crashed,
+                PowerState::NoState,
+            ],
+            PowerState::Running,
+            "power on",
+        )
+    }
+
+    async fn power_off(&self, uuid: &str) -> Result<()> {
+        self.pause_a_moment().await;
+        self.transition(
+            uuid,
+            &[
+                PowerState::Running,
+                PowerState::Paused,
+                PowerState::Suspended,
+                PowerState::Crashed,
+            ],
+            PowerState::Shutdown,
+            "power off",
+        )
+    }
+
+    async fn reboot(&self, uuid: &str, hard: bool) -> Result<()> {
+        self.pause_a_moment().await;
+        let mut guests = self.guests.lock();
+        let g = guests
+            .get_mut(uuid)
+            .ok_or_else(|| DriverError::NotFound(uuid.to_string()))?;
+        if !hard && g.power != PowerState::Running {
+            return Err(DriverError::Failed(format!(
+                "cannot soft reboot a guest that is {:?}",
+                g.power
+            )));
+        }
+        g.power = PowerState::Running;
+        g.started = Instant::now();
+        g.console.push(format!(
+            "[fake] {} reboot; testvm ready hostname={} instance_id={}",
+            if hard { "hard" } else { "soft" },
+            g.spec.hostname,
+            g.spec.uuid
+        ));
+        Ok(())
+    }
+
+    async fn pause(&self, uuid: &str) -> Result<()> {
+        self.transition(uuid, &[PowerState::Running], PowerState::Paused, "pause")
+    }
+
+    async fn unpause(&self, uuid: &str) -> Result<()> {
+        self.transition(uuid, &[PowerState::Paused], PowerState::Running, "unpause")
+    }
+
+    async fn suspend(&self, uuid: &str) -> Result<()> {
+        self.pause_a_moment().await;
+        self.transition(
+            uuid,
+            &[PowerState::Running, PowerState::Paused],
+            PowerState::Suspended,
+            "suspend",
+        )
+    }
+
+    async fn resume(&self, uuid: &str) -> Result<()> {
+        self.pause_a_moment().await;
+        self.transition(
+            uuid,
+            &[PowerState::Suspended],
+            PowerState::Running,
+            "resume",
+        )
+    }
+
+    async fn console_output(&self, uuid: &str, max_lines: Option<usize>) -> Result<String> {
+        let guests = self.guests.lock();
+        let g = guests
+            .get(uuid)
+            .ok_or_else(|| DriverError::NotFound(uuid.to_string()))?;
+        let skip = max_lines.map_or(0, |n| g.console.len().saturating_sub(n));
+        Ok(g.console[skip..].join("\n") + "\n")
+    }
+
+    async fn diagnostics(&self, uuid: &str) -> Result<serde_json::Value> {
+        let guests = self.guests.lock();
+        let g = guests
+            .get(uuid)
+            .ok_or_else(|| DriverError::NotFound(uuid.to_string()))?;
+        Ok(serde_json::json!({
+            "state": format!("{:?}", g.power).to_lowercase(),
+            "driver": "fake",
+            "hypervisor": "fake",
+            "hypervisor_os": "linux",
+            "uptime": g.started.elapsed().as_secs(),
+            "config_drive": false,
+            "num_cpus": g.spec.vcpus,
+            "num_nics": 0,
+            "num_disks": 1,
+            "memory_details": {"maximum": g.spec.memory_mb, "used": 0},
+            "cpu_details": [], "nic_details": [], "disk_details": [],
+        }))
+    }
+
+    async fn inject_nmi(&self, uuid: &str) -> Result<()> {
+        let mut guests = self.guests.lock();
+        let g = guests
+            .get_mut(uuid)
+            .ok_or_else(|| DriverError::NotFound(uuid.to_string()))?;
+        g.console
+            .push("[fake] NMI received: kernel panic - dumping".into());
+        g.power = PowerState::Crashed;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(uuid: &str) -> GuestSpec {
+        GuestSpec {
+            uuid: uuid.into(),
+            name: "vm".into(),
+            hostname: "vm".into(),
+            vcpus: 1,
+            memory_mb: 64,
+            root_gb: 1,
+            image_ref: String::new(),
+            user_data: None,
+            key_data: None,
+            metadata: serde_json::json!({}),
+        }
+    }
+
+    #[tokio::test]
+    async fn transitions_follow_guest_rules() {
+        let d = FakeDriver::new("h1", 4, 4096, 40, Duration::ZERO);
+        d.spawn(&spec("a")).await.unwrap();
+        d.spawn(&spec("a")).await.unwrap(); // idempotent
+        assert_eq!(d.list().await.unwrap().len(), 1);
+        d.pause("a").await.unwrap();
+        assert!(
+            d.reboot("a", false).await.is_err(),
+            "soft reboot needs running"
+        );
+        d.suspend("a").await.unwrap();
+        assert!(d.unpause("a").await.is_err());
+        d.resume("a").await.unwrap();
+        d.power_off("a").await.unwrap();
+        assert!(d.pause("a").await.is_err());
+        d.power_on("a").await.unwrap();
+        assert!(d
+            .console_output("a", Some(1))
+            .await
+            .unwrap()
+            .contains("power on"));
+        d.destroy("a").await.unwrap();
+        d.destroy("a").await.unwrap();
+        assert!(matches!(
+            d.power_on("a").await,
+            Err(DriverError::NotFound(_))
+        ));
+    }
+}

@@ -1,0 +1,115 @@
+//! Hypervisor drivers behind one trait. The agent of a host owns one [`Driver`] and converges
+//! what it runs to what the controller wants; drivers only do what they are told, idempotently.
+//!
+//! `fake` keeps instances in memory with the same state transitions a real guest goes through
+//! (for API tests and for thousands of simulated hosts in one process); `qemu` comes next.
+
+pub mod fake;
+
+use serde::{Deserialize, Serialize};
+
+/// Nova's power states (nova/compute/power_state.py), as shown in `OS-EXT-STS:power_state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(i64)]
+pub enum PowerState {
+    NoState = 0,
+    Running = 1,
+    Paused = 3,
+    Shutdown = 4,
+    Crashed = 6,
+    Suspended = 7,
+}
+
+impl PowerState {
+    pub fn code(self) -> i64 {
+        self as i64
+    }
+    pub fn from_code(c: i64) -> PowerState {
+        match c {
+            1 => PowerState::Running,
+            3 => PowerState::Paused,
+            4 => PowerState::Shutdown,
+            6 => PowerState::Crashed,
+            7 => PowerState::Suspended,
+            _ => PowerState::NoState,
+        }
+    }
+}
+
+/// What a host can offer, reported to the controller (hypervisor record and placement
+/// inventory).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostInfo {
+    pub hypervisor_type: String,
+    pub hypervisor_version: i64,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub local_gb: i64,
+    pub cpu_info: serde_json::Value,
+    /// Placement traits (COMPUTE_*, HW_CPU_*).
+    pub traits: Vec<String>,
+    pub uptime_seconds: i64,
+}
+
+/// Everything a driver needs to create a guest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GuestSpec {
+    pub uuid: String,
+    pub name: String,
+    pub hostname: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub root_gb: i64,
+    pub image_ref: String,
+    pub user_data: Option<String>,
+    pub key_data: Option<String>,
+    /// The metadata the guest sees (`meta` in meta_data.json).
+    pub metadata: serde_json::Value,
+}
+
+/// A guest as the driver sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub uuid: String,
+    pub power: PowerState,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error("instance {0} does not exist on this host")]
+    NotFound(String),
+    #[error("{0}")]
+    Failed(String),
+    #[error("{0} is not supported by the {1} driver")]
+    Unsupported(&'static str, &'static str),
+}
+
+pub type Result<T, E = DriverError> = std::result::Result<T, E>;
+
+/// A hypervisor driver. Every call is idempotent with respect to the end state: spawning a
+/// guest that exists, or destroying one that does not, is not an error.
+#[async_trait::async_trait]
+pub trait Driver: Send + Sync {
+    /// `fake`, `qemu`: shown as `hypervisor_type` (upper-cased by Nova convention for qemu).
+    fn name(&self) -> &'static str;
+    async fn host_info(&self) -> Result<HostInfo>;
+    /// Every guest the driver knows on this host, running or not.
+    async fn list(&self) -> Result<Vec<Observed>>;
+    /// Creates and starts a guest.
+    async fn spawn(&self, spec: &GuestSpec) -> Result<()>;
+    /// Stops and removes a guest and everything it owns on the host.
+    async fn destroy(&self, uuid: &str) -> Result<()>;
+    async fn power_on(&self, uuid: &str) -> Result<()>;
+    async fn power_off(&self, uuid: &str) -> Result<()>;
+    async fn reboot(&self, uuid: &str, hard: bool) -> Result<()>;
+    async fn pause(&self, uuid: &str) -> Result<()>;
+    async fn unpause(&self, uuid: &str) -> Result<()>;
+    async fn suspend(&self, uuid: &str) -> Result<()>;
+    async fn resume(&self, uuid: &str) -> Result<()>;
+    /// The serial console log (the last `max_lines` lines when given).
+    async fn console_output(&self, uuid: &str, max_lines: Option<usize>) -> Result<String>;
+    /// Driver-specific diagnostics (os-server-diagnostics).
+    async fn diagnostics(&self, uuid: &str) -> Result<serde_json::Value>;
+    /// Injects an NMI (trigger crash dump).
+    async fn inject_nmi(&self, uuid: &str) -> Result<()>;
+}
