@@ -7,19 +7,19 @@ use serde_json::{json, Value};
 use crate::common::uuid;
 
 fn providers_of(v: &Value) -> Vec<String> {
-    let mut out: Vec<String> = v["allocation_requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|ar| {
-            ar["allocations"]
-                .as_object()
-                .unwrap()
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let mut out: Vec<String> = vec![];
+    for ar in v["allocation_requests"].as_array().unwrap() {
+        match &ar["allocations"] {
+            Value::Object(m) => out.extend(m.keys().cloned()),
+            // Before 1.12: a list of {"resource_provider": {"uuid": ...}, "resources": ...}.
+            list => out.extend(
+                list.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a["resource_provider"]["uuid"].as_str().unwrap().to_string()),
+            ),
+        }
+    }
     out.sort();
     out
 }
