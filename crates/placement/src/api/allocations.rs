@@ -28,14 +28,13 @@ fn resources(v: &Value) -> Result<BTreeMap<String, i64>> {
         ));
     }
     let mut out = BTreeMap::new();
-    for (rc, n) in m {
+    for rc in m.keys() {
         if rc.is_empty() || rc.len() > 255 {
             return Err(invalid(format!(
                 "'{rc}' is not a valid resource class name"
             )));
         }
         let amount = super::required_int(m, rc, 1, MAX_INT)?;
-        let _ = n;
         out.insert(rc.clone(), amount);
     }
     Ok(out)

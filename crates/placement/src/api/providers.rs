@@ -96,7 +96,7 @@ pub async fn list(
     for u in &snap.order {
         let p = &snap.providers[u];
         let keep = name.is_none_or(|n| p.name == n)
-            && uuid.is_none_or(|x| &p.uuid == x)
+            && uuid.is_none_or(|x| p.uuid == x)
             && member_of.matches(&p.aggregates)
             && required.matches(&p.traits)
             && tree_root

@@ -176,7 +176,7 @@ pub async fn usage(
     providers: Option<&[String]>,
 ) -> DbResult<Vec<(String, String, i64)>> {
     let filter = match providers {
-        Some(p) if p.is_empty() => return Ok(vec![]),
+        Some([]) => return Ok(vec![]),
         Some(p) => format!(" WHERE provider_uuid IN ({})", placeholders(1, p.len())),
         None => String::new(),
     };

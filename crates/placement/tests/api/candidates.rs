@@ -34,7 +34,7 @@ api_test!(async fn filters_on_resources_traits_and_aggregates(c) {
         Some(json!({"traits": ["HW_CPU_X86_AVX2"], "resource_provider_generation": gen}))).await;
     assert_eq!(s, 200);
     let agg = uuid();
-    c.placement.set_provider_aggregates(&b, &[agg.clone()]).await.unwrap();
+    c.placement.set_provider_aggregates(&b, std::slice::from_ref(&agg)).await.unwrap();
     let mut ab = vec![a.clone(), b.clone()];
     ab.sort();
 
@@ -124,8 +124,8 @@ api_test!(async fn granular_nested_and_sharing(c) {
     let ss = c.provider("shared-storage", None).await;
     c.inventories(&ss, json!({"DISK_GB": {"total": 1000}})).await;
     let agg = uuid();
-    c.placement.set_provider_aggregates(&ss, &[agg.clone()]).await.unwrap();
-    c.placement.set_provider_aggregates(&cn, &[agg.clone()]).await.unwrap();
+    c.placement.set_provider_aggregates(&ss, std::slice::from_ref(&agg)).await.unwrap();
+    c.placement.set_provider_aggregates(&cn, std::slice::from_ref(&agg)).await.unwrap();
     let gen = c.get(&format!("/resource_providers/{ss}"), "1.0").await["generation"].clone();
     c.req(Method::PUT, &format!("/resource_providers/{ss}/traits"), "1.6",
         Some(json!({"traits": ["MISC_SHARES_VIA_AGGREGATE"], "resource_provider_generation": gen}))).await;

@@ -52,7 +52,7 @@ api_test!(async fn sync_is_idempotent_and_feeds_provider_states(c) {
     assert!(matches!(p.sync_compute_provider(&bad).await, Err(PlacementError::BadRequest(_))));
 
     let agg = uuid();
-    p.set_provider_aggregates(&id, &[agg.clone()]).await.unwrap();
+    p.set_provider_aggregates(&id, std::slice::from_ref(&agg)).await.unwrap();
     p.claim(&uuid(), "proj", "user", &vcpus(&id, 3)).await.unwrap();
     // Children are not host states.
     let child = c.provider("child", Some(&id)).await;

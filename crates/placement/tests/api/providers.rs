@@ -133,7 +133,7 @@ api_test!(async fn aggregates_and_member_of(c) {
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["resource_provider_generation"], 2);
     assert_eq!(c.req(Method::PUT, &path, "1.19", Some(json!({"aggregates": ["x"], "resource_provider_generation": 2}))).await.0, 400);
-    c.placement.set_provider_aggregates(&b, &[agg2.clone()]).await.unwrap();
+    c.placement.set_provider_aggregates(&b, std::slice::from_ref(&agg2)).await.unwrap();
 
     let names = |v: serde_json::Value| -> Vec<String> {
         let mut n: Vec<String> = v["resource_providers"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
