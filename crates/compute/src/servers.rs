@@ -97,7 +97,7 @@ impl ComputeService {
                 db::keypairs::get(&mut conn, &auth.user_id, k)
                     .await?
                     .ok_or_else(|| {
-                        ComputeError::BadRequest(format!("Invalid key_name provided."))
+                        ComputeError::BadRequest("Invalid key_name provided.".to_string())
                     })?,
             ),
             None => None,
@@ -105,9 +105,9 @@ impl ComputeService {
         if let Some(az) = &req.availability_zone {
             let (zone, host) = split_az(az);
             if !zone.is_empty() && !self.zone_exists(&mut conn, zone).await? {
-                return Err(ComputeError::BadRequest(format!(
-                    "The requested availability zone is not available"
-                )));
+                return Err(ComputeError::BadRequest(
+                    "The requested availability zone is not available".to_string(),
+                ));
             }
             if host.is_some() && !admin {
                 return Err(ComputeError::Forbidden(

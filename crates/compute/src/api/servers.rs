@@ -305,7 +305,7 @@ fn parse_create(body: &Value, v: Microversion) -> Result<CreateRequest, ApiError
         }
     };
     if uuid::Uuid::parse_str(&image_ref).is_err() {
-        return Err(bad(format!("Invalid imageRef provided.")));
+        return Err(bad("Invalid imageRef provided.".to_string()));
     }
     let count = |k: &str| -> Result<Option<i64>, ApiError> {
         match s.get(k) {
@@ -441,7 +441,7 @@ async fn create(
         .unwrap_or(false);
     let created = svc.create_servers(&auth, req, &rid.0).await?;
     let base = format!("{}/compute", svc.config.public_url);
-    if return_reservation || created.len() > 1 && return_reservation {
+    if return_reservation {
         return Ok((
             StatusCode::ACCEPTED,
             axum::Json(json!({"reservation_id": created[0].reservation_id})),

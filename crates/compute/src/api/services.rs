@@ -149,7 +149,7 @@ async fn delete_service(
         .iter()
         .any(|(_, h)| *h == s.host);
     if busy {
-        return Err(ApiError::conflict(format!("Unable to delete compute service that is hosting instances. Migrate or delete the instances first.")));
+        return Err(ApiError::conflict("Unable to delete compute service that is hosting instances. Migrate or delete the instances first.".to_string()));
     }
     let node = hosts::node_by_host(&mut conn, &s.host)
         .await

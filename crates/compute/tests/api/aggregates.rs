@@ -102,6 +102,38 @@ api_test!(async fn aggregate_crud_and_hosts(c) {
     assert_eq!(c.call(Method::POST, &act, &admin, Some(json!({"bogus": {}}))).await.0, 400);
 });
 
+api_test!(async fn placement_aggregates_mirror_hosts(c) {
+    let admin = c.admin().await;
+    c.add_compute_service("hp", true).await;
+    let rp = c.add_compute_node("hp").await;
+    let mut uuids = vec![];
+    for name in ["x", "y"] {
+        let (_, v) = c.nova(Method::POST, "/os-aggregates", &admin, "2.41",
+            Some(json!({"aggregate": {"name": name}}))).await;
+        let id = v["aggregate"]["id"].as_i64().unwrap();
+        uuids.push((id, v["aggregate"]["uuid"].as_str().unwrap().to_string()));
+        let (s, _) = c.call(Method::POST, &format!("/os-aggregates/{id}/action"), &admin,
+            Some(json!({"add_host": {"host": "hp"}}))).await;
+        assert_eq!(s, 200);
+    }
+    let placement_aggs = || async {
+        let (s, _, body) = c.raw(Method::GET, &format!("/placement/resource_providers/{rp}/aggregates"),
+            Some(&admin), None, &[("openstack-api-version", "placement 1.19")]).await;
+        assert_eq!(s, 200);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let mut a: Vec<String> = v["aggregates"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+        a.sort();
+        a
+    };
+    let mut want: Vec<String> = uuids.iter().map(|(_, u)| u.clone()).collect();
+    want.sort();
+    assert_eq!(placement_aggs().await, want);
+    let (s, _) = c.call(Method::POST, &format!("/os-aggregates/{}/action", uuids[0].0), &admin,
+        Some(json!({"remove_host": {"host": "hp"}}))).await;
+    assert_eq!(s, 200);
+    assert_eq!(placement_aggs().await, vec![uuids[1].1.clone()]);
+});
+
 api_test!(async fn availability_zones(c) {
     let admin = c.admin().await;
     let m = c.tenant("member").await;

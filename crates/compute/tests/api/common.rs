@@ -428,6 +428,41 @@ impl TestCloud {
         tx.commit().await.unwrap();
     }
 
+    /// Registers the compute node of `host` and its placement provider (empty inventory), as
+    /// an agent would; returns the node's (= provider's) uuid.
+    pub async fn add_compute_node(&self, host: &str) -> String {
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let mut tx = self.db.begin_write().await.unwrap();
+        let id: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(MAX(id), 0) + 1 AS BIGINT) FROM compute_nodes",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO compute_nodes (id, uuid, host, hypervisor_hostname, hypervisor_type, \
+             vcpus, memory_mb, local_gb, created_at) VALUES ($1, $2, $3, $3, 'fake', 4, 8192, 100, $4)",
+        )
+        .bind(id)
+        .bind(&uuid)
+        .bind(host)
+        .bind(ferrostack_store::now_micros())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        self.placement
+            .sync_compute_provider(&ferrostack_placement::ComputeProvider {
+                uuid: uuid.clone(),
+                name: host.to_string(),
+                inventories: Default::default(),
+                traits: vec![],
+            })
+            .await
+            .unwrap();
+        uuid
+    }
+
     /// Disables (or enables) the compute service of `host`.
     pub async fn set_service_disabled(&self, host: &str, disabled: bool) {
         sqlx::query("UPDATE compute_services SET disabled = $2 WHERE host = $1")
