@@ -179,12 +179,14 @@ impl ComputeService {
             }
         }
         tx.commit().await?;
-        for uuid in release {
-            self.placement.remove_allocations(&uuid).await?;
+        if release.is_empty() {
+            return Ok(());
         }
-        if !self.hosts.ttl.is_zero() {
-            self.hosts.invalidate().await;
+        for uuid in &release {
+            self.placement.remove_allocations(uuid).await?;
         }
+        // Released resources: the scheduler's cached free capacity is now too low.
+        self.hosts.invalidate().await;
         Ok(())
     }
 

@@ -324,7 +324,6 @@ impl ComputeService {
         let placed = instances::host_map(&mut conn).await?;
         drop(conn);
         let now = now_micros();
-        let down_after = self.config.service_down_time.as_micros() as i64;
         let svc_by_host: HashMap<&str, &hosts::Service> = services
             .iter()
             .filter(|s| s.binary == "nova-compute")
@@ -368,7 +367,12 @@ impl ComputeService {
                 provider_uuid: p.uuid.clone(),
                 hypervisor_type: "fake".into(),
                 enabled: !s.disabled,
-                up: !s.forced_down && s.last_seen_up.is_some_and(|t| now - t <= down_after),
+                up: crate::model::service_is_up(
+                    s.forced_down,
+                    s.last_seen_up,
+                    now,
+                    self.config.service_down_time,
+                ),
                 free,
                 capacity,
                 availability_zone: zone_of
@@ -503,20 +507,17 @@ impl ComputeService {
         };
         // Reflect the claim in the cached host states so the next decision sees it.
         self.hosts
-            .with_hosts(
-                || async { Ok::<_, ComputeError>(Vec::new()) },
-                |hosts| {
-                    if let Some(h) = hosts.iter_mut().find(|h| h.host == host) {
-                        for (class, n) in &req.resources {
-                            if let Some(f) = h.free.get_mut(class) {
-                                *f -= n;
-                            }
+            .update(|hosts| {
+                if let Some(h) = hosts.iter_mut().find(|h| h.host == host) {
+                    for (class, n) in &req.resources {
+                        if let Some(f) = h.free.get_mut(class) {
+                            *f -= n;
                         }
-                        h.instances.insert(inst.uuid.clone());
                     }
-                },
-            )
-            .await?;
+                    h.instances.insert(inst.uuid.clone());
+                }
+            })
+            .await;
         let now = now_micros();
         let mut tx = self.db.begin_write().await?;
         let placed = instances::place(&mut tx, &inst.uuid, &host, now).await?;

@@ -29,10 +29,12 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
 }
 
 fn is_up(svc: &ComputeService, s: &hosts::Service) -> bool {
-    let down_after = svc.config.service_down_time.as_micros() as i64;
-    !s.forced_down
-        && s.last_seen_up
-            .is_some_and(|t| ferrostack_store::now_micros() - t <= down_after)
+    crate::model::service_is_up(
+        s.forced_down,
+        s.last_seen_up,
+        ferrostack_store::now_micros(),
+        svc.config.service_down_time,
+    )
 }
 
 fn service_view(svc: &ComputeService, s: &hosts::Service, v: Microversion) -> Value {

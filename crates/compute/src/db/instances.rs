@@ -147,25 +147,28 @@ async fn load_children(conn: &mut Conn, list: &mut [Instance]) -> DbResult<()> {
         .enumerate()
         .map(|(i, x)| (x.uuid.clone(), i))
         .collect();
-    let (meta_sql, tag_sql) = if list.len() == 1 {
-        (
-            "SELECT instance_uuid, key, value FROM instance_metadata WHERE instance_uuid = $1",
-            "SELECT instance_uuid, tag FROM instance_tags WHERE instance_uuid = $1 ORDER BY tag",
-        )
+    // One instance: its own rows. Several: the rows of every live instance in one query each
+    // (sqlx::Any has no array binds), matched to the list by uuid.
+    let one = (list.len() == 1).then(|| list[0].uuid.clone());
+    let meta_sql = if one.is_some() {
+        "SELECT instance_uuid, key, value FROM instance_metadata WHERE instance_uuid = $1"
     } else {
-        (
-            "SELECT m.instance_uuid, m.key, m.value FROM instance_metadata m \
-             JOIN instances i ON i.uuid = m.instance_uuid WHERE i.deleted = 0 OR $1 = $1",
-            "SELECT t.instance_uuid, t.tag FROM instance_tags t \
-             JOIN instances i ON i.uuid = t.instance_uuid WHERE i.deleted = 0 OR $1 = $1 ORDER BY t.tag",
-        )
+        "SELECT m.instance_uuid, m.key, m.value FROM instance_metadata m \
+         JOIN instances i ON i.uuid = m.instance_uuid"
     };
-    let first = list[0].uuid.clone();
-    for r in sqlx::query(meta_sql)
-        .bind(&first)
-        .fetch_all(&mut *conn)
-        .await?
-    {
+    let tag_sql = if one.is_some() {
+        "SELECT instance_uuid, tag FROM instance_tags WHERE instance_uuid = $1 ORDER BY tag"
+    } else {
+        "SELECT t.instance_uuid, t.tag FROM instance_tags t \
+         JOIN instances i ON i.uuid = t.instance_uuid ORDER BY t.tag"
+    };
+    let mut meta_q = sqlx::query(meta_sql);
+    let mut tag_q = sqlx::query(tag_sql);
+    if let Some(u) = &one {
+        meta_q = meta_q.bind(u.clone());
+        tag_q = tag_q.bind(u.clone());
+    }
+    for r in meta_q.fetch_all(&mut *conn).await? {
         let id: String = r.try_get("instance_uuid")?;
         if let Some(&i) = idx.get(&id) {
             list[i]
@@ -173,11 +176,7 @@ async fn load_children(conn: &mut Conn, list: &mut [Instance]) -> DbResult<()> {
                 .insert(r.try_get("key")?, r.try_get("value")?);
         }
     }
-    for r in sqlx::query(tag_sql)
-        .bind(&first)
-        .fetch_all(&mut *conn)
-        .await?
-    {
+    for r in tag_q.fetch_all(&mut *conn).await? {
         let id: String = r.try_get("instance_uuid")?;
         if let Some(&i) = idx.get(&id) {
             list[i].tags.push(r.try_get("tag")?);

@@ -143,6 +143,14 @@ impl HostCache {
         *self.cached.lock().await = None;
     }
 
+    /// Changes the cached host states in place, if any are cached (nothing to do otherwise:
+    /// the next decision loads them fresh).
+    pub async fn update(&self, f: impl FnOnce(&mut Vec<HostState>)) {
+        if let Some((_, hosts)) = self.cached.lock().await.as_mut() {
+            f(hosts);
+        }
+    }
+
     /// Runs `f` on fresh-enough host states (loading them with `load` when stale).
     pub async fn with_hosts<T, F, Fut, E>(
         &self,
