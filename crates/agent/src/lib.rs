@@ -65,6 +65,11 @@ pub enum OneShot {
     /// Destroy and spawn again (rebuild, evacuate to this host).
     Recreate,
     CrashDump,
+    /// Boot the rescue image (`DesiredGuest::rescue_image`) with the guest's disk attached.
+    Rescue,
+    Unrescue,
+    /// Copy the root disk into the image `DesiredGuest::snapshot_image` (createImage).
+    Snapshot,
 }
 
 /// One guest of this host as the controller wants it.
@@ -79,6 +84,12 @@ pub struct DesiredGuest {
     /// `known_power`: then only a change is worth a report.
     pub settled: bool,
     pub known_power: PowerState,
+    /// The image a `Rescue` boots (the guest's own image when None).
+    #[serde(default)]
+    pub rescue_image: Option<String>,
+    /// The image a `Snapshot` fills.
+    #[serde(default)]
+    pub snapshot_image: Option<String>,
 }
 
 /// What the agent saw after converging one guest.
@@ -111,6 +122,20 @@ pub trait Controller: Send + Sync {
     async fn heartbeat(&self, host: &str) -> Result<(), LinkError>;
     /// Returns when something for `host` may have changed, or after `timeout`.
     async fn wait_for_change(&self, host: &str, timeout: Duration);
+    /// Uploads a snapshot file (`disk_format` as the driver wrote it) as the data of image
+    /// `image_id`, which the controller created when the snapshot was asked for.
+    async fn upload_snapshot(
+        &self,
+        host: &str,
+        image_id: &str,
+        path: &std::path::Path,
+        disk_format: &str,
+    ) -> Result<(), LinkError> {
+        let _ = (host, image_id, path, disk_format);
+        Err(LinkError(
+            "this controller link cannot upload snapshots".into(),
+        ))
+    }
 }
 
 /// How often an idle agent converges anyway, and heartbeats.
@@ -227,6 +252,32 @@ impl Agent {
         self.controller.report(&self.host, reports).await
     }
 
+    /// Writes the guest's disk to a scratch file and hands it to the controller.
+    async fn snapshot(&self, g: &DesiredGuest) -> Result<(), String> {
+        let image = g
+            .snapshot_image
+            .as_deref()
+            .ok_or("snapshot asked without a target image")?;
+        let path = std::env::temp_dir().join(format!(
+            "ferrostack-snapshot-{}-{}",
+            g.spec.uuid, g.generation
+        ));
+        let result = async {
+            let format = self
+                .driver
+                .snapshot(&g.spec.uuid, &path)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.controller
+                .upload_snapshot(&self.host, image, &path, &format)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        let _ = tokio::fs::remove_file(&path).await;
+        result
+    }
+
     /// Brings one guest to its desired state with the fewest driver calls.
     async fn converge_guest(
         &self,
@@ -264,12 +315,20 @@ impl Agent {
                         d.spawn(&g.spec).await.map_err(err)?;
                     }
                     OneShot::CrashDump => d.inject_nmi(uuid).await.map_err(err)?,
+                    OneShot::Rescue => {
+                        let image = g.rescue_image.as_deref().unwrap_or(&g.spec.image_ref);
+                        d.rescue(uuid, image).await.map_err(err)?
+                    }
+                    OneShot::Unrescue => d.unrescue(uuid).await.map_err(err)?,
+                    OneShot::Snapshot => self.snapshot(g).await?,
                 }
                 done.insert(uuid.to_string(), g.generation);
-                have = PowerState::Running;
-                if shot == OneShot::CrashDump {
+                match shot {
                     // The guest decides what a crash dump leaves; report what it is now.
-                    return Ok(());
+                    OneShot::CrashDump => return Ok(()),
+                    // A snapshot leaves the guest as it was.
+                    OneShot::Snapshot => {}
+                    _ => have = PowerState::Running,
                 }
             }
         }

@@ -12,7 +12,7 @@ use ferrostack_placement::{ComputeProvider, Inventory};
 use ferrostack_store::now_micros;
 use ferrostack_virt::{GuestSpec, HostInfo, PowerState};
 
-use crate::db::{actions, hosts, instances};
+use crate::db::{actions, hosts, instances, migrations};
 use crate::instance::{vm, Instance};
 use crate::ComputeService;
 
@@ -35,8 +35,20 @@ fn err(e: impl std::fmt::Display) -> LinkError {
     LinkError(e.to_string())
 }
 
-/// The guest an instance should be, as the agent sees it.
+/// The guest an instance should be, as the agent sees it. The `one_shot` column holds the
+/// operation's name, with its argument after a colon for the ones that take one
+/// (`rescue:<image>`, `snapshot:<image>`).
 pub fn desired_guest(i: &Instance) -> DesiredGuest {
+    let (shot, arg) = match i.one_shot.as_deref() {
+        Some(s) => match s.split_once(':') {
+            Some((name, arg)) => (Some(name), Some(arg.to_string())),
+            None => (Some(s), None),
+        },
+        None => (None, None),
+    };
+    let one_shot = shot.and_then(|s| {
+        serde_json::from_value::<OneShot>(serde_json::Value::String(s.to_string())).ok()
+    });
     DesiredGuest {
         spec: GuestSpec {
             uuid: i.uuid.clone(),
@@ -51,13 +63,55 @@ pub fn desired_guest(i: &Instance) -> DesiredGuest {
             metadata: serde_json::to_value(&i.metadata).unwrap_or_default(),
         },
         desired: Desired::parse(&i.desired_power).unwrap_or(Desired::Running),
-        one_shot: i.one_shot.as_deref().and_then(|s| {
-            serde_json::from_value::<OneShot>(serde_json::Value::String(s.to_string())).ok()
-        }),
+        one_shot,
         generation: i.generation,
         settled: i.done_generation == i.generation,
         known_power: PowerState::from_code(i.power_state),
+        rescue_image: arg.clone().filter(|_| one_shot == Some(OneShot::Rescue)),
+        snapshot_image: arg.filter(|_| one_shot == Some(OneShot::Snapshot)),
     }
+}
+
+/// What a host that an instance left (or a reverted resize's destination) must do with its
+/// copy: keep it stopped while a resize can still be reverted, keep it as it is while a live
+/// migration runs, remove it once the move is over.
+pub fn side_guest(i: &Instance, m: &migrations::Migration, host: &str) -> Option<DesiredGuest> {
+    let mut g = desired_guest(i);
+    g.one_shot = None;
+    g.rescue_image = None;
+    g.snapshot_image = None;
+    let as_source = m.source_compute == host;
+    let keep = match (as_source, m.status.as_str()) {
+        // A cold move's source keeps its guest powered off until confirm.
+        (true, "migrating" | "finished") => Some(Desired::Stopped),
+        // The source of a live migration runs the guest until the destination does.
+        (true, "running") => Some(g.desired),
+        (true, "confirming" | "completed" | "accepted" | "done") => None,
+        (false, "reverting") => None,
+        _ => return None,
+    };
+    if let (true, Some(f)) = (as_source, &m.old_flavor) {
+        g.spec.vcpus = f.vcpus;
+        g.spec.memory_mb = f.ram;
+        g.spec.root_gb = f.disk;
+    }
+    match keep {
+        Some(d) => {
+            g.desired = d;
+            // Nothing to report unless the guest drifts.
+            g.settled = true;
+            g.known_power = if d == Desired::Stopped {
+                PowerState::Shutdown
+            } else {
+                g.known_power
+            };
+        }
+        None => {
+            g.desired = Desired::Absent;
+            g.settled = false;
+        }
+    }
+    Some(g)
 }
 
 /// The controller as the in-process agents see it.
@@ -123,11 +177,19 @@ impl ComputeService {
         let mut release = Vec::new();
         let mut tx = self.db.begin_write().await?;
         for r in reports {
-            let Some(inst) = instances::get(&mut tx, &r.uuid, false).await? else {
+            // Deleted ones too: a host may still have to report removing a moved copy.
+            let Some(inst) = instances::get(&mut tx, &r.uuid, true).await? else {
                 continue;
             };
             if inst.host.as_deref() != Some(host) {
-                continue; // moved elsewhere since; not this agent's to report
+                // A host the instance left (or a reverted resize's destination).
+                if r.gone {
+                    release.extend(crate::moves::side_gone(&mut tx, &inst, host, now).await?);
+                }
+                continue;
+            }
+            if inst.deleted {
+                continue;
             }
             let current =
                 r.generation == inst.generation && inst.done_generation != inst.generation;
@@ -173,6 +235,7 @@ impl ComputeService {
                     now,
                 )
                 .await?;
+                crate::moves::arrived(&mut tx, &inst, host, now).await?;
                 actions::finish_open(&mut tx, &inst.uuid, None, Some(host), now).await?;
             } else {
                 instances::set_power_state(&mut tx, &inst.uuid, r.power.code()).await?;
@@ -193,7 +256,16 @@ impl ComputeService {
     pub async fn desired_for(&self, host: &str) -> crate::error::Result<Vec<DesiredGuest>> {
         let mut conn = self.db.pool.acquire().await?;
         let list = instances::on_host(&mut conn, host).await?;
-        Ok(list.iter().map(desired_guest).collect())
+        let mut out: Vec<DesiredGuest> = list.iter().map(desired_guest).collect();
+        for m in migrations::side_work(&mut conn, host).await? {
+            if out.iter().any(|g| g.spec.uuid == m.instance_uuid) {
+                continue; // the instance itself is here: its own entry decides
+            }
+            if let Some(i) = instances::get(&mut conn, &m.instance_uuid, true).await? {
+                out.extend(side_guest(&i, &m, host));
+            }
+        }
+        Ok(out)
     }
 
     pub async fn heartbeat(&self, host: &str) -> crate::error::Result<()> {
@@ -220,6 +292,19 @@ impl Controller for LocalController {
     async fn wait_for_change(&self, host: &str, timeout: Duration) {
         let n = self.0.wakeups.of(host);
         let _ = tokio::time::timeout(timeout, n.notified()).await;
+    }
+    async fn upload_snapshot(
+        &self,
+        _host: &str,
+        image_id: &str,
+        path: &std::path::Path,
+        disk_format: &str,
+    ) -> Result<(), LinkError> {
+        self.0
+            .image
+            .fill_snapshot(image_id, path, disk_format)
+            .await
+            .map_err(err)
     }
 }
 

@@ -136,7 +136,7 @@ pub fn allowed_vm_states(action: &str) -> &'static [&'static str] {
     use vm::*;
     match action {
         "reboot" => &[ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR],
-        "stop" => &[ACTIVE, PAUSED, SUSPENDED, RESCUED, RESIZED, ERROR],
+        "stop" => &[ACTIVE, RESCUED, ERROR],
         "start" => &[STOPPED],
         "pause" => &[ACTIVE],
         "unpause" => &[PAUSED],
@@ -150,6 +150,11 @@ pub fn allowed_vm_states(action: &str) -> &'static [&'static str] {
         "unrescue" => &[RESCUED],
         "trigger_crash_dump" => &[ACTIVE, PAUSED, RESCUED, RESIZED, ERROR],
         "createImage" => &[ACTIVE, STOPPED, PAUSED, SUSPENDED],
+        "resize" | "migrate" => &[ACTIVE, STOPPED],
+        "live-migration" => &[ACTIVE, PAUSED],
+        "evacuate" => &[ACTIVE, STOPPED, ERROR],
+        "confirmResize" | "revertResize" => &[RESIZED],
+        "forceDelete" | "restore" => &[SOFT_DELETED],
         _ => &[],
     }
 }

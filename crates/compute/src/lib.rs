@@ -9,7 +9,9 @@ pub mod api;
 pub mod db;
 pub mod error;
 pub mod instance;
+pub mod lifecycle;
 pub mod model;
+pub mod moves;
 pub mod scheduler;
 pub mod servers;
 
@@ -40,6 +42,9 @@ pub struct ComputeConfig {
     pub reserved_host_memory_mb: i64,
     /// A host whose agent has not heartbeaten for this long is `down`.
     pub service_down_time: std::time::Duration,
+    /// Resizes not confirmed within this window are confirmed automatically (Nova's
+    /// `resize_confirm_window`); None never confirms.
+    pub resize_confirm_window: Option<std::time::Duration>,
 }
 
 impl ComputeConfig {
@@ -53,6 +58,7 @@ impl ComputeConfig {
             disk_allocation_ratio: 1.0,
             reserved_host_memory_mb: 0,
             service_down_time: std::time::Duration::from_secs(60),
+            resize_confirm_window: Some(std::time::Duration::from_secs(3600)),
         }
     }
 }

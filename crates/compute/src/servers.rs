@@ -291,6 +291,9 @@ impl ComputeService {
                 if let Err(e) = me.schedule_pending().await {
                     tracing::warn!(error = %e, "scheduling pass failed");
                 }
+                if let Err(e) = me.auto_confirm_resizes().await {
+                    tracing::warn!(error = %e, "auto-confirm pass failed");
+                }
                 let _ = tokio::time::timeout(
                     std::time::Duration::from_secs(2),
                     me.schedule_now.notified(),
@@ -387,7 +390,7 @@ impl ComputeService {
     }
 
     /// Builds the scheduler request of an instance.
-    async fn request_for(&self, inst: &Instance, ignore: &[String]) -> Result<Request> {
+    pub(crate) async fn request_for(&self, inst: &Instance, ignore: &[String]) -> Result<Request> {
         let spec = &inst.request_spec;
         let hints = spec.get("scheduler_hints").cloned().unwrap_or_default();
         let list = |k: &str| -> Vec<String> {
@@ -563,6 +566,8 @@ impl ComputeService {
         )
         .await?;
         let on_host = inst.host.is_some();
+        // Hosts holding a copy from an unfinished move remove it too.
+        db::migrations::abandon_for_delete(&mut tx, &inst.uuid, now).await?;
         if on_host {
             instances::set_desire(
                 &mut tx,

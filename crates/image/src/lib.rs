@@ -11,6 +11,7 @@ pub mod error;
 pub mod format;
 pub mod model;
 pub mod service;
+pub mod snapshots;
 pub mod store;
 
 use std::collections::HashMap;

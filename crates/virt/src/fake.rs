@@ -14,6 +14,8 @@ struct Guest {
     power: PowerState,
     console: Vec<String>,
     started: Instant,
+    /// The rescue image while rescued.
+    rescued: Option<String>,
 }
 
 pub struct FakeDriver {
@@ -123,6 +125,7 @@ impl Driver for FakeDriver {
                 ),
             ],
             started: Instant::now(),
+            rescued: None,
         });
         Ok(())
     }
@@ -251,6 +254,56 @@ impl Driver for FakeDriver {
             .push("[fake] NMI received: kernel panic - dumping".into());
         g.power = PowerState::Crashed;
         Ok(())
+    }
+
+    async fn rescue(&self, uuid: &str, rescue_image_ref: &str) -> Result<()> {
+        self.pause_a_moment().await;
+        let mut guests = self.guests.lock();
+        let g = guests
+            .get_mut(uuid)
+            .ok_or_else(|| DriverError::NotFound(uuid.to_string()))?;
+        if g.rescued.is_none() {
+            g.console
+                .push(format!("[fake] rescue: booting {rescue_image_ref}"));
+            g.rescued = Some(rescue_image_ref.to_string());
+        }
+        g.power = PowerState::Running;
+        Ok(())
+    }
+
+    async fn unrescue(&self, uuid: &str) -> Result<()> {
+        self.pause_a_moment().await;
+        let mut guests = self.guests.lock();
+        let g = guests
+            .get_mut(uuid)
+            .ok_or_else(|| DriverError::NotFound(uuid.to_string()))?;
+        if g.rescued.take().is_some() {
+            g.console.push("[fake] unrescue: booting own disk".into());
+        }
+        g.power = PowerState::Running;
+        Ok(())
+    }
+
+    /// A fake guest has no disk: the snapshot is a small raw image whose first bytes name the
+    /// guest and its base image, so each snapshot is distinguishable and checksummable.
+    async fn snapshot(&self, uuid: &str, dest: &std::path::Path) -> Result<String> {
+        self.pause_a_moment().await;
+        let header = {
+            let guests = self.guests.lock();
+            let g = guests
+                .get(uuid)
+                .ok_or_else(|| DriverError::NotFound(uuid.to_string()))?;
+            format!(
+                "ferrostack fake disk of {} (base image {}) on {}\n",
+                uuid, g.spec.image_ref, self.host
+            )
+        };
+        let mut data = header.into_bytes();
+        data.resize(1 << 20, 0);
+        tokio::fs::write(dest, &data)
+            .await
+            .map_err(|e| DriverError::Failed(format!("cannot write snapshot: {e}")))?;
+        Ok("raw".into())
     }
 }
 

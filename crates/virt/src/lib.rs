@@ -112,4 +112,12 @@ pub trait Driver: Send + Sync {
     async fn diagnostics(&self, uuid: &str) -> Result<serde_json::Value>;
     /// Injects an NMI (trigger crash dump).
     async fn inject_nmi(&self, uuid: &str) -> Result<()>;
+    /// Restarts the guest from `rescue_image_ref` with its own disk attached as the second
+    /// disk (Nova's rescue); idempotent while rescued.
+    async fn rescue(&self, uuid: &str, rescue_image_ref: &str) -> Result<()>;
+    /// Restarts the guest from its own disk again.
+    async fn unrescue(&self, uuid: &str) -> Result<()>;
+    /// Writes a copy of the guest's root disk to `dest` (a new file the caller owns) and
+    /// returns its disk format (`raw`, `qcow2`).
+    async fn snapshot(&self, uuid: &str, dest: &std::path::Path) -> Result<String>;
 }

@@ -10,6 +10,7 @@ mod limits;
 mod quotas;
 mod server_actions;
 mod server_groups;
+mod server_moves;
 pub(crate) mod servers;
 mod services;
 mod usage;

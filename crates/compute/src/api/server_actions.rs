@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
+use ferrostack_api::microversion::Microversion;
 use ferrostack_api::request::RequestId;
 use ferrostack_api::{ApiError, Auth, Json};
 use serde_json::{json, Value};
@@ -31,6 +32,7 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
 async fn action(
     svc: State,
     auth: Auth,
+    v: Microversion,
     Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
     Json(body): Json<Value>,
@@ -56,6 +58,9 @@ async fn action(
         )));
     }
     let rid = rid.0.as_str();
+    if super::server_moves::ACTIONS.contains(&name.as_str()) {
+        return super::server_moves::dispatch(&svc, &auth, rid, v, &inst, name, args).await;
+    }
     let power = |action: &'static str,
                  rule: &'static str,
                  desired: &'static str,

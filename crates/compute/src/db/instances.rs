@@ -605,3 +605,54 @@ pub async fn usage_by_host(conn: &mut Conn) -> DbResult<HashMap<String, (i64, i6
     }
     Ok(out)
 }
+
+/// Moves an instance's record to `host` with `flavor` (resize, migration, evacuation, revert):
+/// the flavor snapshot and the resource columns usage reports read change together.
+pub async fn move_to(
+    conn: &mut Conn,
+    uuid: &str,
+    host: &str,
+    flavor: &FlavorSnapshot,
+    now: i64,
+) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE instances SET host = $2, node = $2, flavor = $3, vcpus = $4, memory_mb = $5, \
+         root_gb = $6, ephemeral_gb = $7, updated_at = $8 WHERE uuid = $1",
+    )
+    .bind(uuid)
+    .bind(host)
+    .bind(serde_json::to_string(flavor).unwrap_or_default())
+    .bind(flavor.vcpus)
+    .bind(flavor.ram)
+    .bind(flavor.disk)
+    .bind(flavor.ephemeral)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Settles an instance in `vm_state` without asking its agent for anything (confirm resize:
+/// the guest already runs as wanted). Later reports keep this state.
+pub async fn settle_vm_state(
+    conn: &mut Conn,
+    uuid: &str,
+    vm_state: &str,
+    now: i64,
+) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE instances SET vm_state = $2, target_vm_state = $2, task_state = NULL, \
+         updated_at = $3 WHERE uuid = $1",
+    )
+    .bind(uuid)
+    .bind(vm_state)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Sets the boot image of an instance (rebuild).
+pub async fn set_image(conn: &mut Conn, uuid: &str, image_ref: &str, now: i64) -> DbResult<()> {
+    set_text(conn, uuid, "image_ref", Some(image_ref), now).await
+}

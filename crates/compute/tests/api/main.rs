@@ -8,4 +8,5 @@ mod flavors;
 mod keypairs;
 mod quotas;
 mod server_groups;
+mod server_moves;
 mod usage;

@@ -191,6 +191,39 @@ impl PlacementService {
         Ok(())
     }
 
+    /// Claims `allocs` for `consumer` while its current allocations pass to `holder`, in one
+    /// write transaction (the start of a move: the migration uuid holds the source host's
+    /// resources until the move is confirmed or reverted). Err(Conflict) when the new
+    /// allocations do not fit; then nothing changed.
+    pub async fn claim_moving(
+        &self,
+        consumer: &str,
+        holder: &str,
+        project_id: &str,
+        user_id: &str,
+        allocs: &[Allocation],
+    ) -> Result<(), PlacementError> {
+        let mut tx = self.db.begin_write().await?;
+        let rows = db::allocations::for_consumer(&mut tx, consumer).await?;
+        let write = |c: &str, a: Vec<Allocation>| ConsumerWrite {
+            consumer: c.to_string(),
+            project_id: project_id.to_string(),
+            user_id: user_id.to_string(),
+            consumer_type: None,
+            generation: None,
+            allocations: a,
+        };
+        let writes = [
+            write(holder, allocations::group(&rows)),
+            write(consumer, allocs.to_vec()),
+        ];
+        allocations::replace(&mut tx, &writes)
+            .await
+            .map_err(PlacementError::into_plain)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Replaces the allocations of several consumers in one write transaction.
     pub async fn write_allocations(&self, writes: &[ConsumerWrite]) -> Result<()> {
         let mut tx = self.db.begin_write().await?;

@@ -1,0 +1,475 @@
+//! Server actions that move a server or change what it runs: resize (confirm/revert),
+//! migrate, os-migrateLive, evacuate, rebuild, rescue/unrescue, createImage, forceDelete and
+//! restore. `server_actions::action` hands these names to [`dispatch`].
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ferrostack_api::microversion::Microversion;
+use ferrostack_api::{ApiError, Auth};
+use serde_json::{json, Map, Value};
+
+use super::input;
+use super::servers::{server_view, target};
+use crate::db;
+use crate::error::ComputeError;
+use crate::instance::{FlavorSnapshot, Instance};
+use crate::lifecycle::RebuildRequest;
+use crate::moves::MoveKind;
+use crate::servers::is_admin;
+use crate::ComputeService;
+
+/// The action names this module answers.
+pub const ACTIONS: &[&str] = &[
+    "resize",
+    "confirmResize",
+    "revertResize",
+    "migrate",
+    "os-migrateLive",
+    "evacuate",
+    "rebuild",
+    "rescue",
+    "unrescue",
+    "createImage",
+    "forceDelete",
+    "restore",
+];
+
+pub(super) async fn dispatch(
+    svc: &std::sync::Arc<ComputeService>,
+    auth: &Auth,
+    rid: &str,
+    v: Microversion,
+    inst: &Instance,
+    name: &str,
+    args: &Value,
+) -> Result<Response, ApiError> {
+    let t = target(inst);
+    let accepted = || Ok(StatusCode::ACCEPTED.into_response());
+    match name {
+        "resize" => {
+            auth.enforce(&svc.policy, "os_compute_api:servers:resize", &t)?;
+            let body = json!({ "resize": args });
+            let a = input::envelope(
+                &body,
+                "resize",
+                &["flavorRef", "OS-DCF:diskConfig"],
+                &["flavorRef"],
+            )?;
+            let flavor_ref = flavor_ref(&a["flavorRef"])?;
+            let new = resize_flavor(svc, auth, inst, &flavor_ref).await?;
+            svc.move_instance(inst, auth, rid, MoveKind::Resize(new), None)
+                .await?;
+            accepted()
+        }
+        "confirmResize" => {
+            auth.enforce(&svc.policy, "os_compute_api:servers:confirm_resize", &t)?;
+            svc.confirm_resize(inst, &auth.user_id, rid).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        "revertResize" => {
+            auth.enforce(&svc.policy, "os_compute_api:servers:revert_resize", &t)?;
+            svc.revert_resize(inst, auth, rid).await?;
+            accepted()
+        }
+        "migrate" => {
+            auth.enforce(&svc.policy, "os_compute_api:os-migrate-server:migrate", &t)?;
+            let host = match args {
+                Value::Null => None,
+                Value::Object(o) if v.at_least(2, 56) => {
+                    input::properties(o, "migrate", &["host"], &[])?;
+                    match o.get("host") {
+                        None | Some(Value::Null) => None,
+                        Some(h) => Some(input::string("host", h, 1, 255)?.to_string()),
+                    }
+                }
+                Value::Object(o) if o.is_empty() => None,
+                other => {
+                    return Err(input::invalid(
+                        "migrate",
+                        other,
+                        format!("{} is not of type 'null'", input::repr(other)),
+                    )
+                    .into())
+                }
+            };
+            if host.is_some() {
+                auth.enforce(
+                    &svc.policy,
+                    "os_compute_api:os-migrate-server:migrate:host",
+                    &t,
+                )?;
+            }
+            svc.move_instance(inst, auth, rid, MoveKind::Migrate, host)
+                .await?;
+            accepted()
+        }
+        "os-migrateLive" => {
+            auth.enforce(
+                &svc.policy,
+                "os_compute_api:os-migrate-server:migrate_live",
+                &t,
+            )?;
+            let body = json!({ "os-migrateLive": args });
+            let allowed: &[&str] = if v.at_least(2, 68) {
+                &["host", "block_migration"]
+            } else if v.at_least(2, 30) {
+                &["host", "block_migration", "force"]
+            } else if v.at_least(2, 25) {
+                &["host", "block_migration"]
+            } else {
+                &["host", "block_migration", "disk_over_commit"]
+            };
+            let required: &[&str] = if v.at_least(2, 25) {
+                &["host", "block_migration"]
+            } else {
+                &["host", "block_migration", "disk_over_commit"]
+            };
+            let a = input::envelope(&body, "os-migrateLive", allowed, required)?;
+            let host = match &a["host"] {
+                Value::Null => None,
+                h => Some(input::string("host", h, 1, 255)?.to_string()),
+            };
+            match &a["block_migration"] {
+                Value::Bool(_) => {}
+                Value::String(s) if s == "auto" && v.at_least(2, 25) => {}
+                Value::String(s) if input::parse_bool(s).is_some() => {}
+                other => {
+                    return Err(input::invalid(
+                        "block_migration",
+                        other,
+                        format!("{} is not of type 'boolean'", input::repr(other)),
+                    )
+                    .into())
+                }
+            }
+            svc.move_instance(inst, auth, rid, MoveKind::LiveMigrate, host)
+                .await?;
+            accepted()
+        }
+        "evacuate" => {
+            auth.enforce(&svc.policy, "os_compute_api:os-evacuate", &t)?;
+            let body = json!({ "evacuate": args });
+            let mut allowed = vec!["host", "adminPass"];
+            if !v.at_least(2, 14) {
+                allowed.push("onSharedStorage");
+            }
+            if v.at_least(2, 29) && !v.at_least(2, 68) {
+                allowed.push("force");
+            }
+            if v.at_least(2, 95) {
+                allowed.push("targetState");
+            }
+            let required: &[&str] = if v.at_least(2, 14) {
+                &[]
+            } else {
+                &["onSharedStorage"]
+            };
+            let a = input::envelope(&body, "evacuate", &allowed, required)?;
+            let host = match a.get("host") {
+                None | Some(Value::Null) => None,
+                Some(h) => Some(input::string("host", h, 1, 255)?.to_string()),
+            };
+            let pass = match a.get("adminPass") {
+                None | Some(Value::Null) => generated_password(),
+                Some(p) => input::string("adminPass", p, 0, 255)?.to_string(),
+            };
+            svc.move_instance(inst, auth, rid, MoveKind::Evacuate, host)
+                .await?;
+            if v.at_least(2, 14) {
+                Ok(StatusCode::OK.into_response())
+            } else {
+                Ok(axum::Json(json!({ "adminPass": pass })).into_response())
+            }
+        }
+        "rebuild" => {
+            auth.enforce(&svc.policy, "os_compute_api:servers:rebuild", &t)?;
+            let body = json!({ "rebuild": args });
+            let mut allowed = vec![
+                "imageRef",
+                "name",
+                "adminPass",
+                "metadata",
+                "accessIPv4",
+                "accessIPv6",
+                "OS-DCF:diskConfig",
+                "preserve_ephemeral",
+                "personality",
+            ];
+            for (min, field) in [
+                (19, "description"),
+                (54, "key_name"),
+                (57, "user_data"),
+                (63, "trusted_image_certificates"),
+                (90, "hostname"),
+            ] {
+                if v.at_least(2, min) {
+                    allowed.push(field);
+                }
+            }
+            let a = input::envelope(&body, "rebuild", &allowed, &["imageRef"])?;
+            let req = parse_rebuild(a)?;
+            let pass = match a.get("adminPass") {
+                None | Some(Value::Null) => generated_password(),
+                Some(p) => input::string("adminPass", p, 0, 255)?.to_string(),
+            };
+            svc.rebuild(inst, auth, rid, req).await?;
+            let fresh = super::servers::find(svc, auth, &inst.uuid).await?;
+            let mut server = server_view(svc, &fresh, None, v, is_admin(auth));
+            server["adminPass"] = json!(pass);
+            Ok((
+                StatusCode::ACCEPTED,
+                axum::Json(json!({ "server": server })),
+            )
+                .into_response())
+        }
+        "rescue" => {
+            auth.enforce(&svc.policy, "os_compute_api:os-rescue", &t)?;
+            let (pass, image) = match args {
+                Value::Null => (None, None),
+                Value::Object(o) => {
+                    input::properties(o, "rescue", &["adminPass", "rescue_image_ref"], &[])?;
+                    let pass = match o.get("adminPass") {
+                        None | Some(Value::Null) => None,
+                        Some(p) => Some(input::string("adminPass", p, 0, 255)?.to_string()),
+                    };
+                    let image = match o.get("rescue_image_ref") {
+                        None | Some(Value::Null) => None,
+                        Some(i) => {
+                            let s = input::string("rescue_image_ref", i, 1, 255)?;
+                            if uuid::Uuid::parse_str(s).is_err() {
+                                return Err(input::invalid(
+                                    "rescue_image_ref",
+                                    i,
+                                    format!("{} is not a 'uuid'", input::repr(i)),
+                                )
+                                .into());
+                            }
+                            Some(s.to_string())
+                        }
+                    };
+                    (pass, image)
+                }
+                other => {
+                    return Err(input::invalid(
+                        "rescue",
+                        other,
+                        format!("{} is not of type 'object', 'null'", input::repr(other)),
+                    )
+                    .into())
+                }
+            };
+            svc.rescue(inst, auth, rid, image.as_deref()).await?;
+            let pass = pass.unwrap_or_else(generated_password);
+            Ok(axum::Json(json!({ "adminPass": pass })).into_response())
+        }
+        "unrescue" => {
+            auth.enforce(&svc.policy, "os_compute_api:os-unrescue", &t)?;
+            svc.unrescue(inst, auth, rid).await?;
+            accepted()
+        }
+        "createImage" => {
+            auth.enforce(&svc.policy, "os_compute_api:servers:create_image", &t)?;
+            let body = json!({ "createImage": args });
+            let a = input::envelope(&body, "createImage", &["name", "metadata"], &["name"])?;
+            let name = input::name("name", &a["name"])?;
+            let mut meta = Map::new();
+            if let Some(m) = a.get("metadata") {
+                for (k, val) in input::metadata("metadata", m, false)? {
+                    meta.insert(k, Value::String(val.unwrap_or_default()));
+                }
+            }
+            let image_id = svc.create_image(inst, auth, rid, name, meta).await?;
+            let mut resp = if v.at_least(2, 45) {
+                (
+                    StatusCode::ACCEPTED,
+                    axum::Json(json!({ "image_id": image_id })),
+                )
+                    .into_response()
+            } else {
+                StatusCode::ACCEPTED.into_response()
+            };
+            if !v.at_least(2, 45) {
+                let loc = format!("{}/image/v2/images/{image_id}", svc.config.public_url);
+                if let Ok(h) = http::HeaderValue::from_str(&loc) {
+                    resp.headers_mut().insert(http::header::LOCATION, h);
+                }
+            }
+            Ok(resp)
+        }
+        "forceDelete" | "restore" => {
+            // Soft delete is off (Nova's reclaim_instance_interval = 0): no server is ever
+            // SOFT_DELETED, so these always meet Nova's state check.
+            let rule = if name == "forceDelete" {
+                "os_compute_api:os-deferred-delete:force"
+            } else {
+                "os_compute_api:os-deferred-delete:restore"
+            };
+            auth.enforce(&svc.policy, rule, &t)?;
+            crate::servers::check_state(inst, name)?;
+            accepted()
+        }
+        other => Err(ApiError::bad_request(format!(
+            "There is no such action: {other}"
+        ))),
+    }
+}
+
+/// A password for the answer; guests here take SSH keys, Nova answers one all the same.
+fn generated_password() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}
+
+fn flavor_ref(v: &Value) -> Result<String, ApiError> {
+    match v {
+        Value::String(s) if !s.is_empty() && s.chars().count() <= 255 => Ok(s.clone()),
+        Value::Number(n) if n.as_i64().is_some_and(|n| n > 0) => Ok(n.to_string()),
+        other => Err(input::invalid(
+            "flavorRef",
+            other,
+            format!(
+                "{} is not valid under any of the given schemas",
+                input::repr(other)
+            ),
+        )
+        .into()),
+    }
+}
+
+/// The flavor a resize goes to, with Nova's refusals.
+async fn resize_flavor(
+    svc: &ComputeService,
+    auth: &Auth,
+    inst: &Instance,
+    flavor_ref: &str,
+) -> Result<FlavorSnapshot, ApiError> {
+    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
+    let project = if is_admin(auth) {
+        None
+    } else {
+        Some(inst.project_id.as_str())
+    };
+    let f = db::flavors::get_visible(&mut conn, flavor_ref, project)
+        .await
+        .map_err(ComputeError::from)?
+        .filter(|f| !f.disabled)
+        .ok_or_else(|| ApiError::bad_request("Unable to locate requested flavor."))?;
+    if f.id == inst.flavor.id {
+        return Err(ApiError::bad_request(
+            "When resizing, instances must change flavor!",
+        ));
+    }
+    if f.disk < inst.flavor.disk {
+        return Err(ApiError::bad_request(
+            "Resizing to a smaller disk flavor is not allowed.",
+        ));
+    }
+    Ok(FlavorSnapshot {
+        id: f.id,
+        name: f.name,
+        vcpus: f.vcpus,
+        ram: f.ram,
+        disk: f.disk,
+        ephemeral: f.ephemeral,
+        swap: f.swap,
+        extra_specs: f.extra_specs,
+    })
+}
+
+/// An access IP as Nova stores it: parsed and printed back in canonical form.
+fn access_ip(field: &str, v: &Value, six: bool) -> Result<Option<String>, ApiError> {
+    let s = match v {
+        Value::Null => return Ok(None),
+        Value::String(s) if s.is_empty() => return Ok(None),
+        Value::String(s) => s,
+        other => {
+            return Err(input::invalid(
+                field,
+                other,
+                format!("{} is not of type 'string'", input::repr(other)),
+            )
+            .into())
+        }
+    };
+    let parsed = if six {
+        s.parse::<std::net::Ipv6Addr>().map(|a| a.to_string()).ok()
+    } else {
+        s.parse::<std::net::Ipv4Addr>().map(|a| a.to_string()).ok()
+    };
+    parsed.map(Some).ok_or_else(|| {
+        let kind = if six { "ipv6" } else { "ipv4" };
+        input::invalid(field, v, format!("{} is not a '{kind}'", input::repr(v))).into()
+    })
+}
+
+fn parse_rebuild(a: &Map<String, Value>) -> Result<RebuildRequest, ApiError> {
+    let image_ref = match &a["imageRef"] {
+        Value::String(s) => s.clone(),
+        other => {
+            return Err(input::invalid(
+                "imageRef",
+                other,
+                format!("{} is not of type 'string'", input::repr(other)),
+            )
+            .into())
+        }
+    };
+    if uuid::Uuid::parse_str(&image_ref).is_err() {
+        return Err(ApiError::bad_request("Invalid imageRef provided."));
+    }
+    let opt_text = |k: &str, max: usize| -> Result<Option<Option<String>>, ApiError> {
+        match a.get(k) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(v) => Ok(Some(Some(input::string(k, v, 0, max)?.to_string()))),
+        }
+    };
+    let metadata = match a.get("metadata") {
+        None => None,
+        Some(m) => Some(
+            input::metadata("metadata", m, false)?
+                .into_iter()
+                .map(|(k, v)| (k, v.unwrap_or_default()))
+                .collect::<BTreeMap<_, _>>(),
+        ),
+    };
+    let user_data = opt_text("user_data", 65535)?;
+    if let Some(Some(u)) = &user_data {
+        use base64::Engine;
+        if base64::engine::general_purpose::STANDARD
+            .decode(u.as_bytes())
+            .is_err()
+        {
+            return Err(input::invalid(
+                "user_data",
+                &json!(u),
+                format!("{} is not a 'base64'", input::repr(&json!(u))),
+            )
+            .into());
+        }
+    }
+    Ok(RebuildRequest {
+        image_ref,
+        name: match a.get("name") {
+            None => None,
+            Some(n) => Some(input::name("name", n)?.to_string()),
+        },
+        description: opt_text("description", 255)?,
+        metadata,
+        access_ip_v4: a
+            .get("accessIPv4")
+            .map(|v| access_ip("accessIPv4", v, false))
+            .transpose()?,
+        access_ip_v6: a
+            .get("accessIPv6")
+            .map(|v| access_ip("accessIPv6", v, true))
+            .transpose()?,
+        key_name: opt_text("key_name", 255)?,
+        user_data,
+        hostname: match a.get("hostname") {
+            None => None,
+            Some(h) => Some(input::string("hostname", h, 1, 63)?.to_string()),
+        },
+    })
+}

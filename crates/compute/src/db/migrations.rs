@@ -1,0 +1,212 @@
+//! Migration records of moves (resize, cold/live migration, evacuation): writing them and
+//! finding what a host must still do for instances that left it or are coming back.
+
+use ferrostack_store::sqlx::{self, any::AnyRow, Row};
+
+use super::{Conn, DbResult};
+use crate::instance::FlavorSnapshot;
+
+/// One migration row, as the move logic uses it.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    pub id: i64,
+    pub uuid: String,
+    pub instance_uuid: String,
+    pub source_compute: String,
+    pub dest_compute: String,
+    pub migration_type: String,
+    pub status: String,
+    pub old_flavor: Option<FlavorSnapshot>,
+    pub new_flavor: Option<FlavorSnapshot>,
+    pub prior_vm_state: String,
+    pub prior_power: String,
+    pub source_cleaned: bool,
+    pub project_id: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+}
+
+/// Statuses in which the instance itself is still moving (another move must wait).
+pub const IN_PROGRESS: &[&str] = &[
+    "migrating",
+    "finished",
+    "confirming",
+    "reverting",
+    "running",
+    "accepted",
+];
+
+const COLS: &str = "id, uuid, instance_uuid, source_compute, dest_compute, migration_type, \
+    status, old_flavor, new_flavor, prior_vm_state, prior_power, source_cleaned, project_id, \
+    user_id, created_at, updated_at";
+
+fn from_row(r: &AnyRow) -> DbResult<Migration> {
+    let flavor = |col: &str| -> DbResult<Option<FlavorSnapshot>> {
+        let s: Option<String> = r.try_get(col)?;
+        Ok(s.and_then(|s| serde_json::from_str(&s).ok()))
+    };
+    Ok(Migration {
+        id: r.try_get("id")?,
+        uuid: r.try_get("uuid")?,
+        instance_uuid: r.try_get("instance_uuid")?,
+        source_compute: r
+            .try_get::<Option<String>, _>("source_compute")?
+            .unwrap_or_default(),
+        dest_compute: r
+            .try_get::<Option<String>, _>("dest_compute")?
+            .unwrap_or_default(),
+        migration_type: r.try_get("migration_type")?,
+        status: r.try_get("status")?,
+        old_flavor: flavor("old_flavor")?,
+        new_flavor: flavor("new_flavor")?,
+        prior_vm_state: r
+            .try_get::<Option<String>, _>("prior_vm_state")?
+            .unwrap_or_default(),
+        prior_power: r
+            .try_get::<Option<String>, _>("prior_power")?
+            .unwrap_or_default(),
+        source_cleaned: r.try_get::<i64, _>("source_cleaned")? != 0,
+        project_id: r.try_get("project_id")?,
+        user_id: r.try_get("user_id")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// Inserts a migration; its id is MAX(id)+1 (the caller holds the write transaction).
+pub async fn insert(conn: &mut Conn, m: &Migration) -> DbResult<i64> {
+    let id: i64 = sqlx::query("SELECT CAST(COALESCE(MAX(id), 0) + 1 AS BIGINT) FROM migrations")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    let snap = |f: &Option<FlavorSnapshot>| f.as_ref().and_then(|f| serde_json::to_string(f).ok());
+    sqlx::query(
+        "INSERT INTO migrations (id, uuid, instance_uuid, source_compute, dest_compute, \
+         source_node, dest_node, old_flavor_id, new_flavor_id, migration_type, status, \
+         old_flavor, new_flavor, prior_vm_state, prior_power, source_cleaned, project_id, \
+         user_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $4, $5, $6, $7, $8, $9, \
+         $10, $11, $12, $13, 0, $14, $15, $16, $16)",
+    )
+    .bind(id)
+    .bind(&m.uuid)
+    .bind(&m.instance_uuid)
+    .bind(&m.source_compute)
+    .bind(&m.dest_compute)
+    .bind(m.old_flavor.as_ref().map(|f| f.id.clone()))
+    .bind(m.new_flavor.as_ref().map(|f| f.id.clone()))
+    .bind(&m.migration_type)
+    .bind(&m.status)
+    .bind(snap(&m.old_flavor))
+    .bind(snap(&m.new_flavor))
+    .bind(&m.prior_vm_state)
+    .bind(&m.prior_power)
+    .bind(&m.project_id)
+    .bind(&m.user_id)
+    .bind(m.created_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// The newest migration of an instance whose status is one of `statuses`.
+pub async fn latest_of(
+    conn: &mut Conn,
+    instance_uuid: &str,
+    statuses: &[&str],
+) -> DbResult<Option<Migration>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLS} FROM migrations WHERE instance_uuid = $1 ORDER BY id DESC"
+    ))
+    .bind(instance_uuid)
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in &rows {
+        let m = from_row(r)?;
+        if statuses.contains(&m.status.as_str()) {
+            return Ok(Some(m));
+        }
+    }
+    Ok(None)
+}
+
+pub async fn set_status(conn: &mut Conn, id: i64, status: &str, now: i64) -> DbResult<()> {
+    sqlx::query("UPDATE migrations SET status = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(status)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Records that the host the instance left has removed its guest.
+pub async fn set_source_cleaned(conn: &mut Conn, id: i64, status: &str, now: i64) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE migrations SET status = $2, source_cleaned = 1, updated_at = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Migrations that make `host` keep or remove a guest of an instance placed elsewhere: the
+/// source of a move until it has removed its copy, and the destination of a reverted resize.
+pub async fn side_work(conn: &mut Conn, host: &str) -> DbResult<Vec<Migration>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLS} FROM migrations WHERE (source_compute = $1 AND source_cleaned = 0 \
+         AND status IN ('migrating', 'finished', 'confirming', 'running', 'completed', \
+         'accepted', 'done')) OR (dest_compute = $1 AND status = 'reverting') ORDER BY id"
+    ))
+    .bind(host)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Resizes waiting for confirmation since before `cutoff` (for auto-confirm).
+pub async fn finished_before(conn: &mut Conn, cutoff: i64) -> DbResult<Vec<Migration>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLS} FROM migrations WHERE status = 'finished' AND updated_at < $1 ORDER BY id"
+    ))
+    .bind(cutoff)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// A deleted instance's unfinished moves: every host involved removes its guest.
+pub async fn abandon_for_delete(conn: &mut Conn, instance_uuid: &str, now: i64) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE migrations SET status = 'confirming', updated_at = $2 WHERE instance_uuid = $1 \
+         AND status IN ('migrating', 'finished', 'running', 'accepted')",
+    )
+    .bind(instance_uuid)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The migration that makes `host` hold or remove a copy of instance `instance_uuid`
+/// (see [`side_work`]).
+pub async fn side_of(
+    conn: &mut Conn,
+    instance_uuid: &str,
+    host: &str,
+) -> DbResult<Option<Migration>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLS} FROM migrations WHERE instance_uuid = $2 AND ((source_compute = $1 \
+         AND source_cleaned = 0 AND status IN ('migrating', 'finished', 'confirming', 'running', \
+         'completed', 'accepted', 'done')) OR (dest_compute = $1 AND status = 'reverting')) \
+         ORDER BY id LIMIT 1"
+    ))
+    .bind(host)
+    .bind(instance_uuid)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}

@@ -1,0 +1,333 @@
+//! Actions that change what a server runs without moving it: rebuild (a new root disk from
+//! an image), rescue/unrescue and createImage (a snapshot into the image service). Like the
+//! power actions they write desired state plus a one-shot the host's agent performs once.
+
+use std::collections::BTreeMap;
+
+use ferrostack_api::AuthContext;
+use ferrostack_image::snapshots::SnapshotRequest;
+use ferrostack_store::now_micros;
+use serde_json::{Map, Value};
+
+use crate::db::{self, actions, instances};
+use crate::error::{ComputeError, Result};
+use crate::instance::{vm, Instance};
+use crate::servers::check_state;
+use crate::ComputeService;
+
+/// A validated rebuild request; `None` fields keep the server's current value.
+#[derive(Debug, Clone, Default)]
+pub struct RebuildRequest {
+    pub image_ref: String,
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub access_ip_v4: Option<Option<String>>,
+    pub access_ip_v6: Option<Option<String>>,
+    /// `Some(None)` removes the key pair (2.54).
+    pub key_name: Option<Option<String>>,
+    /// `Some(None)` removes the user data (2.57).
+    pub user_data: Option<Option<String>>,
+    pub hostname: Option<String>,
+}
+
+impl ComputeService {
+    /// Rebuild: the guest is recreated from `image_ref` on the same host; a stopped server
+    /// stays stopped, an errored one comes back active (as Nova does).
+    pub async fn rebuild(
+        &self,
+        inst: &Instance,
+        auth: &AuthContext,
+        request_id: &str,
+        req: RebuildRequest,
+    ) -> Result<()> {
+        check_state(inst, "rebuild")?;
+        let host = inst.host.clone().ok_or_else(|| {
+            ComputeError::Conflict(format!(
+                "Cannot 'rebuild' instance {} while it is on no host",
+                inst.uuid
+            ))
+        })?;
+        let image = self
+            .image
+            .find(&req.image_ref, auth)
+            .await
+            .map_err(|_| ComputeError::BadRequest("Cannot find requested image".into()))?;
+        if image.status != ferrostack_image::model::Status::Active {
+            return Err(ComputeError::BadRequest(format!(
+                "Image {} is not active.",
+                image.id
+            )));
+        }
+        if image.min_ram > inst.flavor.ram {
+            return Err(ComputeError::BadRequest(
+                "Flavor's memory is too small for requested image.".into(),
+            ));
+        }
+        let size_gb = (image.size.unwrap_or(0).max(0) as u64).div_ceil(1 << 30) as i64;
+        if inst.flavor.disk > 0 && (image.min_disk > inst.flavor.disk || size_gb > inst.flavor.disk)
+        {
+            return Err(ComputeError::BadRequest(
+                "Flavor's disk is too small for requested image.".into(),
+            ));
+        }
+        let mut conn = self.db.pool.acquire().await?;
+        let key = match &req.key_name {
+            Some(Some(k)) => Some(Some(
+                db::keypairs::get(&mut conn, &inst.user_id, k)
+                    .await?
+                    .ok_or_else(|| ComputeError::BadRequest("Invalid key_name provided.".into()))?,
+            )),
+            Some(None) => Some(None),
+            None => None,
+        };
+        if let Some(m) = &req.metadata {
+            let limits = db::quotas::limits_for(&mut conn, &inst.project_id, "").await?;
+            let limit = limits.limit("metadata_items");
+            if limit >= 0 && m.len() as i64 > limit {
+                return Err(ComputeError::QuotaExceeded(
+                    "Quota exceeded for metadata_items: Requested more than allowed".into(),
+                ));
+            }
+        }
+        drop(conn);
+
+        let now = now_micros();
+        let mut tx = self.db.begin_write().await?;
+        let fresh = instances::get(&mut tx, &inst.uuid, false)
+            .await?
+            .ok_or_else(|| {
+                ComputeError::NotFound(format!("Instance {} could not be found.", inst.uuid))
+            })?;
+        check_state(&fresh, "rebuild")?;
+        instances::set_image(&mut tx, &inst.uuid, &image.id, now).await?;
+        if let Some(n) = &req.name {
+            instances::set_text(&mut tx, &inst.uuid, "display_name", Some(n), now).await?;
+        }
+        if let Some(d) = &req.description {
+            instances::set_text(
+                &mut tx,
+                &inst.uuid,
+                "display_description",
+                d.as_deref(),
+                now,
+            )
+            .await?;
+        }
+        if let Some(h) = &req.hostname {
+            instances::set_text(&mut tx, &inst.uuid, "hostname", Some(h), now).await?;
+        }
+        if let Some(a) = &req.access_ip_v4 {
+            instances::set_text(&mut tx, &inst.uuid, "access_ip_v4", a.as_deref(), now).await?;
+        }
+        if let Some(a) = &req.access_ip_v6 {
+            instances::set_text(&mut tx, &inst.uuid, "access_ip_v6", a.as_deref(), now).await?;
+        }
+        if let Some(k) = &key {
+            let (name, data) = match k {
+                Some(k) => (Some(k.name.as_str()), Some(k.public_key.as_str())),
+                None => (None, None),
+            };
+            instances::set_text(&mut tx, &inst.uuid, "key_name", name, now).await?;
+            instances::set_text(&mut tx, &inst.uuid, "key_data", data, now).await?;
+        }
+        if let Some(u) = &req.user_data {
+            instances::set_text(&mut tx, &inst.uuid, "user_data", u.as_deref(), now).await?;
+        }
+        if let Some(m) = &req.metadata {
+            instances::replace_metadata(&mut tx, &inst.uuid, m).await?;
+        }
+        let (desired, target) = if fresh.vm_state == vm::STOPPED {
+            ("stopped", vm::STOPPED)
+        } else {
+            ("running", vm::ACTIVE)
+        };
+        instances::set_desire(
+            &mut tx,
+            &inst.uuid,
+            desired,
+            target,
+            Some("rebuilding"),
+            Some("recreate"),
+            now,
+        )
+        .await?;
+        actions::start(
+            &mut tx,
+            &inst.uuid,
+            request_id,
+            "rebuild",
+            &inst.project_id,
+            &auth.user_id,
+            Some(&host),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.wakeups.wake(&host);
+        Ok(())
+    }
+
+    /// Rescue: the guest boots a rescue image (the given one, else its own image) with its
+    /// disk attached; unrescue boots its own disk again.
+    pub async fn rescue(
+        &self,
+        inst: &Instance,
+        auth: &AuthContext,
+        request_id: &str,
+        rescue_image: Option<&str>,
+    ) -> Result<()> {
+        check_state(inst, "rescue")?;
+        let image = match rescue_image {
+            Some(id) => {
+                let img = self.image.find(id, auth).await.map_err(|_| {
+                    ComputeError::BadRequest(format!("Image {id} could not be found."))
+                })?;
+                if img.status != ferrostack_image::model::Status::Active {
+                    return Err(ComputeError::BadRequest(format!(
+                        "Image {id} is not active."
+                    )));
+                }
+                img.id
+            }
+            None => inst.image_ref.clone(),
+        };
+        self.one_shot_action(
+            inst,
+            auth,
+            request_id,
+            "rescue",
+            vm::RESCUED,
+            "rescuing",
+            &format!("rescue:{image}"),
+        )
+        .await
+    }
+
+    pub async fn unrescue(
+        &self,
+        inst: &Instance,
+        auth: &AuthContext,
+        request_id: &str,
+    ) -> Result<()> {
+        check_state(inst, "unrescue")?;
+        self.one_shot_action(
+            inst,
+            auth,
+            request_id,
+            "unrescue",
+            vm::ACTIVE,
+            "unrescuing",
+            "unrescue",
+        )
+        .await
+    }
+
+    /// createImage: creates the queued image now (its id is the answer) and asks the host's
+    /// agent to fill it from the guest's disk. The guest keeps its power state.
+    pub async fn create_image(
+        &self,
+        inst: &Instance,
+        auth: &AuthContext,
+        request_id: &str,
+        name: &str,
+        metadata: Map<String, Value>,
+    ) -> Result<String> {
+        check_state(inst, "createImage")?;
+        let base = self.image.find(&inst.image_ref, auth).await.ok();
+        let mut props = metadata;
+        let mut put = |k: &str, v: &str| {
+            props.insert(k.to_string(), Value::String(v.to_string()));
+        };
+        put("instance_uuid", &inst.uuid);
+        put("image_type", "snapshot");
+        put("base_image_ref", &inst.image_ref);
+        put("user_id", &auth.user_id);
+        put("image_location", "snapshot");
+        let image = self
+            .image
+            .create_snapshot_image(SnapshotRequest {
+                name,
+                owner: &inst.project_id,
+                base: base.as_ref(),
+                properties: props,
+                min_disk: inst
+                    .flavor
+                    .disk
+                    .max(base.as_ref().map_or(0, |b| b.min_disk)),
+                min_ram: base.as_ref().map_or(0, |b| b.min_ram),
+            })
+            .await
+            .map_err(|e| ComputeError::BadRequest(e.to_string()))?;
+        let target = inst.vm_state.clone();
+        self.one_shot_action(
+            inst,
+            auth,
+            request_id,
+            "createImage",
+            &target,
+            "image_snapshot",
+            &format!("snapshot:{}", image.id),
+        )
+        .await?;
+        Ok(image.id)
+    }
+
+    /// Records an action whose work is one agent operation, keeping the desired power.
+    #[allow(clippy::too_many_arguments)]
+    async fn one_shot_action(
+        &self,
+        inst: &Instance,
+        auth: &AuthContext,
+        request_id: &str,
+        action: &str,
+        target_vm_state: &str,
+        task_state: &str,
+        one_shot: &str,
+    ) -> Result<()> {
+        let host = inst.host.clone().ok_or_else(|| {
+            ComputeError::Conflict(format!(
+                "Cannot '{action}' instance {} while it is on no host",
+                inst.uuid
+            ))
+        })?;
+        let now = now_micros();
+        let mut tx = self.db.begin_write().await?;
+        let fresh = instances::get(&mut tx, &inst.uuid, false)
+            .await?
+            .ok_or_else(|| {
+                ComputeError::NotFound(format!("Instance {} could not be found.", inst.uuid))
+            })?;
+        check_state(&fresh, action)?;
+        // Rescue and unrescue leave the guest running; a snapshot leaves it as it is.
+        let desired = if action == "createImage" {
+            fresh.desired_power.clone()
+        } else {
+            "running".to_string()
+        };
+        instances::set_desire(
+            &mut tx,
+            &inst.uuid,
+            &desired,
+            target_vm_state,
+            Some(task_state),
+            Some(one_shot),
+            now,
+        )
+        .await?;
+        actions::start(
+            &mut tx,
+            &inst.uuid,
+            request_id,
+            action,
+            &inst.project_id,
+            &auth.user_id,
+            Some(&host),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.wakeups.wake(&host);
+        Ok(())
+    }
+}

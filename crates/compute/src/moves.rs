@@ -1,0 +1,500 @@
+//! Moving instances between hosts: resize (with confirm, revert and auto-confirm), cold
+//! migration, live migration and evacuation.
+//!
+//! A move is scheduled and claimed while the API request waits (as Nova's API does for
+//! resize and migrate, a move without a valid host answers 400 and changes nothing). Then one
+//! transaction records the migration, points the instance at its new host (with the new
+//! flavor for a resize) and bumps its generation. Everything after that is desired state:
+//! - the destination's agent sees the instance as its own and builds it;
+//! - the host it left sees it through the migration row ([`crate::agent_link::side_guest`]):
+//!   it keeps a powered-off copy while a resize can be reverted, keeps it running while a live
+//!   migration runs, and removes it once the move is over. Its "gone" report marks the
+//!   migration's source as cleaned and gives back the resources the migration held in
+//!   placement (Nova's migration-uuid allocation).
+//!
+//! Migration statuses follow Nova's: resize/migration `migrating` -> `finished` (the instance
+//! shows VERIFY_RESIZE) -> `confirming` -> `confirmed`, or `reverting` -> `reverted`; live
+//! migration `running` -> `completed`; evacuation `accepted` -> `done` -> `completed` (when
+//! the failed host comes back and removes its copy).
+//!
+//! Moves never target the host the instance is on (Nova's `allow_resize_to_same_host` is
+//! off): a guest is one object per host in every driver.
+
+use ferrostack_api::AuthContext;
+use ferrostack_placement::Allocation;
+use ferrostack_store::now_micros;
+
+use crate::db::migrations::{self, Migration};
+use crate::db::{actions, hosts, instances};
+use crate::error::{ComputeError, Result};
+use crate::instance::{vm, FlavorSnapshot, Instance};
+use crate::scheduler;
+use crate::servers::check_state;
+use crate::ComputeService;
+
+#[derive(Debug, Clone)]
+pub enum MoveKind {
+    Resize(FlavorSnapshot),
+    Migrate,
+    LiveMigrate,
+    Evacuate,
+}
+
+impl MoveKind {
+    /// The name of the state rule (`allowed_vm_states`) and of the instance action record.
+    pub fn action(&self) -> &'static str {
+        match self {
+            MoveKind::Resize(_) => "resize",
+            MoveKind::Migrate => "migrate",
+            MoveKind::LiveMigrate => "live-migration",
+            MoveKind::Evacuate => "evacuate",
+        }
+    }
+    fn migration_type(&self) -> &'static str {
+        match self {
+            MoveKind::Resize(_) => "resize",
+            MoveKind::Migrate => "migration",
+            MoveKind::LiveMigrate => "live-migration",
+            MoveKind::Evacuate => "evacuation",
+        }
+    }
+    fn first_status(&self) -> &'static str {
+        match self {
+            MoveKind::Resize(_) | MoveKind::Migrate => "migrating",
+            MoveKind::LiveMigrate => "running",
+            MoveKind::Evacuate => "accepted",
+        }
+    }
+    fn task_state(&self) -> &'static str {
+        match self {
+            MoveKind::Resize(_) | MoveKind::Migrate => "resize_migrating",
+            MoveKind::LiveMigrate => "migrating",
+            MoveKind::Evacuate => "rebuilding",
+        }
+    }
+}
+
+/// Where a move goes.
+#[derive(Debug, Clone)]
+pub struct MoveOutcome {
+    pub dest: String,
+    pub migration_uuid: String,
+}
+
+impl ComputeService {
+    /// Schedules, claims and records a move of `inst`; `host` is an admin's choice of
+    /// destination (still checked by the filters).
+    pub async fn move_instance(
+        &self,
+        inst: &Instance,
+        auth: &AuthContext,
+        request_id: &str,
+        kind: MoveKind,
+        host: Option<String>,
+    ) -> Result<MoveOutcome> {
+        let action = kind.action();
+        check_state(inst, action)?;
+        let source = inst.host.clone().ok_or_else(|| {
+            ComputeError::Conflict(format!(
+                "Cannot '{action}' instance {} while it is on no host",
+                inst.uuid
+            ))
+        })?;
+        self.check_move_hosts(inst, &kind, &source, host.as_deref())
+            .await?;
+        let new_flavor = match &kind {
+            MoveKind::Resize(f) => f.clone(),
+            _ => inst.flavor.clone(),
+        };
+        if let MoveKind::Resize(f) = &kind {
+            self.check_resize_quota(inst, f).await?;
+        }
+
+        // Schedule as for a new instance with the new flavor, away from the source.
+        let mut target = inst.clone();
+        target.flavor = new_flavor.clone();
+        let mut req = self
+            .request_for(&target, std::slice::from_ref(&source))
+            .await?;
+        if host.is_some() {
+            req.forced_host = host.clone();
+        }
+        let strategy = self.config.strategy;
+        let ranked = self
+            .hosts
+            .with_hosts(
+                || self.load_host_states(),
+                |hosts| {
+                    scheduler::select(hosts, &req, strategy).map(|r| {
+                        r.iter()
+                            .map(|h| (h.host.clone(), h.provider_uuid.clone()))
+                            .collect::<Vec<_>>()
+                    })
+                },
+            )
+            .await?
+            .map_err(|why| ComputeError::BadRequest(why.to_string()))?;
+        let migration_uuid = uuid::Uuid::new_v4().to_string();
+        let mut dest = None;
+        for (h, provider) in ranked.iter().take(10) {
+            let alloc = Allocation {
+                provider_uuid: provider.clone(),
+                resources: req.resources.clone(),
+            };
+            match self
+                .placement
+                .claim_moving(
+                    &inst.uuid,
+                    &migration_uuid,
+                    &inst.project_id,
+                    &inst.user_id,
+                    &[alloc],
+                )
+                .await
+            {
+                Ok(()) => {
+                    dest = Some(h.clone());
+                    break;
+                }
+                Err(ferrostack_placement::PlacementError::Conflict(why)) => {
+                    tracing::debug!(host = %h, %why, "move claim lost; trying the next host");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let Some(dest) = dest else {
+            self.hosts.invalidate().await;
+            return Err(ComputeError::BadRequest(
+                "No valid host was found. Every candidate host was claimed by concurrent requests."
+                    .into(),
+            ));
+        };
+
+        let now = now_micros();
+        let mut tx = self.db.begin_write().await?;
+        let fresh = instances::get(&mut tx, &inst.uuid, false).await?;
+        let still = match &fresh {
+            None => Err(ComputeError::NotFound(format!(
+                "Instance {} could not be found.",
+                inst.uuid
+            ))),
+            Some(f) if f.host.as_deref() != Some(source.as_str()) => Err(ComputeError::Conflict(
+                format!("Instance {} moved meanwhile", inst.uuid),
+            )),
+            Some(f) => check_state(f, action),
+        };
+        if let Err(e) = still {
+            drop(tx);
+            // Give the source its resources back.
+            self.placement
+                .move_allocations(&migration_uuid, &inst.uuid, &inst.project_id, &inst.user_id)
+                .await?;
+            return Err(e);
+        }
+        migrations::insert(
+            &mut tx,
+            &Migration {
+                id: 0,
+                uuid: migration_uuid.clone(),
+                instance_uuid: inst.uuid.clone(),
+                source_compute: source.clone(),
+                dest_compute: dest.clone(),
+                migration_type: kind.migration_type().into(),
+                status: kind.first_status().into(),
+                old_flavor: Some(inst.flavor.clone()),
+                new_flavor: Some(new_flavor.clone()),
+                prior_vm_state: inst.vm_state.clone(),
+                prior_power: inst.desired_power.clone(),
+                source_cleaned: false,
+                project_id: inst.project_id.clone(),
+                user_id: auth.user_id.clone(),
+                created_at: now,
+                updated_at: Some(now),
+            },
+        )
+        .await?;
+        instances::move_to(&mut tx, &inst.uuid, &dest, &new_flavor, now).await?;
+        let stopped = inst.vm_state == vm::STOPPED;
+        let (desired, target_vm): (&str, &str) = match kind {
+            MoveKind::Resize(_) | MoveKind::Migrate => (&inst.desired_power, vm::RESIZED),
+            MoveKind::LiveMigrate => (&inst.desired_power, &inst.vm_state),
+            MoveKind::Evacuate if stopped => ("stopped", vm::STOPPED),
+            MoveKind::Evacuate => ("running", vm::ACTIVE),
+        };
+        instances::set_desire(
+            &mut tx,
+            &inst.uuid,
+            desired,
+            target_vm,
+            Some(kind.task_state()),
+            None,
+            now,
+        )
+        .await?;
+        actions::start(
+            &mut tx,
+            &inst.uuid,
+            request_id,
+            action,
+            &inst.project_id,
+            &auth.user_id,
+            Some(&dest),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.hosts.invalidate().await;
+        self.wakeups.wake(&dest);
+        self.wakeups.wake(&source);
+        Ok(MoveOutcome {
+            dest,
+            migration_uuid,
+        })
+    }
+
+    /// Nova's checks of the hosts of a move: an evacuation needs its source down, a chosen
+    /// destination must be a compute host other than the source.
+    async fn check_move_hosts(
+        &self,
+        inst: &Instance,
+        kind: &MoveKind,
+        source: &str,
+        host: Option<&str>,
+    ) -> Result<()> {
+        let mut conn = self.db.pool.acquire().await?;
+        let services = hosts::services(&mut conn).await?;
+        drop(conn);
+        let compute = |h: &str| {
+            services
+                .iter()
+                .find(|s| s.binary == "nova-compute" && s.host == h)
+        };
+        if let MoveKind::Evacuate = kind {
+            let up = compute(source).is_some_and(|s| {
+                crate::model::service_is_up(
+                    s.forced_down,
+                    s.last_seen_up,
+                    now_micros(),
+                    self.config.service_down_time,
+                )
+            });
+            if up {
+                return Err(ComputeError::BadRequest(format!(
+                    "Compute service of {source} is still in use."
+                )));
+            }
+        }
+        if let Some(h) = host {
+            if compute(h).is_none() {
+                return Err(ComputeError::BadRequest(format!(
+                    "Compute host {h} could not be found."
+                )));
+            }
+            if h == source {
+                return Err(ComputeError::BadRequest(match kind {
+                    MoveKind::Evacuate => "The target host can't be the same one.".to_string(),
+                    _ => format!(
+                        "Unable to migrate instance ({}) to current host ({source}).",
+                        inst.uuid
+                    ),
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// A resize to a bigger flavor needs the difference in cores and RAM within quota.
+    async fn check_resize_quota(&self, inst: &Instance, new: &FlavorSnapshot) -> Result<()> {
+        let dc = new.vcpus - inst.flavor.vcpus;
+        let dr = new.ram - inst.flavor.ram;
+        if dc <= 0 && dr <= 0 {
+            return Ok(());
+        }
+        let mut conn = self.db.pool.acquire().await?;
+        let (_, cores, ram) = instances::usage(&mut conn, &inst.project_id).await?;
+        let limits = crate::db::quotas::limits_for(&mut conn, &inst.project_id, "").await?;
+        for (res, used, delta) in [("cores", cores, dc), ("ram", ram, dr)] {
+            let limit = limits.limit(res);
+            if delta > 0 && limit >= 0 && used + delta > limit {
+                return Err(ComputeError::QuotaExceeded(format!(
+                    "Quota exceeded for {res}: Requested {delta}, but already used {used} of \
+                     {limit} {res}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The resize (or cold migration) of `inst` waiting for confirmation, or 400 as Nova says.
+    async fn awaiting_confirm(&self, inst: &Instance, action: &str) -> Result<Migration> {
+        check_state(inst, action)?;
+        let mut conn = self.db.pool.acquire().await?;
+        migrations::latest_of(&mut conn, &inst.uuid, &["finished"])
+            .await?
+            .ok_or_else(|| ComputeError::BadRequest("Instance has not been resized.".into()))
+    }
+
+    /// Confirms a resize: the instance keeps its new host and flavor; the source removes its
+    /// copy and gives back what the migration held.
+    pub async fn confirm_resize(
+        &self,
+        inst: &Instance,
+        user_id: &str,
+        request_id: &str,
+    ) -> Result<()> {
+        let m = self.awaiting_confirm(inst, "confirmResize").await?;
+        let now = now_micros();
+        let mut tx = self.db.begin_write().await?;
+        migrations::set_status(&mut tx, m.id, "confirming", now).await?;
+        let settled = if m.prior_vm_state == vm::STOPPED {
+            vm::STOPPED
+        } else {
+            vm::ACTIVE
+        };
+        instances::settle_vm_state(&mut tx, &inst.uuid, settled, now).await?;
+        actions::start(
+            &mut tx,
+            &inst.uuid,
+            request_id,
+            "confirmResize",
+            &inst.project_id,
+            user_id,
+            inst.host.as_deref(),
+            now,
+        )
+        .await?;
+        actions::finish_open(&mut tx, &inst.uuid, None, inst.host.as_deref(), now).await?;
+        tx.commit().await?;
+        self.wakeups.wake(&m.source_compute);
+        Ok(())
+    }
+
+    /// Reverts a resize: the instance goes back to its source host and old flavor (the copy
+    /// kept there is started again) and the destination removes its copy.
+    pub async fn revert_resize(
+        &self,
+        inst: &Instance,
+        auth: &AuthContext,
+        request_id: &str,
+    ) -> Result<()> {
+        let m = self.awaiting_confirm(inst, "revertResize").await?;
+        let old = m.old_flavor.clone().unwrap_or_else(|| inst.flavor.clone());
+        // The source's resources, held by the migration, become the instance's again.
+        self.placement
+            .move_allocations(&m.uuid, &inst.uuid, &inst.project_id, &inst.user_id)
+            .await?;
+        let now = now_micros();
+        let mut tx = self.db.begin_write().await?;
+        migrations::set_status(&mut tx, m.id, "reverting", now).await?;
+        instances::move_to(&mut tx, &inst.uuid, &m.source_compute, &old, now).await?;
+        let (desired, target) = if m.prior_vm_state == vm::STOPPED {
+            ("stopped", vm::STOPPED)
+        } else {
+            ("running", vm::ACTIVE)
+        };
+        instances::set_desire(
+            &mut tx,
+            &inst.uuid,
+            desired,
+            target,
+            Some("resize_reverting"),
+            None,
+            now,
+        )
+        .await?;
+        actions::start(
+            &mut tx,
+            &inst.uuid,
+            request_id,
+            "revertResize",
+            &inst.project_id,
+            &auth.user_id,
+            Some(&m.source_compute),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.hosts.invalidate().await;
+        self.wakeups.wake(&m.source_compute);
+        self.wakeups.wake(&m.dest_compute);
+        Ok(())
+    }
+
+    /// Confirms resizes left unconfirmed longer than the configured window (Nova's
+    /// `resize_confirm_window`); called by the scheduling loop.
+    pub async fn auto_confirm_resizes(&self) -> Result<usize> {
+        let Some(window) = self.config.resize_confirm_window else {
+            return Ok(0);
+        };
+        let cutoff = now_micros() - window.as_micros() as i64;
+        let due = {
+            let mut conn = self.db.pool.acquire().await?;
+            migrations::finished_before(&mut conn, cutoff).await?
+        };
+        let mut n = 0;
+        for m in due {
+            let inst = {
+                let mut conn = self.db.pool.acquire().await?;
+                instances::get(&mut conn, &m.instance_uuid, false).await?
+            };
+            let Some(inst) = inst else { continue };
+            let rid = format!("req-{}", uuid::Uuid::new_v4());
+            match self.confirm_resize(&inst, &m.user_id, &rid).await {
+                Ok(()) => n += 1,
+                Err(e) => tracing::warn!(instance = %inst.uuid, error = %e, "auto-confirm failed"),
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Called when the instance's own host reported it converged: a move that brought it there
+/// is done on the destination side.
+pub async fn arrived(
+    tx: &mut crate::db::Conn,
+    inst: &Instance,
+    host: &str,
+    now: i64,
+) -> Result<()> {
+    let Some(m) =
+        migrations::latest_of(tx, &inst.uuid, &["migrating", "running", "accepted"]).await?
+    else {
+        return Ok(());
+    };
+    if m.dest_compute != host {
+        return Ok(());
+    }
+    let next = match m.status.as_str() {
+        "migrating" => "finished",
+        "running" => "completed",
+        _ => "done",
+    };
+    migrations::set_status(tx, m.id, next, now).await?;
+    Ok(())
+}
+
+/// Called when a host the instance is not on reports its copy gone. Returns the migration
+/// whose placement allocation (the source's resources) is to be given back.
+pub async fn side_gone(
+    tx: &mut crate::db::Conn,
+    inst: &Instance,
+    host: &str,
+    now: i64,
+) -> Result<Option<String>> {
+    let Some(m) = migrations::side_of(tx, &inst.uuid, host).await? else {
+        return Ok(None);
+    };
+    if m.dest_compute == host && m.status == "reverting" {
+        migrations::set_status(tx, m.id, "reverted", now).await?;
+        return Ok(None);
+    }
+    let done = match m.status.as_str() {
+        "confirming" => "confirmed",
+        "completed" | "accepted" | "done" => "completed",
+        // Still needed (a resize that can be reverted, a running live migration): the copy
+        // vanished on its own; nothing to record.
+        _ => return Ok(None),
+    };
+    migrations::set_source_cleaned(tx, m.id, done, now).await?;
+    Ok(Some(m.uuid))
+}

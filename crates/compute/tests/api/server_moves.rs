@@ -1,0 +1,442 @@
+//! Moves (resize with confirm/revert, migrate, live migrate, evacuate) and the actions that
+//! change what a server runs (rebuild, rescue, createImage), on simulated hosts.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use http::{Method, Request, StatusCode};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use crate::common::TestCloud;
+
+/// Starts the scheduler and `n` fake hosts `mv-1..n`, uploads a small public raw image and
+/// returns its id.
+async fn with_hosts(c: &TestCloud, n: usize) -> String {
+    c.compute.spawn_scheduler();
+    ferrostack_compute::agent_link::spawn_fake_hosts(
+        &c.compute,
+        "mv",
+        n,
+        (8, 16384, 200),
+        Duration::ZERO,
+    );
+    let admin = c.admin().await;
+    let (s, _, _) = c
+        .raw(
+            Method::POST,
+            "/image/v2/images",
+            Some(&admin),
+            Some(
+                json!({"name": "base", "disk_format": "raw", "container_format": "bare",
+                        "visibility": "public", "hw_test": "yes"}),
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let img: Value = serde_json::from_slice(
+        &c.raw(
+            Method::GET,
+            "/image/v2/images?name=base",
+            Some(&admin),
+            None,
+            &[],
+        )
+        .await
+        .2,
+    )
+    .unwrap();
+    let id = img["images"][0]["id"].as_str().unwrap().to_string();
+    let req = Request::builder()
+        .method(Method::PUT)
+        .uri(format!("/image/v2/images/{id}/file"))
+        .header("x-auth-token", &admin)
+        .header("content-type", "application/octet-stream")
+        .body(Body::from(vec![7u8; 4096]))
+        .unwrap();
+    let resp = c.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    // Every host registered before the test goes on.
+    for _ in 0..500 {
+        let (_, h) = c.call(Method::GET, "/os-hypervisors", &admin, None).await;
+        if h["hypervisors"].as_array().map_or(0, |a| a.len()) == n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    id
+}
+
+/// Polls a server until its status is `want` (panics with the last body after a generous
+/// deadline: the assertion is about the state reached, not the time taken).
+async fn wait_status(c: &TestCloud, token: &str, id: &str, want: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..3000 {
+        let (s, b) = c
+            .nova(Method::GET, &format!("/servers/{id}"), token, "2.47", None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        if b["server"]["status"] == want && b["server"]["OS-EXT-STS:task_state"].is_null() {
+            return b["server"].clone();
+        }
+        if b["server"]["status"] == "ERROR" && want != "ERROR" {
+            panic!("server went to ERROR: {b}");
+        }
+        last = b;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("server never reached {want}: {last}");
+}
+
+async fn boot(c: &TestCloud, token: &str, image: &str, flavor: &str) -> String {
+    let (s, b) = c
+        .nova(
+            Method::POST,
+            "/servers",
+            token,
+            "2.47",
+            Some(
+                json!({"server": {"name": "mover", "imageRef": image, "flavorRef": flavor,
+                                   "networks": "none"}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    wait_status(c, token, &id, "ACTIVE").await;
+    id
+}
+
+async fn act(c: &TestCloud, token: &str, id: &str, mv: &str, body: Value) -> (StatusCode, Value) {
+    c.nova(
+        Method::POST,
+        &format!("/servers/{id}/action"),
+        token,
+        mv,
+        Some(body),
+    )
+    .await
+}
+
+/// Status of the newest migration of an instance, read from the database.
+async fn migration_status(c: &TestCloud, id: &str) -> (String, bool) {
+    let mut conn = c.db.pool.acquire().await.unwrap();
+    let m = ferrostack_compute::db::migrations::latest_of(
+        &mut conn,
+        id,
+        &[
+            "migrating",
+            "finished",
+            "confirming",
+            "confirmed",
+            "reverting",
+            "reverted",
+            "running",
+            "completed",
+            "accepted",
+            "done",
+        ],
+    )
+    .await
+    .unwrap()
+    .expect("a migration");
+    (m.status, m.source_cleaned)
+}
+
+async fn wait_migration(c: &TestCloud, id: &str, want: &str) {
+    for _ in 0..3000 {
+        if migration_status(c, id).await.0 == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "migration of {id} never reached {want}: {:?}",
+        migration_status(c, id).await
+    );
+}
+
+/// Placement providers holding allocations of `consumer`.
+async fn providers_of(c: &TestCloud, consumer: &str) -> Vec<String> {
+    c.placement
+        .allocations_of(consumer)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.provider_uuid)
+        .collect()
+}
+
+api_test!(
+    async fn resize_then_revert_then_resize_and_confirm(c) {
+        let image = with_hosts(c, 3).await;
+        let admin = c.admin().await;
+        let id = boot(c, &admin, &image, "1").await;
+        let first = wait_status(c, &admin, &id, "ACTIVE").await;
+        let source = first["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+
+        // Bad resizes change nothing.
+        let (s, b) = act(c, &admin, &id, "2.47", json!({"resize": {"flavorRef": "1"}})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(TestCloud::message(&b).contains("must change flavor"), "{b}");
+        let (s, _) = act(c, &admin, &id, "2.47", json!({"resize": {"flavorRef": "nope"}})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let (s, _) = act(c, &admin, &id, "2.47", json!({"resize": {}})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let (s, _) = act(c, &admin, &id, "2.47", json!({"confirmResize": null})).await;
+        assert_eq!(s, StatusCode::CONFLICT);
+
+        // Resize: another host, the new flavor, VERIFY_RESIZE; the source's resources stay
+        // held (by the migration) so a revert always fits.
+        let (s, b) = act(c, &admin, &id, "2.47", json!({"resize": {"flavorRef": "2"}})).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        let resized = wait_status(c, &admin, &id, "VERIFY_RESIZE").await;
+        let dest = resized["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+        assert_ne!(dest, source);
+        assert_eq!(resized["flavor"]["original_name"], "m1.small");
+        assert_eq!(migration_status(c, &id).await.0, "finished");
+        let (s, _) = act(c, &admin, &id, "2.47", json!({"os-stop": null})).await;
+        assert_eq!(s, StatusCode::CONFLICT, "no power actions while resized");
+
+        // Revert: back on the source with the old flavor; the destination drops its copy.
+        let (s, b) = act(c, &admin, &id, "2.47", json!({"revertResize": null})).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        let back = wait_status(c, &admin, &id, "ACTIVE").await;
+        assert_eq!(back["OS-EXT-SRV-ATTR:host"], source.as_str());
+        assert_eq!(back["flavor"]["original_name"], "m1.tiny");
+        wait_migration(c, &id, "reverted").await;
+        assert_eq!(providers_of(c, &id).await.len(), 1);
+
+        // Resize again and confirm: the source removes its copy and its allocation goes.
+        let (s, _) = act(c, &admin, &id, "2.47", json!({"resize": {"flavorRef": "2"}})).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        wait_status(c, &admin, &id, "VERIFY_RESIZE").await;
+        let (s, b) = act(c, &admin, &id, "2.47", json!({"confirmResize": null})).await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+        let done = wait_status(c, &admin, &id, "ACTIVE").await;
+        assert_eq!(done["flavor"]["original_name"], "m1.small");
+        wait_migration(c, &id, "confirmed").await;
+        assert!(migration_status(c, &id).await.1, "source cleaned");
+        let mut conn = c.db.pool.acquire().await.unwrap();
+        let m = ferrostack_compute::db::migrations::latest_of(&mut conn, &id, &["confirmed"])
+            .await
+            .unwrap()
+            .unwrap();
+        drop(conn);
+        assert!(providers_of(c, &m.uuid).await.is_empty(), "migration allocation released");
+        assert_eq!(providers_of(c, &id).await.len(), 1);
+
+        // Actions recorded.
+        let (_, acts) = c
+            .call(Method::GET, &format!("/servers/{id}/os-instance-actions"), &admin, None)
+            .await;
+        let names: Vec<&str> = acts["instanceActions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a["action"].as_str())
+            .collect();
+        for want in ["create", "resize", "revertResize", "confirmResize"] {
+            assert!(names.contains(&want), "{names:?}");
+        }
+    }
+);
+
+api_test!(
+    async fn resize_needs_another_host_and_a_bigger_disk(c) {
+        let image = with_hosts(c, 1).await;
+        let admin = c.admin().await;
+        let id = boot(c, &admin, &image, "2").await;
+        let (s, b) = act(c, &admin, &id, "2.47", json!({"resize": {"flavorRef": "1"}})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(TestCloud::message(&b).contains("smaller disk"), "{b}");
+        // One host only: no valid host, and the answer says why; the server is untouched.
+        let (s, b) = act(c, &admin, &id, "2.47", json!({"resize": {"flavorRef": "3"}})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(TestCloud::message(&b).contains("No valid host"), "{b}");
+        let after = wait_status(c, &admin, &id, "ACTIVE").await;
+        assert_eq!(after["flavor"]["original_name"], "m1.small");
+        assert_eq!(providers_of(c, &id).await.len(), 1);
+    }
+);
+
+api_test!(
+    async fn admin_migrates_live_migrates_and_evacuates(c) {
+        let image = with_hosts(c, 3).await;
+        let admin = c.admin().await;
+        let user = c.tenant("member").await;
+        let id = boot(c, &user.token, &image, "1").await;
+        let host_of = |v: &Value| v["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+        let start = host_of(&wait_status(c, &admin, &id, "ACTIVE").await);
+
+        // Only admins move servers.
+        let (s, _) = act(c, &user.token, &id, "2.56", json!({"migrate": null})).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+
+        // Cold migration to a named host (2.56), then confirm.
+        let target = if start == "mv-1" { "mv-2" } else { "mv-1" };
+        let (s, _) = act(c, &admin, &id, "2.56", json!({"migrate": {"host": start}})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "not to its own host");
+        let (s, _) = act(c, &admin, &id, "2.56", json!({"migrate": {"host": "nowhere"}})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let (s, b) = act(c, &admin, &id, "2.56", json!({"migrate": {"host": target}})).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        let v = wait_status(c, &admin, &id, "VERIFY_RESIZE").await;
+        assert_eq!(host_of(&v), target);
+        let (s, _) = act(c, &admin, &id, "2.56", json!({"confirmResize": null})).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        wait_status(c, &admin, &id, "ACTIVE").await;
+        wait_migration(c, &id, "confirmed").await;
+
+        // Live migration keeps the server ACTIVE and moves it; the source drops its copy.
+        let (s, b) = act(
+            c,
+            &admin,
+            &id,
+            "2.68",
+            json!({"os-migrateLive": {"host": null, "block_migration": "auto"}}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        let v = wait_status(c, &admin, &id, "ACTIVE").await;
+        let live_dest = host_of(&v);
+        assert_ne!(live_dest, target);
+        wait_migration(c, &id, "completed").await;
+        for _ in 0..3000 {
+            if migration_status(c, &id).await.1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(migration_status(c, &id).await.1, "live migration source cleaned");
+        let (s, _) = act(c, &admin, &id, "2.68", json!({"os-migrateLive": {"host": null}})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "block_migration is required");
+
+        // Evacuate needs the host down; then the server is rebuilt elsewhere.
+        let (s, b) = act(c, &admin, &id, "2.29", json!({"evacuate": {}})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert!(TestCloud::message(&b).contains("still in use"), "{b}");
+        let (_, svcs) = c
+            .nova(Method::GET, &format!("/os-services?host={live_dest}"), &admin, "2.53", None)
+            .await;
+        let svc_id = svcs["services"][0]["id"].as_str().unwrap().to_string();
+        let (s, b) = c
+            .nova(
+                Method::PUT,
+                &format!("/os-services/{svc_id}"),
+                &admin,
+                "2.53",
+                Some(json!({"forced_down": true})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let (s, b) = act(c, &admin, &id, "2.14", json!({"evacuate": {}})).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let v = wait_status(c, &admin, &id, "ACTIVE").await;
+        assert_ne!(host_of(&v), live_dest);
+        // `done`, or already `completed` when the (forced down but still running) source
+        // agent removed its copy.
+        let (status, _) = migration_status(c, &id).await;
+        assert!(status == "done" || status == "completed", "{status}");
+        let (s, b) = act(c, &admin, &id, "2.1", json!({"evacuate": {"onSharedStorage": false}})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    }
+);
+
+api_test!(
+    async fn rebuild_rescue_and_snapshot(c) {
+        let image = with_hosts(c, 2).await;
+        let user = c.tenant("member").await;
+        let id = boot(c, &user.token, &image, "1").await;
+
+        // Rebuild: new name and metadata, normalized access IP, the answer has adminPass.
+        let (s, b) = act(
+            c,
+            &user.token,
+            &id,
+            "2.47",
+            json!({"rebuild": {"imageRef": image, "name": "rebuilt", "metadata": {"a": "b"},
+                               "accessIPv6": "0000:0000:0000:0000:0000:babe:220.12.22.2"}}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        assert_eq!(b["server"]["name"], "rebuilt");
+        assert!(b["server"]["adminPass"].is_string());
+        assert_eq!(b["server"]["accessIPv6"], "::babe:dc0c:1602");
+        let v = wait_status(c, &user.token, &id, "ACTIVE").await;
+        assert_eq!(v["metadata"]["a"], "b");
+        let (s, _) = act(c, &user.token, &id, "2.47", json!({"rebuild": {"imageRef": "x"}})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let missing = uuid::Uuid::new_v4().to_string();
+        let (s, _) = act(c, &user.token, &id, "2.47", json!({"rebuild": {"imageRef": missing}})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+
+        // A stopped server rebuilt stays stopped.
+        let (s, _) = act(c, &user.token, &id, "2.47", json!({"os-stop": null})).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        wait_status(c, &user.token, &id, "SHUTOFF").await;
+        let (s, _) = act(c, &user.token, &id, "2.47", json!({"rebuild": {"imageRef": image}})).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        wait_status(c, &user.token, &id, "SHUTOFF").await;
+        let (s, _) = act(c, &user.token, &id, "2.47", json!({"os-start": null})).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        wait_status(c, &user.token, &id, "ACTIVE").await;
+
+        // Rescue / unrescue.
+        let (s, _) = act(c, &user.token, &id, "2.47", json!({"unrescue": null})).await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        let (s, b) = act(c, &user.token, &id, "2.47", json!({"rescue": {"adminPass": "pw"}})).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["adminPass"], "pw");
+        wait_status(c, &user.token, &id, "RESCUE").await;
+        let (s, _) = act(c, &user.token, &id, "2.47", json!({"rescue": null})).await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        let (s, _) = act(c, &user.token, &id, "2.47", json!({"unrescue": null})).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        wait_status(c, &user.token, &id, "ACTIVE").await;
+
+        // createImage: the image id at 2.45+, a snapshot image that becomes active.
+        let (s, b) = act(
+            c,
+            &user.token,
+            &id,
+            "2.45",
+            json!({"createImage": {"name": "snap", "metadata": {"purpose": "test"}}}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        let image_id = b["image_id"].as_str().unwrap().to_string();
+        wait_status(c, &user.token, &id, "ACTIVE").await;
+        let (s, _, bytes) = c
+            .raw(Method::GET, &format!("/image/v2/images/{image_id}"), Some(&user.token), None, &[])
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let img: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(img["status"], "active", "{img}");
+        assert_eq!(img["instance_uuid"], id.as_str());
+        assert_eq!(img["image_type"], "snapshot");
+        assert_eq!(img["purpose"], "test");
+        assert_eq!(img["hw_test"], "yes", "inherits the base image's hw_ properties");
+        assert_eq!(img["visibility"], "private");
+        // Before 2.45 the answer is a Location header and no body.
+        let (s, h, _) = c
+            .raw(
+                Method::POST,
+                &format!("/compute/v2.1/servers/{id}/action"),
+                Some(&user.token),
+                Some(json!({"createImage": {"name": "snap2"}})),
+                &[("openstack-api-version", "compute 2.1")],
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        assert!(h.get("location").is_some());
+        wait_status(c, &user.token, &id, "ACTIVE").await;
+        let (s, _) = act(c, &user.token, &id, "2.45", json!({"createImage": {}})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+
+        // No soft delete: forceDelete and restore meet the state check.
+        let (s, _) = act(c, &user.token, &id, "2.47", json!({"forceDelete": null})).await;
+        assert_eq!(s, StatusCode::CONFLICT);
+    }
+);
