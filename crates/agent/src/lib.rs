@@ -289,6 +289,14 @@ impl Agent {
         let err = |e: ferrostack_virt::DriverError| e.to_string();
         if g.desired == Desired::Absent {
             if have.is_some() {
+                // Shelving: keep the disk as an image before the guest goes.
+                if g.one_shot == Some(OneShot::Snapshot) {
+                    let mut done = self.done_one_shot.lock().await;
+                    if done.get(uuid) != Some(&g.generation) {
+                        self.snapshot(g).await?;
+                        done.insert(uuid.to_string(), g.generation);
+                    }
+                }
                 d.destroy(uuid).await.map_err(err)?;
             }
             return Ok(());

@@ -31,6 +31,22 @@ impl Wakeups {
     }
 }
 
+/// The drivers of hosts whose agents run in this process, for the reads the API makes of a
+/// guest (console log). Agents in their own processes are not in here.
+#[derive(Default)]
+pub struct LocalDrivers(std::sync::Mutex<HashMap<String, Arc<dyn ferrostack_virt::Driver>>>);
+
+impl LocalDrivers {
+    pub fn register(&self, host: &str, driver: Arc<dyn ferrostack_virt::Driver>) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.insert(host.to_string(), driver);
+    }
+    pub fn get(&self, host: &str) -> Option<Arc<dyn ferrostack_virt::Driver>> {
+        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(host).cloned()
+    }
+}
+
 fn err(e: impl std::fmt::Display) -> LinkError {
     LinkError(e.to_string())
 }
@@ -57,7 +73,10 @@ pub fn desired_guest(i: &Instance) -> DesiredGuest {
             vcpus: i.flavor.vcpus,
             memory_mb: i.flavor.ram,
             root_gb: i.flavor.disk,
-            image_ref: i.image_ref.clone(),
+            // An unshelved instance boots from its shelve snapshot.
+            image_ref: crate::lifecycle::shelved_image(i)
+                .unwrap_or(&i.image_ref)
+                .to_string(),
             user_data: i.user_data.clone(),
             key_data: i.key_data.clone(),
             metadata: serde_json::to_value(&i.metadata).unwrap_or_default(),
@@ -175,6 +194,7 @@ impl ComputeService {
     ) -> crate::error::Result<()> {
         let now = now_micros();
         let mut release = Vec::new();
+        let mut drop_images: Vec<String> = Vec::new();
         let mut tx = self.db.begin_write().await?;
         for r in reports {
             // Deleted ones too: a host may still have to report removing a moved copy.
@@ -236,12 +256,18 @@ impl ComputeService {
                 )
                 .await?;
                 crate::moves::arrived(&mut tx, &inst, host, now).await?;
+                drop_images.extend(crate::lifecycle::after_converged(&mut tx, &inst, now).await?);
                 actions::finish_open(&mut tx, &inst.uuid, None, Some(host), now).await?;
             } else {
                 instances::set_power_state(&mut tx, &inst.uuid, r.power.code()).await?;
             }
         }
         tx.commit().await?;
+        for image in &drop_images {
+            if let Err(e) = self.image.delete_snapshot_image(image).await {
+                tracing::warn!(%image, error = %e, "could not delete a shelve image");
+            }
+        }
         if release.is_empty() {
             return Ok(());
         }
@@ -327,6 +353,7 @@ pub fn spawn_fake_hosts(
         let driver = Arc::new(ferrostack_virt::fake::FakeDriver::new(
             &name, capacity.0, capacity.1, capacity.2, delay,
         ));
+        svc.local_drivers.register(&name, driver.clone());
         let agent = Arc::new(ferrostack_agent::Agent::new(
             &name,
             driver,

@@ -72,6 +72,8 @@ pub struct ComputeService {
     pub placement: Arc<PlacementService>,
     /// Wakes the agent of a host when its desired state changed (in-process agents).
     pub wakeups: agent_link::Wakeups,
+    /// Drivers of in-process agents (console log reads).
+    pub local_drivers: agent_link::LocalDrivers,
     /// Wakes the scheduling loop when instances wait for a host.
     pub schedule_now: tokio::sync::Notify,
     pub hosts: scheduler::HostCache,
@@ -94,6 +96,7 @@ impl ComputeService {
             image,
             placement,
             wakeups: Default::default(),
+            local_drivers: Default::default(),
             schedule_now: tokio::sync::Notify::new(),
             hosts: scheduler::HostCache::new(std::time::Duration::from_millis(500)),
         })

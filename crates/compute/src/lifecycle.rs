@@ -197,6 +197,7 @@ impl ComputeService {
             auth,
             request_id,
             "rescue",
+            Some("running"),
             vm::RESCUED,
             "rescuing",
             &format!("rescue:{image}"),
@@ -216,6 +217,7 @@ impl ComputeService {
             auth,
             request_id,
             "unrescue",
+            Some("running"),
             vm::ACTIVE,
             "unrescuing",
             "unrescue",
@@ -265,6 +267,7 @@ impl ComputeService {
             auth,
             request_id,
             "createImage",
+            None,
             &target,
             "image_snapshot",
             &format!("snapshot:{}", image.id),
@@ -273,7 +276,66 @@ impl ComputeService {
         Ok(image.id)
     }
 
-    /// Records an action whose work is one agent operation, keeping the desired power.
+    /// Shelve: the disk is kept as an image (`<name>-shelved`), then the guest leaves its
+    /// host and gives back its resources (shelve and offload at once, as with Nova's
+    /// `shelved_offload_time = 0`). Unshelve boots from that image on any host and deletes it.
+    pub async fn shelve(
+        &self,
+        inst: &Instance,
+        auth: &AuthContext,
+        request_id: &str,
+    ) -> Result<()> {
+        check_state(inst, "shelve")?;
+        let base = self.image.find(&inst.image_ref, auth).await.ok();
+        let mut props = Map::new();
+        for (k, v) in [
+            ("instance_uuid", inst.uuid.as_str()),
+            ("image_type", "snapshot"),
+            ("base_image_ref", inst.image_ref.as_str()),
+        ] {
+            props.insert(k.into(), Value::String(v.into()));
+        }
+        let image = self
+            .image
+            .create_snapshot_image(SnapshotRequest {
+                name: &format!("{}-shelved", inst.display_name),
+                owner: &inst.project_id,
+                base: base.as_ref(),
+                properties: props,
+                min_disk: inst.flavor.disk,
+                min_ram: base.as_ref().map_or(0, |b| b.min_ram),
+            })
+            .await
+            .map_err(|e| ComputeError::BadRequest(e.to_string()))?;
+        let mut spec = inst.request_spec.clone();
+        if let Some(o) = spec.as_object_mut() {
+            o.insert("shelved_image".into(), Value::String(image.id.clone()));
+        }
+        {
+            let mut tx = self.db.begin_write().await?;
+            instances::set_request_spec(&mut tx, &inst.uuid, &spec, now_micros()).await?;
+            tx.commit().await?;
+        }
+        let shot = format!("snapshot:{}", image.id);
+        let r = self
+            .one_shot_action(
+                inst,
+                auth,
+                request_id,
+                "shelve",
+                Some("absent"),
+                vm::SHELVED_OFFLOADED,
+                "shelving",
+                &shot,
+            )
+            .await;
+        if r.is_err() {
+            let _ = self.image.delete_snapshot_image(&image.id).await;
+        }
+        r
+    }
+
+    /// Records an action whose work is one agent operation.
     #[allow(clippy::too_many_arguments)]
     async fn one_shot_action(
         &self,
@@ -281,6 +343,7 @@ impl ComputeService {
         auth: &AuthContext,
         request_id: &str,
         action: &str,
+        desired: Option<&str>,
         target_vm_state: &str,
         task_state: &str,
         one_shot: &str,
@@ -299,12 +362,8 @@ impl ComputeService {
                 ComputeError::NotFound(format!("Instance {} could not be found.", inst.uuid))
             })?;
         check_state(&fresh, action)?;
-        // Rescue and unrescue leave the guest running; a snapshot leaves it as it is.
-        let desired = if action == "createImage" {
-            fresh.desired_power.clone()
-        } else {
-            "running".to_string()
-        };
+        // None keeps the power the guest should have (a snapshot leaves it as it is).
+        let desired = desired.map_or(fresh.desired_power.clone(), str::to_string);
         instances::set_desire(
             &mut tx,
             &inst.uuid,
@@ -330,4 +389,33 @@ impl ComputeService {
         self.wakeups.wake(&host);
         Ok(())
     }
+}
+
+/// The image a shelved instance boots from when unshelved.
+pub fn shelved_image(inst: &Instance) -> Option<&str> {
+    inst.request_spec
+        .get("shelved_image")
+        .and_then(|v| v.as_str())
+}
+
+/// Called when the instance's own host reported it converged: an unshelved instance no
+/// longer needs its shelve image. Returns the image to delete once the transaction commits.
+pub async fn after_converged(
+    tx: &mut crate::db::Conn,
+    inst: &Instance,
+    now: i64,
+) -> Result<Option<String>> {
+    let Some(image) = shelved_image(inst) else {
+        return Ok(None);
+    };
+    if inst.target_vm_state == vm::SHELVED_OFFLOADED {
+        return Ok(None);
+    }
+    let image = image.to_string();
+    let mut spec = inst.request_spec.clone();
+    if let Some(o) = spec.as_object_mut() {
+        o.remove("shelved_image");
+    }
+    instances::set_request_spec(tx, &inst.uuid, &spec, now).await?;
+    Ok(Some(image))
 }

@@ -589,6 +589,12 @@ impl ComputeService {
         } else {
             self.placement.remove_allocations(&inst.uuid).await?;
         }
+        // A shelved server's disk image goes with it.
+        if let Some(image) = crate::lifecycle::shelved_image(inst) {
+            if let Err(e) = self.image.delete_snapshot_image(image).await {
+                tracing::warn!(%image, error = %e, "could not delete a shelve image");
+            }
+        }
         Ok(())
     }
 

@@ -115,4 +115,18 @@ impl ImageService {
         self.touch();
         result
     }
+
+    /// Deletes an image the compute service made for itself (the snapshot of a shelved
+    /// server, once unshelved or deleted). Missing images are fine.
+    pub async fn delete_snapshot_image(&self, image_id: &str) -> Result<()> {
+        let mut conn = self.db.pool.acquire().await?;
+        let img = db::images::get(&mut conn, image_id).await?;
+        drop(conn);
+        let Some(img) = img else { return Ok(()) };
+        if db::images::mark_deleted(&self.db.pool, image_id).await? && !img.location.is_empty() {
+            self.store.delete(&img.location).await?;
+        }
+        self.touch();
+        Ok(())
+    }
 }

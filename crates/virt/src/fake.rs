@@ -120,6 +120,12 @@ impl Driver for FakeDriver {
             console: vec![
                 format!("[fake] {} booting on {}", spec.uuid, self.host),
                 format!(
+                    "[fake] {} vCPU, {} MiB memory, {} GiB root disk from image {}",
+                    spec.vcpus, spec.memory_mb, spec.root_gb, spec.image_ref
+                ),
+                "[fake] kernel: simulated guest, no real devices".to_string(),
+                format!("[fake] hostname set to {}", spec.hostname),
+                format!(
                     "testvm ready hostname={} instance_id={} (simulated by the fake driver)",
                     spec.hostname, spec.uuid
                 ),

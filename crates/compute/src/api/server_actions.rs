@@ -187,17 +187,9 @@ async fn action(
             .await
         }
         "shelve" => {
-            // Shelve and offload at once (Nova's default shelved_offload_time = 0): the guest
-            // leaves its host and its resources are given back; unshelve schedules again.
-            power(
-                "shelve",
-                "os_compute_api:os-shelve:shelve",
-                "absent",
-                vm::SHELVED_OFFLOADED,
-                "shelving",
-                None,
-            )
-            .await
+            auth.enforce(&svc.policy, "os_compute_api:os-shelve:shelve", &t)?;
+            svc.shelve(&inst, &auth, rid).await?;
+            Ok(StatusCode::ACCEPTED.into_response())
         }
         "shelveOffload" => {
             power(
@@ -380,30 +372,41 @@ impl ComputeService {
         Ok(())
     }
 
-    /// The console log. In-process agents' drivers are not reachable from here yet, so the
-    /// controller renders what it knows; the QEMU driver's serial log replaces this.
+    /// The console log, read from the host's driver. Only hosts whose agent runs in this
+    /// process can be read for now (agents in their own process do not serve it yet).
     pub async fn console_output(
         &self,
         inst: &crate::instance::Instance,
         lines: Option<usize>,
     ) -> crate::error::Result<String> {
-        if inst.host.is_none() || inst.vm_state == vm::BUILDING {
-            return Err(ComputeError::Conflict(format!(
-                "Cannot 'get_console_output' instance {} while it is in vm_state {}",
-                inst.uuid, inst.vm_state
-            )));
-        }
-        let text = format!(
-            "[{}] console of {} on host {}\ntestvm ready hostname={} instance_id={} (fake driver)\n",
-            inst.flavor.name,
-            inst.uuid,
-            inst.host.as_deref().unwrap_or(""),
-            inst.hostname,
-            inst.uuid
-        );
-        let all: Vec<&str> = text.lines().collect();
-        let skip = lines.map_or(0, |n| all.len().saturating_sub(n));
-        Ok(all[skip..].join("\n"))
+        let host = match &inst.host {
+            Some(h) if inst.vm_state != vm::BUILDING => h,
+            _ => {
+                return Err(ComputeError::Conflict(format!(
+                    "Cannot 'get_console_output' instance {} while it is in vm_state {}",
+                    inst.uuid, inst.vm_state
+                )))
+            }
+        };
+        let driver = self.local_drivers.get(host).ok_or_else(|| {
+            ComputeError::Conflict(format!(
+                "The console of instance {} on host {host} is not reachable from this controller.",
+                inst.uuid
+            ))
+        })?;
+        let out = driver
+            .console_output(&inst.uuid, None)
+            .await
+            .map_err(|e| ComputeError::Conflict(format!("Guest console not available: {e}")))?;
+        // Nova's tail: the last `length` pieces of the log split at '\n' (a final newline
+        // counts as an empty last line).
+        Ok(match lines {
+            Some(n) => {
+                let all: Vec<&str> = out.split('\n').collect();
+                all[all.len().saturating_sub(n)..].join("\n")
+            }
+            None => out,
+        })
     }
 }
 

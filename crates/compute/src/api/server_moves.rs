@@ -216,7 +216,8 @@ pub(super) async fn dispatch(
             };
             svc.rebuild(inst, auth, rid, req).await?;
             let fresh = super::servers::find(svc, auth, &inst.uuid).await?;
-            let mut server = server_view(svc, &fresh, None, v, is_admin(auth));
+            let mut server =
+                rebuild_view(server_view(svc, &fresh, None, v, is_admin(auth)), &fresh, v);
             server["adminPass"] = json!(pass);
             Ok((
                 StatusCode::ACCEPTED,
@@ -314,6 +315,39 @@ pub(super) async fn dispatch(
             "There is no such action: {other}"
         ))),
     }
+}
+
+/// The rebuild answer: before 2.75 Nova shows the server without the extended attributes
+/// (status, AZ, usage, host, security groups, volumes, config drive); key_name comes back at
+/// 2.54 and user_data at 2.57. From 2.75 it is the full show body.
+fn rebuild_view(mut server: Value, inst: &Instance, v: Microversion) -> Value {
+    if v.at_least(2, 75) {
+        return server;
+    }
+    if let Some(o) = server.as_object_mut() {
+        o.retain(|k, _| {
+            let extended = k.starts_with("OS-EXT-")
+                || k.starts_with("OS-SRV-USG:")
+                || k.starts_with("os-extended-volumes:");
+            let hidden = matches!(
+                k.as_str(),
+                "config_drive"
+                    | "key_name"
+                    | "security_groups"
+                    | "host_status"
+                    | "server_groups"
+                    | "user_data"
+            );
+            !(extended || hidden)
+        });
+        if v.at_least(2, 54) {
+            o.insert("key_name".into(), json!(inst.key_name));
+        }
+        if v.at_least(2, 57) {
+            o.insert("user_data".into(), json!(inst.user_data));
+        }
+    }
+    server
 }
 
 /// A password for the answer; guests here take SSH keys, Nova answers one all the same.

@@ -656,3 +656,19 @@ pub async fn settle_vm_state(
 pub async fn set_image(conn: &mut Conn, uuid: &str, image_ref: &str, now: i64) -> DbResult<()> {
     set_text(conn, uuid, "image_ref", Some(image_ref), now).await
 }
+
+/// Replaces the request spec of an instance (what scheduling and rebuilding need to know).
+pub async fn set_request_spec(
+    conn: &mut Conn,
+    uuid: &str,
+    spec: &serde_json::Value,
+    now: i64,
+) -> DbResult<()> {
+    sqlx::query("UPDATE instances SET request_spec = $2, updated_at = $3 WHERE uuid = $1")
+        .bind(uuid)
+        .bind(spec.to_string())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
