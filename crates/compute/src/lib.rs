@@ -11,6 +11,7 @@ pub mod error;
 pub mod instance;
 pub mod model;
 pub mod scheduler;
+pub mod server_extras;
 pub mod servers;
 
 use std::sync::Arc;

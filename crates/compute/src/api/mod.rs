@@ -2,14 +2,21 @@
 
 mod aggregates;
 mod availability_zones;
+mod consoles;
 mod flavor_access;
 mod flavors;
 mod input;
 mod keypairs;
 mod limits;
+mod migrations;
 mod quotas;
 mod server_actions;
+mod server_diagnostics;
 mod server_groups;
+mod server_ips;
+mod server_metadata;
+mod server_password;
+mod server_tags;
 pub(crate) mod servers;
 mod services;
 mod usage;
@@ -50,7 +57,14 @@ pub fn router(svc: Arc<ComputeService>) -> Router {
         .merge(usage::routes())
         .merge(servers::routes())
         .merge(server_actions::routes())
-        .merge(services::routes());
+        .merge(services::routes())
+        .merge(server_metadata::routes())
+        .merge(server_tags::routes())
+        .merge(server_ips::routes())
+        .merge(server_password::routes())
+        .merge(consoles::routes())
+        .merge(server_diagnostics::routes())
+        .merge(migrations::routes());
     let v21 = v21.layer(axum::middleware::from_fn_with_state(
         VERSIONS,
         negotiate_layer,
@@ -58,6 +72,8 @@ pub fn router(svc: Arc<ComputeService>) -> Router {
     Router::new()
         .nest("/v2.1", v21)
         .route("/", get(versions::versions))
+        // The console page: outside /v2.1, its console token is the authorization.
+        .merge(consoles::proxy_routes())
         .fallback(versions::not_found)
         .with_state(svc)
         .layer(ErrorFormat::Nova.layer())

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
+use ferrostack_api::microversion::Microversion;
 use ferrostack_api::request::RequestId;
 use ferrostack_api::{ApiError, Auth, Json};
 use serde_json::{json, Value};
@@ -32,6 +33,7 @@ async fn action(
     svc: State,
     auth: Auth,
     Extension(rid): Extension<RequestId>,
+    v: Microversion,
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
@@ -47,7 +49,14 @@ async fn action(
     // A locked server refuses actions from non-admins, except unlock by its locker's rules.
     let guarded = !matches!(
         name.as_str(),
-        "lock" | "unlock" | "os-getConsoleOutput" | "os-resetState"
+        "lock"
+            | "unlock"
+            | "os-getConsoleOutput"
+            | "os-resetState"
+            | "os-getVNCConsole"
+            | "os-getSPICEConsole"
+            | "os-getSerialConsole"
+            | "os-getRDPConsole"
     );
     if inst.locked && guarded && !admin {
         return Err(ApiError::conflict(format!(
@@ -330,6 +339,9 @@ async fn action(
                 .map_err(ComputeError::from)?;
             tx.commit().await.map_err(ComputeError::from)?;
             Ok(StatusCode::ACCEPTED.into_response())
+        }
+        "os-getVNCConsole" | "os-getSPICEConsole" | "os-getSerialConsole" | "os-getRDPConsole" => {
+            super::consoles::legacy_action(&svc, &auth, v, &inst, name, args).await
         }
         other => Err(ApiError::bad_request(format!(
             "There is no such action: {other}"

@@ -6,7 +6,9 @@ pub mod flavors;
 pub mod hosts;
 pub mod instances;
 pub mod keypairs;
+pub mod migrations;
 pub mod quotas;
+pub mod server_extras;
 pub mod server_groups;
 pub mod usage;
 
