@@ -78,3 +78,13 @@ pub fn router(svc: Arc<ComputeService>) -> Router {
         .with_state(svc)
         .layer(ErrorFormat::Nova.layer())
 }
+
+/// `GET /compute/` (with the slash, which a router nested at `/compute` does not see): the
+/// versions root as clients reach it when they strip `v2.1` from the catalog URL (Tempest's
+/// versions client does). Merge beside the nested compute router.
+pub fn root_router(svc: Arc<ComputeService>) -> Router {
+    Router::new()
+        .route("/compute/", get(versions::versions))
+        .with_state(svc)
+        .layer(ErrorFormat::Nova.layer())
+}

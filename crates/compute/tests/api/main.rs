@@ -7,5 +7,6 @@ mod aggregates;
 mod flavors;
 mod keypairs;
 mod quotas;
+mod server_extras;
 mod server_groups;
 mod usage;
