@@ -98,9 +98,10 @@ async fn create(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
+    // Nova checks the body's schema before looking the server up.
+    let items = metadata_body(&body, "metadata")?;
     let inst = find(&svc, &auth, &id).await?;
     auth.enforce(&svc.policy, &rule("create"), &target(&inst))?;
-    let items = metadata_body(&body, "metadata")?;
     let all = svc
         .update_metadata(&inst, &auth, items, false, "update metadata")
         .await?;
@@ -114,9 +115,10 @@ async fn update_all(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
+    // Nova checks the body's schema before looking the server up.
+    let items = metadata_body(&body, "metadata")?;
     let inst = find(&svc, &auth, &id).await?;
     auth.enforce(&svc.policy, &rule("update_all"), &target(&inst))?;
-    let items = metadata_body(&body, "metadata")?;
     let all = svc
         .update_metadata(&inst, &auth, items, true, "update metadata")
         .await?;
@@ -130,9 +132,9 @@ async fn update(
     Path((id, key)): Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
+    let items = metadata_body(&body, "meta")?;
     let inst = find(&svc, &auth, &id).await?;
     auth.enforce(&svc.policy, &rule("update"), &target(&inst))?;
-    let items = metadata_body(&body, "meta")?;
     if !items.contains_key(&key) {
         return Err(ApiError::bad_request("Request body and URI mismatch"));
     }

@@ -188,10 +188,11 @@ async fn update_all(
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
     since_2_26(v)?;
+    // Nova checks the body's schema before looking the server up.
+    let tags = tags_body(&body)?;
     let inst = find(&svc, &auth, &id).await?;
     auth.enforce(&svc.policy, &rule("update_all"), &target(&inst))?;
     check_meta_state(&inst, "update tags", false)?;
-    let tags = tags_body(&body)?;
     let mut tx = svc.db.begin_write().await.map_err(ComputeError::from)?;
     instances::replace_tags(&mut tx, &inst.uuid, &tags)
         .await
