@@ -102,14 +102,7 @@ impl ComputeService {
             db::upsert_metadata(&mut tx, &inst.uuid, &items).await?;
         }
         // Nova's instance.save() bumps updated_at (servers' changes-since sees the change).
-        instances::set_text(
-            &mut tx,
-            &inst.uuid,
-            "display_name",
-            Some(&current.display_name),
-            ferrostack_store::now_micros(),
-        )
-        .await?;
+        db::touch(&mut tx, &inst.uuid, ferrostack_store::now_micros()).await?;
         tx.commit().await?;
         Ok(result)
     }
@@ -130,6 +123,7 @@ impl ComputeService {
         if !db::delete_metadata(&mut tx, &inst.uuid, key).await? {
             return Err(ComputeError::NotFound("Metadata item was not found".into()));
         }
+        db::touch(&mut tx, &inst.uuid, ferrostack_store::now_micros()).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -31,6 +31,16 @@ pub async fn upsert_metadata(
     Ok(())
 }
 
+/// Marks an instance changed (its `updated_at`), as Nova's `instance.save()` does.
+pub async fn touch(conn: &mut Conn, uuid: &str, now: i64) -> DbResult<()> {
+    sqlx::query("UPDATE instances SET updated_at = $2 WHERE uuid = $1")
+        .bind(uuid)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Deletes one metadata item; false when there was none.
 pub async fn delete_metadata(conn: &mut Conn, uuid: &str, key: &str) -> DbResult<bool> {
     let r = sqlx::query("DELETE FROM instance_metadata WHERE instance_uuid = $1 AND key = $2")

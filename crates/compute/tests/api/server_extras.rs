@@ -46,7 +46,8 @@ api_test!(async fn metadata_crud_validation_quota_and_state(c) {
     let (s, v) = c.call(Method::GET, &base, &m.token, None).await;
     assert_eq!((s.as_u16(), v), (200, json!({"metadata": {}})));
 
-    // POST merges, PUT replaces.
+    // POST merges, PUT replaces; changes mark the server updated.
+    sql(c, "UPDATE instances SET updated_at = 1 WHERE uuid = $1", &id).await;
     let (s, v) = c.call(Method::POST, &base, &m.token, Some(json!({"metadata": {"a": "1", "b": "2"}}))).await;
     assert_eq!((s.as_u16(), v), (200, json!({"metadata": {"a": "1", "b": "2"}})));
     let (s, v) = c.call(Method::POST, &base, &m.token, Some(json!({"metadata": {"b": "3", "c": ""}}))).await;
@@ -55,6 +56,7 @@ api_test!(async fn metadata_crud_validation_quota_and_state(c) {
     assert_eq!((s.as_u16(), v), (200, json!({"metadata": {"x": "y"}})));
     let (_, v) = c.call(Method::GET, &format!("/servers/{id}"), &m.token, None).await;
     assert_eq!(v["server"]["metadata"], json!({"x": "y"}));
+    assert_ne!(v["server"]["updated"], "1970-01-01T00:00:00Z");
 
     // Items.
     let (s, v) = c.call(Method::PUT, &format!("{base}/k1"), &m.token, Some(json!({"meta": {"k1": "v1"}}))).await;
