@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use super::input::{limit_marker, nova_time, only_query_params, query_get, query_pairs};
 use super::servers::{find, target};
 use super::State;
-use crate::db::migrations::{self as db, Migration, LIVE_IN_PROGRESS};
+use crate::db::server_migrations::{self as db, Migration, LIVE_IN_PROGRESS};
 use crate::error::ComputeError;
 use crate::ComputeService;
 

@@ -2,25 +2,27 @@
 
 mod aggregates;
 mod availability_zones;
-mod consoles;
 mod flavor_access;
 mod flavors;
 mod input;
 mod keypairs;
 mod limits;
-mod migrations;
 mod quotas;
 mod server_actions;
-mod server_diagnostics;
 mod server_groups;
-mod server_ips;
-mod server_metadata;
-mod server_password;
-mod server_tags;
 pub(crate) mod servers;
 mod services;
 mod usage;
 mod versions;
+
+// Server sub-resources and os-migrations.
+mod consoles;
+mod migrations;
+mod server_diagnostics;
+mod server_ips;
+mod server_metadata;
+mod server_password;
+mod server_tags;
 
 use std::sync::Arc;
 

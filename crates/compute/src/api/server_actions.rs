@@ -32,8 +32,8 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
 async fn action(
     svc: State,
     auth: Auth,
-    Extension(rid): Extension<RequestId>,
     v: Microversion,
+    Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {

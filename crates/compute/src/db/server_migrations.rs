@@ -1,5 +1,5 @@
-//! Migrations (resize, cold and live migration, evacuation) as os-migrations reads them. The
-//! actions that start migrations write the rows.
+//! Migrations (resize, cold and live migration, evacuation) as `/os-migrations` and
+//! `/servers/{id}/migrations` show them (read only; the move actions write the rows).
 
 use ferrostack_store::sqlx::{self, any::AnyRow, Row};
 
