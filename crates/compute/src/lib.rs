@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod moves;
 pub mod scheduler;
+pub mod server_extras;
 pub mod servers;
 
 use std::sync::Arc;

@@ -156,6 +156,7 @@ impl Cloud {
                 "/compute",
                 ferrostack_compute::api::router(self.compute.clone()),
             )
+            .merge(ferrostack_compute::api::root_router(self.compute.clone()))
             .nest(
                 "/placement",
                 ferrostack_placement::api::router(self.placement.clone()),

@@ -29,6 +29,7 @@ const IDENTITY_DEFAULTS: &str = include_str!("defaults/identity.yaml");
 const IMAGE_DEFAULTS: &str = include_str!("defaults/image.yaml");
 const COMPUTE_DEFAULTS: &str = include_str!("defaults/compute.yaml");
 const COMPUTE_RESOURCE_DEFAULTS: &str = include_str!("defaults/compute_resources.yaml");
+const COMPUTE_SERVER_EXTRAS_DEFAULTS: &str = include_str!("defaults/compute_server_extras.yaml");
 const PLACEMENT_DEFAULTS: &str = include_str!("defaults/placement.yaml");
 
 /// Name of the rule used for actions that have no rule of their own.
@@ -175,6 +176,7 @@ impl Enforcer {
         enforcer.load_defaults(IMAGE_DEFAULTS)?;
         enforcer.load_defaults(COMPUTE_DEFAULTS)?;
         enforcer.load_defaults(COMPUTE_RESOURCE_DEFAULTS)?;
+        enforcer.load_defaults(COMPUTE_SERVER_EXTRAS_DEFAULTS)?;
         enforcer.load_defaults(PLACEMENT_DEFAULTS)?;
         Ok(enforcer)
     }

@@ -331,3 +331,43 @@ pub fn nova_time(micros: i64) -> String {
         .format("%Y-%m-%dT%H:%M:%S%.6f")
         .to_string()
 }
+
+/// `accessIPv4`: a dotted-quad IPv4 address (Nova's `ipv4` format), returned normalized.
+pub(crate) fn access_ip_v4(v: &Value) -> Result<String> {
+    let s = string("accessIPv4", v, 0, usize::MAX)?;
+    s.parse::<std::net::Ipv4Addr>()
+        .map(|ip| ip.to_string())
+        .map_err(|_| invalid("accessIPv4", v, format!("{} is not a 'ipv4'", repr(v))))
+}
+
+/// `accessIPv6`: an IPv6 address (Nova's `ipv6` format), returned in the canonical compressed
+/// form Nova stores (`0000:...:babe:220.12.22.2` -> `::babe:dc0c:1602`).
+pub(crate) fn access_ip_v6(v: &Value) -> Result<String> {
+    let s = string("accessIPv6", v, 0, usize::MAX)?;
+    s.parse::<std::net::Ipv6Addr>()
+        .map(|ip| ip.to_string())
+        .map_err(|_| invalid("accessIPv6", v, format!("{} is not a 'ipv6'", repr(v))))
+}
+
+#[cfg(test)]
+mod access_ip_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn access_ips_are_validated_and_normalized() {
+        assert_eq!(
+            access_ip_v6(&json!("0000:0000:0000:0000:0000:babe:220.12.22.2")).unwrap(),
+            "::babe:dc0c:1602"
+        );
+        assert_eq!(access_ip_v6(&json!("2001:DB8::1")).unwrap(), "2001:db8::1");
+        assert!(access_ip_v6(&json!("1.2.3.4")).is_err());
+        assert!(access_ip_v6(&json!(":::1")).is_err());
+        assert_eq!(access_ip_v4(&json!("10.0.0.1")).unwrap(), "10.0.0.1");
+        assert!(access_ip_v4(&json!("10.0.0")).is_err());
+        assert!(access_ip_v4(&json!("::1")).is_err());
+        assert!(access_ip_v4(&json!(4)).is_err());
+        let e = access_ip_v4(&json!("1.2.3.256")).unwrap_err().to_string();
+        assert!(e.contains("is not a 'ipv4'"), "{e}");
+    }
+}

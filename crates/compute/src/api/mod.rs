@@ -16,6 +16,15 @@ mod services;
 mod usage;
 mod versions;
 
+// Server sub-resources and os-migrations.
+mod consoles;
+mod migrations;
+mod server_diagnostics;
+mod server_ips;
+mod server_metadata;
+mod server_password;
+mod server_tags;
+
 use std::sync::Arc;
 
 use axum::routing::get;
@@ -51,7 +60,14 @@ pub fn router(svc: Arc<ComputeService>) -> Router {
         .merge(usage::routes())
         .merge(servers::routes())
         .merge(server_actions::routes())
-        .merge(services::routes());
+        .merge(services::routes())
+        .merge(server_metadata::routes())
+        .merge(server_tags::routes())
+        .merge(server_ips::routes())
+        .merge(server_password::routes())
+        .merge(consoles::routes())
+        .merge(server_diagnostics::routes())
+        .merge(migrations::routes());
     let v21 = v21.layer(axum::middleware::from_fn_with_state(
         VERSIONS,
         negotiate_layer,
@@ -59,7 +75,19 @@ pub fn router(svc: Arc<ComputeService>) -> Router {
     Router::new()
         .nest("/v2.1", v21)
         .route("/", get(versions::versions))
+        // The console page: outside /v2.1, its console token is the authorization.
+        .merge(consoles::proxy_routes())
         .fallback(versions::not_found)
+        .with_state(svc)
+        .layer(ErrorFormat::Nova.layer())
+}
+
+/// `GET /compute/` (with the slash, which a router nested at `/compute` does not see): the
+/// versions root as clients reach it when they strip `v2.1` from the catalog URL (Tempest's
+/// versions client does). Merge beside the nested compute router.
+pub fn root_router(svc: Arc<ComputeService>) -> Router {
+    Router::new()
+        .route("/compute/", get(versions::versions))
         .with_state(svc)
         .layer(ErrorFormat::Nova.layer())
 }

@@ -49,7 +49,14 @@ async fn action(
     // A locked server refuses actions from non-admins, except unlock by its locker's rules.
     let guarded = !matches!(
         name.as_str(),
-        "lock" | "unlock" | "os-getConsoleOutput" | "os-resetState"
+        "lock"
+            | "unlock"
+            | "os-getConsoleOutput"
+            | "os-resetState"
+            | "os-getVNCConsole"
+            | "os-getSPICEConsole"
+            | "os-getSerialConsole"
+            | "os-getRDPConsole"
     );
     if inst.locked && guarded && !admin {
         return Err(ApiError::conflict(format!(
@@ -327,6 +334,9 @@ async fn action(
                 .map_err(ComputeError::from)?;
             tx.commit().await.map_err(ComputeError::from)?;
             Ok(StatusCode::ACCEPTED.into_response())
+        }
+        "os-getVNCConsole" | "os-getSPICEConsole" | "os-getSerialConsole" | "os-getRDPConsole" => {
+            super::consoles::legacy_action(&svc, &auth, v, &inst, name, args).await
         }
         other => Err(ApiError::bad_request(format!(
             "There is no such action: {other}"

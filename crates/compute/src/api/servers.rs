@@ -416,8 +416,14 @@ fn parse_create(body: &Value, v: Microversion) -> Result<CreateRequest, ApiError
         security_groups,
         config_drive: matches!(s.get("config_drive"), Some(Value::Bool(true)))
             || matches!(s.get("config_drive"), Some(Value::String(x)) if x == "true" || x == "True"),
-        access_ip_v4: field_str(s, "accessIPv4")?,
-        access_ip_v6: field_str(s, "accessIPv6")?,
+        access_ip_v4: s
+            .get("accessIPv4")
+            .map(super::input::access_ip_v4)
+            .transpose()?,
+        access_ip_v6: s
+            .get("accessIPv6")
+            .map(super::input::access_ip_v6)
+            .transpose()?,
         tags,
     })
 }
@@ -731,6 +737,20 @@ async fn update(
         }
     };
     let hostname = field_str(s, "hostname")?;
+    let access_ips = [
+        (
+            "access_ip_v4",
+            s.get("accessIPv4")
+                .map(super::input::access_ip_v4)
+                .transpose()?,
+        ),
+        (
+            "access_ip_v6",
+            s.get("accessIPv6")
+                .map(super::input::access_ip_v6)
+                .transpose()?,
+        ),
+    ];
     let now = ferrostack_store::now_micros();
     let mut tx = svc.db.begin_write().await.map_err(ComputeError::from)?;
     instances::update_fields(
@@ -743,11 +763,8 @@ async fn update(
     )
     .await
     .map_err(ComputeError::from)?;
-    for (k, col) in [
-        ("accessIPv4", "access_ip_v4"),
-        ("accessIPv6", "access_ip_v6"),
-    ] {
-        if let Some(val) = field_str(s, k)? {
+    for (col, val) in access_ips {
+        if let Some(val) = val {
             instances::set_text(&mut tx, &inst.uuid, col, Some(&val), now)
                 .await
                 .map_err(ComputeError::from)?;

@@ -19,9 +19,23 @@ fn v21_entry(base: &str) -> Value {
     })
 }
 
+/// The legacy v2.0 API as Nova lists it (first, as clients and Tempest expect); not served.
+fn v20_entry(base: &str) -> Value {
+    json!({
+        "id": "v2.0",
+        "status": "SUPPORTED",
+        "version": "",
+        "min_version": "",
+        "updated": "2011-01-21T11:33:21Z",
+        "links": [{"rel": "self", "href": format!("{base}/v2/")}],
+        "media-types": [{"base": "application/json",
+                          "type": "application/vnd.openstack.compute+json;version=2"}],
+    })
+}
+
 pub async fn versions(svc: State) -> Response {
     let base = format!("{}/compute", svc.config.public_url);
-    axum::Json(json!({"versions": [v21_entry(&base)]})).into_response()
+    axum::Json(json!({"versions": [v20_entry(&base), v21_entry(&base)]})).into_response()
 }
 
 pub async fn v21(svc: State) -> Response {

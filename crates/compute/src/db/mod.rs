@@ -8,7 +8,9 @@ pub mod instances;
 pub mod keypairs;
 pub mod migrations;
 pub mod quotas;
+pub mod server_extras;
 pub mod server_groups;
+pub mod server_migrations;
 pub mod usage;
 
 pub use ferrostack_store::sqlx::AnyConnection as Conn;

@@ -184,6 +184,7 @@ impl TestCloud {
                 ferrostack_placement::api::router(placement.clone()),
             )
             .nest("/compute", ferrostack_compute::api::router(compute.clone()))
+            .merge(ferrostack_compute::api::root_router(compute.clone()))
             .layer(axum::middleware::from_fn_with_state(
                 AuthLayerState { validator },
                 validate_token,

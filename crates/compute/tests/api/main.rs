@@ -7,6 +7,7 @@ mod aggregates;
 mod flavors;
 mod keypairs;
 mod quotas;
+mod server_extras;
 mod server_groups;
 mod server_moves;
 mod usage;
