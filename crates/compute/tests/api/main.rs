@@ -3,9 +3,11 @@
 
 #[macro_use]
 mod common;
+mod agent_restart;
 mod aggregates;
 mod flavors;
 mod keypairs;
 mod quotas;
 mod server_groups;
+mod servers;
 mod usage;
