@@ -509,6 +509,11 @@ api_test!(async fn instance_actions_and_events(c) {
     assert!(events.iter().all(|e| e["finish_time"].is_string() && e["result"] == "Success"), "{a}");
     let (s, v) = c.call(Method::GET, &path, t, None).await;
     assert_eq!((s.as_u16(), v["instanceAction"]["action"].as_str()), (200, Some("create")));
+    assert!(v["instanceAction"].get("events").is_none(), "events are admin details before 2.51: {v}");
+    let (_, v) = c.nova(Method::GET, &path, t, "2.51", None).await;
+    let events = v["instanceAction"]["events"].as_array().expect("everyone sees events since 2.51");
+    assert!(!events.is_empty());
+    assert!(events.iter().all(|e| e.get("traceback").is_none()), "{v}");
     let (s, e) = c.call(Method::GET, &format!("/servers/{id}/os-instance-actions/req-nope"), t, None).await;
     assert_eq!(s, 404, "{e}");
 });
@@ -794,3 +799,30 @@ async fn silent_host_shows_down() {
         );
     }
 }
+
+api_test!(async fn tags_at_create_and_tag_filters(c) {
+    c.start_hosts(1).await;
+    let m = c.tenant("member").await;
+    let mut made = Vec::new();
+    for (name, tags) in [("ab", json!(["a", "b"])), ("a", json!(["a"])), ("none", json!([]))] {
+        let (s, v) = c.create_server_with(&m.token, "2.52", json!({"name": name, "tags": tags}), None).await;
+        assert_eq!(s, 202, "{v}");
+        made.push(v["server"]["id"].as_str().unwrap().to_string());
+    }
+    let (_, v) = c.nova(Method::GET, &format!("/servers/{}", made[0]), &m.token, "2.26", None).await;
+    let mut tags: Vec<&str> = v["server"]["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    tags.sort();
+    assert_eq!(tags, ["a", "b"]);
+    let q = |f: &'static str| {
+        let token = m.token.clone();
+        async move {
+            let (_, v) = c.nova(Method::GET, &format!("/servers?{f}&sort_key=display_name&sort_dir=asc"), &token, "2.26", None).await;
+            names(&v)
+        }
+    };
+    assert_eq!(q("tags=a,b").await, ["ab"]);
+    assert_eq!(q("tags=a").await, ["a", "ab"]);
+    assert_eq!(q("tags-any=b,zzz").await, ["ab"]);
+    assert_eq!(q("not-tags=a,b").await, ["a", "none"]);
+    assert_eq!(q("not-tags-any=b").await, ["a", "none"]);
+});
