@@ -768,7 +768,15 @@ async fn silent_host_shows_down() {
                 .unwrap_or_default()
                 .to_string()
         };
-        assert_eq!(state().await, "up");
+        // A live agent heartbeats (at registration, then every few seconds): the host is up.
+        let until = tokio::time::Instant::now() + crate::common::DEADLINE;
+        while state().await != "up" {
+            assert!(
+                tokio::time::Instant::now() < until,
+                "the live host never showed up"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         agent.abort();
         let until = tokio::time::Instant::now() + crate::common::DEADLINE;
         while state().await != "down" {
