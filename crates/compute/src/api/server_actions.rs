@@ -446,11 +446,7 @@ async fn show_action(
     let (a, events) = actions::by_request(&mut conn, &inst.uuid, &request_id)
         .await
         .map_err(ComputeError::from)?
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "Action for request_id {request_id} on instance {id} not found"
-            ))
-        })?;
+        .ok_or_else(|| ApiError::not_found(format!("Action {request_id} not found")))?;
     let show_events = svc.policy.enforce(
         "os_compute_api:os-instance-actions:events",
         &target(&inst),
@@ -462,7 +458,8 @@ async fn show_action(
         "message": a.message, "updated_at": a.updated_at.map(iso),
     });
     let details = show_events || is_admin(&auth);
-    // Since 2.51 everyone sees the events; the traceback and host stay admin details.
+    // Since 2.51 everyone sees the events; the traceback (and the host, 2.62) stay admin
+    // details.
     if details || v.at_least(2, 51) {
         body["events"] = json!(events
             .iter()
@@ -473,7 +470,9 @@ async fn show_action(
                 });
                 if details {
                     ev["traceback"] = json!(e.traceback);
-                    ev["host"] = json!(e.host);
+                    if v.at_least(2, 62) {
+                        ev["host"] = json!(e.host);
+                    }
                 }
                 ev
             })

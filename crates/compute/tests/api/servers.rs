@@ -514,8 +514,11 @@ api_test!(async fn instance_actions_and_events(c) {
     let events = v["instanceAction"]["events"].as_array().expect("everyone sees events since 2.51");
     assert!(!events.is_empty());
     assert!(events.iter().all(|e| e.get("traceback").is_none()), "{v}");
+    assert!(events.iter().all(|e| e.get("host").is_none()), "{v}");
+    let (_, v) = c.nova(Method::GET, &path, &admin, "2.62", None).await;
+    assert_eq!(v["instanceAction"]["events"][0]["host"], "host", "{v}");
     let (s, e) = c.call(Method::GET, &format!("/servers/{id}/os-instance-actions/req-nope"), t, None).await;
-    assert_eq!(s, 404, "{e}");
+    assert_eq!((s.as_u16(), TestCloud::message(&e)), (404, "Action req-nope not found".to_string()));
 });
 
 api_test!(async fn bad_create_input_leaves_nothing_behind(c) {
