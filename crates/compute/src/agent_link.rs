@@ -363,3 +363,19 @@ pub fn spawn_fake_hosts(
     }
     handles
 }
+
+/// Starts one in-process agent for `host` over `driver` (any driver, e.g. a fake one that a
+/// test restarts). Aborting the returned task stops the agent as a crash would: whatever the
+/// driver was doing is dropped, and a new agent for the same host converges again.
+pub fn spawn_agent(
+    svc: &Arc<ComputeService>,
+    host: &str,
+    driver: Arc<dyn ferrostack_virt::Driver>,
+) -> tokio::task::JoinHandle<()> {
+    let agent = Arc::new(ferrostack_agent::Agent::new(
+        host,
+        driver,
+        Arc::new(LocalController(svc.clone())),
+    ));
+    tokio::spawn(agent.run())
+}

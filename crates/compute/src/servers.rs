@@ -116,6 +116,17 @@ impl ComputeService {
                 ));
             }
         }
+        // Nova's metadata_items quota (MetadataLimitExceeded, a 403).
+        if !req.metadata.is_empty() {
+            let allowed = db::quotas::limits_for(&mut conn, &project, "")
+                .await?
+                .limit("metadata_items");
+            if allowed >= 0 && req.metadata.len() as i64 > allowed {
+                return Err(ComputeError::QuotaExceeded(format!(
+                    "Maximum number of metadata items exceeds {allowed}"
+                )));
+            }
+        }
         let group = match req.hints.get("group").and_then(|v| v.as_str()) {
             Some(g) => Some(self.group_of(&mut conn, g).await?.ok_or_else(|| {
                 ComputeError::BadRequest(format!("Server group {g} could not be found."))

@@ -451,6 +451,7 @@ async fn list_actions(
 async fn show_action(
     svc: State,
     auth: Auth,
+    v: ferrostack_api::microversion::Microversion,
     Path((id, request_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let inst = find(&svc, &auth, &id).await?;
@@ -463,11 +464,7 @@ async fn show_action(
     let (a, events) = actions::by_request(&mut conn, &inst.uuid, &request_id)
         .await
         .map_err(ComputeError::from)?
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "Action for request_id {request_id} on instance {id} not found"
-            ))
-        })?;
+        .ok_or_else(|| ApiError::not_found(format!("Action {request_id} not found")))?;
     let show_events = svc.policy.enforce(
         "os_compute_api:os-instance-actions:events",
         &target(&inst),
@@ -478,11 +475,26 @@ async fn show_action(
         "user_id": a.user_id, "project_id": a.project_id, "start_time": iso(a.start_time),
         "message": a.message, "updated_at": a.updated_at.map(iso),
     });
-    if show_events || is_admin(&auth) {
-        body["events"] = json!(events.iter().map(|e| json!({
-            "event": e.event, "start_time": iso(e.start_time), "finish_time": e.finish_time.map(iso),
-            "result": e.result, "traceback": e.traceback, "host": e.host,
-        })).collect::<Vec<_>>());
+    let details = show_events || is_admin(&auth);
+    // Since 2.51 everyone sees the events; the traceback (and the host, 2.62) stay admin
+    // details.
+    if details || v.at_least(2, 51) {
+        body["events"] = json!(events
+            .iter()
+            .map(|e| {
+                let mut ev = json!({
+                    "event": e.event, "start_time": iso(e.start_time),
+                    "finish_time": e.finish_time.map(iso), "result": e.result,
+                });
+                if details {
+                    ev["traceback"] = json!(e.traceback);
+                    if v.at_least(2, 62) {
+                        ev["host"] = json!(e.host);
+                    }
+                }
+                ev
+            })
+            .collect::<Vec<_>>());
     }
     Ok(axum::Json(json!({"instanceAction": body})).into_response())
 }

@@ -572,9 +572,10 @@ async fn listing(
             && status
                 .as_deref()
                 .is_none_or(|s| instance::status(&i.vm_state, i.task_state.as_deref()) == s)
+            // An admin filter: Nova drops it silently for others.
             && qm
                 .get("host")
-                .is_none_or(|h| admin && i.host.as_deref() == Some(*h))
+                .is_none_or(|h| !admin || i.host.as_deref() == Some(*h))
             && qm.get("flavor").is_none_or(|f| i.flavor.id == *f)
             && qm
                 .get("image")

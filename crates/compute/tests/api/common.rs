@@ -98,6 +98,17 @@ pub struct TestCloud {
     pub boot: BootstrapOutcome,
     pub dir: tempfile::TempDir,
     admin: tokio::sync::OnceCell<String>,
+    /// The scheduler loop and agents started for this cloud; aborted when it is dropped.
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    default_image: tokio::sync::OnceCell<String>,
+}
+
+impl Drop for TestCloud {
+    fn drop(&mut self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
 }
 
 /// A user with a role on a fresh project, and its token.
@@ -109,6 +120,11 @@ pub struct Tenant {
 
 impl TestCloud {
     pub async fn start(engine: Engine) -> TestCloud {
+        Self::start_with(engine, |_| {}).await
+    }
+
+    /// A cloud whose compute settings `tune` adjusts (e.g. a short `service_down_time`).
+    pub async fn start_with(engine: Engine, tune: impl FnOnce(&mut ComputeConfig)) -> TestCloud {
         let dir = tempfile::tempdir().unwrap();
         let db = database(engine, dir.path()).await;
         let policy = Arc::new(Enforcer::with_defaults());
@@ -164,9 +180,11 @@ impl TestCloud {
         ferrostack_compute::db::flavors::ensure_default_flavors(&db)
             .await
             .unwrap();
+        let mut config = ComputeConfig::new(PUBLIC_URL);
+        tune(&mut config);
         let compute = ComputeService::new(
             db.clone(),
-            ComputeConfig::new(PUBLIC_URL),
+            config,
             policy,
             identity.clone(),
             image.clone(),
@@ -200,6 +218,8 @@ impl TestCloud {
             boot,
             dir,
             admin: Default::default(),
+            tasks: Default::default(),
+            default_image: Default::default(),
         }
     }
 
@@ -521,4 +541,258 @@ pub struct InstanceRow<'a> {
     pub disk: i64,
     pub launched_at: Option<i64>,
     pub terminated_at: Option<i64>,
+}
+
+/// Per-host capacity of the fake hosts of [`TestCloud::start_hosts`]: (vcpus, memory_mb,
+/// disk_gb).
+pub const HOST_CAPACITY: (i64, i64, i64) = (8, 16384, 200);
+
+/// How long a test waits for the cloud to converge before it fails. Generous: the tests
+/// assert what happens, not how fast.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------- hosts and servers
+
+impl TestCloud {
+    fn track(&self, handle: tokio::task::JoinHandle<()>) {
+        self.tasks.lock().unwrap().push(handle);
+    }
+
+    /// Starts the scheduler loop (once) and `n` fake hosts `host-1..n` (`host` when n is 1)
+    /// with [`HOST_CAPACITY`], and waits until all of them are schedulable. Returns their
+    /// names.
+    pub async fn start_hosts(&self, n: usize) -> Vec<String> {
+        self.start_scheduler();
+        for h in ferrostack_compute::agent_link::spawn_fake_hosts(
+            &self.compute,
+            "host",
+            n,
+            HOST_CAPACITY,
+            Duration::ZERO,
+        ) {
+            self.track(h);
+        }
+        let names: Vec<String> = if n == 1 {
+            vec!["host".into()]
+        } else {
+            (1..=n).map(|i| format!("host-{i}")).collect()
+        };
+        for h in &names {
+            self.wait_host(h).await;
+        }
+        names
+    }
+
+    /// Starts the scheduling loop of the compute service (once per cloud).
+    pub fn start_scheduler(&self) {
+        let mut tasks = self.tasks.lock().unwrap();
+        if tasks.is_empty() {
+            tasks.push(self.compute.spawn_scheduler());
+        }
+    }
+
+    /// Starts one agent for `host` over `driver`; the handle stops it (abort = crash).
+    pub fn spawn_agent(
+        &self,
+        host: &str,
+        driver: Arc<dyn ferrostack_virt::Driver>,
+    ) -> tokio::task::AbortHandle {
+        let h = ferrostack_compute::agent_link::spawn_agent(&self.compute, host, driver);
+        let abort = h.abort_handle();
+        self.track(h);
+        abort
+    }
+
+    /// Waits until `host` is registered with capacity (as the scheduler sees it).
+    pub async fn wait_host(&self, host: &str) {
+        let until = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let states = self.compute.load_host_states().await.unwrap();
+            if states
+                .iter()
+                .any(|s| s.host == host && s.capacity.get("VCPU").is_some_and(|v| *v > 0))
+            {
+                // The scheduler caches host states briefly; start from what is there now.
+                self.compute.hosts.invalidate().await;
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "host {host} never registered"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A public, active raw image (uploaded by the admin) with the given minimums.
+    pub async fn make_image(&self, min_disk: i64, min_ram: i64) -> String {
+        let admin = self.admin().await;
+        let (s, _, b) = self
+            .raw(
+                Method::POST,
+                "/image/v2/images",
+                Some(&admin),
+                Some(
+                    json!({"name": "img", "disk_format": "raw", "container_format": "bare",
+                    "visibility": "public", "min_disk": min_disk, "min_ram": min_ram}),
+                ),
+                &[],
+            )
+            .await;
+        assert_eq!(s, 201, "{}", String::from_utf8_lossy(&b));
+        let id = serde_json::from_slice::<Value>(&b).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let req = Request::builder()
+            .method(Method::PUT)
+            .uri(format!("/image/v2/images/{id}/file"))
+            .header("x-auth-token", &admin)
+            .header("content-type", "application/octet-stream")
+            .body(Body::from(vec![7u8; 4096]))
+            .unwrap();
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), 204);
+        id
+    }
+
+    /// The image servers boot from unless a test says otherwise (made once per cloud).
+    pub async fn image_id(&self) -> String {
+        self.default_image
+            .get_or_init(|| self.make_image(0, 0))
+            .await
+            .clone()
+    }
+
+    /// POST /servers at microversion `mv` with `server` (name, imageRef, flavorRef and
+    /// networks "none" filled in unless given) and `hints`.
+    pub async fn create_server_with(
+        &self,
+        token: &str,
+        mv: &str,
+        server: Value,
+        hints: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut s = json!({"name": "vm", "imageRef": self.image_id().await, "flavorRef": "1",
+            "networks": "none"});
+        for (k, v) in server.as_object().expect("server is an object") {
+            if v.is_null() {
+                s.as_object_mut().unwrap().remove(k);
+            } else {
+                s[k] = v.clone();
+            }
+        }
+        let mut body = json!({ "server": s });
+        if let Some(h) = hints {
+            body["os:scheduler_hints"] = h;
+        }
+        self.nova(Method::POST, "/servers", token, mv, Some(body))
+            .await
+    }
+
+    /// Creates a server named `name` (m1.tiny, the test image, no network); returns its id.
+    pub async fn create_server(&self, token: &str, name: &str) -> String {
+        let (s, v) = self
+            .create_server_with(token, "2.37", json!({ "name": name }), None)
+            .await;
+        assert_eq!(s, 202, "{v}");
+        v["server"]["id"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a server and waits until it is ACTIVE; returns its id.
+    pub async fn boot(&self, token: &str, name: &str) -> String {
+        let id = self.create_server(token, name).await;
+        self.wait_status(&id, "ACTIVE").await;
+        id
+    }
+
+    /// The server as the admin sees it at the newest microversion (Null when gone).
+    pub async fn server(&self, id: &str) -> Value {
+        let admin = self.admin().await;
+        let (s, v) = self
+            .nova(Method::GET, &format!("/servers/{id}"), &admin, "2.96", None)
+            .await;
+        if s == StatusCode::NOT_FOUND {
+            return Value::Null;
+        }
+        assert_eq!(s, 200, "{v}");
+        v["server"].clone()
+    }
+
+    /// Polls the server until its status is `status` with no task in progress; fails on an
+    /// unexpected ERROR and after [`DEADLINE`]. Returns the server (admin view, 2.96).
+    pub async fn wait_status(&self, id: &str, status: &str) -> Value {
+        let until = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let s = self.server(id).await;
+            if s["status"] == status && s["OS-EXT-STS:task_state"].is_null() {
+                return s;
+            }
+            assert!(
+                status == "ERROR" || s["status"] != "ERROR",
+                "server {id} went to ERROR while waiting for {status}: {s}"
+            );
+            assert!(
+                tokio::time::Instant::now() < until,
+                "server {id} never reached {status}: {s}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the server is gone (404 to the admin).
+    pub async fn wait_gone(&self, id: &str) {
+        let until = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let s = self.server(id).await;
+            if s.is_null() {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "server {id} never went away: {s}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Posts a server action; returns status and body.
+    pub async fn action(
+        &self,
+        token: &str,
+        id: &str,
+        mv: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        self.nova(
+            Method::POST,
+            &format!("/servers/{id}/action"),
+            token,
+            mv,
+            Some(body),
+        )
+        .await
+    }
+
+    /// Instance rows in the database (deleted ones too), for "nothing left behind" checks.
+    pub async fn instance_rows(&self) -> i64 {
+        sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM instances")
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Hosts of the given servers, as the admin sees them.
+    pub async fn hosts_of(&self, ids: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        for id in ids {
+            out.push(
+                self.server(id).await["OS-EXT-SRV-ATTR:host"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+        }
+        out
+    }
 }

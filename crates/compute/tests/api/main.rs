@@ -3,6 +3,7 @@
 
 #[macro_use]
 mod common;
+mod agent_restart;
 mod aggregates;
 mod flavors;
 mod keypairs;
@@ -10,4 +11,5 @@ mod quotas;
 mod server_extras;
 mod server_groups;
 mod server_moves;
+mod servers;
 mod usage;
