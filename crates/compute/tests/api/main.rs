@@ -3,6 +3,7 @@
 
 #[macro_use]
 mod common;
+mod agent_http;
 mod aggregates;
 mod flavors;
 mod keypairs;
