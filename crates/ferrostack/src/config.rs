@@ -64,8 +64,9 @@ pub struct CommonOpts {
     /// register as public images at start when missing.
     #[arg(long, env = "FERROSTACK_TESTVM_DIR", global = true)]
     pub testvm_dir: Option<PathBuf>,
-    /// Hypervisor driver of the local compute hosts: `fake` (simulated, in memory) or `none`
-    /// (no local host: a controller only). The QEMU driver comes next.
+    /// Hypervisor driver of the local compute hosts (all-in-one) and of `ferrostack agent`:
+    /// `fake` (simulated, in memory) or, for all-in-one, `none` (no local host). The QEMU
+    /// driver comes next.
     #[arg(long, env = "FERROSTACK_COMPUTE_DRIVER", global = true)]
     pub compute_driver: Option<String>,
     /// How many local compute hosts to run (simulated hosts with `fake`); 0 for none.
