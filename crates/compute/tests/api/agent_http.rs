@@ -288,3 +288,46 @@ async fn a_wrong_password_is_a_link_error() {
     assert!(!e.0.contains("wrong"), "the password is not in errors: {e}");
     task.abort();
 }
+
+/// An agent started while the controller is not reachable yet keeps retrying and registers
+/// once it answers.
+#[tokio::test]
+async fn an_agent_registers_once_the_controller_answers() {
+    let c = TestCloud::start(ferrostack_store::Engine::Sqlite).await;
+    // A free port nobody listens on yet.
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let base = format!("http://{addr}");
+    let driver = Arc::new(FakeDriver::new(HOST, 8, 16384, 100, Duration::ZERO));
+    let controller = Arc::new(HttpController::new(&base, admin_auth(&c, &base)).unwrap());
+    let agent_task = tokio::spawn(Arc::new(Agent::new(HOST, driver, controller)).run());
+    let admin = c.admin().await;
+    let registered = || async {
+        let (_, v) = c.call(Method::GET, "/os-hypervisors", &admin, None).await;
+        v["hypervisors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["hypervisor_hostname"] == HOST)
+    };
+    // Let the agent fail at least once before the controller comes up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!registered().await);
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let router = c.router.clone();
+    let server_task = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    let until = tokio::time::Instant::now() + DEADLINE;
+    while !registered().await {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the agent never registered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    agent_task.abort();
+    server_task.abort();
+}
