@@ -331,3 +331,48 @@ async fn an_agent_registers_once_the_controller_answers() {
     agent_task.abort();
     server_task.abort();
 }
+
+/// A token revoked under the agent's feet (its user disabled and enabled again) is replaced:
+/// the 401 makes the controller client authenticate again and retry.
+#[tokio::test]
+async fn a_revoked_token_is_renewed() {
+    let c = TestCloud::start(ferrostack_store::Engine::Sqlite).await;
+    let (base, task) = serve(&c).await;
+    let svc_user = c.tenant("service").await;
+    let auth = PasswordAuth {
+        auth_url: format!("{base}/identity"),
+        user: Ref::Id(svc_user.user_id.clone()),
+        user_domain: Ref::Id("default".into()),
+        password: Secret::new("pw"),
+        project: Ref::Id(svc_user.project_id.clone()),
+        project_domain: Ref::Id("default".into()),
+    };
+    let ctl = HttpController::new(&base, auth).unwrap();
+    ctl.heartbeat(HOST).await.unwrap();
+    let admin = c.admin().await;
+    for enabled in [false, true] {
+        let (s, _, _) = c
+            .raw(
+                Method::PATCH,
+                &format!("/identity/v3/users/{}", svc_user.user_id),
+                Some(&admin),
+                Some(json!({"user": {"enabled": enabled}})),
+                &[],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    // The user's earlier token (the one in `svc_user` too) is revoked now.
+    let (s, _, _) = c
+        .raw(
+            Method::POST,
+            &format!("/compute/agent-api/v1/hosts/{HOST}/heartbeat"),
+            Some(&svc_user.token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    ctl.heartbeat(HOST).await.unwrap();
+    task.abort();
+}
