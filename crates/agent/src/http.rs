@@ -5,7 +5,8 @@
 //! `/compute/agent-api/v1` endpoints. The token is renewed at three quarters of its lifetime
 //! (measured from the token's own issued/expiry times, so clock skew does not matter) and
 //! at once when the controller answers 401. Neither the password nor the token is ever
-//! logged or shown by `Debug`.
+//! logged or shown by `Debug`. HTTPS (rustls) trusts the system's certificate store plus the
+//! PEM file `OS_CACERT` names, as the openstack client does.
 //!
 //! Failures are errors for the [`crate::Agent`] loop, which leaves the guests as they are and
 //! tries again; [`Controller::wait_for_change`] sleeps out its timeout when the controller
@@ -175,19 +176,40 @@ struct WaitBody {
 
 impl HttpController {
     /// `controller` is the cloud's base URL (the one before `/compute`, `/identity`, ...).
+    /// HTTPS is verified against the system's trust store.
     pub fn new(controller: &str, auth: PasswordAuth) -> Result<Self, LinkError> {
+        Self::with_ca(controller, auth, None)
+    }
+
+    /// As [`Self::new`], also trusting the PEM certificates of `ca_pem` (what `OS_CACERT`
+    /// names), for clouds with their own certificate authority.
+    pub fn with_ca(
+        controller: &str,
+        auth: PasswordAuth,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, LinkError> {
         for url in [controller, auth.auth_url.as_str()] {
-            if !url.starts_with("http://") {
-                // This build's HTTP client has no TLS: put a TLS-terminating proxy next to
-                // the agent, or reach the controllers over a trusted network.
-                return Err(LinkError(format!(
-                    "{url}: only http:// URLs are supported by this build"
-                )));
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(LinkError(format!("{url}: not an http:// or https:// URL")));
+            }
+            if url.starts_with("http://") && !is_loopback(url) {
+                tracing::warn!(url, "plain HTTP to another machine: credentials and tokens travel unencrypted; use https://");
             }
         }
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("ferrostack-agent/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("ferrostack-agent/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| LinkError(format!("CA certificates: {e}")))?;
+            if certs.is_empty() {
+                return Err(LinkError("CA certificates: no certificate found".into()));
+            }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let client = builder
             .build()
             .map_err(|e| LinkError(format!("HTTP client: {e}")))?;
         Ok(HttpController {
@@ -286,6 +308,22 @@ impl HttpController {
         }
         unreachable!("the second attempt always returns")
     }
+}
+
+/// True for `http://127.0.0.1...`, `http://localhost...` and `http://[::1]...`.
+fn is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = if host.starts_with('[') {
+        host.split(']').next().map(|h| &h[1..]).unwrap_or_default()
+    } else {
+        host.split(':').next().unwrap_or_default()
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The message of an OpenStack error body (`{"<kind>": {"message": ...}}` or Keystone's
@@ -436,7 +474,7 @@ mod tests {
     }
 
     #[test]
-    fn https_is_refused_without_tls() {
+    fn controller_urls() {
         let a = PasswordAuth::from_lookup(env(&[
             ("OS_AUTH_URL", "http://ctl/identity"),
             ("OS_USERNAME", "agent"),
@@ -444,8 +482,15 @@ mod tests {
             ("OS_PROJECT_NAME", "service"),
         ]))
         .unwrap();
-        assert!(HttpController::new("https://ctl", a.clone()).is_err());
-        let c = HttpController::new("http://ctl/", a).unwrap();
+        assert!(HttpController::new("ftp://ctl", a.clone()).is_err());
+        assert!(HttpController::new("https://ctl", a.clone()).is_ok());
+        let c = HttpController::new("http://ctl/", a.clone()).unwrap();
         assert_eq!(c.base, "http://ctl/compute/agent-api/v1");
+        assert!(HttpController::with_ca("https://ctl", a, Some(b"not a certificate")).is_err());
+        assert!(is_loopback("http://127.0.0.1:5000/x"));
+        assert!(is_loopback("http://localhost"));
+        assert!(is_loopback("http://[::1]:80/"));
+        assert!(!is_loopback("http://ctl.example:5000"));
+        assert!(!is_loopback("http://10.0.0.1"));
     }
 }

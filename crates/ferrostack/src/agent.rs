@@ -47,7 +47,13 @@ pub async fn run(cfg: &Config, opts: AgentOpts) -> anyhow::Result<()> {
         other => anyhow::bail!("unknown compute driver {other:?} for an agent (fake)"),
     };
     let auth = PasswordAuth::from_env().context("agent credentials")?;
-    let controller = HttpController::new(&opts.controller, auth).context("controller")?;
+    // Like the openstack client: OS_CACERT adds a CA bundle to the system's trust store.
+    let ca = match std::env::var_os("OS_CACERT").filter(|v| !v.is_empty()) {
+        Some(p) => Some(std::fs::read(&p).with_context(|| format!("reading OS_CACERT {p:?}"))?),
+        None => None,
+    };
+    let controller =
+        HttpController::with_ca(&opts.controller, auth, ca.as_deref()).context("controller")?;
     tracing::info!(host = %host, controller = %opts.controller, driver = %cfg.compute_driver, "ferrostack agent starting");
     let agent = Arc::new(Agent::new(&host, driver, Arc::new(controller)));
     tokio::select! {
