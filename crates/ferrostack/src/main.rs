@@ -30,9 +30,10 @@ enum Command {
     /// Run the APIs and the scheduler, without local agents (multi-node: point --db at
     /// PostgreSQL shared by all controllers; run `ferrostack agent` on each compute host).
     Controller,
-    /// Run the agent of this compute host: it dials the controller over HTTP and converges
+    /// Run the agent of this compute host: it dials the controller over HTTP(S) and converges
     /// the hypervisor driver (--compute-driver) to what the controller wants. Credentials come
-    /// from the OS_* variables (source an openrc of a user with the admin or service role).
+    /// from the OS_* variables (source an openrc of a user with the admin or service role;
+    /// OS_CACERT adds a CA bundle for HTTPS).
     Agent(agent::AgentOpts),
     /// Create the region, default domain, admin project/user, roles and catalog; write openrc.
     Bootstrap,
