@@ -230,11 +230,14 @@ def free_port() -> int:
 
 @dataclass
 class Cloud:
-    """A running ferrostack all-in-one process."""
+    """A running ferrostack all-in-one (or ``command``) process."""
 
     data_dir: Path
     port: int
     proc: subprocess.Popen | None = None
+    # The subcommand and its extra options (``controller``, ``--service-down-time 15``, ...).
+    command: str = "all-in-one"
+    extra_args: list = field(default_factory=list)
     env: dict = field(default_factory=dict)
     _admin_token: str | None = None
     _admin_project_id: str | None = None
@@ -261,7 +264,15 @@ class Cloud:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [binary, "all-in-one", "--data-dir", str(self.data_dir), "--listen", f"127.0.0.1:{self.port}"],
+            [
+                binary,
+                self.command,
+                "--data-dir",
+                str(self.data_dir),
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                *self.extra_args,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -433,8 +444,8 @@ class Cloud:
 _CLOUDS: list = []
 
 
-def start_cloud(data_dir: Path) -> Cloud:
-    c = Cloud(data_dir=data_dir, port=free_port())
+def start_cloud(data_dir: Path, command: str = "all-in-one", extra_args=()) -> Cloud:
+    c = Cloud(data_dir=data_dir, port=free_port(), command=command, extra_args=list(extra_args))
     _CLOUDS.append(c)
     c.start()
     return c

@@ -5,7 +5,9 @@
 //! `deleting` (the failure Nova's fire-and-forget RPC casts are known for).
 //!
 //! The controller side is [`Controller`]: in-process in all-in-one (the compute crate
-//! implements it over the database), over HTTP for `ferrostack agent`.
+//! implements it over the database), over HTTP for `ferrostack agent` ([`http`]).
+
+pub mod http;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -141,6 +143,8 @@ pub trait Controller: Send + Sync {
 /// How often an idle agent converges anyway, and heartbeats.
 pub const RESYNC_INTERVAL: Duration = Duration::from_secs(5);
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
+/// Longest pause between two registration attempts while the controller is unreachable.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(15);
 
 pub struct Agent {
     pub host: String,
@@ -165,13 +169,21 @@ impl Agent {
     pub async fn run(self: Arc<Self>) {
         let mut registered = false;
         let mut last_beat = tokio::time::Instant::now();
+        let mut retry = Duration::from_secs(1);
         loop {
             if !registered {
                 match self.register().await {
-                    Ok(()) => registered = true,
+                    Ok(()) => {
+                        registered = true;
+                        retry = Duration::from_secs(1);
+                        tracing::info!(host = %self.host, "agent registered");
+                    }
                     Err(e) => {
-                        tracing::warn!(host = %self.host, error = %e, "agent registration failed; retrying");
-                        tokio::time::sleep(Duration::from_secs(2)).await;
+                        // Guests stay as they are meanwhile: nothing is converged without
+                        // the controller's word.
+                        tracing::warn!(host = %self.host, error = %e, retry_in_s = retry.as_secs(), "agent registration failed; retrying");
+                        tokio::time::sleep(retry).await;
+                        retry = (retry * 2).min(MAX_RETRY_DELAY);
                         continue;
                     }
                 }

@@ -64,13 +64,18 @@ pub struct CommonOpts {
     /// register as public images at start when missing.
     #[arg(long, env = "FERROSTACK_TESTVM_DIR", global = true)]
     pub testvm_dir: Option<PathBuf>,
-    /// Hypervisor driver of the local compute hosts: `fake` (simulated, in memory) or `none`
-    /// (no local host: a controller only). The QEMU driver comes next.
+    /// Hypervisor driver of the local compute hosts (all-in-one) and of `ferrostack agent`:
+    /// `fake` (simulated, in memory) or, for all-in-one, `none` (no local host). The QEMU
+    /// driver comes next.
     #[arg(long, env = "FERROSTACK_COMPUTE_DRIVER", global = true)]
     pub compute_driver: Option<String>,
-    /// How many local compute hosts to run (simulated hosts with `fake`).
+    /// How many local compute hosts to run (simulated hosts with `fake`); 0 for none.
     #[arg(long, env = "FERROSTACK_COMPUTE_HOSTS", global = true)]
     pub compute_hosts: Option<usize>,
+    /// Seconds after an agent's last heartbeat before its compute service counts as down
+    /// (Nova's service_down_time; agents heartbeat every 10 s). Default 60.
+    #[arg(long, env = "FERROSTACK_SERVICE_DOWN_TIME", global = true)]
+    pub service_down_time: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,6 +97,7 @@ struct FileConfig {
     testvm_dir: Option<PathBuf>,
     compute_driver: Option<String>,
     compute_hosts: Option<usize>,
+    service_down_time: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -113,6 +119,7 @@ pub struct Config {
     pub testvm_dir: Option<PathBuf>,
     pub compute_driver: String,
     pub compute_hosts: usize,
+    pub service_down_time: Duration,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
@@ -217,6 +224,11 @@ impl Config {
                 .or(file.compute_driver)
                 .unwrap_or_else(|| "fake".into()),
             compute_hosts: cli.compute_hosts.or(file.compute_hosts).unwrap_or(1),
+            service_down_time: Duration::from_secs(
+                cli.service_down_time
+                    .or(file.service_down_time)
+                    .unwrap_or(60),
+            ),
             data_dir,
         })
     }

@@ -1,5 +1,6 @@
 //! `ferrostack`: one binary for the whole cloud.
 
+mod agent;
 mod bench;
 mod config;
 mod server;
@@ -23,10 +24,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every API and the local agent in one process (SQLite and local files by default).
+    /// Run every API, the scheduler and the local agents in one process (SQLite and local
+    /// files by default; --compute-hosts 0 for no local agent).
     AllInOne,
-    /// Run the APIs only (multi-node: point --db at PostgreSQL shared by all controllers).
+    /// Run the APIs and the scheduler, without local agents (multi-node: point --db at
+    /// PostgreSQL shared by all controllers; run `ferrostack agent` on each compute host).
     Controller,
+    /// Run the agent of this compute host: it dials the controller over HTTP(S) and converges
+    /// the hypervisor driver (--compute-driver) to what the controller wants. Credentials come
+    /// from the OS_* variables (source an openrc of a user with the admin or service role;
+    /// OS_CACERT adds a CA bundle for HTTPS).
+    Agent(agent::AgentOpts),
     /// Create the region, default domain, admin project/user, roles and catalog; write openrc.
     Bootstrap,
     /// Database operations.
@@ -82,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::AllInOne => server::run(cfg, server::Mode::AllInOne).await,
         Command::Controller => server::run(cfg, server::Mode::Controller).await,
+        Command::Agent(opts) => agent::run(&cfg, opts).await,
         Command::Bootstrap => {
             let cloud = server::Cloud::open(&cfg).await?;
             let out = cloud.bootstrap(&cfg).await?;

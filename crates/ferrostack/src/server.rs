@@ -96,7 +96,10 @@ impl Cloud {
         let placement = PlacementService::new(identity.db.clone(), policy.clone());
         let compute = ComputeService::new(
             identity.db.clone(),
-            ComputeConfig::new(&cfg.public_url),
+            ComputeConfig {
+                service_down_time: cfg.service_down_time,
+                ..ComputeConfig::new(&cfg.public_url)
+            },
             policy,
             identity.clone(),
             image.clone(),
@@ -234,7 +237,7 @@ fn trim_root_slash(mut req: axum::extract::Request) -> axum::extract::Request {
 }
 
 /// This machine's host name (the name of the local compute host).
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .ok()
@@ -242,7 +245,7 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
@@ -264,6 +267,7 @@ pub async fn run(cfg: Config, mode: Mode) -> anyhow::Result<()> {
     cloud.compute.spawn_scheduler();
     if mode == Mode::AllInOne {
         match cfg.compute_driver.as_str() {
+            "fake" | "none" if cfg.compute_hosts == 0 => {}
             "fake" => {
                 let host = hostname();
                 ferrostack_compute::agent_link::spawn_fake_hosts(

@@ -1,5 +1,6 @@
 //! The Nova v2.1 HTTP API: routes and thin handlers, one module per resource.
 
+pub mod agents;
 mod aggregates;
 mod availability_zones;
 mod flavor_access;
@@ -74,6 +75,8 @@ pub fn router(svc: Arc<ComputeService>) -> Router {
     ));
     Router::new()
         .nest("/v2.1", v21)
+        // The agent protocol for `ferrostack agent` processes (not part of Nova's API).
+        .nest("/agent-api/v1", agents::routes())
         .route("/", get(versions::versions))
         // The console page: outside /v2.1, its console token is the authorization.
         .merge(consoles::proxy_routes())

@@ -3,6 +3,7 @@
 
 #[macro_use]
 mod common;
+mod agent_http;
 mod agent_restart;
 mod aggregates;
 mod flavors;

@@ -1,0 +1,133 @@
+//! The agent protocol over HTTP, for `ferrostack agent` processes on other hosts. Mounted at
+//! `/compute/agent-api/v1` (outside the microversioned Nova API: no client but our agent
+//! calls it). Each handler calls the very function the in-process `LocalController` calls,
+//! so an agent behaves the same in process and over the network.
+//!
+//! - `POST /hosts/{host}/register`  body: `HostInfo`                → 204
+//! - `GET  /hosts/{host}/desired`                                   → `{"guests": [DesiredGuest]}`
+//! - `POST /hosts/{host}/reports`   body: `{"reports": [Report]}`   → 204
+//! - `POST /hosts/{host}/heartbeat`                                 → 204
+//! - `GET  /hosts/{host}/wait?timeout=S` long poll                  → `{"changed": bool}`
+//!
+//! Every call needs a token passing the `compute:agent` rule (admin or service role).
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use ferrostack_agent::Report;
+use ferrostack_api::{ApiError, Auth, Json};
+use ferrostack_virt::HostInfo;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::State;
+use crate::ComputeService;
+
+/// The longest long poll, whatever the agent asks: keeps idle connections from piling up
+/// behind proxies with their own idle timeouts.
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
+
+pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
+    Router::new()
+        .route("/hosts/{host}/register", post(register))
+        .route("/hosts/{host}/desired", get(desired))
+        .route("/hosts/{host}/reports", post(reports))
+        .route("/hosts/{host}/heartbeat", post(heartbeat))
+        .route("/hosts/{host}/wait", get(wait))
+}
+
+/// Checks the caller may act as an agent, and that `host` is a plausible host name (it
+/// becomes a service, a hypervisor and a resource provider name).
+fn allow(svc: &ComputeService, auth: &Auth, host: &str) -> Result<(), ApiError> {
+    auth.enforce(&svc.policy, "compute:agent", &json!({"host": host}))?;
+    let ok = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if !ok {
+        return Err(ApiError::bad_request(format!(
+            "Invalid host name {host:?}: letters, digits, '.', '-' and '_' only, at most 255."
+        )));
+    }
+    Ok(())
+}
+
+async fn register(
+    svc: State,
+    auth: Auth,
+    Path(host): Path<String>,
+    Json(info): Json<HostInfo>,
+) -> Result<Response, ApiError> {
+    allow(&svc, &auth, &host)?;
+    if info.vcpus < 0 || info.memory_mb < 0 || info.local_gb < 0 {
+        return Err(ApiError::bad_request(
+            "Host resources must not be negative.",
+        ));
+    }
+    svc.register_host(&host, &info).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn desired(svc: State, auth: Auth, Path(host): Path<String>) -> Result<Response, ApiError> {
+    allow(&svc, &auth, &host)?;
+    let guests = svc.desired_for(&host).await?;
+    Ok(axum::Json(json!({ "guests": guests })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportsBody {
+    reports: Vec<Report>,
+}
+
+async fn reports(
+    svc: State,
+    auth: Auth,
+    Path(host): Path<String>,
+    Json(body): Json<ReportsBody>,
+) -> Result<Response, ApiError> {
+    allow(&svc, &auth, &host)?;
+    svc.apply_reports(&host, body.reports).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn heartbeat(svc: State, auth: Auth, Path(host): Path<String>) -> Result<Response, ApiError> {
+    allow(&svc, &auth, &host)?;
+    svc.heartbeat(&host).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    /// Seconds (fractions allowed); capped at [`MAX_WAIT`].
+    timeout: Option<f64>,
+}
+
+/// Returns as soon as the host's desired state may have changed (the same wake-up the
+/// in-process agents wait on), or after the timeout. A wake-up that came while no poll was
+/// waiting is kept by the `Notify` and ends the next poll at once, so none is lost between
+/// two polls of one agent. Only this controller's wake-ups are seen: with several controllers
+/// an agent polling another one catches up at its next resync.
+async fn wait(
+    svc: State,
+    auth: Auth,
+    Path(host): Path<String>,
+    Query(q): Query<WaitQuery>,
+) -> Result<Response, ApiError> {
+    allow(&svc, &auth, &host)?;
+    let secs = q.timeout.unwrap_or(MAX_WAIT.as_secs_f64());
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(ApiError::bad_request(
+            "timeout must be a non-negative number of seconds.",
+        ));
+    }
+    let timeout = Duration::from_secs_f64(secs).min(MAX_WAIT);
+    let n = svc.wakeups.of(&host);
+    let changed = tokio::time::timeout(timeout, n.notified()).await.is_ok();
+    Ok(axum::Json(json!({ "changed": changed })).into_response())
+}

@@ -1,0 +1,66 @@
+//! `ferrostack agent`: the agent of one compute host as its own process. It dials the
+//! controller over HTTP (controllers never reach agents first), authenticates with Keystone
+//! from the `OS_*` variables of an openrc, and converges the host's hypervisor driver to the
+//! desired state the controller keeps.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use ferrostack_agent::http::{HttpController, PasswordAuth};
+use ferrostack_agent::Agent;
+
+use crate::config::Config;
+
+#[derive(Debug, Clone, Args)]
+pub struct AgentOpts {
+    /// Base URL of the controller, or of the load balancer in front of the controllers (the
+    /// cloud's public URL, e.g. http://ctl.example:5000).
+    #[arg(long, env = "FERROSTACK_CONTROLLER")]
+    pub controller: String,
+    /// Name of this compute host (its service, hypervisor and resource provider name).
+    /// Default: this machine's host name.
+    #[arg(long = "host", env = "FERROSTACK_HOST")]
+    pub host: Option<String>,
+    /// vCPUs the simulated host offers (`--compute-driver fake`).
+    #[arg(long, env = "FERROSTACK_FAKE_VCPUS", default_value_t = 32)]
+    pub fake_vcpus: i64,
+    /// Memory the simulated host offers, in MiB (`--compute-driver fake`).
+    #[arg(long, env = "FERROSTACK_FAKE_MEMORY_MB", default_value_t = 64 * 1024)]
+    pub fake_memory_mb: i64,
+    /// Disk the simulated host offers, in GiB (`--compute-driver fake`).
+    #[arg(long, env = "FERROSTACK_FAKE_DISK_GB", default_value_t = 1000)]
+    pub fake_disk_gb: i64,
+}
+
+pub async fn run(cfg: &Config, opts: AgentOpts) -> anyhow::Result<()> {
+    let host = opts.host.clone().unwrap_or_else(crate::server::hostname);
+    let driver: Arc<dyn ferrostack_virt::Driver> = match cfg.compute_driver.as_str() {
+        "fake" => Arc::new(ferrostack_virt::fake::FakeDriver::new(
+            &host,
+            opts.fake_vcpus,
+            opts.fake_memory_mb,
+            opts.fake_disk_gb,
+            Duration::ZERO,
+        )),
+        other => anyhow::bail!("unknown compute driver {other:?} for an agent (fake)"),
+    };
+    let auth = PasswordAuth::from_env().context("agent credentials")?;
+    // Like the openstack client: OS_CACERT adds a CA bundle to the system's trust store.
+    let ca = match std::env::var_os("OS_CACERT").filter(|v| !v.is_empty()) {
+        Some(p) => Some(std::fs::read(&p).with_context(|| format!("reading OS_CACERT {p:?}"))?),
+        None => None,
+    };
+    let controller =
+        HttpController::with_ca(&opts.controller, auth, ca.as_deref()).context("controller")?;
+    tracing::info!(host = %host, controller = %opts.controller, driver = %cfg.compute_driver, "ferrostack agent starting");
+    let agent = Arc::new(Agent::new(&host, driver, Arc::new(controller)));
+    tokio::select! {
+        _ = agent.run() => {}
+        _ = crate::server::shutdown_signal() => {
+            tracing::info!(host = %host, "agent stopping; guests keep running");
+        }
+    }
+    Ok(())
+}
