@@ -67,6 +67,15 @@ impl Driver for HangingSpawn {
     async fn inject_nmi(&self, uuid: &str) -> Result<()> {
         self.inner.inject_nmi(uuid).await
     }
+    async fn rescue(&self, uuid: &str, image: &str) -> Result<()> {
+        self.inner.rescue(uuid, image).await
+    }
+    async fn unrescue(&self, uuid: &str) -> Result<()> {
+        self.inner.unrescue(uuid).await
+    }
+    async fn snapshot(&self, uuid: &str, dest: &std::path::Path) -> Result<String> {
+        self.inner.snapshot(uuid, dest).await
+    }
 }
 
 fn fake(host: &str) -> Arc<FakeDriver> {
