@@ -54,6 +54,29 @@ pub fn ssh_fingerprint(public_key: &str) -> Result<String> {
 }
 
 /// Nova's X.509 fingerprint: the SHA-1 of the certificate's DER, colon-separated hex.
+/// A self-signed certificate for `user` and its private key, both PEM, as Nova's x509
+/// generation gives (Nova's key is RSA; this one is ECDSA P-256, which ring can generate).
+fn generate_x509(user: &str, project: &str) -> Result<(String, String)> {
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, format!("{user}-{project}"));
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "ferrostack");
+    let key = rcgen::KeyPair::generate().map_err(|e| {
+        ComputeError::Api(ferrostack_api::ApiError::internal(format!(
+            "key generation failed: {e}"
+        )))
+    })?;
+    let cert = params.self_signed(&key).map_err(|e| {
+        ComputeError::Api(ferrostack_api::ApiError::internal(format!(
+            "certificate generation failed: {e}"
+        )))
+    })?;
+    Ok((key.serialize_pem(), cert.pem()))
+}
+
 pub fn x509_fingerprint(pem: &str) -> Result<String> {
     let fail = || {
         invalid_keypair(
@@ -260,9 +283,8 @@ pub async fn create(
     let (public_key, private_key) = match public_key {
         Some(p) => (p, None),
         None if key_type == "x509" => {
-            return Err(invalid_keypair(
-                "generating x509 key pairs is not supported; import a certificate",
-            ))
+            let (private, cert) = generate_x509(&user, auth.project_id().unwrap_or_default())?;
+            (cert, Some(private))
         }
         None => {
             let (private, public) = generate()?;

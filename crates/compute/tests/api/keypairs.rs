@@ -150,3 +150,26 @@ api_test!(async fn keypair_quota(c) {
     let (s, e) = c.call(Method::POST, "/os-keypairs", &m.token, Some(json!({"keypair": {"name": "two"}}))).await;
     assert_eq!((s.as_u16(), TestCloud::message(&e)), (403, "Quota exceeded, too many key pairs.".to_string()));
 });
+
+api_test!(async fn generates_x509_certificates(c) {
+    let admin = c.admin().await;
+    let (s, v) = c
+        .nova(
+            Method::POST,
+            "/os-keypairs",
+            &admin,
+            "2.2",
+            Some(json!({"keypair": {"name": "cert", "type": "x509"}})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let kp = &v["keypair"];
+    assert_eq!(kp["type"], "x509");
+    assert!(kp["private_key"].as_str().unwrap().contains("PRIVATE KEY"));
+    assert!(kp["public_key"].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+    // The fingerprint is the certificate's SHA-1, colon-separated hex.
+    assert_eq!(kp["fingerprint"].as_str().unwrap().split(':').count(), 20, "{kp}");
+    let (s, v) = c.nova(Method::GET, "/os-keypairs/cert", &admin, "2.2", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["keypair"]["type"], "x509");
+});
