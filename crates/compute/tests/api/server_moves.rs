@@ -440,3 +440,47 @@ api_test!(
         assert_eq!(s, StatusCode::CONFLICT);
     }
 );
+
+api_test!(
+    async fn shelve_keeps_the_disk_as_an_image_until_unshelved(c) {
+        let image = with_hosts(c, 2).await;
+        let user = c.tenant("member").await;
+        let id = boot(c, &user.token, &image, "1").await;
+        let (s, _) = act(c, &user.token, &id, "2.47", json!({"shelve": null})).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        let v = wait_status(c, &user.token, &id, "SHELVED_OFFLOADED").await;
+        assert!(v["OS-EXT-SRV-ATTR:host"].is_null());
+        assert!(providers_of(c, &id).await.is_empty(), "resources given back");
+        let list = |c: &TestCloud, token: String| async move {
+            let (_, _, b) = c
+                .raw(Method::GET, "/image/v2/images?name=mover-shelved", Some(&token), None, &[])
+                .await;
+            serde_json::from_slice::<Value>(&b).unwrap()["images"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        };
+        let images = list(c, user.token.clone()).await;
+        assert_eq!(images.len(), 1, "{images:?}");
+        assert_eq!(images[0]["status"], "active");
+        assert_eq!(images[0]["instance_uuid"], id.as_str());
+
+        let (s, _) = act(c, &user.token, &id, "2.47", json!({"unshelve": null})).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        wait_status(c, &user.token, &id, "ACTIVE").await;
+        let mut gone = false;
+        for _ in 0..500 {
+            if list(c, user.token.clone()).await.is_empty() {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(gone, "the shelve image is deleted after unshelve");
+
+        // The console log comes from the host's driver, tailed as Nova does.
+        let (s, b) = act(c, &user.token, &id, "2.47", json!({"os-getConsoleOutput": {"length": 3}})).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(b["output"].as_str().unwrap().split('\n').count(), 3, "{b}");
+    }
+);
