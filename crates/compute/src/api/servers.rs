@@ -714,8 +714,8 @@ async fn listing(
         };
         filtered_listing(&mut conn, &filters).await?
     };
-    if !plain {
-        // Tags were loaded for the tag filters only; metadata and tags now for the page.
+    if detailed {
+        // Metadata and tags of the page only (tag filters may have loaded tags already).
         for i in &mut page {
             i.tags.clear();
         }

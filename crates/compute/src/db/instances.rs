@@ -227,7 +227,7 @@ pub async fn list(
 
 /// One page of a project's (or every project's) live instances in the default listing order
 /// (newest first), after the instance `after` (created_at, uuid) when given, at most `limit`;
-/// with metadata and tags. The order and the marker condition are done in SQL on the narrow
+/// without metadata and tags (see [`load_children`]). The order and the marker condition are done in SQL on the narrow
 /// (uuid, created_at) rows, then only the page's full rows are read.
 pub async fn list_page(
     conn: &mut Conn,
@@ -274,7 +274,7 @@ pub async fn list_page(
             .map(|n| format!("${n}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let sql = format!("SELECT {COLS} FROM instances WHERE uuid IN ({marks})");
+        let sql = format!("SELECT {COLS} FROM instances WHERE deleted = 0 AND uuid IN ({marks})");
         let mut q = sqlx::query(&sql);
         for u in chunk {
             q = q.bind(u.clone());
@@ -284,7 +284,6 @@ pub async fn list_page(
         }
     }
     v.sort_by_key(|i| pos.get(i.uuid.as_str()).copied().unwrap_or(usize::MAX));
-    load_children(conn, &mut v).await?;
     Ok(v)
 }
 

@@ -8,5 +8,6 @@ mod flavors;
 mod keypairs;
 mod quotas;
 mod server_groups;
+mod server_list;
 mod server_moves;
 mod usage;
