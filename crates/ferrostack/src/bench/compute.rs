@@ -260,6 +260,34 @@ async fn scheduler_figures(n: usize, decisions: usize, dur: Duration) -> anyhow:
         "decision",
         &f,
     );
+
+    // The placement claim alone (the write part of a decision), on the best hosts in turn.
+    let ranked: Vec<(String, String)> = scheduler::select_top(
+        &hosts,
+        &req,
+        compute.config.strategy,
+        scheduler::CLAIM_CANDIDATES,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?
+    .iter()
+    .map(|h| (h.host.clone(), h.provider_uuid.clone()))
+    .collect();
+    let mut lat = Vec::new();
+    let t = Instant::now();
+    for i in 0..decisions.min(500) {
+        let mut r = req.clone();
+        r.instance_uuid = uuid::Uuid::new_v4().to_string();
+        let s = Instant::now();
+        let one = &ranked[i % ranked.len()..][..1];
+        if let Ok(Some(_)) = scheduler::claim_first(&compute.placement, one, &r).await {
+            lat.push(s.elapsed());
+        }
+    }
+    print_rate(
+        &format!("placement claim alone (claim_first), {n} hosts"),
+        "claim",
+        &figures(lat, t.elapsed()),
+    );
     Ok(())
 }
 
