@@ -71,10 +71,14 @@ impl ComputeService {
                 req.flavor_ref
             )));
         }
-        // The image: visible to the caller, active, and fitting the flavor.
+        // The image: visible to the caller, active, and fitting the flavor. The image service
+        // takes its own connection from the same pool: holding ours meanwhile would let as
+        // many concurrent creates as the pool has connections starve each other.
+        drop(conn);
         let image = self.image.find(&req.image_ref, auth).await.map_err(|_| {
             ComputeError::BadRequest(format!("Image {} could not be found.", req.image_ref))
         })?;
+        let mut conn = self.db.pool.acquire().await?;
         if image.status != ferrostack_image::model::Status::Active {
             return Err(ComputeError::BadRequest(format!(
                 "Image {} is not active.",
@@ -490,19 +494,20 @@ impl ComputeService {
     pub async fn schedule_one(&self, inst: &Instance, ignore: &[String]) -> Result<Option<String>> {
         let req = self.request_for(inst, ignore).await?;
         let strategy = self.config.strategy;
-        let ranked = self
-            .hosts
-            .with_hosts(
-                || self.load_host_states(),
-                |hosts| {
-                    scheduler::select(hosts, &req, strategy).map(|r| {
-                        r.iter()
-                            .map(|h| (h.host.clone(), h.provider_uuid.clone()))
-                            .collect::<Vec<_>>()
-                    })
-                },
-            )
-            .await?;
+        let ranked =
+            self.hosts
+                .with_hosts(
+                    || self.load_host_states(),
+                    |hosts| {
+                        scheduler::select_top(hosts, &req, strategy, scheduler::CLAIM_CANDIDATES)
+                            .map(|r| {
+                                r.iter()
+                                    .map(|h| (h.host.clone(), h.provider_uuid.clone()))
+                                    .collect::<Vec<_>>()
+                            })
+                    },
+                )
+                .await?;
         let chosen = match ranked {
             Ok(ranked) => scheduler::claim_first(&self.placement, &ranked, &req).await?,
             Err(why) => {

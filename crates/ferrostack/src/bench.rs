@@ -10,6 +10,8 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde_json::{json, Value};
 
+mod compute;
+
 #[derive(Subcommand)]
 pub enum BenchWhat {
     /// Token validations/s and latency at concurrency 1/16/64, token issue (token method,
@@ -32,6 +34,32 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// Scheduler decisions/s at many simulated hosts (in process), server create to ACTIVE
+    /// with concurrent clients over HTTP, and server-list latency with many servers.
+    Compute {
+        /// Host counts for the in-process scheduler measurement.
+        #[arg(long, value_delimiter = ',', default_values_t = [1_000usize, 10_000])]
+        scheduler_hosts: Vec<usize>,
+        /// Scheduling decisions (with claim) to time at each host count.
+        #[arg(long, default_value_t = 2_000)]
+        decisions: usize,
+        /// Simulated (fake driver) hosts of the cloud used for the HTTP measurements.
+        #[arg(long, default_value_t = 10)]
+        compute_hosts: usize,
+        /// Concurrent clients creating servers.
+        #[arg(long, default_value_t = 50)]
+        clients: usize,
+        /// Servers to create over HTTP (the fake hosts must hold them all).
+        #[arg(long, default_value_t = 1_000)]
+        creates: usize,
+        /// Servers in the project for the list measurement (the ones not created over HTTP
+        /// are inserted directly into the database).
+        #[arg(long, default_value_t = 10_000)]
+        servers: usize,
+        /// Seconds to run each list measurement (and the pure selection loop).
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
 }
 
 pub async fn run(what: BenchWhat) -> anyhow::Result<()> {
@@ -42,6 +70,26 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<()> {
             images,
             seconds,
         } => image(size_mib, images, Duration::from_secs(seconds)).await,
+        BenchWhat::Compute {
+            scheduler_hosts,
+            decisions,
+            compute_hosts,
+            clients,
+            creates,
+            servers,
+            seconds,
+        } => {
+            compute::run(compute::Opts {
+                scheduler_hosts,
+                decisions,
+                compute_hosts,
+                clients,
+                creates,
+                servers,
+                dur: Duration::from_secs(seconds),
+            })
+            .await
+        }
     }
 }
 
@@ -70,6 +118,11 @@ impl Drop for BenchCloud {
 }
 
 async fn start_cloud() -> anyhow::Result<BenchCloud> {
+    start_cloud_with(&[]).await
+}
+
+/// Starts a cloud with extra `all-in-one` arguments.
+async fn start_cloud_with(extra: &[&str]) -> anyhow::Result<BenchCloud> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -81,6 +134,7 @@ async fn start_cloud() -> anyhow::Result<BenchCloud> {
         .args(["all-in-one", "--data-dir"])
         .arg(&dir.0)
         .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
         .env("FERROSTACK_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -56,6 +56,15 @@ fn catalog_services() -> Vec<CatalogService> {
 impl Cloud {
     /// Connects to the store (applying migrations) and builds the services.
     pub async fn open(cfg: &Config) -> anyhow::Result<Cloud> {
+        let compute = ComputeConfig {
+            service_down_time: cfg.service_down_time,
+            ..ComputeConfig::new(&cfg.public_url)
+        };
+        Self::open_with(cfg, compute).await
+    }
+
+    /// As `open`, with the compute service's settings given (the benchmarks change some).
+    pub async fn open_with(cfg: &Config, compute_config: ComputeConfig) -> anyhow::Result<Cloud> {
         std::fs::create_dir_all(&cfg.data_dir)
             .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
         let db = Db::connect(&cfg.db).await.context("opening the database")?;
@@ -96,10 +105,7 @@ impl Cloud {
         let placement = PlacementService::new(identity.db.clone(), policy.clone());
         let compute = ComputeService::new(
             identity.db.clone(),
-            ComputeConfig {
-                service_down_time: cfg.service_down_time,
-                ..ComputeConfig::new(&cfg.public_url)
-            },
+            compute_config,
             policy,
             identity.clone(),
             image.clone(),

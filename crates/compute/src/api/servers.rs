@@ -506,62 +506,53 @@ fn parse_time(s: &str) -> Option<i64> {
         })
 }
 
-async fn listing(
-    svc: State,
-    auth: Auth,
-    v: Microversion,
-    q: Vec<(String, String)>,
-    detailed: bool,
-) -> Result<Response, ApiError> {
-    let project = auth.project_id().unwrap_or_default().to_string();
-    let rule = if detailed {
-        "os_compute_api:servers:detail"
-    } else {
-        "os_compute_api:servers:index"
-    };
-    auth.enforce(&svc.policy, rule, &json!({"project_id": project}))?;
-    let qm: HashMap<&str, &str> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let admin = is_admin(&auth);
-    let all_tenants = qm
-        .get("all_tenants")
-        .is_some_and(|v| !matches!(*v, "0" | "false" | "False"));
-    if all_tenants {
-        auth.enforce(
-            &svc.policy,
-            &format!("{rule}:get_all_tenants"),
-            &json!({"project_id": project}),
-        )?;
+/// Query parameters that filter or sort the list: with any of them, the listing reads every
+/// instance of the scope and filters in memory.
+const FILTER_KEYS: &[&str] = &[
+    "name",
+    "status",
+    "host",
+    "flavor",
+    "image",
+    "reservation_id",
+    "availability_zone",
+    "locked",
+    "changes-since",
+    "tags",
+    "tags-any",
+    "not-tags",
+    "not-tags-any",
+    "sort_key",
+];
+
+const TAG_KEYS: &[&str] = &["tags", "tags-any", "not-tags", "not-tags-any"];
+
+/// A listing's filters, as parsed from the query.
+struct Filters<'a> {
+    qm: &'a HashMap<&'a str, &'a str>,
+    scope: Option<&'a str>,
+    admin: bool,
+    changes_since: Option<i64>,
+    deleted_filter: bool,
+    limit: Option<usize>,
+}
+
+/// The page of a filtered or sorted listing (without metadata, and with tags only when a
+/// tag filter asked for them), and whether more instances follow it.
+async fn filtered_listing(
+    conn: &mut crate::db::Conn,
+    f: &Filters<'_>,
+) -> Result<(Vec<Instance>, bool), ApiError> {
+    let (qm, admin, changes_since, deleted_filter) =
+        (f.qm, f.admin, f.changes_since, f.deleted_filter);
+    let mut all = instances::list(conn, f.scope, changes_since.is_some() || deleted_filter)
+        .await
+        .map_err(ComputeError::from)?;
+    if TAG_KEYS.iter().any(|k| qm.contains_key(k)) {
+        instances::load_children(conn, &mut all)
+            .await
+            .map_err(ComputeError::from)?;
     }
-    let scope: Option<String> = if all_tenants {
-        qm.get("project_id")
-            .or(qm.get("tenant_id"))
-            .map(|s| s.to_string())
-    } else if admin {
-        Some(
-            qm.get("project_id")
-                .or(qm.get("tenant_id"))
-                .map(|s| s.to_string())
-                .unwrap_or(project.clone()),
-        )
-    } else {
-        Some(project.clone())
-    };
-    let changes_since = match qm.get("changes-since") {
-        Some(t) => Some(parse_time(t).ok_or_else(|| bad(format!("Invalid input for query parameters changes-since. Value: {t}. '{t}' is not a 'date-time'")))?),
-        None => None,
-    };
-    let deleted_filter = qm
-        .get("deleted")
-        .is_some_and(|v| matches!(*v, "true" | "True" | "1"))
-        && admin;
-    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
-    let mut all = instances::list(
-        &mut conn,
-        scope.as_deref(),
-        changes_since.is_some() || deleted_filter,
-    )
-    .await
-    .map_err(ComputeError::from)?;
     let name_re = match qm.get("name") {
         Some(n) => Some(regex::Regex::new(n).map_err(|_| bad(format!("Invalid filter name={n}")))?),
         None => None,
@@ -618,14 +609,7 @@ async fn listing(
         }
     }
     // Marker pagination.
-    let limit = match qm.get("limit") {
-        Some(l) => Some(l.parse::<usize>().map_err(|_| {
-            bad(format!(
-                "Invalid input for query parameters limit. Value: {l}."
-            ))
-        })?),
-        None => None,
-    };
+    let limit = f.limit;
     let start = match qm.get("marker") {
         Some(m) => all
             .iter()
@@ -635,7 +619,117 @@ async fn listing(
         None => 0,
     };
     let end = limit.map_or(all.len(), |l| (start + l).min(all.len()));
-    let page = &all[start.min(all.len())..end];
+    let more = end < all.len();
+    all.truncate(end);
+    all.drain(..start.min(all.len()));
+    Ok((all, more))
+}
+
+async fn listing(
+    svc: State,
+    auth: Auth,
+    v: Microversion,
+    q: Vec<(String, String)>,
+    detailed: bool,
+) -> Result<Response, ApiError> {
+    let project = auth.project_id().unwrap_or_default().to_string();
+    let rule = if detailed {
+        "os_compute_api:servers:detail"
+    } else {
+        "os_compute_api:servers:index"
+    };
+    auth.enforce(&svc.policy, rule, &json!({"project_id": project}))?;
+    let qm: HashMap<&str, &str> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let admin = is_admin(&auth);
+    let all_tenants = qm
+        .get("all_tenants")
+        .is_some_and(|v| !matches!(*v, "0" | "false" | "False"));
+    if all_tenants {
+        auth.enforce(
+            &svc.policy,
+            &format!("{rule}:get_all_tenants"),
+            &json!({"project_id": project}),
+        )?;
+    }
+    let scope: Option<String> = if all_tenants {
+        qm.get("project_id")
+            .or(qm.get("tenant_id"))
+            .map(|s| s.to_string())
+    } else if admin {
+        Some(
+            qm.get("project_id")
+                .or(qm.get("tenant_id"))
+                .map(|s| s.to_string())
+                .unwrap_or(project.clone()),
+        )
+    } else {
+        Some(project.clone())
+    };
+    let changes_since = match qm.get("changes-since") {
+        Some(t) => Some(parse_time(t).ok_or_else(|| bad(format!("Invalid input for query parameters changes-since. Value: {t}. '{t}' is not a 'date-time'")))?),
+        None => None,
+    };
+    let deleted_filter = qm
+        .get("deleted")
+        .is_some_and(|v| matches!(*v, "true" | "True" | "1"))
+        && admin;
+    let limit = match qm.get("limit") {
+        Some(l) => Some(l.parse::<usize>().map_err(|_| {
+            bad(format!(
+                "Invalid input for query parameters limit. Value: {l}."
+            ))
+        })?),
+        None => None,
+    };
+    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
+    let plain = !deleted_filter && !FILTER_KEYS.iter().any(|k| qm.contains_key(k));
+    let (mut page, more) = if plain {
+        // The plain listing (`openstack server list [--long]`): order, marker and limit in
+        // SQL, so a page reads only its own rows however many servers exist.
+        let after = match qm.get("marker") {
+            Some(m) => Some(
+                instances::get(&mut conn, m, false)
+                    .await
+                    .map_err(ComputeError::from)?
+                    .filter(|i| scope.as_deref().is_none_or(|p| i.project_id == p))
+                    .map(|i| (i.created_at, i.uuid))
+                    .ok_or_else(|| bad(format!("marker [{m}] not found")))?,
+            ),
+            None => None,
+        };
+        let mut rows = instances::list_page(
+            &mut conn,
+            scope.as_deref(),
+            after.as_ref().map(|(c, u)| (*c, u.as_str())),
+            limit.map(|l| l + 1),
+        )
+        .await
+        .map_err(ComputeError::from)?;
+        let more = limit.is_some_and(|l| rows.len() > l);
+        if let Some(l) = limit {
+            rows.truncate(l);
+        }
+        (rows, more)
+    } else {
+        let filters = Filters {
+            qm: &qm,
+            scope: scope.as_deref(),
+            admin,
+            changes_since,
+            deleted_filter,
+            limit,
+        };
+        filtered_listing(&mut conn, &filters).await?
+    };
+    if detailed {
+        // Metadata and tags of the page only (tag filters may have loaded tags already).
+        for i in &mut page {
+            i.tags.clear();
+        }
+        instances::load_children(&mut conn, &mut page)
+            .await
+            .map_err(ComputeError::from)?;
+    }
     let base = format!("{}/compute", svc.config.public_url);
     let faults = if detailed {
         let ids: Vec<&str> = page
@@ -662,7 +756,7 @@ async fn listing(
         .collect();
     let mut body = json!({"servers": servers});
     if let (Some(l), Some(last)) = (limit, page.last()) {
-        if page.len() == l && end < all.len() {
+        if page.len() == l && more {
             let path = if detailed {
                 "servers/detail"
             } else {

@@ -137,8 +137,14 @@ pub async fn insert(conn: &mut Conn, i: &Instance) -> DbResult<()> {
     Ok(())
 }
 
-/// Loads metadata and tags of `list` (one query each).
-async fn load_children(conn: &mut Conn, list: &mut [Instance]) -> DbResult<()> {
+/// Uuids per `IN (...)` query when loading children: well under every engine's limit on
+/// bind parameters.
+const CHILD_CHUNK: usize = 500;
+
+/// Loads metadata and tags of `list`: only their own rows (one `IN (...)` query per chunk of
+/// uuids and table; sqlx::Any has no array binds), so a page costs the same whatever the
+/// number of instances in the database.
+pub async fn load_children(conn: &mut Conn, list: &mut [Instance]) -> DbResult<()> {
     if list.is_empty() {
         return Ok(());
     }
@@ -147,39 +153,39 @@ async fn load_children(conn: &mut Conn, list: &mut [Instance]) -> DbResult<()> {
         .enumerate()
         .map(|(i, x)| (x.uuid.clone(), i))
         .collect();
-    // One instance: its own rows. Several: the rows of every live instance in one query each
-    // (sqlx::Any has no array binds), matched to the list by uuid.
-    let one = (list.len() == 1).then(|| list[0].uuid.clone());
-    let meta_sql = if one.is_some() {
-        "SELECT instance_uuid, key, value FROM instance_metadata WHERE instance_uuid = $1"
-    } else {
-        "SELECT m.instance_uuid, m.key, m.value FROM instance_metadata m \
-         JOIN instances i ON i.uuid = m.instance_uuid"
-    };
-    let tag_sql = if one.is_some() {
-        "SELECT instance_uuid, tag FROM instance_tags WHERE instance_uuid = $1 ORDER BY tag"
-    } else {
-        "SELECT t.instance_uuid, t.tag FROM instance_tags t \
-         JOIN instances i ON i.uuid = t.instance_uuid ORDER BY t.tag"
-    };
-    let mut meta_q = sqlx::query(meta_sql);
-    let mut tag_q = sqlx::query(tag_sql);
-    if let Some(u) = &one {
-        meta_q = meta_q.bind(u.clone());
-        tag_q = tag_q.bind(u.clone());
-    }
-    for r in meta_q.fetch_all(&mut *conn).await? {
-        let id: String = r.try_get("instance_uuid")?;
-        if let Some(&i) = idx.get(&id) {
-            list[i]
-                .metadata
-                .insert(r.try_get("key")?, r.try_get("value")?);
+    let uuids: Vec<String> = list.iter().map(|x| x.uuid.clone()).collect();
+    for chunk in uuids.chunks(CHILD_CHUNK) {
+        let marks = (1..=chunk.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let meta_sql = format!(
+            "SELECT instance_uuid, key, value FROM instance_metadata \
+             WHERE instance_uuid IN ({marks})"
+        );
+        let tag_sql = format!(
+            "SELECT instance_uuid, tag FROM instance_tags WHERE instance_uuid IN ({marks}) \
+             ORDER BY tag"
+        );
+        let mut meta_q = sqlx::query(&meta_sql);
+        let mut tag_q = sqlx::query(&tag_sql);
+        for u in chunk {
+            meta_q = meta_q.bind(u.clone());
+            tag_q = tag_q.bind(u.clone());
         }
-    }
-    for r in tag_q.fetch_all(&mut *conn).await? {
-        let id: String = r.try_get("instance_uuid")?;
-        if let Some(&i) = idx.get(&id) {
-            list[i].tags.push(r.try_get("tag")?);
+        for r in meta_q.fetch_all(&mut *conn).await? {
+            let id: String = r.try_get("instance_uuid")?;
+            if let Some(&i) = idx.get(&id) {
+                list[i]
+                    .metadata
+                    .insert(r.try_get("key")?, r.try_get("value")?);
+            }
+        }
+        for r in tag_q.fetch_all(&mut *conn).await? {
+            let id: String = r.try_get("instance_uuid")?;
+            if let Some(&i) = idx.get(&id) {
+                list[i].tags.push(r.try_get("tag")?);
+            }
         }
     }
     Ok(())
@@ -201,7 +207,8 @@ pub async fn get(conn: &mut Conn, uuid: &str, with_deleted: bool) -> DbResult<Op
 }
 
 /// Instances for listing: of one project (or all when `project` is None), newest first,
-/// deleted ones only when `with_deleted` (changes-since).
+/// deleted ones only when `with_deleted` (changes-since). Without metadata and tags: load
+/// them with [`load_children`] for the instances that need them (the page, usually).
 pub async fn list(
     conn: &mut Conn,
     project: Option<&str>,
@@ -215,8 +222,68 @@ pub async fn list(
     .bind(with_deleted as i64)
     .fetch_all(&mut *conn)
     .await?;
-    let mut v = rows.iter().map(from_row).collect::<DbResult<Vec<_>>>()?;
-    load_children(conn, &mut v).await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// One page of a project's (or every project's) live instances in the default listing order
+/// (newest first), after the instance `after` (created_at, uuid) when given, at most `limit`;
+/// without metadata and tags (see [`load_children`]). The order and the marker condition are done in SQL on the narrow
+/// (uuid, created_at) rows, then only the page's full rows are read.
+pub async fn list_page(
+    conn: &mut Conn,
+    project: Option<&str>,
+    after: Option<(i64, &str)>,
+    limit: Option<usize>,
+) -> DbResult<Vec<Instance>> {
+    let mut sql = "SELECT uuid FROM instances WHERE deleted = 0".to_string();
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if project.is_some() {
+        sql += &format!(" AND project_id = {}", next());
+    }
+    if after.is_some() {
+        let (a, b, c) = (next(), next(), next());
+        sql += &format!(" AND (created_at < {a} OR (created_at = {b} AND uuid < {c}))");
+    }
+    sql += " ORDER BY created_at DESC, uuid DESC";
+    if limit.is_some() {
+        sql += &format!(" LIMIT {}", next());
+    }
+    let mut q = sqlx::query_scalar::<_, String>(&sql);
+    if let Some(p) = project {
+        q = q.bind(p);
+    }
+    if let Some((created, uuid)) = after {
+        q = q.bind(created).bind(created).bind(uuid);
+    }
+    if let Some(l) = limit {
+        q = q.bind(l as i64);
+    }
+    let uuids = q.fetch_all(&mut *conn).await?;
+    let pos: HashMap<&str, usize> = uuids
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.as_str(), i))
+        .collect();
+    let mut v = Vec::with_capacity(uuids.len());
+    for chunk in uuids.chunks(CHILD_CHUNK) {
+        let marks = (1..=chunk.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT {COLS} FROM instances WHERE deleted = 0 AND uuid IN ({marks})");
+        let mut q = sqlx::query(&sql);
+        for u in chunk {
+            q = q.bind(u.clone());
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            v.push(from_row(&r)?);
+        }
+    }
+    v.sort_by_key(|i| pos.get(i.uuid.as_str()).copied().unwrap_or(usize::MAX));
     Ok(v)
 }
 

@@ -96,6 +96,20 @@ pub fn select<'a>(
     req: &Request,
     strategy: Strategy,
 ) -> Result<Vec<&'a HostState>, NoValidHost> {
+    select_top(hosts, req, strategy, usize::MAX)
+}
+
+/// How many of the best hosts a decision tries to claim before giving up.
+pub const CLAIM_CANDIDATES: usize = 10;
+
+/// As [`select`], but only the best `k` hosts, best first: what a decision needs, without
+/// sorting every host (at 10,000 hosts the full sort costs more than the filters).
+pub fn select_top<'a>(
+    hosts: &'a [HostState],
+    req: &Request,
+    strategy: Strategy,
+    k: usize,
+) -> Result<Vec<&'a HostState>, NoValidHost> {
     let mut remaining: Vec<&HostState> = hosts.iter().collect();
     let mut removed = Vec::new();
     for filter in filters::PIPELINE {
@@ -120,15 +134,20 @@ pub fn select<'a>(
             });
         }
     }
-    Ok(weighers::rank(remaining, strategy))
+    Ok(weighers::rank_top(remaining, strategy, k))
 }
 
 /// Host states, cached briefly: at 10,000 hosts reading them costs more than a decision.
 /// Every successful claim updates the cached free capacity at once, so back-to-back
 /// decisions see each other; the placement claim stays the authority.
+///
+/// The states are kept for `ttl`, or for ten times what the last load took when that is
+/// longer: at 10,000 hosts a load takes a few hundred ms, and reloading every `ttl` would
+/// spend most of the scheduler's time loading.
 pub struct HostCache {
     pub ttl: Duration,
     cached: tokio::sync::Mutex<Option<(Instant, Vec<HostState>)>>,
+    last_load: std::sync::Mutex<Duration>,
 }
 
 impl HostCache {
@@ -136,7 +155,14 @@ impl HostCache {
         HostCache {
             ttl,
             cached: tokio::sync::Mutex::new(None),
+            last_load: std::sync::Mutex::new(Duration::ZERO),
         }
+    }
+
+    /// How long loaded host states stay fresh.
+    pub fn lifetime(&self) -> Duration {
+        let last = *self.last_load.lock().unwrap_or_else(|p| p.into_inner());
+        self.ttl.max(last * 10)
     }
 
     pub async fn invalidate(&self) {
@@ -162,9 +188,14 @@ impl HostCache {
         Fut: std::future::Future<Output = Result<Vec<HostState>, E>>,
     {
         let mut guard = self.cached.lock().await;
-        let stale = guard.as_ref().is_none_or(|(at, _)| at.elapsed() > self.ttl);
+        let lifetime = self.lifetime();
+        let stale = guard.as_ref().is_none_or(|(at, _)| at.elapsed() > lifetime);
         if stale {
-            *guard = Some((Instant::now(), load().await?));
+            let started = Instant::now();
+            let hosts = load().await?;
+            *self.last_load.lock().unwrap_or_else(|p| p.into_inner()) = started.elapsed();
+            // Fresh from when the load finished (a long load must not leave them stale).
+            *guard = Some((Instant::now(), hosts));
         }
         let (_, hosts) = guard.as_mut().expect("loaded above");
         Ok(f(hosts))
@@ -177,7 +208,7 @@ pub async fn claim_first(
     ranked: &[(String, String)],
     req: &Request,
 ) -> Result<Option<String>, ferrostack_placement::PlacementError> {
-    for (host, provider) in ranked.iter().take(10) {
+    for (host, provider) in ranked.iter().take(CLAIM_CANDIDATES) {
         let alloc = Allocation {
             provider_uuid: provider.clone(),
             resources: req.resources.clone(),

@@ -11,6 +11,7 @@ mod keypairs;
 mod quotas;
 mod server_extras;
 mod server_groups;
+mod server_list;
 mod server_moves;
 mod servers;
 mod usage;
