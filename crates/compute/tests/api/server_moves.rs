@@ -451,16 +451,7 @@ api_test!(
         let v = wait_status(c, &user.token, &id, "SHELVED_OFFLOADED").await;
         assert!(v["OS-EXT-SRV-ATTR:host"].is_null());
         assert!(providers_of(c, &id).await.is_empty(), "resources given back");
-        let list = |c: &TestCloud, token: String| async move {
-            let (_, _, b) = c
-                .raw(Method::GET, "/image/v2/images?name=mover-shelved", Some(&token), None, &[])
-                .await;
-            serde_json::from_slice::<Value>(&b).unwrap()["images"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        };
-        let images = list(c, user.token.clone()).await;
+        let images = shelve_images(c, &user.token).await;
         assert_eq!(images.len(), 1, "{images:?}");
         assert_eq!(images[0]["status"], "active");
         assert_eq!(images[0]["instance_uuid"], id.as_str());
@@ -470,7 +461,7 @@ api_test!(
         wait_status(c, &user.token, &id, "ACTIVE").await;
         let mut gone = false;
         for _ in 0..500 {
-            if list(c, user.token.clone()).await.is_empty() {
+            if shelve_images(c, &user.token).await.is_empty() {
                 gone = true;
                 break;
             }
@@ -484,3 +475,20 @@ api_test!(
         assert_eq!(b["output"].as_str().unwrap().split('\n').count(), 3, "{b}");
     }
 );
+
+/// The images named like the shelve snapshot of server "mover".
+async fn shelve_images(c: &TestCloud, token: &str) -> Vec<Value> {
+    let (_, _, b) = c
+        .raw(
+            Method::GET,
+            "/image/v2/images?name=mover-shelved",
+            Some(token),
+            None,
+            &[],
+        )
+        .await;
+    serde_json::from_slice::<Value>(&b).unwrap()["images"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
