@@ -149,7 +149,7 @@ pub fn allowed_vm_states(action: &str) -> &'static [&'static str] {
         "rescue" => &[ACTIVE, STOPPED, ERROR],
         "unrescue" => &[RESCUED],
         "trigger_crash_dump" => &[ACTIVE, PAUSED, RESCUED, RESIZED, ERROR],
-        "createImage" => &[ACTIVE, STOPPED, PAUSED, SUSPENDED],
+        "createImage" | "createBackup" => &[ACTIVE, STOPPED, PAUSED, SUSPENDED],
         "resize" | "migrate" => &[ACTIVE, STOPPED],
         "live-migration" => &[ACTIVE, PAUSED],
         "evacuate" => &[ACTIVE, STOPPED, ERROR],

@@ -242,10 +242,13 @@ impl ComputeService {
             props.insert(k.to_string(), Value::String(v.to_string()));
         };
         put("instance_uuid", &inst.uuid);
-        put("image_type", "snapshot");
         put("base_image_ref", &inst.image_ref);
         put("user_id", &auth.user_id);
         put("image_location", "snapshot");
+        // createBackup says "backup".
+        props
+            .entry("image_type")
+            .or_insert_with(|| Value::String("snapshot".into()));
         let image = self
             .image
             .create_snapshot_image(SnapshotRequest {
@@ -333,6 +336,67 @@ impl ComputeService {
             let _ = self.image.delete_snapshot_image(&image.id).await;
         }
         r
+    }
+
+    /// createBackup: a snapshot tagged as a `backup_type` backup of this server; once taken,
+    /// only the newest `rotation` backups of that type are kept (Nova's rotation).
+    pub async fn create_backup(
+        &self,
+        inst: &Instance,
+        auth: &AuthContext,
+        request_id: &str,
+        name: &str,
+        backup_type: &str,
+        rotation: i64,
+        mut metadata: Map<String, Value>,
+    ) -> Result<String> {
+        metadata.insert("image_type".into(), Value::String("backup".into()));
+        metadata.insert("backup_type".into(), Value::String(backup_type.into()));
+        let id = self
+            .create_image(inst, auth, request_id, name, metadata)
+            .await?;
+        self.rotate_backups(inst, backup_type, rotation, &id)
+            .await?;
+        Ok(id)
+    }
+
+    /// Deletes the oldest backups of `inst` of `backup_type` beyond `rotation` (the new one,
+    /// `keep`, counts and is never deleted).
+    async fn rotate_backups(
+        &self,
+        inst: &Instance,
+        backup_type: &str,
+        rotation: i64,
+        keep: &str,
+    ) -> Result<()> {
+        let all = self
+            .image
+            .all_images()
+            .await
+            .map_err(|e| ComputeError::BadRequest(e.to_string()))?;
+        let prop = |i: &ferrostack_image::model::Image, k: &str| {
+            i.properties
+                .get(k)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let mut backups: Vec<_> = all
+            .iter()
+            .filter(|i| {
+                i.id != keep
+                    && prop(i, "instance_uuid").as_deref() == Some(inst.uuid.as_str())
+                    && prop(i, "image_type").as_deref() == Some("backup")
+                    && prop(i, "backup_type").as_deref() == Some(backup_type)
+            })
+            .collect();
+        backups.sort_by_key(|i| std::cmp::Reverse(i.created_at));
+        let others = usize::try_from(rotation.max(1) - 1).unwrap_or(0);
+        for old in backups.iter().skip(others) {
+            if let Err(e) = self.image.delete_snapshot_image(&old.id).await {
+                tracing::warn!(image = %old.id, error = %e, "could not rotate out a backup");
+            }
+        }
+        Ok(())
     }
 
     /// Records an action whose work is one agent operation.

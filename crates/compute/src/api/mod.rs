@@ -78,6 +78,8 @@ pub fn router(svc: Arc<ComputeService>) -> Router {
         // The agent protocol for `ferrostack agent` processes (not part of Nova's API).
         .nest("/agent-api/v1", agents::routes())
         .route("/", get(versions::versions))
+        .route("/v2", get(versions::v20))
+        .route("/v2/", get(versions::v20))
         // The console page: outside /v2.1, its console token is the authorization.
         .merge(consoles::proxy_routes())
         .fallback(versions::not_found)

@@ -32,6 +32,7 @@ pub const ACTIONS: &[&str] = &[
     "rescue",
     "unrescue",
     "createImage",
+    "createBackup",
     "forceDelete",
     "restore",
 ];
@@ -216,8 +217,13 @@ pub(super) async fn dispatch(
             };
             svc.rebuild(inst, auth, rid, req).await?;
             let fresh = super::servers::find(svc, auth, &inst.uuid).await?;
-            let mut server =
-                rebuild_view(server_view(svc, &fresh, None, v, is_admin(auth)), &fresh, v);
+            let mut server = limited_view(
+                server_view(svc, &fresh, None, v, is_admin(auth)),
+                &fresh,
+                v,
+                true,
+            );
+            super::servers::with_server_groups(svc, &mut server, &fresh, v).await?;
             server["adminPass"] = json!(pass);
             Ok((
                 StatusCode::ACCEPTED,
@@ -282,22 +288,30 @@ pub(super) async fn dispatch(
                 }
             }
             let image_id = svc.create_image(inst, auth, rid, name, meta).await?;
-            let mut resp = if v.at_least(2, 45) {
-                (
-                    StatusCode::ACCEPTED,
-                    axum::Json(json!({ "image_id": image_id })),
-                )
-                    .into_response()
-            } else {
-                StatusCode::ACCEPTED.into_response()
-            };
-            if !v.at_least(2, 45) {
-                let loc = format!("{}/image/v2/images/{image_id}", svc.config.public_url);
-                if let Ok(h) = http::HeaderValue::from_str(&loc) {
-                    resp.headers_mut().insert(http::header::LOCATION, h);
+            image_answer(svc, v, &image_id)
+        }
+        "createBackup" => {
+            auth.enforce(&svc.policy, "os_compute_api:os-create-backup", &t)?;
+            let body = json!({ "createBackup": args });
+            let a = input::envelope(
+                &body,
+                "createBackup",
+                &["name", "backup_type", "rotation", "metadata"],
+                &["name", "backup_type", "rotation"],
+            )?;
+            let name = input::name("name", &a["name"])?;
+            let backup_type = input::string("backup_type", &a["backup_type"], 0, 255)?;
+            let rotation = input::integer("rotation", &a["rotation"], 0, input::MAX_INT, false)?;
+            let mut meta = Map::new();
+            if let Some(m) = a.get("metadata") {
+                for (k, val) in input::metadata("metadata", m, false)? {
+                    meta.insert(k, Value::String(val.unwrap_or_default()));
                 }
             }
-            Ok(resp)
+            let image_id = svc
+                .create_backup(inst, auth, rid, name, backup_type, rotation, meta)
+                .await?;
+            image_answer(svc, v, &image_id)
         }
         "forceDelete" | "restore" => {
             // Soft delete is off (Nova's reclaim_instance_interval = 0): no server is ever
@@ -317,10 +331,15 @@ pub(super) async fn dispatch(
     }
 }
 
-/// The rebuild answer: before 2.75 Nova shows the server without the extended attributes
+/// The rebuild and update answers: before 2.75 Nova shows the server without the extended attributes
 /// (status, AZ, usage, host, security groups, volumes, config drive); key_name comes back at
-/// 2.54 and user_data at 2.57. From 2.75 it is the full show body.
-fn rebuild_view(mut server: Value, inst: &Instance, v: Microversion) -> Value {
+/// 2.54 and user_data at 2.57 in a rebuild answer. From 2.75 it is the full show body.
+pub(super) fn limited_view(
+    mut server: Value,
+    inst: &Instance,
+    v: Microversion,
+    rebuild: bool,
+) -> Value {
     if v.at_least(2, 75) {
         return server;
     }
@@ -340,14 +359,36 @@ fn rebuild_view(mut server: Value, inst: &Instance, v: Microversion) -> Value {
             );
             !(extended || hidden)
         });
-        if v.at_least(2, 54) {
+        if rebuild && v.at_least(2, 54) {
             o.insert("key_name".into(), json!(inst.key_name));
         }
-        if v.at_least(2, 57) {
+        if rebuild && v.at_least(2, 57) {
             o.insert("user_data".into(), json!(inst.user_data));
         }
     }
     server
+}
+
+/// createImage/createBackup answer: the image id in the body from 2.45, before that a
+/// Location header pointing at the image.
+fn image_answer(
+    svc: &ComputeService,
+    v: Microversion,
+    image_id: &str,
+) -> Result<Response, ApiError> {
+    if v.at_least(2, 45) {
+        return Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(json!({ "image_id": image_id })),
+        )
+            .into_response());
+    }
+    let mut resp = StatusCode::ACCEPTED.into_response();
+    let loc = format!("{}/image/v2/images/{image_id}", svc.config.public_url);
+    if let Ok(h) = http::HeaderValue::from_str(&loc) {
+        resp.headers_mut().insert(http::header::LOCATION, h);
+    }
+    Ok(resp)
 }
 
 /// A password for the answer; guests here take SSH keys, Nova answers one all the same.

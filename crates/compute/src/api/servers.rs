@@ -782,10 +782,26 @@ async fn show(
     let faults = instances::latest_faults(&mut conn, &[inst.uuid.as_str()])
         .await
         .map_err(ComputeError::from)?;
-    Ok(axum::Json(
-        json!({"server": server_view(&svc, &inst, faults.get(&inst.uuid), v, is_admin(&auth))}),
-    )
-    .into_response())
+    let mut server = server_view(&svc, &inst, faults.get(&inst.uuid), v, is_admin(&auth));
+    with_server_groups(&svc, &mut server, &inst, v).await?;
+    Ok(axum::Json(json!({ "server": server })).into_response())
+}
+
+/// Show, update and rebuild answers carry the server's group ids from 2.71 (not listings).
+pub(super) async fn with_server_groups(
+    svc: &ComputeService,
+    server: &mut Value,
+    inst: &Instance,
+    v: Microversion,
+) -> Result<(), ApiError> {
+    if v.at_least(2, 71) {
+        let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
+        let group = crate::db::server_groups::for_instance(&mut conn, &inst.uuid)
+            .await
+            .map_err(ComputeError::from)?;
+        server["server_groups"] = json!(group.map(|g| vec![g.id]).unwrap_or_default());
+    }
+    Ok(())
 }
 
 async fn update(
@@ -867,10 +883,14 @@ async fn update(
     }
     tx.commit().await.map_err(ComputeError::from)?;
     let fresh = find(&svc, &auth, &id).await?;
-    Ok(
-        axum::Json(json!({"server": server_view(&svc, &fresh, None, v, is_admin(&auth))}))
-            .into_response(),
-    )
+    let mut server = super::server_moves::limited_view(
+        server_view(&svc, &fresh, None, v, is_admin(&auth)),
+        &fresh,
+        v,
+        false,
+    );
+    with_server_groups(&svc, &mut server, &fresh, v).await?;
+    Ok(axum::Json(json!({ "server": server })).into_response())
 }
 
 async fn remove(

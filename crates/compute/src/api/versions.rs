@@ -19,7 +19,8 @@ fn v21_entry(base: &str) -> Value {
     })
 }
 
-/// The legacy v2.0 API as Nova lists it (first, as clients and Tempest expect); not served.
+/// The legacy v2.0 API as Nova lists it (first, as clients and Tempest expect); only its
+/// version document is served.
 fn v20_entry(base: &str) -> Value {
     json!({
         "id": "v2.0",
@@ -41,6 +42,11 @@ pub async fn versions(svc: State) -> Response {
 pub async fn v21(svc: State) -> Response {
     let base = format!("{}/compute", svc.config.public_url);
     axum::Json(json!({"version": v21_entry(&base)})).into_response()
+}
+
+pub async fn v20(svc: State) -> Response {
+    let base = format!("{}/compute", svc.config.public_url);
+    axum::Json(json!({"version": v20_entry(&base)})).into_response()
 }
 
 pub async fn not_found() -> ApiError {

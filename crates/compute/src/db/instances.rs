@@ -564,17 +564,15 @@ pub async fn latest_faults(conn: &mut Conn, uuids: &[&str]) -> DbResult<HashMap<
 
 /// Takes the per-project lock row that serializes quota checks (see the migration).
 pub async fn lock_project(conn: &mut Conn, project_id: &str) -> DbResult<()> {
-    let r =
-        sqlx::query("UPDATE compute_project_locks SET counter = counter + 1 WHERE project_id = $1")
-            .bind(project_id)
-            .execute(&mut *conn)
-            .await?;
-    if r.rows_affected() == 0 {
-        sqlx::query("INSERT INTO compute_project_locks (project_id, counter) VALUES ($1, 1)")
-            .bind(project_id)
-            .execute(&mut *conn)
-            .await?;
-    }
+    // One statement: two first creates of a project racing on PostgreSQL would otherwise both
+    // find no row and one of their INSERTs fail; the upsert makes the loser wait on the row.
+    sqlx::query(
+        "INSERT INTO compute_project_locks (project_id, counter) VALUES ($1, 1) \
+         ON CONFLICT (project_id) DO UPDATE SET counter = compute_project_locks.counter + 1",
+    )
+    .bind(project_id)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

@@ -339,7 +339,7 @@ api_test!(async fn diagnostics(c) {
     let (s, v) = c.nova(Method::GET, &path, &admin, "2.48", None).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!((v["state"].as_str(), v["driver"].as_str(), v["num_cpus"].as_i64(), v["num_nics"].as_i64(), v["num_disks"].as_i64()),
-        (Some("running"), Some("fake"), Some(2), Some(0), Some(1)));
+        (Some("running"), Some("libvirt"), Some(2), Some(0), Some(1)));
     assert_eq!(v["memory_details"], json!({"maximum": 2048, "used": 0}));
     assert_eq!(v["cpu_details"].as_array().unwrap().len(), 2);
     assert_eq!(v["disk_details"].as_array().unwrap().len(), 1);

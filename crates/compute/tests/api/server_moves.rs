@@ -435,6 +435,36 @@ api_test!(
         let (s, _) = act(c, &user.token, &id, "2.45", json!({"createImage": {}})).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
 
+        // createBackup keeps the newest `rotation` backups of a type.
+        let mut ids = Vec::new();
+        for n in 0..2 {
+            let (s, b) = act(
+                c,
+                &user.token,
+                &id,
+                "2.45",
+                json!({"createBackup": {"name": format!("bk{n}"), "backup_type": "daily",
+                                        "rotation": 1}}),
+            )
+            .await;
+            assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+            ids.push(b["image_id"].as_str().unwrap().to_string());
+            wait_status(c, &user.token, &id, "ACTIVE").await;
+        }
+        let (s, _, _) = c
+            .raw(Method::GET, &format!("/image/v2/images/{}", ids[0]), Some(&user.token), None, &[])
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "the older backup is rotated out");
+        let (s, _, bytes) = c
+            .raw(Method::GET, &format!("/image/v2/images/{}", ids[1]), Some(&user.token), None, &[])
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let img: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(img["image_type"], "backup");
+        assert_eq!(img["backup_type"], "daily");
+        let (s, _) = act(c, &user.token, &id, "2.45", json!({"createBackup": {"name": "x"}})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+
         // No soft delete: forceDelete and restore meet the state check.
         let (s, _) = act(c, &user.token, &id, "2.47", json!({"forceDelete": null})).await;
         assert_eq!(s, StatusCode::CONFLICT);
