@@ -340,6 +340,7 @@ impl ComputeService {
 
     /// createBackup: a snapshot tagged as a `backup_type` backup of this server; once taken,
     /// only the newest `rotation` backups of that type are kept (Nova's rotation).
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_backup(
         &self,
         inst: &Instance,
