@@ -157,6 +157,18 @@ async fn wait_migration(c: &TestCloud, id: &str, want: &str) {
     );
 }
 
+/// Waits until `consumer` holds allocations on exactly `n` providers (allocations are given
+/// back just after the state change that makes them free is committed).
+async fn wait_providers(c: &TestCloud, consumer: &str, n: usize) {
+    for _ in 0..3000 {
+        if providers_of(c, consumer).await.len() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{consumer} never held allocations on {n} providers");
+}
+
 /// Placement providers holding allocations of `consumer`.
 async fn providers_of(c: &TestCloud, consumer: &str) -> Vec<String> {
     c.placement
@@ -224,7 +236,7 @@ api_test!(
             .unwrap()
             .unwrap();
         drop(conn);
-        assert!(providers_of(c, &m.uuid).await.is_empty(), "migration allocation released");
+        wait_providers(c, &m.uuid, 0).await;
         assert_eq!(providers_of(c, &id).await.len(), 1);
 
         // Actions recorded.
@@ -480,7 +492,7 @@ api_test!(
         assert_eq!(s, StatusCode::ACCEPTED);
         let v = wait_status(c, &user.token, &id, "SHELVED_OFFLOADED").await;
         assert!(v["OS-EXT-SRV-ATTR:host"].is_null());
-        assert!(providers_of(c, &id).await.is_empty(), "resources given back");
+        wait_providers(c, &id, 0).await;
         let images = shelve_images(c, &user.token).await;
         assert_eq!(images.len(), 1, "{images:?}");
         assert_eq!(images[0]["status"], "active");
