@@ -75,10 +75,11 @@ fail() {
 	exit 1
 }
 
-free_port() { # a TCP port nothing listens on
+free_port() { # a TCP port nothing listens on, below the ephemeral range (32768-60999): a
+	# port some client connection uses as its local port refuses connects but cannot be bound
 	local p
 	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % 12000))
 		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
 	done
 	return 1
