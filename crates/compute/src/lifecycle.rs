@@ -59,18 +59,7 @@ impl ComputeService {
                 image.id
             )));
         }
-        if image.min_ram > inst.flavor.ram {
-            return Err(ComputeError::BadRequest(
-                "Flavor's memory is too small for requested image.".into(),
-            ));
-        }
-        let size_gb = (image.size.unwrap_or(0).max(0) as u64).div_ceil(1 << 30) as i64;
-        if inst.flavor.disk > 0 && (image.min_disk > inst.flavor.disk || size_gb > inst.flavor.disk)
-        {
-            return Err(ComputeError::BadRequest(
-                "Flavor's disk is too small for requested image.".into(),
-            ));
-        }
+        crate::servers::check_image_fits(&image, inst.flavor.ram, inst.flavor.disk)?;
         let mut conn = self.db.pool.acquire().await?;
         let key = match &req.key_name {
             Some(Some(k)) => Some(Some(

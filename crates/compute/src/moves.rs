@@ -21,7 +21,6 @@
 //! off): a guest is one object per host in every driver.
 
 use ferrostack_api::AuthContext;
-use ferrostack_placement::Allocation;
 use ferrostack_store::now_micros;
 
 use crate::db::migrations::{self, Migration};
@@ -119,49 +118,13 @@ impl ComputeService {
         if host.is_some() {
             req.forced_host = host.clone();
         }
-        let strategy = self.config.strategy;
         let ranked = self
-            .hosts
-            .with_hosts(
-                || self.load_host_states(),
-                |hosts| {
-                    scheduler::select(hosts, &req, strategy).map(|r| {
-                        r.iter()
-                            .map(|h| (h.host.clone(), h.provider_uuid.clone()))
-                            .collect::<Vec<_>>()
-                    })
-                },
-            )
+            .rank_hosts(&req)
             .await?
             .map_err(|why| ComputeError::BadRequest(why.to_string()))?;
         let migration_uuid = uuid::Uuid::new_v4().to_string();
-        let mut dest = None;
-        for (h, provider) in ranked.iter().take(10) {
-            let alloc = Allocation {
-                provider_uuid: provider.clone(),
-                resources: req.resources.clone(),
-            };
-            match self
-                .placement
-                .claim_moving(
-                    &inst.uuid,
-                    &migration_uuid,
-                    &inst.project_id,
-                    &inst.user_id,
-                    &[alloc],
-                )
-                .await
-            {
-                Ok(()) => {
-                    dest = Some(h.clone());
-                    break;
-                }
-                Err(ferrostack_placement::PlacementError::Conflict(why)) => {
-                    tracing::debug!(host = %h, %why, "move claim lost; trying the next host");
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let dest =
+            scheduler::claim_first(&self.placement, &ranked, &req, Some(&migration_uuid)).await?;
         let Some(dest) = dest else {
             self.hosts.invalidate().await;
             return Err(ComputeError::BadRequest(

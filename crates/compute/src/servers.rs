@@ -85,17 +85,7 @@ impl ComputeService {
                 req.image_ref
             )));
         }
-        if image.min_ram > flavor.ram {
-            return Err(ComputeError::BadRequest(
-                "Flavor's memory is too small for requested image.".into(),
-            ));
-        }
-        let size_gb = (image.size.unwrap_or(0).max(0) as u64).div_ceil(1 << 30) as i64;
-        if flavor.disk > 0 && (image.min_disk > flavor.disk || size_gb > flavor.disk) {
-            return Err(ComputeError::BadRequest(
-                "Flavor's disk is too small for requested image.".into(),
-            ));
-        }
+        check_image_fits(&image, flavor.ram, flavor.disk)?;
         let key = match &req.key_name {
             Some(k) => Some(
                 db::keypairs::get(&mut conn, &auth.user_id, k)
@@ -489,27 +479,35 @@ impl ComputeService {
         })
     }
 
+    /// The best hosts for `req` from the cached host states, best first (at most
+    /// [`scheduler::CLAIM_CANDIDATES`]), as (host, provider uuid); or why none fits.
+    pub(crate) async fn rank_hosts(
+        &self,
+        req: &Request,
+    ) -> Result<Result<Vec<(String, String)>, scheduler::NoValidHost>> {
+        let strategy = self.config.strategy;
+        self.hosts
+            .with_hosts(
+                || self.load_host_states(),
+                |hosts| {
+                    scheduler::select_top(hosts, req, strategy, scheduler::CLAIM_CANDIDATES).map(
+                        |r| {
+                            r.iter()
+                                .map(|h| (h.host.clone(), h.provider_uuid.clone()))
+                                .collect()
+                        },
+                    )
+                },
+            )
+            .await
+    }
+
     /// Picks a host for `inst`, claims its resources, and hands it to that host's agent; on no
     /// valid host the instance goes to ERROR with a fault that says why.
     pub async fn schedule_one(&self, inst: &Instance, ignore: &[String]) -> Result<Option<String>> {
         let req = self.request_for(inst, ignore).await?;
-        let strategy = self.config.strategy;
-        let ranked =
-            self.hosts
-                .with_hosts(
-                    || self.load_host_states(),
-                    |hosts| {
-                        scheduler::select_top(hosts, &req, strategy, scheduler::CLAIM_CANDIDATES)
-                            .map(|r| {
-                                r.iter()
-                                    .map(|h| (h.host.clone(), h.provider_uuid.clone()))
-                                    .collect::<Vec<_>>()
-                            })
-                    },
-                )
-                .await?;
-        let chosen = match ranked {
-            Ok(ranked) => scheduler::claim_first(&self.placement, &ranked, &req).await?,
+        let chosen = match self.rank_hosts(&req).await? {
+            Ok(ranked) => scheduler::claim_first(&self.placement, &ranked, &req, None).await?,
             Err(why) => {
                 self.fail_build(inst, &why.to_string()).await?;
                 return Ok(None);
@@ -674,6 +672,26 @@ fn action_record_name(action: &str) -> &str {
         "trigger_crash_dump" => "trigger_crash_dump",
         other => other,
     }
+}
+
+/// 400 unless a flavor of `ram` MiB and `disk` GiB (0: sized by the image) can boot `image`.
+pub(crate) fn check_image_fits(
+    image: &ferrostack_image::model::Image,
+    ram: i64,
+    disk: i64,
+) -> Result<()> {
+    if image.min_ram > ram {
+        return Err(ComputeError::BadRequest(
+            "Flavor's memory is too small for requested image.".into(),
+        ));
+    }
+    let size_gb = (image.size.unwrap_or(0).max(0) as u64).div_ceil(1 << 30) as i64;
+    if disk > 0 && (image.min_disk > disk || size_gb > disk) {
+        return Err(ComputeError::BadRequest(
+            "Flavor's disk is too small for requested image.".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// 409 unless the instance's vm_state allows `action` and no task is in progress.

@@ -173,7 +173,7 @@ pub(super) async fn dispatch(
                 Some(h) => Some(input::string("host", h, 1, 255)?.to_string()),
             };
             let pass = match a.get("adminPass") {
-                None | Some(Value::Null) => generated_password(),
+                None | Some(Value::Null) => super::servers::generated_password(),
                 Some(p) => input::string("adminPass", p, 0, 255)?.to_string(),
             };
             svc.move_instance(inst, auth, rid, MoveKind::Evacuate, host)
@@ -212,7 +212,7 @@ pub(super) async fn dispatch(
             let a = input::envelope(&body, "rebuild", &allowed, &["imageRef"])?;
             let req = parse_rebuild(a)?;
             let pass = match a.get("adminPass") {
-                None | Some(Value::Null) => generated_password(),
+                None | Some(Value::Null) => super::servers::generated_password(),
                 Some(p) => input::string("adminPass", p, 0, 255)?.to_string(),
             };
             svc.rebuild(inst, auth, rid, req).await?;
@@ -268,7 +268,7 @@ pub(super) async fn dispatch(
                 }
             };
             svc.rescue(inst, auth, rid, image.as_deref()).await?;
-            let pass = pass.unwrap_or_else(generated_password);
+            let pass = pass.unwrap_or_else(super::servers::generated_password);
             Ok(axum::Json(json!({ "adminPass": pass })).into_response())
         }
         "unrescue" => {
@@ -391,11 +391,6 @@ fn image_answer(
     Ok(resp)
 }
 
-/// A password for the answer; guests here take SSH keys, Nova answers one all the same.
-fn generated_password() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
-}
-
 fn flavor_ref(v: &Value) -> Result<String, ApiError> {
     match v {
         Value::String(s) if !s.is_empty() && s.chars().count() <= 255 => Ok(s.clone()),
@@ -452,30 +447,15 @@ async fn resize_flavor(
     })
 }
 
-/// An access IP as Nova stores it: parsed and printed back in canonical form.
-fn access_ip(field: &str, v: &Value, six: bool) -> Result<Option<String>, ApiError> {
-    let s = match v {
-        Value::Null => return Ok(None),
-        Value::String(s) if s.is_empty() => return Ok(None),
-        Value::String(s) => s,
-        other => {
-            return Err(input::invalid(
-                field,
-                other,
-                format!("{} is not of type 'string'", input::repr(other)),
-            )
-            .into())
-        }
-    };
-    let parsed = if six {
-        s.parse::<std::net::Ipv6Addr>().map(|a| a.to_string()).ok()
-    } else {
-        s.parse::<std::net::Ipv4Addr>().map(|a| a.to_string()).ok()
-    };
-    parsed.map(Some).ok_or_else(|| {
-        let kind = if six { "ipv6" } else { "ipv4" };
-        input::invalid(field, v, format!("{} is not a '{kind}'", input::repr(v))).into()
-    })
+/// An access IP of a rebuild: null or "" clears it, anything else must be an address
+/// ([`input::access_ip_v4`]/[`input::access_ip_v6`] validate and normalize).
+fn access_ip(v: &Value, six: bool) -> Result<Option<String>, ApiError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) if s.is_empty() => Ok(None),
+        _ if six => Ok(Some(input::access_ip_v6(v)?)),
+        _ => Ok(Some(input::access_ip_v4(v)?)),
+    }
 }
 
 fn parse_rebuild(a: &Map<String, Value>) -> Result<RebuildRequest, ApiError> {
@@ -534,11 +514,11 @@ fn parse_rebuild(a: &Map<String, Value>) -> Result<RebuildRequest, ApiError> {
         metadata,
         access_ip_v4: a
             .get("accessIPv4")
-            .map(|v| access_ip("accessIPv4", v, false))
+            .map(|v| access_ip(v, false))
             .transpose()?,
         access_ip_v6: a
             .get("accessIPv6")
-            .map(|v| access_ip("accessIPv6", v, true))
+            .map(|v| access_ip(v, true))
             .transpose()?,
         key_name: opt_text("key_name", 255)?,
         user_data,

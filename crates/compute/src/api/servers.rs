@@ -28,6 +28,12 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
         .route("/servers/{id}", get(show).put(update).delete(remove))
 }
 
+/// The admin password Nova answers on create, rebuild, rescue and evacuate; guests here take
+/// keys, not passwords, but clients expect one.
+pub(super) fn generated_password() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}
+
 pub(crate) fn iso(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
@@ -461,8 +467,7 @@ async fn create(
         "OS-DCF:diskConfig": "MANUAL",
         "security_groups": i.request_spec["security_groups"].as_array().map(|a| a.iter().map(|g| json!({"name": g})).collect::<Vec<_>>()).unwrap_or_default(),
     });
-    // Nova returns a generated admin password; guests here take keys, not passwords.
-    server["adminPass"] = json!(uuid::Uuid::new_v4().simple().to_string()[..12].to_string());
+    server["adminPass"] = json!(generated_password());
     let mut resp = (StatusCode::ACCEPTED, axum::Json(json!({"server": server}))).into_response();
     if let Ok(loc) = http::HeaderValue::from_str(&format!("{base}/v2.1/servers/{}", i.uuid)) {
         resp.headers_mut().insert(http::header::LOCATION, loc);

@@ -203,20 +203,29 @@ impl HostCache {
 }
 
 /// Claims `req.resources` on the first host of `ranked` that placement accepts; returns it.
+/// For a move, `holder` (the migration uuid) takes over the instance's current allocations in
+/// the same transaction ([`PlacementService::claim_moving`]).
 pub async fn claim_first(
     placement: &PlacementService,
     ranked: &[(String, String)],
     req: &Request,
+    holder: Option<&str>,
 ) -> Result<Option<String>, ferrostack_placement::PlacementError> {
+    let (consumer, project, user) = (&req.instance_uuid, &req.project_id, &req.user_id);
     for (host, provider) in ranked.iter().take(CLAIM_CANDIDATES) {
-        let alloc = Allocation {
+        let alloc = [Allocation {
             provider_uuid: provider.clone(),
             resources: req.resources.clone(),
+        }];
+        let claimed = match holder {
+            None => placement.claim(consumer, project, user, &alloc).await,
+            Some(h) => {
+                placement
+                    .claim_moving(consumer, h, project, user, &alloc)
+                    .await
+            }
         };
-        match placement
-            .claim(&req.instance_uuid, &req.project_id, &req.user_id, &[alloc])
-            .await
-        {
+        match claimed {
             Ok(()) => return Ok(Some(host.clone())),
             Err(ferrostack_placement::PlacementError::Conflict(why)) => {
                 tracing::debug!(host = %host, %why, "claim lost; trying the next host");

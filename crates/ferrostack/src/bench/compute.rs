@@ -279,7 +279,7 @@ async fn scheduler_figures(n: usize, decisions: usize, dur: Duration) -> anyhow:
         r.instance_uuid = uuid::Uuid::new_v4().to_string();
         let s = Instant::now();
         let one = &ranked[i % ranked.len()..][..1];
-        if let Ok(Some(_)) = scheduler::claim_first(&compute.placement, one, &r).await {
+        if let Ok(Some(_)) = scheduler::claim_first(&compute.placement, one, &r, None).await {
             lat.push(s.elapsed());
         }
     }
