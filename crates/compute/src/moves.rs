@@ -123,20 +123,13 @@ impl ComputeService {
             .await?
             .map_err(|why| ComputeError::BadRequest(why.to_string()))?;
         let migration_uuid = uuid::Uuid::new_v4().to_string();
-        let dest =
-            scheduler::claim_first(&self.placement, &ranked, &req, Some(&migration_uuid)).await?;
-        let Some(dest) = dest else {
-            self.hosts.invalidate().await;
-            return Err(ComputeError::BadRequest(
-                "No valid host was found. Every candidate host was claimed by concurrent requests."
-                    .into(),
-            ));
-        };
 
+        // Re-check, claim and record the move in one transaction: a move that loses a race
+        // (or finds no host) writes nothing.
         let now = now_micros();
         let mut tx = self.db.begin_write().await?;
         let fresh = instances::get(&mut tx, &inst.uuid, false).await?;
-        let still = match &fresh {
+        match &fresh {
             None => Err(ComputeError::NotFound(format!(
                 "Instance {} could not be found.",
                 inst.uuid
@@ -145,15 +138,23 @@ impl ComputeService {
                 format!("Instance {} moved meanwhile", inst.uuid),
             )),
             Some(f) => check_state(f, action),
-        };
-        if let Err(e) = still {
+        }?;
+        let dest = scheduler::claim_first(
+            &self.placement,
+            &mut tx,
+            &ranked,
+            &req,
+            Some(&migration_uuid),
+        )
+        .await?;
+        let Some(dest) = dest else {
             drop(tx);
-            // Give the source its resources back.
-            self.placement
-                .move_allocations(&migration_uuid, &inst.uuid, &inst.project_id, &inst.user_id)
-                .await?;
-            return Err(e);
-        }
+            self.hosts.invalidate().await;
+            return Err(ComputeError::BadRequest(
+                "No valid host was found. Every candidate host was claimed by concurrent requests."
+                    .into(),
+            ));
+        };
         migrations::insert(
             &mut tx,
             &Migration {

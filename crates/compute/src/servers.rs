@@ -10,7 +10,7 @@ use ferrostack_store::now_micros;
 use crate::db::{self, actions, hosts, instances};
 use crate::error::{ComputeError, Result};
 use crate::instance::{self, vm, FlavorSnapshot, Instance};
-use crate::scheduler::{self, GroupHint, HostState, Request};
+use crate::scheduler::{self, GroupHint, HostState, Request, Resources};
 use crate::ComputeService;
 
 /// A validated create request (the API layer parsed the JSON).
@@ -362,13 +362,16 @@ impl ComputeService {
             let Some(s) = svc_by_host.get(p.name.as_str()) else {
                 continue; // a provider that is not a compute host
             };
-            let mut free = BTreeMap::new();
-            let mut capacity = BTreeMap::new();
+            let mut free = Resources::default();
+            let mut capacity = Resources::default();
             for (class, inv) in &p.inventories {
+                let (Some(f), Some(c)) = (free.get_mut(class), capacity.get_mut(class)) else {
+                    continue; // a class no flavor asks for
+                };
                 let cap = ((inv.total - inv.reserved) as f64 * inv.allocation_ratio) as i64;
                 let used = p.used.get(class).copied().unwrap_or(0);
-                capacity.insert(class.clone(), cap);
-                free.insert(class.clone(), (cap - used).min(inv.max_unit));
+                *c = cap;
+                *f = (cap - used).min(inv.max_unit);
             }
             out.push(HostState {
                 host: p.name.clone(),
@@ -391,6 +394,9 @@ impl ComputeService {
                 instances: by_host.remove(p.name.as_str()).unwrap_or_default(),
             });
         }
+        // Sorted by name: ties in weighing go to the first name, and a claimed host is found
+        // by binary search.
+        out.sort_unstable_by(|a, b| a.host.cmp(&b.host));
         Ok(out)
     }
 
@@ -453,16 +459,13 @@ impl ComputeService {
                     .collect()
             })
             .unwrap_or_default();
-        let mut resources = BTreeMap::from([
-            ("VCPU".to_string(), inst.flavor.vcpus),
-            ("MEMORY_MB".to_string(), inst.flavor.ram),
-        ]);
-        let disk = inst.flavor.disk
-            + inst.flavor.ephemeral
-            + (inst.flavor.swap.max(0) as u64).div_ceil(1024) as i64;
-        if disk > 0 {
-            resources.insert("DISK_GB".to_string(), disk);
-        }
+        let resources = Resources {
+            vcpu: inst.flavor.vcpus,
+            memory_mb: inst.flavor.ram,
+            disk_gb: inst.flavor.disk
+                + inst.flavor.ephemeral
+                + (inst.flavor.swap.max(0) as u64).div_ceil(1024) as i64,
+        };
         Ok(Request {
             instance_uuid: inst.uuid.clone(),
             project_id: inst.project_id.clone(),
@@ -506,14 +509,20 @@ impl ComputeService {
     /// valid host the instance goes to ERROR with a fault that says why.
     pub async fn schedule_one(&self, inst: &Instance, ignore: &[String]) -> Result<Option<String>> {
         let req = self.request_for(inst, ignore).await?;
-        let chosen = match self.rank_hosts(&req).await? {
-            Ok(ranked) => scheduler::claim_first(&self.placement, &ranked, &req, None).await?,
+        let ranked = match self.rank_hosts(&req).await? {
+            Ok(ranked) => ranked,
             Err(why) => {
                 self.fail_build(inst, &why.to_string()).await?;
                 return Ok(None);
             }
         };
-        let Some(host) = chosen else {
+        // The claim and placing the instance commit together: no claim without its instance
+        // (deleted meanwhile: nothing is written), no placed instance without its claim.
+        let mut tx = self.db.begin_write().await?;
+        let Some(host) =
+            scheduler::claim_first(&self.placement, &mut tx, &ranked, &req, None).await?
+        else {
+            drop(tx);
             self.hosts.invalidate().await;
             self.fail_build(
                 inst,
@@ -522,28 +531,21 @@ impl ComputeService {
             .await?;
             return Ok(None);
         };
+        if !instances::place(&mut tx, &inst.uuid, &host, now_micros()).await? {
+            // Deleted (or placed by someone else) meanwhile: the claim goes with the rollback.
+            return Ok(None);
+        }
+        tx.commit().await?;
         // Reflect the claim in the cached host states so the next decision sees it.
         self.hosts
             .update(|hosts| {
-                if let Some(h) = hosts.iter_mut().find(|h| h.host == host) {
-                    for (class, n) in &req.resources {
-                        if let Some(f) = h.free.get_mut(class) {
-                            *f -= n;
-                        }
-                    }
-                    h.instances.insert(inst.uuid.clone());
+                // Host states are sorted by name (see load_host_states).
+                if let Ok(i) = hosts.binary_search_by(|h| h.host.as_str().cmp(&host)) {
+                    hosts[i].free.subtract(&req.resources);
+                    hosts[i].instances.insert(inst.uuid.clone());
                 }
             })
             .await;
-        let now = now_micros();
-        let mut tx = self.db.begin_write().await?;
-        let placed = instances::place(&mut tx, &inst.uuid, &host, now).await?;
-        tx.commit().await?;
-        if !placed {
-            // Deleted (or placed by someone else) meanwhile: give the claim back.
-            self.placement.remove_allocations(&inst.uuid).await?;
-            return Ok(None);
-        }
         self.wakeups.wake(&host);
         Ok(Some(host))
     }

@@ -43,7 +43,8 @@ pub enum BenchWhat {
         /// Scheduling decisions (with claim) to time at each host count.
         #[arg(long, default_value_t = 2_000)]
         decisions: usize,
-        /// Simulated (fake driver) hosts of the cloud used for the HTTP measurements.
+        /// Simulated (fake driver) hosts of the cloud used for the HTTP measurements (0: skip
+        /// the HTTP measurements).
         #[arg(long, default_value_t = 10)]
         compute_hosts: usize,
         /// Concurrent clients creating servers.

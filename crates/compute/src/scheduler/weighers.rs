@@ -2,15 +2,25 @@
 //! (as Nova's weighers with multiplier 1.0). Spread favours the most free capacity, pack the
 //! least.
 
-use super::{HostState, Strategy};
+use super::{HostState, Resources, Strategy};
 
-const WEIGHED: [(&str, f64); 3] = [("MEMORY_MB", 1.0), ("VCPU", 1.0), ("DISK_GB", 1.0)];
+/// Reads one amount of a host's free capacity.
+type Read = fn(&Resources) -> i64;
+
+/// What each weigher reads, with its multiplier.
+const WEIGHED: [(Read, f64); 3] = [
+    (|r| r.memory_mb, 1.0),
+    (|r| r.vcpu, 1.0),
+    (|r| r.disk_gb, 1.0),
+];
 
 pub fn rank(hosts: Vec<&HostState>, strategy: Strategy) -> Vec<&HostState> {
     rank_top(hosts, strategy, usize::MAX)
 }
 
 /// The best `k` hosts of `hosts`, best first (the same order as the first `k` of [`rank`]).
+/// Equally weighed hosts keep their order in `hosts` (the scheduler's host states are sorted
+/// by name, so ties go to the first name, reproducibly).
 pub fn rank_top(mut hosts: Vec<&HostState>, strategy: Strategy, k: usize) -> Vec<&HostState> {
     if hosts.len() < 2 || k == 0 {
         hosts.truncate(k);
@@ -20,39 +30,37 @@ pub fn rank_top(mut hosts: Vec<&HostState>, strategy: Strategy, k: usize) -> Vec
         Strategy::Spread => 1.0,
         Strategy::Pack => -1.0,
     };
-    let mut score = vec![0.0f64; hosts.len()];
-    for (class, multiplier) in WEIGHED {
-        let vals: Vec<f64> = hosts
-            .iter()
-            .map(|h| h.free.get(class).copied().unwrap_or(0) as f64)
-            .collect();
-        let (lo, hi) = vals
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        if hi > lo {
-            for (s, v) in score.iter_mut().zip(&vals) {
-                *s += sign * multiplier * (v - lo) / (hi - lo);
-            }
+    let mut lo = [i64::MAX; WEIGHED.len()];
+    let mut hi = [i64::MIN; WEIGHED.len()];
+    for h in &hosts {
+        for (j, (read, _)) in WEIGHED.iter().enumerate() {
+            let v = read(&h.free);
+            lo[j] = lo[j].min(v);
+            hi[j] = hi[j].max(v);
         }
     }
-    let mut order: Vec<usize> = (0..hosts.len()).collect();
-    // Ties keep a stable, name-based order so decisions are reproducible.
-    let cmp = |&a: &usize, &b: &usize| {
-        score[b]
-            .partial_cmp(&score[a])
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then_with(|| hosts[a].host.cmp(&hosts[b].host))
-    };
-    if k < order.len() {
+    // (score, position): a compact key, so partitioning 10,000 hosts stays in cache.
+    let mut keyed: Vec<(f64, u32)> = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let mut score = 0.0;
+            for (j, (read, multiplier)) in WEIGHED.iter().enumerate() {
+                if hi[j] > lo[j] {
+                    score += multiplier * (read(&h.free) - lo[j]) as f64 / (hi[j] - lo[j]) as f64;
+                }
+            }
+            (sign * score, i as u32)
+        })
+        .collect();
+    let cmp = |a: &(f64, u32), b: &(f64, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    if k < keyed.len() {
         // Only the best k: partition around the k-th, then sort those.
-        order.select_nth_unstable_by(k - 1, cmp);
-        order.truncate(k);
+        keyed.select_nth_unstable_by(k - 1, cmp);
+        keyed.truncate(k);
     }
-    order.sort_by(cmp);
-    let taken: Vec<&HostState> = order.iter().map(|&i| hosts[i]).collect();
-    hosts.clear();
-    hosts.extend(taken);
-    hosts
+    keyed.sort_unstable_by(cmp);
+    keyed.into_iter().map(|(_, i)| hosts[i as usize]).collect()
 }
 
 #[cfg(test)]
@@ -62,18 +70,18 @@ mod tests {
     use super::*;
 
     fn host(name: &str, vcpu: i64, ram: i64) -> HostState {
-        let res = BTreeMap::from([
-            ("VCPU".to_string(), vcpu),
-            ("MEMORY_MB".to_string(), ram),
-            ("DISK_GB".to_string(), 100),
-        ]);
+        let res = Resources {
+            vcpu,
+            memory_mb: ram,
+            disk_gb: 100,
+        };
         HostState {
             host: name.into(),
             provider_uuid: format!("rp-{name}"),
             hypervisor_type: "fake".into(),
             enabled: true,
             up: true,
-            free: res.clone(),
+            free: res,
             capacity: res,
             availability_zone: "nova".into(),
             aggregate_metadata: BTreeMap::new(),

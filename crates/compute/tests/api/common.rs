@@ -608,10 +608,7 @@ impl TestCloud {
         let until = tokio::time::Instant::now() + DEADLINE;
         loop {
             let states = self.compute.load_host_states().await.unwrap();
-            if states
-                .iter()
-                .any(|s| s.host == host && s.capacity.get("VCPU").is_some_and(|v| *v > 0))
-            {
+            if states.iter().any(|s| s.host == host && s.capacity.vcpu > 0) {
                 // The scheduler caches host states briefly; start from what is there now.
                 self.compute.hosts.invalidate().await;
                 return;

@@ -42,7 +42,9 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     for &n in &o.scheduler_hosts {
         scheduler_figures(n, o.decisions, o.dur).await?;
     }
-    http_figures(&o).await?;
+    if o.compute_hosts > 0 {
+        http_figures(&o).await?;
+    }
     println!("load average at the end: {}", load_average());
     Ok(())
 }
@@ -206,11 +208,11 @@ async fn scheduler_figures(n: usize, decisions: usize, dur: Duration) -> anyhow:
         instance_uuid: uuid::Uuid::new_v4().to_string(),
         project_id: "bench".into(),
         user_id: "bench".into(),
-        resources: BTreeMap::from([
-            ("VCPU".to_string(), 1),
-            ("MEMORY_MB".to_string(), 512),
-            ("DISK_GB".to_string(), 1),
-        ]),
+        resources: scheduler::Resources {
+            vcpu: 1,
+            memory_mb: 512,
+            disk_gb: 1,
+        },
         ..Default::default()
     };
     let mut lat = Vec::new();
@@ -279,7 +281,11 @@ async fn scheduler_figures(n: usize, decisions: usize, dur: Duration) -> anyhow:
         r.instance_uuid = uuid::Uuid::new_v4().to_string();
         let s = Instant::now();
         let one = &ranked[i % ranked.len()..][..1];
-        if let Ok(Some(_)) = scheduler::claim_first(&compute.placement, one, &r, None).await {
+        let mut tx = compute.db.begin_write().await?;
+        if let Ok(Some(_)) =
+            scheduler::claim_first(&compute.placement, &mut tx, one, &r, None).await
+        {
+            tx.commit().await?;
             lat.push(s.elapsed());
         }
     }

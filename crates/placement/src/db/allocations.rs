@@ -154,19 +154,31 @@ pub async fn delete_for_consumer(conn: &mut Conn, uuid: &str) -> DbResult<()> {
     Ok(())
 }
 
-pub async fn insert(conn: &mut Conn, a: &AllocationRow) -> DbResult<()> {
-    let now = ferrostack_store::now_micros();
-    sqlx::query(
+/// Inserts `rows` with one statement.
+pub async fn insert_many(conn: &mut Conn, rows: &[AllocationRow]) -> DbResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<String> = (0..rows.len())
+        .map(|i| {
+            let b = i * 4 + 2; // $1 is the timestamp
+            format!("(${b}, ${}, ${}, ${}, $1, $1)", b + 1, b + 2, b + 3)
+        })
+        .collect();
+    let sql = format!(
         "INSERT INTO placement_allocations (consumer_uuid, provider_uuid, resource_class, used, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
-    )
-    .bind(&a.consumer_uuid)
-    .bind(&a.provider_uuid)
-    .bind(&a.resource_class)
-    .bind(a.used)
-    .bind(now)
-    .execute(conn)
-    .await?;
+         created_at, updated_at) VALUES {}",
+        values.join(", ")
+    );
+    let mut q = sqlx::query(&sql).bind(ferrostack_store::now_micros());
+    for a in rows {
+        q = q
+            .bind(&a.consumer_uuid)
+            .bind(&a.provider_uuid)
+            .bind(&a.resource_class)
+            .bind(a.used);
+    }
+    q.execute(conn).await?;
     Ok(())
 }
 

@@ -55,7 +55,11 @@ pub async fn replace(conn: &mut Conn, writes: &[ConsumerWrite]) -> Result<()> {
                 return Err(generation_conflict(actual, expected));
             }
         }
-        old.extend(db::allocations::for_consumer(conn, &w.consumer).await?);
+        // Allocations are only ever written with their consumer row (and removed with it),
+        // so a new consumer has none: a first claim skips two statements.
+        if c.is_some() {
+            old.extend(db::allocations::for_consumer(conn, &w.consumer).await?);
+        }
         current.insert(&w.consumer, c);
     }
 
@@ -76,19 +80,6 @@ pub async fn replace(conn: &mut Conn, writes: &[ConsumerWrite]) -> Result<()> {
             }
         }
     }
-    let classes: Vec<String> = rows
-        .keys()
-        .map(|(_, _, rc)| rc.to_string())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if let Some(rc) = db::resource_classes::missing(conn, &classes).await?.first() {
-        let consumer = rows.keys().next().map_or("", |k| k.0);
-        return Err(PlacementError::BadRequest(format!(
-            "Unable to allocate inventory for consumer {consumer}: No such resource class {rc}."
-        )));
-    }
-
     // Bump (and lock) every provider touched, in a fixed order so that concurrent writers on
     // PostgreSQL cannot deadlock.
     let new_providers: BTreeSet<&str> = rows.keys().map(|k| k.1).collect();
@@ -107,7 +98,12 @@ pub async fn replace(conn: &mut Conn, writes: &[ConsumerWrite]) -> Result<()> {
     }
 
     for w in writes {
-        db::allocations::delete_for_consumer(conn, &w.consumer).await?;
+        if current
+            .get(w.consumer.as_str())
+            .is_some_and(|c| c.is_some())
+        {
+            db::allocations::delete_for_consumer(conn, &w.consumer).await?;
+        }
     }
 
     // Usage without these consumers, and what it was with their old allocations: a change
@@ -126,6 +122,25 @@ pub async fn replace(conn: &mut Conn, writes: &[ConsumerWrite]) -> Result<()> {
     let mut inventories = BTreeMap::new();
     for rp in &new_providers {
         inventories.insert(*rp, db::inventories::for_provider(conn, rp).await?);
+    }
+    // A class with inventory exists; only when some class has none is it worth asking
+    // whether the class exists at all (the clearer error).
+    let lacking = rows
+        .keys()
+        .any(|(_, rp, rc)| inventories.get(rp).is_none_or(|i| !i.contains_key(*rc)));
+    if lacking {
+        let classes: Vec<String> = rows
+            .keys()
+            .map(|(_, _, rc)| rc.to_string())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if let Some(rc) = db::resource_classes::missing(conn, &classes).await?.first() {
+            let consumer = rows.keys().next().map_or("", |k| k.0);
+            return Err(PlacementError::BadRequest(format!(
+                "Unable to allocate inventory for consumer {consumer}: No such resource class {rc}."
+            )));
+        }
     }
     let mut needed: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     for (&(_, rp, rc), &amount) in &rows {
@@ -176,18 +191,16 @@ pub async fn replace(conn: &mut Conn, writes: &[ConsumerWrite]) -> Result<()> {
             current.get(w.consumer.as_str()).and_then(|c| c.as_ref()),
         )
         .await?;
-        for (&(c, rp, rc), &used) in mine {
-            db::allocations::insert(
-                conn,
-                &AllocationRow {
-                    consumer_uuid: c.to_string(),
-                    provider_uuid: rp.to_string(),
-                    resource_class: rc.to_string(),
-                    used,
-                },
-            )
-            .await?;
-        }
+        let new_rows: Vec<AllocationRow> = mine
+            .into_iter()
+            .map(|(&(c, rp, rc), &used)| AllocationRow {
+                consumer_uuid: c.to_string(),
+                provider_uuid: rp.to_string(),
+                resource_class: rc.to_string(),
+                used,
+            })
+            .collect();
+        db::allocations::insert_many(conn, &new_rows).await?;
     }
     Ok(())
 }

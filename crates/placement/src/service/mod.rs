@@ -204,7 +204,27 @@ impl PlacementService {
         allocs: &[Allocation],
     ) -> Result<(), PlacementError> {
         let mut tx = self.db.begin_write().await?;
-        let rows = db::allocations::for_consumer(&mut tx, consumer).await?;
+        self.claim_in(&mut tx, consumer, Some(holder), project_id, user_id, allocs)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// [`claim`](Self::claim), or with `holder` [`claim_moving`](Self::claim_moving), inside
+    /// the caller's write transaction `tx`: the caller's own writes (placing the instance,
+    /// recording a migration) then commit with the claim or not at all, and a decision pays
+    /// for one transaction instead of two. The claim runs under a savepoint, so on
+    /// Err(Conflict) `tx` is as it was and the caller may try another provider.
+    pub async fn claim_in(
+        &self,
+        tx: &mut db::Conn,
+        consumer: &str,
+        holder: Option<&str>,
+        project_id: &str,
+        user_id: &str,
+        allocs: &[Allocation],
+    ) -> Result<(), PlacementError> {
+        use ferrostack_store::sqlx::Connection;
         let write = |c: &str, a: Vec<Allocation>| ConsumerWrite {
             consumer: c.to_string(),
             project_id: project_id.to_string(),
@@ -213,15 +233,23 @@ impl PlacementService {
             generation: None,
             allocations: a,
         };
-        let writes = [
-            write(holder, allocations::group(&rows)),
-            write(consumer, allocs.to_vec()),
-        ];
-        allocations::replace(&mut tx, &writes)
-            .await
-            .map_err(PlacementError::into_plain)?;
-        tx.commit().await?;
-        Ok(())
+        let mut sp = tx.begin().await?;
+        let mut writes = Vec::with_capacity(2);
+        if let Some(holder) = holder {
+            let rows = db::allocations::for_consumer(&mut sp, consumer).await?;
+            writes.push(write(holder, allocations::group(&rows)));
+        }
+        writes.push(write(consumer, allocs.to_vec()));
+        match allocations::replace(&mut sp, &writes).await {
+            Ok(()) => {
+                sp.commit().await?;
+                Ok(())
+            }
+            Err(e) => {
+                sp.rollback().await?;
+                Err(e.into_plain())
+            }
+        }
     }
 
     /// Replaces the allocations of several consumers in one write transaction.

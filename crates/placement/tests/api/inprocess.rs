@@ -128,3 +128,45 @@ api_test!(async fn concurrent_claims_never_overcommit(c) {
     let states = p.provider_states().await.unwrap();
     assert_eq!(states[0].used["VCPU"], 8);
 });
+
+api_test!(async fn claims_inside_a_caller_transaction(c) {
+    let p = c.placement.clone();
+    let (a, b, d) = (uuid(), uuid(), uuid());
+    for rp in [&a, &b, &d] {
+        p.sync_compute_provider(&node(rp, 4, &[])).await.unwrap();
+    }
+    p.claim(&uuid(), "proj", "user", &vcpus(&a, 4)).await.unwrap();
+    let generation = |rp: String| {
+        let c = &c;
+        async move { c.get(&format!("/resource_providers/{rp}"), "1.0").await["generation"].clone() }
+    };
+    let gen_a = generation(a.clone()).await;
+
+    // A conflict rolls back to the claim's savepoint: the transaction goes on, and the full
+    // provider's generation bump is undone.
+    let instance = uuid();
+    let mut tx = p.db.begin_write().await.unwrap();
+    let lost = p.claim_in(&mut tx, &instance, None, "proj", "user", &vcpus(&a, 1)).await;
+    assert!(matches!(lost, Err(PlacementError::Conflict(_))), "{lost:?}");
+    p.claim_in(&mut tx, &instance, None, "proj", "user", &vcpus(&b, 1)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(p.allocations_of(&instance).await.unwrap(), vcpus(&b, 1));
+    assert_eq!(generation(a.clone()).await, gen_a);
+
+    // A transaction the caller abandons takes its claim with it.
+    let other = uuid();
+    let mut tx = p.db.begin_write().await.unwrap();
+    p.claim_in(&mut tx, &other, None, "proj", "user", &vcpus(&b, 1)).await.unwrap();
+    drop(tx);
+    assert!(p.allocations_of(&other).await.unwrap().is_empty());
+
+    // A move: the holder takes the instance's allocations over, the instance claims anew.
+    let migration = uuid();
+    let mut tx = p.db.begin_write().await.unwrap();
+    p.claim_in(&mut tx, &instance, Some(&migration), "proj", "user", &vcpus(&d, 2))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(p.allocations_of(&migration).await.unwrap(), vcpus(&b, 1));
+    assert_eq!(p.allocations_of(&instance).await.unwrap(), vcpus(&d, 2));
+});
