@@ -539,7 +539,7 @@ struct Filters<'a> {
     admin: bool,
     changes_since: Option<i64>,
     deleted_filter: bool,
-    limit: Option<usize>,
+    limit: usize,
 }
 
 /// The page of a filtered or sorted listing (without metadata, and with tags only when a
@@ -623,7 +623,7 @@ async fn filtered_listing(
             .ok_or_else(|| bad(format!("marker [{m}] not found")))?,
         None => 0,
     };
-    let end = limit.map_or(all.len(), |l| (start + l).min(all.len()));
+    let end = (start + limit).min(all.len());
     let more = end < all.len();
     all.truncate(end);
     all.drain(..start.min(all.len()));
@@ -678,42 +678,58 @@ async fn listing(
         .get("deleted")
         .is_some_and(|v| matches!(*v, "true" | "True" | "1"))
         && admin;
+    // Nova's max_limit: a page never holds more than 1,000 servers, asked for or not (the
+    // next link says where the rest is).
     let limit = match qm.get("limit") {
-        Some(l) => Some(l.parse::<usize>().map_err(|_| {
+        Some(l) => l.parse::<usize>().map_err(|_| {
             bad(format!(
                 "Invalid input for query parameters limit. Value: {l}."
             ))
-        })?),
-        None => None,
-    };
+        })?,
+        None => MAX_LIMIT,
+    }
+    .min(MAX_LIMIT);
     let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
     let plain = !deleted_filter && !FILTER_KEYS.iter().any(|k| qm.contains_key(k));
+    let base = format!("{}/compute", svc.config.public_url);
+    // The plain listing (`openstack server list [--long]`): order, marker and limit in SQL,
+    // so a page reads only its own rows however many servers exist.
+    let after = match qm.get("marker") {
+        Some(m) if plain => Some(
+            instances::get(&mut conn, m, false)
+                .await
+                .map_err(ComputeError::from)?
+                .filter(|i| scope.as_deref().is_none_or(|p| i.project_id == p))
+                .map(|i| (i.created_at, i.uuid))
+                .ok_or_else(|| bad(format!("marker [{m}] not found")))?,
+        ),
+        _ => None,
+    };
+    let after = after.as_ref().map(|(c, u)| (*c, u.as_str()));
+    if plain && !detailed {
+        // Ids and names are all `GET /servers` shows: no full rows.
+        let mut rows =
+            instances::list_page_names(&mut conn, scope.as_deref(), after, Some(limit + 1))
+                .await
+                .map_err(ComputeError::from)?;
+        drop(conn);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let servers: Vec<Value> = rows
+            .iter()
+            .map(|(id, name)| json!({"id": id, "name": name, "links": links(&base, "servers", id)}))
+            .collect();
+        let last = rows.last().map(|(id, _)| id.as_str());
+        return Ok(
+            axum::Json(page_body(servers, &base, detailed, limit, more, last)).into_response(),
+        );
+    }
     let (mut page, more) = if plain {
-        // The plain listing (`openstack server list [--long]`): order, marker and limit in
-        // SQL, so a page reads only its own rows however many servers exist.
-        let after = match qm.get("marker") {
-            Some(m) => Some(
-                instances::get(&mut conn, m, false)
-                    .await
-                    .map_err(ComputeError::from)?
-                    .filter(|i| scope.as_deref().is_none_or(|p| i.project_id == p))
-                    .map(|i| (i.created_at, i.uuid))
-                    .ok_or_else(|| bad(format!("marker [{m}] not found")))?,
-            ),
-            None => None,
-        };
-        let mut rows = instances::list_page(
-            &mut conn,
-            scope.as_deref(),
-            after.as_ref().map(|(c, u)| (*c, u.as_str())),
-            limit.map(|l| l + 1),
-        )
-        .await
-        .map_err(ComputeError::from)?;
-        let more = limit.is_some_and(|l| rows.len() > l);
-        if let Some(l) = limit {
-            rows.truncate(l);
-        }
+        let mut rows = instances::list_page(&mut conn, scope.as_deref(), after, Some(limit + 1))
+            .await
+            .map_err(ComputeError::from)?;
+        let more = rows.len() > limit;
+        rows.truncate(limit);
         (rows, more)
     } else {
         let filters = Filters {
@@ -735,7 +751,6 @@ async fn listing(
             .await
             .map_err(ComputeError::from)?;
     }
-    let base = format!("{}/compute", svc.config.public_url);
     let faults = if detailed {
         let ids: Vec<&str> = page
             .iter()
@@ -759,18 +774,33 @@ async fn listing(
             }
         })
         .collect();
+    let last = page.last().map(|i| i.uuid.as_str());
+    Ok(axum::Json(page_body(servers, &base, detailed, limit, more, last)).into_response())
+}
+
+/// The largest page a listing returns (Nova's `max_limit`).
+const MAX_LIMIT: usize = 1000;
+
+/// `{"servers": [...]}` with the next link when more follow a full page.
+fn page_body(
+    servers: Vec<Value>,
+    base: &str,
+    detailed: bool,
+    limit: usize,
+    more: bool,
+    last: Option<&str>,
+) -> Value {
+    let full = servers.len() == limit;
     let mut body = json!({"servers": servers});
-    if let (Some(l), Some(last)) = (limit, page.last()) {
-        if page.len() == l && more {
-            let path = if detailed {
-                "servers/detail"
-            } else {
-                "servers"
-            };
-            body["servers_links"] = json!([{"rel": "next", "href": format!("{base}/v2.1/{path}?limit={l}&marker={}", last.uuid)}]);
-        }
+    if let (true, true, Some(last)) = (full, more, last) {
+        let path = if detailed {
+            "servers/detail"
+        } else {
+            "servers"
+        };
+        body["servers_links"] = json!([{"rel": "next", "href": format!("{base}/v2.1/{path}?limit={limit}&marker={last}")}]);
     }
-    Ok(axum::Json(body).into_response())
+    body
 }
 
 // ---------------------------------------------------------------- show/update/delete

@@ -225,17 +225,12 @@ pub async fn list(
     rows.iter().map(from_row).collect()
 }
 
-/// One page of a project's (or every project's) live instances in the default listing order
-/// (newest first), after the instance `after` (created_at, uuid) when given, at most `limit`;
-/// without metadata and tags (see [`load_children`]). The order and the marker condition are done in SQL on the narrow
-/// (uuid, created_at) rows, then only the page's full rows are read.
-pub async fn list_page(
-    conn: &mut Conn,
-    project: Option<&str>,
-    after: Option<(i64, &str)>,
-    limit: Option<usize>,
-) -> DbResult<Vec<Instance>> {
-    let mut sql = "SELECT uuid FROM instances WHERE deleted = 0".to_string();
+/// The `WHERE ... ORDER BY ... LIMIT` of a page of live instances in the default listing
+/// order (newest first), after the instance `after` (created_at, uuid) when given. The index
+/// `instances_listing` (project_id, deleted, created_at, uuid) serves it in order, so a page
+/// reads its own rows only, however many instances exist.
+fn page_query(project: Option<&str>, after: Option<(i64, &str)>, limit: Option<usize>) -> String {
+    let mut sql = " FROM instances WHERE deleted = 0".to_string();
     let mut n = 0;
     let mut next = || {
         n += 1;
@@ -252,7 +247,15 @@ pub async fn list_page(
     if limit.is_some() {
         sql += &format!(" LIMIT {}", next());
     }
-    let mut q = sqlx::query_scalar::<_, String>(&sql);
+    sql
+}
+
+fn bind_page<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    project: Option<&'q str>,
+    after: Option<(i64, &'q str)>,
+    limit: Option<usize>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     if let Some(p) = project {
         q = q.bind(p);
     }
@@ -262,29 +265,41 @@ pub async fn list_page(
     if let Some(l) = limit {
         q = q.bind(l as i64);
     }
-    let uuids = q.fetch_all(&mut *conn).await?;
-    let pos: HashMap<&str, usize> = uuids
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (u.as_str(), i))
-        .collect();
-    let mut v = Vec::with_capacity(uuids.len());
-    for chunk in uuids.chunks(CHILD_CHUNK) {
-        let marks = (1..=chunk.len())
-            .map(|n| format!("${n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!("SELECT {COLS} FROM instances WHERE deleted = 0 AND uuid IN ({marks})");
-        let mut q = sqlx::query(&sql);
-        for u in chunk {
-            q = q.bind(u.clone());
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            v.push(from_row(&r)?);
-        }
-    }
-    v.sort_by_key(|i| pos.get(i.uuid.as_str()).copied().unwrap_or(usize::MAX));
-    Ok(v)
+    q
+}
+
+/// One page of a project's (or every project's) live instances (see [`page_query`]), at most
+/// `limit`; without metadata and tags (see [`load_children`]).
+pub async fn list_page(
+    conn: &mut Conn,
+    project: Option<&str>,
+    after: Option<(i64, &str)>,
+    limit: Option<usize>,
+) -> DbResult<Vec<Instance>> {
+    let sql = format!("SELECT {COLS}{}", page_query(project, after, limit));
+    let rows = bind_page(sqlx::query(&sql), project, after, limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// As [`list_page`], only (uuid, name): what `GET /servers` shows, without decoding full rows.
+pub async fn list_page_names(
+    conn: &mut Conn,
+    project: Option<&str>,
+    after: Option<(i64, &str)>,
+    limit: Option<usize>,
+) -> DbResult<Vec<(String, String)>> {
+    let sql = format!(
+        "SELECT uuid, display_name{}",
+        page_query(project, after, limit)
+    );
+    let rows = bind_page(sqlx::query(&sql), project, after, limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
 }
 
 /// Non-deleted instances placed on `host`, and deleted-but-not-yet-confirmed ones (so the

@@ -93,3 +93,23 @@ api_test!(async fn list_pages_with_marker_and_children(c) {
     let (_, v) = c.nova(Method::GET, "/servers?not-tags=even", &m.token, "2.26", None).await;
     assert_eq!(ids(&v), vec![made[3].clone(), made[1].clone()]);
 });
+
+api_test!(async fn pages_hold_at_most_a_thousand_servers(c) {
+    // Nova's max_limit: without a limit, or with a larger one, a page holds 1,000 servers and
+    // links to the rest.
+    let m = c.tenant("member").await;
+    for i in 0..1001i64 {
+        c.add_instance(&InstanceRow { name: &format!("s{i}"), project_id: &m.project_id,
+            user_id: &m.user_id, flavor_name: "m1.tiny", vcpus: 1, ram: 512, disk: 1,
+            launched_at: None, terminated_at: None }).await;
+    }
+    for path in ["/servers", "/servers?limit=5000", "/servers/detail", "/servers?name=s"] {
+        let (s, v) = c.call(Method::GET, path, &m.token, None).await;
+        assert_eq!(s, 200, "{path}: {v}");
+        assert_eq!(ids(&v).len(), 1000, "{path}");
+        let next = v["servers_links"][0]["href"].as_str().unwrap_or_else(|| panic!("{path}: no next link"));
+        assert!(next.contains("limit=1000&marker="), "{next}");
+        let (_, rest) = c.call(Method::GET, &format!("/servers?{}", next.split_once('?').unwrap().1), &m.token, None).await;
+        assert_eq!(ids(&rest).len(), 1, "{path}");
+    }
+});
