@@ -742,8 +742,9 @@ async fn listing(
         };
         filtered_listing(&mut conn, &filters).await?
     };
-    if detailed {
-        // Metadata and tags of the page only (tag filters may have loaded tags already).
+    if detailed && !plain {
+        // Metadata and tags of the page only (tag filters may have loaded tags already; the
+        // plain page came with them).
         for i in &mut page {
             i.tags.clear();
         }

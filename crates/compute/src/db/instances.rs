@@ -269,18 +269,47 @@ fn bind_page<'q>(
 }
 
 /// One page of a project's (or every project's) live instances (see [`page_query`]), at most
-/// `limit`; without metadata and tags (see [`load_children`]).
+/// `limit`, with their metadata and tags: aggregated to JSON by the database in the same
+/// query, so a page of 1,000 is 1,000 rows rather than those plus a few thousand child rows.
 pub async fn list_page(
     conn: &mut Conn,
     project: Option<&str>,
     after: Option<(i64, &str)>,
     limit: Option<usize>,
 ) -> DbResult<Vec<Instance>> {
-    let sql = format!("SELECT {COLS}{}", page_query(project, after, limit));
+    use sqlx::Connection;
+    // Each engine spells JSON aggregation its own way.
+    let children = if conn.backend_name() == "PostgreSQL" {
+        "(SELECT json_object_agg(key, value)::text FROM instance_metadata m \
+           WHERE m.instance_uuid = instances.uuid) AS metadata_json, \
+         (SELECT json_agg(tag ORDER BY tag)::text FROM instance_tags t \
+           WHERE t.instance_uuid = instances.uuid) AS tags_json"
+    } else {
+        "(SELECT json_group_object(key, value) FROM instance_metadata m \
+           WHERE m.instance_uuid = instances.uuid) AS metadata_json, \
+         (SELECT json_group_array(tag) FROM (SELECT tag FROM instance_tags t \
+           WHERE t.instance_uuid = instances.uuid ORDER BY tag)) AS tags_json"
+    };
+    let sql = format!(
+        "SELECT {COLS}, {children}{}",
+        page_query(project, after, limit)
+    );
     let rows = bind_page(sqlx::query(&sql), project, after, limit)
         .fetch_all(&mut *conn)
         .await?;
-    rows.iter().map(from_row).collect()
+    rows.iter()
+        .map(|r| {
+            let mut i = from_row(r)?;
+            let json = |col: &str| -> DbResult<Option<String>> { Ok(r.try_get(col)?) };
+            if let Some(m) = json("metadata_json")? {
+                i.metadata = serde_json::from_str(&m).unwrap_or_default();
+            }
+            if let Some(t) = json("tags_json")? {
+                i.tags = serde_json::from_str(&t).unwrap_or_default();
+            }
+            Ok(i)
+        })
+        .collect()
 }
 
 /// As [`list_page`], only (uuid, name): what `GET /servers` shows, without decoding full rows.
