@@ -277,7 +277,6 @@ pub async fn list_page(
     after: Option<(i64, &str)>,
     limit: Option<usize>,
 ) -> DbResult<Vec<Instance>> {
-    use sqlx::Connection;
     // Each engine spells JSON aggregation its own way.
     let children = if conn.backend_name() == "PostgreSQL" {
         "(SELECT json_object_agg(key, value)::text FROM instance_metadata m \
@@ -300,7 +299,7 @@ pub async fn list_page(
     rows.iter()
         .map(|r| {
             let mut i = from_row(r)?;
-            let json = |col: &str| -> DbResult<Option<String>> { Ok(r.try_get(col)?) };
+            let json = |col: &str| -> DbResult<Option<String>> { r.try_get(col) };
             if let Some(m) = json("metadata_json")? {
                 i.metadata = serde_json::from_str(&m).unwrap_or_default();
             }
