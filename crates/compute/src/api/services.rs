@@ -26,6 +26,9 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
         .route("/os-hypervisors/detail", get(detail_hypervisors))
         .route("/os-hypervisors/statistics", get(statistics))
         .route("/os-hypervisors/{id}", get(show_hypervisor))
+        .route("/os-hypervisors/{id}/uptime", get(hypervisor_uptime))
+        .route("/os-hypervisors/{id}/search", get(search_hypervisors))
+        .route("/os-hypervisors/{id}/servers", get(hypervisor_servers))
 }
 
 fn is_up(svc: &ComputeService, s: &hosts::Service) -> bool {
@@ -172,9 +175,7 @@ async fn delete_service(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn hypervisor_list(
-    svc: &ComputeService,
-) -> Result<Vec<(hosts::Node, Option<hosts::Service>, (i64, i64, i64, i64))>, ApiError> {
+async fn hypervisor_list(svc: &ComputeService) -> Result<Vec<HypervisorRow>, ApiError> {
     let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
     let nodes = hosts::nodes(&mut conn).await.map_err(ComputeError::from)?;
     let services = hosts::services(&mut conn)
@@ -216,7 +217,7 @@ fn hypervisor_view(
         out["hypervisor_version"] = json!(n.hypervisor_version);
         out["service"] = json!({"host": n.host, "id": s.map(|s| if v.at_least(2, 53) { json!(s.uuid) } else { json!(s.id) }), "disabled_reason": s.and_then(|s| s.disabled_reason.clone())});
         if v.at_least(2, 88) {
-            out["uptime"] = json!(format!("up {} s", n.uptime_seconds));
+            out["uptime"] = json!(uptime_text(n.uptime_seconds));
         } else {
             let (count, vcpus, ram, disk) = u;
             out["vcpus"] = json!(n.vcpus);
@@ -244,13 +245,201 @@ fn hypervisor_view(
     out
 }
 
-async fn list_hypervisors(svc: State, auth: Auth, v: Microversion) -> Result<Response, ApiError> {
+/// A hypervisor row of [`hypervisor_list`].
+type HypervisorRow = (hosts::Node, Option<hosts::Service>, (i64, i64, i64, i64));
+
+/// Nova's 2.53 list filters: `hypervisor_hostname_pattern` (a substring; nothing matching is
+/// 404) and `with_servers`.
+fn list_filters(
+    q: &[(String, String)],
+    v: Microversion,
+) -> Result<(Option<String>, bool), ApiError> {
+    let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    if !v.at_least(2, 53) {
+        return Ok((None, false));
+    }
+    let pattern = get("hypervisor_hostname_pattern").map(str::to_string);
+    let with_servers = match get("with_servers") {
+        None => false,
+        Some(b) => parse_bool(b).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Invalid input for query parameters with_servers. Value: {b}. \
+                 Expected a boolean."
+            ))
+        })?,
+    };
+    if pattern.is_some() && (get("limit").is_some() || get("marker").is_some()) {
+        return Err(ApiError::bad_request(
+            "Paging over hypervisors with the hypervisor_hostname_pattern query parameter is \
+             not supported.",
+        ));
+    }
+    Ok((pattern, with_servers))
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" | "t" | "y" => Some(true),
+        "false" | "0" | "no" | "off" | "f" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+/// Hypervisors whose hostname contains `pattern`; none is 404, as in Nova.
+fn matching(list: Vec<HypervisorRow>, pattern: &str) -> Result<Vec<HypervisorRow>, ApiError> {
+    let found: Vec<HypervisorRow> = list
+        .into_iter()
+        .filter(|(n, _, _)| n.hypervisor_hostname.contains(pattern))
+        .collect();
+    if found.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "No hypervisor matching '{pattern}' could be found."
+        )));
+    }
+    Ok(found)
+}
+
+/// `servers` of each hypervisor's view: (uuid, Nova-style instance name) of the instances on
+/// its host. Empty lists are shown only when `always` (2.53's `with_servers`).
+async fn add_servers(
+    svc: &ComputeService,
+    views: &mut [(Value, &str)],
+    always: bool,
+) -> Result<(), ApiError> {
+    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
+    let placed = instances::host_map(&mut conn)
+        .await
+        .map_err(ComputeError::from)?;
+    for (view, host) in views.iter_mut() {
+        let servers: Vec<Value> = placed
+            .iter()
+            .filter(|(_, h)| h == host)
+            .map(|(uuid, _)| json!({"uuid": uuid, "name": format!("instance-{}", &uuid[..8.min(uuid.len())])}))
+            .collect();
+        if always || !servers.is_empty() {
+            view["servers"] = json!(servers);
+        }
+    }
+    Ok(())
+}
+
+async fn list_or_detail(
+    svc: State,
+    auth: Auth,
+    v: Microversion,
+    q: Vec<(String, String)>,
+    detailed: bool,
+) -> Result<Response, ApiError> {
+    let rule = if detailed {
+        "os_compute_api:os-hypervisors:list-detail"
+    } else {
+        "os_compute_api:os-hypervisors:list"
+    };
+    auth.enforce(&svc.policy, rule, &json!({}))?;
+    let (pattern, with_servers) = list_filters(&q, v)?;
+    let mut list = hypervisor_list(&svc).await?;
+    if let Some(p) = &pattern {
+        list = matching(list, p)?;
+    }
+    let mut views: Vec<(Value, &str)> = list
+        .iter()
+        .map(|(n, s, u)| {
+            (
+                hypervisor_view(&svc, n, s.as_ref(), *u, v, detailed),
+                n.host.as_str(),
+            )
+        })
+        .collect();
+    if with_servers {
+        add_servers(&svc, &mut views, true).await?;
+    }
+    let out: Vec<Value> = views.into_iter().map(|(v, _)| v).collect();
+    Ok(axum::Json(json!({"hypervisors": out})).into_response())
+}
+
+async fn list_hypervisors(
+    svc: State,
+    auth: Auth,
+    v: Microversion,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    list_or_detail(svc, auth, v, q, false).await
+}
+
+async fn detail_hypervisors(
+    svc: State,
+    auth: Auth,
+    v: Microversion,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    list_or_detail(svc, auth, v, q, true).await
+}
+
+/// The hypervisor `id` names: its uuid from 2.53 (anything else is 400, as in Nova), its
+/// integer id or uuid before.
+async fn find_hypervisor(
+    svc: &ComputeService,
+    id: &str,
+    v: Microversion,
+) -> Result<HypervisorRow, ApiError> {
+    if v.at_least(2, 53) && uuid::Uuid::parse_str(id).is_err() {
+        return Err(ApiError::bad_request(format!("Invalid uuid {id}")));
+    }
+    hypervisor_list(svc)
+        .await?
+        .into_iter()
+        .find(|(n, _, _)| n.uuid == id || n.id.to_string() == id)
+        .ok_or_else(|| ApiError::not_found(format!("Hypervisor with ID {id} could not be found.")))
+}
+
+/// `GET /os-hypervisors/{id}/uptime` (until 2.88, when `uptime` moved into the show view).
+async fn hypervisor_uptime(
+    svc: State,
+    auth: Auth,
+    v: Microversion,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if v.at_least(2, 88) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
     auth.enforce(
         &svc.policy,
-        "os_compute_api:os-hypervisors:list",
+        "os_compute_api:os-hypervisors:uptime",
         &json!({}),
     )?;
-    let list = hypervisor_list(&svc).await?;
+    let (n, s, u) = find_hypervisor(&svc, &id, v).await?;
+    let mut view = hypervisor_view(&svc, &n, s.as_ref(), u, v, false);
+    view["uptime"] = json!(uptime_text(n.uptime_seconds));
+    Ok(axum::Json(json!({"hypervisor": view})).into_response())
+}
+
+/// The host's uptime as the `uptime` command prints it (what Nova's libvirt driver returns).
+fn uptime_text(seconds: i64) -> String {
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    let (hours, minutes) = (rest / 3600, rest % 3600 / 60);
+    match days {
+        0 => format!(" up {hours}:{minutes:02}"),
+        1 => format!(" up 1 day, {hours}:{minutes:02}"),
+        d => format!(" up {d} days, {hours}:{minutes:02}"),
+    }
+}
+
+/// `GET /os-hypervisors/{pattern}/search` (before 2.53).
+async fn search_hypervisors(
+    svc: State,
+    auth: Auth,
+    v: Microversion,
+    Path(pattern): Path<String>,
+) -> Result<Response, ApiError> {
+    if v.at_least(2, 53) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    auth.enforce(
+        &svc.policy,
+        "os_compute_api:os-hypervisors:search",
+        &json!({}),
+    )?;
+    let list = matching(hypervisor_list(&svc).await?, &pattern)?;
     let out: Vec<Value> = list
         .iter()
         .map(|(n, s, u)| hypervisor_view(&svc, n, s.as_ref(), *u, v, false))
@@ -258,17 +447,33 @@ async fn list_hypervisors(svc: State, auth: Auth, v: Microversion) -> Result<Res
     Ok(axum::Json(json!({"hypervisors": out})).into_response())
 }
 
-async fn detail_hypervisors(svc: State, auth: Auth, v: Microversion) -> Result<Response, ApiError> {
+/// `GET /os-hypervisors/{pattern}/servers` (before 2.53; later `?with_servers=true`).
+async fn hypervisor_servers(
+    svc: State,
+    auth: Auth,
+    v: Microversion,
+    Path(pattern): Path<String>,
+) -> Result<Response, ApiError> {
+    if v.at_least(2, 53) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
     auth.enforce(
         &svc.policy,
-        "os_compute_api:os-hypervisors:list-detail",
+        "os_compute_api:os-hypervisors:servers",
         &json!({}),
     )?;
-    let list = hypervisor_list(&svc).await?;
-    let out: Vec<Value> = list
+    let list = matching(hypervisor_list(&svc).await?, &pattern)?;
+    let mut views: Vec<(Value, &str)> = list
         .iter()
-        .map(|(n, s, u)| hypervisor_view(&svc, n, s.as_ref(), *u, v, true))
+        .map(|(n, s, u)| {
+            (
+                hypervisor_view(&svc, n, s.as_ref(), *u, v, false),
+                n.host.as_str(),
+            )
+        })
         .collect();
+    add_servers(&svc, &mut views, false).await?;
+    let out: Vec<Value> = views.into_iter().map(|(v, _)| v).collect();
     Ok(axum::Json(json!({"hypervisors": out})).into_response())
 }
 
@@ -277,23 +482,24 @@ async fn show_hypervisor(
     auth: Auth,
     v: Microversion,
     Path(id): Path<String>,
+    Query(q): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     auth.enforce(
         &svc.policy,
         "os_compute_api:os-hypervisors:show",
         &json!({}),
     )?;
-    let list = hypervisor_list(&svc).await?;
-    let (n, s, u) = list
-        .iter()
-        .find(|(n, _, _)| n.uuid == id || n.id.to_string() == id)
-        .ok_or_else(|| {
-            ApiError::not_found(format!("Hypervisor with ID {id} could not be found."))
-        })?;
-    Ok(
-        axum::Json(json!({"hypervisor": hypervisor_view(&svc, n, s.as_ref(), *u, v, true)}))
-            .into_response(),
-    )
+    let (_, with_servers) = list_filters(&q, v)?;
+    let (n, s, u) = find_hypervisor(&svc, &id, v).await?;
+    let mut views = [(
+        hypervisor_view(&svc, &n, s.as_ref(), u, v, true),
+        n.host.as_str(),
+    )];
+    if with_servers {
+        add_servers(&svc, &mut views, true).await?;
+    }
+    let [(view, _)] = views;
+    Ok(axum::Json(json!({"hypervisor": view})).into_response())
 }
 
 async fn statistics(svc: State, auth: Auth) -> Result<Response, ApiError> {
