@@ -21,6 +21,7 @@ mod versions;
 mod consoles;
 mod migrations;
 mod server_diagnostics;
+mod server_external_events;
 mod server_ips;
 mod server_metadata;
 mod server_password;
@@ -68,7 +69,8 @@ pub fn router(svc: Arc<ComputeService>) -> Router {
         .merge(server_password::routes())
         .merge(consoles::routes())
         .merge(server_diagnostics::routes())
-        .merge(migrations::routes());
+        .merge(migrations::routes())
+        .merge(server_external_events::routes());
     let v21 = v21.layer(axum::middleware::from_fn_with_state(
         VERSIONS,
         negotiate_layer,

@@ -10,6 +10,7 @@ mod flavors;
 mod hypervisors;
 mod keypairs;
 mod quotas;
+mod server_external_events;
 mod server_extras;
 mod server_groups;
 mod server_list;
