@@ -260,7 +260,17 @@ impl ComputeService {
         Ok(created)
     }
 
-    async fn zone_exists(&self, conn: &mut db::Conn, zone: &str) -> Result<bool> {
+    /// The availability zone of `host`: its aggregate's, else the default.
+    pub(crate) async fn host_zone(&self, conn: &mut db::Conn, host: &str) -> Result<String> {
+        Ok(db::aggregates::all(conn)
+            .await?
+            .iter()
+            .filter(|a| a.hosts.iter().any(|h| h == host))
+            .find_map(|a| a.availability_zone.clone())
+            .unwrap_or_else(|| self.config.default_availability_zone.clone()))
+    }
+
+    pub(crate) async fn zone_exists(&self, conn: &mut db::Conn, zone: &str) -> Result<bool> {
         if zone == self.config.default_availability_zone {
             return Ok(true);
         }
@@ -424,6 +434,12 @@ impl ComputeService {
             }
             None => (None, None),
         };
+        // A host asked for by an unshelve (2.91), for this placement only.
+        let forced_host = spec
+            .get("requested_host")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .or(forced_host);
         let group = match hints.get("group").and_then(|v| v.as_str()) {
             Some(g) => {
                 let mut conn = self.db.pool.acquire().await?;
@@ -531,9 +547,36 @@ impl ComputeService {
             .await?;
             return Ok(None);
         };
-        if !instances::place(&mut tx, &inst.uuid, &host, now_micros()).await? {
+        let now = now_micros();
+        // Like Nova, the instance takes its host's zone (the request spec keeps what was asked).
+        let zone = self
+            .hosts
+            .with_hosts(
+                || self.load_host_states(),
+                |hosts| {
+                    hosts
+                        .binary_search_by(|h| h.host.as_str().cmp(&host))
+                        .ok()
+                        .map(|i| hosts[i].availability_zone.clone())
+                },
+            )
+            .await?;
+        if !instances::place(&mut tx, &inst.uuid, &host, zone.as_deref(), now).await? {
             // Deleted (or placed by someone else) meanwhile: the claim goes with the rollback.
             return Ok(None);
+        }
+        if let Some(o) = inst.request_spec.as_object() {
+            if o.contains_key("requested_host") {
+                let mut spec = o.clone();
+                spec.remove("requested_host");
+                instances::set_request_spec(
+                    &mut tx,
+                    &inst.uuid,
+                    &serde_json::Value::Object(spec),
+                    now,
+                )
+                .await?;
+            }
         }
         tx.commit().await?;
         // Reflect the claim in the cached host states so the next decision sees it.

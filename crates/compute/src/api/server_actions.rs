@@ -212,7 +212,11 @@ async fn action(
         "unshelve" => {
             auth.enforce(&svc.policy, "os_compute_api:os-shelve:unshelve", &t)?;
             check_state(&inst, "unshelve")?;
-            svc.unshelve(&inst, &auth, rid).await?;
+            let to = unshelve_target(args, v)?;
+            if to.host.is_some() {
+                auth.enforce(&svc.policy, "os_compute_api:os-shelve:unshelve_to_host", &t)?;
+            }
+            svc.unshelve(&inst, &auth, rid, &to).await?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
         "lock" => {
@@ -344,16 +348,94 @@ async fn action(
     }
 }
 
+/// Where an unshelve may go: a new availability zone (2.77; `null` unpins, 2.91) and a host
+/// (2.91, admins). Both only for a shelved-offloaded server.
+#[derive(Debug, Default)]
+pub struct UnshelveTo {
+    pub availability_zone: Option<Option<String>>,
+    pub host: Option<String>,
+}
+
+fn unshelve_target(args: &Value, v: Microversion) -> Result<UnshelveTo, ApiError> {
+    let Some(o) = args.as_object() else {
+        return Ok(UnshelveTo::default());
+    };
+    let bad = |m: String| {
+        ApiError::bad_request(format!("Invalid input for field/attribute unshelve. {m}"))
+    };
+    let mut allowed = vec![];
+    if v.at_least(2, 77) {
+        allowed.push("availability_zone");
+    }
+    if v.at_least(2, 91) {
+        allowed.push("host");
+    }
+    if let Some(k) = o.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(bad(format!(
+            "Additional properties are not allowed ('{k}' was unexpected)"
+        )));
+    }
+    let text = |k: &str| -> Result<Option<Option<String>>, ApiError> {
+        match o.get(k) {
+            None => Ok(None),
+            Some(Value::Null) if v.at_least(2, 91) && k == "availability_zone" => Ok(Some(None)),
+            Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 255 => {
+                Ok(Some(Some(s.clone())))
+            }
+            Some(other) => Err(bad(format!(
+                "Value: {other}. '{k}' must be a non-empty string"
+            ))),
+        }
+    };
+    Ok(UnshelveTo {
+        availability_zone: text("availability_zone")?,
+        host: text("host")?.flatten(),
+    })
+}
+
 impl ComputeService {
-    /// Unshelve: the instance waits for the scheduler again, like a new build.
+    /// Unshelve: the instance waits for the scheduler again, like a new build; in a new zone
+    /// (kept for later scheduling, as Nova's request spec keeps it) and on a given host (this
+    /// placement only) when asked.
     pub async fn unshelve(
         &self,
         inst: &crate::instance::Instance,
         auth: &ferrostack_api::AuthContext,
         rid: &str,
+        to: &UnshelveTo,
     ) -> crate::error::Result<()> {
+        let mut spec = inst.request_spec.clone();
+        if to.availability_zone.is_some() || to.host.is_some() {
+            self.check_unshelve_target(inst, to).await?;
+            if let Some(zone) = &to.availability_zone {
+                match zone {
+                    Some(z) => spec["availability_zone"] = json!(z),
+                    None => {
+                        if let Some(o) = spec.as_object_mut() {
+                            o.remove("availability_zone");
+                        }
+                    }
+                }
+            }
+            if let Some(h) = &to.host {
+                spec["requested_host"] = json!(h);
+            }
+        }
         let now = ferrostack_store::now_micros();
         let mut tx = self.db.begin_write().await?;
+        if spec != inst.request_spec {
+            instances::set_request_spec(&mut tx, &inst.uuid, &spec, now).await?;
+        }
+        if let Some(zone) = &to.availability_zone {
+            instances::set_text(
+                &mut tx,
+                &inst.uuid,
+                "availability_zone",
+                zone.as_deref(),
+                now,
+            )
+            .await?;
+        }
         actions::start(
             &mut tx,
             &inst.uuid,
@@ -379,6 +461,50 @@ impl ComputeService {
         instances::set_host(&mut tx, &inst.uuid, None, None, now).await?;
         tx.commit().await?;
         self.schedule_now.notify_one();
+        Ok(())
+    }
+
+    /// Nova's rules for an unshelve with a zone or a host: only when shelved offloaded (409),
+    /// the host must exist (400), the zone must exist (400), and a host must be in the zone
+    /// asked for (409).
+    async fn check_unshelve_target(
+        &self,
+        inst: &crate::instance::Instance,
+        to: &UnshelveTo,
+    ) -> crate::error::Result<()> {
+        if inst.vm_state != vm::SHELVED_OFFLOADED {
+            return Err(ComputeError::Conflict(format!(
+                "The unshelve of instance {} with an availability zone or a host is only allowed \
+                 when it is shelved offloaded; it is {}.",
+                inst.uuid, inst.vm_state
+            )));
+        }
+        let mut conn = self.db.pool.acquire().await?;
+        if let Some(Some(zone)) = &to.availability_zone {
+            if !self.zone_exists(&mut conn, zone).await? {
+                return Err(ComputeError::BadRequest(
+                    "The requested availability zone is not available".into(),
+                ));
+            }
+        }
+        if let Some(host) = &to.host {
+            let known = crate::db::hosts::services(&mut conn)
+                .await?
+                .iter()
+                .any(|s| &s.host == host && s.binary == "nova-compute");
+            if !known {
+                return Err(ComputeError::BadRequest(format!(
+                    "Compute host {host} could not be found."
+                )));
+            }
+            if let Some(Some(zone)) = &to.availability_zone {
+                if &self.host_zone(&mut conn, host).await? != zone {
+                    return Err(ComputeError::Conflict(format!(
+                        "Host {host} is not in the availability zone {zone}."
+                    )));
+                }
+            }
+        }
         Ok(())
     }
 

@@ -676,15 +676,24 @@ pub async fn group_member_hosts(
     Ok(out)
 }
 
-/// Places a waiting instance on `host` (spawning); false when it is no longer waiting.
-pub async fn place(conn: &mut Conn, uuid: &str, host: &str, now: i64) -> DbResult<bool> {
+/// Places a waiting instance on `host` (spawning) in the host's `zone`; false when it is no
+/// longer waiting.
+pub async fn place(
+    conn: &mut Conn,
+    uuid: &str,
+    host: &str,
+    zone: Option<&str>,
+    now: i64,
+) -> DbResult<bool> {
     let r = sqlx::query(
-        "UPDATE instances SET host = $2, node = $2, task_state = 'spawning', updated_at = $3 \
+        "UPDATE instances SET host = $2, node = $2, task_state = 'spawning', updated_at = $3, \
+         availability_zone = COALESCE($4, availability_zone) \
          WHERE uuid = $1 AND host IS NULL AND deleted = 0 AND vm_state = 'building'",
     )
     .bind(uuid)
     .bind(host)
     .bind(now)
+    .bind(zone)
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected() > 0)

@@ -421,6 +421,59 @@ api_test!(async fn shelve_and_unshelve(c) {
     c.wait_gone(&id).await;
 });
 
+api_test!(async fn unshelve_to_a_zone_or_host(c) {
+    let hosts = c.start_hosts(2).await;
+    let m = c.tenant("member").await;
+    let t = m.token.as_str();
+    let admin = c.admin().await;
+    let id = c.boot(t, "vm").await;
+    let (first, other) = {
+        let h = c.server(&id).await["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+        let o = hosts.iter().find(|x| **x != h).unwrap().clone();
+        (h, o)
+    };
+    // Only an offloaded server may be sent somewhere: 409 while it runs.
+    let (s, e) = c.action(&admin, &id, "2.91", json!({"unshelve": {"host": other}})).await;
+    assert_eq!(s, 409, "{e}");
+    act(c, t, &id, "2.1", json!({"shelve": null}), "SHELVED_OFFLOADED").await;
+    // Keys are allowed by microversion.
+    let (s, e) = c.action(&admin, &id, "2.77", json!({"unshelve": {"host": other}})).await;
+    assert_eq!(s, 400, "{e}");
+    assert!(TestCloud::message(&e).contains("'host' was unexpected"), "{e}");
+    // A host is for admins; it must exist; a zone must exist.
+    let (s, _) = c.action(t, &id, "2.91", json!({"unshelve": {"host": other}})).await;
+    assert_eq!(s, 403);
+    let (s, e) = c.action(&admin, &id, "2.91", json!({"unshelve": {"host": "ghost"}})).await;
+    assert_eq!((s.as_u16(), TestCloud::message(&e)), (400, "Compute host ghost could not be found.".to_string()));
+    let (s, _) = c.action(t, &id, "2.77", json!({"unshelve": {"availability_zone": "nowhere"}})).await;
+    assert_eq!(s, 400);
+    // A host outside the zone asked for: 409.
+    let (_, v) = c.call(Method::POST, "/os-aggregates", &admin,
+        Some(json!({"aggregate": {"name": "z", "availability_zone": "zone1"}}))).await;
+    let agg = v["aggregate"]["id"].as_i64().unwrap();
+    let (s, _) = c.call(Method::POST, &format!("/os-aggregates/{agg}/action"), &admin,
+        Some(json!({"add_host": {"host": first}}))).await;
+    assert_eq!(s, 200);
+    let body = json!({"unshelve": {"host": other, "availability_zone": "zone1"}});
+    assert_eq!(c.action(&admin, &id, "2.91", body).await.0, 409);
+    // Nothing refused changed the server.
+    let s = c.server(&id).await;
+    assert_eq!((s["status"].as_str(), s["OS-EXT-AZ:availability_zone"].as_str()), (Some("SHELVED_OFFLOADED"), Some("nova")), "{s}");
+
+    // The admin sends it to the other host: it lands there.
+    act(c, &admin, &id, "2.91", json!({"unshelve": {"host": other}}), "ACTIVE").await;
+    assert_eq!(c.server(&id).await["OS-EXT-SRV-ATTR:host"], other.as_str());
+    // The owner moves it into zone1 (2.77): it lands on zone1's only host and stays pinned.
+    act(c, t, &id, "2.1", json!({"shelve": null}), "SHELVED_OFFLOADED").await;
+    act(c, t, &id, "2.77", json!({"unshelve": {"availability_zone": "zone1"}}), "ACTIVE").await;
+    let s = c.server(&id).await;
+    assert_eq!((s["OS-EXT-SRV-ATTR:host"].as_str(), s["OS-EXT-AZ:availability_zone"].as_str()), (Some(first.as_str()), Some("zone1")), "{s}");
+    // null unpins (2.91): the server may go anywhere again.
+    act(c, t, &id, "2.1", json!({"shelve": null}), "SHELVED_OFFLOADED").await;
+    act(c, &admin, &id, "2.91", json!({"unshelve": {"availability_zone": null, "host": other}}), "ACTIVE").await;
+    assert_eq!(c.server(&id).await["OS-EXT-SRV-ATTR:host"], other.as_str());
+});
+
 api_test!(async fn lock_reset_state_and_console(c) {
     c.start_hosts(1).await;
     let m = c.tenant("member").await;
