@@ -270,6 +270,22 @@ impl ComputeService {
             .unwrap_or_else(|| self.config.default_availability_zone.clone()))
     }
 
+    /// The zone of every host in a zoned aggregate (others are in the default zone).
+    pub(crate) async fn host_zones(
+        &self,
+        conn: &mut db::Conn,
+    ) -> Result<std::collections::HashMap<String, String>> {
+        let mut out = std::collections::HashMap::new();
+        for a in db::aggregates::all(conn).await? {
+            if let Some(z) = a.availability_zone {
+                for h in a.hosts {
+                    out.entry(h).or_insert_with(|| z.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub(crate) async fn zone_exists(&self, conn: &mut db::Conn, zone: &str) -> Result<bool> {
         if zone == self.config.default_availability_zone {
             return Ok(true);

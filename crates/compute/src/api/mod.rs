@@ -3,8 +3,10 @@
 pub mod agents;
 mod aggregates;
 mod availability_zones;
+mod extensions;
 mod flavor_access;
 mod flavors;
+mod hosts;
 mod input;
 mod keypairs;
 mod limits;
@@ -15,6 +17,7 @@ mod server_moves;
 pub(crate) mod servers;
 mod services;
 mod usage;
+mod usage_audit_log;
 mod versions;
 
 // Server sub-resources and os-migrations.
@@ -58,6 +61,9 @@ pub fn router(svc: Arc<ComputeService>) -> Router {
         .merge(limits::routes())
         .merge(server_groups::routes())
         .merge(aggregates::routes())
+        .merge(hosts::routes())
+        .merge(extensions::routes())
+        .merge(usage_audit_log::routes())
         .merge(availability_zones::routes())
         .merge(usage::routes())
         .merge(servers::routes())

@@ -40,10 +40,11 @@ fn is_up(svc: &ComputeService, s: &hosts::Service) -> bool {
     )
 }
 
-fn service_view(svc: &ComputeService, s: &hosts::Service, v: Microversion) -> Value {
+/// A service as Nova shows it; `zone` is its host's availability zone.
+fn service_view(svc: &ComputeService, s: &hosts::Service, zone: &str, v: Microversion) -> Value {
     let mut out = json!({
         "id": if v.at_least(2, 53) { json!(s.uuid) } else { json!(s.id) },
-        "binary": s.binary, "host": s.host, "zone": svc.config.default_availability_zone,
+        "binary": s.binary, "host": s.host, "zone": zone,
         "status": if s.disabled { "disabled" } else { "enabled" },
         "state": if is_up(svc, s) { "up" } else { "down" },
         "updated_at": s.last_seen_up.or(s.updated_at).map(iso),
@@ -66,13 +67,19 @@ async fn list_services(
     let list = hosts::services(&mut conn)
         .await
         .map_err(ComputeError::from)?;
+    let zones = svc.host_zones(&mut conn).await?;
     let get = |k: &str| q.iter().find(|(a, _)| a == k).map(|(_, b)| b.as_str());
     let out: Vec<Value> = list
         .iter()
         .filter(|s| {
             get("host").is_none_or(|h| s.host == h) && get("binary").is_none_or(|b| s.binary == b)
         })
-        .map(|s| service_view(&svc, s, v))
+        .map(|s| {
+            let zone = zones
+                .get(&s.host)
+                .unwrap_or(&svc.config.default_availability_zone);
+            service_view(&svc, s, zone, v)
+        })
         .collect();
     Ok(axum::Json(json!({"services": out})).into_response())
 }
@@ -132,7 +139,8 @@ async fn update_service(
         .await
         .map_err(ComputeError::from)?
         .ok_or_else(|| ApiError::not_found("gone"))?;
-    Ok(axum::Json(json!({"service": service_view(&svc, &s, v)})).into_response())
+    let zone = svc.host_zone(&mut conn, &s.host).await?;
+    Ok(axum::Json(json!({"service": service_view(&svc, &s, &zone, v)})).into_response())
 }
 
 async fn delete_service(

@@ -723,6 +723,32 @@ pub async fn usage_by_host(conn: &mut Conn) -> DbResult<HashMap<String, (i64, i6
     Ok(out)
 }
 
+/// Per project on `host`: (project, vcpus, memory_mb, root_gb + ephemeral_gb) of its placed,
+/// non-deleted instances, by project id.
+pub async fn usage_on_host_by_project(
+    conn: &mut Conn,
+    host: &str,
+) -> DbResult<Vec<(String, i64, i64, i64)>> {
+    let rows = sqlx::query(
+        "SELECT project_id, CAST(SUM(vcpus) AS BIGINT) AS c, CAST(SUM(memory_mb) AS BIGINT) AS m, \
+         CAST(SUM(root_gb + ephemeral_gb) AS BIGINT) AS d FROM instances \
+         WHERE deleted = 0 AND host = $1 GROUP BY project_id ORDER BY project_id",
+    )
+    .bind(host)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("project_id")?,
+                r.try_get("c")?,
+                r.try_get("m")?,
+                r.try_get("d")?,
+            ))
+        })
+        .collect()
+}
+
 /// Moves an instance's record to `host` with `flavor` (resize, migration, evacuation, revert):
 /// the flavor snapshot and the resource columns usage reports read change together.
 pub async fn move_to(

@@ -7,6 +7,7 @@ mod agent_http;
 mod agent_restart;
 mod aggregates;
 mod flavors;
+mod hosts;
 mod hypervisors;
 mod keypairs;
 mod quotas;
