@@ -135,6 +135,12 @@ pub async fn validate_token(
     resp
 }
 
+/// Marks an in-process sub-request (one service calling another's router, as Nova calls
+/// Glance) as made by `caller`, whose token the outer request already validated.
+pub fn act_as(req: &mut Request, caller: Arc<AuthContext>) {
+    req.extensions_mut().insert(TokenState::Valid(caller));
+}
+
 /// The authenticated caller. Extracting it fails with 401 without a valid token.
 #[derive(Clone, Debug)]
 pub struct Auth(pub Arc<AuthContext>);

@@ -7,6 +7,7 @@ mod extensions;
 mod flavor_access;
 mod flavors;
 mod hosts;
+mod images;
 mod input;
 mod keypairs;
 mod limits;
@@ -62,6 +63,7 @@ pub fn router(svc: Arc<ComputeService>) -> Router {
         .merge(server_groups::routes())
         .merge(aggregates::routes())
         .merge(hosts::routes())
+        .merge(images::routes())
         .merge(extensions::routes())
         .merge(usage_audit_log::routes())
         .merge(availability_zones::routes())

@@ -33,7 +33,10 @@ fn rule(name: &str) -> String {
 }
 
 /// `{"<key>": {metadata}}` as Nova's schema checks it; string values only.
-fn metadata_body(body: &Value, key: &str) -> Result<BTreeMap<String, String>, ComputeError> {
+pub(super) fn metadata_body(
+    body: &Value,
+    key: &str,
+) -> Result<BTreeMap<String, String>, ComputeError> {
     let outer = body.as_object().ok_or_else(|| {
         ComputeError::BadRequest(format!("{} is not of type 'object'", repr(body)))
     })?;

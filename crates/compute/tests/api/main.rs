@@ -9,6 +9,7 @@ mod aggregates;
 mod flavors;
 mod hosts;
 mod hypervisors;
+mod images;
 mod keypairs;
 mod quotas;
 mod server_external_events;
