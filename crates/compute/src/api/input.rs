@@ -128,6 +128,29 @@ pub fn string<'a>(field: &str, v: &'a Value, min: usize, max: usize) -> Result<&
     Ok(s)
 }
 
+/// A `hostname` (2.90): a host name of 2-63 letters, digits and hyphens; from 2.94 an FQDN of
+/// up to 255 characters, dots and underscores allowed. Starts and ends with a letter or digit.
+pub fn hostname(v: &Value, mv: ferrostack_api::microversion::Microversion) -> Result<String> {
+    let fqdn = mv.at_least(2, 94);
+    let s = string("hostname", v, 2, if fqdn { 255 } else { 63 })?;
+    let inner_ok =
+        |c: char| c.is_ascii_alphanumeric() || c == '-' || (fqdn && (c == '.' || c == '_'));
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    if !(edge_ok(s.chars().next()) && edge_ok(s.chars().last()) && s.chars().all(inner_ok)) {
+        let pattern = if fqdn {
+            "^[a-zA-Z0-9]+[a-zA-Z0-9-._]*[a-zA-Z0-9]+$"
+        } else {
+            "^[a-zA-Z0-9]+[a-zA-Z0-9-]*[a-zA-Z0-9]+$"
+        };
+        return Err(invalid(
+            "hostname",
+            v,
+            format!("{} does not match '{pattern}'", repr(v)),
+        ));
+    }
+    Ok(s.to_string())
+}
+
 /// Nova's `name` format: 1-255 printable characters, not starting or ending with
 /// whitespace.
 pub fn name<'a>(field: &str, v: &'a Value) -> Result<&'a str> {
@@ -369,5 +392,32 @@ mod access_ip_tests {
         assert!(access_ip_v4(&json!(4)).is_err());
         let e = access_ip_v4(&json!("1.2.3.256")).unwrap_err().to_string();
         assert!(e.contains("is not a 'ipv4'"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod hostname_tests {
+    use super::*;
+    use ferrostack_api::microversion::Microversion;
+    use serde_json::json;
+
+    #[test]
+    fn hostnames_before_and_from_2_94() {
+        let (v90, v94) = (Microversion(2, 90), Microversion(2, 94));
+        let fqdn = format!("{}-guest-test.domaintest.com", "x".repeat(52));
+        assert_eq!(hostname(&json!("web-1"), v90).unwrap(), "web-1");
+        for bad in ["a", "-web", "web-", "web.example.com", "we_b"] {
+            assert!(hostname(&json!(bad), v90).is_err(), "{bad}");
+        }
+        assert!(hostname(&json!("x".repeat(64)), v90).is_err());
+        assert_eq!(hostname(&json!(fqdn), v94).unwrap(), fqdn);
+        assert_eq!(
+            hostname(&json!("we_b.example"), v94).unwrap(),
+            "we_b.example"
+        );
+        for bad in [".web", "web.", "w b", "x".repeat(256).as_str()] {
+            assert!(hostname(&json!(bad), v94).is_err(), "{bad}");
+        }
+        assert!(hostname(&json!(7), v94).is_err());
     }
 }

@@ -210,7 +210,7 @@ pub(super) async fn dispatch(
                 }
             }
             let a = input::envelope(&body, "rebuild", &allowed, &["imageRef"])?;
-            let req = parse_rebuild(a)?;
+            let req = parse_rebuild(a, v)?;
             let pass = match a.get("adminPass") {
                 None | Some(Value::Null) => super::servers::generated_password(),
                 Some(p) => input::string("adminPass", p, 0, 255)?.to_string(),
@@ -458,7 +458,7 @@ fn access_ip(v: &Value, six: bool) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn parse_rebuild(a: &Map<String, Value>) -> Result<RebuildRequest, ApiError> {
+fn parse_rebuild(a: &Map<String, Value>, v: Microversion) -> Result<RebuildRequest, ApiError> {
     let image_ref = match &a["imageRef"] {
         Value::String(s) => s.clone(),
         other => {
@@ -524,7 +524,7 @@ fn parse_rebuild(a: &Map<String, Value>) -> Result<RebuildRequest, ApiError> {
         user_data,
         hostname: match a.get("hostname") {
             None => None,
-            Some(h) => Some(input::string("hostname", h, 1, 63)?.to_string()),
+            Some(h) => Some(input::hostname(h, v)?),
         },
     })
 }

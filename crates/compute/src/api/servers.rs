@@ -408,7 +408,13 @@ fn parse_create(body: &Value, v: Microversion) -> Result<CreateRequest, ApiError
     Ok(CreateRequest {
         name,
         description: field_str(s, "description")?,
-        hostname: field_str(s, "hostname")?,
+        hostname: match s.get("hostname") {
+            None => None,
+            Some(_) if !v.at_least(2, 90) => {
+                return Err(bad("Invalid input for field/attribute server. Additional properties are not allowed ('hostname' was unexpected)"))
+            }
+            Some(h) => Some(super::input::hostname(h, v)?),
+        },
         image_ref,
         flavor_ref,
         key_name: field_str(s, "key_name")?,
@@ -883,7 +889,10 @@ async fn update(
             )))
         }
     };
-    let hostname = field_str(s, "hostname")?;
+    let hostname = s
+        .get("hostname")
+        .map(|h| super::input::hostname(h, v))
+        .transpose()?;
     let access_ips = [
         (
             "access_ip_v4",

@@ -893,3 +893,26 @@ api_test!(async fn tags_at_create_and_tag_filters(c) {
     assert_eq!(q("not-tags=a,b").await, ["a", "none"]);
     assert_eq!(q("not-tags-any=b").await, ["a", "none"]);
 });
+
+api_test!(async fn hostnames_by_microversion(c) {
+    c.start_hosts(1).await;
+    let m = c.tenant("member").await;
+    let t = m.token.as_str();
+    let fqdn = format!("{}-guest-test.domaintest.com", "x".repeat(52));
+    // Before 2.90 there is no hostname; 2.90-2.93 take a short host name only.
+    let (s, _) = c.create_server_with(t, "2.89", json!({"name": "a", "hostname": "web"}), None).await;
+    assert_eq!(s, 400);
+    let (s, e) = c.create_server_with(t, "2.90", json!({"name": "a", "hostname": fqdn}), None).await;
+    assert_eq!(s, 400, "{e}");
+    // From 2.94 an FQDN of more than 63 characters.
+    let (s, v) = c.create_server_with(t, "2.94", json!({"name": "a", "hostname": fqdn}), None).await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["server"]["id"].as_str().unwrap().to_string();
+    assert_eq!(c.wait_status(&id, "ACTIVE").await["OS-EXT-SRV-ATTR:hostname"], fqdn.as_str());
+    let path = format!("/servers/{id}");
+    let (s, _) = c.nova(Method::PUT, &path, t, "2.90", Some(json!({"server": {"hostname": "a.b"}}))).await;
+    assert_eq!(s, 400);
+    let (s, v) = c.nova(Method::PUT, &path, t, "2.94", Some(json!({"server": {"hostname": "a.b"}}))).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(c.server(&id).await["OS-EXT-SRV-ATTR:hostname"], "a.b");
+});
