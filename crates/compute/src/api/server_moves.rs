@@ -333,7 +333,8 @@ pub(super) async fn dispatch(
 
 /// The rebuild and update answers: before 2.75 Nova shows the server without the extended attributes
 /// (status, AZ, usage, host, security groups, volumes, config drive); key_name comes back at
-/// 2.54 and user_data at 2.57 in a rebuild answer. From 2.75 it is the full show body.
+/// 2.54 and user_data at 2.57 in a rebuild answer. From 2.75 it is the full show body (plus
+/// user_data for a rebuild).
 pub(super) fn limited_view(
     mut server: Value,
     inst: &Instance,
@@ -341,6 +342,9 @@ pub(super) fn limited_view(
     rebuild: bool,
 ) -> Value {
     if v.at_least(2, 75) {
+        if rebuild && v.at_least(2, 57) {
+            server["user_data"] = json!(inst.user_data);
+        }
         return server;
     }
     if let Some(o) = server.as_object_mut() {

@@ -378,6 +378,13 @@ api_test!(
         assert_eq!(b["server"]["accessIPv6"], "::babe:dc0c:1602");
         let v = wait_status(c, &user.token, &id, "ACTIVE").await;
         assert_eq!(v["metadata"]["a"], "b");
+        // From 2.57 the answer has user_data, also with the full body of 2.75.
+        for mv in ["2.57", "2.75", "2.96"] {
+            let body = json!({"rebuild": {"imageRef": image, "user_data": "aGk="}});
+            let (s, b) = act(c, &user.token, &id, mv, body).await;
+            assert_eq!((s, b["server"]["user_data"].as_str()), (StatusCode::ACCEPTED, Some("aGk=")), "{mv}: {b}");
+            wait_status(c, &user.token, &id, "ACTIVE").await;
+        }
         let (s, _) = act(c, &user.token, &id, "2.47", json!({"rebuild": {"imageRef": "x"}})).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
         let missing = uuid::Uuid::new_v4().to_string();

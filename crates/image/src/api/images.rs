@@ -567,6 +567,15 @@ pub async fn add_tag(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `GET /v2/images/{id}/tasks` (2.12): the tasks that worked on a visible image. Imports run
+/// in process here and record no tasks (there is no `/v2/tasks` engine), so the list is empty;
+/// clients that wait for an image's tasks to finish find nothing pending, which is the truth.
+pub async fn tasks(state: State, auth: Auth, Path(id): Path<String>) -> Result<Response> {
+    let svc = &state.0;
+    svc.find_for(&id, &auth, "get_image").await?;
+    Ok(axum::Json(json!({ "tasks": [] })).into_response())
+}
+
 pub async fn remove_tag(
     state: State,
     auth: Auth,

@@ -31,6 +31,7 @@ pub fn router(svc: Arc<ImageService>) -> Router {
             get(data::download).put(data::upload),
         )
         .route("/images/{image_id}/stage", put(data::stage))
+        .route("/images/{image_id}/tasks", get(images::tasks))
         .route("/images/{image_id}/import", post(data::import))
         .route(
             "/images/{image_id}/tags/{tag}",

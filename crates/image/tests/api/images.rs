@@ -75,6 +75,11 @@ api_test!(async fn private_images_are_invisible_to_others(c) {
     assert_eq!(s, 404);
     let (_, list) = c.json(Method::GET, "/image/v2/images", &b.token, None).await;
     assert!(list["images"].as_array().unwrap().iter().all(|i| i["id"] != id));
+    // Its tasks (2.12) likewise: the owner sees none pending, others get 404.
+    let (s, v) = c.json(Method::GET, &format!("/image/v2/images/{id}/tasks"), &a.token, None).await;
+    assert_eq!((s.as_u16(), v), (200, json!({"tasks": []})));
+    let (s, _) = c.json(Method::GET, &format!("/image/v2/images/{id}/tasks"), &b.token, None).await;
+    assert_eq!(s, 404);
 });
 
 api_test!(async fn json_patch_add_replace_remove(c) {
