@@ -93,9 +93,7 @@ async fn update_service(
 ) -> Result<Response, ApiError> {
     auth.enforce(&svc.policy, "os_compute_api:os-services:update", &json!({}))?;
     if !v.at_least(2, 53) {
-        return Err(ApiError::not_found(
-            "Use microversion 2.53 or later to update a service by id.",
-        ));
+        return legacy_update(&svc, v, &id, &body).await;
     }
     let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
     let s = hosts::service_by_uuid(&mut conn, &id)
@@ -141,6 +139,103 @@ async fn update_service(
         .ok_or_else(|| ApiError::not_found("gone"))?;
     let zone = svc.host_zone(&mut conn, &s.host).await?;
     Ok(axum::Json(json!({"service": service_view(&svc, &s, &zone, v)})).into_response())
+}
+
+/// Before 2.53 a service is named by host and binary, and the path says what to do:
+/// `enable`, `disable`, `disable-log-reason` and (2.11) `force-down`.
+async fn legacy_update(
+    svc: &ComputeService,
+    v: Microversion,
+    action: &str,
+    body: &Value,
+) -> Result<Response, ApiError> {
+    let known = matches!(action, "enable" | "disable" | "disable-log-reason")
+        || (action == "force-down" && v.at_least(2, 11));
+    if !known {
+        return Err(ApiError::not_found("Unknown action"));
+    }
+    let o = body
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request("Invalid input for field/attribute body."))?;
+    let mut allowed = vec!["host", "binary", "disabled_reason"];
+    if v.at_least(2, 11) {
+        allowed.push("forced_down");
+    }
+    if let Some(k) = o.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "Additional properties are not allowed ('{k}' was unexpected)"
+        )));
+    }
+    let text = |k: &str| -> Result<Option<String>, ApiError> {
+        match o.get(k) {
+            None => Ok(None),
+            Some(Value::String(s)) if (1..=255).contains(&s.chars().count()) => Ok(Some(s.clone())),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute {k}. Value: {other}."
+            ))),
+        }
+    };
+    let required = |k: &str| -> Result<String, ApiError> {
+        text(k)?.ok_or_else(|| ApiError::bad_request(format!("'{k}' is a required property")))
+    };
+    let (host, binary) = (required("host")?, required("binary")?);
+    let reason = text("disabled_reason")?;
+    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
+    let service = hosts::service_by_host(&mut conn, &host, &binary)
+        .await
+        .map_err(ComputeError::from)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("Could not find binary {binary} on host {host}."))
+        })?;
+    drop(conn);
+    let (disabled, forced, out) = match action {
+        "enable" => (
+            Some((false, None)),
+            None,
+            json!({"host": host, "binary": binary, "status": "enabled"}),
+        ),
+        "disable" => (
+            Some((true, None)),
+            None,
+            json!({"host": host, "binary": binary, "status": "disabled"}),
+        ),
+        "disable-log-reason" => {
+            let reason =
+                reason.ok_or_else(|| ApiError::bad_request("Missing disabled reason field"))?;
+            let out = json!({"host": host, "binary": binary, "status": "disabled",
+                             "disabled_reason": reason});
+            (Some((true, Some(reason))), None, out)
+        }
+        _ => {
+            let forced = match o.get("forced_down") {
+                Some(Value::Bool(b)) => *b,
+                Some(Value::String(s)) => super::input::parse_bool(s)
+                    .ok_or_else(|| ApiError::bad_request(format!("Unrecognized value '{s}'")))?,
+                Some(other) => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid input for field/attribute forced_down. Value: {other}."
+                    )))
+                }
+                None => return Err(ApiError::bad_request("Missing forced_down field")),
+            };
+            let out = json!({"host": host, "binary": binary, "forced_down": forced});
+            (None, Some(forced), out)
+        }
+    };
+    let mut tx = svc.db.begin_write().await.map_err(ComputeError::from)?;
+    let reason_ref = disabled.as_ref().map(|(d, r)| (*d, r.as_deref()));
+    hosts::set_service_status(
+        &mut tx,
+        service.id,
+        reason_ref,
+        forced,
+        ferrostack_store::now_micros(),
+    )
+    .await
+    .map_err(ComputeError::from)?;
+    tx.commit().await.map_err(ComputeError::from)?;
+    svc.hosts.invalidate().await;
+    Ok(axum::Json(json!({ "service": out })).into_response())
 }
 
 async fn delete_service(

@@ -1,5 +1,5 @@
 //! The old admin APIs Nova still serves: `os-hosts` (before 2.43), `/extensions` and
-//! `os-instance_usage_audit_log`.
+//! `os-instance_usage_audit_log`, and `os-services` updates by host and binary (before 2.53).
 
 use http::Method;
 use serde_json::{json, Value};
@@ -130,4 +130,54 @@ api_test!(async fn instance_usage_audit_log(c) {
     let (s, e) = c.call(Method::GET, "/os-instance_usage_audit_log/invalid_time", &admin, None).await;
     assert_eq!((s.as_u16(), TestCloud::message(&e)), (400, "Invalid timestamp for date invalid_time".to_string()));
     assert_eq!(c.call(Method::GET, "/os-instance_usage_audit_log", &m.token, None).await.0, 403);
+});
+
+api_test!(async fn services_by_host_and_binary_before_2_53(c) {
+    c.start_hosts(2).await;
+    let admin = c.admin().await;
+    let m = c.tenant("member").await;
+    let body = |extra: Value| {
+        let mut b = json!({"host": "host-1", "binary": "nova-compute"});
+        b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        Some(b)
+    };
+    let put = |path: &'static str, mv: &'static str, b: Option<Value>| {
+        let admin = admin.clone();
+        async move { c.nova(Method::PUT, &format!("/os-services/{path}"), &admin, mv, b).await }
+    };
+    let state = || async {
+        let (_, v) = c.nova(Method::GET, "/os-services?host=host-1", &admin, "2.11", None).await;
+        v["services"][0].clone()
+    };
+
+    let (s, v) = put("disable-log-reason", "2.1", body(json!({"disabled_reason": "maint"}))).await;
+    assert_eq!((s.as_u16(), v.clone()), (200, json!({"service": {"host": "host-1", "binary": "nova-compute",
+        "status": "disabled", "disabled_reason": "maint"}})), "{v}");
+    let now = state().await;
+    assert_eq!((now["status"].as_str(), now["disabled_reason"].as_str()), (Some("disabled"), Some("maint")));
+    let (s, v) = put("enable", "2.1", body(json!({}))).await;
+    assert_eq!((s.as_u16(), v["service"]["status"].as_str()), (200, Some("enabled")));
+    assert!(state().await["disabled_reason"].is_null());
+    let (s, _) = put("disable", "2.1", body(json!({}))).await;
+    assert_eq!(s, 200);
+    assert_eq!(state().await["status"], "disabled");
+    put("enable", "2.1", body(json!({}))).await;
+
+    // force-down from 2.11.
+    assert_eq!(put("force-down", "2.10", body(json!({"forced_down": true}))).await.0, 404);
+    let (s, v) = put("force-down", "2.11", body(json!({"forced_down": true}))).await;
+    assert_eq!((s.as_u16(), v["service"]["forced_down"].as_bool()), (200, Some(true)), "{v}");
+    let now = state().await;
+    assert_eq!((now["forced_down"].as_bool(), now["state"].as_str()), (Some(true), Some("down")));
+    put("force-down", "2.11", body(json!({"forced_down": false}))).await;
+
+    // Bad input, unknown services and actions, members.
+    assert_eq!(put("disable-log-reason", "2.1", body(json!({}))).await.0, 400);
+    assert_eq!(put("enable", "2.1", Some(json!({"host": "host-1"}))).await.0, 400);
+    assert_eq!(put("enable", "2.1", body(json!({"x": 1}))).await.0, 400);
+    let (s, e) = put("enable", "2.1", Some(json!({"host": "nowhere", "binary": "nova-compute"}))).await;
+    assert_eq!((s.as_u16(), TestCloud::message(&e)), (404, "Could not find binary nova-compute on host nowhere.".to_string()));
+    assert_eq!(put("fly", "2.1", body(json!({}))).await.0, 404);
+    let (s, _) = c.nova(Method::PUT, "/os-services/enable", &m.token, "2.1", body(json!({}))).await;
+    assert_eq!(s, 403);
 });
