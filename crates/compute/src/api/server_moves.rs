@@ -333,8 +333,8 @@ pub(super) async fn dispatch(
 
 /// The rebuild and update answers: before 2.75 Nova shows the server without the extended attributes
 /// (status, AZ, usage, host, security groups, volumes, config drive); key_name comes back at
-/// 2.54 and user_data at 2.57 in a rebuild answer. From 2.75 it is the full show body (plus
-/// user_data for a rebuild).
+/// 2.54 and user_data at 2.57 in a rebuild answer. From 2.75 it is the full show body (with
+/// user_data instead of `OS-EXT-SRV-ATTR:user_data` for a rebuild).
 pub(super) fn limited_view(
     mut server: Value,
     inst: &Instance,
@@ -342,8 +342,12 @@ pub(super) fn limited_view(
     rebuild: bool,
 ) -> Value {
     if v.at_least(2, 75) {
-        if rebuild && v.at_least(2, 57) {
-            server["user_data"] = json!(inst.user_data);
+        if rebuild {
+            // Nova's rebuild answer has `user_data` in place of the extended attribute.
+            if let Some(o) = server.as_object_mut() {
+                o.remove("OS-EXT-SRV-ATTR:user_data");
+                o.insert("user_data".into(), json!(inst.user_data));
+            }
         }
         return server;
     }
