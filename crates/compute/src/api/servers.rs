@@ -727,7 +727,7 @@ async fn listing(
             .collect();
         let last = rows.last().map(|(id, _)| id.as_str());
         return Ok(
-            axum::Json(page_body(servers, &base, detailed, limit, more, last)).into_response(),
+            axum::Json(page_body(servers, &base, detailed, &q, limit, more, last)).into_response(),
         );
     }
     let (mut page, more) = if plain {
@@ -782,17 +782,19 @@ async fn listing(
         })
         .collect();
     let last = page.last().map(|i| i.uuid.as_str());
-    Ok(axum::Json(page_body(servers, &base, detailed, limit, more, last)).into_response())
+    Ok(axum::Json(page_body(servers, &base, detailed, &q, limit, more, last)).into_response())
 }
 
 /// The largest page a listing returns (Nova's `max_limit`).
 const MAX_LIMIT: usize = 1000;
 
 /// `{"servers": [...]}` with the next link when more follow a full page.
+/// The next link keeps the request's filters and sort keys, as Nova's does.
 fn page_body(
     servers: Vec<Value>,
     base: &str,
     detailed: bool,
+    query: &[(String, String)],
     limit: usize,
     more: bool,
     last: Option<&str>,
@@ -805,7 +807,14 @@ fn page_body(
         } else {
             "servers"
         };
-        body["servers_links"] = json!([{"rel": "next", "href": format!("{base}/v2.1/{path}?limit={limit}&marker={last}")}]);
+        let mut qs = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in query.iter().filter(|(k, _)| k != "marker" && k != "limit") {
+            qs.append_pair(k, v);
+        }
+        qs.append_pair("limit", &limit.to_string());
+        qs.append_pair("marker", last);
+        body["servers_links"] =
+            json!([{"rel": "next", "href": format!("{base}/v2.1/{path}?{}", qs.finish())}]);
     }
     body
 }

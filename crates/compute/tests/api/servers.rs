@@ -142,6 +142,8 @@ api_test!(async fn list_filters_sorting_and_pagination(c) {
     let marker = next.split("marker=").nth(1).unwrap().split('&').next().unwrap().to_string();
     assert_eq!(marker, ids(&v)[1]);
     assert!(next.contains("/v2.1/servers/detail?"), "{next}");
+    // The link keeps the sort (and any filter), so following it continues the same listing.
+    assert!(next.contains("sort_key=display_name&sort_dir=asc&limit=2&marker="), "{next}");
     let (_, v) = c.call(Method::GET, &format!("/servers/detail?sort_key=display_name&sort_dir=asc&limit=2&marker={marker}"), &m.token, None).await;
     assert_eq!(names(&v), ["beta-1"]);
     assert!(v.get("servers_links").is_none(), "no next link on the last page: {v}");
