@@ -91,6 +91,23 @@ pub fn desired_guest(i: &Instance) -> DesiredGuest {
     }
 }
 
+/// Whether a failure of the instance's current operation leaves its guest as it was (a
+/// snapshot for createImage or createBackup, a crash dump), and then the images to delete:
+/// the snapshot that was never filled. Any other failure puts the instance in ERROR. A
+/// shelve's snapshot is not one of these: the instance was already on its way off the host.
+fn failure_keeps_guest(i: &Instance) -> Option<Vec<String>> {
+    if i.desired_power == Desired::Absent.as_str() {
+        return None;
+    }
+    match i.one_shot.as_deref()? {
+        "crash_dump" => Some(Vec::new()),
+        shot => match shot.split_once(':') {
+            Some(("snapshot", image)) => Some(vec![image.to_string()]),
+            _ => None,
+        },
+    }
+}
+
 /// What a host that an instance left (or a reverted resize's destination) must do with its
 /// copy: keep it stopped while a resize can still be reverted, keep it as it is while a live
 /// migration runs, remove it once the move is over.
@@ -215,6 +232,24 @@ impl ComputeService {
                 r.generation == inst.generation && inst.done_generation != inst.generation;
             if let Some(e) = &r.error {
                 if current {
+                    if let Some(unfilled) = failure_keeps_guest(&inst) {
+                        // The guest is as it was: back to its state with a fault, as Nova
+                        // reverts only the task state of a failed snapshot.
+                        instances::set_converged(
+                            &mut tx,
+                            &inst.uuid,
+                            inst.generation,
+                            r.power.code(),
+                            &inst.target_vm_state,
+                            now,
+                        )
+                        .await?;
+                        instances::add_fault(&mut tx, &inst.uuid, 500, e, "", Some(host), now)
+                            .await?;
+                        actions::finish_open(&mut tx, &inst.uuid, Some(e), Some(host), now).await?;
+                        drop_images.extend(unfilled);
+                        continue;
+                    }
                     instances::set_error(&mut tx, &inst.uuid, inst.generation, now).await?;
                     instances::set_power_state(&mut tx, &inst.uuid, r.power.code()).await?;
                     instances::add_fault(&mut tx, &inst.uuid, 500, e, "", Some(host), now).await?;
@@ -265,7 +300,7 @@ impl ComputeService {
         tx.commit().await?;
         for image in &drop_images {
             if let Err(e) = self.image.delete_snapshot_image(image).await {
-                tracing::warn!(%image, error = %e, "could not delete a shelve image");
+                tracing::warn!(%image, error = %e, "could not delete an image the compute service made");
             }
         }
         if release.is_empty() {

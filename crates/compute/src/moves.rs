@@ -36,7 +36,10 @@ pub enum MoveKind {
     Resize(FlavorSnapshot),
     Migrate,
     LiveMigrate,
-    Evacuate,
+    /// `stop`: the guest ends stopped whatever it was (from 2.95 on, as Nova).
+    Evacuate {
+        stop: bool,
+    },
 }
 
 impl MoveKind {
@@ -46,7 +49,7 @@ impl MoveKind {
             MoveKind::Resize(_) => "resize",
             MoveKind::Migrate => "migrate",
             MoveKind::LiveMigrate => "live-migration",
-            MoveKind::Evacuate => "evacuate",
+            MoveKind::Evacuate { .. } => "evacuate",
         }
     }
     fn migration_type(&self) -> &'static str {
@@ -54,21 +57,21 @@ impl MoveKind {
             MoveKind::Resize(_) => "resize",
             MoveKind::Migrate => "migration",
             MoveKind::LiveMigrate => "live-migration",
-            MoveKind::Evacuate => "evacuation",
+            MoveKind::Evacuate { .. } => "evacuation",
         }
     }
     fn first_status(&self) -> &'static str {
         match self {
             MoveKind::Resize(_) | MoveKind::Migrate => "migrating",
             MoveKind::LiveMigrate => "running",
-            MoveKind::Evacuate => "accepted",
+            MoveKind::Evacuate { .. } => "accepted",
         }
     }
     fn task_state(&self) -> &'static str {
         match self {
             MoveKind::Resize(_) | MoveKind::Migrate => "resize_migrating",
             MoveKind::LiveMigrate => "migrating",
-            MoveKind::Evacuate => "rebuilding",
+            MoveKind::Evacuate { .. } => "rebuilding",
         }
     }
 }
@@ -182,8 +185,8 @@ impl ComputeService {
         let (desired, target_vm): (&str, &str) = match kind {
             MoveKind::Resize(_) | MoveKind::Migrate => (&inst.desired_power, vm::RESIZED),
             MoveKind::LiveMigrate => (&inst.desired_power, &inst.vm_state),
-            MoveKind::Evacuate if stopped => ("stopped", vm::STOPPED),
-            MoveKind::Evacuate => ("running", vm::ACTIVE),
+            MoveKind::Evacuate { stop } if stop || stopped => ("stopped", vm::STOPPED),
+            MoveKind::Evacuate { .. } => ("running", vm::ACTIVE),
         };
         instances::set_desire(
             &mut tx,
@@ -233,7 +236,29 @@ impl ComputeService {
                 .iter()
                 .find(|s| s.binary == "nova-compute" && s.host == h)
         };
-        if let MoveKind::Evacuate = kind {
+        if let Some(h) = host {
+            if compute(h).is_none() {
+                // Nova's evacuate says 404, the migrations 400.
+                return Err(match kind {
+                    MoveKind::Evacuate { .. } => {
+                        ComputeError::NotFound(format!("Compute host {h} not found."))
+                    }
+                    _ => ComputeError::BadRequest(format!("Compute host {h} could not be found.")),
+                });
+            }
+            if h == source {
+                return Err(ComputeError::BadRequest(match kind {
+                    MoveKind::Evacuate { .. } => {
+                        "The target host can't be the same one.".to_string()
+                    }
+                    _ => format!(
+                        "Unable to migrate instance ({}) to current host ({source}).",
+                        inst.uuid
+                    ),
+                }));
+            }
+        }
+        if let MoveKind::Evacuate { .. } = kind {
             let up = compute(source).is_some_and(|s| {
                 crate::model::service_is_up(
                     s.forced_down,
@@ -246,22 +271,6 @@ impl ComputeService {
                 return Err(ComputeError::BadRequest(format!(
                     "Compute service of {source} is still in use."
                 )));
-            }
-        }
-        if let Some(h) = host {
-            if compute(h).is_none() {
-                return Err(ComputeError::BadRequest(format!(
-                    "Compute host {h} could not be found."
-                )));
-            }
-            if h == source {
-                return Err(ComputeError::BadRequest(match kind {
-                    MoveKind::Evacuate => "The target host can't be the same one.".to_string(),
-                    _ => format!(
-                        "Unable to migrate instance ({}) to current host ({source}).",
-                        inst.uuid
-                    ),
-                }));
             }
         }
         Ok(())

@@ -183,6 +183,10 @@ async fn action(
             .await
         }
         "trigger_crash_dump" => {
+            if !v.at_least(2, 17) {
+                // A versioned action in Nova: no such method below its microversion.
+                return Err(ApiError::not_found("The resource could not be found."));
+            }
             power(
                 "trigger_crash_dump",
                 "os_compute_api:servers:trigger_crash_dump",

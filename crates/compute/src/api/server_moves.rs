@@ -159,9 +159,6 @@ pub(super) async fn dispatch(
             if v.at_least(2, 29) && !v.at_least(2, 68) {
                 allowed.push("force");
             }
-            if v.at_least(2, 95) {
-                allowed.push("targetState");
-            }
             let required: &[&str] = if v.at_least(2, 14) {
                 &[]
             } else {
@@ -172,12 +169,36 @@ pub(super) async fn dispatch(
                 None | Some(Value::Null) => None,
                 Some(h) => Some(input::string("host", h, 1, 255)?.to_string()),
             };
+            if let Some(f) = a.get("force") {
+                let force = match f {
+                    Value::Bool(b) => *b,
+                    Value::String(s) if input::parse_bool(s).is_some() => {
+                        input::parse_bool(s) == Some(true)
+                    }
+                    other => {
+                        return Err(input::invalid(
+                            "force",
+                            other,
+                            format!("{} is not of type 'boolean'", input::repr(other)),
+                        )
+                        .into())
+                    }
+                };
+                if force && host.is_none() {
+                    return Err(ApiError::bad_request(
+                        "Can't force to a non-provided destination",
+                    ));
+                }
+            }
             let pass = match a.get("adminPass") {
                 None | Some(Value::Null) => super::servers::generated_password(),
                 Some(p) => input::string("adminPass", p, 0, 255)?.to_string(),
             };
-            svc.move_instance(inst, auth, rid, MoveKind::Evacuate, host)
-                .await?;
+            // From 2.95 an evacuated server ends stopped, whatever it was.
+            let kind = MoveKind::Evacuate {
+                stop: v.at_least(2, 95),
+            };
+            svc.move_instance(inst, auth, rid, kind, host).await?;
             if v.at_least(2, 14) {
                 Ok(StatusCode::OK.into_response())
             } else {

@@ -650,7 +650,11 @@ async fn listing(
         "os_compute_api:servers:index"
     };
     auth.enforce(&svc.policy, rule, &json!({"project_id": project}))?;
-    let qm: HashMap<&str, &str> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut qm: HashMap<&str, &str> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    if !v.at_least(2, 73) {
+        // Not a filter before 2.73: Nova drops unknown query parameters.
+        qm.remove("locked");
+    }
     let admin = is_admin(&auth);
     let all_tenants = qm
         .get("all_tenants")

@@ -145,3 +145,36 @@ api_test!(async fn delete_while_agent_is_down_completes_after_restart(c) {
     let (_, v) = c.call(Method::GET, "/os-hypervisors/statistics", &c.admin().await, None).await;
     assert_eq!(v["hypervisor_statistics"]["running_vms"], 1, "{v}");
 });
+
+api_test!(async fn failed_snapshot_leaves_the_server_as_it_was(c) {
+    c.start_scheduler();
+    let driver = fake("h1");
+    let first = c.spawn_agent("h1", driver.clone());
+    c.wait_host("h1").await;
+    let m = c.tenant("member").await;
+    let id = c.boot(&m.token, "vm").await;
+    first.abort();
+
+    // The snapshot waits for the agent; its image is deleted meanwhile, so the upload fails.
+    let (s, b) = c.action(&m.token, &id, "2.45", json!({"createImage": {"name": "snap"}})).await;
+    assert_eq!(s, 202, "{b}");
+    let image = b["image_id"].as_str().unwrap().to_string();
+    assert_eq!(c.server(&id).await["OS-EXT-STS:task_state"], "image_snapshot");
+    let (s, _, _) = c
+        .raw(Method::DELETE, &format!("/image/v2/images/{image}"), Some(&m.token), None, &[])
+        .await;
+    assert_eq!(s, 204);
+    c.spawn_agent("h1", driver.clone());
+
+    // Not ERROR: the guest never stopped running, as Nova only reverts the task state.
+    let s = c.wait_status(&id, "ACTIVE").await;
+    assert_eq!(s["OS-EXT-STS:power_state"], 1, "{s}");
+    assert_eq!(s["OS-EXT-STS:vm_state"], "active");
+    assert_eq!(driver.list().await.unwrap().len(), 1);
+    let (_, v) = c.call(Method::GET, &format!("/servers/{id}/os-instance-actions"), &m.token, None).await;
+    assert_eq!(v["instanceActions"][0]["action"], "createImage", "{v}");
+    assert_eq!(v["instanceActions"][0]["message"], "Error", "{v}");
+    // The server takes further actions.
+    assert_eq!(c.action(&m.token, &id, "2.1", json!({"os-stop": null})).await.0, 202);
+    c.wait_status(&id, "SHUTOFF").await;
+});

@@ -113,3 +113,24 @@ api_test!(async fn pages_hold_at_most_a_thousand_servers(c) {
         assert_eq!(ids(&rest).len(), 1, "{path}");
     }
 });
+
+api_test!(async fn locked_filter_from_2_73(c) {
+    let m = c.tenant("member").await;
+    let mut made = Vec::new();
+    for name in ["open", "shut"] {
+        made.push(c.add_instance(&InstanceRow { name, project_id: &m.project_id,
+            user_id: &m.user_id, flavor_name: "m1.tiny", vcpus: 1, ram: 512, disk: 1,
+            launched_at: Some(1_700_000_000_000_000), terminated_at: None }).await);
+    }
+    ferrostack_store::sqlx::query("UPDATE instances SET locked = 1 WHERE uuid = $1")
+        .bind(&made[1]).execute(&c.db.pool).await.unwrap();
+    let (s, v) = c.nova(Method::GET, "/servers?locked=true", &m.token, "2.73", None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(ids(&v), vec![made[1].clone()]);
+    let (_, v) = c.nova(Method::GET, "/servers?locked=false", &m.token, "2.73", None).await;
+    assert_eq!(ids(&v), vec![made[0].clone()]);
+    // Before 2.73 `locked` is no filter: Nova ignores it.
+    let (s, v) = c.nova(Method::GET, "/servers?locked=true", &m.token, "2.72", None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(ids(&v).len(), 2, "{v}");
+});

@@ -353,6 +353,38 @@ api_test!(
         assert!(status == "done" || status == "completed", "{status}");
         let (s, b) = act(c, &admin, &id, "2.1", json!({"evacuate": {"onSharedStorage": false}})).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+
+        // Nova's answers: an unknown host 404, force without a host 400, no targetState.
+        let (s, b) = act(c, &admin, &id, "2.95", json!({"evacuate": {"host": "nowhere"}})).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+        let (s, b) = act(c, &admin, &id, "2.29", json!({"evacuate": {"force": true}})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        let (s, b) =
+            act(c, &admin, &id, "2.95", json!({"evacuate": {"targetState": "stopped"}})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+
+        // From 2.95 an evacuated server ends stopped on its new host.
+        let second = host_of(&c.server(&id).await);
+        let (_, svcs) = c
+            .nova(Method::GET, &format!("/os-services?host={second}"), &admin, "2.53", None)
+            .await;
+        let svc_id = svcs["services"][0]["id"].as_str().unwrap().to_string();
+        let (s, b) = c
+            .nova(
+                Method::PUT,
+                &format!("/os-services/{svc_id}"),
+                &admin,
+                "2.53",
+                Some(json!({"forced_down": true})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let (s, b) = act(c, &admin, &id, "2.95", json!({"evacuate": {}})).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert!(b.is_null() || b == json!({}), "no adminPass from 2.14: {b}");
+        let v = wait_status(c, &admin, &id, "SHUTOFF").await;
+        assert!(![second.as_str(), live_dest.as_str()].contains(&host_of(&v).as_str()), "{v}");
+        assert_eq!(v["OS-EXT-STS:power_state"], 4, "{v}");
     }
 );
 

@@ -385,6 +385,9 @@ api_test!(async fn power_actions_follow_state_rules(c) {
         act(c, t, &id, "2.1", json!({"os-start": null}), "ACTIVE").await;
     }
 
+    // trigger_crash_dump exists from 2.17 on.
+    let (s, _) = c.action(t, &id, "2.16", json!({"trigger_crash_dump": null})).await;
+    assert_eq!(s, 404);
     act(c, t, &id, "2.17", json!({"trigger_crash_dump": null}), "ACTIVE").await;
 
     let (s, e) = c.action(t, &id, "2.1", json!({"fly": null})).await;
