@@ -209,6 +209,30 @@ def test_flavors_keypair_and_a_server_through_its_actions(cc, member, tmp_path):
     _wait_gone(cc, vm2)
 
 
+def test_resize_revert_confirm_and_rebuild(cc, member):
+    env, _ = member
+    sid = _create(env, "grower")
+    _wait(cc, sid, "ACTIVE")
+    os_cli(env, "server", "resize", "--flavor", "m1.small", sid)
+    s = _wait(cc, sid, "VERIFY_RESIZE")
+    assert s["flavor"]["original_name"] == "m1.small", s
+    os_cli(env, "server", "resize", "revert", sid)
+    s = _wait(cc, sid, "ACTIVE")
+    assert s["flavor"]["original_name"] == "m1.tiny", s
+    os_cli(env, "server", "resize", "--flavor", "m1.small", sid)
+    _wait(cc, sid, "VERIFY_RESIZE")
+    os_cli(env, "server", "resize", "confirm", sid)
+    s = _wait(cc, sid, "ACTIVE")
+    assert s["flavor"]["original_name"] == "m1.small", s
+    migrations = os_cli(cc.env, "server", "migration", "list", "--server", sid, "--os-compute-api-version", "2.80")
+    assert sorted(m["Status"] for m in migrations) == ["confirmed", "reverted"], migrations
+    os_cli(env, "server", "rebuild", "--image", "testvm", "--name", "rebuilt", sid)
+    s = _wait(cc, sid, "ACTIVE")
+    assert s["name"] == "rebuilt", s
+    actions = [a["Action"] for a in os_cli(env, "server", "event", "list", sid)]
+    assert actions == ["rebuild", "confirmResize", "resize", "revertResize", "resize", "create"], actions
+
+
 def test_aggregate_zone_properties_and_admin_pinning(cc, hosts):
     env = cc.env
     h1, _, h3 = hosts

@@ -72,6 +72,8 @@ pub enum OneShot {
     Unrescue,
     /// Copy the root disk into the image `DesiredGuest::snapshot_image` (createImage).
     Snapshot,
+    /// Power off and take the spec's sizes (a resize to, or its revert on, the same host).
+    Resize,
 }
 
 /// One guest of this host as the controller wants it.
@@ -341,6 +343,12 @@ impl Agent {
                     }
                     OneShot::Unrescue => d.unrescue(uuid).await.map_err(err)?,
                     OneShot::Snapshot => self.snapshot(g).await?,
+                    OneShot::Resize => {
+                        if have != PowerState::Shutdown {
+                            d.power_off(uuid).await.map_err(err)?;
+                        }
+                        d.resize(&g.spec).await.map_err(err)?;
+                    }
                 }
                 done.insert(uuid.to_string(), g.generation);
                 match shot {
@@ -348,6 +356,8 @@ impl Agent {
                     OneShot::CrashDump => return Ok(()),
                     // A snapshot leaves the guest as it was.
                     OneShot::Snapshot => {}
+                    // Off now; the desired power decides what follows.
+                    OneShot::Resize => have = PowerState::Shutdown,
                     _ => have = PowerState::Running,
                 }
             }

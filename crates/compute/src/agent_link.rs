@@ -278,6 +278,9 @@ impl ComputeService {
                 }
                 actions::finish_open(&mut tx, &inst.uuid, None, Some(host), now).await?;
                 release.push(inst.uuid.clone());
+                // The one guest of this host is gone: so is any copy a move kept here (a
+                // deleted server still in a resize on its own host).
+                release.extend(crate::moves::side_gone(&mut tx, &inst, host, now).await?);
                 continue;
             }
             if current && !r.gone {

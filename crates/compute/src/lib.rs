@@ -46,6 +46,10 @@ pub struct ComputeConfig {
     /// Resizes not confirmed within this window are confirmed automatically (Nova's
     /// `resize_confirm_window`); None never confirms.
     pub resize_confirm_window: Option<std::time::Duration>,
+    /// A resize may keep the instance on its host, when the scheduler ranks it best (Nova's
+    /// `allow_resize_to_same_host`). On by default, as DevStack sets it: an all-in-one
+    /// cloud has one host. Cold migrations always leave the host.
+    pub allow_resize_to_same_host: bool,
 }
 
 impl ComputeConfig {
@@ -60,6 +64,7 @@ impl ComputeConfig {
             reserved_host_memory_mb: 0,
             service_down_time: std::time::Duration::from_secs(60),
             resize_confirm_window: Some(std::time::Duration::from_secs(3600)),
+            allow_resize_to_same_host: true,
         }
     }
 }

@@ -17,8 +17,13 @@
 //! migration `running` -> `completed`; evacuation `accepted` -> `done` -> `completed` (when
 //! the failed host comes back and removes its copy).
 //!
-//! Moves never target the host the instance is on (Nova's `allow_resize_to_same_host` is
-//! off): a guest is one object per host in every driver.
+//! A resize may stay on the instance's host (`ComputeConfig::allow_resize_to_same_host`,
+//! when the scheduler ranks that host best): then no second copy exists; the one guest is
+//! powered off and takes the new sizes (the `resize` one-shot), and a revert does the same with
+//! the old ones. The migration row (source = destination) and the migration uuid's placement
+//! allocation (the old flavor, beside the new one on the same provider, as Nova's) work as for
+//! any resize; confirming gives the held allocation back at once. Other moves always leave the
+//! host: a guest is one object per host in every driver.
 
 use ferrostack_api::AuthContext;
 use ferrostack_store::now_micros;
@@ -112,15 +117,20 @@ impl ComputeService {
             self.check_resize_quota(inst, f).await?;
         }
 
-        // Schedule as for a new instance with the new flavor, away from the source.
+        // Schedule as for a new instance with the new flavor, away from the source unless a
+        // resize may stay.
         let mut target = inst.clone();
         target.flavor = new_flavor.clone();
-        let mut req = self
-            .request_for(&target, std::slice::from_ref(&source))
-            .await?;
-        if host.is_some() {
-            req.forced_host = host.clone();
-        }
+        let may_stay = matches!(kind, MoveKind::Resize(_)) && self.config.allow_resize_to_same_host;
+        let avoid = if may_stay {
+            Vec::new()
+        } else {
+            vec![source.clone()]
+        };
+        let mut req = self.request_for(&target, &avoid).await?;
+        // Only the admin's choice forces a destination: a server created on `zone:host` may
+        // move within its zone (Nova resets forced destinations for moves).
+        req.forced_host = host.clone();
         let ranked = self
             .rank_hosts(&req)
             .await?
@@ -188,13 +198,15 @@ impl ComputeService {
             MoveKind::Evacuate { stop } if stop || stopped => ("stopped", vm::STOPPED),
             MoveKind::Evacuate { .. } => ("running", vm::ACTIVE),
         };
+        // Staying on its host, the guest itself takes the new sizes.
+        let one_shot = (dest == source).then_some("resize");
         instances::set_desire(
             &mut tx,
             &inst.uuid,
             desired,
             target_vm,
             Some(kind.task_state()),
-            None,
+            one_shot,
             now,
         )
         .await?;
@@ -317,8 +329,14 @@ impl ComputeService {
     ) -> Result<()> {
         let m = self.awaiting_confirm(inst, "confirmResize").await?;
         let now = now_micros();
+        let in_place = m.source_compute == m.dest_compute;
         let mut tx = self.db.begin_write().await?;
-        migrations::set_status(&mut tx, m.id, "confirming", now).await?;
+        if in_place {
+            // No copy to remove: confirmed at once.
+            migrations::set_source_cleaned(&mut tx, m.id, "confirmed", now).await?;
+        } else {
+            migrations::set_status(&mut tx, m.id, "confirming", now).await?;
+        }
         let settled = if m.prior_vm_state == vm::STOPPED {
             vm::STOPPED
         } else {
@@ -338,6 +356,11 @@ impl ComputeService {
         .await?;
         actions::finish_open(&mut tx, &inst.uuid, None, inst.host.as_deref(), now).await?;
         tx.commit().await?;
+        if in_place {
+            // The old flavor's resources, held by the migration, are free again.
+            self.placement.remove_allocations(&m.uuid).await?;
+            self.hosts.invalidate().await;
+        }
         self.wakeups.wake(&m.source_compute);
         Ok(())
     }
@@ -365,13 +388,15 @@ impl ComputeService {
         } else {
             ("running", vm::ACTIVE)
         };
+        // On the same host, the guest itself takes the old sizes back.
+        let one_shot = (m.source_compute == m.dest_compute).then_some("resize");
         instances::set_desire(
             &mut tx,
             &inst.uuid,
             desired,
             target,
             Some("resize_reverting"),
-            None,
+            one_shot,
             now,
         )
         .await?;
@@ -429,8 +454,12 @@ pub async fn arrived(
     host: &str,
     now: i64,
 ) -> Result<()> {
-    let Some(m) =
-        migrations::latest_of(tx, &inst.uuid, &["migrating", "running", "accepted"]).await?
+    let Some(m) = migrations::latest_of(
+        tx,
+        &inst.uuid,
+        &["migrating", "running", "accepted", "reverting"],
+    )
+    .await?
     else {
         return Ok(());
     };
@@ -440,6 +469,10 @@ pub async fn arrived(
     let next = match m.status.as_str() {
         "migrating" => "finished",
         "running" => "completed",
+        // A revert on the same host: the guest has its old sizes again. (Across hosts, the
+        // instance is back on the source, and the destination's "gone" report ends it.)
+        "reverting" if m.source_compute == host => "reverted",
+        "reverting" => return Ok(()),
         _ => "done",
     };
     migrations::set_status(tx, m.id, next, now).await?;

@@ -76,6 +76,10 @@ pub struct CommonOpts {
     /// (Nova's service_down_time; agents heartbeat every 10 s). Default 60.
     #[arg(long, env = "FERROSTACK_SERVICE_DOWN_TIME", global = true)]
     pub service_down_time: Option<u64>,
+    /// Whether a resize may keep a server on its host (Nova's allow_resize_to_same_host).
+    /// Default true, as DevStack: an all-in-one cloud has one host.
+    #[arg(long, env = "FERROSTACK_ALLOW_RESIZE_TO_SAME_HOST", global = true)]
+    pub allow_resize_to_same_host: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,6 +102,7 @@ struct FileConfig {
     compute_driver: Option<String>,
     compute_hosts: Option<usize>,
     service_down_time: Option<u64>,
+    allow_resize_to_same_host: Option<bool>,
 }
 
 /// The resolved configuration.
@@ -120,6 +125,7 @@ pub struct Config {
     pub compute_driver: String,
     pub compute_hosts: usize,
     pub service_down_time: Duration,
+    pub allow_resize_to_same_host: bool,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
@@ -229,6 +235,10 @@ impl Config {
                     .or(file.service_down_time)
                     .unwrap_or(60),
             ),
+            allow_resize_to_same_host: cli
+                .allow_resize_to_same_host
+                .or(file.allow_resize_to_same_host)
+                .unwrap_or(true),
             data_dir,
         })
     }

@@ -58,6 +58,7 @@ impl Cloud {
     pub async fn open(cfg: &Config) -> anyhow::Result<Cloud> {
         let compute = ComputeConfig {
             service_down_time: cfg.service_down_time,
+            allow_resize_to_same_host: cfg.allow_resize_to_same_host,
             ..ComputeConfig::new(&cfg.public_url)
         };
         Self::open_with(cfg, compute).await

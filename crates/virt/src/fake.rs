@@ -262,6 +262,28 @@ impl Driver for FakeDriver {
         Ok(())
     }
 
+    async fn resize(&self, spec: &GuestSpec) -> Result<()> {
+        self.pause_a_moment().await;
+        let mut guests = self.guests.lock();
+        let g = guests
+            .get_mut(&spec.uuid)
+            .ok_or_else(|| DriverError::NotFound(spec.uuid.clone()))?;
+        if g.power != PowerState::Shutdown {
+            return Err(DriverError::Failed(format!(
+                "guest {} must be powered off to be resized",
+                spec.uuid
+            )));
+        }
+        g.console.push(format!(
+            "[fake] resized to {} vCPU, {} MiB memory, {} GiB root disk",
+            spec.vcpus, spec.memory_mb, spec.root_gb
+        ));
+        g.spec.vcpus = spec.vcpus;
+        g.spec.memory_mb = spec.memory_mb;
+        g.spec.root_gb = g.spec.root_gb.max(spec.root_gb);
+        Ok(())
+    }
+
     async fn rescue(&self, uuid: &str, rescue_image_ref: &str) -> Result<()> {
         self.pause_a_moment().await;
         let mut guests = self.guests.lock();

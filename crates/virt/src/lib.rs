@@ -120,4 +120,7 @@ pub trait Driver: Send + Sync {
     /// Writes a copy of the guest's root disk to `dest` (a new file the caller owns) and
     /// returns its disk format (`raw`, `qcow2`).
     async fn snapshot(&self, uuid: &str, dest: &std::path::Path) -> Result<String>;
+    /// Gives a powered-off guest the sizes of `spec` (vCPUs, memory, a root disk that only
+    /// grows): a resize on the guest's own host, or its revert.
+    async fn resize(&self, spec: &GuestSpec) -> Result<()>;
 }

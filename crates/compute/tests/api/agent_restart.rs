@@ -76,6 +76,9 @@ impl Driver for HangingSpawn {
     async fn snapshot(&self, uuid: &str, dest: &std::path::Path) -> Result<String> {
         self.inner.snapshot(uuid, dest).await
     }
+    async fn resize(&self, spec: &GuestSpec) -> Result<()> {
+        self.inner.resize(spec).await
+    }
 }
 
 fn fake(host: &str) -> Arc<FakeDriver> {

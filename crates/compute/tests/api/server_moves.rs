@@ -255,23 +255,123 @@ api_test!(
     }
 );
 
+/// The vCPUs the (fake) guest of a server has on `host`, asked of its driver.
+async fn guest_cpus(c: &TestCloud, host: &str, id: &str) -> i64 {
+    let driver = c
+        .compute
+        .local_drivers
+        .get(host)
+        .expect("an in-process host");
+    driver.diagnostics(id).await.unwrap()["num_cpus"]
+        .as_i64()
+        .unwrap()
+}
+
+/// The newest migration of a server that finished, reverted or was confirmed.
+async fn last_migration(c: &TestCloud, id: &str) -> ferrostack_compute::db::migrations::Migration {
+    let mut conn = c.db.pool.acquire().await.unwrap();
+    ferrostack_compute::db::migrations::latest_of(
+        &mut conn,
+        id,
+        &["finished", "reverted", "confirmed"],
+    )
+    .await
+    .unwrap()
+    .unwrap()
+}
+
 api_test!(
-    async fn resize_needs_another_host_and_a_bigger_disk(c) {
+    async fn resize_on_a_single_host_stays_there(c) {
         let image = with_hosts(c, 1).await;
         let admin = c.admin().await;
         let id = boot(c, &admin, &image, "2").await;
         let (s, b) = act(c, &admin, &id, "2.47", json!({"resize": {"flavorRef": "1"}})).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert!(TestCloud::message(&b).contains("smaller disk"), "{b}");
-        // One host only: no valid host, and the answer says why; the server is untouched.
-        let (s, b) = act(c, &admin, &id, "2.47", json!({"resize": {"flavorRef": "3"}})).await;
+        // The host cannot hold the old flavor and m1.xlarge at once: no valid host, the
+        // answer says why, and the server is untouched.
+        let (s, b) = act(c, &admin, &id, "2.47", json!({"resize": {"flavorRef": "5"}})).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert!(TestCloud::message(&b).contains("No valid host"), "{b}");
         let after = wait_status(c, &admin, &id, "ACTIVE").await;
         assert_eq!(after["flavor"]["original_name"], "m1.small");
         assert_eq!(providers_of(c, &id).await.len(), 1);
+
+        // Resize in place: same host, the guest has the new sizes, both flavors held.
+        let (s, b) = act(c, &admin, &id, "2.47", json!({"resize": {"flavorRef": "3"}})).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        let v = wait_status(c, &admin, &id, "VERIFY_RESIZE").await;
+        assert_eq!(v["OS-EXT-SRV-ATTR:host"], "mv");
+        assert_eq!(v["flavor"]["original_name"], "m1.medium");
+        assert_eq!(v["OS-EXT-STS:power_state"], 1, "running again after the resize");
+        assert_eq!(guest_cpus(c, "mv", &id).await, 2);
+        assert_eq!(migration_status(c, &id).await.0, "finished");
+        let m = last_migration(c, &id).await;
+        assert_eq!((m.source_compute.as_str(), m.dest_compute.as_str()), ("mv", "mv"));
+        assert_eq!(providers_of(c, &m.uuid).await.len(), 1, "the old flavor stays held");
+
+        // Revert in place: the old sizes again, the held allocation is the instance's again.
+        let (s, b) = act(c, &admin, &id, "2.47", json!({"revertResize": null})).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        let v = wait_status(c, &admin, &id, "ACTIVE").await;
+        assert_eq!(v["flavor"]["original_name"], "m1.small");
+        wait_migration(c, &id, "reverted").await;
+        assert_eq!(guest_cpus(c, "mv", &id).await, 1);
+        assert_eq!(providers_of(c, &m.uuid).await.len(), 0);
+        assert_eq!(providers_of(c, &id).await.len(), 1);
+
+        // A stopped server resized in place stays stopped; confirming frees the old flavor.
+        let (s, _) = act(c, &admin, &id, "2.47", json!({"os-stop": null})).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        wait_status(c, &admin, &id, "SHUTOFF").await;
+        let (s, _) = act(c, &admin, &id, "2.47", json!({"resize": {"flavorRef": "3"}})).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        let v = wait_status(c, &admin, &id, "VERIFY_RESIZE").await;
+        assert_eq!(v["OS-EXT-STS:power_state"], 4, "{v}");
+        let (s, b) = act(c, &admin, &id, "2.47", json!({"confirmResize": null})).await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+        let v = wait_status(c, &admin, &id, "SHUTOFF").await;
+        assert_eq!(v["flavor"]["original_name"], "m1.medium");
+        let m = last_migration(c, &id).await;
+        assert_eq!(m.status, "confirmed");
+        wait_providers(c, &m.uuid, 0).await;
+
+        // Deleting a server waiting for confirmation frees both flavors' resources.
+        let (s, _) = act(c, &admin, &id, "2.47", json!({"resize": {"flavorRef": "4"}})).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        wait_status(c, &admin, &id, "VERIFY_RESIZE").await;
+        let m = last_migration(c, &id).await;
+        assert_eq!(m.status, "finished");
+        let (s, _) = c.call(Method::DELETE, &format!("/servers/{id}"), &admin, None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        c.wait_gone(&id).await;
+        wait_providers(c, &id, 0).await;
+        wait_providers(c, &m.uuid, 0).await;
     }
 );
+
+#[tokio::test]
+async fn without_same_host_resizes_one_host_has_no_valid_host() {
+    for engine in crate::common::engines() {
+        let c = TestCloud::start_with(engine, |cfg| cfg.allow_resize_to_same_host = false).await;
+        let c = &c;
+        let image = with_hosts(c, 1).await;
+        let admin = c.admin().await;
+        let id = boot(c, &admin, &image, "2").await;
+        let (s, b) = act(
+            c,
+            &admin,
+            &id,
+            "2.47",
+            json!({"resize": {"flavorRef": "3"}}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(TestCloud::message(&b).contains("No valid host"), "{b}");
+        let v = wait_status(c, &admin, &id, "ACTIVE").await;
+        assert_eq!(v["flavor"]["original_name"], "m1.small");
+    }
+}
 
 api_test!(
     async fn admin_migrates_live_migrates_and_evacuates(c) {
@@ -576,3 +676,29 @@ async fn shelve_images(c: &TestCloud, token: &str) -> Vec<Value> {
         .cloned()
         .unwrap_or_default()
 }
+
+api_test!(
+    async fn a_server_pinned_at_creation_may_move(c) {
+        let image = with_hosts(c, 2).await;
+        let admin = c.admin().await;
+        let (s, b) = c
+            .nova(
+                Method::POST,
+                "/servers",
+                &admin,
+                "2.47",
+                Some(json!({"server": {"name": "pinned", "imageRef": image, "flavorRef": "1",
+                                       "networks": "none", "availability_zone": "nova:mv-2"}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        let id = b["server"]["id"].as_str().unwrap().to_string();
+        let v = wait_status(c, &admin, &id, "ACTIVE").await;
+        assert_eq!(v["OS-EXT-SRV-ATTR:host"], "mv-2");
+        // `zone:host` forced the first placement only, as Nova resets forced hosts for moves.
+        let (s, b) = act(c, &admin, &id, "2.56", json!({"migrate": null})).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        let v = wait_status(c, &admin, &id, "VERIFY_RESIZE").await;
+        assert_eq!(v["OS-EXT-SRV-ATTR:host"], "mv-1");
+    }
+);
