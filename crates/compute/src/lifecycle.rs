@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::db::{self, actions, instances};
 use crate::error::{ComputeError, Result};
 use crate::instance::{vm, Instance};
-use crate::servers::check_state;
+use crate::servers::{check_state, Change};
 use crate::ComputeService;
 
 /// A validated rebuild request; `None` fields keep the server's current value.
@@ -181,15 +181,17 @@ impl ComputeService {
             }
             None => inst.image_ref.clone(),
         };
-        self.one_shot_action(
+        self.request_change(
             inst,
             auth,
             request_id,
-            "rescue",
-            Some("running"),
-            vm::RESCUED,
-            "rescuing",
-            &format!("rescue:{image}"),
+            Change {
+                action: "rescue",
+                desired: Some("running"),
+                target_vm_state: vm::RESCUED,
+                task_state: Some("rescuing"),
+                one_shot: Some(&format!("rescue:{image}")),
+            },
         )
         .await
     }
@@ -201,15 +203,17 @@ impl ComputeService {
         request_id: &str,
     ) -> Result<()> {
         check_state(inst, "unrescue")?;
-        self.one_shot_action(
+        self.request_change(
             inst,
             auth,
             request_id,
-            "unrescue",
-            Some("running"),
-            vm::ACTIVE,
-            "unrescuing",
-            "unrescue",
+            Change {
+                action: "unrescue",
+                desired: Some("running"),
+                target_vm_state: vm::ACTIVE,
+                task_state: Some("unrescuing"),
+                one_shot: Some("unrescue"),
+            },
         )
         .await
     }
@@ -254,15 +258,17 @@ impl ComputeService {
             .await
             .map_err(|e| ComputeError::BadRequest(e.to_string()))?;
         let target = inst.vm_state.clone();
-        self.one_shot_action(
+        self.request_change(
             inst,
             auth,
             request_id,
-            "createImage",
-            None,
-            &target,
-            "image_snapshot",
-            &format!("snapshot:{}", image.id),
+            Change {
+                action: "createImage",
+                desired: None,
+                target_vm_state: &target,
+                task_state: Some("image_snapshot"),
+                one_shot: Some(&format!("snapshot:{}", image.id)),
+            },
         )
         .await?;
         Ok(image.id)
@@ -310,15 +316,17 @@ impl ComputeService {
         }
         let shot = format!("snapshot:{}", image.id);
         let r = self
-            .one_shot_action(
+            .request_change(
                 inst,
                 auth,
                 request_id,
-                "shelve",
-                Some("absent"),
-                vm::SHELVED_OFFLOADED,
-                "shelving",
-                &shot,
+                Change {
+                    action: "shelve",
+                    desired: Some("absent"),
+                    target_vm_state: vm::SHELVED_OFFLOADED,
+                    task_state: Some("shelving"),
+                    one_shot: Some(&shot),
+                },
             )
             .await;
         if r.is_err() {
@@ -386,61 +394,6 @@ impl ComputeService {
                 tracing::warn!(image = %old.id, error = %e, "could not rotate out a backup");
             }
         }
-        Ok(())
-    }
-
-    /// Records an action whose work is one agent operation.
-    #[allow(clippy::too_many_arguments)]
-    async fn one_shot_action(
-        &self,
-        inst: &Instance,
-        auth: &AuthContext,
-        request_id: &str,
-        action: &str,
-        desired: Option<&str>,
-        target_vm_state: &str,
-        task_state: &str,
-        one_shot: &str,
-    ) -> Result<()> {
-        let host = inst.host.clone().ok_or_else(|| {
-            ComputeError::Conflict(format!(
-                "Cannot '{action}' instance {} while it is on no host",
-                inst.uuid
-            ))
-        })?;
-        let now = now_micros();
-        let mut tx = self.db.begin_write().await?;
-        let fresh = instances::get(&mut tx, &inst.uuid, false)
-            .await?
-            .ok_or_else(|| {
-                ComputeError::NotFound(format!("Instance {} could not be found.", inst.uuid))
-            })?;
-        check_state(&fresh, action)?;
-        // None keeps the power the guest should have (a snapshot leaves it as it is).
-        let desired = desired.map_or(fresh.desired_power.clone(), str::to_string);
-        instances::set_desire(
-            &mut tx,
-            &inst.uuid,
-            &desired,
-            target_vm_state,
-            Some(task_state),
-            Some(one_shot),
-            now,
-        )
-        .await?;
-        actions::start(
-            &mut tx,
-            &inst.uuid,
-            request_id,
-            action,
-            &inst.project_id,
-            &auth.user_id,
-            Some(&host),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        self.wakeups.wake(&host);
         Ok(())
     }
 }

@@ -673,21 +673,24 @@ impl ComputeService {
         Ok(())
     }
 
-    /// A power-state action: checks Nova's state rules (409), records the action, sets the
-    /// desired state and wakes the agent.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn power_action(
+    /// An action whose work the host's agent does (power changes and one-shots): checks
+    /// Nova's state rules (409), then in one write transaction re-checks them, records the
+    /// action and sets the desired state; then wakes the agent.
+    pub async fn request_change(
         &self,
         inst: &Instance,
         auth: &AuthContext,
         request_id: &str,
-        action: &str,
-        desired: &str,
-        target_vm_state: &str,
-        task_state: &str,
-        one_shot: Option<&str>,
+        change: Change<'_>,
     ) -> Result<()> {
+        let action = change.action;
         check_state(inst, action)?;
+        let host = inst.host.clone().ok_or_else(|| {
+            ComputeError::Conflict(format!(
+                "Cannot '{action}' instance {} while it is on no host",
+                inst.uuid
+            ))
+        })?;
         let now = now_micros();
         let mut tx = self.db.begin_write().await?;
         // Re-read inside the write transaction: a concurrent action may have started.
@@ -701,38 +704,42 @@ impl ComputeService {
             &mut tx,
             &inst.uuid,
             request_id,
-            action_record_name(action),
+            action,
             &inst.project_id,
             &auth.user_id,
-            inst.host.as_deref(),
+            Some(&host),
             now,
         )
         .await?;
+        let desired = change.desired.unwrap_or(&fresh.desired_power);
         instances::set_desire(
             &mut tx,
             &inst.uuid,
             desired,
-            target_vm_state,
-            Some(task_state),
-            one_shot,
+            change.target_vm_state,
+            change.task_state,
+            change.one_shot,
             now,
         )
         .await?;
         tx.commit().await?;
-        if let Some(h) = &inst.host {
-            self.wakeups.wake(h);
-        }
+        self.wakeups.wake(&host);
         Ok(())
     }
 }
 
-/// Nova's instance action names (os-instance-actions) for API actions.
-fn action_record_name(action: &str) -> &str {
-    match action {
-        "shelveOffload" => "shelveOffload",
-        "trigger_crash_dump" => "trigger_crash_dump",
-        other => other,
-    }
+/// What an API action asks of an instance's agent ([`ComputeService::request_change`]).
+pub struct Change<'a> {
+    /// The action's name in os-instance-actions (and in the state rules).
+    pub action: &'a str,
+    /// The power the guest should have; None keeps what it should have now (a snapshot
+    /// leaves it as it is).
+    pub desired: Option<&'a str>,
+    pub target_vm_state: &'a str,
+    /// None for an action Nova shows no task for (a crash dump).
+    pub task_state: Option<&'a str>,
+    /// The operation the agent does once (`instances.one_shot`).
+    pub one_shot: Option<&'a str>,
 }
 
 /// 400 unless a flavor of `ram` MiB and `disk` GiB (0: sized by the image) can boot `image`.

@@ -72,7 +72,7 @@ async fn action(
                  rule: &'static str,
                  desired: &'static str,
                  target_vm: &'static str,
-                 task: &'static str,
+                 task: Option<&'static str>,
                  shot: Option<&'static str>| {
         let svc = svc.clone();
         let auth = auth.clone();
@@ -80,8 +80,14 @@ async fn action(
         let t = t.clone();
         async move {
             auth.enforce(&svc.policy, rule, &t)?;
-            svc.power_action(&inst, &auth, rid, action, desired, target_vm, task, shot)
-                .await?;
+            let change = crate::servers::Change {
+                action,
+                desired: Some(desired),
+                target_vm_state: target_vm,
+                task_state: task,
+                one_shot: shot,
+            };
+            svc.request_change(&inst, &auth, rid, change).await?;
             Ok::<Response, ApiError>(StatusCode::ACCEPTED.into_response())
         }
     };
@@ -111,7 +117,7 @@ async fn action(
                 "os_compute_api:servers:reboot",
                 "running",
                 vm::ACTIVE,
-                task,
+                Some(task),
                 Some(shot),
             )
             .await
@@ -122,7 +128,7 @@ async fn action(
                 "os_compute_api:servers:stop",
                 "stopped",
                 vm::STOPPED,
-                "powering-off",
+                Some("powering-off"),
                 None,
             )
             .await
@@ -133,7 +139,7 @@ async fn action(
                 "os_compute_api:servers:start",
                 "running",
                 vm::ACTIVE,
-                "powering-on",
+                Some("powering-on"),
                 None,
             )
             .await
@@ -144,7 +150,7 @@ async fn action(
                 "os_compute_api:os-pause-server:pause",
                 "paused",
                 vm::PAUSED,
-                "pausing",
+                Some("pausing"),
                 None,
             )
             .await
@@ -155,7 +161,7 @@ async fn action(
                 "os_compute_api:os-pause-server:unpause",
                 "running",
                 vm::ACTIVE,
-                "unpausing",
+                Some("unpausing"),
                 None,
             )
             .await
@@ -166,7 +172,7 @@ async fn action(
                 "os_compute_api:os-suspend-server:suspend",
                 "suspended",
                 vm::SUSPENDED,
-                "suspending",
+                Some("suspending"),
                 None,
             )
             .await
@@ -177,7 +183,7 @@ async fn action(
                 "os_compute_api:os-suspend-server:resume",
                 "running",
                 vm::ACTIVE,
-                "resuming",
+                Some("resuming"),
                 None,
             )
             .await
@@ -192,7 +198,7 @@ async fn action(
                 "os_compute_api:servers:trigger_crash_dump",
                 "running",
                 vm::ACTIVE,
-                "",
+                None,
                 Some("crash_dump"),
             )
             .await
@@ -208,7 +214,7 @@ async fn action(
                 "os_compute_api:os-shelve:shelve_offload",
                 "absent",
                 vm::SHELVED_OFFLOADED,
-                "shelving_offloading",
+                Some("shelving_offloading"),
                 None,
             )
             .await
