@@ -117,6 +117,9 @@ def test_agent_process_runs_servers_and_reports_liveness(controller, tmp_path):
         )
         assert server["status"] == "ACTIVE"
         assert server["OS-EXT-SRV-ATTR:host"] == HOST
+        # The console log comes from the agent process's driver (a question it answers).
+        log = os_cli(env, "console", "log", "show", "--lines", "20", server["id"], json_output=False)
+        assert "[fake]" in log, log
 
         # The agent dies without a word: its service goes down once heartbeats stop.
         agent.kill()

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::{Controller, DesiredGuest, LinkError, Report};
+use crate::{Answer, Controller, DesiredGuest, LinkError, Query, Report};
 
 /// A secret string whose `Debug` and `Display` never show it.
 #[derive(Clone)]
@@ -166,6 +166,11 @@ struct TokenTimes {
 #[derive(Deserialize)]
 struct GuestsBody {
     guests: Vec<DesiredGuest>,
+}
+
+#[derive(Deserialize)]
+struct QueriesBody {
+    queries: Vec<Query>,
 }
 
 #[derive(Deserialize)]
@@ -371,6 +376,34 @@ impl Controller for HttpController {
             .await
             .map_err(|e| LinkError(format!("desired state of {host}: {e}")))?;
         Ok(body.guests)
+    }
+
+    async fn queries(&self, host: &str) -> Result<Vec<Query>, LinkError> {
+        let resp = self
+            .call(
+                Method::GET,
+                &format!("hosts/{host}/queries"),
+                None,
+                CALL_TIMEOUT,
+            )
+            .await?;
+        let body: QueriesBody = resp
+            .json()
+            .await
+            .map_err(|e| LinkError(format!("queries for {host}: {e}")))?;
+        Ok(body.queries)
+    }
+
+    async fn answer(&self, host: &str, query_id: &str, answer: &Answer) -> Result<(), LinkError> {
+        let body = serde_json::to_value(answer).map_err(|e| LinkError(e.to_string()))?;
+        self.call(
+            Method::POST,
+            &format!("hosts/{host}/queries/{query_id}"),
+            Some(&body),
+            CALL_TIMEOUT,
+        )
+        .await?;
+        Ok(())
     }
 
     async fn report(&self, host: &str, reports: Vec<Report>) -> Result<(), LinkError> {

@@ -110,6 +110,31 @@ pub struct Report {
     pub error: Option<String>,
 }
 
+/// A question the controller asks of the host's agent, answered from its driver: what only
+/// the host knows (a guest's console log). Agents in the controller's process are asked
+/// directly; agents in their own process fetch these.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Query {
+    pub id: String,
+    /// The guest asked about.
+    pub uuid: String,
+    pub ask: Ask,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ask {
+    /// The whole serial console log.
+    ConsoleOutput,
+}
+
+/// The answer to a [`Query`]: its text, or why there is none.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Answer {
+    pub result: Option<String>,
+    pub error: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct LinkError(pub String);
@@ -139,6 +164,16 @@ pub trait Controller: Send + Sync {
         Err(LinkError(
             "this controller link cannot upload snapshots".into(),
         ))
+    }
+    /// The questions waiting for `host`'s answer. None by default: a controller in the same
+    /// process reads the host's driver itself.
+    async fn queries(&self, host: &str) -> Result<Vec<Query>, LinkError> {
+        let _ = host;
+        Ok(Vec::new())
+    }
+    async fn answer(&self, host: &str, query_id: &str, answer: &Answer) -> Result<(), LinkError> {
+        let _ = (host, query_id, answer);
+        Err(LinkError("this controller link takes no answers".into()))
     }
 }
 
@@ -192,6 +227,9 @@ impl Agent {
             }
             if let Err(e) = self.converge_once().await {
                 tracing::warn!(host = %self.host, error = %e, "agent converge failed");
+            }
+            if let Err(e) = self.answer_queries().await {
+                tracing::warn!(host = %self.host, error = %e, "answering the controller failed");
             }
             if last_beat.elapsed() >= HEARTBEAT_INTERVAL {
                 // Re-registering also refreshes inventory and uptime; a failure is retried.
@@ -264,6 +302,27 @@ impl Agent {
             return Ok(());
         }
         self.controller.report(&self.host, reports).await
+    }
+
+    /// Answers the controller's waiting questions from the driver.
+    pub async fn answer_queries(&self) -> Result<(), LinkError> {
+        for q in self.controller.queries(&self.host).await? {
+            let got = match q.ask {
+                Ask::ConsoleOutput => self.driver.console_output(&q.uuid, None).await,
+            };
+            let answer = match got {
+                Ok(text) => Answer {
+                    result: Some(text),
+                    error: None,
+                },
+                Err(e) => Answer {
+                    result: None,
+                    error: Some(e.to_string()),
+                },
+            };
+            self.controller.answer(&self.host, &q.id, &answer).await?;
+        }
+        Ok(())
     }
 
     /// Writes the guest's disk to a scratch file and hands it to the controller.

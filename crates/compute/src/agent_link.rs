@@ -7,12 +7,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrostack_agent::{Controller, Desired, DesiredGuest, LinkError, OneShot, Report};
+use ferrostack_agent::{
+    Answer, Ask, Controller, Desired, DesiredGuest, LinkError, OneShot, Query, Report,
+};
 use ferrostack_placement::{ComputeProvider, Inventory};
 use ferrostack_store::now_micros;
 use ferrostack_virt::{GuestSpec, HostInfo, PowerState};
 
-use crate::db::{actions, hosts, instances, migrations};
+use crate::db::{actions, agent_queries, hosts, instances, migrations};
+use crate::error::ComputeError;
 use crate::instance::{vm, Instance};
 use crate::ComputeService;
 
@@ -153,7 +156,95 @@ pub fn side_guest(i: &Instance, m: &migrations::Migration, host: &str) -> Option
 /// The controller as the in-process agents see it.
 pub struct LocalController(pub Arc<ComputeService>);
 
+/// How long an API request waits for an agent in its own process to answer a question.
+pub const ASK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The name of a question kind as stored (`console_output`).
+fn ask_name(ask: Ask) -> String {
+    match serde_json::to_value(ask) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
 impl ComputeService {
+    /// Asks `host` what only it knows (a guest's console log): Ok(Err(why)) when the host
+    /// answered that it cannot tell. A host whose agent runs in this process is asked
+    /// directly. Any other is asked through `agent_queries`: its agent is woken (or sees the
+    /// question at its next resync when it polls another controller) and answers; this waits
+    /// for the answer at most [`ASK_TIMEOUT`] (then 409).
+    pub async fn ask_host(
+        &self,
+        host: &str,
+        uuid: &str,
+        ask: Ask,
+    ) -> crate::error::Result<Result<String, String>> {
+        if let Some(driver) = self.local_drivers.get(host) {
+            let got = match ask {
+                Ask::ConsoleOutput => driver.console_output(uuid, None).await,
+            };
+            return Ok(got.map_err(|e| e.to_string()));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        {
+            let mut tx = self.db.begin_write().await?;
+            agent_queries::insert(&mut tx, &id, host, &ask_name(ask), uuid, now_micros()).await?;
+            tx.commit().await?;
+        }
+        self.wakeups.wake(host);
+        let until = tokio::time::Instant::now() + ASK_TIMEOUT;
+        let answer = loop {
+            let got = {
+                let mut conn = self.db.pool.acquire().await?;
+                agent_queries::answer_of(&mut conn, &id).await?
+            };
+            if got.is_some() || tokio::time::Instant::now() >= until {
+                break got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        // This question, and any a crashed asker left behind.
+        let mut tx = self.db.begin_write().await?;
+        agent_queries::remove(&mut tx, &id, now_micros() - 60_000_000).await?;
+        tx.commit().await?;
+        answer.ok_or_else(|| {
+            ComputeError::Conflict(format!("The compute host {host} did not answer in time."))
+        })
+    }
+
+    /// The questions waiting for `host`'s agent.
+    pub async fn queries_for(&self, host: &str) -> crate::error::Result<Vec<Query>> {
+        let mut conn = self.db.pool.acquire().await?;
+        let open = agent_queries::open_for(&mut conn, host).await?;
+        Ok(open
+            .into_iter()
+            .filter_map(|(id, uuid, kind)| {
+                let ask = serde_json::from_value(serde_json::Value::String(kind)).ok()?;
+                Some(Query { id, uuid, ask })
+            })
+            .collect())
+    }
+
+    /// Records `host`'s answer to question `id`; false when nobody waits for it any more.
+    pub async fn answer_query(
+        &self,
+        host: &str,
+        id: &str,
+        answer: &Answer,
+    ) -> crate::error::Result<bool> {
+        let mut tx = self.db.begin_write().await?;
+        let open = agent_queries::answer(
+            &mut tx,
+            id,
+            host,
+            answer.result.as_deref(),
+            answer.error.as_deref(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(open)
+    }
+
     /// Registers a host: its nova-compute service, its hypervisor record and its placement
     /// provider with VCPU/MEMORY_MB/DISK_GB inventory.
     pub async fn register_host(&self, host: &str, info: &HostInfo) -> crate::error::Result<()> {

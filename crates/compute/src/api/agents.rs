@@ -8,6 +8,8 @@
 //! - `POST /hosts/{host}/reports`   body: `{"reports": [Report]}`   → 204
 //! - `POST /hosts/{host}/heartbeat`                                 → 204
 //! - `GET  /hosts/{host}/wait?timeout=S` long poll                  → `{"changed": bool}`
+//! - `GET  /hosts/{host}/queries`                                   → `{"queries": [Query]}`
+//! - `POST /hosts/{host}/queries/{id}` body: `Answer`               → 204 (404: nobody waits)
 //!
 //! Every call needs a token passing the `compute:agent` rule (admin or service role).
 
@@ -18,7 +20,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use ferrostack_agent::Report;
+use ferrostack_agent::{Answer, Report};
 use ferrostack_api::{ApiError, Auth, Json};
 use ferrostack_virt::HostInfo;
 use serde::Deserialize;
@@ -38,6 +40,8 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
         .route("/hosts/{host}/reports", post(reports))
         .route("/hosts/{host}/heartbeat", post(heartbeat))
         .route("/hosts/{host}/wait", get(wait))
+        .route("/hosts/{host}/queries", get(queries))
+        .route("/hosts/{host}/queries/{id}", post(answer))
 }
 
 /// Checks the caller may act as an agent, and that `host` is a plausible host name (it
@@ -130,4 +134,25 @@ async fn wait(
     let n = svc.wakeups.of(&host);
     let changed = tokio::time::timeout(timeout, n.notified()).await.is_ok();
     Ok(axum::Json(json!({ "changed": changed })).into_response())
+}
+
+async fn queries(svc: State, auth: Auth, Path(host): Path<String>) -> Result<Response, ApiError> {
+    allow(&svc, &auth, &host)?;
+    let queries = svc.queries_for(&host).await?;
+    Ok(axum::Json(json!({ "queries": queries })).into_response())
+}
+
+async fn answer(
+    svc: State,
+    auth: Auth,
+    Path((host, id)): Path<(String, String)>,
+    Json(body): Json<Answer>,
+) -> Result<Response, ApiError> {
+    allow(&svc, &auth, &host)?;
+    if !svc.answer_query(&host, &id, &body).await? {
+        return Err(ApiError::not_found(format!(
+            "No open question {id} for host {host}."
+        )));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

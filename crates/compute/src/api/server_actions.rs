@@ -518,8 +518,7 @@ impl ComputeService {
         Ok(())
     }
 
-    /// The console log, read from the host's driver. Only hosts whose agent runs in this
-    /// process can be read for now (agents in their own process do not serve it yet).
+    /// The console log, asked of the host's agent (in this process or its own).
     pub async fn console_output(
         &self,
         inst: &crate::instance::Instance,
@@ -534,15 +533,9 @@ impl ComputeService {
                 )))
             }
         };
-        let driver = self.local_drivers.get(host).ok_or_else(|| {
-            ComputeError::Conflict(format!(
-                "The console of instance {} on host {host} is not reachable from this controller.",
-                inst.uuid
-            ))
-        })?;
-        let out = driver
-            .console_output(&inst.uuid, None)
-            .await
+        let out = self
+            .ask_host(host, &inst.uuid, ferrostack_agent::Ask::ConsoleOutput)
+            .await?
             .map_err(|e| ComputeError::Conflict(format!("Guest console not available: {e}")))?;
         // Nova's tail: the last `length` pieces of the log split at '\n' (a final newline
         // counts as an empty last line).

@@ -1,6 +1,7 @@
 //! SQL of the compute service, one module per resource. Nothing outside `db/` writes SQL.
 
 pub mod actions;
+pub mod agent_queries;
 pub mod aggregates;
 pub mod flavors;
 pub mod hosts;

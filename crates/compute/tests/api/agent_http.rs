@@ -164,6 +164,26 @@ api_test!(
         assert_eq!(v["server"]["OS-EXT-SRV-ATTR:host"], HOST);
         assert_eq!(guest_power(&driver, &id).await, Some(PowerState::Running));
 
+        // The console log comes from the agent's driver, through a question it answers.
+        let (s, v) = c
+            .call(
+                Method::POST,
+                &format!("/servers/{id}/action"),
+                &admin,
+                Some(json!({"os-getConsoleOutput": {"length": 50}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let log = v["output"].as_str().unwrap();
+        assert!(log.contains("[fake]"), "{log}");
+        let mut conn = c.db.pool.acquire().await.unwrap();
+        let left: i64 = ferrostack_store::sqlx::query_scalar("SELECT COUNT(*) FROM agent_queries")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        drop(conn);
+        assert_eq!(left, 0, "answered questions are removed");
+
         // With the controller unreachable, converging fails and leaves the guest alone.
         let dead = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

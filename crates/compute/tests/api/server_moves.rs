@@ -57,13 +57,14 @@ async fn with_hosts(c: &TestCloud, n: usize) -> String {
         .unwrap();
     let resp = c.router.clone().oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    // Every host registered before the test goes on.
-    for _ in 0..500 {
-        let (_, h) = c.call(Method::GET, "/os-hypervisors", &admin, None).await;
-        if h["hypervisors"].as_array().map_or(0, |a| a.len()) == n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    // Every host registered, with capacity, before the test goes on.
+    let names: Vec<String> = if n == 1 {
+        vec!["mv".into()]
+    } else {
+        (1..=n).map(|i| format!("mv-{i}")).collect()
+    };
+    for h in &names {
+        c.wait_host(h).await;
     }
     id
 }
