@@ -323,26 +323,26 @@ impl ComputeService {
                 r.generation == inst.generation && inst.done_generation != inst.generation;
             if let Some(e) = &r.error {
                 if current {
-                    if let Some(unfilled) = failure_keeps_guest(&inst) {
-                        // The guest is as it was: back to its state with a fault, as Nova
+                    match failure_keeps_guest(&inst) {
+                        // The guest is as it was: back to its state (with the fault), as Nova
                         // reverts only the task state of a failed snapshot.
-                        instances::set_converged(
-                            &mut tx,
-                            &inst.uuid,
-                            inst.generation,
-                            r.power.code(),
-                            &inst.target_vm_state,
-                            now,
-                        )
-                        .await?;
-                        instances::add_fault(&mut tx, &inst.uuid, 500, e, "", Some(host), now)
+                        Some(unfilled) => {
+                            instances::set_converged(
+                                &mut tx,
+                                &inst.uuid,
+                                inst.generation,
+                                r.power.code(),
+                                &inst.target_vm_state,
+                                now,
+                            )
                             .await?;
-                        actions::finish_open(&mut tx, &inst.uuid, Some(e), Some(host), now).await?;
-                        drop_images.extend(unfilled);
-                        continue;
+                            drop_images.extend(unfilled);
+                        }
+                        None => {
+                            instances::set_error(&mut tx, &inst.uuid, inst.generation, now).await?;
+                            instances::set_power_state(&mut tx, &inst.uuid, r.power.code()).await?;
+                        }
                     }
-                    instances::set_error(&mut tx, &inst.uuid, inst.generation, now).await?;
-                    instances::set_power_state(&mut tx, &inst.uuid, r.power.code()).await?;
                     instances::add_fault(&mut tx, &inst.uuid, 500, e, "", Some(host), now).await?;
                     actions::finish_open(&mut tx, &inst.uuid, Some(e), Some(host), now).await?;
                 }

@@ -120,6 +120,30 @@ async fn act(c: &TestCloud, token: &str, id: &str, mv: &str, body: Value) -> (St
     .await
 }
 
+/// Marks the compute service of `host` forced down (2.53), as an operator fencing a host.
+async fn force_down(c: &TestCloud, admin: &str, host: &str) {
+    let (_, svcs) = c
+        .nova(
+            Method::GET,
+            &format!("/os-services?host={host}"),
+            admin,
+            "2.53",
+            None,
+        )
+        .await;
+    let svc_id = svcs["services"][0]["id"].as_str().unwrap().to_string();
+    let (s, b) = c
+        .nova(
+            Method::PUT,
+            &format!("/os-services/{svc_id}"),
+            admin,
+            "2.53",
+            Some(json!({"forced_down": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}
+
 /// Status of the newest migration of an instance, read from the database.
 async fn migration_status(c: &TestCloud, id: &str) -> (String, bool) {
     let mut conn = c.db.pool.acquire().await.unwrap();
@@ -430,20 +454,7 @@ api_test!(
         let (s, b) = act(c, &admin, &id, "2.29", json!({"evacuate": {}})).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
         assert!(TestCloud::message(&b).contains("still in use"), "{b}");
-        let (_, svcs) = c
-            .nova(Method::GET, &format!("/os-services?host={live_dest}"), &admin, "2.53", None)
-            .await;
-        let svc_id = svcs["services"][0]["id"].as_str().unwrap().to_string();
-        let (s, b) = c
-            .nova(
-                Method::PUT,
-                &format!("/os-services/{svc_id}"),
-                &admin,
-                "2.53",
-                Some(json!({"forced_down": true})),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{b}");
+        force_down(c, &admin, &live_dest).await;
         let (s, b) = act(c, &admin, &id, "2.14", json!({"evacuate": {}})).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         let v = wait_status(c, &admin, &id, "ACTIVE").await;
@@ -466,20 +477,7 @@ api_test!(
 
         // From 2.95 an evacuated server ends stopped on its new host.
         let second = host_of(&c.server(&id).await);
-        let (_, svcs) = c
-            .nova(Method::GET, &format!("/os-services?host={second}"), &admin, "2.53", None)
-            .await;
-        let svc_id = svcs["services"][0]["id"].as_str().unwrap().to_string();
-        let (s, b) = c
-            .nova(
-                Method::PUT,
-                &format!("/os-services/{svc_id}"),
-                &admin,
-                "2.53",
-                Some(json!({"forced_down": true})),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{b}");
+        force_down(c, &admin, &second).await;
         let (s, b) = act(c, &admin, &id, "2.95", json!({"evacuate": {}})).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         assert!(b.is_null() || b == json!({}), "no adminPass from 2.14: {b}");
