@@ -100,15 +100,16 @@ impl ComputeService {
         host: Option<String>,
     ) -> Result<MoveOutcome> {
         let action = kind.action();
-        check_state(inst, action)?;
         let source = inst.host.clone().ok_or_else(|| {
             ComputeError::Conflict(format!(
                 "Cannot '{action}' instance {} while it is on no host",
                 inst.uuid
             ))
         })?;
+        // Nova checks the hosts (404/400) before the instance's state (409).
         self.check_move_hosts(inst, &kind, &source, host.as_deref())
             .await?;
+        check_state(inst, action)?;
         let new_flavor = match &kind {
             MoveKind::Resize(f) => f.clone(),
             _ => inst.flavor.clone(),
