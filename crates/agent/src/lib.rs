@@ -135,6 +135,15 @@ pub struct Answer {
     pub error: Option<String>,
 }
 
+/// What `driver` answers to `ask` about guest `uuid`: the agent's answer to a [`Query`], and
+/// what a controller reads directly from a driver in its own process.
+pub async fn ask_driver(driver: &dyn Driver, uuid: &str, ask: Ask) -> Result<String, String> {
+    match ask {
+        Ask::ConsoleOutput => driver.console_output(uuid, None).await,
+    }
+    .map_err(|e| e.to_string())
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct LinkError(pub String);
@@ -307,19 +316,11 @@ impl Agent {
     /// Answers the controller's waiting questions from the driver.
     pub async fn answer_queries(&self) -> Result<(), LinkError> {
         for q in self.controller.queries(&self.host).await? {
-            let got = match q.ask {
-                Ask::ConsoleOutput => self.driver.console_output(&q.uuid, None).await,
+            let (result, error) = match ask_driver(self.driver.as_ref(), &q.uuid, q.ask).await {
+                Ok(text) => (Some(text), None),
+                Err(e) => (None, Some(e)),
             };
-            let answer = match got {
-                Ok(text) => Answer {
-                    result: Some(text),
-                    error: None,
-                },
-                Err(e) => Answer {
-                    result: None,
-                    error: Some(e.to_string()),
-                },
-            };
+            let answer = Answer { result, error };
             self.controller.answer(&self.host, &q.id, &answer).await?;
         }
         Ok(())

@@ -180,10 +180,7 @@ impl ComputeService {
         ask: Ask,
     ) -> crate::error::Result<Result<String, String>> {
         if let Some(driver) = self.local_drivers.get(host) {
-            let got = match ask {
-                Ask::ConsoleOutput => driver.console_output(uuid, None).await,
-            };
-            return Ok(got.map_err(|e| e.to_string()));
+            return Ok(ferrostack_agent::ask_driver(driver.as_ref(), uuid, ask).await);
         }
         let id = uuid::Uuid::new_v4().to_string();
         {

@@ -202,7 +202,6 @@ impl ComputeService {
         auth: &AuthContext,
         request_id: &str,
     ) -> Result<()> {
-        check_state(inst, "unrescue")?;
         self.request_change(
             inst,
             auth,

@@ -330,7 +330,7 @@ impl ComputeService {
     ) -> Result<()> {
         let m = self.awaiting_confirm(inst, "confirmResize").await?;
         let now = now_micros();
-        let in_place = m.source_compute == m.dest_compute;
+        let in_place = m.in_place();
         let mut tx = self.db.begin_write().await?;
         if in_place {
             // No copy to remove: confirmed at once.
@@ -390,7 +390,7 @@ impl ComputeService {
             ("running", vm::ACTIVE)
         };
         // On the same host, the guest itself takes the old sizes back.
-        let one_shot = (m.source_compute == m.dest_compute).then_some("resize");
+        let one_shot = m.in_place().then_some("resize");
         instances::set_desire(
             &mut tx,
             &inst.uuid,
@@ -472,7 +472,7 @@ pub async fn arrived(
         "running" => "completed",
         // A revert on the same host: the guest has its old sizes again. (Across hosts, the
         // instance is back on the source, and the destination's "gone" report ends it.)
-        "reverting" if m.source_compute == host => "reverted",
+        "reverting" if m.in_place() => "reverted",
         "reverting" => return Ok(()),
         _ => "done",
     };

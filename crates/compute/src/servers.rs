@@ -262,11 +262,10 @@ impl ComputeService {
 
     /// The availability zone of `host`: its aggregate's, else the default.
     pub(crate) async fn host_zone(&self, conn: &mut db::Conn, host: &str) -> Result<String> {
-        Ok(db::aggregates::all(conn)
+        Ok(self
+            .host_zones(conn)
             .await?
-            .iter()
-            .filter(|a| a.hosts.iter().any(|h| h == host))
-            .find_map(|a| a.availability_zone.clone())
+            .remove(host)
             .unwrap_or_else(|| self.config.default_availability_zone.clone()))
     }
 

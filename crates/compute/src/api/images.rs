@@ -134,10 +134,7 @@ fn detail_view(svc: &ComputeService, i: &Image) -> Value {
         ]});
     }
     if let Some(auto) = i.properties.get("auto_disk_config").and_then(Value::as_str) {
-        let on = matches!(
-            auto.to_ascii_lowercase().as_str(),
-            "true" | "1" | "yes" | "on" | "y" | "t"
-        );
+        let on = super::input::parse_bool(auto) == Some(true);
         out["OS-DCF:diskConfig"] = json!(if on { "AUTO" } else { "MANUAL" });
     }
     out
@@ -214,21 +211,10 @@ async fn list_page(
     Ok((page, body.get("next").is_some()))
 }
 
-fn page_links(
-    svc: &ComputeService,
-    kind: &str,
-    last: Option<&str>,
-    q: &[(String, String)],
-) -> Value {
-    let mut pairs: Vec<(String, String)> =
-        q.iter().filter(|(k, _)| k != "marker").cloned().collect();
-    if let Some(m) = last {
-        pairs.push(("marker".into(), m.to_string()));
-    }
-    let qs = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish();
-    json!([{"rel": "next", "href": format!("{}/compute/v2.1/{kind}?{qs}", svc.config.public_url)}])
+/// The next link of a page Glance says more images follow.
+fn page_links(svc: &ComputeService, kind: &str, last: &str, q: &[(String, String)]) -> Value {
+    let base = format!("{}/compute", svc.config.public_url);
+    super::next_links(&base, kind, q, last)
 }
 
 async fn list(
@@ -244,8 +230,8 @@ async fn list(
         .map(|(id, name)| json!({"id": id, "name": name, "links": links(&svc, id)}))
         .collect();
     let mut body = json!({ "images": images });
-    if more {
-        body["images_links"] = page_links(&svc, "images", page.last().map(|p| p.0.as_str()), &q);
+    if let (true, Some((last, _))) = (more, page.last()) {
+        body["images_links"] = page_links(&svc, "images", last, &q);
     }
     Ok(axum::Json(body).into_response())
 }
@@ -266,9 +252,8 @@ async fn detail(
         }
     }
     let mut body = json!({ "images": images });
-    if more {
-        body["images_links"] =
-            page_links(&svc, "images/detail", page.last().map(|p| p.0.as_str()), &q);
+    if let (true, Some((last, _))) = (more, page.last()) {
+        body["images_links"] = page_links(&svc, "images/detail", last, &q);
     }
     Ok(axum::Json(body).into_response())
 }

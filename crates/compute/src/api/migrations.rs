@@ -182,14 +182,8 @@ async fn index(
         json!({"migrations": page.iter().map(|m| view(&base, m, v)).collect::<Vec<_>>()});
     if let (Some(l), Some(last)) = (limit, page.last()) {
         if page.len() == l {
-            let mut next: Vec<(String, String)> =
-                pairs.into_iter().filter(|(k, _)| k != "marker").collect();
-            next.push(("marker".into(), last.uuid.clone()));
-            let q = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(next)
-                .finish();
             body["migrations_links"] =
-                json!([{"rel": "next", "href": format!("{base}/v2.1/os-migrations?{q}")}]);
+                super::next_links(&base, "os-migrations", &pairs, &last.uuid);
         }
     }
     Ok(axum::Json(body).into_response())

@@ -106,3 +106,23 @@ pub fn root_router(svc: Arc<ComputeService>) -> Router {
         .with_state(svc)
         .layer(ErrorFormat::Nova.layer())
 }
+
+/// Nova's `<collection>_links` for a page that more items follow: the request's own query
+/// (filters, sort keys, limit) with `marker` set to the page's last item. `base` is the
+/// compute endpoint (`<public_url>/compute`), `path` the collection (`servers/detail`).
+pub(crate) fn next_links(
+    base: &str,
+    path: &str,
+    query: &[(String, String)],
+    marker: &str,
+) -> serde_json::Value {
+    let pairs = query
+        .iter()
+        .filter(|(k, _)| k != "marker")
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain([("marker", marker)]);
+    let qs = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    serde_json::json!([{"rel": "next", "href": format!("{base}/v2.1/{path}?{qs}")}])
+}

@@ -498,10 +498,9 @@ impl ComputeService {
             }
         }
         if let Some(host) = &to.host {
-            let known = crate::db::hosts::services(&mut conn)
+            let known = crate::db::hosts::service_by_host(&mut conn, host, "nova-compute")
                 .await?
-                .iter()
-                .any(|s| &s.host == host && s.binary == "nova-compute");
+                .is_some();
             if !known {
                 return Err(ComputeError::BadRequest(format!(
                     "Compute host {host} could not be found."

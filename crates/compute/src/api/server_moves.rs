@@ -170,21 +170,7 @@ pub(super) async fn dispatch(
                 Some(h) => Some(input::string("host", h, 1, 255)?.to_string()),
             };
             if let Some(f) = a.get("force") {
-                let force = match f {
-                    Value::Bool(b) => *b,
-                    Value::String(s) if input::parse_bool(s).is_some() => {
-                        input::parse_bool(s) == Some(true)
-                    }
-                    other => {
-                        return Err(input::invalid(
-                            "force",
-                            other,
-                            format!("{} is not of type 'boolean'", input::repr(other)),
-                        )
-                        .into())
-                    }
-                };
-                if force && host.is_none() {
+                if input::boolean("force", f)? && host.is_none() {
                     return Err(ApiError::bad_request(
                         "Can't force to a non-provided destination",
                     ));

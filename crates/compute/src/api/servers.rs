@@ -811,14 +811,14 @@ fn page_body(
         } else {
             "servers"
         };
-        let mut qs = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in query.iter().filter(|(k, _)| k != "marker" && k != "limit") {
-            qs.append_pair(k, v);
-        }
-        qs.append_pair("limit", &limit.to_string());
-        qs.append_pair("marker", last);
-        body["servers_links"] =
-            json!([{"rel": "next", "href": format!("{base}/v2.1/{path}?{}", qs.finish())}]);
+        // The limit this page was cut at (a larger one asked for is capped).
+        let mut q: Vec<(String, String)> = query
+            .iter()
+            .filter(|(k, _)| k != "limit")
+            .cloned()
+            .collect();
+        q.push(("limit".into(), limit.to_string()));
+        body["servers_links"] = super::next_links(base, path, &q, last);
     }
     body
 }

@@ -120,18 +120,7 @@ async fn update_service(
             "Specifying 'disabled_reason' with status 'enabled' is invalid.",
         ));
     }
-    let mut tx = svc.db.begin_write().await.map_err(ComputeError::from)?;
-    hosts::set_service_status(
-        &mut tx,
-        s.id,
-        disabled,
-        forced,
-        ferrostack_store::now_micros(),
-    )
-    .await
-    .map_err(ComputeError::from)?;
-    tx.commit().await.map_err(ComputeError::from)?;
-    svc.hosts.invalidate().await;
+    write_status(&svc, s.id, disabled, forced).await?;
     let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
     let s = hosts::service_by_uuid(&mut conn, &id)
         .await
@@ -208,26 +197,31 @@ async fn legacy_update(
         }
         _ => {
             let forced = match o.get("forced_down") {
-                Some(Value::Bool(b)) => *b,
-                Some(Value::String(s)) => super::input::parse_bool(s)
-                    .ok_or_else(|| ApiError::bad_request(format!("Unrecognized value '{s}'")))?,
-                Some(other) => {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid input for field/attribute forced_down. Value: {other}."
-                    )))
-                }
+                Some(f) => super::input::boolean("forced_down", f)?,
                 None => return Err(ApiError::bad_request("Missing forced_down field")),
             };
             let out = json!({"host": host, "binary": binary, "forced_down": forced});
             (None, Some(forced), out)
         }
     };
-    let mut tx = svc.db.begin_write().await.map_err(ComputeError::from)?;
     let reason_ref = disabled.as_ref().map(|(d, r)| (*d, r.as_deref()));
+    write_status(svc, service.id, reason_ref, forced).await?;
+    Ok(axum::Json(json!({ "service": out })).into_response())
+}
+
+/// Writes a service's disabled state (with its reason) and forced-down flag, each when given;
+/// the scheduler's cached host states are stale after it.
+async fn write_status(
+    svc: &ComputeService,
+    id: i64,
+    disabled: Option<(bool, Option<&str>)>,
+    forced: Option<bool>,
+) -> Result<(), ApiError> {
+    let mut tx = svc.db.begin_write().await.map_err(ComputeError::from)?;
     hosts::set_service_status(
         &mut tx,
-        service.id,
-        reason_ref,
+        id,
+        disabled,
         forced,
         ferrostack_store::now_micros(),
     )
@@ -235,7 +229,7 @@ async fn legacy_update(
     .map_err(ComputeError::from)?;
     tx.commit().await.map_err(ComputeError::from)?;
     svc.hosts.invalidate().await;
-    Ok(axum::Json(json!({ "service": out })).into_response())
+    Ok(())
 }
 
 async fn delete_service(

@@ -27,6 +27,13 @@ pub struct Migration {
     pub updated_at: Option<i64>,
 }
 
+impl Migration {
+    /// A resize that stayed on the instance's host: one guest, no copy elsewhere.
+    pub fn in_place(&self) -> bool {
+        self.source_compute == self.dest_compute
+    }
+}
+
 /// Statuses in which the instance itself is still moving (another move must wait).
 pub const IN_PROGRESS: &[&str] = &[
     "migrating",
