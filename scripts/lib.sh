@@ -15,9 +15,11 @@ need_root() {
   fi
 }
 
-# Installs the Debian packages the cloud and its tests need, when missing.
+# Installs the Debian packages the cloud and its tests need, when missing, then checks that
+# every tool the stages call is there (failing with its name when one is not).
 install_packages() {
-  local want=(postgresql python3-venv python3-pip ca-certificates iproute2 curl)
+  local want=(postgresql python3-venv python3-pip ca-certificates iproute2 curl
+              genisoimage openssh-client cpio xz-utils e2fsprogs kmod binutils busybox-static)
   local missing=()
   for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,10 +28,53 @@ install_packages() {
     log "installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq "${missing[@]}" >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
+  install_qemu
   if ! command -v cargo >/dev/null; then
     echo "cargo (Rust 1.85 or newer) is required: install the Rust toolchain first" >&2
+    exit 1
+  fi
+  check_tools
+}
+
+# QEMU's packages are installed together, at one version: the system emulator, qemu-img and
+# the block drivers (RBD, iSCSI) the QEMU driver uses. A machine may carry a newer qemu-utils
+# (e.g. from backports) than the qemu-system-x86 its sources offer; installing the emulator
+# alone then removes that qemu-utils, so all three are put at the emulator's version.
+QEMU_PACKAGES=(qemu-system-x86 qemu-utils qemu-block-extra)
+install_qemu() {
+  local version p have ok=1
+  for p in "${QEMU_PACKAGES[@]}"; do
+    have=$(dpkg-query -W -f='${Status} ${Version}' "$p" 2>/dev/null || true)
+    case "$have" in
+      "install ok installed "*) [ -z "${version:-}" ] && version=${have##* }
+                                [ "${have##* }" = "$version" ] || ok=0 ;;
+      *) ok=0 ;;
+    esac
+  done
+  [ "$ok" = 1 ] && return 0
+  export DEBIAN_FRONTEND=noninteractive
+  version=$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')
+  if [ -z "$version" ] || [ "$version" = "(none)" ]; then
+    apt-get update -qq
+    version=$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')
+  fi
+  log "installing QEMU $version: ${QEMU_PACKAGES[*]}"
+  apt-get install -y -qq --no-install-recommends --allow-downgrades \
+    $(for p in "${QEMU_PACKAGES[@]}"; do printf '%s=%s ' "$p" "$version"; done) >/dev/null
+}
+
+# Every tool a stage of the test command or the all-in-one cloud runs.
+check_tools() {
+  local t absent=()
+  for t in qemu-system-x86_64 qemu-img genisoimage ssh ssh-keygen curl cpio xz mkfs.ext4 \
+           debugfs modinfo objdump busybox python3 cargo runuser; do
+    command -v "$t" >/dev/null 2>&1 || absent+=("$t")
+  done
+  ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || absent+=(pg_ctl)
+  if [ ${#absent[@]} -gt 0 ]; then
+    echo "missing after installing packages: ${absent[*]}" >&2
     exit 1
   fi
 }

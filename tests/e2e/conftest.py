@@ -238,6 +238,8 @@ class Cloud:
     # The subcommand and its extra options (``controller``, ``--service-down-time 15``, ...).
     command: str = "all-in-one"
     extra_args: list = field(default_factory=list)
+    # The umask the process starts with (None: the test runner's).
+    umask: int | None = None
     env: dict = field(default_factory=dict)
     _admin_token: str | None = None
     _admin_project_id: str | None = None
@@ -276,6 +278,7 @@ class Cloud:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=(lambda: os.umask(self.umask)) if self.umask is not None else None,
             # FERROSTACK_TESTVM_DIR tells the tests where the prebuilt testvm is; the clouds
             # themselves start without it (a test that wants testvm passes --testvm-dir).
             env={**{k: v for k, v in os.environ.items() if k != "FERROSTACK_TESTVM_DIR"}, "NO_COLOR": "1"},

@@ -52,6 +52,11 @@ pub struct AuthContext {
     pub expires_at: DateTime<Utc>,
     pub application_credential: Option<AppCredRef>,
     pub is_admin_project: bool,
+    /// A cloud administrator: the caller passes the `context_is_admin` policy rule (an admin
+    /// role on the admin project or the system, unless the operator's policy says otherwise).
+    /// Decided once at validation, as Nova's `context.is_admin`; services use it for what
+    /// policy rules do not express (which projects a listing spans, who sees what).
+    pub is_admin: bool,
 }
 
 /// The application credential a token was obtained with.

@@ -65,7 +65,66 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Only whitespace may follow the JSON value (`{"a": 1} junk` is malformed).
     de.end()
         .map_err(|e| ApiError::bad_request(format!("Malformed request body: {e}")))?;
+    if has_escaped_nul(bytes) {
+        return Err(nul_error(bytes));
+    }
     Ok(value)
+}
+
+/// Whether a string of the JSON text holds a NUL (`\u0000`; a raw NUL byte is no valid JSON).
+/// No service stores one: PostgreSQL cannot, so refusing it everywhere keeps both engines
+/// answering alike.
+fn has_escaped_nul(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            if bytes.get(i + 1) == Some(&b'u') && bytes.get(i + 2..i + 6) == Some(&b"0000"[..]) {
+                return true;
+            }
+            i += 2; // the escaped character is never the start of another escape
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// The 400 for a NUL, naming where it is.
+fn nul_error(bytes: &[u8]) -> ApiError {
+    fn find(v: &serde_json::Value, path: &mut Vec<String>) -> bool {
+        match v {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(a) => a.iter().enumerate().any(|(i, x)| {
+                path.push(i.to_string());
+                let found = find(x, path);
+                if !found {
+                    path.pop();
+                }
+                found
+            }),
+            serde_json::Value::Object(o) => o.iter().any(|(k, x)| {
+                path.push(k.replace('\0', "\\u0000"));
+                let found = k.contains('\0') || find(x, path);
+                if !found {
+                    path.pop();
+                }
+                found
+            }),
+            _ => false,
+        }
+    }
+    let mut path = Vec::new();
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        find(&v, &mut path);
+    }
+    ApiError::bad_request(format!(
+        "Invalid input for field/attribute {}. NUL characters (\\u0000) are not allowed.",
+        if path.is_empty() {
+            "body".to_string()
+        } else {
+            path.join(".")
+        }
+    ))
 }
 
 impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
@@ -88,6 +147,19 @@ mod tests {
     #[allow(dead_code)]
     struct Inner {
         name: String,
+    }
+
+    #[test]
+    fn nul_characters_are_refused_with_their_place() {
+        let e =
+            parse::<serde_json::Value>(br#"{"project": {"tags": ["a", "b\u0000"]}}"#).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.message.contains("project.tags.1"), "{}", e.message);
+        let e = parse::<serde_json::Value>(br#"{"k\u0000": 1}"#).unwrap_err();
+        assert!(e.message.contains("NUL"), "{}", e.message);
+        // An escaped backslash before `u0000` is text, not a NUL.
+        assert!(parse::<serde_json::Value>(br#"{"a": "x\\u0000"}"#).is_ok());
+        assert!(parse::<serde_json::Value>(br#"{"a": "\\\u0000"}"#).is_err());
     }
 
     #[test]

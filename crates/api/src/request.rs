@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use axum::extract::Request;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use http::HeaderValue;
 
 /// The id of the current request (`req-<uuid>`), in the request extensions.
@@ -20,13 +20,23 @@ pub struct LogIdentity {
 
 /// Middleware: assigns a request id, sends it back as `x-openstack-request-id` (and
 /// `x-compute-request-id` under `/compute`, as Nova does) and logs one line per request.
+///
+/// The request is handled in a task of its own, which this middleware awaits: when the client
+/// goes away, the server drops this future, but the handler runs on to its end. So a handler
+/// is never cancelled half-way, inside a write transaction or between two writes that belong
+/// together (it commits or rolls back as it would have), and a connection never goes back to
+/// the pool in the middle of one.
 pub async fn request_context(mut req: Request, next: Next) -> Response {
     let id = format!("req-{}", uuid::Uuid::new_v4());
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     req.extensions_mut().insert(RequestId(id.clone()));
     let started = Instant::now();
-    let mut resp = next.run(req).await;
+    let mut resp = match tokio::spawn(next.run(req)).await {
+        Ok(resp) => resp,
+        Err(e) => crate::ApiError::internal(format_args!("request {id}: handler failed: {e}"))
+            .into_response(),
+    };
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     if let Ok(v) = HeaderValue::from_str(&id) {
         if path.starts_with("/compute") {
@@ -51,4 +61,17 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
         "request"
     );
     resp
+}
+
+/// Middleware (inside each service's error renderer): a NUL character in the path or the query
+/// string is refused with 400. PostgreSQL cannot store or compare it, so without this the same
+/// request would answer differently on the two engines.
+pub async fn refuse_nul(req: Request, next: Next) -> Response {
+    let uri = req.uri();
+    let has_nul = |s: &str| s.contains("%00");
+    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        return crate::ApiError::bad_request("NUL characters (%00) are not allowed in the URL.")
+            .into_response();
+    }
+    next.run(req).await
 }

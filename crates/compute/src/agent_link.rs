@@ -289,9 +289,9 @@ impl ComputeService {
         Ok(())
     }
 
-    /// Applies one agent report batch. Placement is updated after the compute transaction
-    /// commits: never call placement while holding a write transaction (SQLite has one
-    /// writer).
+    /// Applies one agent report batch in one write transaction: the resources a deleted,
+    /// offloaded or moved-away guest gave back leave placement in the same transaction that
+    /// records it, so a crash can never keep them allocated.
     pub async fn apply_reports(
         &self,
         host: &str,
@@ -388,6 +388,9 @@ impl ComputeService {
                 instances::set_power_state(&mut tx, &inst.uuid, r.power.code()).await?;
             }
         }
+        for uuid in &release {
+            self.placement.remove_allocations_in(&mut tx, uuid).await?;
+        }
         tx.commit().await?;
         for image in &drop_images {
             if let Err(e) = self.image.delete_snapshot_image(image).await {
@@ -396,9 +399,6 @@ impl ComputeService {
         }
         if release.is_empty() {
             return Ok(());
-        }
-        for uuid in &release {
-            self.placement.remove_allocations(uuid).await?;
         }
         // Released resources: the scheduler's cached free capacity is now too low.
         self.hosts.invalidate().await;
@@ -421,7 +421,7 @@ impl ComputeService {
     }
 
     pub async fn heartbeat(&self, host: &str) -> crate::error::Result<()> {
-        let mut conn = self.db.pool.acquire().await?;
+        let mut conn = self.db.writer.acquire().await?;
         hosts::heartbeat(&mut conn, host, now_micros()).await?;
         Ok(())
     }

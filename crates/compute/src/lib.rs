@@ -6,6 +6,7 @@
 
 pub mod agent_link;
 pub mod api;
+pub mod audit;
 pub mod db;
 pub mod error;
 pub mod instance;

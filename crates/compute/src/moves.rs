@@ -333,8 +333,12 @@ impl ComputeService {
         let in_place = m.in_place();
         let mut tx = self.db.begin_write().await?;
         if in_place {
-            // No copy to remove: confirmed at once.
+            // No copy to remove: confirmed at once, and the old flavor's resources, held by the
+            // migration, are free again (in the same transaction: nothing leaks on a crash).
             migrations::set_source_cleaned(&mut tx, m.id, "confirmed", now).await?;
+            self.placement
+                .remove_allocations_in(&mut tx, &m.uuid)
+                .await?;
         } else {
             migrations::set_status(&mut tx, m.id, "confirming", now).await?;
         }
@@ -358,8 +362,6 @@ impl ComputeService {
         actions::finish_open(&mut tx, &inst.uuid, None, inst.host.as_deref(), now).await?;
         tx.commit().await?;
         if in_place {
-            // The old flavor's resources, held by the migration, are free again.
-            self.placement.remove_allocations(&m.uuid).await?;
             self.hosts.invalidate().await;
         }
         self.wakeups.wake(&m.source_compute);
@@ -376,12 +378,19 @@ impl ComputeService {
     ) -> Result<()> {
         let m = self.awaiting_confirm(inst, "revertResize").await?;
         let old = m.old_flavor.clone().unwrap_or_else(|| inst.flavor.clone());
-        // The source's resources, held by the migration, become the instance's again.
-        self.placement
-            .move_allocations(&m.uuid, &inst.uuid, &inst.project_id, &inst.user_id)
-            .await?;
         let now = now_micros();
         let mut tx = self.db.begin_write().await?;
+        // The source's resources, held by the migration, become the instance's again, with the
+        // revert itself or not at all.
+        self.placement
+            .move_allocations_in(
+                &mut tx,
+                &m.uuid,
+                &inst.uuid,
+                &inst.project_id,
+                &inst.user_id,
+            )
+            .await?;
         migrations::set_status(&mut tx, m.id, "reverting", now).await?;
         instances::move_to(&mut tx, &inst.uuid, &m.source_compute, &old, now).await?;
         let (desired, target) = if m.prior_vm_state == vm::STOPPED {

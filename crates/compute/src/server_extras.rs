@@ -10,7 +10,6 @@ use sha2::Digest;
 use crate::db::{instances, quotas, server_extras as db};
 use crate::error::{ComputeError, Result};
 use crate::instance::{self, vm, Instance};
-use crate::servers::is_admin;
 use crate::ComputeService;
 
 /// Nova's per-server tag limit (objects.instance.MAX_TAG_COUNT).
@@ -27,7 +26,7 @@ const META_STATES: [&str; 4] = [vm::ACTIVE, vm::PAUSED, vm::SUSPENDED, vm::STOPP
 
 /// 409 for a locked server (unless admin), as Nova's `check_instance_lock`.
 pub fn check_lock(inst: &Instance, auth: &AuthContext) -> Result<()> {
-    if inst.locked && !is_admin(auth) {
+    if inst.locked && !auth.is_admin {
         return Err(ComputeError::Conflict(format!(
             "Instance {} is locked",
             inst.uuid

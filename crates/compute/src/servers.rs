@@ -36,10 +36,6 @@ pub struct CreateRequest {
     pub tags: Vec<String>,
 }
 
-pub fn is_admin(auth: &AuthContext) -> bool {
-    auth.has_role("admin")
-}
-
 impl ComputeService {
     /// Creates `min_count..=max_count` instances (as many as quota allows, at least
     /// `min_count`), all in BUILD waiting for the scheduler. Nothing is written when any check
@@ -54,7 +50,7 @@ impl ComputeService {
             .project_id()
             .ok_or_else(|| ComputeError::Forbidden("A project-scoped token is required.".into()))?
             .to_string();
-        let admin = is_admin(auth);
+        let admin = auth.is_admin;
         let mut conn = self.db.pool.acquire().await?;
         let flavor = db::flavors::get_visible(
             &mut conn,
@@ -121,12 +117,39 @@ impl ComputeService {
                 )));
             }
         }
+        // Every id a hint names must be the caller's to name: a group of another project
+        // (which would take this server as a member) or another project's server (whose host
+        // same_host/different_host would reveal) answers as one that does not exist. A cloud
+        // admin may name any.
         let group = match req.hints.get("group").and_then(|v| v.as_str()) {
-            Some(g) => Some(self.group_of(&mut conn, g).await?.ok_or_else(|| {
-                ComputeError::BadRequest(format!("Server group {g} could not be found."))
-            })?),
+            Some(g) => {
+                let found = db::server_groups::get(&mut conn, g)
+                    .await?
+                    .filter(|grp| admin || grp.project_id == project);
+                Some(
+                    found
+                        .map(|g| (g.id, g.policy, g.max_server_per_host))
+                        .ok_or_else(|| {
+                            ComputeError::BadRequest(format!(
+                                "Server group {g} could not be found."
+                            ))
+                        })?,
+                )
+            }
             None => None,
         };
+        for hint in ["same_host", "different_host"] {
+            for uuid in hint_uuids(&req.hints, hint) {
+                let visible = instances::get(&mut conn, &uuid, false)
+                    .await?
+                    .is_some_and(|i| admin || i.project_id == project);
+                if !visible {
+                    return Err(ComputeError::BadRequest(format!(
+                        "Instance {uuid} named in the {hint} scheduler hint could not be found."
+                    )));
+                }
+            }
+        }
         drop(conn);
 
         let snapshot = FlavorSnapshot {
@@ -429,16 +452,8 @@ impl ComputeService {
     pub(crate) async fn request_for(&self, inst: &Instance, ignore: &[String]) -> Result<Request> {
         let spec = &inst.request_spec;
         let hints = spec.get("scheduler_hints").cloned().unwrap_or_default();
-        let list = |k: &str| -> Vec<String> {
-            match hints.get(k) {
-                Some(serde_json::Value::String(s)) => vec![s.clone()],
-                Some(serde_json::Value::Array(a)) => a
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect(),
-                _ => Vec::new(),
-            }
-        };
+        let hints = hints.as_object().cloned().unwrap_or_default();
+        let list = |k: &str| hint_uuids(&hints, k);
         let (zone, forced_host) = match spec.get("availability_zone").and_then(|v| v.as_str()) {
             Some(az) => {
                 let (z, h) = split_az(az);
@@ -490,13 +505,7 @@ impl ComputeService {
                     .collect()
             })
             .unwrap_or_default();
-        let resources = Resources {
-            vcpu: inst.flavor.vcpus,
-            memory_mb: inst.flavor.ram,
-            disk_gb: inst.flavor.disk
-                + inst.flavor.ephemeral
-                + (inst.flavor.swap.max(0) as u64).div_ceil(1024) as i64,
-        };
+        let resources = Resources::for_flavor(&inst.flavor);
         Ok(Request {
             instance_uuid: inst.uuid.clone(),
             project_id: inst.project_id.clone(),
@@ -564,18 +573,13 @@ impl ComputeService {
         };
         let now = now_micros();
         // Like Nova, the instance takes its host's zone (the request spec keeps what was asked).
-        let zone = self
-            .hosts
-            .with_hosts(
-                || self.load_host_states(),
-                |hosts| {
-                    hosts
-                        .binary_search_by(|h| h.host.as_str().cmp(&host))
-                        .ok()
-                        .map(|i| hosts[i].availability_zone.clone())
-                },
-            )
-            .await?;
+        // Read in the transaction: waiting for the host cache (which may reload everything)
+        // would hold the writer meanwhile.
+        let zone = Some(
+            db::aggregates::zone_of_host(&mut tx, &host)
+                .await?
+                .unwrap_or_else(|| self.config.default_availability_zone.clone()),
+        );
         if !instances::place(&mut tx, &inst.uuid, &host, zone.as_deref(), now).await? {
             // Deleted (or placed by someone else) meanwhile: the claim goes with the rollback.
             return Ok(None);
@@ -656,12 +660,13 @@ impl ComputeService {
         } else {
             instances::mark_deleted(&mut tx, &inst.uuid, now).await?;
             actions::finish_open(&mut tx, &inst.uuid, None, None, now).await?;
+            self.placement
+                .remove_allocations_in(&mut tx, &inst.uuid)
+                .await?;
         }
         tx.commit().await?;
         if let Some(h) = &inst.host {
             self.wakeups.wake(h);
-        } else {
-            self.placement.remove_allocations(&inst.uuid).await?;
         }
         // A shelved server's disk image goes with it.
         if let Some(image) = crate::lifecycle::shelved_image(inst) {
@@ -781,6 +786,18 @@ pub fn check_state(inst: &Instance, action: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The server uuids of a `same_host`/`different_host` hint (one string or a list).
+pub fn hint_uuids(hints: &serde_json::Map<String, serde_json::Value>, key: &str) -> Vec<String> {
+    match hints.get(key) {
+        Some(serde_json::Value::String(s)) => vec![s.clone()],
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// `zone:host` (or `zone:host:node`, or `:host`) into its parts.

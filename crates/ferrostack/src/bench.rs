@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde_json::{json, Value};
 
+mod churn;
 mod compute;
 
 #[derive(Subcommand)]
@@ -61,6 +62,35 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// Clients of one project creating and deleting servers at once (some giving up on their
+    /// requests early, optionally with the cloud killed and restarted), then the invariants:
+    /// no 5xx, nothing stuck, quota usage = recount, placement usage = live servers' flavors.
+    Churn {
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 50)]
+        clients: usize,
+        /// Seconds the clients run.
+        #[arg(long, default_value_t = 300)]
+        seconds: u64,
+        /// Simulated (fake driver) hosts.
+        #[arg(long, default_value_t = 10)]
+        compute_hosts: usize,
+        /// Fraction of requests whose client gives up after 1-40 ms.
+        #[arg(long, default_value_t = 0.1)]
+        give_up: f64,
+        /// Times the cloud is killed (SIGKILL) and restarted during the run.
+        #[arg(long, default_value_t = 0)]
+        kill_rounds: usize,
+        /// Servers each client keeps at most.
+        #[arg(long, default_value_t = 4)]
+        live_per_client: usize,
+        /// Database of the cloud (postgres://...); default SQLite in its data directory.
+        #[arg(long = "cloud-db")]
+        cloud_db: Option<String>,
+        /// Fail (exit 1) when an invariant is broken or any answer was a 5xx.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 pub async fn run(what: BenchWhat) -> anyhow::Result<()> {
@@ -88,6 +118,28 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<()> {
                 creates,
                 servers,
                 dur: Duration::from_secs(seconds),
+            })
+            .await
+        }
+        BenchWhat::Churn {
+            clients,
+            seconds,
+            compute_hosts,
+            give_up,
+            kill_rounds,
+            live_per_client,
+            cloud_db,
+            check,
+        } => {
+            churn::run(churn::Opts {
+                clients,
+                dur: Duration::from_secs(seconds),
+                compute_hosts,
+                give_up,
+                kill_rounds,
+                db: cloud_db,
+                live_per_client,
+                check,
             })
             .await
         }

@@ -80,6 +80,26 @@ pub struct CommonOpts {
     /// Default true, as DevStack: an all-in-one cloud has one host.
     #[arg(long, env = "FERROSTACK_ALLOW_RESIZE_TO_SAME_HOST", global = true)]
     pub allow_resize_to_same_host: Option<bool>,
+    /// A group (name or id) that may read the data directory: its files are then 0640 and its
+    /// directories 2750 in that group. Default: none (files 0600, directories 0700).
+    #[arg(long, env = "FERROSTACK_DATA_GROUP", global = true)]
+    pub data_group: Option<String>,
+    /// The cloud's admin project (Keystone's `admin_project_name`): only an `admin` role on it,
+    /// or a system-scoped one, makes a cloud admin. Default: admin (the bootstrap project).
+    #[arg(long, env = "FERROSTACK_ADMIN_PROJECT_NAME", global = true)]
+    pub admin_project_name: Option<String>,
+    /// The domain of the admin project (Keystone's `admin_project_domain_name`). Default: Default.
+    #[arg(long, env = "FERROSTACK_ADMIN_PROJECT_DOMAIN_NAME", global = true)]
+    pub admin_project_domain_name: Option<String>,
+    /// Most additional properties an image may have (Glance's image_property_quota); -1 for
+    /// no limit. Default 128.
+    #[arg(
+        long,
+        env = "FERROSTACK_IMAGE_PROPERTY_QUOTA",
+        global = true,
+        allow_hyphen_values = true
+    )]
+    pub image_property_quota: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +123,10 @@ struct FileConfig {
     compute_hosts: Option<usize>,
     service_down_time: Option<u64>,
     allow_resize_to_same_host: Option<bool>,
+    data_group: Option<String>,
+    admin_project_name: Option<String>,
+    admin_project_domain_name: Option<String>,
+    image_property_quota: Option<i64>,
 }
 
 /// The resolved configuration.
@@ -126,6 +150,10 @@ pub struct Config {
     pub compute_hosts: usize,
     pub service_down_time: Duration,
     pub allow_resize_to_same_host: bool,
+    pub data_group: Option<String>,
+    pub admin_project_name: String,
+    pub admin_project_domain_name: String,
+    pub image_property_quota: i64,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
@@ -239,6 +267,21 @@ impl Config {
                 .allow_resize_to_same_host
                 .or(file.allow_resize_to_same_host)
                 .unwrap_or(true),
+            data_group: cli.data_group.clone().or(file.data_group),
+            admin_project_name: cli
+                .admin_project_name
+                .clone()
+                .or(file.admin_project_name)
+                .unwrap_or_else(|| "admin".into()),
+            admin_project_domain_name: cli
+                .admin_project_domain_name
+                .clone()
+                .or(file.admin_project_domain_name)
+                .unwrap_or_else(|| "Default".into()),
+            image_property_quota: cli
+                .image_property_quota
+                .or(file.image_property_quota)
+                .unwrap_or(128),
             data_dir,
         })
     }

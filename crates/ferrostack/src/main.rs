@@ -3,6 +3,7 @@
 mod agent;
 mod bench;
 mod config;
+mod datadir;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -93,6 +94,12 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let cfg = Config::resolve(&cli.common)?;
     init_logging(&cfg.log_format);
+    // Before anything is written: every file the cloud creates is its user's alone.
+    let modes = datadir::modes_for(cfg.data_group.as_deref())?;
+    datadir::set_umask(modes);
+    if !matches!(cli.command, Command::Bench { .. } | Command::Agent(_)) {
+        secure_data_dir(&cfg, modes)?;
+    }
     match cli.command {
         Command::AllInOne => server::run(cfg, server::Mode::AllInOne).await,
         Command::Controller => server::run(cfg, server::Mode::Controller).await,
@@ -104,7 +111,6 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Db { op: DbOp::Migrate } => {
-            std::fs::create_dir_all(&cfg.data_dir)?;
             let db = ferrostack_store::Db::connect_without_migrating(&cfg.db).await?;
             db.migrate().await?;
             println!("migrations applied");
@@ -133,4 +139,31 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench { what } => bench::run(what).await,
     }
+}
+
+/// Closes the data directory (and a SQLite database kept elsewhere) to other users, saying
+/// what had to change.
+fn secure_data_dir(cfg: &Config, modes: datadir::Modes) -> anyhow::Result<()> {
+    let n = datadir::secure(&cfg.data_dir, modes)?;
+    if n > 0 {
+        tracing::warn!(
+            dir = %cfg.data_dir.display(),
+            paths = n,
+            file_mode = format!("{:o}", modes.file()),
+            dir_mode = format!("{:o}", modes.dir()),
+            "the data directory was readable by other users: modes fixed"
+        );
+    }
+    if let Some(db) = cfg.db.strip_prefix("sqlite://") {
+        let file = std::path::Path::new(db.split('?').next().unwrap_or(db));
+        if !file.starts_with(&cfg.data_dir) {
+            for suffix in ["", "-wal", "-shm"] {
+                let p = std::path::PathBuf::from(format!("{}{suffix}", file.display()));
+                if p.exists() && datadir::secure_file(&p, modes)? {
+                    tracing::warn!(file = %p.display(), "database file was readable by other users: mode fixed");
+                }
+            }
+        }
+    }
+    Ok(())
 }

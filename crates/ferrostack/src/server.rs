@@ -88,6 +88,10 @@ impl Cloud {
                 max_active_keys: cfg.max_active_keys,
                 lockout_failure_attempts: cfg.lockout_failure_attempts,
                 lockout_duration: cfg.lockout_duration,
+                admin_project: ferrostack_identity::AdminProject {
+                    domain_name: cfg.admin_project_domain_name.clone(),
+                    name: cfg.admin_project_name.clone(),
+                },
             },
             policy.clone(),
         )
@@ -98,6 +102,7 @@ impl Cloud {
                 public_url: cfg.public_url.clone(),
                 store_dir: cfg.data_dir.join("images"),
                 max_image_size: cfg.max_image_size,
+                property_quota: cfg.image_property_quota,
             },
             policy.clone(),
             identity.clone(),
@@ -272,6 +277,11 @@ pub async fn run(cfg: Config, mode: Mode) -> anyhow::Result<()> {
     let openrc = cloud.bootstrap(&cfg).await?;
     cloud.identity.spawn_refresher(Duration::from_secs(2));
     cloud.compute.spawn_scheduler();
+    // Allocations of deleted instances and finished moves go with them; this is the safety
+    // net for anything an older version or a crash of one left behind.
+    cloud
+        .compute
+        .spawn_allocation_audit(Duration::from_secs(600));
     if mode == Mode::AllInOne {
         match cfg.compute_driver.as_str() {
             "fake" | "none" if cfg.compute_hosts == 0 => {}

@@ -33,6 +33,28 @@ pub struct IdentityConfig {
     /// Lock a user out after this many consecutive failed password authentications (0 = never).
     pub lockout_failure_attempts: u32,
     pub lockout_duration: Duration,
+    /// The cloud's admin project: an `admin` role on it (or on the system) makes a cloud
+    /// admin; on any other project only that project's admin.
+    pub admin_project: AdminProject,
+}
+
+/// Keystone's `[resource] admin_project_domain_name` and `admin_project_name`. Project-scoped
+/// tokens on this project carry `is_admin_project: true`, every other one `false`, which is
+/// what the policies' `context_is_admin` tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminProject {
+    pub domain_name: String,
+    pub name: String,
+}
+
+impl Default for AdminProject {
+    /// The project bootstrap creates.
+    fn default() -> Self {
+        AdminProject {
+            domain_name: "Default".into(),
+            name: "admin".into(),
+        }
+    }
 }
 
 impl IdentityConfig {
@@ -105,7 +127,7 @@ impl Identity {
                             .unwrap_or(i64::MAX / 2)
                         - 60_000_000;
                     me.tokens.prune_events(horizon);
-                    let _ = db::revocations::prune(&me.db.pool, horizon).await;
+                    let _ = db::revocations::prune(&me.db.writer, horizon).await;
                 }
             }
         });

@@ -32,6 +32,9 @@ pub struct ImageConfig {
     pub store_dir: PathBuf,
     /// Largest image accepted, in bytes (Glance's `image_size_cap`).
     pub max_image_size: u64,
+    /// Most additional properties an image may have (Glance's `image_property_quota`,
+    /// default 128; negative: no limit). Properties under `os_glance` do not count.
+    pub property_quota: i64,
 }
 
 /// Default per-project limits registered in the identity service (`/v3/registered_limits`).
@@ -89,7 +92,7 @@ impl ImageService {
         // A crash mid-upload leaves staging files and images in saving/importing/uploading: clean
         // both (staged data does not survive a restart).
         store.clean_staging().await?;
-        let reset = db::images::reset_interrupted(&db.pool).await?;
+        let reset = db::images::reset_interrupted(&db.writer).await?;
         if reset > 0 {
             tracing::warn!(
                 images = reset,

@@ -11,11 +11,6 @@ use crate::model::{Image, MemberStatus, Status, Visibility};
 use crate::store::{ByteStream, Staged};
 use crate::ImageService;
 
-/// Whether the caller has a cloud-wide view of images (Glance's `context_is_admin`).
-pub fn is_admin(auth: &AuthContext) -> bool {
-    auth.has_role("admin") && auth.domain.is_none()
-}
-
 impl ImageService {
     /// The caller's project when it is a member (of any status) of someone else's image.
     async fn caller_membership(&self, image: &Image, auth: &AuthContext) -> Result<Option<String>> {
@@ -33,7 +28,7 @@ impl ImageService {
 
     /// Whether `auth` may see `image`, given the caller's membership.
     fn visible_with(image: &Image, auth: &AuthContext, member: Option<&str>) -> bool {
-        is_admin(auth)
+        auth.is_admin
             || matches!(image.visibility, Visibility::Public | Visibility::Community)
             || auth.project_id() == Some(image.owner.as_str())
             || (image.visibility == Visibility::Shared && member.is_some())
@@ -86,7 +81,7 @@ impl ImageService {
     /// Moves a queued image to `to` (`saving` or `uploading`) and streams `body` into staging;
     /// when the data cannot be kept, the image goes back to `queued` so it can be sent again.
     pub async fn receive(&self, img: &Image, to: Status, body: ByteStream) -> Result<Staged> {
-        if !db::images::transition(&self.db.pool, &img.id, &[Status::Queued], to).await? {
+        if !db::images::transition(&self.db.writer, &img.id, &[Status::Queued], to).await? {
             return Err(ImageError::Conflict(format!(
                 "Image status transition from {} to {} is not allowed",
                 img.status.as_str(),
@@ -96,7 +91,7 @@ impl ImageService {
         match self.stage_data(img, body).await {
             Ok(staged) => Ok(staged),
             Err(e) => {
-                db::images::transition(&self.db.pool, &img.id, &[to], Status::Queued).await?;
+                db::images::transition(&self.db.writer, &img.id, &[to], Status::Queued).await?;
                 Err(e)
             }
         }
@@ -162,7 +157,7 @@ impl ImageService {
         };
         if let Some(msg) = refusal {
             self.store.discard(staged).await;
-            db::images::transition(&self.db.pool, &image.id, &[from], Status::Queued).await?;
+            db::images::transition(&self.db.writer, &image.id, &[from], Status::Queued).await?;
             tracing::info!(image = %image.id, reason = %msg, "upload refused");
             return Err(ImageError::BadRequest(msg));
         }
@@ -170,13 +165,13 @@ impl ImageService {
         let location = match self.store.commit(&image.id, staged).await {
             Ok(l) => l,
             Err(e) => {
-                db::images::transition(&self.db.pool, &image.id, &[from], Status::Queued).await?;
+                db::images::transition(&self.db.writer, &image.id, &[from], Status::Queued).await?;
                 return Err(e.into());
             }
         };
         let virtual_size = inspection.virtual_size.and_then(|v| i64::try_from(v).ok());
         let done = db::images::set_data(
-            &self.db.pool,
+            &self.db.writer,
             &image.id,
             &location,
             i64::try_from(size).unwrap_or(i64::MAX),

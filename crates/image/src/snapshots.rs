@@ -87,12 +87,13 @@ impl ImageService {
         let mut img = db::images::get(&mut conn, image_id)
             .await?
             .ok_or_else(|| ImageError::NotFound(format!("No image found with ID {image_id}")))?;
+        drop(conn);
         if img.disk_format.as_deref() != Some(disk_format) {
             img.disk_format = Some(disk_format.to_string());
-            db::images::update(&mut conn, &img).await?;
+            let mut w = self.db.writer.acquire().await?;
+            db::images::update(&mut w, &img).await?;
         }
-        drop(conn);
-        if !db::images::transition(&self.db.pool, &img.id, &[Status::Queued], Status::Saving)
+        if !db::images::transition(&self.db.writer, &img.id, &[Status::Queued], Status::Saving)
             .await?
         {
             return Err(ImageError::Conflict(format!(
@@ -109,7 +110,7 @@ impl ImageService {
         }
         .await;
         if result.is_err() {
-            db::images::transition(&self.db.pool, &img.id, &[Status::Saving], Status::Queued)
+            db::images::transition(&self.db.writer, &img.id, &[Status::Saving], Status::Queued)
                 .await?;
         }
         self.touch();
@@ -123,7 +124,7 @@ impl ImageService {
         let img = db::images::get(&mut conn, image_id).await?;
         drop(conn);
         let Some(img) = img else { return Ok(()) };
-        if db::images::mark_deleted(&self.db.pool, image_id).await? && !img.location.is_empty() {
+        if db::images::mark_deleted(&self.db.writer, image_id).await? && !img.location.is_empty() {
             self.store.delete(&img.location).await?;
         }
         self.touch();

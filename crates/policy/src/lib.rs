@@ -24,6 +24,8 @@ use serde::Deserialize;
 
 use crate::parse::Check;
 
+/// Rules shared by every service (`context_is_admin`).
+const BASE_DEFAULTS: &str = include_str!("defaults/base.yaml");
 /// Keystone's default `identity:*` rules.
 const IDENTITY_DEFAULTS: &str = include_str!("defaults/identity.yaml");
 const IMAGE_DEFAULTS: &str = include_str!("defaults/image.yaml");
@@ -172,6 +174,7 @@ impl Enforcer {
     /// Like [`Enforcer::with_defaults`], reporting a broken defaults file.
     pub fn try_with_defaults() -> Result<Self, PolicyError> {
         let mut enforcer = Self::new();
+        enforcer.load_defaults(BASE_DEFAULTS)?;
         enforcer.load_defaults(IDENTITY_DEFAULTS)?;
         enforcer.load_defaults(IMAGE_DEFAULTS)?;
         enforcer.load_defaults(COMPUTE_DEFAULTS)?;

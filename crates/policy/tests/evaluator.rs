@@ -476,7 +476,10 @@ fn json_and_yaml_overrides() {
 #[test]
 fn overrides_replace_defaults() {
     let mut e = Enforcer::with_defaults();
-    let project_admin = creds(&["admin", "member", "reader"]);
+    let project_admin = Credentials {
+        is_admin_project: true,
+        ..creds(&["admin", "member", "reader"])
+    };
     let t = json!({"target": {"project": {"domain_id": "d1"}}});
     assert!(e.enforce("identity:create_project", &t, &project_admin));
     let scopes = e.scope_types("identity:create_project").unwrap().to_vec();

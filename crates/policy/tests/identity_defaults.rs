@@ -24,6 +24,14 @@ fn project_user(r: &[&str]) -> Credentials {
     }
 }
 
+/// An admin of the cloud's admin project (Keystone's `is_admin_project`): a cloud admin.
+fn cloud_admin() -> Credentials {
+    Credentials {
+        is_admin_project: true,
+        ..project_user(ADMIN)
+    }
+}
+
 fn domain_user(domain: &str, r: &[&str]) -> Credentials {
     Credentials {
         user_id: format!("u-{domain}"),
@@ -211,16 +219,35 @@ fn defaults_load_and_cover_the_v3_api() {
 }
 
 #[test]
-fn project_admin_may_create_projects_and_users() {
+fn the_admin_projects_admin_may_create_projects_and_users() {
     let e = Enforcer::with_defaults();
-    let admin = project_user(ADMIN);
+    let admin = cloud_admin();
     assert!(e.enforce("identity:create_project", &new_project("dom-a"), &admin));
     assert!(e.enforce("identity:create_user", &new_user("dom-a"), &admin));
-    // Admin on any project is a cloud admin in keystone's defaults.
     assert!(e.enforce("identity:create_project", &new_project("dom-b"), &admin));
     assert!(e.enforce("identity:create_domain", &json!({}), &admin));
     assert!(e.enforce("identity:delete_user", &user_target("x", "dom-b"), &admin));
     assert!(e.enforce("identity:list_users", &json!({}), &admin));
+}
+
+#[test]
+fn an_ordinary_projects_admin_is_no_cloud_admin() {
+    // Keystone's defaults make `admin` on any project a cloud admin; here only on the admin
+    // project (context_is_admin).
+    let e = Enforcer::with_defaults();
+    let admin = project_user(ADMIN);
+    assert!(!e.enforce("context_is_admin", &json!({}), &admin));
+    assert!(e.enforce("context_is_admin", &json!({}), &cloud_admin()));
+    assert!(!e.enforce("identity:create_project", &new_project("dom-a"), &admin));
+    assert!(!e.enforce("identity:create_domain", &json!({}), &admin));
+    assert!(!e.enforce("identity:update_user", &user_target("x", "dom-a"), &admin));
+    assert!(!e.enforce("identity:list_users", &json!({}), &admin));
+    // It still reads its own project, as any member does.
+    assert!(e.enforce(
+        "identity:get_project",
+        &json!({"target": {"project": {"id": "proj-1", "domain_id": "dom-a"}}}),
+        &admin
+    ));
 }
 
 #[test]
@@ -389,13 +416,31 @@ fn domain_admin_is_confined_to_its_domain() {
     assert!(!e.enforce("identity:create_user", &new_user("dom-b"), &admin_a));
     assert!(!e.enforce("identity:create_domain", &json!({}), &admin_a));
     assert!(!e.enforce("identity:create_role", &json!({}), &admin_a));
-    // A project-scoped admin stays a cloud admin.
-    let project_admin = project_user(ADMIN);
+    // The admin project's admin is a cloud admin.
     assert!(e.enforce(
         "identity:list_users",
         &list_in_domain("dom-b"),
-        &project_admin
+        &cloud_admin()
     ));
+    // A domain admin grants only the domain-managed roles, in its own domain.
+    let grant = |role: &str, domain: &str| {
+        json!({"target": {"role": {"name": role, "domain_id": null},
+            "user": {"domain_id": domain}, "project": {"domain_id": domain}}})
+    };
+    for role in ["manager", "member", "reader"] {
+        assert!(
+            e.enforce("identity:create_grant", &grant(role, "dom-a"), &admin_a),
+            "{role}"
+        );
+    }
+    assert!(!e.enforce("identity:create_grant", &grant("admin", "dom-a"), &admin_a));
+    assert!(!e.enforce(
+        "identity:create_grant",
+        &grant("service", "dom-a"),
+        &admin_a
+    ));
+    assert!(!e.enforce("identity:create_grant", &grant("member", "dom-b"), &admin_a));
+    assert!(!e.enforce("identity:revoke_grant", &grant("admin", "dom-a"), &admin_a));
 }
 
 #[test]
@@ -603,11 +648,7 @@ fn limits() {
 #[test]
 fn unknown_action_falls_back_to_default() {
     let e = Enforcer::with_defaults();
-    assert!(e.enforce(
-        "identity:not_a_real_action",
-        &json!({}),
-        &project_user(ADMIN)
-    ));
+    assert!(e.enforce("identity:not_a_real_action", &json!({}), &cloud_admin()));
     assert!(!e.enforce(
         "identity:not_a_real_action",
         &json!({}),

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
 pub use sqlx;
 pub use sqlx::any::AnyRow;
@@ -36,9 +36,18 @@ pub enum Engine {
 }
 
 /// The shared database handle. Cheap to clone.
+///
+/// Reads go to `pool`; every write goes to `writer` (a write transaction from
+/// [`Db::begin_write`], or a single statement on `&db.writer`). On SQLite the writer is one
+/// connection handed out in arrival order, so writers queue in this process, each waiting only
+/// for the writer before it, instead of spinning on SQLite's file lock (`busy_timeout`) where
+/// an unlucky one could wait 10 s and fail. The reader connections are `query_only`: a write
+/// that does not go through the writer fails at once instead of contending. On PostgreSQL
+/// both are the same pool (row locks order what must be ordered).
 #[derive(Clone, Debug)]
 pub struct Db {
     pub pool: AnyPool,
+    pub writer: AnyPool,
     pub engine: Engine,
 }
 
@@ -72,49 +81,106 @@ impl Db {
         let opts = AnyConnectOptions::from_str(&url)
             .map_err(|_| StoreError::BadUrl { url: url.clone() })?
             .disable_statement_logging();
-        let max = match engine {
-            Engine::Sqlite => 8,
-            Engine::Postgres => 16,
-        };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max)
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if engine == Engine::Sqlite {
-                        // WAL lets readers run beside the single writer; busy_timeout makes a
-                        // second writer wait instead of failing at once. A 16 MiB page cache
-                        // per connection (SQLite's default is 2 MiB): at 10,000 hosts the
-                        // scheduler's tables no longer fit the default, and its reads became
-                        // a pread per page.
-                        conn.execute(
-                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
-                             PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; \
-                             PRAGMA cache_size=-16384;",
-                        )
-                        .await?;
-                    }
-                    Ok(())
+        match engine {
+            Engine::Sqlite => {
+                // The writer first: it creates the file and switches it to WAL.
+                let writer = pool_options(engine, 1, Role::Writer)
+                    .connect_with(opts.clone())
+                    .await
+                    .map_err(StoreError::Connect)?;
+                let pool = pool_options(engine, 8, Role::Reader)
+                    .connect_with(opts)
+                    .await
+                    .map_err(StoreError::Connect)?;
+                Ok(Db {
+                    pool,
+                    writer,
+                    engine,
                 })
-            })
-            .connect_with(opts)
-            .await
-            .map_err(StoreError::Connect)?;
-        Ok(Db { pool, engine })
+            }
+            Engine::Postgres => {
+                let pool = pool_options(engine, 16, Role::Writer)
+                    .connect_with(opts)
+                    .await
+                    .map_err(StoreError::Connect)?;
+                Ok(Db {
+                    writer: pool.clone(),
+                    pool,
+                    engine,
+                })
+            }
+        }
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await.map_err(StoreError::Migrate)
+        MIGRATOR
+            .run(&self.writer)
+            .await
+            .map_err(StoreError::Migrate)
     }
 
-    /// Starts a transaction that takes the write lock at once on SQLite (`BEGIN IMMEDIATE`),
-    /// so a read-then-write transaction cannot fail half-way on a lock upgrade.
+    /// Starts a write transaction on the writer. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so a read-then-write transaction cannot fail half-way on a lock
+    /// upgrade. Keep it short: no HTTP calls, file or image IO, driver calls or waits for
+    /// other services while it is open, and never a second `begin_write` inside it (on
+    /// SQLite that waits for itself).
     pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
         match self.engine {
-            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Engine::Postgres => self.pool.begin().await,
+            Engine::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.writer.begin().await,
         }
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Reader,
+    Writer,
+}
+
+fn pool_options(engine: Engine, max: u32, role: Role) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if engine == Engine::Sqlite {
+                    // WAL lets readers run beside the single writer. busy_timeout only matters
+                    // for another process on the same file (`ferrostack db migrate`, a
+                    // benchmark's loader): writers of this process queue for the writer. A
+                    // 16 MiB page cache per connection (SQLite's default is 2 MiB): at 10,000
+                    // hosts the scheduler's tables no longer fit the default, and its reads
+                    // became a pread per page.
+                    conn.execute(
+                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+                         PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; \
+                         PRAGMA cache_size=-16384;",
+                    )
+                    .await?;
+                    if role == Role::Reader {
+                        conn.execute("PRAGMA query_only=ON;").await?;
+                    }
+                }
+                Ok(())
+            })
+        })
+        .after_release(move |conn, _meta| {
+            Box::pin(async move {
+                // A connection must never go back to the pool inside a transaction: a future
+                // dropped while `BEGIN` ran (the statement goes on in SQLite's worker thread)
+                // would leave it there, holding SQLite's write lock, and every later
+                // `begin_with` on it would fail. The ping waits for whatever that worker still
+                // has queued; such a connection is closed (which rolls back) instead.
+                if engine == Engine::Sqlite {
+                    conn.ping().await?;
+                }
+                if conn.is_in_transaction() {
+                    tracing::warn!("a connection came back inside a transaction: closed");
+                    return Ok(false);
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Microseconds since the Unix epoch, the store's timestamp representation.
@@ -164,6 +230,66 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 0);
+    }
+
+    /// A write whose caller gives up while `BEGIN IMMEDIATE` waits for SQLite's lock (another
+    /// connection holds it) used to leave the pooled connection inside a transaction for good:
+    /// every later write failed with "attempted to call begin_with at non-zero transaction
+    /// depth" (or waited on the lock it held itself).
+    #[tokio::test]
+    async fn a_write_abandoned_in_begin_leaves_no_transaction_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/t.db", dir.path().display());
+        let db = Db::connect(&url).await.unwrap();
+        sqlx::query("CREATE TABLE t (n BIGINT)")
+            .execute(&db.writer)
+            .await
+            .unwrap();
+        for wait_ms in [0u64, 1, 2, 5, 10, 30] {
+            let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
+            other.execute("BEGIN IMMEDIATE").await.unwrap();
+            let gave_up =
+                tokio::time::timeout(Duration::from_millis(wait_ms), db.begin_write()).await;
+            assert!(
+                gave_up.is_err(),
+                "the lock is held: BEGIN cannot have finished"
+            );
+            other.execute("ROLLBACK").await.unwrap();
+            other.close().await.unwrap();
+            let mut tx = tokio::time::timeout(Duration::from_secs(20), db.begin_write())
+                .await
+                .expect("the next write waits forever")
+                .expect("the next write fails");
+            sqlx::query("INSERT INTO t (n) VALUES ($1)")
+                .bind(i64::try_from(wait_ms).unwrap())
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        let n: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM t")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 6);
+    }
+
+    /// Reader connections refuse writes, so a write that bypasses the writer fails loudly
+    /// instead of contending for SQLite's lock.
+    #[tokio::test]
+    async fn readers_are_query_only_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        assert!(sqlx::query("CREATE TABLE r (n BIGINT)")
+            .execute(&db.pool)
+            .await
+            .is_err());
+        sqlx::query("CREATE TABLE r (n BIGINT)")
+            .execute(&db.writer)
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

@@ -34,19 +34,13 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
         )
 }
 
-/// Nova's `context.is_admin`: the caller passes `context_is_admin`.
-pub(crate) fn is_admin(svc: &ComputeService, auth: &Auth) -> bool {
-    svc.policy
-        .enforce("context_is_admin", &json!({}), &auth.credentials())
-}
-
 pub(crate) fn not_found(id: &str) -> ComputeError {
     ComputeError::NotFound(format!("Flavor {id} could not be found."))
 }
 
 /// The flavor as the caller may see it (admins see all), or Nova's 404.
 pub(crate) async fn find(svc: &ComputeService, auth: &Auth, id: &str) -> Result<Flavor> {
-    let project = (!is_admin(svc, auth)).then(|| auth.project_id().unwrap_or_default());
+    let project = (!auth.is_admin).then(|| auth.project_id().unwrap_or_default());
     let mut conn = svc.db.pool.acquire().await?;
     db::flavors::get_visible(&mut conn, id, project)
         .await?
@@ -178,7 +172,7 @@ async fn list(
             ],
         )?;
     }
-    let admin = is_admin(svc, auth);
+    let admin = auth.is_admin;
     let mut filter = db::flavors::ListFilter {
         project_id: auth.project_id().map(str::to_string),
         ..Default::default()
@@ -504,7 +498,7 @@ pub async fn update(
     )?;
     let o = input::envelope(&body, "flavor", &["description"], &["description"])?;
     let description = check_description(&o["description"])?;
-    let mut conn = svc.db.pool.acquire().await?;
+    let mut conn = svc.db.writer.acquire().await?;
     if !db::flavors::set_description(&mut conn, &id, description.as_deref()).await? {
         return Err(not_found(&id));
     }
@@ -522,7 +516,7 @@ pub async fn remove(state: State, auth: Auth, Path(id): Path<String>) -> Result<
         "os_compute_api:os-flavor-manage:delete",
         &json!({}),
     )?;
-    let mut conn = svc.db.pool.acquire().await?;
+    let mut conn = svc.db.writer.acquire().await?;
     if !db::flavors::delete(&mut conn, &id).await? {
         return Err(not_found(&id));
     }

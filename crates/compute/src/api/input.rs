@@ -92,6 +92,12 @@ pub fn properties(
     no_extra(obj, Some(field), allowed)
 }
 
+/// Checks a body's top level has no other keys than `allowed` (Nova's message has no field
+/// there).
+pub fn top_level(obj: &Map<String, Value>, allowed: &[&str]) -> Result<()> {
+    no_extra(obj, None, allowed)
+}
+
 fn no_extra(obj: &Map<String, Value>, field: Option<&str>, allowed: &[&str]) -> Result<()> {
     let extra: Vec<String> = obj
         .keys()
@@ -155,8 +161,8 @@ pub fn hostname(v: &Value, mv: ferrostack_api::microversion::Microversion) -> Re
 /// whitespace.
 pub fn name<'a>(field: &str, v: &'a Value) -> Result<&'a str> {
     let s = string(field, v, 1, 255)?;
-    let bad_edge = |c: Option<char>| c.is_some_and(|c| c.is_whitespace() || c.is_control());
-    if s.chars().any(|c| c.is_control()) || bad_edge(s.chars().next()) || bad_edge(s.chars().last())
+    let bad_edge = |c: Option<char>| c.is_some_and(|c| c.is_whitespace() || !printable(c));
+    if s.chars().any(|c| !printable(c)) || bad_edge(s.chars().next()) || bad_edge(s.chars().last())
     {
         return Err(ComputeError::BadRequest(
             "An invalid 'name' value was provided. The name must be: printable characters. \
@@ -165,6 +171,19 @@ pub fn name<'a>(field: &str, v: &'a Value) -> Result<&'a str> {
         ));
     }
     Ok(s)
+}
+
+/// Nova's "printable" for names: no control, format, private-use or unassigned characters, no
+/// line or paragraph separators (Unicode categories C*, Zl, Zp), and, as Nova's character
+/// table, nothing beyond the Basic Multilingual Plane. (The format characters listed are the
+/// ones of the BMP that matter in practice: soft hyphen, zero-width and bidi controls, BOM.)
+fn printable(c: char) -> bool {
+    let n = u32::from(c);
+    !(c.is_control()
+        || n > 0xFFFF
+        || matches!(n, 0x00AD | 0x061C | 0x180E | 0x200B..=0x200F | 0x2028..=0x202E
+            | 0x2060..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB | 0xE000..=0xF8FF
+            | 0xFDD0..=0xFDEF | 0xFFFE | 0xFFFF))
 }
 
 /// An integer given as a JSON integer or a string of digits (Nova's `positive_integer`,
@@ -400,6 +419,27 @@ mod hostname_tests {
     use super::*;
     use ferrostack_api::microversion::Microversion;
     use serde_json::json;
+
+    #[test]
+    fn names_are_printable_without_edge_whitespace() {
+        for ok in ["vm", "my server", "é-ñ", "名前", "a\u{00A0}b"] {
+            assert!(name("name", &json!(ok)).is_ok(), "{ok:?}");
+        }
+        for bad in [
+            "",
+            " x",
+            "x ",
+            "a\u{0}b",
+            "a\tb",
+            "a\u{200B}b",
+            "a\u{202E}b",
+            "a\u{1F600}",
+            "a\u{E000}",
+            "\u{00A0}x",
+        ] {
+            assert!(name("name", &json!(bad)).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn hostnames_before_and_from_2_94() {

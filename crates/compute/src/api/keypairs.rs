@@ -393,7 +393,7 @@ pub async fn remove(
         "os_compute_api:os-keypairs:delete",
         &json!({"user_id": user}),
     )?;
-    let mut conn = svc.db.pool.acquire().await?;
+    let mut conn = svc.db.writer.acquire().await?;
     if !db::keypairs::delete(&mut conn, &user, &name).await? {
         return Err(not_found(&name, &user));
     }

@@ -94,6 +94,9 @@ pub fn router(svc: Arc<ComputeService>) -> Router {
         .merge(consoles::proxy_routes())
         .fallback(versions::not_found)
         .with_state(svc)
+        .layer(axum::middleware::from_fn(
+            ferrostack_api::request::refuse_nul,
+        ))
         .layer(ErrorFormat::Nova.layer())
 }
 
@@ -104,6 +107,9 @@ pub fn root_router(svc: Arc<ComputeService>) -> Router {
     Router::new()
         .route("/compute/", get(versions::versions))
         .with_state(svc)
+        .layer(axum::middleware::from_fn(
+            ferrostack_api::request::refuse_nul,
+        ))
         .layer(ErrorFormat::Nova.layer())
 }
 

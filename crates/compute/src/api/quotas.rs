@@ -294,7 +294,7 @@ pub async fn remove(
         &json!({"project_id": project_id}),
     )?;
     let user = user_param(&input::query_pairs(q.as_deref()));
-    let mut conn = svc.db.pool.acquire().await?;
+    let mut conn = svc.db.writer.acquire().await?;
     db::quotas::delete(&mut conn, &project_id, user.as_deref()).await?;
     Ok(StatusCode::ACCEPTED)
 }

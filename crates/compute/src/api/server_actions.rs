@@ -11,12 +11,13 @@ use ferrostack_api::request::RequestId;
 use ferrostack_api::{ApiError, Auth, Json};
 use serde_json::{json, Value};
 
+use super::input;
 use super::servers::{find, iso, target};
 use super::State;
 use crate::db::{actions, instances};
 use crate::error::ComputeError;
 use crate::instance::vm;
-use crate::servers::{check_state, is_admin};
+use crate::servers::check_state;
 use crate::ComputeService;
 
 pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
@@ -27,6 +28,25 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
             "/servers/{id}/os-instance-actions/{request_id}",
             get(show_action),
         )
+}
+
+/// The properties Nova's schema allows in the body of the actions this module carries out
+/// (those of moves, rebuild, rescue and images are checked where they are parsed).
+fn action_properties(name: &str, v: Microversion) -> Option<&'static [&'static str]> {
+    Some(match name {
+        "reboot" => &["type"],
+        "lock" if v.at_least(2, 73) => &["locked_reason"],
+        "lock" => &[],
+        "unshelve" => &["availability_zone", "host"],
+        "os-getConsoleOutput" => &["length"],
+        "os-resetState" => &["state"],
+        "os-getVNCConsole" | "os-getSPICEConsole" | "os-getSerialConsole" | "os-getRDPConsole" => {
+            &["type"]
+        }
+        "pause" | "unpause" | "suspend" | "resume" | "shelve" | "shelveOffload"
+        | "trigger_crash_dump" | "unlock" => &[],
+        _ => return None,
+    })
 }
 
 async fn action(
@@ -43,9 +63,14 @@ async fn action(
         )
     })?;
     let (name, args) = obj.iter().next().expect("one entry");
+    // Nova's action schemas allow no other properties than these (before the server is
+    // looked up, as Nova validates first).
+    if let (Some(allowed), Value::Object(o)) = (action_properties(name, v), args) {
+        input::properties(o, name, allowed, &[])?;
+    }
     let inst = find(&svc, &auth, &id).await?;
     let t = target(&inst);
-    let admin = is_admin(&auth);
+    let admin = auth.is_admin;
     // A locked server refuses actions from non-admins, except unlock by its locker's rules.
     let guarded = !matches!(
         name.as_str(),
@@ -603,7 +628,7 @@ async fn show_action(
         "user_id": a.user_id, "project_id": a.project_id, "start_time": iso(a.start_time),
         "message": a.message, "updated_at": a.updated_at.map(iso),
     });
-    let details = show_events || is_admin(&auth);
+    let details = show_events || auth.is_admin;
     // Since 2.51 everyone sees the events; the traceback (and the host, 2.62) stay admin
     // details.
     if details || v.at_least(2, 51) {

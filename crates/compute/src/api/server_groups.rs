@@ -9,7 +9,6 @@ use ferrostack_api::Auth;
 use http::StatusCode;
 use serde_json::{json, Map, Value};
 
-use super::flavors::is_admin;
 use super::input::{self, MAX_INT};
 use super::State;
 use crate::db;
@@ -79,7 +78,7 @@ pub async fn index(
         "os_compute_api:os-server-groups:index",
         &target,
     )?;
-    let all = input::query_get(&pairs, "all_projects").is_some() && is_admin(svc, &auth);
+    let all = input::query_get(&pairs, "all_projects").is_some() && auth.is_admin;
     if all {
         auth.enforce(
             &svc.policy,
@@ -134,7 +133,7 @@ pub async fn remove(state: State, auth: Auth, Path(id): Path<String>) -> Result<
         "os_compute_api:os-server-groups:delete",
         &json!({"project_id": g.project_id}),
     )?;
-    let mut conn = svc.db.pool.acquire().await?;
+    let mut conn = svc.db.writer.acquire().await?;
     if !db::server_groups::delete(&mut conn, &id).await? {
         return Err(not_found(&id));
     }

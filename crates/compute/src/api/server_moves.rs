@@ -17,7 +17,6 @@ use crate::error::ComputeError;
 use crate::instance::{FlavorSnapshot, Instance};
 use crate::lifecycle::RebuildRequest;
 use crate::moves::MoveKind;
-use crate::servers::is_admin;
 use crate::ComputeService;
 
 /// The action names this module answers.
@@ -225,7 +224,7 @@ pub(super) async fn dispatch(
             svc.rebuild(inst, auth, rid, req).await?;
             let fresh = super::servers::find(svc, auth, &inst.uuid).await?;
             let mut server = limited_view(
-                server_view(svc, &fresh, None, v, is_admin(auth)),
+                server_view(svc, &fresh, None, v, auth.is_admin),
                 &fresh,
                 v,
                 true,
@@ -430,7 +429,7 @@ async fn resize_flavor(
     flavor_ref: &str,
 ) -> Result<FlavorSnapshot, ApiError> {
     let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
-    let project = if is_admin(auth) {
+    let project = if auth.is_admin {
         None
     } else {
         Some(inst.project_id.as_str())

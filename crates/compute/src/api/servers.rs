@@ -18,7 +18,7 @@ use super::State;
 use crate::db::instances;
 use crate::error::ComputeError;
 use crate::instance::{self, Fault, Instance};
-use crate::servers::{is_admin, CreateRequest};
+use crate::servers::CreateRequest;
 use crate::ComputeService;
 
 pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
@@ -76,7 +76,7 @@ pub async fn find(
     let inst = instances::get(&mut conn, id, false)
         .await
         .map_err(ComputeError::from)?
-        .filter(|i| is_admin(auth) || auth.project_id() == Some(i.project_id.as_str()))
+        .filter(|i| auth.is_admin || auth.project_id() == Some(i.project_id.as_str()))
         .ok_or_else(|| ApiError::not_found(format!("Instance {id} could not be found.")))?;
     Ok(inst)
 }
@@ -258,28 +258,65 @@ fn field_str(body: &Map<String, Value>, k: &str) -> Result<Option<String>, ApiEr
     }
 }
 
+/// The properties Nova's `POST /servers` schema allows in `server` at microversion `v`
+/// (`additionalProperties: False`: anything else is refused with 400).
+fn create_properties(v: Microversion) -> Vec<&'static str> {
+    let mut keys = vec![
+        "name",
+        "imageRef",
+        "flavorRef",
+        "adminPass",
+        "metadata",
+        "networks",
+        "OS-DCF:diskConfig",
+        "accessIPv4",
+        "accessIPv6",
+        "block_device_mapping",
+        "block_device_mapping_v2",
+        "config_drive",
+        "key_name",
+        "min_count",
+        "max_count",
+        "return_reservation_id",
+        "security_groups",
+        "user_data",
+        "availability_zone",
+    ];
+    if !v.at_least(2, 57) {
+        keys.push("personality");
+    }
+    for (minor, key) in [
+        (19, "description"),
+        (52, "tags"),
+        (63, "trusted_image_certificates"),
+        (74, "host"),
+        (74, "hypervisor_hostname"),
+        (90, "hostname"),
+    ] {
+        if v.at_least(2, minor) {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
 fn parse_create(body: &Value, v: Microversion) -> Result<CreateRequest, ApiError> {
-    let s = body
+    let outer = body.as_object().ok_or_else(|| {
+        bad(format!(
+            "{} is not of type 'object'",
+            super::input::repr(body)
+        ))
+    })?;
+    let s = outer
         .get("server")
         .and_then(|s| s.as_object())
-        .ok_or_else(|| {
-            bad("Invalid input for field/attribute server. 'server' is a required property")
-        })?;
-    let name = field_str(s, "name")?.ok_or_else(|| {
-        bad("Invalid input for field/attribute server. Value: {}. 'name' is a required property")
-    })?;
-    if name.trim().is_empty() || name.chars().count() > 255 {
-        return Err(bad(format!(
-            "Invalid input for field/attribute name. Value: {name}. {} ",
-            if name.trim().is_empty() {
-                "is too short or only whitespace"
-            } else {
-                "is too long"
-            }
-        )
-        .trim_end()
-        .to_string()));
-    }
+        .ok_or_else(|| bad("'server' is a required property"))?;
+    super::input::top_level(
+        outer,
+        &["server", "os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"],
+    )?;
+    super::input::properties(s, "server", &create_properties(v), &["name", "flavorRef"])?;
+    let name = super::input::name("name", &s["name"])?.to_string();
     let flavor_ref = match s.get("flavorRef") {
         Some(Value::String(f)) if !f.is_empty() => f.clone(),
         Some(Value::Number(n)) => n.to_string(),
@@ -655,7 +692,7 @@ async fn listing(
         // Not a filter before 2.73: Nova drops unknown query parameters.
         qm.remove("locked");
     }
-    let admin = is_admin(&auth);
+    let admin = auth.is_admin;
     let all_tenants = qm
         .get("all_tenants")
         .is_some_and(|v| !matches!(*v, "0" | "false" | "False"));
@@ -837,7 +874,8 @@ async fn show(
     let faults = instances::latest_faults(&mut conn, &[inst.uuid.as_str()])
         .await
         .map_err(ComputeError::from)?;
-    let mut server = server_view(&svc, &inst, faults.get(&inst.uuid), v, is_admin(&auth));
+    drop(conn);
+    let mut server = server_view(&svc, &inst, faults.get(&inst.uuid), v, auth.is_admin);
     with_server_groups(&svc, &mut server, &inst, v).await?;
     Ok(axum::Json(json!({ "server": server })).into_response())
 }
@@ -874,6 +912,9 @@ async fn update(
         .ok_or_else(|| {
             bad("Invalid input for field/attribute server. 'server' is a required property")
         })?;
+    if let Some(outer) = body.as_object() {
+        super::input::top_level(outer, &["server"])?;
+    }
     for k in s.keys() {
         let ok = matches!(
             k.as_str(),
@@ -884,14 +925,10 @@ async fn update(
             return Err(bad(format!("Invalid input for field/attribute server. Additional properties are not allowed ('{k}' was unexpected)")));
         }
     }
-    let name = field_str(s, "name")?;
-    if let Some(n) = &name {
-        if n.trim().is_empty() || n.chars().count() > 255 {
-            return Err(bad(format!(
-                "Invalid input for field/attribute name. Value: {n}."
-            )));
-        }
-    }
+    let name = match s.get("name") {
+        None => None,
+        Some(n) => Some(super::input::name("name", n)?.to_string()),
+    };
     let description = match s.get("description") {
         None => None,
         Some(Value::Null) => Some(None),
@@ -942,7 +979,7 @@ async fn update(
     tx.commit().await.map_err(ComputeError::from)?;
     let fresh = find(&svc, &auth, &id).await?;
     let mut server = super::server_moves::limited_view(
-        server_view(&svc, &fresh, None, v, is_admin(&auth)),
+        server_view(&svc, &fresh, None, v, auth.is_admin),
         &fresh,
         v,
         false,
@@ -959,7 +996,7 @@ async fn remove(
 ) -> Result<Response, ApiError> {
     let inst = find(&svc, &auth, &id).await?;
     auth.enforce(&svc.policy, "os_compute_api:servers:delete", &target(&inst))?;
-    if inst.locked && !is_admin(&auth) {
+    if inst.locked && !auth.is_admin {
         return Err(ApiError::conflict(format!(
             "Instance {} is locked",
             inst.uuid

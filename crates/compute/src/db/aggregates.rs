@@ -59,6 +59,19 @@ pub async fn all(conn: &mut Conn) -> DbResult<Vec<Aggregate>> {
     Ok(out)
 }
 
+/// The availability zone of `host`: that of a zoned aggregate it is in (Nova keeps a host in
+/// one zone; with several, the newest aggregate's, as the scheduler's host states have it).
+pub async fn zone_of_host(conn: &mut Conn, host: &str) -> DbResult<Option<String>> {
+    sqlx::query_scalar(
+        "SELECT a.availability_zone FROM aggregates a JOIN aggregate_hosts h \
+         ON h.aggregate_id = a.id WHERE h.host = $1 AND a.availability_zone IS NOT NULL \
+         ORDER BY a.id DESC LIMIT 1",
+    )
+    .bind(host)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
 pub async fn get(conn: &mut Conn, id: i64) -> DbResult<Option<Aggregate>> {
     let row = sqlx::query(&format!("SELECT {COLS} FROM aggregates WHERE id = $1"))
         .bind(id)

@@ -174,6 +174,17 @@ pub async fn side_work(conn: &mut Conn, host: &str) -> DbResult<Vec<Migration>> 
     rows.iter().map(from_row).collect()
 }
 
+/// The uuids of migrations whose source host still holds resources for them (in placement,
+/// the migration uuid's allocation): until the source removed its copy.
+pub async fn holding_uuids(conn: &mut Conn) -> DbResult<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT uuid FROM migrations WHERE source_cleaned = 0 AND status IN ('migrating', \
+         'finished', 'confirming', 'running', 'completed', 'accepted', 'done')",
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
 /// Resizes waiting for confirmation since before `cutoff` (for auto-confirm).
 pub async fn finished_before(conn: &mut Conn, cutoff: i64) -> DbResult<Vec<Migration>> {
     let rows = sqlx::query(&format!(

@@ -45,6 +45,18 @@ pub struct Resources {
 }
 
 impl Resources {
+    /// What an instance of `flavor` takes on its host: its vCPUs, its memory, and its root,
+    /// ephemeral and swap disks in whole GiB.
+    pub fn for_flavor(flavor: &crate::instance::FlavorSnapshot) -> Resources {
+        Resources {
+            vcpu: flavor.vcpus,
+            memory_mb: flavor.ram,
+            disk_gb: flavor.disk
+                + flavor.ephemeral
+                + (flavor.swap.max(0) as u64).div_ceil(1024) as i64,
+        }
+    }
+
     /// Placement's standard class names with their amounts (zero amounts left out).
     pub fn by_class(&self) -> BTreeMap<String, i64> {
         [

@@ -138,6 +138,7 @@ impl TestCloud {
                 max_active_keys: 3,
                 lockout_failure_attempts: 0,
                 lockout_duration: Duration::from_secs(60),
+                admin_project: Default::default(),
             },
             policy.clone(),
         )
@@ -170,6 +171,7 @@ impl TestCloud {
                 public_url: PUBLIC_URL.into(),
                 store_dir: dir.path().join("images"),
                 max_image_size: u64::MAX,
+                property_quota: 128,
             },
             policy.clone(),
             identity.clone(),
@@ -318,7 +320,7 @@ impl TestCloud {
             .to_string()
     }
 
-    async fn password_token(&self, user: &str, password: &str, project_id: &str) -> String {
+    pub async fn password_token(&self, user: &str, password: &str, project_id: &str) -> String {
         let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
             "name": user, "domain": {"id": "default"}, "password": password}}},
             "scope": {"project": {"id": project_id}}}});
@@ -353,7 +355,7 @@ impl TestCloud {
         &self.boot.admin_project_id
     }
 
-    async fn identity_call(
+    pub async fn identity_call(
         &self,
         method: Method,
         path: &str,
@@ -489,7 +491,7 @@ impl TestCloud {
         sqlx::query("UPDATE compute_services SET disabled = $2 WHERE host = $1")
             .bind(host)
             .bind(i64::from(disabled))
-            .execute(&self.db.pool)
+            .execute(&self.db.writer)
             .await
             .unwrap();
     }
@@ -523,7 +525,7 @@ impl TestCloud {
         .bind(t.launched_at.unwrap_or_else(ferrostack_store::now_micros))
         .bind(t.terminated_at)
         .bind(i64::from(t.terminated_at.is_some()))
-        .execute(&self.db.pool)
+        .execute(&self.db.writer)
         .await
         .unwrap();
         id

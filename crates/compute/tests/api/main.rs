@@ -7,6 +7,7 @@ mod agent_http;
 mod agent_restart;
 mod aggregates;
 mod flavors;
+mod hardening;
 mod hosts;
 mod hypervisors;
 mod images;

@@ -32,7 +32,7 @@ async fn server(c: &TestCloud, t: &Tenant) -> String {
 }
 
 async fn sql(c: &TestCloud, q: &str, id: &str) {
-    sqlx::query(q).bind(id).execute(&c.db.pool).await.unwrap();
+    sqlx::query(q).bind(id).execute(&c.db.writer).await.unwrap();
 }
 
 fn msg(v: &Value) -> String {
@@ -273,7 +273,7 @@ api_test!(async fn remote_consoles_and_tokens(c) {
     let (s, e) = c.nova(Method::GET, "/os-console-auth-tokens/nope", &admin, "2.31", None).await;
     assert_eq!((s.as_u16(), msg(&e)), (404, "Token not found".to_string()));
     // Expired tokens are gone.
-    sqlx::query("UPDATE console_auth_tokens SET expires = 1").execute(&c.db.pool).await.unwrap();
+    sqlx::query("UPDATE console_auth_tokens SET expires = 1").execute(&c.db.writer).await.unwrap();
     assert_eq!(c.nova(Method::GET, &tpath, &admin, "2.31", None).await.0, 404);
     assert_eq!(c.raw(Method::GET, &format!("/compute/console/?token={token}"), None, None, &[]).await.0, 404);
 
@@ -382,7 +382,7 @@ async fn migration(
                  VALUES ($1, $2, $3, $4, $5, $4, $5, '1', '2', $6, $7, $8, $9, $10, $10, 1024)")
         .bind(id).bind(format!("00000000-0000-0000-0000-00000000000{id}")).bind(inst).bind(src).bind(dst)
         .bind(kind).bind(status).bind(project).bind(user).bind(created)
-        .execute(&c.db.pool).await.unwrap();
+        .execute(&c.db.writer).await.unwrap();
 }
 
 api_test!(async fn os_migrations_and_server_migrations(c) {

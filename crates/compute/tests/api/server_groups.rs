@@ -31,7 +31,7 @@ api_test!(async fn create_show_list_delete(c) {
         flavor_name: "m1.tiny", vcpus: 1, ram: 512, disk: 1, launched_at: None, terminated_at: None }).await;
     let dead = c.add_instance(&InstanceRow { name: "b", project_id: &m.project_id, user_id: &m.user_id,
         flavor_name: "m1.tiny", vcpus: 1, ram: 512, disk: 1, launched_at: Some(1), terminated_at: Some(2) }).await;
-    let mut conn = c.db.pool.acquire().await.unwrap();
+    let mut conn = c.db.writer.acquire().await.unwrap();
     ferrostack_compute::db::server_groups::add_member(&mut conn, &id2, &live).await.unwrap();
     ferrostack_compute::db::server_groups::add_member(&mut conn, &id2, &dead).await.unwrap();
     let sg = ferrostack_compute::db::server_groups::get(&mut conn, &id2).await.unwrap().unwrap();

@@ -32,11 +32,11 @@ api_test!(async fn list_pages_with_marker_and_children(c) {
     for (i, id) in made.iter().enumerate() {
         ferrostack_store::sqlx::query(
             "INSERT INTO instance_metadata (instance_uuid, key, value) VALUES ($1, 'n', $2)")
-            .bind(id).bind(i.to_string()).execute(&c.db.pool).await.unwrap();
+            .bind(id).bind(i.to_string()).execute(&c.db.writer).await.unwrap();
         if i % 2 == 0 {
             ferrostack_store::sqlx::query(
                 "INSERT INTO instance_tags (instance_uuid, tag) VALUES ($1, 'even')")
-                .bind(id).execute(&c.db.pool).await.unwrap();
+                .bind(id).execute(&c.db.writer).await.unwrap();
         }
     }
     let newest_first: Vec<String> = made.iter().rev().cloned().collect();
@@ -123,7 +123,7 @@ api_test!(async fn locked_filter_from_2_73(c) {
             launched_at: Some(1_700_000_000_000_000), terminated_at: None }).await);
     }
     ferrostack_store::sqlx::query("UPDATE instances SET locked = 1 WHERE uuid = $1")
-        .bind(&made[1]).execute(&c.db.pool).await.unwrap();
+        .bind(&made[1]).execute(&c.db.writer).await.unwrap();
     let (s, v) = c.nova(Method::GET, "/servers?locked=true", &m.token, "2.73", None).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(ids(&v), vec![made[1].clone()]);

@@ -324,7 +324,11 @@ async fn whoami(
 }
 
 /// A 1 MiB raw image, active.
-async fn upload_image(client: &reqwest::Client, url: &str, token: &str) -> anyhow::Result<String> {
+pub(super) async fn upload_image(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+) -> anyhow::Result<String> {
     let created: Value = client
         .post(format!("{url}/image/v2/images"))
         .header("x-auth-token", token)
@@ -469,6 +473,7 @@ async fn http_figures(o: &Opts) -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
     db.pool.close().await;
+    db.writer.close().await;
 
     for (label, query) in [
         (

@@ -674,10 +674,7 @@ async fn role_assignments(
                 .is_none_or(|_| r.inherited)
     });
     // Domain-scoped callers see only their domain's assignments.
-    if let (Some(d), false) = (
-        &auth.domain,
-        auth.system || auth.has_role("admin") && auth.domain.is_none(),
-    ) {
+    if let (Some(d), false) = (&auth.domain, auth.system || auth.is_admin) {
         rows.retain(|r| {
             r.domain.as_deref() == Some(d.id.as_str())
                 || r.project

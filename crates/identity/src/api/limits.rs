@@ -337,7 +337,7 @@ async fn list_limits(
 ) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:list_limits", &json!({}))?;
-    let cloud_wide = auth.system || (auth.has_role("admin") && auth.domain.is_none());
+    let cloud_wide = auth.system || auth.is_admin;
     let list: Vec<Value> = lim::list_limits(&id.db.pool)
         .await?
         .iter()

@@ -42,5 +42,8 @@ pub fn router(identity: Arc<Identity>) -> Router {
         .merge(versions::root_routes())
         .fallback(versions::fallback)
         .with_state(identity)
+        .layer(axum::middleware::from_fn(
+            ferrostack_api::request::refuse_nul,
+        ))
         .layer(ErrorFormat::Keystone.layer())
 }

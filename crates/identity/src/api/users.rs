@@ -243,16 +243,14 @@ async fn change_password(
     };
     let new = take_password(&mut o)?
         .ok_or_else(|| IdentityError::validation("'password' is a required property"))?;
-    let user = db::users::get(&id.db.pool, &user_id).await?;
-    let ok = password::verify(
-        user.as_ref().and_then(|u| u.password_hash.clone()),
-        original,
-    )
-    .await;
-    let user = match (user, ok) {
-        (Some(u), true) if u.enabled => u,
-        _ => return Err(IdentityError::Unauthorized),
-    };
+    // The original password is checked as a login is: a locked-out user cannot change it,
+    // and a wrong one counts toward the lockout (anyone may call this without a token).
+    let user = id
+        .password_user(&crate::service::auth::UserRef::Id(user_id), &original)
+        .await?;
+    if !user.enabled {
+        return Err(IdentityError::Unauthorized);
+    }
     let hash = password::hash(new).await?;
     let mut tx = id.db.begin_write().await?;
     db::users::set_password(&mut *tx, &user.id, &hash).await?;

@@ -86,7 +86,11 @@ impl Identity {
         ferrostack_store::now_micros() < until
     }
 
-    async fn password_user(&self, user_ref: &UserRef, secret: &str) -> Result<User> {
+    /// The user `user_ref` names, when `secret` is its password. A locked-out user is refused
+    /// whatever the secret; a wrong one counts toward the lockout. Used by password
+    /// authentication and by the self-service password change (which needs no token, so it
+    /// must not be a way around the lockout).
+    pub(crate) async fn password_user(&self, user_ref: &UserRef, secret: &str) -> Result<User> {
         let user = find_user(self, user_ref).await?;
         if let Some(u) = &user {
             if self.locked_out(u) {
@@ -101,12 +105,12 @@ impl Identity {
         match (user, ok) {
             (Some(u), true) => {
                 if u.failed_auth_count != 0 {
-                    db::users::record_success(&self.db.pool, &u.id).await?;
+                    db::users::record_success(&self.db.writer, &u.id).await?;
                 }
                 Ok(u)
             }
             (Some(u), false) => {
-                db::users::record_failed_auth(&self.db.pool, &u.id).await?;
+                db::users::record_failed_auth(&self.db.writer, &u.id).await?;
                 tracing::info!(user_id = %u.id, "password authentication failed");
                 Err(IdentityError::Unauthorized)
             }
@@ -115,11 +119,14 @@ impl Identity {
     }
 
     async fn resolve_project(&self, p: &ProjectRef) -> Result<Project> {
-        let mut conn = self.db.pool.acquire().await?;
+        // One connection at a time: holding one while the name lookup takes another could
+        // exhaust the pool under load.
         let found = match p {
-            ProjectRef::Id(i) => db::projects::get(&mut conn, i).await?,
+            ProjectRef::Id(i) => db::projects::get(&mut *self.db.pool.acquire().await?, i).await?,
             ProjectRef::Name { name, domain } => match resolve_domain_id(self, domain).await? {
-                Some(d) => db::projects::get_by_name(&mut conn, &d, name).await?,
+                Some(d) => {
+                    db::projects::get_by_name(&mut *self.db.pool.acquire().await?, &d, name).await?
+                }
                 None => None,
             },
         };
@@ -265,15 +272,16 @@ impl Identity {
     }
 
     async fn app_cred_user(&self, r: &AppCredRef, secret: &str) -> Result<(User, Scope)> {
-        let mut conn = self.db.pool.acquire().await?;
         let ac = match r {
-            AppCredRef::Id(i) => db::app_creds::get(&mut conn, i).await?,
+            AppCredRef::Id(i) => db::app_creds::get(&mut *self.db.pool.acquire().await?, i).await?,
             AppCredRef::Name { name, user } => match find_user(self, user).await? {
-                Some(u) => db::app_creds::get_by_name(&mut conn, &u.id, name).await?,
+                Some(u) => {
+                    db::app_creds::get_by_name(&mut *self.db.pool.acquire().await?, &u.id, name)
+                        .await?
+                }
                 None => None,
             },
         };
-        drop(conn);
         let hash = ac.as_ref().map(|a| a.secret_hash.clone());
         let ok = password::verify(hash, secret.to_string()).await;
         let ac = match (ac, ok) {

@@ -20,7 +20,28 @@ fn micros_to_time(us: i64) -> DateTime<Utc> {
 }
 
 /// Checks a decoded token against the current database state and resolves what it grants.
-async fn build_context(conn: &mut Conn, token: &str, d: &Decoded) -> Result<AuthContext> {
+async fn build_context(
+    id: &Identity,
+    conn: &mut Conn,
+    token: &str,
+    d: &Decoded,
+) -> Result<AuthContext> {
+    let mut ctx = resolve(conn, &id.config.admin_project, token, d).await?;
+    ctx.is_admin = id.policy.enforce(
+        "context_is_admin",
+        &serde_json::json!({}),
+        &ctx.credentials(),
+    );
+    Ok(ctx)
+}
+
+/// The user, scope and roles a decoded token stands for, as the database has them now.
+async fn resolve(
+    conn: &mut Conn,
+    admin_project: &crate::AdminProject,
+    token: &str,
+    d: &Decoded,
+) -> Result<AuthContext> {
     let p = &d.payload;
     let user = db::users::get(&mut *conn, &p.user_id)
         .await?
@@ -47,6 +68,7 @@ async fn build_context(conn: &mut Conn, token: &str, d: &Decoded) -> Result<Auth
         expires_at: micros_to_time((p.expires_at * 1e6) as i64),
         application_credential: None,
         is_admin_project: false,
+        is_admin: false,
     };
     match &p.scope {
         Scope::Unscoped => {}
@@ -92,7 +114,8 @@ async fn build_context(conn: &mut Conn, token: &str, d: &Decoded) -> Result<Auth
                 return Err(IdentityError::Unauthorized);
             }
             ctx.roles = roles;
-            ctx.is_admin_project = true;
+            ctx.is_admin_project =
+                project.name == admin_project.name && pdomain.name == admin_project.domain_name;
             ctx.project = Some(ScopeRef {
                 id: project.id,
                 name: project.name,
@@ -141,7 +164,7 @@ pub async fn validate(id: &Identity, token: &str) -> Result<Arc<AuthContext>> {
         IdentityError::Unauthorized
     })?;
     let mut conn = id.db.pool.acquire().await?;
-    let ctx = Arc::new(build_context(&mut conn, token, &decoded).await?);
+    let ctx = Arc::new(build_context(id, &mut conn, token, &decoded).await?);
     id.tokens.remember(token, ctx.clone(), generation);
     Ok(ctx)
 }
@@ -182,7 +205,7 @@ pub async fn issue(
     let decoded = Decoded { payload, issued_at };
     let mut conn = id.db.pool.acquire().await?;
     let generation = id.tokens.generation();
-    let ctx = Arc::new(build_context(&mut conn, &token, &decoded).await?);
+    let ctx = Arc::new(build_context(id, &mut conn, &token, &decoded).await?);
     id.tokens.remember(&token, ctx.clone(), generation);
     Ok((token, ctx))
 }

@@ -148,6 +148,7 @@ impl Builder {
             max_active_keys: 3,
             lockout_failure_attempts: self.lockout_failure_attempts,
             lockout_duration: self.lockout_duration,
+            admin_project: Default::default(),
         };
         let identity = Identity::new(db, config, Arc::new(Enforcer::with_defaults()))
             .await

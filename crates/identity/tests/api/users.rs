@@ -314,3 +314,31 @@ api_test!(
         assert_eq!(s, 403, "{b}");
     }
 );
+
+api_test!(
+    async fn password_change_is_no_way_around_the_lockout(engine: e) {
+        let c = TestCloud::builder(e)
+            .lockout(2, Duration::from_secs(2))
+            .start()
+            .await;
+        let u = c.create_user("guessed", "default").await;
+        let path = format!("/v3/users/{}/password", u.id);
+        let change = |orig: &str| json!({"user": {"original_password": orig, "password": "taken"}});
+        // Wrong original passwords count as failed logins...
+        for _ in 0..2 {
+            let (s, _, b) = c.req("POST", &path, None, Some(change("guess"))).await;
+            assert_eq!(s, 401, "{b}");
+        }
+        // ... so the account is now locked, for logins and for password changes alike.
+        let (s, _, b) = c.password_auth(&u.id, &u.password, Value::Null).await;
+        assert_eq!(s, 401);
+        assert!(message(&b).contains("locked"), "{b}");
+        let (s, _, b) = c.req("POST", &path, None, Some(change(&u.password))).await;
+        assert_eq!(s, 401, "{b}");
+        assert!(message(&b).contains("locked"), "{b}");
+        // Nothing changed: once the lockout is over, the old password is still the one.
+        tokio::time::sleep(Duration::from_millis(2200)).await;
+        c.unscoped_token(&u.id, &u.password).await;
+        c.finish().await;
+    }
+);

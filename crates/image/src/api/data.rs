@@ -13,7 +13,6 @@ use super::State;
 use crate::db;
 use crate::error::{ImageError, Result};
 use crate::model::Status;
-use crate::service::is_admin;
 use crate::store::ByteStream;
 
 fn body_stream(body: Body) -> ByteStream {
@@ -22,12 +21,40 @@ fn body_stream(body: Body) -> ByteStream {
         .boxed()
 }
 
+/// Image data comes as `application/octet-stream` (parameters aside), or Glance answers 415
+/// before looking at anything else.
+fn octet_stream(headers: &HeaderMap) -> Result<()> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let mime = ct.as_deref().map(|c| {
+        c.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    });
+    if mime.as_deref() == Some("application/octet-stream") {
+        return Ok(());
+    }
+    Err(ImageError::Api(ferrostack_api::ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!(
+            "The request media type {} is not supported by this server. Invalid content type {}",
+            ct.as_deref().unwrap_or("None"),
+            ct.as_deref().unwrap_or("None")
+        ),
+    )))
+}
+
 pub async fn upload(
     state: State,
     auth: Auth,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode> {
+    octet_stream(&headers)?;
     let svc = &state.0;
     let img = svc.find_for(&id, &auth, "upload_image").await?;
     if img.disk_format.is_none() || img.container_format.is_none() {
@@ -77,7 +104,7 @@ pub async fn download(
     )?;
     match img.status {
         Status::Active => {}
-        Status::Deactivated if is_admin(&auth) => {}
+        Status::Deactivated if auth.is_admin => {}
         Status::Deactivated => {
             return Err(ImageError::Forbidden(
                 "The requested image has been deactivated. Image data download is forbidden."
@@ -126,8 +153,10 @@ pub async fn stage(
     state: State,
     auth: Auth,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode> {
+    octet_stream(&headers)?;
     let svc = &state.0;
     let img = svc.find_for(&id, &auth, "upload_image").await?;
     let staged = svc
@@ -170,7 +199,8 @@ pub async fn import(
         .take_staged(&id)
         .await
         .ok_or_else(|| ImageError::Conflict(format!("Image {id} has no staged data.")))?;
-    if !db::images::transition(&svc.db.pool, &id, &[Status::Uploading], Status::Importing).await? {
+    if !db::images::transition(&svc.db.writer, &id, &[Status::Uploading], Status::Importing).await?
+    {
         svc.store.discard(staged).await;
         return Err(ImageError::Conflict(format!(
             "Image {id} changed while importing."

@@ -14,7 +14,6 @@ use super::State;
 use crate::db;
 use crate::error::{ImageError, Result};
 use crate::model::{Image, MemberStatus, Status, Visibility};
-use crate::service::is_admin;
 
 /// Glance's default and largest page sizes.
 const DEFAULT_LIMIT: usize = 25;
@@ -24,6 +23,29 @@ fn caller_project(auth: &Auth) -> Result<String> {
     auth.project_id()
         .map(str::to_string)
         .ok_or_else(|| ImageError::Forbidden("A project-scoped token is required.".into()))
+}
+
+/// The additional properties Glance's `image_property_quota` counts (not its own `os_glance`
+/// ones).
+fn counted_properties(img: &Image) -> usize {
+    img.properties
+        .keys()
+        .filter(|k| !k.starts_with("os_glance"))
+        .count()
+}
+
+/// 413 when `img` has more counted properties than the quota allows and more than `before`
+/// (what it had before the change).
+fn check_property_quota(svc: &crate::ImageService, img: &Image, before: usize) -> Result<()> {
+    let n = counted_properties(img);
+    let max = svc.config.property_quota;
+    if max >= 0 && n > before && n as i64 > max {
+        return Err(ImageError::TooLarge(format!(
+            "The limit has been exceeded on the number of allowed image properties. \
+             Attempted: {n}, Maximum: {max}"
+        )));
+    }
+    Ok(())
 }
 
 pub async fn create(state: State, auth: Auth, body: Bytes) -> Result<Response> {
@@ -67,7 +89,8 @@ pub async fn create(state: State, auth: Auth, body: Bytes) -> Result<Response> {
     for (k, v) in o {
         wire::set_attribute(&mut img, &k, v, true)?;
     }
-    if img.owner != project && !is_admin(&auth) {
+    check_property_quota(svc, &img, 0)?;
+    if img.owner != project && !auth.is_admin {
         return Err(ImageError::Forbidden(
             "Only admins may create images owned by another project.".into(),
         ));
@@ -195,7 +218,7 @@ pub async fn list(state: State, auth: Auth, RawQuery(raw): RawQuery) -> Result<R
     };
     let project = auth.project_id().unwrap_or_default().to_string();
     auth.enforce(&svc.policy, "get_images", &json!({"project_id": project}))?;
-    let admin = is_admin(&auth);
+    let admin = auth.is_admin;
 
     let limit = match get("limit") {
         None => DEFAULT_LIMIT,
@@ -441,6 +464,7 @@ pub async fn update(
         ImageError::BadRequest("A JSON-patch body is a list of operations.".into())
     })?;
     let before_visibility = img.visibility;
+    let before_properties = counted_properties(&img);
     for op in ops {
         // Two spellings: `{"op": "replace", "path": "/name", ...}` (RFC 6902, v2.1) and Glance's
         // older `{"replace": "/name", "value": ...}`.
@@ -483,7 +507,7 @@ pub async fn update(
                 if kind == "add" && is_property && img.properties.contains_key(&key) {
                     // Glance treats add of an existing property as a replace.
                 }
-                if key == "owner" && !is_admin(&auth) {
+                if key == "owner" && !auth.is_admin {
                     return Err(ImageError::Forbidden(
                         "Attribute 'owner' can only be changed by an admin.".into(),
                     ));
@@ -515,6 +539,8 @@ pub async fn update(
     if img.visibility != before_visibility {
         check_visibility_policy(svc, &auth, &img)?;
     }
+    // As Glance: only a change that adds properties is held to the quota.
+    check_property_quota(svc, &img, before_properties)?;
     let mut tx = svc.db.begin_write().await?;
     db::images::update(&mut tx, &img).await?;
     tx.commit().await?;
@@ -533,7 +559,7 @@ pub async fn remove(state: State, auth: Auth, Path(id): Path<String>) -> Result<
             "Image {id} is protected and cannot be deleted."
         )));
     }
-    if !db::images::mark_deleted(&svc.db.pool, &id).await? {
+    if !db::images::mark_deleted(&svc.db.writer, &id).await? {
         return Err(ImageError::NotFound(id));
     }
     if !img.location.is_empty() {
@@ -625,6 +651,6 @@ async fn set_active(
             img.status.as_str()
         )));
     }
-    db::images::transition(&svc.db.pool, id, &[from], to).await?;
+    db::images::transition(&svc.db.writer, id, &[from], to).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -55,7 +55,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    db::members::insert(&svc.db.pool, &m).await?;
+    db::members::insert(&svc.db.writer, &m).await?;
     Ok(axum::Json(wire::member(&m)).into_response())
 }
 
@@ -64,7 +64,7 @@ pub async fn list(state: State, auth: Auth, Path(id): Path<String>) -> Result<Re
     let img = svc.find_for(&id, &auth, "get_members").await?;
     shared_only(&img)?;
     let project = auth.project_id().unwrap_or_default();
-    let owner_view = img.owner == project || crate::service::is_admin(&auth);
+    let owner_view = img.owner == project || auth.is_admin;
     let members: Vec<Value> = db::members::list_for_image(&svc.db.pool, &id)
         .await?
         .iter()
@@ -99,7 +99,7 @@ pub async fn show(
     let (img, m) = find_member(svc, &auth, &id, &member_id).await?;
     auth.enforce(&svc.policy, "get_member", &svc.target(&img, &auth).await?)?;
     let project = auth.project_id().unwrap_or_default();
-    if img.owner != project && m.member_id != project && !crate::service::is_admin(&auth) {
+    if img.owner != project && m.member_id != project && !auth.is_admin {
         return Err(ImageError::NotFoundMsg(format!(
             "{member_id} is not a member of image {id}"
         )));
@@ -124,7 +124,7 @@ pub async fn update(
             "Invalid status '{s}': use pending, accepted or rejected."
         ))
     })?;
-    db::members::set_status(&svc.db.pool, &id, &member_id, status).await?;
+    db::members::set_status(&svc.db.writer, &id, &member_id, status).await?;
     m.status = status;
     m.updated_at = ferrostack_store::now_micros();
     Ok(axum::Json(wire::member(&m)).into_response())
@@ -142,6 +142,6 @@ pub async fn remove(
         "delete_member",
         &svc.target(&img, &auth).await?,
     )?;
-    db::members::delete(&svc.db.pool, &id, &member_id).await?;
+    db::members::delete(&svc.db.writer, &id, &member_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

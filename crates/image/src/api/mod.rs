@@ -71,6 +71,9 @@ pub fn router(svc: Arc<ImageService>) -> Router {
             invalidate_on_write,
         ))
         .with_state(svc)
+        .layer(axum::middleware::from_fn(
+            ferrostack_api::request::refuse_nul,
+        ))
         .layer(ErrorFormat::Glance.layer())
 }
 

@@ -110,6 +110,7 @@ impl TestCloud {
                 max_active_keys: 3,
                 lockout_failure_attempts: 0,
                 lockout_duration: Duration::from_secs(60),
+                admin_project: Default::default(),
             },
             policy.clone(),
         )
@@ -140,6 +141,7 @@ impl TestCloud {
                 public_url: "http://cloud.test".into(),
                 store_dir: dir.path().join("images"),
                 max_image_size,
+                property_quota: 128,
             },
             policy,
             identity.clone(),

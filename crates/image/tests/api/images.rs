@@ -217,3 +217,46 @@ api_test!(async fn admin_changes_the_owner(c) {
     let (s, _) = c.patch(id, &t.token, json!([{"op": "replace", "path": "/owner", "value": "someone"}])).await;
     assert_eq!(s, 403);
 });
+
+api_test!(async fn more_properties_than_the_quota_are_refused(c) {
+    let t = c.tenant("member").await;
+    let props = |n: usize| {
+        let mut o = serde_json::Map::new();
+        for i in 0..n {
+            o.insert(format!("p{i:03}"), json!("v"));
+        }
+        o
+    };
+    let mut too_many = props(129);
+    too_many.insert("name".into(), json!("many"));
+    let (s, v) = c.json(Method::POST, "/image/v2/images", &t.token, Some(json!(too_many))).await;
+    assert_eq!(s, 413, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("Attempted: 129, Maximum: 128"), "{v}");
+    // 128 are fine; one more by PATCH is not; replacing or removing stays possible.
+    let v = c.create(&t.token, json!(props(128))).await;
+    let id = v["id"].as_str().unwrap();
+    let (s, _) = c.patch(id, &t.token, json!([{"op": "add", "path": "/extra", "value": "x"}])).await;
+    assert_eq!(s, 413);
+    let (s, _) = c.patch(id, &t.token, json!([{"op": "replace", "path": "/p000", "value": "y"}])).await;
+    assert_eq!(s, 200);
+    let (s, _) = c.patch(id, &t.token, json!([{"op": "remove", "path": "/p001"},
+        {"op": "add", "path": "/extra", "value": "x"}])).await;
+    assert_eq!(s, 200);
+});
+
+api_test!(async fn image_data_must_be_an_octet_stream(c) {
+    let t = c.tenant("member").await;
+    let v = c.create(&t.token, json!({"name": "d", "disk_format": "raw", "container_format": "bare"})).await;
+    let id = v["id"].as_str().unwrap();
+    for ct in [Some("application/json"), Some("text/plain"), None] {
+        let (s, _, _) = c.raw(Method::PUT, &format!("/image/v2/images/{id}/file"), Some(&t.token),
+            ct, b"data".to_vec(), &[]).await;
+        assert_eq!(s, 415, "{ct:?}");
+    }
+    let (s, _) = c.show(&t.token, id).await;
+    assert_eq!(s, 200);
+    assert_eq!(c.show(&t.token, id).await.1["status"], "queued", "nothing was stored");
+    let (s, _, _) = c.raw(Method::PUT, &format!("/image/v2/images/{id}/file"), Some(&t.token),
+        Some("application/octet-stream; charset=binary"), vec![1u8; 512], &[]).await;
+    assert_eq!(s, 204);
+});

@@ -102,6 +102,9 @@ pub fn router(svc: Arc<PlacementService>) -> Router {
         .layer(axum::middleware::from_fn(cache_headers))
         .layer(axum::middleware::from_fn_with_state(RANGE, negotiate_layer))
         .with_state(svc)
+        .layer(axum::middleware::from_fn(
+            ferrostack_api::request::refuse_nul,
+        ))
         .layer(ErrorFormat::Placement.layer())
 }
 

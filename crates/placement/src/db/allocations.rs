@@ -120,6 +120,18 @@ pub async fn delete_consumer(conn: &mut Conn, uuid: &str) -> DbResult<()> {
     Ok(())
 }
 
+/// Every consumer that has allocations, with its type (None when it was given none).
+pub async fn consumers_with_allocations(
+    conn: &mut Conn,
+) -> DbResult<Vec<(String, Option<String>)>> {
+    sqlx::query_as(
+        "SELECT c.uuid, c.consumer_type FROM placement_consumers c WHERE EXISTS \
+         (SELECT 1 FROM placement_allocations a WHERE a.consumer_uuid = c.uuid) ORDER BY c.uuid",
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
 pub async fn for_consumer(conn: &mut Conn, uuid: &str) -> DbResult<Vec<AllocationRow>> {
     sqlx::query(
         "SELECT consumer_uuid, provider_uuid, resource_class, used FROM placement_allocations \

@@ -17,6 +17,13 @@ use crate::{Allocation, ComputeProvider, PlacementService, ProviderState};
 use allocations::ConsumerWrite;
 use snapshot::Snapshot;
 
+/// The consumer types (microversion 1.38) of compute's allocations, as Nova names them: an
+/// instance's own resources, and the source host's resources a migration holds during a move.
+pub mod consumer_type {
+    pub const INSTANCE: &str = "INSTANCE";
+    pub const MIGRATION: &str = "MIGRATION";
+}
+
 impl PlacementService {
     /// Creates or updates the root provider of a compute node (name, inventories, traits);
     /// idempotent; bumps generation on change only. Custom classes and traits it names are
@@ -151,18 +158,51 @@ impl PlacementService {
         self.claim(consumer, "", "", &[]).await
     }
 
-    /// Moves all allocations of `from` to consumer `to` (as Nova does for migrations: the
-    /// source host's allocation is held by the migration uuid). `to`'s own allocations are
-    /// replaced.
-    pub async fn move_allocations(
+    /// Removes every allocation of `consumer` inside the caller's write transaction `tx`, so
+    /// that they go with the caller's own change (an instance marked deleted, a migration
+    /// finished) or not at all: a crash between the two can leave nothing behind.
+    pub async fn remove_allocations_in(
         &self,
+        tx: &mut db::Conn,
+        consumer: &str,
+    ) -> Result<(), PlacementError> {
+        allocations::replace(
+            tx,
+            &[ConsumerWrite {
+                consumer: consumer.to_string(),
+                project_id: String::new(),
+                user_id: String::new(),
+                consumer_type: None,
+                generation: None,
+                allocations: vec![],
+            }],
+        )
+        .await
+        .map_err(PlacementError::into_plain)
+    }
+
+    /// Every consumer with allocations and its type ([`consumer_type`] for compute's): what
+    /// the allocation audit checks against the instances and migrations.
+    pub async fn consumers_in(
+        &self,
+        tx: &mut db::Conn,
+    ) -> Result<Vec<(String, Option<String>)>, PlacementError> {
+        Ok(db::allocations::consumers_with_allocations(tx).await?)
+    }
+
+    /// Moves all allocations of `from` to consumer `to` (as Nova does for migrations: the
+    /// source host's allocation is held by the migration uuid, and a revert gives it back to
+    /// the instance), inside the caller's write transaction `tx`. `to`'s own allocations are
+    /// replaced.
+    pub async fn move_allocations_in(
+        &self,
+        tx: &mut db::Conn,
         from: &str,
         to: &str,
         project_id: &str,
         user_id: &str,
     ) -> Result<(), PlacementError> {
-        let mut tx = self.db.begin_write().await?;
-        let rows = db::allocations::for_consumer(&mut tx, from).await?;
+        let rows = db::allocations::for_consumer(tx, from).await?;
         if rows.is_empty() {
             return Ok(());
         }
@@ -179,16 +219,14 @@ impl PlacementService {
                 consumer: to.to_string(),
                 project_id: project_id.to_string(),
                 user_id: user_id.to_string(),
-                consumer_type: None,
+                consumer_type: Some(consumer_type::INSTANCE.to_string()),
                 generation: None,
                 allocations: allocations::group(&rows),
             },
         ];
-        allocations::replace(&mut tx, &writes)
+        allocations::replace(tx, &writes)
             .await
-            .map_err(PlacementError::into_plain)?;
-        tx.commit().await?;
-        Ok(())
+            .map_err(PlacementError::into_plain)
     }
 
     /// Claims `allocs` for `consumer` while its current allocations pass to `holder`, in one
@@ -225,11 +263,11 @@ impl PlacementService {
         allocs: &[Allocation],
     ) -> Result<(), PlacementError> {
         use ferrostack_store::sqlx::Connection;
-        let write = |c: &str, a: Vec<Allocation>| ConsumerWrite {
+        let write = |c: &str, kind: &str, a: Vec<Allocation>| ConsumerWrite {
             consumer: c.to_string(),
             project_id: project_id.to_string(),
             user_id: user_id.to_string(),
-            consumer_type: None,
+            consumer_type: Some(kind.to_string()),
             generation: None,
             allocations: a,
         };
@@ -237,9 +275,13 @@ impl PlacementService {
         let mut writes = Vec::with_capacity(2);
         if let Some(holder) = holder {
             let rows = db::allocations::for_consumer(&mut sp, consumer).await?;
-            writes.push(write(holder, allocations::group(&rows)));
+            writes.push(write(
+                holder,
+                consumer_type::MIGRATION,
+                allocations::group(&rows),
+            ));
         }
-        writes.push(write(consumer, allocs.to_vec()));
+        writes.push(write(consumer, consumer_type::INSTANCE, allocs.to_vec()));
         match allocations::replace(&mut sp, &writes).await {
             Ok(()) => {
                 sp.commit().await?;

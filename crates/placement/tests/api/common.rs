@@ -113,6 +113,7 @@ impl TestCloud {
                 max_active_keys: 3,
                 lockout_failure_attempts: 0,
                 lockout_duration: Duration::from_secs(60),
+                admin_project: Default::default(),
             },
             policy.clone(),
         )

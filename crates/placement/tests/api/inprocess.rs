@@ -87,7 +87,9 @@ api_test!(async fn claim_move_and_remove(c) {
     assert_eq!(p.allocations_of(&instance).await.unwrap(), vcpus(&a, 3));
 
     // Migration: the source allocation moves to the migration, the instance claims the target.
-    p.move_allocations(&instance, &migration, "proj", "user").await.unwrap();
+    let mut tx = c.placement.db.begin_write().await.unwrap();
+    p.move_allocations_in(&mut tx, &instance, &migration, "proj", "user").await.unwrap();
+    tx.commit().await.unwrap();
     assert!(p.allocations_of(&instance).await.unwrap().is_empty());
     assert_eq!(p.allocations_of(&migration).await.unwrap(), vcpus(&a, 3));
     p.claim(&instance, "proj", "user", &vcpus(&b, 3)).await.unwrap();
