@@ -116,7 +116,30 @@ impl Db {
         MIGRATOR
             .run(&self.writer)
             .await
-            .map_err(StoreError::Migrate)
+            .map_err(StoreError::Migrate)?;
+        if self.engine == Engine::Postgres {
+            // The sequences behind `next_id`, moved past every id already in use (also those
+            // written before they existed). `nextval` keeps this safe while another
+            // controller hands out ids.
+            let mut conn = self.writer.acquire().await.map_err(StoreError::Connect)?;
+            for seq in IdSeq::ALL {
+                let (table, name) = (seq.table(), seq.sequence());
+                conn.execute(format!("CREATE SEQUENCE IF NOT EXISTS {name}").as_str())
+                    .await
+                    .map_err(StoreError::Connect)?;
+                conn.execute(
+                    format!(
+                        "SELECT setval('{name}', GREATEST((SELECT COALESCE(MAX(id), 0) + 1 \
+                         FROM {table}), {floor}, nextval('{name}')), false)",
+                        floor = seq.floor()
+                    )
+                    .as_str(),
+                )
+                .await
+                .map_err(StoreError::Connect)?;
+            }
+        }
+        Ok(())
     }
 
     /// Starts a write transaction on the writer. On SQLite it takes the write lock at once
@@ -181,6 +204,77 @@ fn pool_options(engine: Engine, max: u32, role: Role) -> AnyPoolOptions {
                 Ok(true)
             })
         })
+}
+
+/// The tables whose integer ids the store hands out ([`next_id`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdSeq {
+    InstanceActions,
+    InstanceActionEvents,
+    InstanceFaults,
+    Migrations,
+    Keypairs,
+    Aggregates,
+    ComputeServices,
+    ComputeNodes,
+    /// Custom resource classes (from 10000; the standard ones have fixed ids below).
+    ResourceClasses,
+}
+
+impl IdSeq {
+    const ALL: [IdSeq; 9] = [
+        IdSeq::InstanceActions,
+        IdSeq::InstanceActionEvents,
+        IdSeq::InstanceFaults,
+        IdSeq::Migrations,
+        IdSeq::Keypairs,
+        IdSeq::Aggregates,
+        IdSeq::ComputeServices,
+        IdSeq::ComputeNodes,
+        IdSeq::ResourceClasses,
+    ];
+
+    pub fn table(self) -> &'static str {
+        match self {
+            IdSeq::InstanceActions => "instance_actions",
+            IdSeq::InstanceActionEvents => "instance_action_events",
+            IdSeq::InstanceFaults => "instance_faults",
+            IdSeq::Migrations => "migrations",
+            IdSeq::Keypairs => "keypairs",
+            IdSeq::Aggregates => "aggregates",
+            IdSeq::ComputeServices => "compute_services",
+            IdSeq::ComputeNodes => "compute_nodes",
+            IdSeq::ResourceClasses => "placement_resource_classes",
+        }
+    }
+
+    fn sequence(self) -> String {
+        format!("{}_id_seq", self.table())
+    }
+
+    /// The smallest id handed out.
+    fn floor(self) -> i64 {
+        match self {
+            IdSeq::ResourceClasses => 10_000,
+            _ => 1,
+        }
+    }
+}
+
+/// The next id of `seq`'s table, for a row inserted in the caller's write transaction. On
+/// SQLite, `MAX(id) + 1` (the one writer makes that safe); on PostgreSQL a sequence, since
+/// concurrent transactions would read the same `MAX(id)` and one insert would fail.
+pub async fn next_id(conn: &mut sqlx::AnyConnection, seq: IdSeq) -> Result<i64, sqlx::Error> {
+    let sql = if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+        format!("SELECT CAST(nextval('{}') AS BIGINT)", seq.sequence())
+    } else {
+        format!(
+            "SELECT CAST(MAX(COALESCE(MAX(id), 0) + 1, {}) AS BIGINT) FROM {}",
+            seq.floor(),
+            seq.table()
+        )
+    };
+    sqlx::query_scalar(&sql).fetch_one(conn).await
 }
 
 /// Microseconds since the Unix epoch, the store's timestamp representation.

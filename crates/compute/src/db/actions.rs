@@ -4,6 +4,8 @@
 
 use ferrostack_store::sqlx::{self, Row};
 
+use ferrostack_store::{next_id, IdSeq};
+
 use super::{Conn, DbResult};
 
 #[derive(Debug, Clone)]
@@ -42,10 +44,10 @@ pub async fn start(
     host: Option<&str>,
     now: i64,
 ) -> DbResult<i64> {
-    let row = sqlx::query(
+    let id = next_id(conn, IdSeq::InstanceActions).await?;
+    sqlx::query(
         "INSERT INTO instance_actions (id, instance_uuid, request_id, action, project_id, user_id, \
-         start_time, updated_at) VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM instance_actions), \
-         $1, $2, $3, $4, $5, $6, $6) RETURNING id",
+         start_time, updated_at) VALUES ($7, $1, $2, $3, $4, $5, $6, $6)",
     )
     .bind(instance)
     .bind(request_id)
@@ -53,17 +55,19 @@ pub async fn start(
     .bind(project_id)
     .bind(user_id)
     .bind(now)
-    .fetch_one(&mut *conn)
+    .bind(id)
+    .execute(&mut *conn)
     .await?;
-    let id: i64 = row.try_get(0)?;
+    let event_id = next_id(conn, IdSeq::InstanceActionEvents).await?;
     sqlx::query(
         "INSERT INTO instance_action_events (id, action_id, event, host, start_time) VALUES \
-         ((SELECT COALESCE(MAX(id), 0) + 1 FROM instance_action_events), $1, $2, $3, $4)",
+         ($5, $1, $2, $3, $4)",
     )
     .bind(id)
     .bind(format!("compute_{}", event_name(action)))
     .bind(host)
     .bind(now)
+    .bind(event_id)
     .execute(&mut *conn)
     .await?;
     Ok(id)

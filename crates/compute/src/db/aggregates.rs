@@ -98,10 +98,7 @@ pub async fn name_taken(conn: &mut Conn, name: &str, except: Option<i64>) -> DbR
 
 /// Creates an aggregate with the next id (inside a write transaction).
 pub async fn insert(conn: &mut Conn, name: &str, az: Option<&str>) -> DbResult<Aggregate> {
-    let id: i64 =
-        sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) + 1 AS BIGINT) FROM aggregates")
-            .fetch_one(&mut *conn)
-            .await?;
+    let id = ferrostack_store::next_id(conn, ferrostack_store::IdSeq::Aggregates).await?;
     let uuid = uuid::Uuid::new_v4().to_string();
     let now = ferrostack_store::now_micros();
     sqlx::query(&format!(

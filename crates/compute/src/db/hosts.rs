@@ -128,15 +128,16 @@ pub async fn ensure_service(
     if let Some(s) = service_by_host(conn, host, binary).await? {
         return Ok(s);
     }
+    let id = ferrostack_store::next_id(conn, ferrostack_store::IdSeq::ComputeServices).await?;
     sqlx::query(
         "INSERT INTO compute_services (id, uuid, host, service_binary, topic, last_seen_up, \
-         created_at, updated_at) VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM compute_services), \
-         $1, $2, $3, 'compute', $4, $4, $4)",
+         created_at, updated_at) VALUES ($5, $1, $2, $3, 'compute', $4, $4, $4)",
     )
     .bind(uuid::Uuid::new_v4().to_string())
     .bind(host)
     .bind(binary)
     .bind(now)
+    .bind(id)
     .execute(&mut *conn)
     .await?;
     Ok(service_by_host(conn, host, binary)
@@ -246,11 +247,12 @@ pub async fn upsert_node(
         return Ok(n.uuid);
     }
     let uuid = uuid::Uuid::new_v4().to_string();
+    let id = ferrostack_store::next_id(conn, ferrostack_store::IdSeq::ComputeNodes).await?;
     sqlx::query(
         "INSERT INTO compute_nodes (id, uuid, host, hypervisor_hostname, hypervisor_type, \
          hypervisor_version, vcpus, memory_mb, local_gb, cpu_info, uptime_seconds, traits, \
-         created_at, updated_at) VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM compute_nodes), \
-         $1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+         created_at, updated_at) VALUES ($12, $1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+         $11, $11)",
     )
     .bind(&uuid)
     .bind(host)
@@ -263,6 +265,7 @@ pub async fn upsert_node(
     .bind(info.uptime_seconds)
     .bind(&traits)
     .bind(now)
+    .bind(id)
     .execute(&mut *conn)
     .await?;
     Ok(uuid)

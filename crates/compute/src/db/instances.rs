@@ -559,9 +559,10 @@ pub async fn add_fault(
     host: Option<&str>,
     now: i64,
 ) -> DbResult<()> {
+    let id = ferrostack_store::next_id(conn, ferrostack_store::IdSeq::InstanceFaults).await?;
     sqlx::query(
         "INSERT INTO instance_faults (id, instance_uuid, code, message, details, host, created_at) \
-         VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM instance_faults), $1, $2, $3, $4, $5, $6)",
+         VALUES ($7, $1, $2, $3, $4, $5, $6)",
     )
     .bind(uuid)
     .bind(code)
@@ -569,6 +570,7 @@ pub async fn add_fault(
     .bind(details)
     .bind(host)
     .bind(now)
+    .bind(id)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -53,10 +53,7 @@ pub async fn count(conn: &mut Conn, user_id: &str) -> DbResult<i64> {
 
 /// Inserts `k` with the next id (run inside a write transaction); returns the id.
 pub async fn insert(conn: &mut Conn, k: &Keypair) -> DbResult<i64> {
-    let id: i64 =
-        sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) + 1 AS BIGINT) FROM keypairs")
-            .fetch_one(&mut *conn)
-            .await?;
+    let id = ferrostack_store::next_id(conn, ferrostack_store::IdSeq::Keypairs).await?;
     sqlx::query(&format!(
         "INSERT INTO keypairs ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
     ))

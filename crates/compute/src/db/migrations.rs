@@ -81,12 +81,9 @@ fn from_row(r: &AnyRow) -> DbResult<Migration> {
     })
 }
 
-/// Inserts a migration; its id is MAX(id)+1 (the caller holds the write transaction).
+/// Inserts a migration with the next id (inside the caller's write transaction).
 pub async fn insert(conn: &mut Conn, m: &Migration) -> DbResult<i64> {
-    let id: i64 = sqlx::query("SELECT CAST(COALESCE(MAX(id), 0) + 1 AS BIGINT) FROM migrations")
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
+    let id = ferrostack_store::next_id(conn, ferrostack_store::IdSeq::Migrations).await?;
     let snap = |f: &Option<FlavorSnapshot>| f.as_ref().and_then(|f| serde_json::to_string(f).ok());
     sqlx::query(
         "INSERT INTO migrations (id, uuid, instance_uuid, source_compute, dest_compute, \

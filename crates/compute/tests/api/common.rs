@@ -429,12 +429,9 @@ impl TestCloud {
         let now = ferrostack_store::now_micros();
         let seen = if up { now } else { now - 3_600_000_000 };
         let mut tx = self.db.begin_write().await.unwrap();
-        let id: i64 = sqlx::query_scalar(
-            "SELECT CAST(COALESCE(MAX(id), 0) + 1 AS BIGINT) FROM compute_services",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+        let id = ferrostack_store::next_id(&mut tx, ferrostack_store::IdSeq::ComputeServices)
+            .await
+            .unwrap();
         sqlx::query(
             "INSERT INTO compute_services (id, uuid, host, service_binary, topic, disabled, \
              forced_down, last_seen_up, created_at, updated_at) \
@@ -456,12 +453,9 @@ impl TestCloud {
     pub async fn add_compute_node(&self, host: &str) -> String {
         let uuid = uuid::Uuid::new_v4().to_string();
         let mut tx = self.db.begin_write().await.unwrap();
-        let id: i64 = sqlx::query_scalar(
-            "SELECT CAST(COALESCE(MAX(id), 0) + 1 AS BIGINT) FROM compute_nodes",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+        let id = ferrostack_store::next_id(&mut tx, ferrostack_store::IdSeq::ComputeNodes)
+            .await
+            .unwrap();
         sqlx::query(
             "INSERT INTO compute_nodes (id, uuid, host, hypervisor_hostname, hypervisor_type, \
              vcpus, memory_mb, local_gb, created_at) VALUES ($1, $2, $3, $3, 'fake', 4, 8192, 100, $4)",

@@ -280,8 +280,9 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
             .mul_f64((round + 1) as f64 / (o.kill_rounds + 1) as f64);
         let wait = (deadline - o.dur + at).saturating_duration_since(Instant::now());
         tokio::time::sleep(wait).await;
-        let _stop = down.write().await;
+        // Killed in the middle of whatever the clients are doing; they wait while it restarts.
         cloud.kill().await;
+        let _stop = down.write().await;
         println!(
             "killed the cloud with SIGKILL after {:.1} s; restarting",
             at.as_secs_f64()

@@ -3,9 +3,6 @@ use ferrostack_store::sqlx::{self, Row};
 use super::{placeholders, Conn, DbResult};
 use crate::model::ResourceClass;
 
-/// Custom resource classes get ids from here up, as in placement.
-const FIRST_CUSTOM_ID: i64 = 10000;
-
 pub async fn list(conn: &mut Conn) -> DbResult<Vec<ResourceClass>> {
     let rows = sqlx::query("SELECT name, standard FROM placement_resource_classes ORDER BY id")
         .fetch_all(conn)
@@ -55,20 +52,16 @@ pub async fn missing(conn: &mut Conn, names: &[String]) -> DbResult<Vec<String>>
         .collect())
 }
 
-/// Inserts a custom class; call inside a write transaction (the id is MAX(id)+1).
+/// Inserts a custom class with the next custom id (inside a write transaction).
 pub async fn insert_custom(conn: &mut Conn, name: &str) -> DbResult<()> {
-    let max: i64 = sqlx::query_scalar(
-        "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM placement_resource_classes",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let id = ferrostack_store::next_id(conn, ferrostack_store::IdSeq::ResourceClasses).await?;
     let now = ferrostack_store::now_micros();
     sqlx::query(
         "INSERT INTO placement_resource_classes (name, id, standard, created_at, updated_at) \
          VALUES ($1, $2, 0, $3, $3)",
     )
     .bind(name)
-    .bind((max + 1).max(FIRST_CUSTOM_ID))
+    .bind(id)
     .bind(now)
     .execute(conn)
     .await?;
