@@ -173,10 +173,17 @@ impl ComputeService {
         });
         let mut tx = self.db.begin_write().await?;
         // Quota: counted in the same transaction as the insert, with the project's lock row
-        // taken first, so two creates at the limit cannot both pass.
-        instances::lock_project(&mut tx, &project).await?;
-        let (used_n, used_cores, used_ram) = instances::usage(&mut tx, &project).await?;
+        // taken first, so two creates at the limit cannot both pass. A project without limits
+        // has nothing to race for: its creates need not wait for each other on the lock row
+        // (on PostgreSQL they otherwise queue behind one another).
         let limits = self.quota_limits(&mut tx, &project).await?;
+        let limited = limits.0 >= 0 || limits.1 >= 0 || limits.2 >= 0;
+        let (used_n, used_cores, used_ram) = if limited {
+            instances::lock_project(&mut tx, &project).await?;
+            instances::usage(&mut tx, &project).await?
+        } else {
+            (0, 0, 0)
+        };
         let fits = |n: i64| {
             let over = |limit: i64, used: i64, per: i64| limit >= 0 && used + per * n > limit;
             if over(limits.0, used_n, 1) {

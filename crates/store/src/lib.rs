@@ -261,6 +261,28 @@ impl IdSeq {
     }
 }
 
+/// The SQL expression of the next id of `seq`'s table, for an `INSERT ... VALUES` in the
+/// caller's write transaction (one round trip less than [`next_id`]; with `RETURNING id` the
+/// caller learns it).
+pub fn id_expr(conn: &sqlx::AnyConnection, seq: IdSeq) -> String {
+    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+        format!("nextval('{}')", seq.sequence())
+    } else {
+        sqlite_next(seq)
+    }
+}
+
+/// `MAX(id) + 1` on SQLite, as a sub-select of its own: wrapped in any other expression, the
+/// `MAX(id)` would no longer be read off the primary key's index but scan the whole table.
+fn sqlite_next(seq: IdSeq) -> String {
+    let next = format!("(SELECT COALESCE(MAX(id), 0) + 1 FROM {})", seq.table());
+    if seq.floor() > 1 {
+        format!("MAX({next}, {})", seq.floor())
+    } else {
+        next
+    }
+}
+
 /// The next id of `seq`'s table, for a row inserted in the caller's write transaction. On
 /// SQLite, `MAX(id) + 1` (the one writer makes that safe); on PostgreSQL a sequence, since
 /// concurrent transactions would read the same `MAX(id)` and one insert would fail.
@@ -268,11 +290,7 @@ pub async fn next_id(conn: &mut sqlx::AnyConnection, seq: IdSeq) -> Result<i64, 
     let sql = if conn.backend_name().eq_ignore_ascii_case("postgresql") {
         format!("SELECT CAST(nextval('{}') AS BIGINT)", seq.sequence())
     } else {
-        format!(
-            "SELECT CAST(MAX(COALESCE(MAX(id), 0) + 1, {}) AS BIGINT) FROM {}",
-            seq.floor(),
-            seq.table()
-        )
+        format!("SELECT CAST({} AS BIGINT)", sqlite_next(seq))
     };
     sqlx::query_scalar(&sql).fetch_one(conn).await
 }

@@ -4,7 +4,7 @@
 
 use ferrostack_store::sqlx::{self, Row};
 
-use ferrostack_store::{next_id, IdSeq};
+use ferrostack_store::{id_expr, IdSeq};
 
 use super::{Conn, DbResult};
 
@@ -44,30 +44,30 @@ pub async fn start(
     host: Option<&str>,
     now: i64,
 ) -> DbResult<i64> {
-    let id = next_id(conn, IdSeq::InstanceActions).await?;
-    sqlx::query(
+    // Ids from the store's sequences, each in its INSERT: one round trip per row (the action
+    // records are on every write path of the compute API).
+    let id: i64 = sqlx::query_scalar(&format!(
         "INSERT INTO instance_actions (id, instance_uuid, request_id, action, project_id, user_id, \
-         start_time, updated_at) VALUES ($7, $1, $2, $3, $4, $5, $6, $6)",
-    )
+         start_time, updated_at) VALUES ({}, $1, $2, $3, $4, $5, $6, $6) RETURNING id",
+        id_expr(conn, IdSeq::InstanceActions)
+    ))
     .bind(instance)
     .bind(request_id)
     .bind(action)
     .bind(project_id)
     .bind(user_id)
     .bind(now)
-    .bind(id)
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    let event_id = next_id(conn, IdSeq::InstanceActionEvents).await?;
-    sqlx::query(
+    sqlx::query(&format!(
         "INSERT INTO instance_action_events (id, action_id, event, host, start_time) VALUES \
-         ($5, $1, $2, $3, $4)",
-    )
+         ({}, $1, $2, $3, $4)",
+        id_expr(conn, IdSeq::InstanceActionEvents)
+    ))
     .bind(id)
     .bind(format!("compute_{}", event_name(action)))
     .bind(host)
     .bind(now)
-    .bind(event_id)
     .execute(&mut *conn)
     .await?;
     Ok(id)

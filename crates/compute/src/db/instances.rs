@@ -214,14 +214,27 @@ pub async fn list(
     project: Option<&str>,
     with_deleted: bool,
 ) -> DbResult<Vec<Instance>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLS} FROM instances WHERE ($1 = '' OR project_id = $1) \
-         AND (deleted = 0 OR $2 = 1) ORDER BY created_at DESC, uuid DESC"
-    ))
-    .bind(project.unwrap_or(""))
-    .bind(with_deleted as i64)
-    .fetch_all(&mut *conn)
-    .await?;
+    // Conditions written out per case, so that the (project_id, deleted, ...) and (deleted,
+    // ...) indexes serve them: deleted rows pile up, and a scan of them all would make every
+    // filtered listing slower the longer the cloud runs.
+    let mut conds = Vec::new();
+    if project.is_some() {
+        conds.push("project_id = $1");
+    }
+    if !with_deleted {
+        conds.push("deleted = 0");
+    }
+    let filter = if conds.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conds.join(" AND "))
+    };
+    let sql = format!("SELECT {COLS} FROM instances {filter} ORDER BY created_at DESC, uuid DESC");
+    let mut q = sqlx::query(&sql);
+    if let Some(p) = project {
+        q = q.bind(p);
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
     rows.iter().map(from_row).collect()
 }
 
@@ -559,18 +572,17 @@ pub async fn add_fault(
     host: Option<&str>,
     now: i64,
 ) -> DbResult<()> {
-    let id = ferrostack_store::next_id(conn, ferrostack_store::IdSeq::InstanceFaults).await?;
-    sqlx::query(
+    let id = ferrostack_store::id_expr(conn, ferrostack_store::IdSeq::InstanceFaults);
+    sqlx::query(&format!(
         "INSERT INTO instance_faults (id, instance_uuid, code, message, details, host, created_at) \
-         VALUES ($7, $1, $2, $3, $4, $5, $6)",
-    )
+         VALUES ({id}, $1, $2, $3, $4, $5, $6)"
+    ))
     .bind(uuid)
     .bind(code)
     .bind(message)
     .bind(details)
     .bind(host)
     .bind(now)
-    .bind(id)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -165,11 +165,45 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     let down = Arc::new(RwLock::new(()));
     let tally = Arc::new(tokio::sync::Mutex::new(Tally::default()));
     let created = Arc::new(AtomicUsize::new(0));
+    // Every answered write (when, how long), for the progress lines.
+    let timeline: Arc<std::sync::Mutex<Vec<(Instant, Duration)>>> = Default::default();
+    let progress = {
+        let timeline = timeline.clone();
+        let every = Duration::from_secs(30).min(o.dur);
+        tokio::spawn(async move {
+            let start = Instant::now();
+            let mut from = start;
+            while from < deadline {
+                tokio::time::sleep(every).await;
+                let to = Instant::now();
+                let mut lat: Vec<Duration> = timeline
+                    .lock()
+                    .map(|t| {
+                        t.iter()
+                            .filter(|(at, _)| *at >= from && *at < to)
+                            .map(|(_, d)| *d)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                lat.sort_unstable();
+                println!(
+                    "  {:>4.0}-{:<4.0} s: {:>6.1} writes/s, p50 {:>7.2} ms, p99 {:>7.2} ms",
+                    (from - start).as_secs_f64(),
+                    (to - start).as_secs_f64(),
+                    lat.len() as f64 / (to - from).as_secs_f64(),
+                    pct(&lat, 0.5),
+                    pct(&lat, 0.99)
+                );
+                from = to;
+            }
+        })
+    };
     let mut workers = Vec::new();
     for w in 0..o.clients {
         let (client, url, token, image) =
             (client.clone(), url.clone(), member.clone(), image.clone());
         let (tally, down, created) = (tally.clone(), down.clone(), created.clone());
+        let timeline = timeline.clone();
         let (give_up, max_live) = (o.give_up, o.live_per_client);
         workers.push(tokio::spawn(async move {
             let mut mine: Vec<String> = Vec::new();
@@ -241,6 +275,9 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
                 if create {
                     if status == 202 {
                         t.creates.push(took);
+                        if let Ok(mut tl) = timeline.lock() {
+                            tl.push((started, took));
+                        }
                         created.fetch_add(1, Ordering::Relaxed);
                         if let Ok(v) = r.json::<Value>().await {
                             if let Some(id) = v["server"]["id"].as_str() {
@@ -254,6 +291,9 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
                     let id_gone = matches!(status, 204 | 404);
                     if status == 204 {
                         t.deletes.push(took);
+                        if let Ok(mut tl) = timeline.lock() {
+                            tl.push((started, took));
+                        }
                     } else if status != 404 {
                         *t.other_errors.entry(status).or_default() += 1;
                     }
@@ -292,6 +332,7 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     for w in workers {
         w.await?;
     }
+    progress.abort();
     let run_time = o.dur;
     let mut t = Arc::try_unwrap(tally)
         .map_err(|_| anyhow::anyhow!("workers still running"))?
