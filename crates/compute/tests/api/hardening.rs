@@ -491,3 +491,33 @@ api_test!(async fn password_change_counts_toward_lockout(c) {
         None, Some(body("pw")), &[]).await;
     assert_eq!(s, 204);
 });
+
+api_test!(async fn a_domain_manager_cannot_take_over_the_cloud_admin(c) {
+    let admin = c.admin().await;
+    let (s, u) = ident(c, &admin, Method::POST, "/users",
+        Some(json!({"user": {"name": "default-manager", "password": "pw"}}))).await;
+    assert_eq!(s, 201);
+    let mgr = u["user"]["id"].as_str().unwrap().to_string();
+    let manager_role = role_id(c, "manager").await;
+    let (s, _) = ident(c, &admin, Method::PUT,
+        &format!("/domains/default/users/{mgr}/roles/{manager_role}"), None).await;
+    assert_eq!(s, 204);
+    let mtok = token(c, &mgr, "pw", json!({"domain": {"id": "default"}})).await;
+    // The manager manages its domain's users...
+    let (s, u) = ident(c, &admin, Method::POST, "/users",
+        Some(json!({"user": {"name": "plain-user", "password": "pw"}}))).await;
+    assert_eq!(s, 201);
+    let plain = u["user"]["id"].as_str().unwrap().to_string();
+    let (s, _) = ident(c, &mtok, Method::PATCH, &format!("/users/{plain}"),
+        Some(json!({"user": {"description": "managed"}}))).await;
+    assert_eq!(s, 200);
+    // ... but not the cloud's administrator, who lives in the same domain.
+    let admin_user = c.boot.admin_user_id.clone();
+    for body in [json!({"user": {"password": "hacked"}}), json!({"user": {"enabled": false}})] {
+        let (s, _) = ident(c, &mtok, Method::PATCH, &format!("/users/{admin_user}"), Some(body)).await;
+        assert_eq!(s, 403);
+    }
+    let (s, _) = ident(c, &mtok, Method::DELETE, &format!("/users/{admin_user}"), None).await;
+    assert_eq!(s, 403);
+    token(c, &admin_user, "adminpw", json!({"project": {"id": c.admin_project()}})).await;
+});

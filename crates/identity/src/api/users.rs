@@ -164,6 +164,7 @@ async fn update(
     let id = &state.0;
     let mut u = get_user(id, &user_id).await?;
     auth.enforce(&id.policy, "identity:update_user", &target(&u))?;
+    guard_administrators(id, &auth, &u).await?;
     let mut o = body_object(body, "user")?;
     drop_readonly(&mut o, Some(&user_id))?;
     if let Some(d) = o.remove("domain_id") {
@@ -212,10 +213,27 @@ async fn update(
     Ok(axum::Json(json!({"user": wire(id, &u)})).into_response())
 }
 
+/// A user holding `admin` somewhere is changed or deleted by cloud admins only (a domain
+/// manager passes `identity:update_user` for every user of its domain).
+async fn guard_administrators(id: &Identity, auth: &Auth, u: &User) -> Result<()> {
+    if auth.is_admin {
+        return Ok(());
+    }
+    let mut conn = id.db.pool.acquire().await?;
+    if crate::service::roles::holds_admin_anywhere(&mut conn, &u.id).await? {
+        return Err(IdentityError::ForbiddenWithReason(format!(
+            "User {} holds the admin role: only a cloud administrator may change it.",
+            u.id
+        )));
+    }
+    Ok(())
+}
+
 async fn remove(state: State, auth: Auth, Path(user_id): Path<String>) -> Result<StatusCode> {
     let id = &state.0;
     let u = get_user(id, &user_id).await?;
     auth.enforce(&id.policy, "identity:delete_user", &target(&u))?;
+    guard_administrators(id, &auth, &u).await?;
     let mut tx = id.db.begin_write().await?;
     db::assignments::delete_for_actor(&mut *tx, &u.id).await?;
     db::users::delete(&mut *tx, &u.id).await?;
