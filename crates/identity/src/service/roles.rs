@@ -145,6 +145,35 @@ pub async fn granted_on_system(conn: &mut Conn, user_id: &str) -> Result<Vec<Str
         .collect())
 }
 
+/// Whether `user_id` holds the global `admin` role (or a role that implies it) anywhere: on a
+/// project, a domain or the system, directly or through a group. Only a cloud admin may change
+/// or delete such a user; otherwise a domain's manager could take over an administrator of the
+/// cloud who lives in its domain (the bootstrap admin is in `Default`).
+pub async fn holds_admin_anywhere(conn: &mut Conn, user_id: &str) -> Result<bool> {
+    let graph = RoleGraph::load(conn).await?;
+    let Some(admin) = graph
+        .roles
+        .values()
+        .find(|r| r.name == "admin" && r.domain_id.is_none())
+        .map(|r| r.id.clone())
+    else {
+        return Ok(false);
+    };
+    let mut actors = vec![user_id.to_string()];
+    actors.extend(
+        db::groups::list_for_user(&mut *conn, user_id)
+            .await?
+            .into_iter()
+            .map(|g| g.id),
+    );
+    let granted: Vec<String> = db::assignments::list_for_actors(&mut *conn, &actors)
+        .await?
+        .into_iter()
+        .map(|a| a.role_id)
+        .collect();
+    Ok(graph.closure(granted.iter()).contains(&admin))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,33 +275,4 @@ mod tests {
             &anc
         ));
     }
-}
-
-/// Whether `user_id` holds the global `admin` role (or a role that implies it) anywhere: on a
-/// project, a domain or the system, directly or through a group. Only a cloud admin may change
-/// or delete such a user; otherwise a domain's manager could take over an administrator of the
-/// cloud who lives in its domain (the bootstrap admin is in `Default`).
-pub async fn holds_admin_anywhere(conn: &mut Conn, user_id: &str) -> Result<bool> {
-    let graph = RoleGraph::load(conn).await?;
-    let Some(admin) = graph
-        .roles
-        .values()
-        .find(|r| r.name == "admin" && r.domain_id.is_none())
-        .map(|r| r.id.clone())
-    else {
-        return Ok(false);
-    };
-    let mut actors = vec![user_id.to_string()];
-    actors.extend(
-        db::groups::list_for_user(&mut *conn, user_id)
-            .await?
-            .into_iter()
-            .map(|g| g.id),
-    );
-    let granted: Vec<String> = db::assignments::list_for_actors(&mut *conn, &actors)
-        .await?
-        .into_iter()
-        .map(|a| a.role_id)
-        .collect();
-    Ok(graph.closure(granted.iter()).contains(&admin))
 }
