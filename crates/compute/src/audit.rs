@@ -78,7 +78,7 @@ impl ComputeService {
                     .push((uuid.clone(), kind.clone().unwrap_or_default()));
             }
         }
-        let cutoff = now_micros() - HEAL_GRACE.as_micros() as i64;
+        let cutoff = now_micros() - i64::try_from(HEAL_GRACE.as_micros()).unwrap_or(i64::MAX);
         let mut missing: Vec<(&String, &String)> = placed
             .iter()
             .filter(|(uuid, _)| !consumers.contains_key(*uuid))

@@ -73,7 +73,7 @@ impl ComputeService {
         if let Some(m) = &req.metadata {
             let limits = db::quotas::limits_for(&mut conn, &inst.project_id, "").await?;
             let limit = limits.limit("metadata_items");
-            if limit >= 0 && m.len() as i64 > limit {
+            if limit >= 0 && i64::try_from(m.len()).unwrap_or(i64::MAX) > limit {
                 return Err(ComputeError::QuotaExceeded(
                     "Quota exceeded for metadata_items: Requested more than allowed".into(),
                 ));

@@ -434,7 +434,8 @@ impl ComputeService {
         let Some(window) = self.config.resize_confirm_window else {
             return Ok(0);
         };
-        let cutoff = now_micros() - window.as_micros() as i64;
+        let cutoff =
+            now_micros().saturating_sub(i64::try_from(window.as_micros()).unwrap_or(i64::MAX));
         let due = {
             let mut conn = self.db.pool.acquire().await?;
             migrations::finished_before(&mut conn, cutoff).await?

@@ -90,7 +90,7 @@ impl ComputeService {
             .get("metadata_items")
             .copied()
             .unwrap_or_else(|| limits.limit("metadata_items"));
-        if allowed >= 0 && result.len() as i64 > allowed {
+        if allowed >= 0 && i64::try_from(result.len()).unwrap_or(i64::MAX) > allowed {
             return Err(ComputeError::QuotaExceeded(format!(
                 "Maximum number of metadata items exceeds {allowed}"
             )));
@@ -207,7 +207,10 @@ impl ComputeService {
                 d.insert(format!("cpu{cpu}_time"), json!(0));
             }
             d.insert("memory".into(), json!(f.ram * 1024));
-            for dev in ["vda", "vdb", "vdc"].iter().take(disks as usize) {
+            for dev in ["vda", "vdb", "vdc"]
+                .iter()
+                .take(usize::try_from(disks).unwrap_or(0))
+            {
                 for k in ["errors", "read", "read_req", "write", "write_req"] {
                     d.insert(
                         format!("{dev}_{k}"),

@@ -111,7 +111,7 @@ impl ComputeService {
             let allowed = db::quotas::limits_for(&mut conn, &project, "")
                 .await?
                 .limit("metadata_items");
-            if allowed >= 0 && req.metadata.len() as i64 > allowed {
+            if allowed >= 0 && i64::try_from(req.metadata.len()).unwrap_or(i64::MAX) > allowed {
                 return Err(ComputeError::QuotaExceeded(format!(
                     "Maximum number of metadata items exceeds {allowed}"
                 )));
@@ -423,7 +423,7 @@ impl ComputeService {
                 let (Some(f), Some(c)) = (free.get_mut(class), capacity.get_mut(class)) else {
                     continue; // a class no flavor asks for
                 };
-                let cap = ((inv.total - inv.reserved) as f64 * inv.allocation_ratio) as i64;
+                let cap = inv.capacity();
                 let used = p.used.get(class).copied().unwrap_or(0);
                 *c = cap;
                 *f = (cap - used).min(inv.max_unit);
@@ -764,7 +764,15 @@ pub(crate) fn check_image_fits(
             "Flavor's memory is too small for requested image.".into(),
         ));
     }
-    let size_gb = (image.size.unwrap_or(0).max(0) as u64).div_ceil(1 << 30) as i64;
+    let size_gb = i64::try_from(
+        image
+            .size
+            .unwrap_or(0)
+            .max(0)
+            .unsigned_abs()
+            .div_ceil(1 << 30),
+    )
+    .unwrap_or(i64::MAX);
     if disk > 0 && (image.min_disk > disk || size_gb > disk) {
         return Err(ComputeError::BadRequest(
             "Flavor's disk is too small for requested image.".into(),

@@ -249,12 +249,22 @@ struct Figures {
     latencies: Vec<Duration>,
 }
 
+/// The index of the `p` quantile (0..=1) in a sorted list of `len` items.
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "p is clamped to 0..=1, so the rounded product lies in 0..len"
+)]
+fn quantile_index(len: usize, p: f64) -> usize {
+    (len.saturating_sub(1) as f64 * p.clamp(0.0, 1.0)).round() as usize
+}
+
 impl Figures {
     fn pct(&self, p: f64) -> f64 {
         if self.latencies.is_empty() {
             return 0.0;
         }
-        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        let i = quantile_index(self.latencies.len(), p);
         self.latencies[i].as_secs_f64() * 1000.0
     }
     fn print(&self, name: &str) {
@@ -398,7 +408,7 @@ fn rand_byte() -> u8 {
         x ^= x >> 7;
         x ^= x << 17;
         s.set(x);
-        (x >> 24) as u8
+        x.to_le_bytes()[3]
     })
 }
 

@@ -150,8 +150,9 @@ fn inspect_qcow2(h: &[u8]) -> Inspection {
 fn inspect_vmdk_sparse(h: &[u8]) -> Inspection {
     // Capacity in sectors at 12, embedded descriptor offset/size (sectors) at 28/36.
     let capacity = le_u64(h, 12).map(|s| s.saturating_mul(512));
-    let desc_off = le_u64(h, 28).unwrap_or(0) as usize * 512;
-    let desc_len = le_u64(h, 36).unwrap_or(0) as usize * 512;
+    let sectors = |off| usize::try_from(le_u64(h, off).unwrap_or(0)).unwrap_or(usize::MAX);
+    let desc_off = sectors(28).saturating_mul(512);
+    let desc_len = sectors(36).saturating_mul(512);
     let desc = h
         .get(desc_off..(desc_off + desc_len).min(h.len()))
         .unwrap_or(&[]);

@@ -1,5 +1,14 @@
 //! Rule language and evaluator behaviour, through the public API.
 
+// Test code: a panic is a failed test, and test data stays in range.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
+
 use ferrostack_policy::{Credentials, Enforcer, PolicyError, Scope};
 use serde_json::{json, Value};
 

@@ -1,5 +1,14 @@
 //! Behaviour of the built-in Keystone (identity) defaults.
 
+// Test code: a panic is a failed test, and test data stays in range.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
+
 use ferrostack_policy::{Credentials, Enforcer};
 use serde_json::{json, Value};
 

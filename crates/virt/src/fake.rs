@@ -95,7 +95,7 @@ impl Driver for FakeDriver {
                 "COMPUTE_TRUSTED_CERTS".into(),
                 "HW_CPU_X86_SSE2".into(),
             ],
-            uptime_seconds: self.booted.elapsed().as_secs() as i64,
+            uptime_seconds: i64::try_from(self.booted.elapsed().as_secs()).unwrap_or(i64::MAX),
         })
     }
 

@@ -351,7 +351,7 @@ async fn write_properties(
             .map_err(ComputeError::from)?
             .limit("metadata_items")
     };
-    if limit >= 0 && after.len() as i64 > limit {
+    if limit >= 0 && i64::try_from(after.len()).unwrap_or(i64::MAX) > limit {
         return Err(ApiError::forbidden("Image metadata limit exceeded"));
     }
     let mut ops: Vec<Value> = unset

@@ -57,12 +57,15 @@ async fn action(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
-    let obj = body.as_object().filter(|o| o.len() == 1).ok_or_else(|| {
-        ApiError::bad_request(
-            "There is either no action or more than one action in the request body.",
-        )
-    })?;
-    let (name, args) = obj.iter().next().expect("one entry");
+    let (name, args) = body
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.iter().next())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "There is either no action or more than one action in the request body.",
+            )
+        })?;
     // Nova's action schemas allow no other properties than these (before the server is
     // looked up, as Nova validates first).
     if let (Some(allowed), Value::Object(o)) = (action_properties(name, v), args) {
@@ -329,18 +332,16 @@ async fn action(
             auth.enforce(&svc.policy, "os_compute_api:os-console-output", &t)?;
             let lines = match args.get("length") {
                 None | Some(Value::Null) => None,
-                Some(Value::Number(n)) => {
-                    n.as_i64()
-                        .filter(|n| *n >= -1)
-                        .map(|n| if n < 0 { usize::MAX } else { n as usize })
-                }
-                Some(Value::String(s)) => s.parse::<i64>().ok().filter(|n| *n >= -1).map(|n| {
-                    if n < 0 {
-                        usize::MAX
-                    } else {
-                        n as usize
-                    }
-                }),
+                Some(Value::Number(n)) => n
+                    .as_i64()
+                    .filter(|n| *n >= -1)
+                    .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+                // -1 (or any negative the filter lets through): the whole log.
+                Some(Value::String(s)) => s
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= -1)
+                    .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
                 Some(_) => None,
             };
             if args.get("length").is_some_and(|l| !l.is_null()) && lines.is_none() {

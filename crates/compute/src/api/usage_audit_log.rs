@@ -27,17 +27,19 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
 /// previous month, first day of the month of `before`), as Nova's default "month" period.
 fn last_completed_month(before: NaiveDateTime) -> (NaiveDateTime, NaiveDateTime) {
     let d = before.date();
-    let end = NaiveDate::from_ymd_opt(d.year(), d.month(), 1).expect("first of a month");
     let (y, m) = if d.month() == 1 {
         (d.year() - 1, 12)
     } else {
         (d.year(), d.month() - 1)
     };
-    let begin = NaiveDate::from_ymd_opt(y, m, 1).expect("first of a month");
-    (
-        begin.and_hms_opt(0, 0, 0).expect("midnight"),
-        end.and_hms_opt(0, 0, 0).expect("midnight"),
-    )
+    // The first of a month at midnight exists in every year chrono represents; `before`'s
+    // own date falls back on itself should chrono ever disagree.
+    let first = |y, m| {
+        NaiveDate::from_ymd_opt(y, m, 1)
+            .unwrap_or(d)
+            .and_time(chrono::NaiveTime::MIN)
+    };
+    (first(y, m), first(d.year(), d.month()))
 }
 
 async fn audit_log(svc: &ComputeService, before: NaiveDateTime) -> Result<Value, ApiError> {

@@ -140,9 +140,9 @@ pub async fn ensure_service(
     .bind(id)
     .execute(&mut *conn)
     .await?;
-    Ok(service_by_host(conn, host, binary)
+    service_by_host(conn, host, binary)
         .await?
-        .expect("service just inserted"))
+        .ok_or(sqlx::Error::RowNotFound)
 }
 
 pub async fn heartbeat(conn: &mut Conn, host: &str, now: i64) -> DbResult<()> {

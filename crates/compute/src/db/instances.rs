@@ -276,7 +276,7 @@ fn bind_page<'q>(
         q = q.bind(created).bind(created).bind(uuid);
     }
     if let Some(l) = limit {
-        q = q.bind(l as i64);
+        q = q.bind(i64::try_from(l).unwrap_or(i64::MAX));
     }
     q
 }

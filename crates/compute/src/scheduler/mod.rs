@@ -53,7 +53,8 @@ impl Resources {
             memory_mb: flavor.ram,
             disk_gb: flavor.disk
                 + flavor.ephemeral
-                + (flavor.swap.max(0) as u64).div_ceil(1024) as i64,
+                + i64::try_from(flavor.swap.max(0).unsigned_abs().div_ceil(1024))
+                    .unwrap_or(i64::MAX),
         }
     }
 
@@ -253,16 +254,17 @@ impl HostCache {
     {
         let mut guard = self.cached.lock().await;
         let lifetime = self.lifetime();
-        let stale = guard.as_ref().is_none_or(|(at, _)| at.elapsed() > lifetime);
-        if stale {
-            let started = Instant::now();
-            let hosts = load().await?;
-            *self.last_load.lock().unwrap_or_else(|p| p.into_inner()) = started.elapsed();
-            // Fresh from when the load finished (a long load must not leave them stale).
-            *guard = Some((Instant::now(), hosts));
+        match guard.as_mut() {
+            Some((at, hosts)) if at.elapsed() <= lifetime => Ok(f(hosts)),
+            _ => {
+                let started = Instant::now();
+                let hosts = load().await?;
+                *self.last_load.lock().unwrap_or_else(|p| p.into_inner()) = started.elapsed();
+                // Fresh from when the load finished (a long load must not leave them stale).
+                let (_, hosts) = guard.insert((Instant::now(), hosts));
+                Ok(f(hosts))
+            }
         }
-        let (_, hosts) = guard.as_mut().expect("loaded above");
-        Ok(f(hosts))
     }
 }
 

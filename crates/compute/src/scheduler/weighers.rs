@@ -50,7 +50,7 @@ pub fn rank_top(mut hosts: Vec<&HostState>, strategy: Strategy, k: usize) -> Vec
                     score += multiplier * (read(&h.free) - lo[j]) as f64 / (hi[j] - lo[j]) as f64;
                 }
             }
-            (sign * score, i as u32)
+            (sign * score, u32::try_from(i).unwrap_or(u32::MAX))
         })
         .collect();
     let cmp = |a: &(f64, u32), b: &(f64, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));

@@ -1,6 +1,15 @@
 //! Compute API tests: the in-process router with the fake driver, on SQLite (and PostgreSQL
 //! when FERROSTACK_TEST_PG_URL is set).
 
+// Test code: a panic is a failed test, and test data stays in range.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
+
 #[macro_use]
 mod common;
 mod agent_http;

@@ -113,8 +113,7 @@ fn pct(v: &[Duration], p: f64) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
-    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-    v[i].as_secs_f64() * 1000.0
+    v[super::quantile_index(v.len(), p)].as_secs_f64() * 1000.0
 }
 
 pub async fn run(o: Opts) -> anyhow::Result<()> {

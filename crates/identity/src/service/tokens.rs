@@ -15,6 +15,15 @@ use crate::model::{RevocationEvent, User};
 use crate::token::{payload, Decoded, Payload, Scope};
 use crate::Identity;
 
+/// A token payload's expiry (float seconds, as Keystone writes it) in microseconds.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "a float-to-integer `as` saturates, and expiry times are far inside i64 microseconds"
+)]
+fn seconds_to_micros(s: f64) -> i64 {
+    (s * 1e6) as i64
+}
+
 fn micros_to_time(us: i64) -> DateTime<Utc> {
     Utc.timestamp_micros(us).single().unwrap_or_default()
 }
@@ -65,7 +74,7 @@ async fn resolve(
         methods: p.methods.clone(),
         audit_ids: p.audit_ids.clone(),
         issued_at: micros_to_time(d.issued_at),
-        expires_at: micros_to_time((p.expires_at * 1e6) as i64),
+        expires_at: micros_to_time(seconds_to_micros(p.expires_at)),
         application_credential: None,
         is_admin_project: false,
         is_admin: false,

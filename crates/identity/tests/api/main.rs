@@ -2,6 +2,15 @@
 //! database — SQLite always, and PostgreSQL too when `FERROSTACK_TEST_PG_URL` names a server
 //! (each test then gets a database of its own). One test binary, one module per resource.
 
+// Test code: a panic is a failed test, and test data stays in range.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
+
 #[macro_use]
 mod common;
 

@@ -39,7 +39,7 @@ fn counted_properties(img: &Image) -> usize {
 fn check_property_quota(svc: &crate::ImageService, img: &Image, before: usize) -> Result<()> {
     let n = counted_properties(img);
     let max = svc.config.property_quota;
-    if max >= 0 && n > before && n as i64 > max {
+    if max >= 0 && n > before && i64::try_from(n).unwrap_or(i64::MAX) > max {
         return Err(ImageError::TooLarge(format!(
             "The limit has been exceeded on the number of allowed image properties. \
              Attempted: {n}, Maximum: {max}"

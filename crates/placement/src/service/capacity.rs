@@ -5,6 +5,10 @@ use crate::Inventory;
 
 /// `(total - reserved) * allocation_ratio`, rounded down (allocations are integers, so
 /// `used <= capacity` is the same test on the exact product).
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "a float-to-integer `as` saturates: a huge product is i64::MAX, as intended"
+)]
 pub fn capacity(inv: &Inventory) -> i64 {
     let c = ((inv.total - inv.reserved) as f64 * inv.allocation_ratio).floor();
     if c.is_finite() {
