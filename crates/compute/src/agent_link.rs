@@ -460,34 +460,16 @@ impl Controller for LocalController {
     }
 }
 
-/// Starts `n` simulated hosts with the fake driver, each with its own in-process agent.
-/// Host names are `<prefix>` for one host, `<prefix>-1..n` for more.
-pub fn spawn_fake_hosts(
+/// Starts the in-process agent of `host` over `driver` and registers the driver, so that
+/// questions to the host (a console log) read it directly. The wiring (`ferrostack-cloud`)
+/// builds the drivers; simulated hosts are `fake` ones.
+pub fn spawn_local_agent(
     svc: &Arc<ComputeService>,
-    prefix: &str,
-    n: usize,
-    capacity: (i64, i64, i64),
-    delay: Duration,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let names: Vec<String> = if n == 1 {
-        vec![prefix.to_string()]
-    } else {
-        (1..=n).map(|i| format!("{prefix}-{i}")).collect()
-    };
-    let mut handles = Vec::with_capacity(n);
-    for name in names {
-        let driver = Arc::new(ferrostack_virt::fake::FakeDriver::new(
-            &name, capacity.0, capacity.1, capacity.2, delay,
-        ));
-        svc.local_drivers.register(&name, driver.clone());
-        let agent = Arc::new(ferrostack_agent::Agent::new(
-            &name,
-            driver,
-            Arc::new(LocalController(svc.clone())),
-        ));
-        handles.push(tokio::spawn(agent.run()));
-    }
-    handles
+    host: &str,
+    driver: Arc<dyn ferrostack_virt::Driver>,
+) -> tokio::task::JoinHandle<()> {
+    svc.local_drivers.register(host, driver.clone());
+    spawn_agent(svc, host, driver)
 }
 
 /// Starts one in-process agent for `host` over `driver` (any driver, e.g. a fake one that a

@@ -105,8 +105,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Controller => server::run(cfg, server::Mode::Controller).await,
         Command::Agent(opts) => agent::run(&cfg, opts).await,
         Command::Bootstrap => {
-            let cloud = server::Cloud::open(&cfg).await?;
-            let out = cloud.bootstrap(&cfg).await?;
+            let cloud = server::open(&cfg).await?;
+            let out = server::bootstrap(&cloud, &cfg).await?;
             println!("bootstrap done; credentials in {}", out.display());
             Ok(())
         }

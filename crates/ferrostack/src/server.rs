@@ -1,23 +1,14 @@
-//! Wiring: the store, the policy, every service's router behind the shared middleware, the
-//! first-start bootstrap and the openrc file.
+//! Running a cloud: the options turned into a `ferrostack_cloud::CloudConfig`, the first-start
+//! bootstrap with its openrc file, and the listener (all-in-one or controller).
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
-use ferrostack_api::auth::{validate_token, AuthLayerState};
-use ferrostack_api::request::request_context;
-use ferrostack_compute::{ComputeConfig, ComputeService};
-use ferrostack_identity::service::bootstrap::CatalogService;
-use ferrostack_identity::{Identity, IdentityConfig};
-use ferrostack_image::{ImageConfig, ImageService};
-use ferrostack_placement::PlacementService;
-use ferrostack_policy::Enforcer;
-use ferrostack_store::Db;
+use ferrostack_cloud::{Cloud, CloudConfig};
+use ferrostack_compute::ComputeConfig;
 use tower::Layer;
 
 use crate::config::Config;
@@ -28,160 +19,62 @@ pub enum Mode {
     Controller,
 }
 
-/// The services of an opened cloud.
-pub struct Cloud {
-    pub identity: Arc<Identity>,
-    pub image: Arc<ImageService>,
-    pub placement: Arc<PlacementService>,
-    pub compute: Arc<ComputeService>,
+/// The cloud's settings from the binary's options.
+pub fn cloud_config(cfg: &Config) -> CloudConfig {
+    let compute = ComputeConfig {
+        service_down_time: cfg.service_down_time,
+        allow_resize_to_same_host: cfg.allow_resize_to_same_host,
+        ..ComputeConfig::new(&cfg.public_url)
+    };
+    cloud_config_with(cfg, compute)
 }
 
-/// The services this binary serves, as the catalog lists them.
-fn catalog_services() -> Vec<CatalogService> {
-    [
-        ("identity", "keystone", "/identity"),
-        ("image", "glance", "/image"),
-        ("compute", "nova", "/compute/v2.1"),
-        ("placement", "placement", "/placement"),
-    ]
-    .into_iter()
-    .map(|(t, n, p)| CatalogService {
-        service_type: t.into(),
-        name: n.into(),
-        path: p.into(),
-    })
-    .collect()
-}
-
-impl Cloud {
-    /// Connects to the store (applying migrations) and builds the services.
-    pub async fn open(cfg: &Config) -> anyhow::Result<Cloud> {
-        let compute = ComputeConfig {
-            service_down_time: cfg.service_down_time,
-            allow_resize_to_same_host: cfg.allow_resize_to_same_host,
-            ..ComputeConfig::new(&cfg.public_url)
-        };
-        Self::open_with(cfg, compute).await
+/// As `cloud_config`, with the compute service's settings given (the benchmarks change some).
+pub fn cloud_config_with(cfg: &Config, compute: ComputeConfig) -> CloudConfig {
+    CloudConfig {
+        data_dir: cfg.data_dir.clone(),
+        public_url: cfg.public_url.clone(),
+        region: cfg.region.clone(),
+        token_expiration: cfg.token_expiration,
+        max_active_keys: cfg.max_active_keys,
+        lockout_failure_attempts: cfg.lockout_failure_attempts,
+        lockout_duration: cfg.lockout_duration,
+        admin_project: ferrostack_identity::AdminProject {
+            domain_name: cfg.admin_project_domain_name.clone(),
+            name: cfg.admin_project_name.clone(),
+        },
+        policy_file: cfg.policy_file.clone(),
+        max_image_size: cfg.max_image_size,
+        image_property_quota: cfg.image_property_quota,
+        compute,
     }
+}
 
-    /// As `open`, with the compute service's settings given (the benchmarks change some).
-    pub async fn open_with(cfg: &Config, compute_config: ComputeConfig) -> anyhow::Result<Cloud> {
-        std::fs::create_dir_all(&cfg.data_dir)
-            .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
-        let db = Db::connect(&cfg.db).await.context("opening the database")?;
-        let mut enforcer = Enforcer::with_defaults();
-        if let Some(p) = &cfg.policy_file {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            enforcer
-                .load_overrides(&text)
-                .with_context(|| format!("loading {}", p.display()))?;
-        }
-        let policy = Arc::new(enforcer);
-        let identity = Identity::new(
-            db,
-            IdentityConfig {
-                public_url: cfg.public_url.clone(),
-                region: cfg.region.clone(),
-                token_expiration: cfg.token_expiration,
-                key_repository: cfg.key_repository(),
-                max_active_keys: cfg.max_active_keys,
-                lockout_failure_attempts: cfg.lockout_failure_attempts,
-                lockout_duration: cfg.lockout_duration,
-                admin_project: ferrostack_identity::AdminProject {
-                    domain_name: cfg.admin_project_domain_name.clone(),
-                    name: cfg.admin_project_name.clone(),
-                },
-            },
-            policy.clone(),
-        )
-        .await?;
-        let image = ImageService::new(
-            identity.db.clone(),
-            ImageConfig {
-                public_url: cfg.public_url.clone(),
-                store_dir: cfg.data_dir.join("images"),
-                max_image_size: cfg.max_image_size,
-                property_quota: cfg.image_property_quota,
-            },
-            policy.clone(),
-            identity.clone(),
-        )
-        .await?;
-        let placement = PlacementService::new(identity.db.clone(), policy.clone());
-        let compute = ComputeService::new(
-            identity.db.clone(),
-            compute_config,
-            policy,
-            identity.clone(),
-            image.clone(),
-            placement.clone(),
+/// Opens the cloud the options describe (applying migrations).
+pub async fn open(cfg: &Config) -> anyhow::Result<Cloud> {
+    Ok(Cloud::open(&cfg.db, &cloud_config(cfg)).await?)
+}
+
+/// Bootstraps (idempotent), registers the testvm images when asked, and writes
+/// `<data-dir>/openrc` when a password is known.
+pub async fn bootstrap(cloud: &Cloud, cfg: &Config) -> anyhow::Result<PathBuf> {
+    let out = cloud.bootstrap(cfg.admin_password.clone()).await?;
+    if let Some(dir) = &cfg.testvm_dir {
+        let id = cloud.register_testvm(dir, &out.admin_project_id).await?;
+        tracing::info!(image = %id, "testvm image registered");
+    }
+    let path = cfg.data_dir.join("openrc");
+    if let Some(pw) = out.admin_password.or_else(|| cfg.admin_password.clone()) {
+        write_openrc(&path, cfg, &pw)?;
+    } else if !path.exists() {
+        tracing::warn!(
+            "the admin user exists but {} is missing; pass --admin-password to rewrite it",
+            path.display()
         );
-        Ok(Cloud {
-            identity,
-            image,
-            placement,
-            compute,
-        })
+    } else {
+        rewrite_auth_url(&path, cfg)?;
     }
-
-    /// Bootstraps (idempotent) and writes `<data-dir>/openrc` when a password is known.
-    pub async fn bootstrap(&self, cfg: &Config) -> anyhow::Result<PathBuf> {
-        let out = self
-            .identity
-            .bootstrap(cfg.admin_password.clone(), &catalog_services())
-            .await?;
-        self.identity
-            .ensure_registered_limits("image", &ferrostack_image::DEFAULT_LIMITS)
-            .await?;
-        ferrostack_compute::db::flavors::ensure_default_flavors(&self.identity.db).await?;
-        if let Some(dir) = &cfg.testvm_dir {
-            let id = self
-                .image
-                .register_testvm(dir, &out.admin_project_id)
-                .await
-                .with_context(|| format!("registering the testvm image from {}", dir.display()))?;
-            tracing::info!(image = %id, "testvm image registered");
-        }
-        let path = cfg.data_dir.join("openrc");
-        if let Some(pw) = out.admin_password.or_else(|| cfg.admin_password.clone()) {
-            write_openrc(&path, cfg, &pw)?;
-        } else if !path.exists() {
-            tracing::warn!(
-                "the admin user exists but {} is missing; pass --admin-password to rewrite it",
-                path.display()
-            );
-        } else {
-            rewrite_auth_url(&path, cfg)?;
-        }
-        Ok(path)
-    }
-
-    /// Every API behind the shared middleware: request id and log line outermost, then token
-    /// validation.
-    pub fn router(&self) -> Router {
-        let validator: Arc<dyn ferrostack_api::TokenValidator> = self.identity.clone();
-        Router::new()
-            .nest(
-                "/identity",
-                ferrostack_identity::api::router(self.identity.clone()),
-            )
-            .nest("/image", ferrostack_image::api::router(self.image.clone()))
-            .nest(
-                "/compute",
-                ferrostack_compute::api::router(self.compute.clone()),
-            )
-            .merge(ferrostack_compute::api::root_router(self.compute.clone()))
-            .nest(
-                "/placement",
-                ferrostack_placement::api::router(self.placement.clone()),
-            )
-            .layer(axum::middleware::from_fn_with_state(
-                AuthLayerState { validator },
-                validate_token,
-            ))
-            .layer(axum::middleware::from_fn(request_context))
-    }
+    Ok(path)
 }
 
 fn openrc_text(cfg: &Config, password: &str) -> String {
@@ -273,23 +166,17 @@ pub(crate) async fn shutdown_signal() {
 }
 
 pub async fn run(cfg: Config, mode: Mode) -> anyhow::Result<()> {
-    let cloud = Cloud::open(&cfg).await?;
-    let openrc = cloud.bootstrap(&cfg).await?;
-    cloud.identity.spawn_refresher(Duration::from_secs(2));
-    cloud.compute.spawn_scheduler();
-    // Allocations of deleted instances and finished moves go with them; this is the safety
-    // net for anything an older version or a crash of one left behind.
-    cloud
-        .compute
-        .spawn_allocation_audit(Duration::from_secs(600));
+    let cloud = open(&cfg).await?;
+    let openrc = bootstrap(&cloud, &cfg).await?;
+    // Allocations of deleted instances and finished moves go with them; the audit (every 10
+    // minutes) is the safety net for anything an older version or a crash left behind.
+    let _background = cloud.spawn_background(Duration::from_secs(600));
     if mode == Mode::AllInOne {
         match cfg.compute_driver.as_str() {
             "fake" | "none" if cfg.compute_hosts == 0 => {}
             "fake" => {
-                let host = hostname();
-                ferrostack_compute::agent_link::spawn_fake_hosts(
-                    &cloud.compute,
-                    &host,
+                cloud.spawn_fake_hosts(
+                    &hostname(),
                     cfg.compute_hosts,
                     (32, 64 * 1024, 1000),
                     Duration::ZERO,

@@ -11,7 +11,13 @@
 )]
 
 #[macro_use]
-mod common;
+extern crate ferrostack_testkit;
+
+/// This crate's view of the one test cloud (`ferrostack-testkit`).
+mod common {
+    pub use ferrostack_testkit::compute::ComputeCloud as TestCloud;
+    pub use ferrostack_testkit::compute::*;
+}
 mod agent_http;
 mod agent_restart;
 mod aggregates;

@@ -14,13 +14,7 @@ use crate::common::TestCloud;
 /// returns its id.
 async fn with_hosts(c: &TestCloud, n: usize) -> String {
     c.compute.spawn_scheduler();
-    ferrostack_compute::agent_link::spawn_fake_hosts(
-        &c.compute,
-        "mv",
-        n,
-        (8, 16384, 200),
-        Duration::ZERO,
-    );
+    crate::common::spawn_fake_hosts(&c.compute, "mv", n, (8, 16384, 200));
     let admin = c.admin().await;
     let (s, _, _) = c
         .raw(

@@ -16,7 +16,6 @@ use serde_json::{json, Value};
 
 use super::{issue, measure, password_body, start_cloud_with, tempdir, Figures};
 use crate::config::{CommonOpts, Config};
-use crate::server::Cloud;
 
 pub struct Opts {
     pub scheduler_hosts: Vec<usize>,
@@ -162,7 +161,8 @@ async fn scheduler_figures(n: usize, decisions: usize, dur: Duration) -> anyhow:
     // Registering 10,000 hosts can take longer than the default 60 s without heartbeats: keep
     // them all up for the measurement.
     cc.service_down_time = Duration::from_secs(24 * 3600);
-    let cloud = Cloud::open_with(&cfg, cc).await?;
+    let cloud =
+        ferrostack_cloud::Cloud::open(&cfg.db, &crate::server::cloud_config_with(&cfg, cc)).await?;
     let compute = cloud.compute.clone();
 
     let (vcpus, ram, disk) = HOST_CAPACITY;

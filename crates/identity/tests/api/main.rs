@@ -12,7 +12,13 @@
 )]
 
 #[macro_use]
-mod common;
+extern crate ferrostack_testkit;
+
+/// This crate's view of the one test cloud (`ferrostack-testkit`).
+mod common {
+    pub use ferrostack_testkit::identity::IdentityCloud as TestCloud;
+    pub use ferrostack_testkit::identity::*;
+}
 
 mod app_creds;
 mod assignments;

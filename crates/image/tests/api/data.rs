@@ -98,7 +98,10 @@ api_test!(async fn upload_needs_formats_and_respects_the_size_cap(c) {
 #[tokio::test]
 async fn size_cap_answers_413_and_keeps_nothing() {
     for engine in crate::common::engines() {
-        let c = crate::common::TestCloud::start(engine, 1000).await;
+        let c = crate::common::TestCloud::builder(engine)
+            .max_image_size(1000)
+            .start()
+            .await;
         let t = c.tenant("member").await;
         let v = c
             .create(

@@ -11,7 +11,13 @@
 )]
 
 #[macro_use]
-mod common;
+extern crate ferrostack_testkit;
+
+/// This crate's view of the one test cloud (`ferrostack-testkit`).
+mod common {
+    pub use ferrostack_testkit::image::ImageCloud as TestCloud;
+    pub use ferrostack_testkit::image::*;
+}
 mod data;
 mod images;
 mod members;

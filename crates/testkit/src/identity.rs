@@ -1,195 +1,49 @@
-//! The test cloud: the real identity service on a fresh database (SQLite in a temporary
-//! directory, or a fresh PostgreSQL database when `FERROSTACK_TEST_PG_URL` names a server),
-//! driven in-process through the router the binary serves, with helpers to call it.
-//!
-//! Every response that goes through [`TestCloud::req`] is also checked for what every
-//! Keystone response must have: an `x-openstack-request-id` header, and on errors the body
-//! `{"error": {"code": <status>, "title": .., "message": ..}}`.
+//! The identity view: every response checked for what Keystone's must have (a request id, and
+//! on errors `{"error": {"code", "title", "message"}}`), users, tokens and grants.
 
-#![allow(dead_code)]
-
-use std::sync::Arc;
+use std::ops::Deref;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::Router;
-use ferrostack_api::auth::{validate_token, AuthLayerState};
-use ferrostack_api::request::request_context;
-use ferrostack_identity::service::bootstrap::{BootstrapOutcome, CatalogService};
-use ferrostack_identity::{Identity, IdentityConfig};
-use ferrostack_policy::Enforcer;
-use ferrostack_store::sqlx::{self, Connection, Executor};
-use ferrostack_store::{Db, Engine};
+use ferrostack_store::Engine;
 use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
-pub const ADMIN_PASSWORD: &str = "adminpw";
+use crate::TestCloud as Core;
+
+pub use crate::{engines, ADMIN_PASSWORD};
 pub const PUBLIC_URL: &str = "http://cloud.test:5000";
 pub const REGION: &str = "RegionOne";
 pub const V3: &str = "http://cloud.test:5000/identity/v3";
 
-/// Runs a test body once per configured engine: SQLite always, PostgreSQL when
-/// `FERROSTACK_TEST_PG_URL` is set.
-///
-/// `api_test!(async fn name(c) { ... })` gives the body `c: &TestCloud`, a default cloud;
-/// `api_test!(async fn name(engine: e) { ... })` gives the engine, for bodies that build a
-/// cloud of their own (`TestCloud::builder(e)...start().await`).
-macro_rules! api_test {
-    ($(#[$meta:meta])* async fn $name:ident(engine: $engine:ident) $body:block) => {
-        $(#[$meta])*
-        #[tokio::test]
-        async fn $name() {
-            for $engine in crate::common::engines() {
-                eprintln!("--- {} on {:?}", stringify!($name), $engine);
-                $body
-            }
-        }
-    };
-    ($(#[$meta:meta])* async fn $name:ident($c:ident) $body:block) => {
-        $(#[$meta])*
-        #[tokio::test]
-        async fn $name() {
-            for engine in crate::common::engines() {
-                eprintln!("--- {} on {:?}", stringify!($name), engine);
-                let cloud = crate::common::TestCloud::start(engine).await;
-                {
-                    let $c = &cloud;
-                    $body
-                }
-                cloud.finish().await;
-            }
-        }
-    };
-}
+/// A test cloud seen from the identity API: its catalog lists the identity service only, at
+/// [`PUBLIC_URL`].
+pub struct IdentityCloud(Core);
 
-/// The engines to run on.
-pub fn engines() -> Vec<Engine> {
-    let mut v = vec![Engine::Sqlite];
-    if pg_server_url().is_some() {
-        v.push(Engine::Postgres);
+impl Deref for IdentityCloud {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.0
     }
-    v
-}
-
-fn pg_server_url() -> Option<String> {
-    std::env::var("FERROSTACK_TEST_PG_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-}
-
-/// `url` with its database name replaced by `db` (query string kept).
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let host_start = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let root = match base[host_start..].find('/') {
-        Some(i) => &base[..host_start + i],
-        None => base,
-    };
-    format!("{root}/{db}{query}")
-}
-
-async fn pg_admin(server: &str, sql: &str) {
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(server)
-        .await
-        .unwrap_or_else(|e| panic!("connecting to FERROSTACK_TEST_PG_URL: {e}"));
-    conn.execute(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let _ = conn.close().await;
 }
 
 /// Settings a test may change before the cloud starts.
-pub struct Builder {
-    engine: Engine,
-    lockout_failure_attempts: u32,
-    lockout_duration: Duration,
-    token_expiration: Duration,
-}
+pub struct Builder(crate::Builder);
 
 impl Builder {
-    pub fn lockout(mut self, attempts: u32, duration: Duration) -> Self {
-        self.lockout_failure_attempts = attempts;
-        self.lockout_duration = duration;
-        self
+    pub fn lockout(self, attempts: u32, duration: Duration) -> Self {
+        Builder(self.0.lockout(attempts, duration))
     }
 
-    pub fn token_expiration(mut self, d: Duration) -> Self {
-        self.token_expiration = d;
-        self
+    pub fn token_expiration(self, d: Duration) -> Self {
+        Builder(self.0.token_expiration(d))
     }
 
-    pub async fn start(self) -> TestCloud {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let (url, pg_db) = match self.engine {
-            Engine::Sqlite => (
-                format!("sqlite://{}/ferrostack.db", dir.path().display()),
-                None,
-            ),
-            Engine::Postgres => {
-                let server = pg_server_url().expect("FERROSTACK_TEST_PG_URL");
-                let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-                pg_admin(&server, &format!("CREATE DATABASE {name}")).await;
-                (with_database(&server, &name), Some((server, name)))
-            }
-        };
-        let db = Db::connect(&url).await.expect("database");
-        assert_eq!(db.engine, self.engine);
-        let config = IdentityConfig {
-            public_url: PUBLIC_URL.into(),
-            region: REGION.into(),
-            token_expiration: self.token_expiration,
-            key_repository: dir.path().join("fernet-keys"),
-            max_active_keys: 3,
-            lockout_failure_attempts: self.lockout_failure_attempts,
-            lockout_duration: self.lockout_duration,
-            admin_project: Default::default(),
-        };
-        let identity = Identity::new(db, config, Arc::new(Enforcer::with_defaults()))
-            .await
-            .expect("identity service");
-        let boot = identity
-            .bootstrap(
-                Some(ADMIN_PASSWORD.into()),
-                &[CatalogService {
-                    service_type: "identity".into(),
-                    name: "keystone".into(),
-                    path: "/identity".into(),
-                }],
-            )
-            .await
-            .expect("bootstrap");
-        // As crates/ferrostack/src/server.rs builds it (Cloud::router).
-        let validator: Arc<dyn ferrostack_api::TokenValidator> = identity.clone();
-        let router = Router::new()
-            .nest(
-                "/identity",
-                ferrostack_identity::api::router(identity.clone()),
-            )
-            .layer(axum::middleware::from_fn_with_state(
-                AuthLayerState { validator },
-                validate_token,
-            ))
-            .layer(axum::middleware::from_fn(request_context));
-        TestCloud {
-            engine: self.engine,
-            identity,
-            router,
-            boot,
-            admin_token: tokio::sync::OnceCell::new(),
-            _dir: dir,
-            pg_db,
-        }
+    pub async fn start(self) -> IdentityCloud {
+        IdentityCloud(self.0.start().await)
     }
 }
 
-/// A user created by a test, with its password.
-#[derive(Debug, Clone)]
 pub struct TestUser {
     pub id: String,
     pub name: String,
@@ -205,43 +59,24 @@ pub enum On<'a> {
     System,
 }
 
-pub struct TestCloud {
-    pub engine: Engine,
-    pub identity: Arc<Identity>,
-    pub router: Router,
-    pub boot: BootstrapOutcome,
-    admin_token: tokio::sync::OnceCell<String>,
-    _dir: tempfile::TempDir,
-    pg_db: Option<(String, String)>,
-}
-
 /// A response: status, headers and the JSON body (`Value::Null` when empty).
 pub type Resp = (StatusCode, HeaderMap, Value);
 
-impl TestCloud {
+impl IdentityCloud {
     pub fn builder(engine: Engine) -> Builder {
-        Builder {
-            engine,
-            lockout_failure_attempts: 0,
-            lockout_duration: Duration::from_secs(1800),
-            token_expiration: Duration::from_secs(3600),
-        }
+        Builder(Core::builder(engine).public_url(PUBLIC_URL).catalog(&[(
+            "identity",
+            "keystone",
+            "/identity",
+        )]))
     }
 
-    pub async fn start(engine: Engine) -> TestCloud {
+    pub async fn start(engine: Engine) -> IdentityCloud {
         Self::builder(engine).start().await
     }
 
-    /// Closes the pool and drops the PostgreSQL database of this cloud.
     pub async fn finish(self) {
-        self.identity.db.pool.close().await;
-        if let Some((server, name)) = &self.pg_db {
-            pg_admin(
-                server,
-                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            )
-            .await;
-        }
+        self.0.finish().await
     }
 
     pub fn admin_user_id(&self) -> &str {
@@ -257,15 +92,7 @@ impl TestCloud {
     pub async fn send(&self, req: Request<Body>) -> Resp {
         let method = req.method().clone();
         let path = req.uri().to_string();
-        let resp = self
-            .router
-            .clone()
-            .oneshot(req)
-            .await
-            .expect("the router never fails");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        let (status, headers, bytes) = self.send_raw(req).await;
         let body = if bytes.is_empty() {
             Value::Null
         } else {
@@ -454,18 +281,7 @@ impl TestCloud {
 
     /// The bootstrap admin's token on the admin project (what the openrc gives).
     pub async fn admin_token(&self) -> String {
-        self.admin_token
-            .get_or_init(|| async {
-                let body = json!({"auth": {
-                    "identity": {"methods": ["password"], "password": {"user": {
-                        "name": "admin", "domain": {"name": "Default"}, "password": ADMIN_PASSWORD}}},
-                    "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}});
-                let (s, h, b) = self.req("POST", "/v3/auth/tokens", None, Some(body)).await;
-                assert_eq!(s, StatusCode::CREATED, "admin token: {b}");
-                subject_token(&h)
-            })
-            .await
-            .clone()
+        self.0.admin_token().await
     }
 
     pub async fn system_admin_token(&self) -> String {
@@ -603,8 +419,8 @@ impl TestCloud {
 
     /// Counts rows of `table` straight from the database (to prove nothing was left behind).
     pub async fn count_rows(&self, table: &str) -> i64 {
-        sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(&self.identity.db.pool)
+        ferrostack_store::sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&self.db.pool)
             .await
             .unwrap()
     }

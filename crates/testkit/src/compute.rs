@@ -1,228 +1,65 @@
-//! A test cloud with identity, image, placement and compute mounted as the binary mounts
-//! them, and helpers to call it. Extend `TestCloud::start` (or add constructors next to it)
-//! for fake hosts; fields are public so tests can reach the services directly.
+//! The compute view: Nova error bodies checked under `/compute`, fake hosts, servers and waits.
 
-#![allow(dead_code)]
-
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::Router;
-use ferrostack_api::auth::{validate_token, AuthLayerState};
-use ferrostack_api::request::request_context;
 use ferrostack_compute::{ComputeConfig, ComputeService};
-use ferrostack_identity::service::bootstrap::{BootstrapOutcome, CatalogService};
-use ferrostack_identity::{Identity, IdentityConfig};
-use ferrostack_image::{ImageConfig, ImageService};
-use ferrostack_placement::PlacementService;
-use ferrostack_policy::Enforcer;
-use ferrostack_store::sqlx::{self, Connection, Executor};
-use ferrostack_store::{Db, Engine};
+use ferrostack_store::sqlx;
+use ferrostack_store::Engine;
 use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
-/// Runs the body once per engine with a fresh cloud `c`.
-macro_rules! api_test {
-    (async fn $name:ident($c:ident) $body:block) => {
-        #[tokio::test]
-        async fn $name() {
-            for engine in crate::common::engines() {
-                eprintln!("--- {} on {:?}", stringify!($name), engine);
-                let cloud = crate::common::TestCloud::start(engine).await;
-                {
-                    let $c = &cloud;
-                    $body
-                }
-            }
-        }
-    };
-}
+pub use crate::Tenant;
+use crate::TestCloud as Core;
 
 pub const PUBLIC_URL: &str = "http://cloud.test";
 
-pub fn engines() -> Vec<Engine> {
-    let mut v = vec![Engine::Sqlite];
-    if pg_url().is_some() {
-        v.push(Engine::Postgres);
-    }
-    v
+pub use crate::engines;
+
+/// A test cloud seen from the compute API.
+pub struct ComputeCloud {
+    core: Core,
+    scheduler_started: AtomicBool,
 }
 
-fn pg_url() -> Option<String> {
-    std::env::var("FERROSTACK_TEST_PG_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-}
-
-/// The server URL with another database name.
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, String::new()), |(b, q)| (b, format!("?{q}")));
-    let host_start = base.find("://").map_or(0, |i| i + 3);
-    let root = base[host_start..]
-        .find('/')
-        .map_or(base, |i| &base[..host_start + i]);
-    format!("{root}/{db}{query}")
-}
-
-/// A fresh database of `engine` (a new PostgreSQL database per cloud).
-async fn database(engine: Engine, dir: &std::path::Path) -> Db {
-    let url = match engine {
-        Engine::Sqlite => format!("sqlite://{}/t.db", dir.display()),
-        Engine::Postgres => {
-            let server = pg_url().unwrap();
-            let name = format!("c_{}", uuid::Uuid::new_v4().simple());
-            sqlx::any::install_default_drivers();
-            let mut conn = sqlx::AnyConnection::connect(&server).await.unwrap();
-            conn.execute(format!("CREATE DATABASE {name}").as_str())
-                .await
-                .unwrap();
-            let _ = conn.close().await;
-            with_database(&server, &name)
-        }
-    };
-    Db::connect(&url).await.unwrap()
-}
-
-pub struct TestCloud {
-    pub router: Router,
-    pub db: Db,
-    pub identity: Arc<Identity>,
-    pub image: Arc<ImageService>,
-    pub placement: Arc<PlacementService>,
-    pub compute: Arc<ComputeService>,
-    pub boot: BootstrapOutcome,
-    pub dir: tempfile::TempDir,
-    admin: tokio::sync::OnceCell<String>,
-    /// The scheduler loop and agents started for this cloud; aborted when it is dropped.
-    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    default_image: tokio::sync::OnceCell<String>,
-}
-
-impl Drop for TestCloud {
-    fn drop(&mut self) {
-        for t in self.tasks.lock().unwrap().drain(..) {
-            t.abort();
-        }
+impl Deref for ComputeCloud {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
     }
 }
 
-/// A user with a role on a fresh project, and its token.
-pub struct Tenant {
-    pub project_id: String,
-    pub user_id: String,
-    pub token: String,
-}
-
-impl TestCloud {
-    pub async fn start(engine: Engine) -> TestCloud {
-        Self::start_with(engine, |_| {}).await
+impl ComputeCloud {
+    pub async fn start(engine: Engine) -> ComputeCloud {
+        Self::wrap(Core::builder(engine).public_url(PUBLIC_URL).start().await)
     }
 
     /// A cloud whose compute settings `tune` adjusts (e.g. a short `service_down_time`).
-    pub async fn start_with(engine: Engine, tune: impl FnOnce(&mut ComputeConfig)) -> TestCloud {
-        let dir = tempfile::tempdir().unwrap();
-        let db = database(engine, dir.path()).await;
-        let policy = Arc::new(Enforcer::with_defaults());
-        let identity = Identity::new(
-            db.clone(),
-            IdentityConfig {
-                public_url: PUBLIC_URL.into(),
-                region: "RegionOne".into(),
-                token_expiration: Duration::from_secs(3600),
-                key_repository: dir.path().join("keys"),
-                max_active_keys: 3,
-                lockout_failure_attempts: 0,
-                lockout_duration: Duration::from_secs(60),
-                admin_project: Default::default(),
-            },
-            policy.clone(),
+    pub async fn start_with(
+        engine: Engine,
+        tune: impl FnOnce(&mut ComputeConfig) + 'static,
+    ) -> ComputeCloud {
+        Self::wrap(
+            Core::builder(engine)
+                .public_url(PUBLIC_URL)
+                .compute(tune)
+                .start()
+                .await,
         )
-        .await
-        .unwrap();
-        let services: Vec<CatalogService> = [
-            ("identity", "keystone", "/identity"),
-            ("image", "glance", "/image"),
-            ("placement", "placement", "/placement"),
-            ("compute", "nova", "/compute/v2.1"),
-        ]
-        .into_iter()
-        .map(|(t, n, p)| CatalogService {
-            service_type: t.into(),
-            name: n.into(),
-            path: p.into(),
-        })
-        .collect();
-        let boot = identity
-            .bootstrap(Some("adminpw".into()), &services)
-            .await
-            .unwrap();
-        identity
-            .ensure_registered_limits("image", &ferrostack_image::DEFAULT_LIMITS)
-            .await
-            .unwrap();
-        let image = ImageService::new(
-            db.clone(),
-            ImageConfig {
-                public_url: PUBLIC_URL.into(),
-                store_dir: dir.path().join("images"),
-                max_image_size: u64::MAX,
-                property_quota: 128,
-            },
-            policy.clone(),
-            identity.clone(),
-        )
-        .await
-        .unwrap();
-        let placement = PlacementService::new(db.clone(), policy.clone());
-        ferrostack_compute::db::flavors::ensure_default_flavors(&db)
-            .await
-            .unwrap();
-        let mut config = ComputeConfig::new(PUBLIC_URL);
-        tune(&mut config);
-        let compute = ComputeService::new(
-            db.clone(),
-            config,
-            policy,
-            identity.clone(),
-            image.clone(),
-            placement.clone(),
-        );
-        let validator: Arc<dyn ferrostack_api::TokenValidator> = identity.clone();
-        let router = Router::new()
-            .nest(
-                "/identity",
-                ferrostack_identity::api::router(identity.clone()),
-            )
-            .nest("/image", ferrostack_image::api::router(image.clone()))
-            .nest(
-                "/placement",
-                ferrostack_placement::api::router(placement.clone()),
-            )
-            .nest("/compute", ferrostack_compute::api::router(compute.clone()))
-            .merge(ferrostack_compute::api::root_router(compute.clone()))
-            .layer(axum::middleware::from_fn_with_state(
-                AuthLayerState { validator },
-                validate_token,
-            ))
-            .layer(axum::middleware::from_fn(request_context));
-        TestCloud {
-            router,
-            db,
-            identity,
-            image,
-            placement,
-            compute,
-            boot,
-            dir,
-            admin: Default::default(),
-            tasks: Default::default(),
-            default_image: Default::default(),
+    }
+
+    fn wrap(core: Core) -> ComputeCloud {
+        ComputeCloud {
+            core,
+            scheduler_started: AtomicBool::new(false),
         }
+    }
+
+    pub async fn finish(self) {
+        self.core.finish().await
     }
 
     /// Sends a request; returns status, headers and the raw body. Checks every error is a
@@ -249,21 +86,7 @@ impl TestCloud {
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
-        let resp = self
-            .router
-            .clone()
-            .oneshot(b.body(Body::from(body)).unwrap())
-            .await
-            .unwrap();
-        let (parts, body) = resp.into_parts();
-        let bytes = body.collect().await.unwrap().to_bytes().to_vec();
-        let status = parts.status;
-        assert_ne!(
-            status,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "{path}: 500 {}",
-            String::from_utf8_lossy(&bytes)
-        );
+        let (status, headers, bytes) = self.send_raw(b.body(Body::from(body)).unwrap()).await;
         if path.starts_with("/compute") && (status.is_client_error() || status.is_server_error()) {
             let v: Value = serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| panic!("{path}: error body is not JSON"));
@@ -274,7 +97,7 @@ impl TestCloud {
                 "{path}: Nova error body {v}"
             );
         }
-        (status, parts.headers, bytes)
+        (status, headers, bytes)
     }
 
     /// A compute call at microversion `mv` ("2.1" .. "2.96"); `path` is under
@@ -320,107 +143,23 @@ impl TestCloud {
             .to_string()
     }
 
-    pub async fn password_token(&self, user: &str, password: &str, project_id: &str) -> String {
-        let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": user, "domain": {"id": "default"}, "password": password}}},
-            "scope": {"project": {"id": project_id}}}});
-        let (_, h, _) = self
-            .raw(
-                Method::POST,
-                "/identity/v3/auth/tokens",
-                None,
-                Some(body),
-                &[],
-            )
-            .await;
-        h.get("x-subject-token")
-            .expect("token issued")
-            .to_str()
-            .unwrap()
-            .to_string()
-    }
-
     /// A token of the bootstrap admin on the admin project.
     pub async fn admin(&self) -> String {
-        self.admin
-            .get_or_init(|| async {
-                self.password_token("admin", "adminpw", &self.boot.admin_project_id)
-                    .await
-            })
-            .await
-            .clone()
+        self.admin_token().await
     }
 
     pub fn admin_project(&self) -> &str {
         &self.boot.admin_project_id
     }
 
-    pub async fn identity_call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let admin = self.admin().await;
-        let (s, _, bytes) = self
-            .raw(
-                method,
-                &format!("/identity/v3{path}"),
-                Some(&admin),
-                body,
-                &[],
-            )
-            .await;
-        (s, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-    }
-
     /// A new project with a user holding `role` on it.
     pub async fn tenant(&self, role: &str) -> Tenant {
-        let n = uuid::Uuid::new_v4().simple().to_string();
-        let (s, p) = self
-            .identity_call(
-                Method::POST,
-                "/projects",
-                Some(json!({"project": {"name": format!("p{n}")}})),
-            )
-            .await;
-        assert_eq!(s, 201);
-        let project_id = p["project"]["id"].as_str().unwrap().to_string();
-        self.user_on(&project_id, role).await
+        self.new_tenant(role).await
     }
 
     /// A new user holding `role` on an existing project.
     pub async fn user_on(&self, project_id: &str, role: &str) -> Tenant {
-        let n = uuid::Uuid::new_v4().simple().to_string();
-        let (s, u) = self
-            .identity_call(
-                Method::POST,
-                "/users",
-                Some(json!({"user": {"name": format!("u{n}"), "password": "pw"}})),
-            )
-            .await;
-        assert_eq!(s, 201);
-        let user_id = u["user"]["id"].as_str().unwrap().to_string();
-        let (_, roles) = self
-            .identity_call(Method::GET, &format!("/roles?name={role}"), None)
-            .await;
-        let role_id = roles["roles"][0]["id"].as_str().unwrap().to_string();
-        let (s, _) = self
-            .identity_call(
-                Method::PUT,
-                &format!("/projects/{project_id}/users/{user_id}/roles/{role_id}"),
-                None,
-            )
-            .await;
-        assert_eq!(s, 204);
-        let token = self
-            .password_token(&format!("u{n}"), "pw", project_id)
-            .await;
-        Tenant {
-            project_id: project_id.to_string(),
-            user_id,
-            token,
-        }
+        self.new_user_on(project_id, role).await
     }
 
     /// Registers a `nova-compute` service on `host` as if its agent had just heartbeaten
@@ -526,7 +265,34 @@ impl TestCloud {
     }
 }
 
-/// An instance row for [`TestCloud::add_instance`].
+/// `n` fake hosts (`prefix`, or `prefix-1..n`) with in-process agents.
+pub fn spawn_fake_hosts(
+    compute: &Arc<ComputeService>,
+    prefix: &str,
+    n: usize,
+    capacity: (i64, i64, i64),
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let names: Vec<String> = if n == 1 {
+        vec![prefix.to_string()]
+    } else {
+        (1..=n).map(|i| format!("{prefix}-{i}")).collect()
+    };
+    names
+        .into_iter()
+        .map(|name| {
+            let driver = Arc::new(ferrostack_virt::fake::FakeDriver::new(
+                &name,
+                capacity.0,
+                capacity.1,
+                capacity.2,
+                Duration::ZERO,
+            ));
+            ferrostack_compute::agent_link::spawn_local_agent(compute, &name, driver)
+        })
+        .collect()
+}
+
+/// An instance row for [`ComputeCloud::add_instance`].
 pub struct InstanceRow<'a> {
     pub name: &'a str,
     pub project_id: &'a str,
@@ -539,7 +305,7 @@ pub struct InstanceRow<'a> {
     pub terminated_at: Option<i64>,
 }
 
-/// Per-host capacity of the fake hosts of [`TestCloud::start_hosts`]: (vcpus, memory_mb,
+/// Per-host capacity of the fake hosts of [`ComputeCloud::start_hosts`]: (vcpus, memory_mb,
 /// disk_gb).
 pub const HOST_CAPACITY: (i64, i64, i64) = (8, 16384, 200);
 
@@ -549,23 +315,13 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------- hosts and servers
 
-impl TestCloud {
-    fn track(&self, handle: tokio::task::JoinHandle<()>) {
-        self.tasks.lock().unwrap().push(handle);
-    }
-
+impl ComputeCloud {
     /// Starts the scheduler loop (once) and `n` fake hosts `host-1..n` (`host` when n is 1)
     /// with [`HOST_CAPACITY`], and waits until all of them are schedulable. Returns their
     /// names.
     pub async fn start_hosts(&self, n: usize) -> Vec<String> {
         self.start_scheduler();
-        for h in ferrostack_compute::agent_link::spawn_fake_hosts(
-            &self.compute,
-            "host",
-            n,
-            HOST_CAPACITY,
-            Duration::ZERO,
-        ) {
+        for h in spawn_fake_hosts(&self.compute, "host", n, HOST_CAPACITY) {
             self.track(h);
         }
         let names: Vec<String> = if n == 1 {
@@ -581,9 +337,8 @@ impl TestCloud {
 
     /// Starts the scheduling loop of the compute service (once per cloud).
     pub fn start_scheduler(&self) {
-        let mut tasks = self.tasks.lock().unwrap();
-        if tasks.is_empty() {
-            tasks.push(self.compute.spawn_scheduler());
+        if !self.scheduler_started.swap(true, Ordering::SeqCst) {
+            self.track(self.compute.spawn_scheduler());
         }
     }
 
@@ -644,8 +399,8 @@ impl TestCloud {
             .header("content-type", "application/octet-stream")
             .body(Body::from(vec![7u8; 4096]))
             .unwrap();
-        let resp = self.router.clone().oneshot(req).await.unwrap();
-        assert_eq!(resp.status(), 204);
+        let (s, _, _) = self.send_raw(req).await;
+        assert_eq!(s, 204);
         id
     }
 

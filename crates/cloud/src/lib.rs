@@ -1,0 +1,321 @@
+//! The wiring of a whole ferrostack cloud: the store, the policy engine, every service, their
+//! router behind the shared middleware, the background loops and simulated hosts.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use ferrostack_api::auth::{validate_token, AuthLayerState};
+use ferrostack_api::request::request_context;
+use ferrostack_compute::{ComputeConfig, ComputeService};
+use ferrostack_identity::service::bootstrap::{BootstrapOutcome, CatalogService};
+use ferrostack_identity::{AdminProject, Identity, IdentityConfig, IdentityError};
+use ferrostack_image::{ImageConfig, ImageError, ImageService};
+use ferrostack_placement::PlacementService;
+use ferrostack_policy::{Enforcer, PolicyError};
+use ferrostack_store::{Db, StoreError};
+
+/// Why a cloud could not be opened or bootstrapped.
+#[derive(Debug, thiserror::Error)]
+pub enum CloudError {
+    #[error("creating the data directory {path}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("opening the database")]
+    Store(#[from] StoreError),
+    #[error("reading the policy file {path}")]
+    PolicyFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("loading the policy file {path}")]
+    Policy {
+        path: PathBuf,
+        #[source]
+        source: PolicyError,
+    },
+    #[error("the built-in policy defaults do not load")]
+    PolicyDefaults(#[source] PolicyError),
+    #[error("identity service")]
+    Identity(#[from] IdentityError),
+    #[error("image service")]
+    Image(#[from] ImageError),
+    #[error("creating the default flavors")]
+    Flavors(#[source] ferrostack_store::sqlx::Error),
+    #[error("registering the testvm image from {dir}")]
+    Testvm {
+        dir: PathBuf,
+        #[source]
+        source: ImageError,
+    },
+}
+
+/// Everything a cloud is opened with (the binary fills it from its options; the test kit and
+/// the benchmarks from their own defaults).
+#[derive(Debug, Clone)]
+pub struct CloudConfig {
+    /// Fernet keys, image data and (by default) the SQLite database live here.
+    pub data_dir: PathBuf,
+    /// Base URL clients reach the APIs at (catalog, links, openrc).
+    pub public_url: String,
+    pub region: String,
+    pub token_expiration: Duration,
+    pub max_active_keys: usize,
+    pub lockout_failure_attempts: u32,
+    pub lockout_duration: Duration,
+    pub admin_project: AdminProject,
+    /// An oslo.policy file whose rules override the defaults.
+    pub policy_file: Option<PathBuf>,
+    pub max_image_size: u64,
+    pub image_property_quota: i64,
+    pub compute: ComputeConfig,
+}
+
+impl CloudConfig {
+    /// The defaults of `ferrostack all-in-one`, for a cloud at `public_url` with its data in
+    /// `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>, public_url: &str) -> CloudConfig {
+        CloudConfig {
+            data_dir: data_dir.into(),
+            public_url: public_url.trim_end_matches('/').to_string(),
+            region: "RegionOne".into(),
+            token_expiration: Duration::from_secs(3600),
+            max_active_keys: 3,
+            lockout_failure_attempts: 0,
+            lockout_duration: Duration::from_secs(1800),
+            admin_project: AdminProject::default(),
+            policy_file: None,
+            max_image_size: 1 << 40,
+            image_property_quota: 128,
+            compute: ComputeConfig::new(public_url.trim_end_matches('/')),
+        }
+    }
+
+    /// The Fernet key repository.
+    pub fn key_repository(&self) -> PathBuf {
+        self.data_dir.join("fernet-keys")
+    }
+}
+
+/// The services this cloud serves, as its catalog lists them.
+pub fn catalog_services() -> Vec<CatalogService> {
+    [
+        ("identity", "keystone", "/identity"),
+        ("image", "glance", "/image"),
+        ("compute", "nova", "/compute/v2.1"),
+        ("placement", "placement", "/placement"),
+    ]
+    .into_iter()
+    .map(|(t, n, p)| CatalogService {
+        service_type: t.into(),
+        name: n.into(),
+        path: p.into(),
+    })
+    .collect()
+}
+
+/// The services of an opened cloud.
+pub struct Cloud {
+    pub db: Db,
+    pub policy: Arc<Enforcer>,
+    pub identity: Arc<Identity>,
+    pub image: Arc<ImageService>,
+    pub placement: Arc<PlacementService>,
+    pub compute: Arc<ComputeService>,
+}
+
+impl Cloud {
+    /// Connects to the store at `db_url` (applying migrations) and builds the services.
+    pub async fn open(db_url: &str, cfg: &CloudConfig) -> Result<Cloud, CloudError> {
+        create_dir(&cfg.data_dir)?;
+        let db = Db::connect(db_url).await?;
+        Self::open_on(db, cfg).await
+    }
+
+    /// Builds the services on a store already opened (and migrated).
+    pub async fn open_on(db: Db, cfg: &CloudConfig) -> Result<Cloud, CloudError> {
+        create_dir(&cfg.data_dir)?;
+        let mut enforcer = Enforcer::try_with_defaults().map_err(CloudError::PolicyDefaults)?;
+        if let Some(path) = &cfg.policy_file {
+            let text = std::fs::read_to_string(path).map_err(|source| CloudError::PolicyFile {
+                path: path.clone(),
+                source,
+            })?;
+            enforcer
+                .load_overrides(&text)
+                .map_err(|source| CloudError::Policy {
+                    path: path.clone(),
+                    source,
+                })?;
+        }
+        let policy = Arc::new(enforcer);
+        let identity = Identity::new(
+            db.clone(),
+            IdentityConfig {
+                public_url: cfg.public_url.clone(),
+                region: cfg.region.clone(),
+                token_expiration: cfg.token_expiration,
+                key_repository: cfg.key_repository(),
+                max_active_keys: cfg.max_active_keys,
+                lockout_failure_attempts: cfg.lockout_failure_attempts,
+                lockout_duration: cfg.lockout_duration,
+                admin_project: cfg.admin_project.clone(),
+            },
+            policy.clone(),
+        )
+        .await?;
+        let image = ImageService::new(
+            db.clone(),
+            ImageConfig {
+                public_url: cfg.public_url.clone(),
+                store_dir: cfg.data_dir.join("images"),
+                max_image_size: cfg.max_image_size,
+                property_quota: cfg.image_property_quota,
+            },
+            policy.clone(),
+            identity.clone(),
+        )
+        .await?;
+        let placement = PlacementService::new(db.clone(), policy.clone());
+        let compute = ComputeService::new(
+            db.clone(),
+            cfg.compute.clone(),
+            policy.clone(),
+            identity.clone(),
+            image.clone(),
+            placement.clone(),
+        );
+        Ok(Cloud {
+            db,
+            policy,
+            identity,
+            image,
+            placement,
+            compute,
+        })
+    }
+
+    /// The first-start objects (idempotent): region, default domain, admin project and user,
+    /// roles, the catalog of `catalog_services()`, the image service's registered limits and
+    /// the default flavors. With `admin_password`, a new admin user gets it (else a generated
+    /// one, returned in the outcome).
+    pub async fn bootstrap(
+        &self,
+        admin_password: Option<String>,
+    ) -> Result<BootstrapOutcome, CloudError> {
+        self.bootstrap_with(admin_password, &catalog_services())
+            .await
+    }
+
+    /// As [`Cloud::bootstrap`], with the catalog's services given (tests of one service
+    /// register fewer).
+    pub async fn bootstrap_with(
+        &self,
+        admin_password: Option<String>,
+        services: &[CatalogService],
+    ) -> Result<BootstrapOutcome, CloudError> {
+        let out = self.identity.bootstrap(admin_password, services).await?;
+        self.identity
+            .ensure_registered_limits("image", &ferrostack_image::DEFAULT_LIMITS)
+            .await?;
+        ferrostack_compute::db::flavors::ensure_default_flavors(&self.db)
+            .await
+            .map_err(CloudError::Flavors)?;
+        Ok(out)
+    }
+
+    /// Registers the testvm images from `dir` (owned by `owner`, public) when missing;
+    /// returns the id of `testvm`.
+    pub async fn register_testvm(
+        &self,
+        dir: &std::path::Path,
+        owner: &str,
+    ) -> Result<String, CloudError> {
+        self.image
+            .register_testvm(dir, owner)
+            .await
+            .map_err(|source| CloudError::Testvm {
+                dir: dir.to_path_buf(),
+                source,
+            })
+    }
+
+    /// Every API behind the shared middleware: request id, log line and the handler's own
+    /// task outermost, then token validation.
+    pub fn router(&self) -> Router {
+        let validator: Arc<dyn ferrostack_api::TokenValidator> = self.identity.clone();
+        Router::new()
+            .nest(
+                "/identity",
+                ferrostack_identity::api::router(self.identity.clone()),
+            )
+            .nest("/image", ferrostack_image::api::router(self.image.clone()))
+            .nest(
+                "/compute",
+                ferrostack_compute::api::router(self.compute.clone()),
+            )
+            .merge(ferrostack_compute::api::root_router(self.compute.clone()))
+            .nest(
+                "/placement",
+                ferrostack_placement::api::router(self.placement.clone()),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                AuthLayerState { validator },
+                validate_token,
+            ))
+            .layer(axum::middleware::from_fn(request_context))
+    }
+
+    /// The loops every controller runs: the token-cache refresher (every 2 s), the scheduler,
+    /// and the allocation audit (at start, then every `audit_every`). The handles stop them
+    /// when aborted.
+    pub fn spawn_background(&self, audit_every: Duration) -> Vec<tokio::task::JoinHandle<()>> {
+        self.identity.spawn_refresher(Duration::from_secs(2));
+        vec![
+            self.compute.spawn_scheduler(),
+            self.compute.spawn_allocation_audit(audit_every),
+        ]
+    }
+
+    /// `n` simulated compute hosts (`prefix`, or `prefix-1..n` when more than one), each a
+    /// `fake` driver of `capacity` (vCPUs, MiB, GB) that takes `delay` per operation, with an
+    /// in-process agent.
+    pub fn spawn_fake_hosts(
+        &self,
+        prefix: &str,
+        n: usize,
+        capacity: (i64, i64, i64),
+        delay: Duration,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        fake_host_names(prefix, n)
+            .into_iter()
+            .map(|name| {
+                let driver = Arc::new(ferrostack_virt::fake::FakeDriver::new(
+                    &name, capacity.0, capacity.1, capacity.2, delay,
+                ));
+                ferrostack_compute::agent_link::spawn_local_agent(&self.compute, &name, driver)
+            })
+            .collect()
+    }
+}
+
+/// The names `spawn_fake_hosts` gives its hosts.
+pub fn fake_host_names(prefix: &str, n: usize) -> Vec<String> {
+    if n == 1 {
+        vec![prefix.to_string()]
+    } else {
+        (1..=n).map(|i| format!("{prefix}-{i}")).collect()
+    }
+}
+
+fn create_dir(path: &std::path::Path) -> Result<(), CloudError> {
+    std::fs::create_dir_all(path).map_err(|source| CloudError::DataDir {
+        path: path.to_path_buf(),
+        source,
+    })
+}
