@@ -77,7 +77,7 @@ pub fn desired_guest(i: &Instance) -> DesiredGuest {
             memory_mb: i.flavor.ram,
             root_gb: i.flavor.disk,
             // An unshelved instance boots from its shelve snapshot.
-            image_ref: crate::lifecycle::shelved_image(i)
+            image_ref: crate::app::lifecycle::shelved_image(i)
                 .unwrap_or(&i.image_ref)
                 .to_string(),
             user_data: i.user_data.clone(),
@@ -309,7 +309,7 @@ impl ComputeService {
             if inst.host.as_deref() != Some(host) {
                 // A host the instance left (or a reverted resize's destination).
                 if r.gone {
-                    release.extend(crate::moves::side_gone(&mut tx, &inst, host, now).await?);
+                    release.extend(crate::app::moves::side_gone(&mut tx, &inst, host, now).await?);
                 }
                 continue;
             }
@@ -368,7 +368,7 @@ impl ComputeService {
                 release.push(inst.uuid.clone());
                 // The one guest of this host is gone: so is any copy a move kept here (a
                 // deleted server still in a resize on its own host).
-                release.extend(crate::moves::side_gone(&mut tx, &inst, host, now).await?);
+                release.extend(crate::app::moves::side_gone(&mut tx, &inst, host, now).await?);
                 continue;
             }
             if current && !r.gone {
@@ -381,8 +381,9 @@ impl ComputeService {
                     now,
                 )
                 .await?;
-                crate::moves::arrived(&mut tx, &inst, host, now).await?;
-                drop_images.extend(crate::lifecycle::after_converged(&mut tx, &inst, now).await?);
+                crate::app::moves::arrived(&mut tx, &inst, host, now).await?;
+                drop_images
+                    .extend(crate::app::lifecycle::after_converged(&mut tx, &inst, now).await?);
                 actions::finish_open(&mut tx, &inst.uuid, None, Some(host), now).await?;
             } else {
                 instances::set_power_state(&mut tx, &inst.uuid, r.power.code()).await?;

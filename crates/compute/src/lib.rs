@@ -6,16 +6,13 @@
 
 pub mod agent_link;
 pub mod api;
+pub mod app;
 pub mod audit;
 pub mod db;
 pub mod error;
 pub mod instance;
-pub mod lifecycle;
 pub mod model;
-pub mod moves;
 pub mod scheduler;
-pub mod server_extras;
-pub mod servers;
 
 use std::sync::Arc;
 

@@ -13,9 +13,9 @@ use serde_json::{json, Map, Value};
 use super::input::{invalid, properties, repr};
 use super::servers::{find, target};
 use super::State;
+use crate::app::server_extras::check_console_state;
 use crate::error::ComputeError;
 use crate::instance::Instance;
-use crate::server_extras::check_console_state;
 use crate::ComputeService;
 
 const POLICY: &str = "os_compute_api:os-remote-consoles";

@@ -14,10 +14,10 @@ use serde_json::{json, Value};
 use super::input;
 use super::servers::{find, iso, target};
 use super::State;
+use crate::app::servers::check_state;
 use crate::db::{actions, instances};
 use crate::error::ComputeError;
 use crate::instance::vm;
-use crate::servers::check_state;
 use crate::ComputeService;
 
 pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
@@ -108,7 +108,7 @@ async fn action(
         let t = t.clone();
         async move {
             auth.enforce(&svc.policy, rule, &t)?;
-            let change = crate::servers::Change {
+            let change = crate::app::servers::Change {
                 action,
                 desired: Some(desired),
                 target_vm_state: target_vm,

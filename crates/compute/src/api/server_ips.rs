@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::servers::{find, target};
 use super::State;
-use crate::server_extras::instance_addresses;
+use crate::app::server_extras::instance_addresses;
 use crate::ComputeService;
 
 pub fn routes() -> Router<std::sync::Arc<ComputeService>> {

@@ -12,11 +12,11 @@ use serde_json::{json, Map, Value};
 
 use super::input;
 use super::servers::{server_view, target};
+use crate::app::lifecycle::RebuildRequest;
+use crate::app::moves::MoveKind;
 use crate::db;
 use crate::error::ComputeError;
 use crate::instance::{FlavorSnapshot, Instance};
-use crate::lifecycle::RebuildRequest;
-use crate::moves::MoveKind;
 use crate::ComputeService;
 
 /// The action names this module answers.
@@ -328,7 +328,7 @@ pub(super) async fn dispatch(
                 "os_compute_api:os-deferred-delete:restore"
             };
             auth.enforce(&svc.policy, rule, &t)?;
-            crate::servers::check_state(inst, name)?;
+            crate::app::servers::check_state(inst, name)?;
             accepted()
         }
         other => Err(ApiError::bad_request(format!(

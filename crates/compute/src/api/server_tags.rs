@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 use super::input::{invalid, repr};
 use super::servers::{find, target};
 use super::State;
+use crate::app::server_extras::{check_meta_state, MAX_TAGS, MAX_TAG_LENGTH};
 use crate::db::{instances, server_extras as db};
 use crate::error::ComputeError;
-use crate::server_extras::{check_meta_state, MAX_TAGS, MAX_TAG_LENGTH};
 use crate::ComputeService;
 
 pub fn routes() -> Router<std::sync::Arc<ComputeService>> {

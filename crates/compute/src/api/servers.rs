@@ -15,10 +15,10 @@ use serde_json::{json, Map, Value};
 use sha2::Digest;
 
 use super::State;
+use crate::app::servers::CreateRequest;
 use crate::db::instances;
 use crate::error::ComputeError;
 use crate::instance::{self, Fault, Instance};
-use crate::servers::CreateRequest;
 use crate::ComputeService;
 
 pub fn routes() -> Router<std::sync::Arc<ComputeService>> {

@@ -676,7 +676,7 @@ impl ComputeService {
             self.wakeups.wake(h);
         }
         // A shelved server's disk image goes with it.
-        if let Some(image) = crate::lifecycle::shelved_image(inst) {
+        if let Some(image) = crate::app::lifecycle::shelved_image(inst) {
             if let Err(e) = self.image.delete_snapshot_image(image).await {
                 tracing::warn!(%image, error = %e, "could not delete a shelve image");
             }

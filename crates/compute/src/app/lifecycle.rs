@@ -9,10 +9,10 @@ use ferrostack_image::snapshots::SnapshotRequest;
 use ferrostack_store::now_micros;
 use serde_json::{Map, Value};
 
+use crate::app::servers::{check_state, Change};
 use crate::db::{self, actions, instances};
 use crate::error::{ComputeError, Result};
 use crate::instance::{vm, Instance};
-use crate::servers::{check_state, Change};
 use crate::ComputeService;
 
 /// A validated rebuild request; `None` fields keep the server's current value.
@@ -59,7 +59,7 @@ impl ComputeService {
                 image.id
             )));
         }
-        crate::servers::check_image_fits(&image, inst.flavor.ram, inst.flavor.disk)?;
+        crate::app::servers::check_image_fits(&image, inst.flavor.ram, inst.flavor.disk)?;
         let mut conn = self.db.pool.acquire().await?;
         let key = match &req.key_name {
             Some(Some(k)) => Some(Some(

@@ -28,12 +28,12 @@
 use ferrostack_api::AuthContext;
 use ferrostack_store::now_micros;
 
+use crate::app::servers::check_state;
 use crate::db::migrations::{self, Migration};
 use crate::db::{actions, hosts, instances};
 use crate::error::{ComputeError, Result};
 use crate::instance::{vm, FlavorSnapshot, Instance};
 use crate::scheduler;
-use crate::servers::check_state;
 use crate::ComputeService;
 
 #[derive(Debug, Clone)]
