@@ -9,7 +9,7 @@ use axum::Router;
 use ferrostack_api::auth::{validate_token, AuthLayerState};
 use ferrostack_api::request::request_context;
 use ferrostack_compute::{ComputeConfig, ComputeService};
-use ferrostack_identity::service::bootstrap::{BootstrapOutcome, CatalogService};
+use ferrostack_identity::app::bootstrap::{BootstrapOutcome, CatalogService};
 use ferrostack_identity::{AdminProject, Identity, IdentityConfig, IdentityError};
 use ferrostack_image::{ImageConfig, ImageError, ImageService};
 use ferrostack_placement::PlacementService;

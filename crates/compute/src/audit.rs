@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrostack_placement::service::consumer_type;
+use ferrostack_placement::app::consumer_type;
 use ferrostack_placement::Allocation;
 use ferrostack_store::now_micros;
 

@@ -1,14 +1,14 @@
 //! The identity service (Keystone v3 API under `/identity`).
 //!
-//! Layout: `api/` holds wire types and thin handlers (one file per resource), `service/` the
+//! Layout: `api/` holds wire types and thin handlers (one file per resource), `app/` the
 //! logic (authentication, tokens, effective roles, bootstrap), `db/` the SQL (one file per
 //! resource), `token/` the Fernet token format and key repository.
 
 pub mod api;
+pub mod app;
 pub mod db;
 pub mod error;
 pub mod model;
-pub mod service;
 pub mod token;
 
 use std::path::PathBuf;
@@ -137,7 +137,7 @@ impl Identity {
 #[async_trait::async_trait]
 impl TokenValidator for Identity {
     async fn validate(&self, token: &str) -> Result<Arc<AuthContext>, ApiError> {
-        service::tokens::validate(self, token)
+        app::tokens::validate(self, token)
             .await
             .map_err(|e| match e {
                 IdentityError::Db(_) | IdentityError::Internal(_) => ApiError::from(e),

@@ -2,15 +2,15 @@
 //! traits, aggregates, allocations, usages and allocation candidates, plus the in-process API
 //! the compute scheduler and agents use (same database, same rules).
 //!
-//! Layout: `api/` (routes and thin handlers, one file per resource), `service/` (logic without
+//! Layout: `api/` (routes and thin handlers, one file per resource), `app/` (logic without
 //! HTTP: allocation writes and their capacity checks, inventories, provider trees, the
 //! allocation-candidate search, the in-process API), `db/` (SQL), `model.rs`, `error.rs`.
 
 pub mod api;
+pub mod app;
 pub mod db;
 pub mod error;
 pub mod model;
-pub mod service;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -47,7 +47,7 @@ impl Inventory {
     /// What may be allocated in all: `(total - reserved) * allocation_ratio`, rounded down as
     /// placement's integer comparison does.
     pub fn capacity(&self) -> i64 {
-        service::capacity::capacity(self)
+        app::capacity::capacity(self)
     }
 }
 

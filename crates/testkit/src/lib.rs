@@ -24,7 +24,7 @@ use axum::body::Body;
 use axum::Router;
 use ferrostack_cloud::{Cloud, CloudConfig};
 use ferrostack_compute::{ComputeConfig, ComputeService};
-use ferrostack_identity::service::bootstrap::{BootstrapOutcome, CatalogService};
+use ferrostack_identity::app::bootstrap::{BootstrapOutcome, CatalogService};
 use ferrostack_identity::Identity;
 use ferrostack_image::ImageService;
 use ferrostack_placement::PlacementService;

@@ -13,10 +13,10 @@ use serde_json::{json, Value};
 
 use super::wire::{self, body_object, take_name, take_opt_bool, take_opt_string};
 use super::State;
+use crate::app::{password, roles::RoleGraph};
 use crate::db;
 use crate::error::{conflict_or, IdentityError, Result};
 use crate::model::{new_id, ApplicationCredential};
-use crate::service::{password, roles::RoleGraph};
 use crate::Identity;
 
 pub fn routes() -> Router<std::sync::Arc<Identity>> {

@@ -13,10 +13,10 @@ use serde_json::{json, Value};
 
 use super::wire;
 use super::State;
+use crate::app::roles::RoleGraph;
 use crate::db::{self, projects::ProjectFilter};
 use crate::error::{IdentityError, Result};
 use crate::model::{Assignment, AssignmentKind, Project};
-use crate::service::roles::RoleGraph;
 use crate::Identity;
 
 type Shared = std::sync::Arc<Identity>;

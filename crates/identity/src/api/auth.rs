@@ -12,11 +12,11 @@ use serde_json::{json, Value};
 
 use super::wire::{self, micros_to_iso};
 use super::State;
+use crate::app::auth::{AppCredRef, AuthRequest, DomainRef, ProjectRef, ScopeRequest, UserRef};
+use crate::app::tokens;
 use crate::db;
 use crate::error::{IdentityError, Result};
 use crate::model::RevocationEvent;
-use crate::service::auth::{AppCredRef, AuthRequest, DomainRef, ProjectRef, ScopeRequest, UserRef};
-use crate::service::tokens;
 use crate::Identity;
 
 pub fn routes() -> Router<std::sync::Arc<Identity>> {
@@ -356,7 +356,7 @@ async fn auth_domains(state: State, auth: Auth) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:get_auth_domains", &json!({}))?;
     let mut conn = id.db.pool.acquire().await?;
-    let actors = crate::service::roles::actors(&mut conn, &auth.user_id).await?;
+    let actors = crate::app::roles::actors(&mut conn, &auth.user_id).await?;
     let assignments = db::assignments::list_for_actors(&mut *conn, &actors).await?;
     let mut out = Vec::new();
     for d in db::domains::list(&mut *conn).await? {
@@ -382,7 +382,7 @@ async fn auth_system(state: State, auth: Auth) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:get_auth_system", &json!({}))?;
     let mut conn = id.db.pool.acquire().await?;
-    let granted = crate::service::roles::granted_on_system(&mut conn, &auth.user_id).await?;
+    let granted = crate::app::roles::granted_on_system(&mut conn, &auth.user_id).await?;
     let system: Vec<Value> = if granted.is_empty() {
         vec![]
     } else {

@@ -15,10 +15,10 @@ use super::wire::{
     with_extra,
 };
 use super::State;
+use crate::app::roles;
 use crate::db::{self, projects::ProjectFilter};
 use crate::error::{conflict_or, IdentityError, Result};
 use crate::model::{new_id, Project, DEFAULT_DOMAIN_ID};
-use crate::service::roles;
 use crate::Identity;
 
 /// Deepest project hierarchy accepted (Keystone's `max_project_tree_depth` default).

@@ -12,10 +12,10 @@ use serde_json::{json, Value};
 
 use super::wire::{self, body_object, drop_readonly, take_name, take_opt_string, with_extra};
 use super::State;
+use crate::app::roles::RoleGraph;
 use crate::db;
 use crate::error::{conflict_or, IdentityError, Result};
 use crate::model::{new_id, Role};
-use crate::service::roles::RoleGraph;
 use crate::Identity;
 
 /// Roles that may not be implied by another (Keystone's `prohibited_implied_role`).

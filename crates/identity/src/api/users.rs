@@ -15,10 +15,10 @@ use super::wire::{
     with_extra,
 };
 use super::State;
+use crate::app::password;
 use crate::db;
 use crate::error::{conflict_or, IdentityError, Result};
 use crate::model::{new_id, User, DEFAULT_DOMAIN_ID};
-use crate::service::password;
 use crate::Identity;
 
 pub fn routes() -> Router<std::sync::Arc<Identity>> {
@@ -220,7 +220,7 @@ async fn guard_administrators(id: &Identity, auth: &Auth, u: &User) -> Result<()
         return Ok(());
     }
     let mut conn = id.db.pool.acquire().await?;
-    if crate::service::roles::holds_admin_anywhere(&mut conn, &u.id).await? {
+    if crate::app::roles::holds_admin_anywhere(&mut conn, &u.id).await? {
         return Err(IdentityError::ForbiddenWithReason(format!(
             "User {} holds the admin role: only a cloud administrator may change it.",
             u.id
@@ -264,7 +264,7 @@ async fn change_password(
     // The original password is checked as a login is: a locked-out user cannot change it,
     // and a wrong one counts toward the lockout (anyone may call this without a token).
     let user = id
-        .password_user(&crate::service::auth::UserRef::Id(user_id), &original)
+        .password_user(&crate::app::auth::UserRef::Id(user_id), &original)
         .await?;
     if !user.enabled {
         return Err(IdentityError::Unauthorized);

@@ -8,9 +8,9 @@ use http::StatusCode;
 use serde_json::{json, Value};
 
 use super::{gate, invalid, normalize_uuid, object, only, reply, required_int, State};
+use crate::app::providers;
 use crate::db;
 use crate::error::{PlacementError, Result};
-use crate::service::providers;
 
 fn wire(v: Microversion, aggs: &[String], generation: i64) -> Value {
     if v.at_least(1, 19) {

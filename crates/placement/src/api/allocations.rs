@@ -11,11 +11,11 @@ use http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use super::{gate, invalid, normalize_uuid, object, only, reply, string, State};
+use crate::app::allocations::{group, ConsumerWrite};
+use crate::app::providers;
 use crate::db;
 use crate::error::{PlacementError, Result};
 use crate::model::{INCOMPLETE_CONSUMER_ID, MAX_INT};
-use crate::service::allocations::{group, ConsumerWrite};
-use crate::service::providers;
 use crate::Allocation;
 
 fn resources(v: &Value) -> Result<BTreeMap<String, i64>> {
@@ -257,7 +257,7 @@ pub async fn remove(state: State, auth: Auth, Path(consumer): Path<String>) -> R
             "No allocations for consumer '{consumer}'"
         )));
     }
-    crate::service::allocations::replace(
+    crate::app::allocations::replace(
         &mut tx,
         &[ConsumerWrite {
             consumer: consumer.clone(),

@@ -12,11 +12,11 @@ use serde_json::{json, Map, Value};
 
 use super::query::{self, Query};
 use super::{gate, reply, State};
+use crate::app::candidates::{search, CandidateRequest, Candidates};
+use crate::app::request::{Group, TraitReq};
+use crate::app::snapshot::Snapshot;
+use crate::app::{capacity, check_classes_exist, missing_traits};
 use crate::error::{codes, PlacementError, Result};
-use crate::service::candidates::{search, CandidateRequest, Candidates};
-use crate::service::request::{Group, TraitReq};
-use crate::service::snapshot::Snapshot;
-use crate::service::{capacity, check_classes_exist, missing_traits};
 
 const GROUP_KEYS: [&str; 4] = ["resources", "required", "member_of", "in_tree"];
 

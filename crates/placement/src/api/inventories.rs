@@ -10,11 +10,11 @@ use http::{header, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::{gate_method, int, invalid, object, only, reply, required_int, Base, State};
+use crate::app::inventories::{self, BelowUsage};
+use crate::app::providers;
 use crate::db;
 use crate::error::{PlacementError, Result};
 use crate::model::MAX_INT;
-use crate::service::inventories::{self, BelowUsage};
-use crate::service::providers;
 use crate::Inventory;
 
 const FIELDS: [&str; 6] = [
@@ -329,7 +329,7 @@ pub async fn remove_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::capacity;
+    use crate::app::capacity;
 
     #[test]
     fn parse_applies_defaults_and_bounds() {

@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 
 use super::query::{self, Query};
 use super::{object, only, reply, string, uuid_prop, Base, State};
+use crate::app::{capacity, check_classes_exist, missing_traits, providers};
 use crate::error::{PlacementError, Result};
 use crate::model::Provider;
-use crate::service::{capacity, check_classes_exist, missing_traits, providers};
 
 pub(crate) fn wire(base: &str, p: &Provider, v: Microversion) -> Value {
     let url = format!("{base}/resource_providers/{}", p.uuid);

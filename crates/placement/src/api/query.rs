@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use ferrostack_api::microversion::Microversion;
 
+use crate::app::request::{MemberOf, TraitReq};
 use crate::error::{codes, PlacementError, Result};
-use crate::service::request::{MemberOf, TraitReq};
 
 pub struct Query(pub Vec<(String, String)>);
 

@@ -9,10 +9,10 @@ use serde_json::{json, Value};
 
 use super::query::Query;
 use super::{gate, invalid, object, only, reply, required_int, Base, State};
+use crate::app::providers;
 use crate::db::{self, traits::NameFilter};
 use crate::error::{PlacementError, Result};
 use crate::model::is_custom_name;
-use crate::service::providers;
 
 fn invalid_trait() -> PlacementError {
     PlacementError::BadRequest(

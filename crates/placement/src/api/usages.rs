@@ -12,9 +12,9 @@ use serde_json::{json, Map, Value};
 
 use super::query::Query;
 use super::{gate, reply, State};
+use crate::app::{provider_usages, providers};
 use crate::db;
 use crate::error::{PlacementError, Result};
-use crate::service::{provider_usages, providers};
 
 pub async fn for_provider(state: State, auth: Auth, Path(uuid): Path<String>) -> Result<Response> {
     let svc = &state.0;

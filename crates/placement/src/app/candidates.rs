@@ -5,10 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use crate::app::capacity;
+use crate::app::request::{Group, TraitReq};
+use crate::app::snapshot::Snapshot;
 use crate::model::{ProviderInfo, SHARES_VIA_AGGREGATE};
-use crate::service::capacity;
-use crate::service::request::{Group, TraitReq};
-use crate::service::snapshot::Snapshot;
 
 /// Combinations examined per group and per tree, so a large tree cannot make one request
 /// explode; the first ones found are kept.
@@ -367,7 +367,7 @@ pub fn search(snap: &Snapshot, req: &CandidateRequest) -> Candidates {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::request::MemberOf;
+    use crate::app::request::MemberOf;
     use crate::Inventory;
 
     fn provider(uuid: &str, parent: Option<&str>, root: &str, inv: &[(&str, i64)]) -> ProviderInfo {

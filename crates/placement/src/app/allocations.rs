@@ -6,10 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::app::capacity;
 use crate::db::{self, Conn};
 use crate::error::{PlacementError, Result};
 use crate::model::{AllocationRow, Consumer};
-use crate::service::capacity;
 use crate::Allocation;
 
 /// The new allocations of one consumer.

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::app::capacity;
 use crate::db::{self, Conn};
 use crate::error::{codes, PlacementError, Result};
-use crate::service::capacity;
 use crate::Inventory;
 
 /// What to do when a new inventory's capacity is below what is already allocated.
