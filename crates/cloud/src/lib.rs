@@ -298,7 +298,7 @@ impl Cloud {
                 let driver = Arc::new(ferrostack_virt::fake::FakeDriver::new(
                     &name, capacity.0, capacity.1, capacity.2, delay,
                 ));
-                ferrostack_compute::agent_link::spawn_local_agent(&self.compute, &name, driver)
+                ferrostack_compute::agent_link::spawn_agent(&self.compute, &name, driver)
             })
             .collect()
     }

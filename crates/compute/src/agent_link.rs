@@ -1,18 +1,19 @@
 //! The controller side of the agent protocol over the database: what each host should run,
 //! what its agent reported, heartbeats and host registration (service, hypervisor record,
-//! placement provider). In all-in-one the agents call it in process; `ferrostack agent`
-//! reaches the same functions over HTTP.
+//! placement provider), the questions waiting for each host. In all-in-one the agents call it
+//! in process; `ferrostack agent` reaches the same functions over HTTP (`api/agents.rs`).
+//! Either way a question to a host takes one path: stored, the host's agent woken, answered.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrostack_agent::{
-    Answer, Ask, Controller, Desired, DesiredGuest, LinkError, OneShot, Query, Report,
+use ferrostack_agent_api::{
+    Answer, Ask, Controller, Desired, DesiredGuest, DesiredHost, GuestSpec, HostInfo, HostReport,
+    LinkError, OneShot, PowerState, Query,
 };
 use ferrostack_placement::{ComputeProvider, Inventory};
 use ferrostack_store::now_micros;
-use ferrostack_virt::{GuestSpec, HostInfo, PowerState};
 
 use crate::db::{actions, agent_queries, hosts, instances, migrations};
 use crate::error::ComputeError;
@@ -34,40 +35,18 @@ impl Wakeups {
     }
 }
 
-/// The drivers of hosts whose agents run in this process, for the reads the API makes of a
-/// guest (console log). Agents in their own processes are not in here.
-#[derive(Default)]
-pub struct LocalDrivers(std::sync::Mutex<HashMap<String, Arc<dyn ferrostack_virt::Driver>>>);
-
-impl LocalDrivers {
-    pub fn register(&self, host: &str, driver: Arc<dyn ferrostack_virt::Driver>) {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        m.insert(host.to_string(), driver);
-    }
-    pub fn get(&self, host: &str) -> Option<Arc<dyn ferrostack_virt::Driver>> {
-        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        m.get(host).cloned()
-    }
-}
-
-fn err(e: impl std::fmt::Display) -> LinkError {
-    LinkError(e.to_string())
+fn err(what: &'static str) -> impl Fn(ComputeError) -> LinkError {
+    move |e| LinkError::controller(what, e)
 }
 
 /// The guest an instance should be, as the agent sees it. The `one_shot` column holds the
 /// operation's name, with its argument after a colon for the ones that take one
 /// (`rescue:<image>`, `snapshot:<image>`).
 pub fn desired_guest(i: &Instance) -> DesiredGuest {
-    let (shot, arg) = match i.one_shot.as_deref() {
-        Some(s) => match s.split_once(':') {
-            Some((name, arg)) => (Some(name), Some(arg.to_string())),
-            None => (Some(s), None),
-        },
-        None => (None, None),
-    };
-    let one_shot = shot.and_then(|s| {
-        serde_json::from_value::<OneShot>(serde_json::Value::String(s.to_string())).ok()
-    });
+    let one_shot = i
+        .one_shot
+        .as_deref()
+        .and_then(|s| s.parse::<OneShot>().ok());
     DesiredGuest {
         spec: GuestSpec {
             uuid: i.uuid.clone(),
@@ -89,8 +68,6 @@ pub fn desired_guest(i: &Instance) -> DesiredGuest {
         generation: i.generation,
         settled: i.done_generation == i.generation,
         known_power: PowerState::from_code(i.power_state),
-        rescue_image: arg.clone().filter(|_| one_shot == Some(OneShot::Rescue)),
-        snapshot_image: arg.filter(|_| one_shot == Some(OneShot::Snapshot)),
     }
 }
 
@@ -117,8 +94,6 @@ fn failure_keeps_guest(i: &Instance) -> Option<Vec<String>> {
 pub fn side_guest(i: &Instance, m: &migrations::Migration, host: &str) -> Option<DesiredGuest> {
     let mut g = desired_guest(i);
     g.one_shot = None;
-    g.rescue_image = None;
-    g.snapshot_image = None;
     let as_source = m.source_compute == host;
     let keep = match (as_source, m.status.as_str()) {
         // A cold move's source keeps its guest powered off until confirm.
@@ -159,33 +134,23 @@ pub struct LocalController(pub Arc<ComputeService>);
 /// How long an API request waits for an agent in its own process to answer a question.
 pub const ASK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The name of a question kind as stored (`console_output`).
-fn ask_name(ask: Ask) -> String {
-    match serde_json::to_value(ask) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
-    }
-}
-
 impl ComputeService {
-    /// Asks `host` what only it knows (a guest's console log): Ok(Err(why)) when the host
-    /// answered that it cannot tell. A host whose agent runs in this process is asked
-    /// directly. Any other is asked through `agent_queries`: its agent is woken (or sees the
-    /// question at its next resync when it polls another controller) and answers; this waits
-    /// for the answer at most [`ASK_TIMEOUT`] (then 409).
+    /// Asks `host` what only it knows (a guest's console log, its diagnostics): Ok(Err(why))
+    /// when the host answered that it cannot tell. Every host is asked the same way, whether
+    /// its agent runs in this process or on another machine: the question is stored in
+    /// `agent_queries`, the agent is woken (or sees it at its next resync when it polls
+    /// another controller) and answers; this waits for the answer at most [`ASK_TIMEOUT`]
+    /// (then 409).
     pub async fn ask_host(
         &self,
         host: &str,
         uuid: &str,
         ask: Ask,
     ) -> crate::error::Result<Result<String, String>> {
-        if let Some(driver) = self.local_drivers.get(host) {
-            return Ok(ferrostack_agent::ask_driver(driver.as_ref(), uuid, ask).await);
-        }
         let id = uuid::Uuid::new_v4().to_string();
         {
             let mut tx = self.db.begin_write().await?;
-            agent_queries::insert(&mut tx, &id, host, &ask_name(ask), uuid, now_micros()).await?;
+            agent_queries::insert(&mut tx, &id, host, ask.as_str(), uuid, now_micros()).await?;
             tx.commit().await?;
         }
         self.wakeups.wake(host);
@@ -216,7 +181,7 @@ impl ComputeService {
         Ok(open
             .into_iter()
             .filter_map(|(id, uuid, kind)| {
-                let ask = serde_json::from_value(serde_json::Value::String(kind)).ok()?;
+                let ask = Ask::parse(&kind)?;
                 Some(Query { id, uuid, ask })
             })
             .collect())
@@ -292,16 +257,12 @@ impl ComputeService {
     /// Applies one agent report batch in one write transaction: the resources a deleted,
     /// offloaded or moved-away guest gave back leave placement in the same transaction that
     /// records it, so a crash can never keep them allocated.
-    pub async fn apply_reports(
-        &self,
-        host: &str,
-        reports: Vec<Report>,
-    ) -> crate::error::Result<()> {
+    pub async fn apply_reports(&self, host: &str, report: HostReport) -> crate::error::Result<()> {
         let now = now_micros();
         let mut release = Vec::new();
         let mut drop_images: Vec<String> = Vec::new();
         let mut tx = self.db.begin_write().await?;
-        for r in reports {
+        for r in report.guests {
             // Deleted ones too: a host may still have to report removing a moved copy.
             let Some(inst) = instances::get(&mut tx, &r.uuid, true).await? else {
                 continue;
@@ -406,7 +367,7 @@ impl ComputeService {
         Ok(())
     }
 
-    pub async fn desired_for(&self, host: &str) -> crate::error::Result<Vec<DesiredGuest>> {
+    pub async fn desired_for(&self, host: &str) -> crate::error::Result<DesiredHost> {
         let mut conn = self.db.pool.acquire().await?;
         let list = instances::on_host(&mut conn, host).await?;
         let mut out: Vec<DesiredGuest> = list.iter().map(desired_guest).collect();
@@ -418,7 +379,7 @@ impl ComputeService {
                 out.extend(side_guest(&i, &m, host));
             }
         }
-        Ok(out)
+        Ok(DesiredHost { guests: out })
     }
 
     pub async fn heartbeat(&self, host: &str) -> crate::error::Result<()> {
@@ -431,16 +392,42 @@ impl ComputeService {
 #[async_trait::async_trait]
 impl Controller for LocalController {
     async fn register(&self, host: &str, info: &HostInfo) -> Result<(), LinkError> {
-        self.0.register_host(host, info).await.map_err(err)
+        self.0
+            .register_host(host, info)
+            .await
+            .map_err(err("registering the host"))
     }
-    async fn desired(&self, host: &str) -> Result<Vec<DesiredGuest>, LinkError> {
-        self.0.desired_for(host).await.map_err(err)
+    async fn desired(&self, host: &str) -> Result<DesiredHost, LinkError> {
+        self.0
+            .desired_for(host)
+            .await
+            .map_err(err("reading the desired state"))
     }
-    async fn report(&self, host: &str, reports: Vec<Report>) -> Result<(), LinkError> {
-        self.0.apply_reports(host, reports).await.map_err(err)
+    async fn report(&self, host: &str, report: HostReport) -> Result<(), LinkError> {
+        self.0
+            .apply_reports(host, report)
+            .await
+            .map_err(err("applying a report"))
     }
     async fn heartbeat(&self, host: &str) -> Result<(), LinkError> {
-        self.0.heartbeat(host).await.map_err(err)
+        self.0
+            .heartbeat(host)
+            .await
+            .map_err(err("recording a heartbeat"))
+    }
+    async fn queries(&self, host: &str) -> Result<Vec<Query>, LinkError> {
+        self.0
+            .queries_for(host)
+            .await
+            .map_err(err("reading the questions"))
+    }
+    /// An answer nobody waits for any more (the asker gave up) is dropped, as over HTTP.
+    async fn answer(&self, host: &str, query_id: &str, answer: &Answer) -> Result<(), LinkError> {
+        self.0
+            .answer_query(host, query_id, answer)
+            .await
+            .map(|_| ())
+            .map_err(err("recording an answer"))
     }
     async fn wait_for_change(&self, host: &str, timeout: Duration) {
         let n = self.0.wakeups.of(host);
@@ -457,20 +444,8 @@ impl Controller for LocalController {
             .image
             .fill_snapshot(image_id, path, disk_format)
             .await
-            .map_err(err)
+            .map_err(|e| LinkError::controller("storing a snapshot", e))
     }
-}
-
-/// Starts the in-process agent of `host` over `driver` and registers the driver, so that
-/// questions to the host (a console log) read it directly. The wiring (`ferrostack-cloud`)
-/// builds the drivers; simulated hosts are `fake` ones.
-pub fn spawn_local_agent(
-    svc: &Arc<ComputeService>,
-    host: &str,
-    driver: Arc<dyn ferrostack_virt::Driver>,
-) -> tokio::task::JoinHandle<()> {
-    svc.local_drivers.register(host, driver.clone());
-    spawn_agent(svc, host, driver)
 }
 
 /// Starts one in-process agent for `host` over `driver` (any driver, e.g. a fake one that a

@@ -1,8 +1,12 @@
 //! The compute service (Nova v2.1 API under `/compute`).
 //!
-//! Layout: `api/` (routes, wire bodies, thin handlers; one file per resource), `db/` (SQL, one
-//! file per resource), `model.rs` (domain types), `scheduler/` (filters, weighers, claims),
-//! `agent_link.rs` (the controller side of the agent protocol).
+//! Layout: `api/` (routes, wire bodies, thin handlers; one file per resource: a handler parses,
+//! authorizes through the policy engine, calls one `app/` function and renders), `app/` (the
+//! application layer, one file per resource: every transaction, invariant, quota count and
+//! cache invalidation; what the agents' link, the dashboard and other services call), `db/`
+//! (SQL, one file per resource; only `app/` and the agents' link call it), `model.rs` (domain
+//! types), `scheduler/` (filters, weighers, claims), `agent_link.rs` (the controller side of
+//! the agent protocol).
 
 pub mod agent_link;
 pub mod api;
@@ -13,6 +17,7 @@ pub mod error;
 pub mod instance;
 pub mod model;
 pub mod scheduler;
+pub mod state;
 
 use std::sync::Arc;
 
@@ -76,8 +81,6 @@ pub struct ComputeService {
     pub placement: Arc<PlacementService>,
     /// Wakes the agent of a host when its desired state changed (in-process agents).
     pub wakeups: agent_link::Wakeups,
-    /// Drivers of in-process agents (console log reads).
-    pub local_drivers: agent_link::LocalDrivers,
     /// Wakes the scheduling loop when instances wait for a host.
     pub schedule_now: tokio::sync::Notify,
     pub hosts: scheduler::HostCache,
@@ -100,7 +103,6 @@ impl ComputeService {
             image,
             placement,
             wakeups: Default::default(),
-            local_drivers: Default::default(),
             schedule_now: tokio::sync::Notify::new(),
             hosts: scheduler::HostCache::new(std::time::Duration::from_millis(500)),
         })

@@ -287,7 +287,7 @@ pub fn spawn_fake_hosts(
                 capacity.2,
                 Duration::ZERO,
             ));
-            ferrostack_compute::agent_link::spawn_local_agent(compute, &name, driver)
+            ferrostack_compute::agent_link::spawn_agent(compute, &name, driver)
         })
         .collect()
 }

@@ -64,7 +64,7 @@ impl FakeDriver {
             return Ok(());
         }
         if !from.contains(&g.power) {
-            return Err(DriverError::Failed(format!(
+            return Err(DriverError::failed(format!(
                 "cannot {what} a guest that is {:?}",
                 g.power
             )));
@@ -178,7 +178,7 @@ impl Driver for FakeDriver {
             .get_mut(uuid)
             .ok_or_else(|| DriverError::NotFound(uuid.to_string()))?;
         if !hard && g.power != PowerState::Running {
-            return Err(DriverError::Failed(format!(
+            return Err(DriverError::failed(format!(
                 "cannot soft reboot a guest that is {:?}",
                 g.power
             )));
@@ -269,7 +269,7 @@ impl Driver for FakeDriver {
             .get_mut(&spec.uuid)
             .ok_or_else(|| DriverError::NotFound(spec.uuid.clone()))?;
         if g.power != PowerState::Shutdown {
-            return Err(DriverError::Failed(format!(
+            return Err(DriverError::failed(format!(
                 "guest {} must be powered off to be resized",
                 spec.uuid
             )));
@@ -330,7 +330,7 @@ impl Driver for FakeDriver {
         data.resize(1 << 20, 0);
         tokio::fs::write(dest, &data)
             .await
-            .map_err(|e| DriverError::Failed(format!("cannot write snapshot: {e}")))?;
+            .map_err(|e| DriverError::failed_with(format!("cannot write snapshot: {e}"), e))?;
         Ok("raw".into())
     }
 }

@@ -6,66 +6,8 @@
 
 pub mod fake;
 
-use serde::{Deserialize, Serialize};
-
-/// Nova's power states (nova/compute/power_state.py), as shown in `OS-EXT-STS:power_state`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[repr(i64)]
-pub enum PowerState {
-    NoState = 0,
-    Running = 1,
-    Paused = 3,
-    Shutdown = 4,
-    Crashed = 6,
-    Suspended = 7,
-}
-
-impl PowerState {
-    pub fn code(self) -> i64 {
-        self as i64
-    }
-    pub fn from_code(c: i64) -> PowerState {
-        match c {
-            1 => PowerState::Running,
-            3 => PowerState::Paused,
-            4 => PowerState::Shutdown,
-            6 => PowerState::Crashed,
-            7 => PowerState::Suspended,
-            _ => PowerState::NoState,
-        }
-    }
-}
-
-/// What a host can offer, reported to the controller (hypervisor record and placement
-/// inventory).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HostInfo {
-    pub hypervisor_type: String,
-    pub hypervisor_version: i64,
-    pub vcpus: i64,
-    pub memory_mb: i64,
-    pub local_gb: i64,
-    pub cpu_info: serde_json::Value,
-    /// Placement traits (COMPUTE_*, HW_CPU_*).
-    pub traits: Vec<String>,
-    pub uptime_seconds: i64,
-}
-
-/// Everything a driver needs to create a guest.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GuestSpec {
-    pub uuid: String,
-    pub name: String,
-    pub hostname: String,
-    pub vcpus: i64,
-    pub memory_mb: i64,
-    pub root_gb: i64,
-    pub image_ref: String,
-    pub user_data: Option<String>,
-    pub key_data: Option<String>,
-    /// The metadata the guest sees (`meta` in meta_data.json).
-    pub metadata: serde_json::Value,
-}
+// The protocol's guest and host types, which drivers take and return.
+pub use ferrostack_agent_api::{GuestSpec, HostInfo, PowerState};
 
 /// A guest as the driver sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,10 +20,36 @@ pub struct Observed {
 pub enum DriverError {
     #[error("instance {0} does not exist on this host")]
     NotFound(String),
-    #[error("{0}")]
-    Failed(String),
+    /// The driver could not do it; `source` is the underlying error when there is one (an
+    /// I/O error, a QMP error, a failed command).
+    #[error("{message}")]
+    Failed {
+        message: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
     #[error("{0} is not supported by the {1} driver")]
     Unsupported(&'static str, &'static str),
+}
+
+impl DriverError {
+    pub fn failed(message: impl Into<String>) -> DriverError {
+        DriverError::Failed {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A failure caused by `source`, described by `message` (which need not repeat it).
+    pub fn failed_with(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> DriverError {
+        DriverError::Failed {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
 }
 
 pub type Result<T, E = DriverError> = std::result::Result<T, E>;

@@ -4,8 +4,8 @@
 //! so an agent behaves the same in process and over the network.
 //!
 //! - `POST /hosts/{host}/register`  body: `HostInfo`                → 204
-//! - `GET  /hosts/{host}/desired`                                   → `{"guests": [DesiredGuest]}`
-//! - `POST /hosts/{host}/reports`   body: `{"reports": [Report]}`   → 204
+//! - `GET  /hosts/{host}/desired`                                   → `DesiredHost`
+//! - `POST /hosts/{host}/reports`   body: `HostReport`              → 204
 //! - `POST /hosts/{host}/heartbeat`                                 → 204
 //! - `GET  /hosts/{host}/wait?timeout=S` long poll                  → `{"changed": bool}`
 //! - `GET  /hosts/{host}/queries`                                   → `{"queries": [Query]}`
@@ -20,9 +20,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use ferrostack_agent::{Answer, Report};
+use ferrostack_agent_api::{Answer, HostInfo, HostReport};
 use ferrostack_api::{ApiError, Auth, Json};
-use ferrostack_virt::HostInfo;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -79,24 +78,18 @@ async fn register(
 
 async fn desired(svc: State, auth: Auth, Path(host): Path<String>) -> Result<Response, ApiError> {
     allow(&svc, &auth, &host)?;
-    let guests = svc.desired_for(&host).await?;
-    Ok(axum::Json(json!({ "guests": guests })).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReportsBody {
-    reports: Vec<Report>,
+    let desired = svc.desired_for(&host).await?;
+    Ok(axum::Json(desired).into_response())
 }
 
 async fn reports(
     svc: State,
     auth: Auth,
     Path(host): Path<String>,
-    Json(body): Json<ReportsBody>,
+    Json(report): Json<HostReport>,
 ) -> Result<Response, ApiError> {
     allow(&svc, &auth, &host)?;
-    svc.apply_reports(&host, body.reports).await?;
+    svc.apply_reports(&host, report).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

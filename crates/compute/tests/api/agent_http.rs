@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use ferrostack_agent::http::{HttpController, PasswordAuth, Ref, Secret};
-use ferrostack_agent::{Agent, Controller};
+use ferrostack_agent::Agent;
+use ferrostack_agent_api::Controller;
 use ferrostack_virt::fake::FakeDriver;
 use ferrostack_virt::{Driver, PowerState};
 use http::{Method, Request, StatusCode};
@@ -304,8 +305,17 @@ async fn a_wrong_password_is_a_link_error() {
     auth.password = Secret::new("wrong");
     let ctl = HttpController::new(&base, auth).unwrap();
     let e = ctl.heartbeat(HOST).await.unwrap_err();
-    assert!(e.0.contains("401"), "{e}");
-    assert!(!e.0.contains("wrong"), "the password is not in errors: {e}");
+    assert!(
+        matches!(
+            e,
+            ferrostack_agent_api::LinkError::Refused { status: 401, .. }
+        ),
+        "{e}"
+    );
+    assert!(
+        !format!("{e:?}").contains("wrong"),
+        "the password is not in errors: {e:?}"
+    );
     task.abort();
 }
 

@@ -1,0 +1,34 @@
+//! The controller as an agent sees it.
+
+use std::time::Duration;
+
+use crate::{Answer, DesiredHost, HostInfo, HostReport, LinkError, Query};
+
+/// The controller of a host's agent: the compute service in process (`LocalController` in the
+/// compute crate) or over HTTP (`HttpController` in the agent crate), the same calls either
+/// way.
+#[async_trait::async_trait]
+pub trait Controller: Send + Sync {
+    /// Registers (or refreshes) the host: its service, hypervisor record and placement
+    /// inventory.
+    async fn register(&self, host: &str, info: &HostInfo) -> Result<(), LinkError>;
+    /// Everything the controller wants of `host`.
+    async fn desired(&self, host: &str) -> Result<DesiredHost, LinkError>;
+    async fn report(&self, host: &str, report: HostReport) -> Result<(), LinkError>;
+    async fn heartbeat(&self, host: &str) -> Result<(), LinkError>;
+    /// Returns when something for `host` may have changed (its desired state, a question), or
+    /// after `timeout`.
+    async fn wait_for_change(&self, host: &str, timeout: Duration);
+    /// Uploads a snapshot file (`disk_format` as the driver wrote it) as the data of image
+    /// `image_id`, which the controller created when the snapshot was asked for.
+    async fn upload_snapshot(
+        &self,
+        host: &str,
+        image_id: &str,
+        path: &std::path::Path,
+        disk_format: &str,
+    ) -> Result<(), LinkError>;
+    /// The questions waiting for `host`'s answer.
+    async fn queries(&self, host: &str) -> Result<Vec<Query>, LinkError>;
+    async fn answer(&self, host: &str, query_id: &str, answer: &Answer) -> Result<(), LinkError>;
+}

@@ -1,0 +1,28 @@
+//! Everything a host should do, and everything it saw, one list per kind of desired state.
+
+use serde::{Deserialize, Serialize};
+
+use crate::guest::{DesiredGuest, GuestReport};
+
+/// What the controller wants of one host. Each kind of state the agent reconciles is one list;
+/// a kind added later (networks, ports, routers, volume attachments) is one more field with
+/// `#[serde(default)]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DesiredHost {
+    /// Every guest the controller wants on the host, including ones to remove (`Absent`).
+    #[serde(default)]
+    pub guests: Vec<DesiredGuest>,
+}
+
+/// What the agent saw after converging, for the entries worth a report (changes, errors).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HostReport {
+    #[serde(default)]
+    pub guests: Vec<GuestReport>,
+}
+
+impl HostReport {
+    pub fn is_empty(&self) -> bool {
+        self.guests.is_empty()
+    }
+}

@@ -1,0 +1,17 @@
+//! The protocol between the controllers and the agents of hosts. See the README: the agent
+//! asks what its host should run, converges, reports what it observed, and answers questions;
+//! it never receives commands, so a restart of either side simply converges again.
+
+mod controller;
+mod desired;
+mod error;
+mod guest;
+mod host;
+mod query;
+
+pub use controller::Controller;
+pub use desired::{DesiredHost, HostReport};
+pub use error::{BoxError, LinkError};
+pub use guest::{Desired, DesiredGuest, GuestReport, GuestSpec, OneShot, PowerState};
+pub use host::HostInfo;
+pub use query::{Answer, Ask, Query};
