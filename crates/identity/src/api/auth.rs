@@ -12,11 +12,11 @@ use serde_json::{json, Value};
 
 use super::wire::{self, micros_to_iso};
 use super::State;
-use crate::app::auth::{AppCredRef, AuthRequest, DomainRef, ProjectRef, ScopeRequest, UserRef};
-use crate::app::tokens;
-use crate::db;
+use crate::app::auth::{
+    may_scope_to_system, AppCredRef, AuthRequest, DomainRef, ProjectRef, ScopeRequest, UserRef,
+};
+use crate::app::{domains, projects, tokens};
 use crate::error::{IdentityError, Result};
-use crate::model::RevocationEvent;
 use crate::Identity;
 
 pub fn routes() -> Router<std::sync::Arc<Identity>> {
@@ -311,15 +311,7 @@ async fn check_token(state: State, auth: Auth, headers: HeaderMap) -> Result<Res
 async fn revoke_token(state: State, auth: Auth, headers: HeaderMap) -> Result<StatusCode> {
     let id = &state.0;
     let ctx = subject(id, &auth, &headers, "identity:revoke_token").await?;
-    let now = ferrostack_store::now_micros();
-    let ev = RevocationEvent {
-        audit_id: ctx.audit_ids.first().cloned().unwrap_or_default(),
-        issued_before: now,
-        revoked_at: now,
-        ..Default::default()
-    };
-    let tx = id.db.begin_write().await?;
-    id.commit_change(tx, vec![ev]).await?;
+    tokens::revoke(id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -341,7 +333,7 @@ async fn auth_catalog(state: State, auth: Auth) -> Result<Response> {
 async fn auth_projects(state: State, auth: Auth) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:get_auth_projects", &json!({}))?;
-    let projects = super::projects::projects_for_user(id, &auth.user_id).await?;
+    let projects = projects::for_user(id, &auth.user_id).await?;
     let list: Vec<Value> = projects
         .iter()
         .map(|p| super::projects::wire(id, p))
@@ -355,23 +347,11 @@ async fn auth_projects(state: State, auth: Auth) -> Result<Response> {
 async fn auth_domains(state: State, auth: Auth) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:get_auth_domains", &json!({}))?;
-    let mut conn = id.db.pool.acquire().await?;
-    let actors = crate::app::roles::actors(&mut conn, &auth.user_id).await?;
-    let assignments = db::assignments::list_for_actors(&mut *conn, &actors).await?;
-    let mut out = Vec::new();
-    for d in db::domains::list(&mut *conn).await? {
-        let has = assignments.iter().any(|a| {
-            matches!(
-                a.kind,
-                crate::model::AssignmentKind::UserDomain
-                    | crate::model::AssignmentKind::GroupDomain
-            ) && !a.inherited
-                && a.target_id == d.id
-        });
-        if has && d.enabled {
-            out.push(super::domains::wire(id, &d));
-        }
-    }
+    let out: Vec<Value> = domains::for_user(id, &auth.user_id)
+        .await?
+        .iter()
+        .map(|d| super::domains::wire(id, d))
+        .collect();
     Ok(
         axum::Json(json!({"domains": out, "links": wire::collection_links(id, "auth/domains")}))
             .into_response(),
@@ -381,12 +361,10 @@ async fn auth_domains(state: State, auth: Auth) -> Result<Response> {
 async fn auth_system(state: State, auth: Auth) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:get_auth_system", &json!({}))?;
-    let mut conn = id.db.pool.acquire().await?;
-    let granted = crate::app::roles::granted_on_system(&mut conn, &auth.user_id).await?;
-    let system: Vec<Value> = if granted.is_empty() {
-        vec![]
-    } else {
+    let system: Vec<Value> = if may_scope_to_system(id, &auth.user_id).await? {
         vec![json!({"all": true})]
+    } else {
+        vec![]
     };
     Ok(
         axum::Json(json!({"system": system, "links": wire::collection_links(id, "auth/system")}))

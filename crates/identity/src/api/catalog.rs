@@ -14,8 +14,8 @@ use super::wire::{
     self, body_object, drop_readonly, take_name, take_opt_bool, take_opt_string, with_extra,
 };
 use super::State;
-use crate::db::catalog as cat;
-use crate::error::{conflict_or, IdentityError, Result};
+use crate::app::catalog::{self, EndpointFilter};
+use crate::error::{IdentityError, Result};
 use crate::model::{new_id, Endpoint, Region, Service};
 use crate::Identity;
 
@@ -63,12 +63,6 @@ fn region_wire(id: &Identity, r: &Region) -> Value {
     )
 }
 
-async fn get_region(id: &Identity, region_id: &str) -> Result<Region> {
-    cat::get_region(&id.db.pool, region_id)
-        .await?
-        .ok_or_else(|| IdentityError::not_found("region", region_id))
-}
-
 async fn insert_region(
     id: &Identity,
     auth: &Auth,
@@ -92,19 +86,15 @@ async fn insert_region(
     let parent = take_opt_string(&mut o, "parent_region_id", 255)?;
     if let Some(p) = &parent {
         // Keystone: RegionNotFound (404) for the parent.
-        get_region(id, p).await?;
+        catalog::get_region(id, p).await?;
     }
     let r = Region {
-        id: rid.clone(),
+        id: rid,
         description: take_opt_string(&mut o, "description", 255)?.unwrap_or_default(),
         parent_region_id: parent,
         extra: o,
     };
-    let mut tx = id.db.begin_write().await?;
-    cat::insert_region(&mut *tx, &r)
-        .await
-        .map_err(conflict_or("region", format!("Duplicate ID, {rid}")))?;
-    id.commit_change(tx, vec![]).await?;
+    catalog::create_region(id, &r).await?;
     Ok(created(json!({"region": region_wire(id, &r)})))
 }
 
@@ -128,13 +118,9 @@ async fn list_regions(
 ) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:list_regions", &json!({}))?;
-    let list: Vec<Value> = cat::list_regions(&id.db.pool)
+    let list: Vec<Value> = catalog::list_regions(id, q.get("parent_region_id").map(String::as_str))
         .await?
         .iter()
-        .filter(|r| {
-            q.get("parent_region_id")
-                .is_none_or(|p| r.parent_region_id.as_ref() == Some(p))
-        })
         .map(|r| region_wire(id, r))
         .collect();
     Ok(json_ok(
@@ -146,7 +132,7 @@ async fn show_region(state: State, auth: Auth, Path(region_id): Path<String>) ->
     let id = &state.0;
     auth.enforce(&id.policy, "identity:get_region", &json!({}))?;
     Ok(json_ok(
-        json!({"region": region_wire(id, &get_region(id, &region_id).await?)}),
+        json!({"region": region_wire(id, &catalog::get_region(id, &region_id).await?)}),
     ))
 }
 
@@ -158,7 +144,7 @@ async fn update_region(
 ) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:update_region", &json!({}))?;
-    let mut r = get_region(id, &region_id).await?;
+    let mut r = catalog::get_region(id, &region_id).await?;
     let mut o = body_object(body, "region")?;
     drop_readonly(&mut o, Some(&region_id))?;
     if let Some(d) = take_opt_string(&mut o, "description", 255)? {
@@ -167,28 +153,11 @@ async fn update_region(
     if o.contains_key("parent_region_id") {
         r.parent_region_id = take_opt_string(&mut o, "parent_region_id", 255)?;
         if let Some(parent) = r.parent_region_id.clone() {
-            // Keystone: RegionNotFound for a missing parent, CircularRegionHierarchyError (400)
-            // when the region would end up among its own ancestors.
-            let mut cur = Some(get_region(id, &parent).await?);
-            let mut steps = 0;
-            while let Some(c) = cur {
-                if c.id == region_id || steps > 64 {
-                    return Err(IdentityError::validation(format!(
-                        "The specified parent region {parent} would create a circular region hierarchy."
-                    )));
-                }
-                steps += 1;
-                cur = match c.parent_region_id {
-                    Some(p) => cat::get_region(&id.db.pool, &p).await?,
-                    None => None,
-                };
-            }
+            catalog::check_region_parent(id, &region_id, &parent).await?;
         }
     }
     r.extra.extend(o);
-    let mut tx = id.db.begin_write().await?;
-    cat::update_region(&mut *tx, &r).await?;
-    id.commit_change(tx, vec![]).await?;
+    catalog::update_region(id, &r).await?;
     Ok(json_ok(json!({"region": region_wire(id, &r)})))
 }
 
@@ -199,20 +168,7 @@ async fn delete_region(
 ) -> Result<StatusCode> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:delete_region", &json!({}))?;
-    get_region(id, &region_id).await?;
-    let mut tx = id.db.begin_write().await?;
-    cat::delete_region(&mut *tx, &region_id)
-        .await
-        .map_err(|e| {
-            if ferrostack_store::is_foreign_key_violation(&e) {
-                IdentityError::ForbiddenWithReason(format!(
-                "Region {region_id} still has child regions or endpoints and cannot be deleted."
-            ))
-            } else {
-                e.into()
-            }
-        })?;
-    id.commit_change(tx, vec![]).await?;
+    catalog::delete_region(id, &region_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -224,12 +180,6 @@ fn service_wire(id: &Identity, s: &Service) -> Value {
                "enabled": s.enabled, "links": wire::self_link(id, &format!("services/{}", s.id))}),
         &s.extra,
     )
-}
-
-async fn get_service(id: &Identity, service_id: &str) -> Result<Service> {
-    cat::get_service(&id.db.pool, service_id)
-        .await?
-        .ok_or_else(|| IdentityError::not_found("service", service_id))
 }
 
 async fn create_service(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Response> {
@@ -245,9 +195,7 @@ async fn create_service(state: State, auth: Auth, Json(body): Json<Value>) -> Re
         enabled: take_opt_bool(&mut o, "enabled")?.unwrap_or(true),
         extra: o,
     };
-    let mut tx = id.db.begin_write().await?;
-    cat::insert_service(&mut *tx, &s).await?;
-    id.commit_change(tx, vec![]).await?;
+    catalog::create_service(id, &s).await?;
     Ok(created(json!({"service": service_wire(id, &s)})))
 }
 
@@ -258,13 +206,15 @@ async fn list_services(
 ) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:list_services", &json!({}))?;
-    let list: Vec<Value> = cat::list_services(&id.db.pool)
-        .await?
-        .iter()
-        .filter(|s| q.get("type").is_none_or(|t| *t == s.service_type))
-        .filter(|s| q.get("name").is_none_or(|n| *n == s.name))
-        .map(|s| service_wire(id, s))
-        .collect();
+    let list: Vec<Value> = catalog::list_services(
+        id,
+        q.get("type").map(String::as_str),
+        q.get("name").map(String::as_str),
+    )
+    .await?
+    .iter()
+    .map(|s| service_wire(id, s))
+    .collect();
     Ok(json_ok(
         json!({"services": list, "links": wire::collection_links(id, "services")}),
     ))
@@ -278,7 +228,7 @@ async fn show_service(
     let id = &state.0;
     auth.enforce(&id.policy, "identity:get_service", &json!({}))?;
     Ok(json_ok(
-        json!({"service": service_wire(id, &get_service(id, &service_id).await?)}),
+        json!({"service": service_wire(id, &catalog::get_service(id, &service_id).await?)}),
     ))
 }
 
@@ -290,7 +240,7 @@ async fn update_service(
 ) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:update_service", &json!({}))?;
-    let mut s = get_service(id, &service_id).await?;
+    let mut s = catalog::get_service(id, &service_id).await?;
     let mut o = body_object(body, "service")?;
     drop_readonly(&mut o, Some(&service_id))?;
     if o.contains_key("type") {
@@ -306,9 +256,7 @@ async fn update_service(
         s.enabled = e;
     }
     s.extra.extend(o);
-    let mut tx = id.db.begin_write().await?;
-    cat::update_service(&mut *tx, &s).await?;
-    id.commit_change(tx, vec![]).await?;
+    catalog::update_service(id, &s).await?;
     Ok(json_ok(json!({"service": service_wire(id, &s)})))
 }
 
@@ -319,20 +267,7 @@ async fn delete_service(
 ) -> Result<StatusCode> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:delete_service", &json!({}))?;
-    get_service(id, &service_id).await?;
-    let mut tx = id.db.begin_write().await?;
-    cat::delete_service(&mut *tx, &service_id)
-        .await
-        .map_err(|e| {
-            if ferrostack_store::is_foreign_key_violation(&e) {
-                IdentityError::ForbiddenWithReason(format!(
-                    "Service {service_id} is still used by limits."
-                ))
-            } else {
-                e.into()
-            }
-        })?;
-    id.commit_change(tx, vec![]).await?;
+    catalog::delete_service(id, &service_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -345,12 +280,6 @@ fn endpoint_wire(id: &Identity, e: &Endpoint) -> Value {
                "links": wire::self_link(id, &format!("endpoints/{}", e.id))}),
         &e.extra,
     )
-}
-
-async fn get_endpoint(id: &Identity, endpoint_id: &str) -> Result<Endpoint> {
-    cat::get_endpoint(&id.db.pool, endpoint_id)
-        .await?
-        .ok_or_else(|| IdentityError::not_found("endpoint", endpoint_id))
 }
 
 fn check_interface(i: &str) -> Result<()> {
@@ -380,48 +309,20 @@ fn url_like(u: &str) -> bool {
     rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
 }
 
-async fn endpoint_region(id: &Identity, o: &mut wire::Object) -> Result<Option<String>> {
+/// The region of an endpoint body and whether it is to be created when missing: `region_id`
+/// must name an existing region; the legacy `region` attribute creates a missing one, as
+/// Keystone does.
+async fn endpoint_region(id: &Identity, o: &mut wire::Object) -> Result<(Option<String>, bool)> {
     let region_id = take_opt_string(o, "region_id", 255)?;
     let legacy = take_opt_string(o, "region", 255)?;
     match (region_id, legacy) {
         (Some(r), _) => {
-            // Keystone: a validation error (400), not a 404, for an endpoint's missing region.
-            if cat::get_region(&id.db.pool, &r).await?.is_none() {
-                return Err(IdentityError::validation(format!(
-                    "Invalid input for field 'region_id': could not find region: {r}."
-                )));
-            }
-            Ok(Some(r))
+            catalog::check_endpoint_region(id, &r).await?;
+            Ok((Some(r), false))
         }
-        (None, Some(r)) => {
-            // The legacy `region` attribute creates the region when missing, as Keystone does.
-            if cat::get_region(&id.db.pool, &r).await?.is_none() {
-                let region = crate::model::Region {
-                    id: r.clone(),
-                    description: String::new(),
-                    parent_region_id: None,
-                    extra: Default::default(),
-                };
-                let mut tx = id.db.begin_write().await?;
-                cat::insert_region(&mut *tx, &region)
-                    .await
-                    .map_err(conflict_or("region", format!("Duplicate ID, {r}")))?;
-                id.commit_change(tx, vec![]).await?;
-            }
-            Ok(Some(r))
-        }
-        (None, None) => Ok(None),
+        (None, Some(r)) => Ok((Some(r), true)),
+        (None, None) => Ok((None, false)),
     }
-}
-
-/// Keystone: a validation error (400), not a 404, for an endpoint's missing service.
-async fn endpoint_service(id: &Identity, service_id: &str) -> Result<()> {
-    if cat::get_service(&id.db.pool, service_id).await?.is_none() {
-        return Err(IdentityError::validation(format!(
-            "Invalid input for field 'service_id': could not find service: {service_id}."
-        )));
-    }
-    Ok(())
 }
 
 async fn create_endpoint(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Response> {
@@ -430,23 +331,22 @@ async fn create_endpoint(state: State, auth: Auth, Json(body): Json<Value>) -> R
     let mut o = body_object(body, "endpoint")?;
     drop_readonly(&mut o, None)?;
     let service_id = take_name(&mut o, "service_id", 64)?;
-    endpoint_service(id, &service_id).await?;
+    catalog::check_endpoint_service(id, &service_id).await?;
     let interface = take_name(&mut o, "interface", 16)?;
     check_interface(&interface)?;
     let url = take_name(&mut o, "url", 225)?;
     check_url(&url)?;
+    let (region_id, ensure_region) = endpoint_region(id, &mut o).await?;
     let e = Endpoint {
         id: new_id(),
         service_id,
-        region_id: endpoint_region(id, &mut o).await?,
+        region_id,
         interface,
         url,
         enabled: take_opt_bool(&mut o, "enabled")?.unwrap_or(true),
         extra: o,
     };
-    let mut tx = id.db.begin_write().await?;
-    cat::insert_endpoint(&mut *tx, &e).await?;
-    id.commit_change(tx, vec![]).await?;
+    catalog::create_endpoint(id, &e, ensure_region).await?;
     Ok(created(json!({"endpoint": endpoint_wire(id, &e)})))
 }
 
@@ -457,15 +357,14 @@ async fn list_endpoints(
 ) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:list_endpoints", &json!({}))?;
-    let list: Vec<Value> = cat::list_endpoints(&id.db.pool)
+    let filter = EndpointFilter {
+        interface: q.get("interface").cloned(),
+        service_id: q.get("service_id").cloned(),
+        region_id: q.get("region_id").cloned(),
+    };
+    let list: Vec<Value> = catalog::list_endpoints(id, &filter)
         .await?
         .iter()
-        .filter(|e| q.get("interface").is_none_or(|i| *i == e.interface))
-        .filter(|e| q.get("service_id").is_none_or(|s| *s == e.service_id))
-        .filter(|e| {
-            q.get("region_id")
-                .is_none_or(|r| e.region_id.as_ref() == Some(r))
-        })
         .map(|e| endpoint_wire(id, e))
         .collect();
     Ok(json_ok(
@@ -481,7 +380,7 @@ async fn show_endpoint(
     let id = &state.0;
     auth.enforce(&id.policy, "identity:get_endpoint", &json!({}))?;
     Ok(json_ok(
-        json!({"endpoint": endpoint_wire(id, &get_endpoint(id, &endpoint_id).await?)}),
+        json!({"endpoint": endpoint_wire(id, &catalog::get_endpoint(id, &endpoint_id).await?)}),
     ))
 }
 
@@ -493,12 +392,12 @@ async fn update_endpoint(
 ) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:update_endpoint", &json!({}))?;
-    let mut e = get_endpoint(id, &endpoint_id).await?;
+    let mut e = catalog::get_endpoint(id, &endpoint_id).await?;
     let mut o = body_object(body, "endpoint")?;
     drop_readonly(&mut o, Some(&endpoint_id))?;
     if o.contains_key("service_id") {
         e.service_id = take_name(&mut o, "service_id", 64)?;
-        endpoint_service(id, &e.service_id).await?;
+        catalog::check_endpoint_service(id, &e.service_id).await?;
     }
     if o.contains_key("interface") {
         e.interface = take_name(&mut o, "interface", 16)?;
@@ -508,16 +407,15 @@ async fn update_endpoint(
         e.url = take_name(&mut o, "url", 225)?;
         check_url(&e.url)?;
     }
+    let mut ensure_region = false;
     if o.contains_key("region_id") || o.contains_key("region") {
-        e.region_id = endpoint_region(id, &mut o).await?;
+        (e.region_id, ensure_region) = endpoint_region(id, &mut o).await?;
     }
     if let Some(en) = take_opt_bool(&mut o, "enabled")? {
         e.enabled = en;
     }
     e.extra.extend(o);
-    let mut tx = id.db.begin_write().await?;
-    cat::update_endpoint(&mut *tx, &e).await?;
-    id.commit_change(tx, vec![]).await?;
+    catalog::update_endpoint(id, &e, ensure_region).await?;
     Ok(json_ok(json!({"endpoint": endpoint_wire(id, &e)})))
 }
 
@@ -528,10 +426,7 @@ async fn delete_endpoint(
 ) -> Result<StatusCode> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:delete_endpoint", &json!({}))?;
-    get_endpoint(id, &endpoint_id).await?;
-    let mut tx = id.db.begin_write().await?;
-    cat::delete_endpoint(&mut *tx, &endpoint_id).await?;
-    id.commit_change(tx, vec![]).await?;
+    catalog::delete_endpoint(id, &endpoint_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

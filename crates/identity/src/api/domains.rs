@@ -15,9 +15,9 @@ use super::wire::{
     with_extra,
 };
 use super::State;
-use crate::db;
-use crate::error::{conflict_or, IdentityError, Result};
-use crate::model::{new_id, Domain, DEFAULT_DOMAIN_ID};
+use crate::app::domains::{self, DomainFilter};
+use crate::error::Result;
+use crate::model::{new_id, Domain};
 use crate::Identity;
 
 pub fn routes() -> Router<std::sync::Arc<Identity>> {
@@ -48,12 +48,6 @@ fn target(d: &Domain) -> Value {
     json!({"target": {"domain": {"id": d.id, "name": d.name}}, "domain_id": d.id})
 }
 
-pub async fn get_domain(id: &Identity, domain_id: &str) -> Result<Domain> {
-    db::domains::get(&id.db.pool, domain_id)
-        .await?
-        .ok_or_else(|| IdentityError::not_found("domain", domain_id))
-}
-
 async fn create(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:create_domain", &json!({}))?;
@@ -62,7 +56,7 @@ async fn create(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Res
     let name = take_stripped_name(&mut o, "name", 64)?;
     let d = Domain {
         id: take_opt_string(&mut o, "explicit_domain_id", 64)?.unwrap_or_else(new_id),
-        name: name.clone(),
+        name,
         description: take_opt_string(&mut o, "description", 65535)?.unwrap_or_default(),
         enabled: take_opt_bool(&mut o, "enabled")?.unwrap_or(true),
         extra: {
@@ -71,14 +65,7 @@ async fn create(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Res
             o
         },
     };
-    let mut tx = id.db.begin_write().await?;
-    db::domains::insert(&mut *tx, &d)
-        .await
-        .map_err(conflict_or(
-            "domain",
-            format!("Duplicate entry found with name {name}"),
-        ))?;
-    id.commit_change(tx, vec![]).await?;
+    domains::create(id, &d).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({"domain": wire(id, &d)})),
@@ -93,14 +80,13 @@ async fn list(
 ) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:list_domains", &json!({}))?;
-    let domains: Vec<Value> = db::domains::list(&id.db.pool)
+    let filter = DomainFilter {
+        name: q.get("name").cloned(),
+        enabled: q.get("enabled").map(|e| wire::query_bool(e)),
+    };
+    let domains: Vec<Value> = domains::list(id, &filter)
         .await?
         .iter()
-        .filter(|d| q.get("name").is_none_or(|n| *n == d.name))
-        .filter(|d| {
-            q.get("enabled")
-                .is_none_or(|e| wire::query_bool(e) == d.enabled)
-        })
         .map(|d| wire(id, d))
         .collect();
     Ok(
@@ -111,7 +97,7 @@ async fn list(
 
 async fn show(state: State, auth: Auth, Path(domain_id): Path<String>) -> Result<Response> {
     let id = &state.0;
-    let d = get_domain(id, &domain_id).await?;
+    let d = domains::get(id, &domain_id).await?;
     auth.enforce(&id.policy, "identity:get_domain", &target(&d))?;
     Ok(axum::Json(json!({"domain": wire(id, &d)})).into_response())
 }
@@ -123,7 +109,7 @@ async fn update(
     Json(body): Json<Value>,
 ) -> Result<Response> {
     let id = &state.0;
-    let mut d = get_domain(id, &domain_id).await?;
+    let mut d = domains::get(id, &domain_id).await?;
     auth.enforce(&id.policy, "identity:update_domain", &target(&d))?;
     let mut o = body_object(body, "domain")?;
     drop_readonly(&mut o, Some(&domain_id))?;
@@ -133,103 +119,20 @@ async fn update(
     if let Some(desc) = take_opt_string(&mut o, "description", 65535)? {
         d.description = desc;
     }
-    let was_enabled = d.enabled;
     if let Some(e) = take_opt_bool(&mut o, "enabled")? {
         d.enabled = e;
     }
     o.remove("tags");
     o.remove("options");
     d.extra.extend(o);
-    let mut tx = id.db.begin_write().await?;
-    db::domains::update(&mut *tx, &d)
-        .await
-        .map_err(conflict_or(
-            "domain",
-            format!("Duplicate entry found with name {}", d.name),
-        ))?;
-    let mut events = vec![];
-    if was_enabled && !d.enabled {
-        let now = ferrostack_store::now_micros();
-        events.push(crate::model::RevocationEvent {
-            domain_id: d.id.clone(),
-            issued_before: now,
-            revoked_at: now,
-            ..Default::default()
-        });
-        // As Keystone, the tokens of the domain's users and those scoped to its projects are
-        // revoked too, so that they stay invalid once the domain is enabled again.
-        for u in db::users::list(&mut *tx, Some(&d.id), None).await? {
-            events.push(Identity::revoke_user_event(&u.id, None));
-        }
-        let filter = db::projects::ProjectFilter {
-            domain_id: Some(d.id.clone()),
-            ..Default::default()
-        };
-        for p in db::projects::list(&mut tx, &filter).await? {
-            events.push(crate::model::RevocationEvent {
-                project_id: p.id,
-                issued_before: now,
-                revoked_at: now,
-                ..Default::default()
-            });
-        }
-    }
-    id.commit_change(tx, events).await?;
+    domains::update(id, &d).await?;
     Ok(axum::Json(json!({"domain": wire(id, &d)})).into_response())
 }
 
 async fn remove(state: State, auth: Auth, Path(domain_id): Path<String>) -> Result<StatusCode> {
     let id = &state.0;
-    let d = get_domain(id, &domain_id).await?;
+    let d = domains::get(id, &domain_id).await?;
     auth.enforce(&id.policy, "identity:delete_domain", &target(&d))?;
-    if d.enabled {
-        return Err(IdentityError::ForbiddenWithReason(
-            "Cannot delete a domain that is enabled, please disable it first.".into(),
-        ));
-    }
-    if d.id == DEFAULT_DOMAIN_ID {
-        return Err(IdentityError::ForbiddenWithReason(
-            "The default domain cannot be deleted.".into(),
-        ));
-    }
-    // Everything the domain owns goes with it, as in Keystone.
-    let mut tx = id.db.begin_write().await?;
-    let mut projects = db::projects::list(
-        &mut tx,
-        &db::projects::ProjectFilter {
-            domain_id: Some(d.id.clone()),
-            ..Default::default()
-        },
-    )
-    .await?;
-    // Delete leaves first: sort by depth, deepest first.
-    let mut depth = HashMap::new();
-    for p in &projects {
-        depth.insert(
-            p.id.clone(),
-            db::projects::ancestors(&mut tx, &p.id).await?.len(),
-        );
-    }
-    projects.sort_by_key(|p| std::cmp::Reverse(depth.get(&p.id).copied().unwrap_or(0)));
-    for p in &projects {
-        db::assignments::delete_for_target(&mut *tx, &p.id).await?;
-        db::limits::delete_for_owner(&mut *tx, &p.id).await?;
-        db::projects::delete(&mut tx, &p.id).await?;
-    }
-    db::limits::delete_for_owner(&mut *tx, &d.id).await?;
-    for u in db::users::list(&mut *tx, Some(&d.id), None).await? {
-        db::assignments::delete_for_actor(&mut *tx, &u.id).await?;
-        db::users::delete(&mut *tx, &u.id).await?;
-    }
-    for g in db::groups::list(&mut *tx, Some(&d.id), None).await? {
-        db::assignments::delete_for_actor(&mut *tx, &g.id).await?;
-        db::groups::delete(&mut *tx, &g.id).await?;
-    }
-    for r in db::roles::list(&mut *tx, Some(&d.id)).await? {
-        db::roles::delete(&mut *tx, &r.id).await?;
-    }
-    db::assignments::delete_for_target(&mut *tx, &d.id).await?;
-    db::domains::delete(&mut *tx, &d.id).await?;
-    id.commit_change(tx, vec![]).await?;
+    domains::delete(id, &d.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,13 +10,13 @@ use ferrostack_api::{Auth, Json};
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::users::get_user;
 use super::wire::{
     self, body_object, drop_readonly, take_opt_string, take_stripped_name, with_extra,
 };
 use super::State;
-use crate::db;
-use crate::error::{conflict_or, IdentityError, Result};
+use crate::app::groups::{self, GroupFilter};
+use crate::app::users;
+use crate::error::{IdentityError, Result};
 use crate::model::{new_id, Group, DEFAULT_DOMAIN_ID};
 use crate::Identity;
 
@@ -48,12 +48,6 @@ pub fn target(g: &Group) -> Value {
     json!({"target": {"group": {"id": g.id, "domain_id": g.domain_id}}, "group_id": g.id, "domain_id": g.domain_id})
 }
 
-pub async fn get_group(id: &Identity, group_id: &str) -> Result<Group> {
-    db::groups::get(&id.db.pool, group_id)
-        .await?
-        .ok_or_else(|| IdentityError::not_found("group", group_id))
-}
-
 async fn create(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Response> {
     let id = &state.0;
     let mut o = body_object(body, "group")?;
@@ -65,25 +59,13 @@ async fn create(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Res
         .unwrap_or_else(|| DEFAULT_DOMAIN_ID.to_string());
     let g = Group {
         id: new_id(),
-        name: name.clone(),
+        name,
         domain_id,
         description: take_opt_string(&mut o, "description", 65535)?.unwrap_or_default(),
         extra: o,
     };
     auth.enforce(&id.policy, "identity:create_group", &target(&g))?;
-    if db::domains::get(&id.db.pool, &g.domain_id).await?.is_none() {
-        // As Keystone (DomainNotFound): 404.
-        return Err(IdentityError::not_found("domain", &g.domain_id));
-    }
-    let mut tx = id.db.begin_write().await?;
-    db::groups::insert(&mut *tx, &g).await.map_err(conflict_or(
-        "group",
-        format!(
-            "Duplicate entry found with name {name} at domain ID {}",
-            g.domain_id
-        ),
-    ))?;
-    id.commit_change(tx, vec![]).await?;
+    groups::create(id, &g).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({"group": wire(id, &g)})),
@@ -106,17 +88,16 @@ async fn list(
         "identity:list_groups",
         &json!({"domain_id": target_domain, "target": {"domain_id": target_domain, "group": {"domain_id": target_domain}}}),
     )?;
-    let domain = q.get("domain_id").cloned().or_else(|| token_domain.clone());
-    let groups: Vec<Value> = db::groups::list(
-        &id.db.pool,
-        domain.as_deref(),
-        q.get("name").map(String::as_str),
-    )
-    .await?
-    .iter()
-    .filter(|g| token_domain.as_ref().is_none_or(|d| *d == g.domain_id))
-    .map(|g| wire(id, g))
-    .collect();
+    let filter = GroupFilter {
+        domain_id: q.get("domain_id").cloned(),
+        name: q.get("name").cloned(),
+        only_domain: token_domain,
+    };
+    let groups: Vec<Value> = groups::list(id, &filter)
+        .await?
+        .iter()
+        .map(|g| wire(id, g))
+        .collect();
     Ok(
         axum::Json(json!({"groups": groups, "links": wire::collection_links(id, "groups")}))
             .into_response(),
@@ -125,7 +106,7 @@ async fn list(
 
 async fn show(state: State, auth: Auth, Path(group_id): Path<String>) -> Result<Response> {
     let id = &state.0;
-    let g = get_group(id, &group_id).await?;
+    let g = groups::get(id, &group_id).await?;
     auth.enforce(&id.policy, "identity:get_group", &target(&g))?;
     Ok(axum::Json(json!({"group": wire(id, &g)})).into_response())
 }
@@ -137,7 +118,7 @@ async fn update(
     Json(body): Json<Value>,
 ) -> Result<Response> {
     let id = &state.0;
-    let mut g = get_group(id, &group_id).await?;
+    let mut g = groups::get(id, &group_id).await?;
     auth.enforce(&id.policy, "identity:update_group", &target(&g))?;
     let mut o = body_object(body, "group")?;
     drop_readonly(&mut o, Some(&group_id))?;
@@ -155,34 +136,23 @@ async fn update(
         g.description = d;
     }
     g.extra.extend(o);
-    let mut tx = id.db.begin_write().await?;
-    db::groups::update(&mut *tx, &g).await.map_err(conflict_or(
-        "group",
-        format!(
-            "Duplicate entry found with name {} at domain ID {}",
-            g.name, g.domain_id
-        ),
-    ))?;
-    id.commit_change(tx, vec![]).await?;
+    groups::update(id, &g).await?;
     Ok(axum::Json(json!({"group": wire(id, &g)})).into_response())
 }
 
 async fn remove(state: State, auth: Auth, Path(group_id): Path<String>) -> Result<StatusCode> {
     let id = &state.0;
-    let g = get_group(id, &group_id).await?;
+    let g = groups::get(id, &group_id).await?;
     auth.enforce(&id.policy, "identity:delete_group", &target(&g))?;
-    let mut tx = id.db.begin_write().await?;
-    db::assignments::delete_for_actor(&mut *tx, &g.id).await?;
-    db::groups::delete(&mut *tx, &g.id).await?;
-    id.commit_change(tx, vec![]).await?;
+    groups::delete(id, &g.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn members(state: State, auth: Auth, Path(group_id): Path<String>) -> Result<Response> {
     let id = &state.0;
-    let g = get_group(id, &group_id).await?;
+    let g = groups::get(id, &group_id).await?;
     auth.enforce(&id.policy, "identity:list_users_in_group", &target(&g))?;
-    let users: Vec<Value> = db::users::list_in_group(&id.db.pool, &g.id)
+    let users: Vec<Value> = groups::members(id, &g.id)
         .await?
         .iter()
         .map(|u| super::users::wire(id, u))
@@ -201,21 +171,15 @@ async fn check_member(
     Path((group_id, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     let id = &state.0;
-    let g = get_group(id, &group_id).await?;
-    let u = get_user(id, &user_id).await?;
+    let g = groups::get(id, &group_id).await?;
+    let u = users::get(id, &user_id).await?;
     auth.enforce(
         &id.policy,
         "identity:check_user_in_group",
         &membership_target(&g, &u),
     )?;
-    if db::groups::is_member(&id.db.pool, &g.id, &u.id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(IdentityError::NotFound {
-            kind: "user in group",
-            id: format!("{user_id} in {group_id}"),
-        })
-    }
+    groups::check_member(id, &g, &u).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn add_member(
@@ -224,16 +188,14 @@ async fn add_member(
     Path((group_id, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     let id = &state.0;
-    let g = get_group(id, &group_id).await?;
-    let u = get_user(id, &user_id).await?;
+    let g = groups::get(id, &group_id).await?;
+    let u = users::get(id, &user_id).await?;
     auth.enforce(
         &id.policy,
         "identity:add_user_to_group",
         &membership_target(&g, &u),
     )?;
-    let mut tx = id.db.begin_write().await?;
-    db::groups::add_member(&mut *tx, &g.id, &u.id).await?;
-    id.commit_change(tx, vec![]).await?;
+    groups::add_member(id, &g, &u).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -243,20 +205,13 @@ async fn remove_member(
     Path((group_id, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     let id = &state.0;
-    let g = get_group(id, &group_id).await?;
-    let u = get_user(id, &user_id).await?;
+    let g = groups::get(id, &group_id).await?;
+    let u = users::get(id, &user_id).await?;
     auth.enforce(
         &id.policy,
         "identity:remove_user_from_group",
         &membership_target(&g, &u),
     )?;
-    let mut tx = id.db.begin_write().await?;
-    if !db::groups::remove_member(&mut *tx, &g.id, &u.id).await? {
-        return Err(IdentityError::NotFound {
-            kind: "user in group",
-            id: format!("{user_id} in {group_id}"),
-        });
-    }
-    id.commit_change(tx, vec![]).await?;
+    groups::remove_member(id, &g, &u).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,8 +12,9 @@ use serde_json::{json, Value};
 
 use super::wire::{self, body_object, take_name, take_opt_string};
 use super::State;
-use crate::db::{self, limits as lim};
-use crate::error::{conflict_or, IdentityError, Result};
+use crate::app::limits::{self, LimitFilter, LimitViewer};
+use crate::app::projects;
+use crate::error::{IdentityError, Result};
 use crate::model::{new_id, Limit, RegisteredLimit};
 use crate::Identity;
 
@@ -47,6 +48,17 @@ fn limit_wire(id: &Identity, l: &Limit) -> Value {
     json!({"id": l.id, "project_id": l.project_id, "domain_id": l.domain_id, "service_id": l.service_id,
            "region_id": l.region_id, "resource_name": l.resource_name, "resource_limit": l.resource_limit,
            "description": l.description, "links": wire::self_link(id, &format!("limits/{}", l.id))})
+}
+
+/// The filters of a limit listing's query string.
+fn filter(q: &HashMap<String, String>) -> LimitFilter {
+    LimitFilter {
+        service_id: q.get("service_id").cloned(),
+        region_id: q.get("region_id").cloned(),
+        resource_name: q.get("resource_name").cloned(),
+        project_id: q.get("project_id").cloned(),
+        domain_id: q.get("domain_id").cloned(),
+    }
 }
 
 fn take_count(o: &mut wire::Object, field: &str) -> Result<i64> {
@@ -92,33 +104,6 @@ fn list_body(body: Value, key: &str) -> Result<Vec<wire::Object>> {
     }
 }
 
-/// A reference to a missing project or domain in a limit is a validation error in Keystone.
-fn not_found_is_invalid(e: IdentityError) -> IdentityError {
-    match e {
-        IdentityError::NotFound { .. } => IdentityError::Validation(e.to_string()),
-        other => other,
-    }
-}
-
-async fn check_refs(id: &Identity, service_id: &str, region_id: Option<&str>) -> Result<()> {
-    if db::catalog::get_service(&id.db.pool, service_id)
-        .await?
-        .is_none()
-    {
-        return Err(IdentityError::validation(format!(
-            "Could not find service: {service_id}."
-        )));
-    }
-    if let Some(r) = region_id {
-        if db::catalog::get_region(&id.db.pool, r).await?.is_none() {
-            return Err(IdentityError::validation(format!(
-                "Could not find region: {r}."
-            )));
-        }
-    }
-    Ok(())
-}
-
 // ---- registered limits
 
 async fn create_registered(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Response> {
@@ -135,22 +120,10 @@ async fn create_registered(state: State, auth: Auth, Json(body): Json<Value>) ->
             description: take_opt_string(&mut o, "description", 255)?.unwrap_or_default(),
         };
         no_extra(&o)?;
-        check_refs(id, &l.service_id, l.region_id.as_deref()).await?;
+        limits::check_refs(id, &l.service_id, l.region_id.as_deref()).await?;
         out.push(l);
     }
-    let mut tx = id.db.begin_write().await?;
-    for l in &out {
-        lim::insert_registered(&mut *tx, l)
-            .await
-            .map_err(conflict_or(
-                "registered_limit",
-                format!(
-                    "Duplicate entry found with resource_name {}",
-                    l.resource_name
-                ),
-            ))?;
-    }
-    id.commit_change(tx, vec![]).await?;
+    limits::create_registered(id, &out).await?;
     let list: Vec<Value> = out.iter().map(|l| registered_wire(id, l)).collect();
     Ok((
         StatusCode::CREATED,
@@ -166,24 +139,12 @@ async fn list_registered(
 ) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:list_registered_limits", &json!({}))?;
-    let list: Vec<Value> = lim::list_registered(&id.db.pool)
+    let list: Vec<Value> = limits::list_registered(id, &filter(&q))
         .await?
         .iter()
-        .filter(|l| q.get("service_id").is_none_or(|s| *s == l.service_id))
-        .filter(|l| {
-            q.get("region_id")
-                .is_none_or(|r| l.region_id.as_ref() == Some(r))
-        })
-        .filter(|l| q.get("resource_name").is_none_or(|r| *r == l.resource_name))
         .map(|l| registered_wire(id, l))
         .collect();
     Ok(axum::Json(json!({"registered_limits": list, "links": wire::collection_links(id, "registered_limits")})).into_response())
-}
-
-async fn get_registered(id: &Identity, limit_id: &str) -> Result<RegisteredLimit> {
-    lim::get_registered(&id.db.pool, limit_id)
-        .await?
-        .ok_or_else(|| IdentityError::not_found("registered limit", limit_id))
 }
 
 async fn show_registered(
@@ -194,7 +155,7 @@ async fn show_registered(
     let id = &state.0;
     auth.enforce(&id.policy, "identity:get_registered_limit", &json!({}))?;
     Ok(axum::Json(
-        json!({"registered_limit": registered_wire(id, &get_registered(id, &limit_id).await?)}),
+        json!({"registered_limit": registered_wire(id, &limits::get_registered(id, &limit_id).await?)}),
     )
     .into_response())
 }
@@ -207,15 +168,13 @@ async fn update_registered(
 ) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:update_registered_limit", &json!({}))?;
-    let mut l = get_registered(id, &limit_id).await?;
+    let mut l = limits::get_registered(id, &limit_id).await?;
     let mut o = body_object(body, "registered_limit")?;
     let identity_change = ["service_id", "region_id", "resource_name"]
         .iter()
         .any(|k| o.contains_key(*k));
-    if identity_change && lim::limits_reference(&id.db.pool, &l).await? {
-        return Err(IdentityError::ForbiddenWithReason(
-            "Cannot change the service, region or resource of a registered limit that project limits use.".into(),
-        ));
+    if identity_change {
+        limits::check_registered_movable(id, &l).await?;
     }
     if o.contains_key("service_id") {
         l.service_id = take_name(&mut o, "service_id", 64)?;
@@ -233,18 +192,7 @@ async fn update_registered(
         l.description = d;
     }
     no_extra(&o)?;
-    check_refs(id, &l.service_id, l.region_id.as_deref()).await?;
-    let mut tx = id.db.begin_write().await?;
-    lim::update_registered(&mut *tx, &l)
-        .await
-        .map_err(conflict_or(
-            "registered_limit",
-            format!(
-                "Duplicate entry found with resource_name {}",
-                l.resource_name
-            ),
-        ))?;
-    id.commit_change(tx, vec![]).await?;
+    limits::update_registered(id, &l).await?;
     Ok(axum::Json(json!({"registered_limit": registered_wire(id, &l)})).into_response())
 }
 
@@ -255,15 +203,8 @@ async fn delete_registered(
 ) -> Result<StatusCode> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:delete_registered_limit", &json!({}))?;
-    let l = get_registered(id, &limit_id).await?;
-    if lim::limits_reference(&id.db.pool, &l).await? {
-        return Err(IdentityError::ForbiddenWithReason(
-            "Cannot delete a registered limit that project limits use.".into(),
-        ));
-    }
-    let mut tx = id.db.begin_write().await?;
-    lim::delete_registered(&mut *tx, &l.id).await?;
-    id.commit_change(tx, vec![]).await?;
+    let l = limits::get_registered(id, &limit_id).await?;
+    limits::delete_registered(id, &l).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -272,7 +213,6 @@ async fn delete_registered(
 async fn create_limits(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:create_limits", &json!({}))?;
-    let registered = lim::list_registered(&id.db.pool).await?;
     let mut out = Vec::new();
     for mut o in list_body(body, "limits")? {
         let l = Limit {
@@ -286,46 +226,10 @@ async fn create_limits(state: State, auth: Auth, Json(body): Json<Value>) -> Res
             description: take_opt_string(&mut o, "description", 255)?.unwrap_or_default(),
         };
         no_extra(&o)?;
-        if l.project_id.is_some() == l.domain_id.is_some() {
-            return Err(IdentityError::validation(
-                "A limit names exactly one of project_id or domain_id.",
-            ));
-        }
-        // Keystone: validation errors (400) for references that do not exist.
-        if let Some(p) = &l.project_id {
-            super::projects::get_project(id, p)
-                .await
-                .map_err(not_found_is_invalid)?;
-        }
-        if let Some(d) = &l.domain_id {
-            super::domains::get_domain(id, d)
-                .await
-                .map_err(not_found_is_invalid)?;
-        }
-        check_refs(id, &l.service_id, l.region_id.as_deref()).await?;
-        if !registered.iter().any(|r| {
-            r.service_id == l.service_id
-                && r.region_id == l.region_id
-                && r.resource_name == l.resource_name
-        }) {
-            return Err(IdentityError::ForbiddenWithReason(format!(
-                "The service_id {}, region_id {:?} and resource_name {} have no registered limit.",
-                l.service_id, l.region_id, l.resource_name
-            )));
-        }
+        limits::check_new_limit(id, &l).await?;
         out.push(l);
     }
-    let mut tx = id.db.begin_write().await?;
-    for l in &out {
-        lim::insert_limit(&mut *tx, l).await.map_err(conflict_or(
-            "limit",
-            format!(
-                "Duplicate entry found with resource_name {}",
-                l.resource_name
-            ),
-        ))?;
-    }
-    id.commit_change(tx, vec![]).await?;
+    limits::create_limits(id, &out).await?;
     let list: Vec<Value> = out.iter().map(|l| limit_wire(id, l)).collect();
     Ok((StatusCode::CREATED, axum::Json(json!({"limits": list}))).into_response())
 }
@@ -337,33 +241,15 @@ async fn list_limits(
 ) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:list_limits", &json!({}))?;
-    let cloud_wide = auth.system || auth.is_admin;
-    let list: Vec<Value> = lim::list_limits(&id.db.pool)
+    // Non-admins see the limits of their own project (or domain) only.
+    let viewer = LimitViewer {
+        cloud_wide: auth.system || auth.is_admin,
+        project_id: auth.project_id().map(str::to_string),
+        domain_id: auth.domain.as_ref().map(|d| d.id.clone()),
+    };
+    let list: Vec<Value> = limits::list_limits(id, &viewer, &filter(&q))
         .await?
         .iter()
-        // Non-admins see the limits of their own project (or domain) only.
-        .filter(|l| {
-            cloud_wide
-                || (auth.project_id().is_some() && l.project_id.as_deref() == auth.project_id())
-                || auth
-                    .domain
-                    .as_ref()
-                    .is_some_and(|d| l.domain_id.as_deref() == Some(d.id.as_str()))
-        })
-        .filter(|l| {
-            q.get("project_id")
-                .is_none_or(|p| l.project_id.as_ref() == Some(p))
-        })
-        .filter(|l| {
-            q.get("domain_id")
-                .is_none_or(|d| l.domain_id.as_ref() == Some(d))
-        })
-        .filter(|l| q.get("service_id").is_none_or(|s| *s == l.service_id))
-        .filter(|l| {
-            q.get("region_id")
-                .is_none_or(|r| l.region_id.as_ref() == Some(r))
-        })
-        .filter(|l| q.get("resource_name").is_none_or(|r| *r == l.resource_name))
         .map(|l| limit_wire(id, l))
         .collect();
     Ok(
@@ -372,17 +258,11 @@ async fn list_limits(
     )
 }
 
-async fn get_limit(id: &Identity, limit_id: &str) -> Result<Limit> {
-    lim::get_limit(&id.db.pool, limit_id)
-        .await?
-        .ok_or_else(|| IdentityError::not_found("limit", limit_id))
-}
-
 async fn show_limit(state: State, auth: Auth, Path(limit_id): Path<String>) -> Result<Response> {
     let id = &state.0;
-    let l = get_limit(id, &limit_id).await?;
+    let l = limits::get_limit(id, &limit_id).await?;
     let project_domain = match &l.project_id {
-        Some(p) => Some(super::projects::get_project(id, p).await?.domain_id),
+        Some(p) => Some(projects::get(id, p).await?.domain_id),
         None => None,
     };
     auth.enforce(
@@ -402,7 +282,7 @@ async fn update_limit(
 ) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:update_limit", &json!({}))?;
-    let mut l = get_limit(id, &limit_id).await?;
+    let mut l = limits::get_limit(id, &limit_id).await?;
     let mut o = body_object(body, "limit")?;
     if o.contains_key("resource_limit") {
         l.resource_limit = take_count(&mut o, "resource_limit")?;
@@ -411,9 +291,7 @@ async fn update_limit(
         l.description = d;
     }
     no_extra(&o)?;
-    let mut tx = id.db.begin_write().await?;
-    lim::update_limit(&mut *tx, &l).await?;
-    id.commit_change(tx, vec![]).await?;
+    limits::update_limit(id, &l).await?;
     Ok(axum::Json(json!({"limit": limit_wire(id, &l)})).into_response())
 }
 
@@ -424,10 +302,7 @@ async fn delete_limit(
 ) -> Result<StatusCode> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:delete_limit", &json!({}))?;
-    let l = get_limit(id, &limit_id).await?;
-    let mut tx = id.db.begin_write().await?;
-    lim::delete_limit(&mut *tx, &l.id).await?;
-    id.commit_change(tx, vec![]).await?;
+    limits::delete_limit(id, &limit_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -12,14 +12,10 @@ use serde_json::{json, Value};
 
 use super::wire::{self, body_object, drop_readonly, take_name, take_opt_string, with_extra};
 use super::State;
-use crate::app::roles::RoleGraph;
-use crate::db;
-use crate::error::{conflict_or, IdentityError, Result};
+use crate::app::roles;
+use crate::error::{IdentityError, Result};
 use crate::model::{new_id, Role};
 use crate::Identity;
-
-/// Roles that may not be implied by another (Keystone's `prohibited_implied_role`).
-const PROHIBITED_IMPLIED: [&str; 1] = ["admin"];
 
 pub fn routes() -> Router<std::sync::Arc<Identity>> {
     Router::new()
@@ -66,12 +62,6 @@ fn action(op: &str, r_domain: Option<&str>) -> String {
     }
 }
 
-pub async fn get_role(id: &Identity, role_id: &str) -> Result<Role> {
-    db::roles::get(&id.db.pool, role_id)
-        .await?
-        .ok_or_else(|| IdentityError::not_found("role", role_id))
-}
-
 async fn create(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Response> {
     let id = &state.0;
     let mut o = body_object(body, "role")?;
@@ -82,7 +72,7 @@ async fn create(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Res
     o.remove("options");
     let r = Role {
         id: new_id(),
-        name: name.clone(),
+        name,
         domain_id,
         description,
         extra: o,
@@ -92,19 +82,7 @@ async fn create(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Res
         &action("create", r.domain_id.as_deref()),
         &target(&r),
     )?;
-    if let Some(d) = &r.domain_id {
-        if db::domains::get(&id.db.pool, d).await?.is_none() {
-            return Err(IdentityError::validation(format!(
-                "Could not find domain: {d}."
-            )));
-        }
-    }
-    let mut tx = id.db.begin_write().await?;
-    db::roles::insert(&mut *tx, &r).await.map_err(conflict_or(
-        "role",
-        format!("Duplicate entry found with name {name}"),
-    ))?;
-    id.commit_change(tx, vec![]).await?;
+    roles::create(id, &r).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({"role": wire(id, &r)})),
@@ -124,10 +102,9 @@ async fn list(
         &action("list", domain.as_deref()),
         &json!({"domain_id": domain}),
     )?;
-    let roles: Vec<Value> = db::roles::list(&id.db.pool, domain.as_deref())
+    let roles: Vec<Value> = roles::list(id, domain.as_deref(), q.get("name").map(String::as_str))
         .await?
         .iter()
-        .filter(|r| q.get("name").is_none_or(|n| *n == r.name))
         .map(|r| wire(id, r))
         .collect();
     Ok(
@@ -138,7 +115,7 @@ async fn list(
 
 async fn show(state: State, auth: Auth, Path(role_id): Path<String>) -> Result<Response> {
     let id = &state.0;
-    let r = get_role(id, &role_id).await?;
+    let r = roles::get(id, &role_id).await?;
     auth.enforce(
         &id.policy,
         &action("get", r.domain_id.as_deref()),
@@ -154,7 +131,7 @@ async fn update(
     Json(body): Json<Value>,
 ) -> Result<Response> {
     let id = &state.0;
-    let mut r = get_role(id, &role_id).await?;
+    let mut r = roles::get(id, &role_id).await?;
     auth.enforce(
         &id.policy,
         &action("update", r.domain_id.as_deref()),
@@ -177,27 +154,19 @@ async fn update(
     }
     o.remove("options");
     r.extra.extend(o);
-    let mut tx = id.db.begin_write().await?;
-    db::roles::update(&mut *tx, &r).await.map_err(conflict_or(
-        "role",
-        format!("Duplicate entry found with name {}", r.name),
-    ))?;
-    id.commit_change(tx, vec![]).await?;
+    roles::update(id, &r).await?;
     Ok(axum::Json(json!({"role": wire(id, &r)})).into_response())
 }
 
 async fn remove(state: State, auth: Auth, Path(role_id): Path<String>) -> Result<StatusCode> {
     let id = &state.0;
-    let r = get_role(id, &role_id).await?;
+    let r = roles::get(id, &role_id).await?;
     auth.enforce(
         &id.policy,
         &action("delete", r.domain_id.as_deref()),
         &target(&r),
     )?;
-    let mut tx = id.db.begin_write().await?;
-    // Assignments and implication rules go with the role (ON DELETE CASCADE).
-    db::roles::delete(&mut *tx, &r.id).await?;
-    id.commit_change(tx, vec![]).await?;
+    roles::delete(id, &r.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -205,8 +174,8 @@ async fn remove(state: State, auth: Auth, Path(role_id): Path<String>) -> Result
 
 async fn pair(id: &Identity, prior_id: &str, implied_id: &str) -> Result<(Role, Role)> {
     Ok((
-        get_role(id, prior_id).await?,
-        get_role(id, implied_id).await?,
+        roles::get(id, prior_id).await?,
+        roles::get(id, implied_id).await?,
     ))
 }
 
@@ -225,27 +194,7 @@ async fn create_implied(
     let id = &state.0;
     auth.enforce(&id.policy, "identity:create_implied_role", &json!({}))?;
     let (prior, implied) = pair(id, &prior_id, &implied_id).await?;
-    if PROHIBITED_IMPLIED.contains(&implied.name.as_str()) {
-        return Err(IdentityError::ForbiddenWithReason(format!(
-            "{} role may not be implied.",
-            implied.name
-        )));
-    }
-    if implied.domain_id.is_some() && prior.domain_id.is_none() {
-        return Err(IdentityError::ForbiddenWithReason(
-            "A global role cannot imply a domain-specific role.".into(),
-        ));
-    }
-    let mut tx = id.db.begin_write().await?;
-    let graph = RoleGraph::load(&mut tx).await?;
-    if prior.id == implied.id || graph.implies(&implied.id, &prior.id) {
-        return Err(IdentityError::validation(format!(
-            "Implying {} from {} would create a cycle of implied roles.",
-            implied.name, prior.name
-        )));
-    }
-    db::roles::add_implied(&mut *tx, &prior.id, &implied.id).await?;
-    id.commit_change(tx, vec![]).await?;
+    roles::add_implied(id, &prior, &implied).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(inference(id, &prior, &implied)),
@@ -261,16 +210,7 @@ async fn get_implied(
     let id = &state.0;
     auth.enforce(&id.policy, "identity:get_implied_role", &json!({}))?;
     let (prior, implied) = pair(id, &prior_id, &implied_id).await?;
-    let rules = db::roles::implied_rules(&id.db.pool).await?;
-    if !rules
-        .iter()
-        .any(|(p, i)| *p == prior.id && *i == implied.id)
-    {
-        return Err(IdentityError::not_found(
-            "implied role",
-            format!("{prior_id} implies {implied_id}"),
-        ));
-    }
+    roles::check_implied(id, &prior, &implied).await?;
     Ok(axum::Json(inference(id, &prior, &implied)).into_response())
 }
 
@@ -283,16 +223,7 @@ async fn check_implied(
     let id = &state.0;
     auth.enforce(&id.policy, "identity:check_implied_role", &json!({}))?;
     let (prior, implied) = pair(id, &prior_id, &implied_id).await?;
-    let rules = db::roles::implied_rules(&id.db.pool).await?;
-    if !rules
-        .iter()
-        .any(|(p, i)| *p == prior.id && *i == implied.id)
-    {
-        return Err(IdentityError::not_found(
-            "implied role",
-            format!("{prior_id} implies {implied_id}"),
-        ));
-    }
+    roles::check_implied(id, &prior, &implied).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -304,28 +235,17 @@ async fn delete_implied(
     let id = &state.0;
     auth.enforce(&id.policy, "identity:delete_implied_role", &json!({}))?;
     let (prior, implied) = pair(id, &prior_id, &implied_id).await?;
-    let mut tx = id.db.begin_write().await?;
-    if !db::roles::remove_implied(&mut *tx, &prior.id, &implied.id).await? {
-        return Err(IdentityError::not_found(
-            "implied role",
-            format!("{prior_id} implies {implied_id}"),
-        ));
-    }
-    id.commit_change(tx, vec![]).await?;
+    roles::remove_implied(id, &prior, &implied).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_implied(state: State, auth: Auth, Path(prior_id): Path<String>) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:list_implied_roles", &json!({}))?;
-    let prior = get_role(id, &prior_id).await?;
-    let mut conn = id.db.pool.acquire().await?;
-    let graph = RoleGraph::load(&mut conn).await?;
-    let rules = db::roles::implied_rules(&mut *conn).await?;
-    let implies: Vec<Value> = rules
+    let prior = roles::get(id, &prior_id).await?;
+    let implies: Vec<Value> = roles::implied_by(id, &prior.id)
+        .await?
         .iter()
-        .filter(|(p, _)| *p == prior.id)
-        .filter_map(|(_, i)| graph.roles.get(i))
         .map(|r| brief(id, r))
         .collect();
     Ok(axum::Json(json!({
@@ -338,26 +258,12 @@ async fn list_implied(state: State, auth: Auth, Path(prior_id): Path<String>) ->
 async fn list_inferences(state: State, auth: Auth) -> Result<Response> {
     let id = &state.0;
     auth.enforce(&id.policy, "identity:list_role_inference_rules", &json!({}))?;
-    let mut conn = id.db.pool.acquire().await?;
-    let graph = RoleGraph::load(&mut conn).await?;
-    let rules = db::roles::implied_rules(&mut *conn).await?;
-    let mut by_prior: Vec<(String, Vec<Value>)> = Vec::new();
-    for (p, i) in &rules {
-        let Some(ir) = graph.roles.get(i) else {
-            continue;
-        };
-        match by_prior.iter_mut().find(|(k, _)| k == p) {
-            Some((_, v)) => v.push(brief(id, ir)),
-            None => by_prior.push((p.clone(), vec![brief(id, ir)])),
-        }
-    }
-    let list: Vec<Value> = by_prior
+    let list: Vec<Value> = roles::inference_rules(id)
+        .await?
         .iter()
-        .filter_map(|(p, implies)| {
-            graph
-                .roles
-                .get(p)
-                .map(|pr| json!({"prior_role": brief(id, pr), "implies": implies}))
+        .map(|(prior, implies)| {
+            let implies: Vec<Value> = implies.iter().map(|r| brief(id, r)).collect();
+            json!({"prior_role": brief(id, prior), "implies": implies})
         })
         .collect();
     Ok(axum::Json(

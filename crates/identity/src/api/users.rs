@@ -15,9 +15,8 @@ use super::wire::{
     with_extra,
 };
 use super::State;
-use crate::app::password;
-use crate::db;
-use crate::error::{conflict_or, IdentityError, Result};
+use crate::app::users::{self, UserFilter};
+use crate::error::{IdentityError, Result};
 use crate::model::{new_id, User, DEFAULT_DOMAIN_ID};
 use crate::Identity;
 
@@ -49,12 +48,6 @@ pub fn target(u: &User) -> Value {
     json!({"target": {"user": {"id": u.id, "domain_id": u.domain_id}}, "user_id": u.id, "domain_id": u.domain_id})
 }
 
-pub async fn get_user(id: &Identity, user_id: &str) -> Result<User> {
-    db::users::get(&id.db.pool, user_id)
-        .await?
-        .ok_or_else(|| IdentityError::not_found("user", user_id))
-}
-
 fn take_password(o: &mut wire::Object) -> Result<Option<String>> {
     match o.remove("password") {
         None | Some(Value::Null) => Ok(None),
@@ -76,9 +69,9 @@ async fn create(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Res
     let default_project_id = take_opt_string(&mut o, "default_project_id", 64)?;
     let pw = take_password(&mut o)?;
     o.remove("options");
-    let mut u = User {
+    let u = User {
         id: new_id(),
-        name: name.clone(),
+        name,
         domain_id,
         enabled,
         password_hash: None,
@@ -89,22 +82,7 @@ async fn create(state: State, auth: Auth, Json(body): Json<Value>) -> Result<Res
         failed_auth_at: None,
     };
     auth.enforce(&id.policy, "identity:create_user", &target(&u))?;
-    if db::domains::get(&id.db.pool, &u.domain_id).await?.is_none() {
-        // As Keystone (DomainNotFound): 404.
-        return Err(IdentityError::not_found("domain", &u.domain_id));
-    }
-    if let Some(pw) = pw {
-        u.password_hash = Some(password::hash(pw).await?);
-    }
-    let mut tx = id.db.begin_write().await?;
-    db::users::insert(&mut *tx, &u).await.map_err(conflict_or(
-        "user",
-        format!(
-            "Duplicate entry found with name {name} at domain ID {}",
-            u.domain_id
-        ),
-    ))?;
-    id.commit_change(tx, vec![]).await?;
+    let u = users::create(id, u, pw).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({"user": wire(id, &u)})),
@@ -127,21 +105,17 @@ async fn list(
         "identity:list_users",
         &json!({"domain_id": target_domain, "target": {"domain_id": target_domain}}),
     )?;
-    let domain = q.get("domain_id").cloned().or_else(|| token_domain.clone());
-    let users: Vec<Value> = db::users::list(
-        &id.db.pool,
-        domain.as_deref(),
-        q.get("name").map(String::as_str),
-    )
-    .await?
-    .iter()
-    .filter(|u| token_domain.as_ref().is_none_or(|d| *d == u.domain_id))
-    .filter(|u| {
-        q.get("enabled")
-            .is_none_or(|e| wire::query_bool(e) == u.enabled)
-    })
-    .map(|u| wire(id, u))
-    .collect();
+    let filter = UserFilter {
+        domain_id: q.get("domain_id").cloned(),
+        name: q.get("name").cloned(),
+        enabled: q.get("enabled").map(|e| wire::query_bool(e)),
+        only_domain: token_domain,
+    };
+    let users: Vec<Value> = users::list(id, &filter)
+        .await?
+        .iter()
+        .map(|u| wire(id, u))
+        .collect();
     Ok(
         axum::Json(json!({"users": users, "links": wire::collection_links(id, "users")}))
             .into_response(),
@@ -150,7 +124,7 @@ async fn list(
 
 async fn show(state: State, auth: Auth, Path(user_id): Path<String>) -> Result<Response> {
     let id = &state.0;
-    let u = get_user(id, &user_id).await?;
+    let u = users::get(id, &user_id).await?;
     auth.enforce(&id.policy, "identity:get_user", &target(&u))?;
     Ok(axum::Json(json!({"user": wire(id, &u)})).into_response())
 }
@@ -162,9 +136,9 @@ async fn update(
     Json(body): Json<Value>,
 ) -> Result<Response> {
     let id = &state.0;
-    let mut u = get_user(id, &user_id).await?;
+    let mut u = users::get(id, &user_id).await?;
     auth.enforce(&id.policy, "identity:update_user", &target(&u))?;
-    guard_administrators(id, &auth, &u).await?;
+    users::check_changeable(id, auth.is_admin, &u).await?;
     let mut o = body_object(body, "user")?;
     drop_readonly(&mut o, Some(&user_id))?;
     if let Some(d) = o.remove("domain_id") {
@@ -177,7 +151,6 @@ async fn update(
     if o.contains_key("name") {
         u.name = take_stripped_name(&mut o, "name", 255)?;
     }
-    let was_enabled = u.enabled;
     if let Some(e) = take_opt_bool(&mut o, "enabled")? {
         u.enabled = e;
     }
@@ -187,58 +160,16 @@ async fn update(
     let new_password = take_password(&mut o)?;
     o.remove("options");
     u.extra.extend(o);
-    let hash = match new_password {
-        Some(pw) => Some(password::hash(pw).await?),
-        None => None,
-    };
-    let mut tx = id.db.begin_write().await?;
-    db::users::update(&mut *tx, &u).await.map_err(conflict_or(
-        "user",
-        format!(
-            "Duplicate entry found with name {} at domain ID {}",
-            u.name, u.domain_id
-        ),
-    ))?;
-    let mut events = vec![];
-    if let Some(h) = &hash {
-        db::users::set_password(&mut *tx, &u.id, h).await?;
-        events.push(Identity::revoke_user_event(&u.id, None));
-    }
-    if was_enabled && !u.enabled {
-        events.push(Identity::revoke_user_event(&u.id, None));
-        // As Keystone: a disabled user's application credentials are deleted.
-        db::app_creds::delete_for_user(&mut tx, &u.id).await?;
-    }
-    id.commit_change(tx, events).await?;
+    users::update(id, &u, new_password).await?;
     Ok(axum::Json(json!({"user": wire(id, &u)})).into_response())
-}
-
-/// A user holding `admin` somewhere is changed or deleted by cloud admins only (a domain
-/// manager passes `identity:update_user` for every user of its domain).
-async fn guard_administrators(id: &Identity, auth: &Auth, u: &User) -> Result<()> {
-    if auth.is_admin {
-        return Ok(());
-    }
-    let mut conn = id.db.pool.acquire().await?;
-    if crate::app::roles::holds_admin_anywhere(&mut conn, &u.id).await? {
-        return Err(IdentityError::ForbiddenWithReason(format!(
-            "User {} holds the admin role: only a cloud administrator may change it.",
-            u.id
-        )));
-    }
-    Ok(())
 }
 
 async fn remove(state: State, auth: Auth, Path(user_id): Path<String>) -> Result<StatusCode> {
     let id = &state.0;
-    let u = get_user(id, &user_id).await?;
+    let u = users::get(id, &user_id).await?;
     auth.enforce(&id.policy, "identity:delete_user", &target(&u))?;
-    guard_administrators(id, &auth, &u).await?;
-    let mut tx = id.db.begin_write().await?;
-    db::assignments::delete_for_actor(&mut *tx, &u.id).await?;
-    db::users::delete(&mut *tx, &u.id).await?;
-    id.commit_change(tx, vec![Identity::revoke_user_event(&u.id, None)])
-        .await?;
+    users::check_changeable(id, auth.is_admin, &u).await?;
+    users::delete(id, &u.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -261,27 +192,15 @@ async fn change_password(
     };
     let new = take_password(&mut o)?
         .ok_or_else(|| IdentityError::validation("'password' is a required property"))?;
-    // The original password is checked as a login is: a locked-out user cannot change it,
-    // and a wrong one counts toward the lockout (anyone may call this without a token).
-    let user = id
-        .password_user(&crate::app::auth::UserRef::Id(user_id), &original)
-        .await?;
-    if !user.enabled {
-        return Err(IdentityError::Unauthorized);
-    }
-    let hash = password::hash(new).await?;
-    let mut tx = id.db.begin_write().await?;
-    db::users::set_password(&mut *tx, &user.id, &hash).await?;
-    id.commit_change(tx, vec![Identity::revoke_user_event(&user.id, None)])
-        .await?;
+    users::change_password(id, user_id, &original, new).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn user_groups(state: State, auth: Auth, Path(user_id): Path<String>) -> Result<Response> {
     let id = &state.0;
-    let u = get_user(id, &user_id).await?;
+    let u = users::get(id, &user_id).await?;
     auth.enforce(&id.policy, "identity:list_groups_for_user", &target(&u))?;
-    let groups: Vec<Value> = db::groups::list_for_user(&id.db.pool, &u.id)
+    let groups: Vec<Value> = users::groups(id, &u.id)
         .await?
         .iter()
         .map(|g| super::groups::wire(id, g))

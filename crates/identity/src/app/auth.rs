@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ferrostack_api::AuthContext;
 
-use super::{password, roles, tokens};
+use super::{effective_roles as roles, password, tokens};
 use crate::db;
 use crate::error::{IdentityError, Result};
 use crate::model::{Project, User};
@@ -305,4 +305,14 @@ impl Identity {
             },
         ))
     }
+}
+
+/// Whether `user_id` holds a role on the system (directly or through a group): whether it may
+/// scope a token to the system. (The projects and domains it may scope to are
+/// [`super::projects::for_user`] and [`super::domains::for_user`].)
+pub async fn may_scope_to_system(id: &Identity, user_id: &str) -> Result<bool> {
+    let mut conn = id.db.pool.acquire().await?;
+    Ok(!roles::granted_on_system(&mut conn, user_id)
+        .await?
+        .is_empty())
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use ferrostack_api::{AppCredRef, AuthContext, RoleRef, ScopeRef};
 use ferrostack_store::sqlx::{Any, Transaction};
 
-use super::roles::{self, RoleGraph};
+use super::effective_roles::{self as roles, RoleGraph};
 use crate::db::{self, Conn};
 use crate::error::{IdentityError, Result};
 use crate::model::{RevocationEvent, User};
@@ -222,7 +222,12 @@ pub async fn issue(
 impl Identity {
     /// Commits an identity change made in `tx`: records `events`, bumps the identity generation
     /// (dropping cached validations on every controller) and applies both locally at once.
-    pub async fn commit_change(
+    ///
+    /// Every write that can change what a token grants must end here rather than in a plain
+    /// `tx.commit()`, or cached validations would keep granting what was taken away. It is
+    /// visible to the application layer only, so that no HTTP handler can commit a change
+    /// without it.
+    pub(in crate::app) async fn commit_change(
         &self,
         mut tx: Transaction<'static, Any>,
         events: Vec<RevocationEvent>,
@@ -236,19 +241,56 @@ impl Identity {
         self.tokens.set_generation(g);
         Ok(())
     }
+}
 
-    /// A revocation event for tokens of `user_id` (optionally only those scoped to
-    /// `project_id`) issued until now.
-    pub fn revoke_user_event(user_id: &str, project_id: Option<&str>) -> RevocationEvent {
-        let now = ferrostack_store::now_micros();
-        RevocationEvent {
-            user_id: user_id.to_string(),
-            project_id: project_id.unwrap_or_default().to_string(),
-            issued_before: now,
-            revoked_at: now,
-            ..Default::default()
-        }
+/// A revocation event for tokens of `user_id` (optionally only those scoped to `project_id`)
+/// issued until now.
+pub(in crate::app) fn revoke_user(user_id: &str, project_id: Option<&str>) -> RevocationEvent {
+    let now = ferrostack_store::now_micros();
+    RevocationEvent {
+        user_id: user_id.to_string(),
+        project_id: project_id.unwrap_or_default().to_string(),
+        issued_before: now,
+        revoked_at: now,
+        ..Default::default()
     }
+}
+
+/// A revocation event for every token scoped to `project_id` issued until now.
+pub(in crate::app) fn revoke_project(project_id: &str) -> RevocationEvent {
+    let now = ferrostack_store::now_micros();
+    RevocationEvent {
+        project_id: project_id.to_string(),
+        issued_before: now,
+        revoked_at: now,
+        ..Default::default()
+    }
+}
+
+/// A revocation event for every token of the domain `domain_id` issued until now.
+pub(in crate::app) fn revoke_domain(domain_id: &str) -> RevocationEvent {
+    let now = ferrostack_store::now_micros();
+    RevocationEvent {
+        domain_id: domain_id.to_string(),
+        issued_before: now,
+        revoked_at: now,
+        ..Default::default()
+    }
+}
+
+/// Revokes the token `ctx` was validated from, by its audit id (so tokens obtained with an
+/// original token, which carry that audit id, go with it): it fails validation at once on
+/// every controller.
+pub async fn revoke(id: &Identity, ctx: &AuthContext) -> Result<()> {
+    let now = ferrostack_store::now_micros();
+    let ev = RevocationEvent {
+        audit_id: ctx.audit_ids.first().cloned().unwrap_or_default(),
+        issued_before: now,
+        revoked_at: now,
+        ..Default::default()
+    };
+    let tx = id.db.begin_write().await?;
+    id.commit_change(tx, vec![ev]).await
 }
 
 /// The role refs of a context, for building wire bodies.
