@@ -1,8 +1,10 @@
 //! The identity service (Keystone v3 API under `/identity`).
 //!
-//! Layout: `api/` holds wire types and thin handlers (one file per resource), `app/` the
-//! logic (authentication, tokens, effective roles, bootstrap), `db/` the SQL (one file per
-//! resource), `token/` the Fernet token format and key repository.
+//! Layout: `api/` holds wire types and thin handlers (one file per resource: parse, authorize,
+//! call `app/`, render; no database access), `app/` the application layer (one file per
+//! resource, plus authentication, tokens, effective roles and bootstrap: every transaction,
+//! invariant and cache invalidation, committed through `Identity::commit_change`), `db/` the
+//! SQL (one file per resource), `token/` the Fernet token format and key repository.
 
 pub mod api;
 pub mod app;

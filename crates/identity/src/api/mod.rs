@@ -1,5 +1,6 @@
 //! The Keystone v3 HTTP API: routes, wire types and thin handlers, one module per resource.
-//! Handlers parse, check policy, call `service`/`db`, and render wire bodies.
+//! Handlers parse, check policy, call the application layer (`crate::app`), and render wire
+//! bodies; they never reach the database.
 
 mod app_creds;
 mod assignments;
