@@ -2,9 +2,12 @@
 //! traits, aggregates, allocations, usages and allocation candidates, plus the in-process API
 //! the compute scheduler and agents use (same database, same rules).
 //!
-//! Layout: `api/` (routes and thin handlers, one file per resource), `app/` (logic without
-//! HTTP: allocation writes and their capacity checks, inventories, provider trees, the
-//! allocation-candidate search, the in-process API), `db/` (SQL), `model.rs`, `error.rs`.
+//! Layout: `api/` (routes and thin handlers, one file per resource: parse, authorize, call one
+//! `app/` function, render; no database access), `app/` (the application layer without HTTP:
+//! every transaction and generation check, one file per resource named like its `api/` file,
+//! the one allocation write path and its capacity checks, the allocation-candidate search, the
+//! in-process API of the scheduler and agents), `db/` (SQL per table), `model.rs` (domain
+//! types), `error.rs` (typed errors and their HTTP mapping).
 
 pub mod api;
 pub mod app;

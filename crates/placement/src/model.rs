@@ -52,6 +52,22 @@ pub struct AllocationRow {
     pub used: i64,
 }
 
+/// A `name` filter of the trait listing (`GET /traits`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum NameFilter {
+    All,
+    In(Vec<String>),
+    StartsWith(String),
+}
+
+/// Usage of a project (and user), per consumer type (`None` for consumers without one) and
+/// class, with the number of consumers of each type.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProjectUsage {
+    pub by_type: BTreeMap<Option<String>, BTreeMap<String, i64>>,
+    pub consumers_by_type: BTreeMap<Option<String>, i64>,
+}
+
 /// Everything the filters and the candidate search need to know of one provider.
 #[derive(Debug, Clone, Default)]
 pub struct ProviderInfo {

@@ -8,9 +8,7 @@ use http::StatusCode;
 use serde_json::{json, Value};
 
 use super::{gate, invalid, normalize_uuid, object, only, reply, required_int, State};
-use crate::app::providers;
-use crate::db;
-use crate::error::{PlacementError, Result};
+use crate::error::Result;
 
 fn wire(v: Microversion, aggs: &[String], generation: i64) -> Value {
     if v.at_least(1, 19) {
@@ -33,10 +31,8 @@ pub async fn show(
         "placement:resource_providers:aggregates:list",
         &json!({}),
     )?;
-    let mut conn = svc.db.pool.acquire().await?;
-    let p = providers::get(&mut conn, &uuid).await?;
-    let aggs = db::aggregates::for_provider(&mut conn, &uuid).await?;
-    Ok(reply(StatusCode::OK, wire(v, &aggs, p.generation)))
+    let aggs = svc.provider_aggregates(&uuid).await?;
+    Ok(reply(StatusCode::OK, wire(v, &aggs.value, aggs.generation)))
 }
 
 /// Before 1.19 the body is the list itself; from 1.19 an object with the generation.
@@ -81,16 +77,9 @@ pub async fn update(
         }
         aggs.push(u);
     }
-    let mut tx = svc.db.begin_write().await?;
-    if !db::providers::bump_generation(&mut tx, &uuid, generation).await? {
-        return Err(PlacementError::concurrent(format!(
-            "Resource provider's generation already changed. Please update the generation \
-             and try again. (provider {uuid})"
-        )));
-    }
-    providers::set_aggregates(&mut tx, &uuid, &aggs).await?;
-    let p = providers::get(&mut tx, &uuid).await?;
-    tx.commit().await?;
+    let generation = svc
+        .update_provider_aggregates(&uuid, generation, &aggs)
+        .await?;
     aggs.sort();
-    Ok(reply(StatusCode::OK, wire(v, &aggs, p.generation)))
+    Ok(reply(StatusCode::OK, wire(v, &aggs, generation)))
 }

@@ -11,9 +11,7 @@ use http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use super::{gate, invalid, normalize_uuid, object, only, reply, string, State};
-use crate::app::allocations::{group, ConsumerWrite};
-use crate::app::providers;
-use crate::db;
+use crate::app::allocations::ConsumerWrite;
 use crate::error::{PlacementError, Result};
 use crate::model::{INCOMPLETE_CONSUMER_ID, MAX_INT};
 use crate::Allocation;
@@ -173,21 +171,17 @@ pub async fn show(
 ) -> Result<Response> {
     let svc = &state.0;
     auth.enforce(&svc.policy, "placement:allocations:list", &json!({}))?;
-    let mut conn = svc.db.pool.acquire().await?;
-    let rows = db::allocations::for_consumer(&mut conn, &consumer).await?;
+    let found = svc.consumer_allocations(&consumer).await?;
     let mut allocs = Map::new();
-    for a in group(&rows) {
-        let generation = db::providers::get(&mut conn, &a.provider_uuid)
-            .await?
-            .map_or(0, |p| p.generation);
+    for a in &found.allocations {
         allocs.insert(
-            a.provider_uuid.clone(),
-            json!({"generation": generation, "resources": a.resources}),
+            a.value.provider_uuid.clone(),
+            json!({"generation": a.generation, "resources": a.value.resources}),
         );
     }
     let mut body = json!({"allocations": allocs});
-    if !rows.is_empty() && v.at_least(1, 12) {
-        if let Some(c) = db::allocations::consumer(&mut conn, &consumer).await? {
+    if v.at_least(1, 12) {
+        if let Some(c) = found.consumer {
             body["project_id"] = json!(c.project_id);
             body["user_id"] = json!(c.user_id);
             if v.at_least(1, 28) {
@@ -248,28 +242,7 @@ pub async fn manage(
 pub async fn remove(state: State, auth: Auth, Path(consumer): Path<String>) -> Result<Response> {
     let svc = &state.0;
     auth.enforce(&svc.policy, "placement:allocations:delete", &json!({}))?;
-    let mut tx = svc.db.begin_write().await?;
-    if db::allocations::for_consumer(&mut tx, &consumer)
-        .await?
-        .is_empty()
-    {
-        return Err(PlacementError::NotFound(format!(
-            "No allocations for consumer '{consumer}'"
-        )));
-    }
-    crate::app::allocations::replace(
-        &mut tx,
-        &[ConsumerWrite {
-            consumer: consumer.clone(),
-            project_id: String::new(),
-            user_id: String::new(),
-            consumer_type: None,
-            generation: None,
-            allocations: vec![],
-        }],
-    )
-    .await?;
-    tx.commit().await?;
+    svc.delete_allocations(&consumer).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -285,34 +258,25 @@ pub async fn for_provider(
         "placement:resource_providers:allocations:list",
         &json!({}),
     )?;
-    let mut conn = svc.db.pool.acquire().await?;
-    let p = providers::get(&mut conn, &uuid)
-        .await
-        .map_err(|e| match e {
-            PlacementError::NotFound(m) => {
-                PlacementError::NotFound(format!("Resource provider '{uuid}' not found: {m}"))
-            }
-            e => e,
-        })?;
-    let rows = db::allocations::for_provider(&mut conn, &uuid).await?;
-    let consumers: Vec<String> = rows.iter().map(|r| r.consumer_uuid.clone()).collect();
-    let generations: BTreeMap<String, i64> = db::allocations::consumers(&mut conn, &consumers)
-        .await?
-        .into_iter()
-        .map(|c| (c.uuid, c.generation))
-        .collect();
-    let mut out: BTreeMap<String, Value> = BTreeMap::new();
-    for r in &rows {
-        let e = out
-            .entry(r.consumer_uuid.clone())
-            .or_insert_with(|| json!({"resources": {}}));
-        e["resources"][&r.resource_class] = json!(r.used);
-        if v.at_least(1, 28) {
-            e["consumer_generation"] = json!(generations.get(&r.consumer_uuid));
+    let found = svc.provider_allocations(&uuid).await.map_err(|e| match e {
+        PlacementError::NotFound(m) => {
+            PlacementError::NotFound(format!("Resource provider '{uuid}' not found: {m}"))
         }
-    }
+        e => e,
+    })?;
+    let out: Map<String, Value> = found
+        .value
+        .iter()
+        .map(|(c, u)| {
+            let mut e = json!({"resources": u.resources});
+            if v.at_least(1, 28) {
+                e["consumer_generation"] = json!(u.consumer_generation);
+            }
+            (c.clone(), e)
+        })
+        .collect();
     Ok(reply(
         StatusCode::OK,
-        json!({"allocations": out, "resource_provider_generation": p.generation}),
+        json!({"allocations": out, "resource_provider_generation": found.generation}),
     ))
 }

@@ -1,5 +1,5 @@
 //! `GET /allocation_candidates` (1.10): request groups from the query string, the search in
-//! `service::candidates`, and the response in the shape of the requested microversion.
+//! `app::candidates`, and the response in the shape of the requested microversion.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,10 +12,10 @@ use serde_json::{json, Map, Value};
 
 use super::query::{self, Query};
 use super::{gate, reply, State};
-use crate::app::candidates::{search, CandidateRequest, Candidates};
+use crate::app::candidates::{CandidateRequest, Candidates};
+use crate::app::capacity;
 use crate::app::request::{Group, TraitReq};
 use crate::app::snapshot::Snapshot;
-use crate::app::{capacity, check_classes_exist, missing_traits};
 use crate::error::{codes, PlacementError, Result};
 
 const GROUP_KEYS: [&str; 4] = ["resources", "required", "member_of", "in_tree"];
@@ -257,28 +257,11 @@ pub async fn list(
         &json!({}),
     )?;
     let req = parse(&Query::parse(raw), v)?;
-    {
-        let mut conn = svc.db.pool.acquire().await?;
-        check_classes_exist(
-            &mut conn,
-            req.groups.iter().flat_map(|g| g.resources.keys()),
-        )
-        .await?;
-        let mut names: Vec<String> = req.groups.iter().flat_map(|g| g.traits.names()).collect();
-        names.extend(req.root_required.names());
-        names.sort();
-        names.dedup();
-        let missing = missing_traits(&mut conn, &names).await?;
-        if !missing.is_empty() {
-            return Err(PlacementError::BadRequest(format!(
-                "No such trait(s): {}.",
-                missing.join(", ")
-            )));
-        }
-    }
-    let snap = svc.snapshot().await?;
-    let found = search(&snap, &req);
-    Ok(reply(StatusCode::OK, render(&snap, &req, &found, v)))
+    let found = svc.allocation_candidates(&req).await?;
+    Ok(reply(
+        StatusCode::OK,
+        render(&found.snapshot, &req, &found.candidates, v),
+    ))
 }
 
 #[cfg(test)]

@@ -10,9 +10,6 @@ use http::{header, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::{gate_method, int, invalid, object, only, reply, required_int, Base, State};
-use crate::app::inventories::{self, BelowUsage};
-use crate::app::providers;
-use crate::db;
 use crate::error::{PlacementError, Result};
 use crate::model::MAX_INT;
 use crate::Inventory;
@@ -77,10 +74,6 @@ fn check_capacity(v: Microversion, uuid: &str, rc: &str, inv: &Inventory) -> Res
     Ok(())
 }
 
-fn generation_conflict() -> PlacementError {
-    PlacementError::concurrent("resource provider generation conflict")
-}
-
 pub async fn list(state: State, auth: Auth, Path(uuid): Path<String>) -> Result<Response> {
     let svc = &state.0;
     auth.enforce(
@@ -88,13 +81,15 @@ pub async fn list(state: State, auth: Auth, Path(uuid): Path<String>) -> Result<
         "placement:resource_providers:inventories:list",
         &json!({}),
     )?;
-    let mut conn = svc.db.pool.acquire().await?;
-    let p = providers::get(&mut conn, &uuid).await?;
-    let invs = db::inventories::for_provider(&mut conn, &uuid).await?;
-    let body: Map<String, Value> = invs.iter().map(|(rc, i)| (rc.clone(), wire(i))).collect();
+    let invs = svc.inventories(&uuid).await?;
+    let body: Map<String, Value> = invs
+        .value
+        .iter()
+        .map(|(rc, i)| (rc.clone(), wire(i)))
+        .collect();
     Ok(reply(
         StatusCode::OK,
-        json!({"resource_provider_generation": p.generation, "inventories": body}),
+        json!({"resource_provider_generation": invs.generation, "inventories": body}),
     ))
 }
 
@@ -109,14 +104,9 @@ pub async fn show(
         "placement:resource_providers:inventories:show",
         &json!({}),
     )?;
-    let mut conn = svc.db.pool.acquire().await?;
-    let p = providers::get(&mut conn, &uuid).await?;
-    let invs = db::inventories::for_provider(&mut conn, &uuid).await?;
-    let inv = invs.get(&rc).ok_or_else(|| {
-        PlacementError::NotFound(format!("No inventory of class {rc} for {uuid}"))
-    })?;
-    let mut body = wire(inv);
-    body["resource_provider_generation"] = json!(p.generation);
+    let inv = svc.inventory(&uuid, &rc).await?;
+    let mut body = wire(&inv.value);
+    body["resource_provider_generation"] = json!(inv.generation);
     Ok(reply(StatusCode::OK, body))
 }
 
@@ -144,26 +134,9 @@ pub async fn create(
         .ok_or_else(|| invalid("'resource_class' is a required property"))?;
     let inv = parse(&m)?;
     check_capacity(v, &uuid, &rc, &inv)?;
-    let mut tx = svc.db.begin_write().await?;
-    if db::resource_classes::get(&mut tx, &rc).await?.is_none() {
-        return Err(PlacementError::BadRequest(format!(
-            "Unable to create inventory for resource provider {uuid}: No such resource class {rc}."
-        )));
-    }
-    if db::inventories::for_provider(&mut tx, &uuid)
-        .await?
-        .contains_key(&rc)
-    {
-        return Err(PlacementError::concurrent(format!(
-            "Update conflict: Inventory for '{rc}' on resource provider '{uuid}' already exists."
-        )));
-    }
-    db::inventories::upsert(&mut tx, &uuid, &rc, &inv).await?;
-    db::providers::bump_generation(&mut tx, &uuid, None).await?;
-    let p = providers::get(&mut tx, &uuid).await?;
-    tx.commit().await?;
+    let generation = svc.create_inventory(&uuid, &rc, &inv).await?;
     let mut body = wire(&inv);
-    body["resource_provider_generation"] = json!(p.generation);
+    body["resource_provider_generation"] = json!(generation);
     let mut resp = reply(StatusCode::CREATED, body);
     if let Ok(l) = format!("{base}/resource_providers/{uuid}/inventories/{rc}").parse() {
         resp.headers_mut().insert(header::LOCATION, l);
@@ -205,19 +178,14 @@ pub async fn set_all(
         check_capacity(v, &uuid, rc, &inv)?;
         desired.insert(rc.clone(), inv);
     }
-    let mut tx = svc.db.begin_write().await?;
-    if !db::providers::bump_generation(&mut tx, &uuid, Some(generation)).await? {
-        return Err(generation_conflict());
-    }
-    inventories::set_all(&mut tx, &uuid, &desired, BelowUsage::Refuse).await?;
-    tx.commit().await?;
+    let generation = svc.replace_inventories(&uuid, generation, &desired).await?;
     let body: Map<String, Value> = desired
         .iter()
         .map(|(rc, i)| (rc.clone(), wire(i)))
         .collect();
     Ok(reply(
         StatusCode::OK,
-        json!({"resource_provider_generation": generation + 1, "inventories": body}),
+        json!({"resource_provider_generation": generation, "inventories": body}),
     ))
 }
 
@@ -243,29 +211,9 @@ pub async fn update(
     let generation = required_int(&m, "resource_provider_generation", i64::MIN, i64::MAX)?;
     let inv = parse(&m)?;
     check_capacity(v, &uuid, &rc, &inv)?;
-    let mut tx = svc.db.begin_write().await?;
-    if !db::providers::bump_generation(&mut tx, &uuid, Some(generation)).await? {
-        return Err(generation_conflict());
-    }
-    if !db::inventories::for_provider(&mut tx, &uuid)
-        .await?
-        .contains_key(&rc)
-    {
-        return Err(PlacementError::BadRequest(format!(
-            "No inventory record with resource class for resource provider {uuid}: No \
-             inventory of class {rc} found."
-        )));
-    }
-    let used = inventories::usage_of(&mut tx, &uuid)
-        .await?
-        .get(&rc)
-        .copied()
-        .unwrap_or(0);
-    inventories::check_below_usage(&uuid, &rc, &inv, used, BelowUsage::Refuse)?;
-    db::inventories::upsert(&mut tx, &uuid, &rc, &inv).await?;
-    tx.commit().await?;
+    let generation = svc.update_inventory(&uuid, &rc, generation, &inv).await?;
     let mut body = wire(&inv);
-    body["resource_provider_generation"] = json!(generation + 1);
+    body["resource_provider_generation"] = json!(generation);
     Ok(reply(StatusCode::OK, body))
 }
 
@@ -282,25 +230,7 @@ pub async fn remove(
         &json!({}),
     )?;
     svc.provider(&uuid).await?;
-    let mut tx = svc.db.begin_write().await?;
-    let used = inventories::usage_of(&mut tx, &uuid)
-        .await?
-        .get(&rc)
-        .copied()
-        .unwrap_or(0);
-    if used > 0 {
-        return Err(PlacementError::concurrent(format!(
-            "Unable to delete inventory of class {rc}: Inventory for '{rc}' on resource \
-             provider '{uuid}' in use."
-        )));
-    }
-    if !db::inventories::delete(&mut tx, &uuid, &rc).await? {
-        return Err(PlacementError::NotFound(format!(
-            "No inventory of class {rc} found for delete"
-        )));
-    }
-    db::providers::bump_generation(&mut tx, &uuid, None).await?;
-    tx.commit().await?;
+    svc.delete_inventory(&uuid, &rc).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -319,10 +249,7 @@ pub async fn remove_all(
         &json!({}),
     )?;
     svc.provider(&uuid).await?;
-    let mut tx = svc.db.begin_write().await?;
-    inventories::set_all(&mut tx, &uuid, &BTreeMap::new(), BelowUsage::Refuse).await?;
-    db::providers::bump_generation(&mut tx, &uuid, None).await?;
-    tx.commit().await?;
+    svc.delete_inventories(&uuid).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::query::{self, Query};
 use super::{object, only, reply, string, uuid_prop, Base, State};
-use crate::app::{capacity, check_classes_exist, missing_traits, providers};
+use crate::app::providers::ProviderFilter;
 use crate::error::{PlacementError, Result};
 use crate::model::Provider;
 
@@ -77,49 +77,31 @@ pub async fn list(
     } else {
         query::required(&q.all("required"), "required", v)?
     };
-    {
-        let mut conn = svc.db.pool.acquire().await?;
-        check_classes_exist(&mut conn, resources.keys()).await?;
-        let missing = missing_traits(&mut conn, &required.names()).await?;
-        if !missing.is_empty() {
-            return Err(PlacementError::BadRequest(format!(
-                "Invalid trait(s) in \"required\" parameter: No such trait(s): {}.",
-                missing.join(", ")
-            )));
-        }
-    }
-    let snap = svc.snapshot().await?;
-    let tree_root = in_tree
-        .as_ref()
-        .map(|t| snap.providers.get(t).map(|p| p.root_uuid.clone()));
-    let mut out = vec![];
-    for u in &snap.order {
-        let p = &snap.providers[u];
-        let keep = name.is_none_or(|n| p.name == n)
-            && uuid.is_none_or(|x| p.uuid == x)
-            && member_of.matches(&p.aggregates)
-            && required.matches(&p.traits)
-            && tree_root
-                .as_ref()
-                .is_none_or(|r| r.as_deref() == Some(p.root_uuid.as_str()))
-            && resources.iter().all(|(rc, &n)| {
-                p.inventories.get(rc).is_some_and(|inv| {
-                    capacity::can_serve(inv, p.used.get(rc).copied().unwrap_or(0), n)
-                })
-            });
-        if keep {
+    let filter = ProviderFilter {
+        name: name.map(str::to_string),
+        uuid: uuid.map(str::to_string),
+        member_of,
+        resources,
+        in_tree,
+        required,
+    };
+    let out: Vec<Value> = svc
+        .list_providers(&filter)
+        .await?
+        .into_iter()
+        .map(|p| {
             let model = Provider {
-                uuid: p.uuid.clone(),
-                name: p.name.clone(),
+                uuid: p.uuid,
+                name: p.name,
                 generation: p.generation,
-                parent_uuid: p.parent_uuid.clone(),
-                root_uuid: p.root_uuid.clone(),
+                parent_uuid: p.parent_uuid,
+                root_uuid: p.root_uuid,
                 created_at: 0,
                 updated_at: 0,
             };
-            out.push(wire(&base, &model, v));
-        }
-    }
+            wire(&base, &model, v)
+        })
+        .collect();
     Ok(reply(StatusCode::OK, json!({"resource_providers": out})))
 }
 
@@ -146,9 +128,7 @@ pub async fn create(
         string(&m, "name", 200)?.ok_or_else(|| super::invalid("'name' is a required property"))?;
     let uuid = uuid_prop(&m, "uuid")?.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let parent = uuid_prop(&m, "parent_provider_uuid")?;
-    let mut tx = svc.db.begin_write().await?;
-    let p = providers::create(&mut tx, &uuid, &name, parent.as_deref()).await?;
-    tx.commit().await?;
+    let p = svc.create_provider(&uuid, &name, parent.as_deref()).await?;
     let location = format!("{base}/resource_providers/{uuid}");
     let mut resp = if v.at_least(1, 20) {
         reply(StatusCode::OK, wire(&base, &p, v))
@@ -201,16 +181,14 @@ pub async fn update(
         None => None,
         Some(_) => Some(uuid_prop(&m, "parent_provider_uuid")?),
     };
-    let mut tx = svc.db.begin_write().await?;
-    let p = providers::update(
-        &mut tx,
-        &uuid,
-        Some(&name),
-        parent.as_ref().map(|p| p.as_deref()),
-        v.at_least(1, 37),
-    )
-    .await?;
-    tx.commit().await?;
+    let p = svc
+        .update_provider(
+            &uuid,
+            &name,
+            parent.as_ref().map(|p| p.as_deref()),
+            v.at_least(1, 37),
+        )
+        .await?;
     Ok(reply(StatusCode::OK, wire(&base, &p, v)))
 }
 
@@ -221,15 +199,11 @@ pub async fn remove(state: State, auth: Auth, Path(uuid): Path<String>) -> Resul
         "placement:resource_providers:delete",
         &json!({}),
     )?;
-    let mut tx = svc.db.begin_write().await?;
-    providers::delete(&mut tx, &uuid)
-        .await
-        .map_err(|e| match e {
-            PlacementError::NotFound(_) => PlacementError::NotFound(format!(
-                "No resource provider with uuid {uuid} found for delete"
-            )),
-            e => e,
-        })?;
-    tx.commit().await?;
+    svc.remove_provider(&uuid).await.map_err(|e| match e {
+        PlacementError::NotFound(_) => PlacementError::NotFound(format!(
+            "No resource provider with uuid {uuid} found for delete"
+        )),
+        e => e,
+    })?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

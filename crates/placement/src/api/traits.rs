@@ -9,19 +9,8 @@ use serde_json::{json, Value};
 
 use super::query::Query;
 use super::{gate, invalid, object, only, reply, required_int, Base, State};
-use crate::app::providers;
-use crate::db::{self, traits::NameFilter};
 use crate::error::{PlacementError, Result};
-use crate::model::is_custom_name;
-
-fn invalid_trait() -> PlacementError {
-    PlacementError::BadRequest(
-        "The trait is invalid. A valid trait must be no longer than 255 characters, start \
-         with the prefix \"CUSTOM_\" and use following characters: \"A\"-\"Z\", \"0\"-\"9\" \
-         and \"_\""
-            .into(),
-    )
-}
+use crate::model::NameFilter;
 
 pub async fn list(
     state: State,
@@ -59,8 +48,7 @@ pub async fn list(
             )))
         }
     };
-    let mut conn = svc.db.pool.acquire().await?;
-    let traits = db::traits::list(&mut conn, &name, associated).await?;
+    let traits = svc.list_traits(&name, associated).await?;
     Ok(reply(StatusCode::OK, json!({"traits": traits})))
 }
 
@@ -73,13 +61,8 @@ pub async fn show(
     gate(v, 1, 6)?;
     let svc = &state.0;
     auth.enforce(&svc.policy, "placement:traits:show", &json!({}))?;
-    let mut conn = svc.db.pool.acquire().await?;
-    match db::traits::get(&mut conn, &name).await? {
-        Some(_) => Ok(StatusCode::NO_CONTENT.into_response()),
-        None => Err(PlacementError::NotFound(format!(
-            "No such trait(s): {name}."
-        ))),
-    }
+    svc.get_trait(&name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `PUT /traits/{name}`: creates a custom trait (201) or confirms it exists (204).
@@ -93,17 +76,11 @@ pub async fn create(
     gate(v, 1, 6)?;
     let svc = &state.0;
     auth.enforce(&svc.policy, "placement:traits:update", &json!({}))?;
-    if !is_custom_name(&name) {
-        return Err(invalid_trait());
-    }
-    let mut tx = svc.db.begin_write().await?;
-    let status = if db::traits::get(&mut tx, &name).await?.is_some() {
-        StatusCode::NO_CONTENT
-    } else {
-        db::traits::insert_custom(&mut tx, &name).await?;
+    let status = if svc.ensure_trait(&name).await? {
         StatusCode::CREATED
+    } else {
+        StatusCode::NO_CONTENT
     };
-    tx.commit().await?;
     let mut resp = status.into_response();
     if let Ok(l) = format!("{base}/traits/{name}").parse() {
         resp.headers_mut().insert(header::LOCATION, l);
@@ -120,27 +97,7 @@ pub async fn remove(
     gate(v, 1, 6)?;
     let svc = &state.0;
     auth.enforce(&svc.policy, "placement:traits:delete", &json!({}))?;
-    let mut tx = svc.db.begin_write().await?;
-    match db::traits::get(&mut tx, &name).await? {
-        None => {
-            return Err(PlacementError::NotFound(format!(
-                "No such trait(s): {name}."
-            )))
-        }
-        Some(true) => {
-            return Err(PlacementError::BadRequest(format!(
-                "Cannot delete standard trait {name}."
-            )))
-        }
-        Some(false) => {}
-    }
-    if db::traits::in_use(&mut tx, &name).await? {
-        return Err(PlacementError::Conflict(format!(
-            "The trait {name} is in use by a resource provider."
-        )));
-    }
-    db::traits::delete(&mut tx, &name).await?;
-    tx.commit().await?;
+    svc.delete_trait(&name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -157,12 +114,10 @@ pub async fn provider_list(
         "placement:resource_providers:traits:list",
         &json!({}),
     )?;
-    let mut conn = svc.db.pool.acquire().await?;
-    let p = providers::get(&mut conn, &uuid).await?;
-    let traits = db::traits::for_provider(&mut conn, &uuid).await?;
+    let traits = svc.provider_traits(&uuid).await?;
     Ok(reply(
         StatusCode::OK,
-        json!({"traits": traits, "resource_provider_generation": p.generation}),
+        json!({"traits": traits.value, "resource_provider_generation": traits.generation}),
     ))
 }
 
@@ -195,21 +150,13 @@ pub async fn provider_set(
         Some(other) => return Err(invalid(format!("{other} is not of type 'array'"))),
         None => return Err(invalid("'traits' is a required property")),
     };
-    let mut tx = svc.db.begin_write().await?;
-    if !db::providers::bump_generation(&mut tx, &uuid, Some(generation)).await? {
-        return Err(PlacementError::concurrent(format!(
-            "Resource provider's generation already changed. Please update the generation \
-             and try again. (provider {uuid})"
-        )));
-    }
-    providers::set_traits(&mut tx, &uuid, &traits).await?;
-    tx.commit().await?;
+    let generation = svc.set_provider_traits(&uuid, generation, &traits).await?;
     let mut sorted = traits;
     sorted.sort();
     sorted.dedup();
     Ok(reply(
         StatusCode::OK,
-        json!({"traits": sorted, "resource_provider_generation": generation + 1}),
+        json!({"traits": sorted, "resource_provider_generation": generation}),
     ))
 }
 
@@ -226,10 +173,6 @@ pub async fn provider_clear(
         "placement:resource_providers:traits:delete",
         &json!({}),
     )?;
-    let mut tx = svc.db.begin_write().await?;
-    providers::get(&mut tx, &uuid).await?;
-    providers::set_traits(&mut tx, &uuid, &[]).await?;
-    db::providers::bump_generation(&mut tx, &uuid, None).await?;
-    tx.commit().await?;
+    svc.clear_provider_traits(&uuid).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -12,8 +12,6 @@ use serde_json::{json, Map, Value};
 
 use super::query::Query;
 use super::{gate, reply, State};
-use crate::app::{provider_usages, providers};
-use crate::db;
 use crate::error::{PlacementError, Result};
 
 pub async fn for_provider(state: State, auth: Auth, Path(uuid): Path<String>) -> Result<Response> {
@@ -23,12 +21,10 @@ pub async fn for_provider(state: State, auth: Auth, Path(uuid): Path<String>) ->
         "placement:resource_providers:usages",
         &json!({}),
     )?;
-    let mut conn = svc.db.pool.acquire().await?;
-    let p = providers::get(&mut conn, &uuid).await?;
-    let usages = provider_usages(&mut conn, &uuid).await?;
+    let usages = svc.provider_usage(&uuid).await?;
     Ok(reply(
         StatusCode::OK,
-        json!({"resource_provider_generation": p.generation, "usages": usages}),
+        json!({"resource_provider_generation": usages.generation, "usages": usages.value}),
     ))
 }
 
@@ -55,8 +51,7 @@ pub async fn for_project(
         "placement:usages",
         &json!({"project_id": project_id}),
     )?;
-    let mut conn = svc.db.pool.acquire().await?;
-    let usage = db::allocations::project_usage(&mut conn, project_id, user_id).await?;
+    let usage = svc.project_usage(project_id, user_id).await?;
     if !v.at_least(1, 38) {
         let mut total: BTreeMap<String, i64> = BTreeMap::new();
         for by_rc in usage.by_type.values() {

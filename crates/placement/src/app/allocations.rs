@@ -1,16 +1,17 @@
-//! Replacing the allocations of consumers: the one write path of `PUT /allocations/{c}`,
-//! `POST /allocations`, `DELETE /allocations/{c}` and the in-process claims. Everything happens
-//! in the caller's write transaction: provider generations are bumped first (on PostgreSQL
-//! that locks the provider rows, so concurrent claims on a provider serialize; on SQLite the
-//! transaction holds the write lock), then usage is read and capacity checked.
+//! Replacing the allocations of consumers: [`replace`] is the one write path of `PUT
+//! /allocations/{c}`, `POST /allocations`, `DELETE /allocations/{c}` and the in-process claims.
+//! Everything happens in the caller's write transaction: provider generations are bumped first
+//! (on PostgreSQL that locks the provider rows, so concurrent claims on a provider serialize;
+//! on SQLite the transaction holds the write lock), then usage is read and capacity checked.
+//! Also the reads of `/allocations/{c}` and `/resource_providers/{uuid}/allocations`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::app::capacity;
+use crate::app::{capacity, providers, AtGeneration};
 use crate::db::{self, Conn};
 use crate::error::{PlacementError, Result};
 use crate::model::{AllocationRow, Consumer};
-use crate::Allocation;
+use crate::{Allocation, PlacementService};
 
 /// The new allocations of one consumer.
 #[derive(Debug, Clone)]
@@ -252,4 +253,102 @@ pub fn group(rows: &[AllocationRow]) -> Vec<Allocation> {
             resources,
         })
         .collect()
+}
+
+/// A consumer's allocations, each with its provider's generation, and the consumer (`None`
+/// when it has no allocations).
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerAllocations {
+    pub allocations: Vec<AtGeneration<Allocation>>,
+    pub consumer: Option<Consumer>,
+}
+
+/// What one consumer holds of a provider.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumerUse {
+    /// Resource class -> amount.
+    pub resources: BTreeMap<String, i64>,
+    pub consumer_generation: Option<i64>,
+}
+
+impl PlacementService {
+    /// The allocations of `consumer` per provider (by provider uuid), with each provider's
+    /// generation (0 if the provider vanished meanwhile). Empty, not an error, for an unknown
+    /// consumer.
+    pub async fn consumer_allocations(&self, consumer: &str) -> Result<ConsumerAllocations> {
+        let mut conn = self.db.pool.acquire().await?;
+        let rows = db::allocations::for_consumer(&mut conn, consumer).await?;
+        let mut allocations = vec![];
+        for a in group(&rows) {
+            let generation = db::providers::get(&mut conn, &a.provider_uuid)
+                .await?
+                .map_or(0, |p| p.generation);
+            allocations.push(AtGeneration::new(generation, a));
+        }
+        let consumer = if rows.is_empty() {
+            None
+        } else {
+            db::allocations::consumer(&mut conn, consumer).await?
+        };
+        Ok(ConsumerAllocations {
+            allocations,
+            consumer,
+        })
+    }
+
+    /// Removes every allocation of `consumer` (and the consumer) through [`replace`]; 404
+    /// when it has none.
+    pub async fn delete_allocations(&self, consumer: &str) -> Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        if db::allocations::for_consumer(&mut tx, consumer)
+            .await?
+            .is_empty()
+        {
+            return Err(PlacementError::NotFound(format!(
+                "No allocations for consumer '{consumer}'"
+            )));
+        }
+        replace(
+            &mut tx,
+            &[ConsumerWrite {
+                consumer: consumer.to_string(),
+                project_id: String::new(),
+                user_id: String::new(),
+                consumer_type: None,
+                generation: None,
+                allocations: vec![],
+            }],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Everything allocated from a provider, per consumer, with the provider's generation;
+    /// 404 without the provider.
+    pub async fn provider_allocations(
+        &self,
+        uuid: &str,
+    ) -> Result<AtGeneration<BTreeMap<String, ConsumerUse>>> {
+        let mut conn = self.db.pool.acquire().await?;
+        let p = providers::get(&mut conn, uuid).await?;
+        let rows = db::allocations::for_provider(&mut conn, uuid).await?;
+        let consumers: Vec<String> = rows.iter().map(|r| r.consumer_uuid.clone()).collect();
+        let generations: BTreeMap<String, i64> = db::allocations::consumers(&mut conn, &consumers)
+            .await?
+            .into_iter()
+            .map(|c| (c.uuid, c.generation))
+            .collect();
+        let mut out: BTreeMap<String, ConsumerUse> = BTreeMap::new();
+        for r in rows {
+            let e = out
+                .entry(r.consumer_uuid.clone())
+                .or_insert_with(|| ConsumerUse {
+                    resources: BTreeMap::new(),
+                    consumer_generation: generations.get(&r.consumer_uuid).copied(),
+                });
+            e.resources.insert(r.resource_class, r.used);
+        }
+        Ok(AtGeneration::new(p.generation, out))
+    }
 }

@@ -5,10 +5,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::app::capacity;
 use crate::app::request::{Group, TraitReq};
 use crate::app::snapshot::Snapshot;
+use crate::app::{capacity, check_classes_exist, missing_traits};
+use crate::error::{PlacementError, Result};
 use crate::model::{ProviderInfo, SHARES_VIA_AGGREGATE};
+use crate::PlacementService;
 
 /// Combinations examined per group and per tree, so a large tree cannot make one request
 /// explode; the first ones found are kept.
@@ -258,6 +260,46 @@ impl<'a> Search<'a> {
     }
 }
 
+/// The candidates found and the snapshot they were found in (which the provider summaries
+/// describe).
+pub struct Found {
+    pub snapshot: Snapshot,
+    pub candidates: Candidates,
+}
+
+impl PlacementService {
+    /// The allocation candidates of `req` over the providers as they are now. Unknown
+    /// resource classes or traits named by the request are 400s.
+    pub async fn allocation_candidates(&self, req: &CandidateRequest) -> Result<Found> {
+        {
+            let mut conn = self.db.pool.acquire().await?;
+            check_classes_exist(
+                &mut conn,
+                req.groups.iter().flat_map(|g| g.resources.keys()),
+            )
+            .await?;
+            let mut names: Vec<String> = req.groups.iter().flat_map(|g| g.traits.names()).collect();
+            names.extend(req.root_required.names());
+            names.sort();
+            names.dedup();
+            let missing = missing_traits(&mut conn, &names).await?;
+            if !missing.is_empty() {
+                return Err(PlacementError::BadRequest(format!(
+                    "No such trait(s): {}.",
+                    missing.join(", ")
+                )));
+            }
+        }
+        let snapshot = self.snapshot().await?;
+        let candidates = search(&snapshot, req);
+        Ok(Found {
+            snapshot,
+            candidates,
+        })
+    }
+}
+
+/// The search itself, in memory over `snap`.
 pub fn search(snap: &Snapshot, req: &CandidateRequest) -> Candidates {
     let mut in_tree_roots = vec![];
     for g in &req.groups {

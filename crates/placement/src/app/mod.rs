@@ -1,12 +1,20 @@
-//! Placement logic without HTTP, and the in-process API of the compute scheduler and agents.
+//! The application layer of placement: every transaction, invariant and generation check,
+//! without HTTP. The handlers of `api/` call one function here per request; the compute
+//! scheduler and the agents call the in-process API of this file (same rules, same database).
+//! One file per resource, named like its `api/` file; `capacity`, `request` and `snapshot`
+//! are shared by several.
 
+pub mod aggregates;
 pub mod allocations;
 pub mod candidates;
 pub mod capacity;
+pub mod classes;
 pub mod inventories;
 pub mod providers;
 pub mod request;
 pub mod snapshot;
+pub mod traits;
+pub mod usages;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,6 +24,20 @@ use crate::model::{is_custom_name, Provider};
 use crate::{Allocation, ComputeProvider, PlacementService, ProviderState};
 use allocations::ConsumerWrite;
 use snapshot::Snapshot;
+
+/// Something of a provider with the provider's generation when it was read or written: what
+/// a client passes back for its next conditional write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AtGeneration<T> {
+    pub generation: i64,
+    pub value: T,
+}
+
+impl<T> AtGeneration<T> {
+    pub fn new(generation: i64, value: T) -> Self {
+        AtGeneration { generation, value }
+    }
+}
 
 /// The consumer types (microversion 1.38) of compute's allocations, as Nova names them: an
 /// instance's own resources, and the source host's resources a migration holds during a move.
@@ -96,12 +118,9 @@ impl PlacementService {
 
     /// Removes a provider; Conflict if it has allocations (or child providers).
     pub async fn delete_provider(&self, uuid: &str) -> Result<(), PlacementError> {
-        let mut tx = self.db.begin_write().await?;
-        providers::delete(&mut tx, uuid)
+        self.remove_provider(uuid)
             .await
-            .map_err(PlacementError::into_plain)?;
-        tx.commit().await?;
-        Ok(())
+            .map_err(PlacementError::into_plain)
     }
 
     /// All root providers with inventories, usage, traits and aggregates (the scheduler's

@@ -1,11 +1,114 @@
-//! Provider trees: create, rename, re-parent (1.37), delete; traits and aggregates of a
-//! provider. Each function runs in the caller's write transaction.
+//! Provider trees: list with filters, create, rename, re-parent (1.37), delete; traits and
+//! aggregates of a provider. The free functions run in the caller's write transaction (the
+//! agents' sync uses them too); the `PlacementService` methods are the operations of
+//! `/resource_providers`, each one transaction.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::app::request::{MemberOf, TraitReq};
+use crate::app::{capacity, check_classes_exist, missing_traits};
 use crate::db::{self, Conn};
 use crate::error::{codes, on_unique, PlacementError, Result};
-use crate::model::Provider;
+use crate::model::{Provider, ProviderInfo};
+use crate::PlacementService;
+
+/// The filters of a provider listing; an empty filter lists every provider.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderFilter {
+    pub name: Option<String>,
+    pub uuid: Option<String>,
+    /// Aggregates (1.3).
+    pub member_of: MemberOf,
+    /// Classes and amounts a provider must still be able to serve (1.4).
+    pub resources: BTreeMap<String, i64>,
+    /// Only the tree of this provider (1.14).
+    pub in_tree: Option<String>,
+    /// Traits (1.18).
+    pub required: TraitReq,
+}
+
+impl PlacementService {
+    /// Providers matching `f`, in listing order (creation time). Unknown resource classes in
+    /// `f.resources` or traits in `f.required` are 400s; an unknown `in_tree` provider
+    /// matches nothing.
+    pub async fn list_providers(&self, f: &ProviderFilter) -> Result<Vec<ProviderInfo>> {
+        {
+            let mut conn = self.db.pool.acquire().await?;
+            check_classes_exist(&mut conn, f.resources.keys()).await?;
+            let missing = missing_traits(&mut conn, &f.required.names()).await?;
+            if !missing.is_empty() {
+                return Err(PlacementError::BadRequest(format!(
+                    "Invalid trait(s) in \"required\" parameter: No such trait(s): {}.",
+                    missing.join(", ")
+                )));
+            }
+        }
+        let mut snap = self.snapshot().await?;
+        let tree_root = f
+            .in_tree
+            .as_ref()
+            .map(|t| snap.providers.get(t).map(|p| p.root_uuid.clone()));
+        let keep = |p: &ProviderInfo| {
+            f.name.as_ref().is_none_or(|n| &p.name == n)
+                && f.uuid.as_ref().is_none_or(|x| &p.uuid == x)
+                && f.member_of.matches(&p.aggregates)
+                && f.required.matches(&p.traits)
+                && tree_root
+                    .as_ref()
+                    .is_none_or(|r| r.as_deref() == Some(p.root_uuid.as_str()))
+                && f.resources.iter().all(|(rc, &n)| {
+                    p.inventories.get(rc).is_some_and(|inv| {
+                        capacity::can_serve(inv, p.used.get(rc).copied().unwrap_or(0), n)
+                    })
+                })
+        };
+        Ok(snap
+            .order
+            .iter()
+            .filter_map(|u| snap.providers.remove(u))
+            .filter(|p| keep(p))
+            .collect())
+    }
+
+    /// Creates a provider (a root, or a child of `parent`); 409
+    /// `placement.duplicate_name` when the uuid or the name is taken, 400 without the parent.
+    pub async fn create_provider(
+        &self,
+        uuid: &str,
+        name: &str,
+        parent: Option<&str>,
+    ) -> Result<Provider> {
+        let mut tx = self.db.begin_write().await?;
+        let p = create(&mut tx, uuid, name, parent).await?;
+        tx.commit().await?;
+        Ok(p)
+    }
+
+    /// Renames a provider and, with `parent` (`Some(None)`: make it a root), re-parents it
+    /// with its subtree; moving a provider that has a parent, or making it a root, needs
+    /// `allow_reparenting` (1.37). Bumps the generation; returns the provider as written.
+    pub async fn update_provider(
+        &self,
+        uuid: &str,
+        name: &str,
+        parent: Option<Option<&str>>,
+        allow_reparenting: bool,
+    ) -> Result<Provider> {
+        let mut tx = self.db.begin_write().await?;
+        let p = update(&mut tx, uuid, Some(name), parent, allow_reparenting).await?;
+        tx.commit().await?;
+        Ok(p)
+    }
+
+    /// Removes a provider with placement's coded 409s (children, allocations); the
+    /// in-process [`delete_provider`](Self::delete_provider) flattens them.
+    pub async fn remove_provider(&self, uuid: &str) -> Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        delete(&mut tx, uuid).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
 
 pub fn not_found(uuid: &str) -> PlacementError {
     PlacementError::NotFound(format!("No resource provider with uuid {uuid} found"))

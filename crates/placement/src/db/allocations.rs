@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use ferrostack_store::sqlx::{self, any::AnyRow, Row};
 
 use super::{placeholders, Conn, DbResult};
-use crate::model::{AllocationRow, Consumer};
+use crate::model::{AllocationRow, Consumer, ProjectUsage};
 
 fn consumer_from_row(r: &AnyRow) -> DbResult<Consumer> {
     Ok(Consumer {
@@ -233,13 +233,6 @@ pub async fn provider_has_allocations(conn: &mut Conn, uuid: &str) -> DbResult<b
             .fetch_one(conn)
             .await?;
     Ok(n > 0)
-}
-
-/// Usage of a project (and user), per consumer type (NULL for consumers without one) and
-/// class, with the number of consumers of each type.
-pub struct ProjectUsage {
-    pub by_type: BTreeMap<Option<String>, BTreeMap<String, i64>>,
-    pub consumers_by_type: BTreeMap<Option<String>, i64>,
 }
 
 pub async fn project_usage(

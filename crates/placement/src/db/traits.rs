@@ -1,13 +1,7 @@
 use ferrostack_store::sqlx::{self, Row};
 
 use super::{placeholders, Conn, DbResult};
-
-/// A `name` filter of `GET /traits`.
-pub enum NameFilter {
-    All,
-    In(Vec<String>),
-    StartsWith(String),
-}
+use crate::model::NameFilter;
 
 /// Trait names, filtered by name and by whether any provider has them.
 pub async fn list(
