@@ -1,18 +1,22 @@
 //! The image service (Glance v2 API under `/image`).
 //!
-//! Layout: `api/` (routes, wire bodies, thin handlers), `service.rs` (visibility, quotas, the
-//! upload pipeline), `db/` (SQL), `store.rs` (image data stores), `format.rs` (disk format
-//! inspection).
+//! Layout: `api/` (routes, wire bodies, thin handlers: parse, authorize, call one `app/`
+//! function, render; no database or store access), `app/` (the application layer: visibility
+//! and policy targets, quotas, status transitions, the upload pipeline, snapshots, the image
+//! list cache and its invalidation), `db/` (SQL), `store.rs` (image data stores), `format.rs`
+//! (disk format inspection), `model.rs` (domain types), `error.rs` (typed errors and their
+//! HTTP mapping).
 
 pub mod api;
-mod builtin;
+pub mod app;
 pub mod db;
 pub mod error;
 pub mod format;
 pub mod model;
-pub mod service;
-pub mod snapshots;
 pub mod store;
+
+/// The snapshot images of the compute service, at their former path (`app::snapshots`).
+pub use app::snapshots;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -65,7 +69,7 @@ pub struct ImageService {
     pub store: Arc<dyn store::ImageStore>,
     /// Data staged with `PUT /v2/images/{id}/stage`, waiting for `import`.
     staged: tokio::sync::Mutex<HashMap<String, store::Staged>>,
-    /// Bumped after every write request (see `api::invalidate_on_write`).
+    /// Bumped after every write (see `app::images`: `touch`).
     list_generation: std::sync::atomic::AtomicU64,
     /// All live images, for listing: reused while no write happened here and for at most
     /// `LIST_CACHE_TTL` (writes on other controllers show up within that time).
@@ -110,55 +114,5 @@ impl ImageService {
             list_cache: Default::default(),
             list_refreshing: Default::default(),
         }))
-    }
-
-    /// Marks the image list as changed.
-    pub fn touch(&self) {
-        self.list_generation
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    }
-
-    /// All live images (newest first), from the cache when it is still good. After a local
-    /// write the list is reloaded at once; when it is merely older than the TTL, the old list
-    /// is served while one background task reloads it.
-    pub async fn all_images(self: &Arc<Self>) -> Result<Arc<Vec<model::Image>>, ImageError> {
-        let generation = self
-            .list_generation
-            .load(std::sync::atomic::Ordering::Acquire);
-        if let Ok(guard) = self.list_cache.lock() {
-            if let Some(c) = guard.as_ref() {
-                if c.generation == generation {
-                    if c.at.elapsed() >= LIST_CACHE_TTL
-                        && !self
-                            .list_refreshing
-                            .swap(true, std::sync::atomic::Ordering::AcqRel)
-                    {
-                        let me = self.clone();
-                        tokio::spawn(async move {
-                            if let Err(e) = me.reload_list(generation).await {
-                                tracing::warn!(error = %e, "image list refresh failed");
-                            }
-                            me.list_refreshing
-                                .store(false, std::sync::atomic::Ordering::Release);
-                        });
-                    }
-                    return Ok(c.images.clone());
-                }
-            }
-        }
-        self.reload_list(generation).await
-    }
-
-    async fn reload_list(&self, generation: u64) -> Result<Arc<Vec<model::Image>>, ImageError> {
-        let mut conn = self.db.pool.acquire().await?;
-        let images = Arc::new(db::images::list(&mut conn).await?);
-        if let Ok(mut guard) = self.list_cache.lock() {
-            *guard = Some(ListCache {
-                generation,
-                at: std::time::Instant::now(),
-                images: images.clone(),
-            });
-        }
-        Ok(images)
     }
 }

@@ -10,10 +10,9 @@ use http::{header, HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 
 use super::State;
-use crate::db;
 use crate::error::{ImageError, Result};
-use crate::model::Status;
 use crate::store::ByteStream;
+use crate::ImageService;
 
 fn body_stream(body: Body) -> ByteStream {
     body.into_data_stream()
@@ -57,13 +56,7 @@ pub async fn upload(
     octet_stream(&headers)?;
     let svc = &state.0;
     let img = svc.find_for(&id, &auth, "upload_image").await?;
-    if img.disk_format.is_none() || img.container_format.is_none() {
-        return Err(ImageError::BadRequest(
-            "Properties disk_format and container_format must be set prior to uploading image data.".into(),
-        ));
-    }
-    let staged = svc.receive(&img, Status::Saving, body_stream(body)).await?;
-    svc.finish_upload(&img, staged, Status::Saving).await?;
+    svc.upload_data(&img, body_stream(body)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -102,16 +95,8 @@ pub async fn download(
         "download_image",
         &svc.target(&img, &auth).await?,
     )?;
-    match img.status {
-        Status::Active => {}
-        Status::Deactivated if auth.is_admin => {}
-        Status::Deactivated => {
-            return Err(ImageError::Forbidden(
-                "The requested image has been deactivated. Image data download is forbidden."
-                    .into(),
-            ))
-        }
-        _ => return Ok(StatusCode::NO_CONTENT.into_response()),
+    if !ImageService::downloadable(&img, &auth)? {
+        return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let size = u64::try_from(img.size.unwrap_or(0)).unwrap_or(0);
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
@@ -122,7 +107,7 @@ pub async fn download(
             ))
         })?),
     };
-    let stream = svc.store.read(&img.location, range).await?;
+    let stream = svc.read_data(&img, range).await?;
     let (status, len) = match range {
         Some((a, b)) => (StatusCode::PARTIAL_CONTENT, b - a),
         None => (StatusCode::OK, size),
@@ -159,10 +144,7 @@ pub async fn stage(
     octet_stream(&headers)?;
     let svc = &state.0;
     let img = svc.find_for(&id, &auth, "upload_image").await?;
-    let staged = svc
-        .receive(&img, Status::Uploading, body_stream(body))
-        .await?;
-    svc.keep_staged(&id, staged).await;
+    svc.stage_upload(&img, body_stream(body)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -184,31 +166,9 @@ pub async fn import(
             "Import method {method:?} is not supported; use glance-direct."
         )));
     }
-    if img.disk_format.is_none() || img.container_format.is_none() {
-        return Err(ImageError::Conflict(
-            "The image needs disk_format and container_format before import.".into(),
-        ));
-    }
-    if img.status != Status::Uploading {
-        return Err(ImageError::Conflict(format!(
-            "Image {id} is in status {}: stage its data before importing.",
-            img.status.as_str()
-        )));
-    }
-    let staged = svc
-        .take_staged(&id)
-        .await
-        .ok_or_else(|| ImageError::Conflict(format!("Image {id} has no staged data.")))?;
-    if !db::images::transition(&svc.db.writer, &id, &[Status::Uploading], Status::Importing).await?
-    {
-        svc.store.discard(staged).await;
-        return Err(ImageError::Conflict(format!(
-            "Image {id} changed while importing."
-        )));
-    }
     // The data is local: the import finishes before the 202 goes out, so a client polling
     // the image already sees its final status.
-    svc.finish_upload(&img, staged, Status::Importing).await?;
+    svc.import_staged(&img).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 

@@ -1,7 +1,5 @@
 //! `/v2/images`: create, list, show, JSON-patch update, delete, tags, deactivate/reactivate.
 
-use std::collections::HashMap;
-
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery};
 use axum::response::{IntoResponse, Response};
@@ -11,9 +9,9 @@ use serde_json::{json, Value};
 
 use super::wire;
 use super::State;
-use crate::db;
+use crate::app::images::{counted_properties, Cmp, ImageQuery};
 use crate::error::{ImageError, Result};
-use crate::model::{Image, MemberStatus, Status, Visibility};
+use crate::model::{Image, Status, Visibility};
 
 /// Glance's default and largest page sizes.
 const DEFAULT_LIMIT: usize = 25;
@@ -23,29 +21,6 @@ fn caller_project(auth: &Auth) -> Result<String> {
     auth.project_id()
         .map(str::to_string)
         .ok_or_else(|| ImageError::Forbidden("A project-scoped token is required.".into()))
-}
-
-/// The additional properties Glance's `image_property_quota` counts (not its own `os_glance`
-/// ones).
-fn counted_properties(img: &Image) -> usize {
-    img.properties
-        .keys()
-        .filter(|k| !k.starts_with("os_glance"))
-        .count()
-}
-
-/// 413 when `img` has more counted properties than the quota allows and more than `before`
-/// (what it had before the change).
-fn check_property_quota(svc: &crate::ImageService, img: &Image, before: usize) -> Result<()> {
-    let n = counted_properties(img);
-    let max = svc.config.property_quota;
-    if max >= 0 && n > before && i64::try_from(n).unwrap_or(i64::MAX) > max {
-        return Err(ImageError::TooLarge(format!(
-            "The limit has been exceeded on the number of allowed image properties. \
-             Attempted: {n}, Maximum: {max}"
-        )));
-    }
-    Ok(())
 }
 
 pub async fn create(state: State, auth: Auth, body: Bytes) -> Result<Response> {
@@ -89,7 +64,7 @@ pub async fn create(state: State, auth: Auth, body: Bytes) -> Result<Response> {
     for (k, v) in o {
         wire::set_attribute(&mut img, &k, v, true)?;
     }
-    check_property_quota(svc, &img, 0)?;
+    svc.check_property_quota(&img, 0)?;
     if img.owner != project && !auth.is_admin {
         return Err(ImageError::Forbidden(
             "Only admins may create images owned by another project.".into(),
@@ -98,33 +73,7 @@ pub async fn create(state: State, auth: Auth, body: Bytes) -> Result<Response> {
     let target = json!({"project_id": img.owner, "visibility": img.visibility.as_str()});
     auth.enforce(&svc.policy, "add_image", &target)?;
     check_visibility_policy(svc, &auth, &img)?;
-    // The limit is read before the write transaction (which must not wait for a second
-    // connection); the count and the insert happen in the transaction, so two concurrent
-    // creates at the limit cannot both succeed.
-    let limit = svc.count_limit(&img.owner).await?;
-    let mut tx = svc.db.begin_write().await?;
-    if db::images::get(&mut tx, &id).await?.is_some() {
-        return Err(ImageError::Conflict(format!(
-            "Image with identifier {id} already exists!"
-        )));
-    }
-    if let Some(limit) = limit {
-        let (count, _) = db::images::usage(&mut *tx, &img.owner).await?;
-        if count >= limit {
-            return Err(ImageError::TooLarge(format!(
-                "Attempted: 1, Maximum: {limit}: image_count_total exceeded for project {}.",
-                img.owner
-            )));
-        }
-    }
-    db::images::insert(&mut tx, &img).await.map_err(|e| {
-        if ferrostack_store::is_unique_violation(&e) {
-            ImageError::Conflict(format!("Image with identifier {id} already exists!"))
-        } else {
-            e.into()
-        }
-    })?;
-    tx.commit().await?;
+    svc.create_image(&img).await?;
     let mut resp = (StatusCode::CREATED, axum::Json(wire::image(&img))).into_response();
     if let Ok(v) = format!("{}/image/v2/images/{id}", svc.config.public_url).parse() {
         resp.headers_mut().insert(header::LOCATION, v);
@@ -144,50 +93,24 @@ fn check_visibility_policy(svc: &crate::ImageService, auth: &Auth, img: &Image) 
 }
 
 /// Parses `gt:2016-01-01T00:00:00Z`-style time filters.
-fn time_filter(v: &str) -> Result<(String, i64)> {
-    let (op, t) = v
-        .split_once(':')
-        .filter(|(op, _)| ["gt", "gte", "lt", "lte", "eq", "neq"].contains(op))
-        .map_or(("eq", v), |x| x);
+fn time_filter(v: &str) -> Result<(Cmp, i64)> {
+    let parsed = v.split_once(':').and_then(|(op, t)| {
+        let op = match op {
+            "gt" => Cmp::Gt,
+            "gte" => Cmp::Gte,
+            "lt" => Cmp::Lt,
+            "lte" => Cmp::Lte,
+            "eq" => Cmp::Eq,
+            "neq" => Cmp::Neq,
+            _ => return None,
+        };
+        Some((op, t))
+    });
+    let (op, t) = parsed.unwrap_or((Cmp::Eq, v));
     let ts = chrono::DateTime::parse_from_rfc3339(t)
         .map(|d| d.timestamp_micros())
         .map_err(|_| ImageError::BadRequest(format!("Invalid time filter value '{v}'.")))?;
-    Ok((op.to_string(), ts))
-}
-
-fn compare(op: &str, a: i64, b: i64) -> bool {
-    match op {
-        "gt" => a > b,
-        "gte" => a >= b,
-        "lt" => a < b,
-        "lte" => a <= b,
-        "neq" => a != b,
-        _ => a == b,
-    }
-}
-
-/// One sort key of an image, comparable without allocation.
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-enum SortKey<'a> {
-    Int(i64),
-    Str(&'a str),
-}
-
-fn sort_value<'a>(i: &'a Image, key: &str) -> SortKey<'a> {
-    match key {
-        "name" => SortKey::Str(i.name.as_deref().unwrap_or("")),
-        "status" => SortKey::Str(i.status.as_str()),
-        "visibility" => SortKey::Str(i.visibility.as_str()),
-        "size" => SortKey::Int(i.size.unwrap_or(-1)),
-        "min_disk" => SortKey::Int(i.min_disk),
-        "min_ram" => SortKey::Int(i.min_ram),
-        "disk_format" => SortKey::Str(i.disk_format.as_deref().unwrap_or("")),
-        "container_format" => SortKey::Str(i.container_format.as_deref().unwrap_or("")),
-        "owner" => SortKey::Str(&i.owner),
-        "id" => SortKey::Str(&i.id),
-        "updated_at" => SortKey::Int(i.updated_at),
-        _ => SortKey::Int(i.created_at),
-    }
+    Ok((op, ts))
 }
 
 const SORT_KEYS: [&str; 11] = [
@@ -218,7 +141,6 @@ pub async fn list(state: State, auth: Auth, RawQuery(raw): RawQuery) -> Result<R
     };
     let project = auth.project_id().unwrap_or_default().to_string();
     auth.enforce(&svc.policy, "get_images", &json!({"project_id": project}))?;
-    let admin = auth.is_admin;
 
     let limit = match get("limit") {
         None => DEFAULT_LIMIT,
@@ -235,14 +157,13 @@ pub async fn list(state: State, auth: Auth, RawQuery(raw): RawQuery) -> Result<R
             )));
         }
     }
-    let member_status = get("member_status").unwrap_or_else(|| "accepted".into());
-    if !["accepted", "pending", "rejected", "all"].contains(&member_status.as_str()) {
-        return Err(ImageError::BadRequest(format!(
-            "Invalid status value: {member_status}"
-        )));
+    let member_status = get("member_status");
+    if let Some(m) = member_status
+        .as_deref()
+        .filter(|m| !["accepted", "pending", "rejected", "all"].contains(m))
+    {
+        return Err(ImageError::BadRequest(format!("Invalid status value: {m}")));
     }
-    let memberships: HashMap<String, MemberStatus> =
-        svc.memberships_of(&project).await?.into_iter().collect();
 
     // Sorting: `sort=key:dir,...` or `sort_key`/`sort_dir` (repeatable); default created_at desc.
     let mut sorts: Vec<(String, bool)> = Vec::new();
@@ -322,7 +243,7 @@ pub async fn list(state: State, auth: Auth, RawQuery(raw): RawQuery) -> Result<R
         .filter(|(k, _)| k == "tag")
         .map(|(_, v)| v.clone())
         .collect();
-    let os_hidden = get("os_hidden").map(|v| v == "true").unwrap_or(false);
+    let os_hidden = get("os_hidden").map(|v| v == "true");
     let ids: Option<Vec<String>> = get("id").map(|v| {
         v.trim_start_matches("in:")
             .split(',')
@@ -330,93 +251,40 @@ pub async fn list(state: State, auth: Auth, RawQuery(raw): RawQuery) -> Result<R
             .collect()
     });
 
-    let all = svc.all_images().await?;
-    let mut out: Vec<&Image> = all
+    let properties: Vec<(String, String)> = pairs
         .iter()
-        .filter(|i| {
-            let own = i.owner == project;
-            let member = memberships.get(&i.id);
-            let shared_ok =
-                |want: &str| member.is_some_and(|m| want == "all" || m.as_str() == want);
-            match visibility.as_deref() {
-                None => {
-                    admin
-                        || own
-                        || i.visibility == Visibility::Public
-                        || (i.visibility == Visibility::Shared && shared_ok(&member_status))
-                }
-                Some("all") => {
-                    admin
-                        || own
-                        || matches!(i.visibility, Visibility::Public | Visibility::Community)
-                        || (i.visibility == Visibility::Shared && shared_ok(&member_status))
-                }
-                Some("shared") => {
-                    i.visibility == Visibility::Shared
-                        && (shared_ok(&member_status)
-                            || own
-                            || (admin && get("member_status").is_none()))
-                }
-                Some("private") => i.visibility == Visibility::Private && (own || admin),
-                Some(v) => i.visibility.as_str() == v,
-            }
-        })
-        .filter(|i| i.os_hidden == os_hidden || get("os_hidden").is_none() && !i.os_hidden)
-        .filter(|i| get("name").is_none_or(|n| i.name.as_deref() == Some(n.as_str())))
-        .filter(|i| get("status").is_none_or(|s| i.status.as_str() == s))
-        .filter(|i| get("owner").is_none_or(|o| i.owner == o))
-        .filter(|i| get("protected").is_none_or(|p| (p == "true") == i.protected))
-        .filter(|i| {
-            get("container_format")
-                .is_none_or(|f| i.container_format.as_deref() == Some(f.as_str()))
-        })
-        .filter(|i| get("disk_format").is_none_or(|f| i.disk_format.as_deref() == Some(f.as_str())))
-        .filter(|i| tags.iter().all(|t| i.tags.contains(t)))
-        .filter(|i| size_min.is_none_or(|m| i.size.is_some_and(|s| s >= m)))
-        .filter(|i| size_max.is_none_or(|m| i.size.is_some_and(|s| s <= m)))
-        .filter(|i| {
-            created
-                .as_ref()
-                .is_none_or(|(op, t)| compare(op, i.created_at, *t))
-        })
-        .filter(|i| {
-            updated
-                .as_ref()
-                .is_none_or(|(op, t)| compare(op, i.updated_at, *t))
-        })
-        .filter(|i| ids.as_ref().is_none_or(|ids| ids.contains(&i.id)))
-        // Any other query key filters on a free-form property.
-        .filter(|i| {
-            pairs
-                .iter()
-                .filter(|(k, _)| !known.contains(&k.as_str()))
-                .all(|(k, v)| i.properties.get(k).and_then(Value::as_str) == Some(v.as_str()))
-        })
+        .filter(|(k, _)| !known.contains(&k.as_str()))
+        .cloned()
         .collect();
-    out.sort_by(|a, b| {
-        for (k, desc) in &sorts {
-            let o = sort_value(a, k).cmp(&sort_value(b, k));
-            let o = if *desc { o.reverse() } else { o };
-            if o != std::cmp::Ordering::Equal {
-                return o;
-            }
-        }
-        std::cmp::Ordering::Equal
-    });
-    let (page, next) =
-        ferrostack_api::pagination::page(out, get("marker").as_deref(), limit, |i| i.id.as_str())
-            .map_err(|_| {
-            ImageError::BadRequest(format!(
-                "marker {} not found",
-                get("marker").unwrap_or_default()
-            ))
-        })?;
+    let query = ImageQuery {
+        visibility,
+        member_status,
+        os_hidden,
+        name: get("name"),
+        status: get("status"),
+        owner: get("owner"),
+        protected: get("protected").map(|p| p == "true"),
+        container_format: get("container_format"),
+        disk_format: get("disk_format"),
+        tags,
+        size_min,
+        size_max,
+        created_at: created,
+        updated_at: updated,
+        ids,
+        // Any other query key filters on a free-form property.
+        properties,
+        sorts,
+        marker: get("marker"),
+        limit,
+    };
+    let page = svc.list_images(&auth, &query).await?;
     let mut body = json!({
-        "images": page.iter().map(|i| wire::image(i)).collect::<Vec<_>>(),
+        "images": page.images.iter().map(wire::image).collect::<Vec<_>>(),
         "first": "/v2/images",
         "schema": "/v2/schemas/images",
     });
-    if let Some(m) = next {
+    if let Some(m) = page.next {
         let mut q: Vec<(String, String)> = pairs
             .into_iter()
             .filter(|(k, _)| k != "marker" && k != "limit")
@@ -540,34 +408,15 @@ pub async fn update(
         check_visibility_policy(svc, &auth, &img)?;
     }
     // As Glance: only a change that adds properties is held to the quota.
-    check_property_quota(svc, &img, before_properties)?;
-    let mut tx = svc.db.begin_write().await?;
-    db::images::update(&mut tx, &img).await?;
-    tx.commit().await?;
-    let mut conn = svc.db.pool.acquire().await?;
-    let img = db::images::get(&mut conn, &id)
-        .await?
-        .ok_or_else(|| ImageError::NotFound(id.clone()))?;
+    svc.check_property_quota(&img, before_properties)?;
+    let img = svc.update_image(&img).await?;
     Ok(axum::Json(wire::image(&img)).into_response())
 }
 
 pub async fn remove(state: State, auth: Auth, Path(id): Path<String>) -> Result<StatusCode> {
     let svc = &state.0;
     let img = svc.find_for(&id, &auth, "delete_image").await?;
-    if img.protected {
-        return Err(ImageError::Forbidden(format!(
-            "Image {id} is protected and cannot be deleted."
-        )));
-    }
-    if !db::images::mark_deleted(&svc.db.writer, &id).await? {
-        return Err(ImageError::NotFound(id));
-    }
-    if !img.location.is_empty() {
-        svc.store.delete(&img.location).await?;
-    }
-    if let Some(staged) = svc.take_staged(&id).await {
-        svc.store.discard(staged).await;
-    }
+    svc.delete_image(&img).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -577,19 +426,9 @@ pub async fn add_tag(
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     let svc = &state.0;
-    let mut img = svc.find_for(&id, &auth, "modify_image").await?;
+    let img = svc.find_for(&id, &auth, "modify_image").await?;
     wire::check_tag(&tag)?;
-    if !img.tags.contains(&tag) {
-        if img.tags.len() >= 128 {
-            return Err(ImageError::TooLarge(
-                "Maximum number of tags exceeded (128).".into(),
-            ));
-        }
-        img.tags.push(tag);
-        let mut tx = svc.db.begin_write().await?;
-        db::images::set_tags(&mut tx, &id, &img.tags).await?;
-        tx.commit().await?;
-    }
+    svc.add_tag(&img, &tag).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -608,16 +447,8 @@ pub async fn remove_tag(
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     let svc = &state.0;
-    let mut img = svc.find_for(&id, &auth, "modify_image").await?;
-    if !img.tags.contains(&tag) {
-        return Err(ImageError::NotFoundMsg(format!(
-            "Tag {tag} not found on image {id}."
-        )));
-    }
-    img.tags.retain(|t| *t != tag);
-    let mut tx = svc.db.begin_write().await?;
-    db::images::set_tags(&mut tx, &id, &img.tags).await?;
-    tx.commit().await?;
+    let img = svc.find_for(&id, &auth, "modify_image").await?;
+    svc.remove_tag(&img, &tag).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -636,21 +467,8 @@ async fn set_active(
     id: &str,
     active: bool,
 ) -> Result<StatusCode> {
-    let (action, from, to) = if active {
-        ("reactivate", Status::Deactivated, Status::Active)
-    } else {
-        ("deactivate", Status::Active, Status::Deactivated)
-    };
+    let action = if active { "reactivate" } else { "deactivate" };
     let img = svc.find_for(id, auth, action).await?;
-    if img.status == to {
-        return Ok(StatusCode::NO_CONTENT);
-    }
-    if img.status != from {
-        return Err(ImageError::Forbidden(format!(
-            "Not allowed to {action} image in status '{}'",
-            img.status.as_str()
-        )));
-    }
-    db::images::transition(&svc.db.writer, id, &[from], to).await?;
+    svc.set_active(&img, active).await?;
     Ok(StatusCode::NO_CONTENT)
 }

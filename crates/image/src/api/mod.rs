@@ -1,4 +1,7 @@
-//! The Glance v2 HTTP API: routes and thin handlers, one module per resource.
+//! The Glance v2 HTTP API: routes and thin handlers, one module per resource. A handler
+//! parses the request, authorizes it (`find_for`, `auth.enforce`), calls the application
+//! layer (`crate::app`) and renders the answer; the image list cache is invalidated by the
+//! application layer's writes, not here.
 
 mod data;
 mod images;
@@ -66,27 +69,9 @@ pub fn router(svc: Arc<ImageService>) -> Router {
         .route("/", get(info::versions))
         .route("/versions", get(info::versions))
         .fallback(info::not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            svc.clone(),
-            invalidate_on_write,
-        ))
         .with_state(svc)
         .layer(axum::middleware::from_fn(
             ferrostack_api::request::refuse_nul,
         ))
         .layer(ErrorFormat::Glance.layer())
-}
-
-/// After any request that may write (not GET/HEAD), the cached image list is stale.
-async fn invalidate_on_write(
-    axum::extract::State(svc): State,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let writes = !matches!(*req.method(), http::Method::GET | http::Method::HEAD);
-    let resp = next.run(req).await;
-    if writes {
-        svc.touch();
-    }
-    resp
 }

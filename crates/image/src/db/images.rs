@@ -196,8 +196,8 @@ pub async fn get(conn: &mut Conn, id: &str) -> DbResult<Option<Image>> {
     Ok(Some(i))
 }
 
-/// All live images; the API layer filters by visibility and query (an identity-sized catalogue
-/// of images is small enough to filter in memory; indexes keep the scan cheap).
+/// All live images; the application layer filters by visibility and query (an identity-sized
+/// catalogue of images is small enough to filter in memory; indexes keep the scan cheap).
 pub async fn list(conn: &mut Conn) -> DbResult<Vec<Image>> {
     let q =
         format!("SELECT {COLS} FROM images WHERE deleted = 0 ORDER BY created_at DESC, id DESC");

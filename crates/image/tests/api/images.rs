@@ -260,3 +260,29 @@ api_test!(async fn image_data_must_be_an_octet_stream(c) {
         Some("application/octet-stream; charset=binary"), vec![1u8; 512], &[]).await;
     assert_eq!(s, 204);
 });
+
+// The image list is cached; the application layer's writes (not an HTTP middleware) mark it
+// stale, so a listing right after any write shows that write.
+api_test!(async fn listings_show_every_write_at_once(c) {
+    let admin = c.admin().await;
+    let v = c.create(&admin, json!({"name": "fresh", "disk_format": "raw", "container_format": "bare"})).await;
+    let id = v["id"].as_str().unwrap().to_string();
+    let find = |list: &serde_json::Value| list["images"].as_array().unwrap().iter().find(|i| i["id"] == id.as_str()).cloned();
+    let listed = c.json(Method::GET, "/image/v2/images", &admin, None).await.1;
+    assert_eq!(find(&listed).unwrap()["status"], "queued");
+    assert_eq!(c.upload(&id, &admin, &[7u8; 16]).await, 204);
+    let listed = c.json(Method::GET, "/image/v2/images", &admin, None).await.1;
+    assert_eq!(find(&listed).unwrap()["status"], "active");
+    let (s, _) = c.json(Method::PUT, &format!("/image/v2/images/{id}/tags/blue"), &admin, None).await;
+    assert_eq!(s, 204);
+    let listed = c.json(Method::GET, "/image/v2/images", &admin, None).await.1;
+    assert_eq!(find(&listed).unwrap()["tags"], json!(["blue"]));
+    let (s, _) = c.json(Method::POST, &format!("/image/v2/images/{id}/actions/deactivate"), &admin, None).await;
+    assert_eq!(s, 204);
+    let listed = c.json(Method::GET, "/image/v2/images", &admin, None).await.1;
+    assert_eq!(find(&listed).unwrap()["status"], "deactivated");
+    let (s, _) = c.json(Method::DELETE, &format!("/image/v2/images/{id}"), &admin, None).await;
+    assert_eq!(s, 204);
+    let listed = c.json(Method::GET, "/image/v2/images", &admin, None).await.1;
+    assert!(find(&listed).is_none());
+});

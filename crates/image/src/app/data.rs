@@ -1,86 +1,103 @@
-//! Image logic without HTTP: who may see an image, quotas, and the upload pipeline
-//! (stage → inspect → commit → active), shared by direct upload and `glance-direct` import.
+//! Image data: the upload pipeline (stage → inspect → commit → active) shared by direct upload,
+//! `glance-direct` import, snapshots and the built-in images; staged data waiting for an
+//! import; the quota on stored bytes; and reading the data back. Every status change is a
+//! compare-and-set (`db::images::transition`), so a concurrent delete or a second upload
+//! cannot be overwritten; every path that may have changed an image marks the image list
+//! stale ([`touch`](ImageService::touch)).
 
 use ferrostack_api::AuthContext;
-use serde_json::{json, Value};
 
 use crate::db;
 use crate::error::{ImageError, Result};
 use crate::format;
-use crate::model::{Image, MemberStatus, Status, Visibility};
+use crate::model::{Image, Status};
 use crate::store::{ByteStream, Staged};
 use crate::ImageService;
 
 impl ImageService {
-    /// The caller's project when it is a member (of any status) of someone else's image.
-    async fn caller_membership(&self, image: &Image, auth: &AuthContext) -> Result<Option<String>> {
-        match auth.project_id() {
-            Some(p) if p != image.owner => Ok(db::members::get(&self.db.pool, &image.id, p)
-                .await?
-                .map(|m| m.member_id)),
-            _ => Ok(None),
+    /// Uploads `body` as the data of a queued image (`PUT /file`): the image must have its
+    /// disk and container formats (400), goes `saving` while the data streams in and `active`
+    /// once it is inspected and stored; back to `queued` when refused.
+    pub async fn upload_data(&self, img: &Image, body: ByteStream) -> Result<()> {
+        if img.disk_format.is_none() || img.container_format.is_none() {
+            return Err(ImageError::BadRequest(
+                "Properties disk_format and container_format must be set prior to uploading image data.".into(),
+            ));
         }
+        let staged = self.receive(img, Status::Saving, body).await?;
+        self.finish_upload(img, staged, Status::Saving).await
     }
 
-    fn target_with(image: &Image, member: Option<String>) -> Value {
-        json!({"project_id": image.owner, "member_id": member, "visibility": image.visibility.as_str()})
+    /// Stages `body` for a later [`import_staged`](Self::import_staged) (`PUT /stage`): the
+    /// image goes `uploading` and the data waits in the store's staging area.
+    pub async fn stage_upload(&self, img: &Image, body: ByteStream) -> Result<()> {
+        let staged = self.receive(img, Status::Uploading, body).await?;
+        self.keep_staged(&img.id, staged).await;
+        Ok(())
     }
 
-    /// Whether `auth` may see `image`, given the caller's membership.
-    fn visible_with(image: &Image, auth: &AuthContext, member: Option<&str>) -> bool {
-        auth.is_admin
-            || matches!(image.visibility, Visibility::Public | Visibility::Community)
-            || auth.project_id() == Some(image.owner.as_str())
-            || (image.visibility == Visibility::Shared && member.is_some())
-    }
-
-    /// The policy target of `image` for `auth`: owner, the caller's membership, visibility.
-    pub async fn target(&self, image: &Image, auth: &AuthContext) -> Result<Value> {
-        Ok(Self::target_with(
-            image,
-            self.caller_membership(image, auth).await?,
-        ))
-    }
-
-    /// Loads an image and the caller's membership of it; 404 when the caller cannot see it.
-    async fn find_with_membership(
-        &self,
-        id: &str,
-        auth: &AuthContext,
-    ) -> Result<(Image, Option<String>)> {
-        let mut conn = self.db.pool.acquire().await?;
-        let image = db::images::get(&mut conn, id)
-            .await?
-            .ok_or_else(|| ImageError::NotFound(id.to_string()))?;
-        drop(conn);
-        let member = self.caller_membership(&image, auth).await?;
-        if !Self::visible_with(&image, auth, member.as_deref()) {
-            return Err(ImageError::NotFound(id.to_string()));
+    /// Imports the staged data of an `uploading` image (glance-direct): 409 without formats,
+    /// in another status, or without staged data. The import finishes before this returns,
+    /// so a client polling the image next sees its final status.
+    pub async fn import_staged(&self, img: &Image) -> Result<()> {
+        let id = &img.id;
+        if img.disk_format.is_none() || img.container_format.is_none() {
+            return Err(ImageError::Conflict(
+                "The image needs disk_format and container_format before import.".into(),
+            ));
         }
-        Ok((image, member))
-    }
-
-    /// Loads an image the caller can see; 404 otherwise.
-    pub async fn find(&self, id: &str, auth: &AuthContext) -> Result<Image> {
-        Ok(self.find_with_membership(id, auth).await?.0)
-    }
-
-    /// Loads an image the caller can see and checks `action` on it (404, then 403), reading
-    /// the caller's membership once for both.
-    pub async fn find_for(&self, id: &str, auth: &AuthContext, action: &str) -> Result<Image> {
-        let (image, member) = self.find_with_membership(id, auth).await?;
-        let target = Self::target_with(&image, member);
-        if !self.policy.enforce(action, &target, &auth.credentials()) {
-            return Err(ImageError::Forbidden(format!(
-                "You are not authorized to perform the requested action: {action}."
+        if img.status != Status::Uploading {
+            return Err(ImageError::Conflict(format!(
+                "Image {id} is in status {}: stage its data before importing.",
+                img.status.as_str()
             )));
         }
-        Ok(image)
+        let staged = self
+            .take_staged(id)
+            .await
+            .ok_or_else(|| ImageError::Conflict(format!("Image {id} has no staged data.")))?;
+        let moved =
+            db::images::transition(&self.db.writer, id, &[Status::Uploading], Status::Importing)
+                .await;
+        self.touch();
+        if !moved? {
+            self.store.discard(staged).await;
+            return Err(ImageError::Conflict(format!(
+                "Image {id} changed while importing."
+            )));
+        }
+        self.finish_upload(img, staged, Status::Importing).await
+    }
+
+    /// Whether the caller may download the data of `img` now: Ok(true) when there is data to
+    /// send, Ok(false) when the image has none (yet), 403 when it is deactivated (admins
+    /// still may).
+    pub fn downloadable(img: &Image, auth: &AuthContext) -> Result<bool> {
+        match img.status {
+            Status::Active => Ok(true),
+            Status::Deactivated if auth.is_admin => Ok(true),
+            Status::Deactivated => Err(ImageError::Forbidden(
+                "The requested image has been deactivated. Image data download is forbidden."
+                    .into(),
+            )),
+            _ => Ok(false),
+        }
+    }
+
+    /// The data of `img`, or the bytes `[start, end)` of it.
+    pub async fn read_data(&self, img: &Image, range: Option<(u64, u64)>) -> Result<ByteStream> {
+        Ok(self.store.read(&img.location, range).await?)
     }
 
     /// Moves a queued image to `to` (`saving` or `uploading`) and streams `body` into staging;
     /// when the data cannot be kept, the image goes back to `queued` so it can be sent again.
     pub async fn receive(&self, img: &Image, to: Status, body: ByteStream) -> Result<Staged> {
+        let result = self.receive_inner(img, to, body).await;
+        self.touch();
+        result
+    }
+
+    async fn receive_inner(&self, img: &Image, to: Status, body: ByteStream) -> Result<Staged> {
         if !db::images::transition(&self.db.writer, &img.id, &[Status::Queued], to).await? {
             return Err(ImageError::Conflict(format!(
                 "Image status transition from {} to {} is not allowed",
@@ -95,16 +112,6 @@ impl ImageService {
                 Err(e)
             }
         }
-    }
-
-    /// The `image_count_total` limit of `owner` (None: unlimited).
-    pub async fn count_limit(&self, owner: &str) -> Result<Option<i64>> {
-        let limit = self
-            .identity
-            .project_limit("image", "image_count_total", owner)
-            .await
-            .map_err(|e| ImageError::Api(e.into()))?;
-        Ok(limit.filter(|l| *l >= 0))
     }
 
     /// Bytes `owner` may still upload under `image_size_total` (MiB), capped by the image size cap.
@@ -143,6 +150,12 @@ impl ImageService {
     /// data (status `active`). A mismatch or an unsafe image is refused with the reason, its
     /// data removed, and the image goes back to `queued`.
     pub async fn finish_upload(&self, image: &Image, staged: Staged, from: Status) -> Result<()> {
+        let result = self.finish_upload_inner(image, staged, from).await;
+        self.touch();
+        result
+    }
+
+    async fn finish_upload_inner(&self, image: &Image, staged: Staged, from: Status) -> Result<()> {
         let inspection = format::inspect(&staged.head, &staged.tail, staged.size);
         let declared = image.disk_format.clone().unwrap_or_default();
         let refusal = if let Some(reason) = &inspection.unsafe_reason {
@@ -205,14 +218,5 @@ impl ImageService {
 
     pub async fn take_staged(&self, image_id: &str) -> Option<Staged> {
         self.staged.lock().await.remove(image_id)
-    }
-
-    /// Project ids that are accepted members of images, by image, for listing.
-    pub async fn memberships_of(&self, project: &str) -> Result<Vec<(String, MemberStatus)>> {
-        Ok(db::members::list_for_member(&self.db.pool, project)
-            .await?
-            .into_iter()
-            .map(|m| (m.image_id, m.status))
-            .collect())
     }
 }
