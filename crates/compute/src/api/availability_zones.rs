@@ -1,9 +1,7 @@
 //! `/os-availability-zone` (zones and whether they are available) and
-//! `/os-availability-zone/detail` (admin: the hosts of each zone and their services).
-//!
-//! As in Nova, a compute host's zone is that of its aggregates, else the default zone; other
-//! services (scheduler, conductor) live in the hidden `internal` zone, which only the detail
-//! view shows. A zone is available when one of its services is enabled.
+//! `/os-availability-zone/detail` (admin: the hosts of each zone and their services). Only the
+//! detail view shows the `internal` zone of the non-compute services (`app/availability_zones.rs`
+//! says which zone a service is in).
 
 use std::collections::BTreeMap;
 
@@ -15,8 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::input;
 use super::State;
-use crate::db;
-use crate::db::hosts::Service;
+use crate::app::availability_zones::{Zones, INTERNAL_ZONE};
 use crate::error::Result;
 use crate::model::service_is_up;
 use crate::ComputeService;
@@ -27,44 +24,8 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
         .route("/os-availability-zone/detail", get(detail))
 }
 
-/// Nova's `internal_service_availability_zone`.
-const INTERNAL_ZONE: &str = "internal";
 /// API services Nova leaves out of the detail view.
 const API_SERVICES: [&str; 2] = ["nova-osapi_compute", "nova-metadata"];
-
-/// Services with their zone, and the available / not available zone names (sorted).
-async fn zones(svc: &ComputeService) -> Result<(Vec<(String, Service)>, Vec<String>, Vec<String>)> {
-    let mut conn = svc.db.pool.acquire().await?;
-    let services = db::hosts::services(&mut conn).await?;
-    let aggregates = db::aggregates::all(&mut conn).await?;
-    let default = &svc.config.default_availability_zone;
-    let with_zone: Vec<(String, Service)> = services
-        .into_iter()
-        .map(|s| {
-            let zone = if s.binary == "nova-compute" {
-                db::aggregates::zone_of(&aggregates, &s.host, default)
-            } else {
-                INTERNAL_ZONE.to_string()
-            };
-            (zone, s)
-        })
-        .collect();
-    let mut available: Vec<String> = with_zone
-        .iter()
-        .filter(|(_, s)| !s.disabled)
-        .map(|(z, _)| z.clone())
-        .collect();
-    available.sort();
-    available.dedup();
-    let mut unavailable: Vec<String> = with_zone
-        .iter()
-        .filter(|(z, s)| s.disabled && !available.contains(z))
-        .map(|(z, _)| z.clone())
-        .collect();
-    unavailable.sort();
-    unavailable.dedup();
-    Ok((with_zone, available, unavailable))
-}
 
 fn zone_entry(name: &str, available: bool, hosts: Value) -> Value {
     json!({"zoneName": name, "zoneState": {"available": available}, "hosts": hosts})
@@ -77,7 +38,11 @@ pub async fn index(state: State, auth: Auth) -> Result<Response> {
         "os_compute_api:os-availability-zone:list",
         &json!({"project_id": auth.project_id().unwrap_or_default()}),
     )?;
-    let (_, available, unavailable) = zones(svc).await?;
+    let Zones {
+        available,
+        unavailable,
+        ..
+    } = svc.availability_zones().await?;
     let info: Vec<Value> = available
         .iter()
         .map(|z| (z, true))
@@ -95,7 +60,11 @@ pub async fn detail(state: State, auth: Auth) -> Result<Response> {
         "os_compute_api:os-availability-zone:detail",
         &json!({"project_id": auth.project_id().unwrap_or_default()}),
     )?;
-    let (services, available, unavailable) = zones(svc).await?;
+    let Zones {
+        services,
+        available,
+        unavailable,
+    } = svc.availability_zones().await?;
     let now = ferrostack_store::now_micros();
     // zone -> host -> binary -> state
     let mut by_zone: BTreeMap<&str, BTreeMap<&str, Map<String, Value>>> = BTreeMap::new();

@@ -11,9 +11,8 @@ use ferrostack_api::{ApiError, Auth, Json};
 use serde_json::{json, Map, Value};
 
 use super::input::{invalid, properties, repr};
-use super::servers::{find, target};
+use super::server_views::target;
 use super::State;
-use crate::app::server_extras::check_console_state;
 use crate::error::ComputeError;
 use crate::instance::Instance;
 use crate::ComputeService;
@@ -59,39 +58,6 @@ fn one_of<'a>(
     Ok(s)
 }
 
-/// Checks `protocol`/`type` go together and the console is offered here (Nova's compute
-/// manager: ConsoleTypeInvalid / ConsoleTypeUnavailable, both 400).
-fn check_console_type(protocol: &str, console_type: &str) -> Result<(), ComputeError> {
-    let expected = match protocol {
-        "vnc" => "novnc",
-        "spice" => "spice-html5",
-        "serial" => "serial",
-        // MKS is a VMware console; no driver here offers it (Nova's [mks] enabled = False).
-        _ => {
-            return Err(ComputeError::BadRequest(format!(
-                "Unavailable console type {console_type}."
-            )))
-        }
-    };
-    if console_type != expected {
-        return Err(ComputeError::BadRequest(format!(
-            "Invalid console type {console_type}"
-        )));
-    }
-    Ok(())
-}
-
-async fn console_for(
-    svc: &ComputeService,
-    inst: &Instance,
-    protocol: &str,
-    console_type: &str,
-) -> Result<String, ApiError> {
-    check_console_state(inst)?;
-    check_console_type(protocol, console_type)?;
-    Ok(svc.console_url(inst, console_type).await?)
-}
-
 async fn create(
     svc: State,
     auth: Auth,
@@ -102,7 +68,7 @@ async fn create(
     if !v.at_least(2, 6) {
         return Err(ApiError::not_found("The resource could not be found."));
     }
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(&svc.policy, POLICY, &target(&inst))?;
     let rc = super::input::envelope(
         &body,
@@ -125,7 +91,7 @@ async fn create(
             "Unavailable console type {protocol}."
         )));
     }
-    let url = console_for(&svc, &inst, protocol, console_type).await?;
+    let url = svc.remote_console(&inst, protocol, console_type).await?;
     Ok(axum::Json(json!({"remote_console": {
         "protocol": protocol, "type": console_type, "url": url}}))
     .into_response())
@@ -167,7 +133,7 @@ pub(crate) async fn legacy_action(
     })?;
     properties(obj, action, &["type"], &["type"])?;
     let console_type = one_of(obj, "type", types)?;
-    let url = console_for(svc, inst, protocol, console_type).await?;
+    let url = svc.remote_console(inst, protocol, console_type).await?;
     Ok(axum::Json(json!({"console": {"type": console_type, "url": url}})).into_response())
 }
 
@@ -222,11 +188,9 @@ async fn console_page(svc: State, Query(q): Query<TokenQuery>) -> Result<Respons
     let token = q.token.unwrap_or_default();
     let invalid_token =
         || ApiError::not_found(format!("The token '{token}' is invalid or has expired"));
-    let a = svc.console_auth(&token).await?.ok_or_else(invalid_token)?;
-    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
-    let inst = crate::db::instances::get(&mut conn, &a.instance_uuid, false)
-        .await
-        .map_err(ComputeError::from)?
+    let (a, inst) = svc
+        .console_session(&token)
+        .await?
         .ok_or_else(invalid_token)?;
     let name = escape(&inst.display_name);
     let page = format!(

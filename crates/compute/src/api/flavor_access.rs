@@ -9,10 +9,9 @@ use ferrostack_api::microversion::Microversion;
 use ferrostack_api::Auth;
 use serde_json::{json, Value};
 
-use super::flavors::not_found;
 use super::input;
 use super::State;
-use crate::db;
+use crate::app::flavor_access::AccessChange;
 use crate::error::{ComputeError, Result};
 use crate::ComputeService;
 
@@ -33,16 +32,7 @@ fn render(flavor_id: &str, projects: &[String]) -> Response {
 pub async fn index(state: State, auth: Auth, Path(id): Path<String>) -> Result<Response> {
     let svc = &state.0;
     auth.enforce(&svc.policy, "os_compute_api:os-flavor-access", &json!({}))?;
-    let mut conn = svc.db.pool.acquire().await?;
-    let flavor = db::flavors::get(&mut conn, &id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
-    if flavor.is_public {
-        return Err(ComputeError::NotFound(
-            "Access list not available for public flavors.".into(),
-        ));
-    }
-    let projects = db::flavors::access_list(&mut conn, &id).await?;
+    let projects = svc.flavor_access(&id).await?;
     Ok(render(&id, &projects))
 }
 
@@ -78,37 +68,13 @@ pub async fn action(
     let o = input::envelope(&body, key, &["tenant"], &["tenant"])?;
     let tenant = input::string("tenant", &o["tenant"], 1, 255)?.to_string();
 
-    let mut tx = svc.db.begin_write().await?;
-    // Nova checks the project with Keystone; the project table is in the same database.
-    if ferrostack_identity::db::projects::get(&mut tx, &tenant)
-        .await?
-        .is_none()
-    {
-        return Err(ComputeError::BadRequest(format!(
-            "Project ID {tenant} is not a valid project."
-        )));
-    }
-    let flavor = db::flavors::get(&mut tx, &id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
-    if add {
-        if flavor.is_public && v.at_least(2, 7) {
-            return Err(ComputeError::Conflict(
-                "Can not add access to a public flavor.".into(),
-            ));
+    let change = if add {
+        AccessChange::Add {
+            refuse_public: v.at_least(2, 7),
         }
-        if !db::flavors::add_access(&mut tx, &id, &tenant).await? {
-            return Err(ComputeError::Conflict(format!(
-                "Flavor access already exists for flavor {id} and project {tenant} \
-                 combination."
-            )));
-        }
-    } else if !db::flavors::remove_access(&mut tx, &id, &tenant).await? {
-        return Err(ComputeError::NotFound(format!(
-            "Flavor access not found for {id} / {tenant} combination."
-        )));
-    }
-    let projects = db::flavors::access_list(&mut tx, &id).await?;
-    tx.commit().await?;
+    } else {
+        AccessChange::Remove
+    };
+    let projects = svc.change_flavor_access(&id, &tenant, change).await?;
     Ok(render(&id, &projects))
 }

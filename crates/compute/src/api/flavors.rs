@@ -14,9 +14,9 @@ use serde_json::{json, Map, Value};
 
 use super::input::{self, MAX_INT};
 use super::State;
-use crate::db;
+use crate::app::flavors::{spec_not_found, FlavorQuery, NewFlavor, SORT_KEYS};
 use crate::error::{ComputeError, Result};
-use crate::model::Flavor;
+use crate::model::{Flavor, FlavorFilter};
 use crate::ComputeService;
 
 pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
@@ -34,17 +34,10 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
         )
 }
 
-pub(crate) fn not_found(id: &str) -> ComputeError {
-    ComputeError::NotFound(format!("Flavor {id} could not be found."))
-}
-
-/// The flavor as the caller may see it (admins see all), or Nova's 404.
-pub(crate) async fn find(svc: &ComputeService, auth: &Auth, id: &str) -> Result<Flavor> {
+/// The flavor as the caller may see it (cloud admins see all), or Nova's 404.
+async fn find(svc: &ComputeService, auth: &Auth, id: &str) -> Result<Flavor> {
     let project = (!auth.is_admin).then(|| auth.project_id().unwrap_or_default());
-    let mut conn = svc.db.pool.acquire().await?;
-    db::flavors::get_visible(&mut conn, id, project)
-        .await?
-        .ok_or_else(|| not_found(id))
+    svc.visible_flavor(id, project).await
 }
 
 fn links(svc: &ComputeService, id: &str) -> Value {
@@ -111,45 +104,6 @@ impl View {
     }
 }
 
-const SORT_KEYS: [&str; 15] = [
-    "created_at",
-    "description",
-    "disabled",
-    "ephemeral_gb",
-    "flavorid",
-    "id",
-    "is_public",
-    "memory_mb",
-    "name",
-    "root_gb",
-    "rxtx_factor",
-    "swap",
-    "updated_at",
-    "vcpu_weight",
-    "vcpus",
-];
-
-fn compare(a: &Flavor, b: &Flavor, key: &str) -> std::cmp::Ordering {
-    let c = match key {
-        "name" => a.name.cmp(&b.name),
-        "memory_mb" => a.ram.cmp(&b.ram),
-        "root_gb" => a.disk.cmp(&b.disk),
-        "ephemeral_gb" => a.ephemeral.cmp(&b.ephemeral),
-        "swap" => a.swap.cmp(&b.swap),
-        "vcpus" => a.vcpus.cmp(&b.vcpus),
-        "rxtx_factor" => a.rxtx_factor.total_cmp(&b.rxtx_factor),
-        "is_public" => a.is_public.cmp(&b.is_public),
-        "disabled" => a.disabled.cmp(&b.disabled),
-        "description" => a.description.cmp(&b.description),
-        "updated_at" => a.updated_at.cmp(&b.updated_at),
-        "flavorid" => a.id.cmp(&b.id),
-        // Nova's `id` is its row id: creation order.
-        _ => a.created_at.cmp(&b.created_at),
-    };
-    c.then_with(|| a.created_at.cmp(&b.created_at))
-        .then_with(|| a.id.cmp(&b.id))
-}
-
 async fn list(
     svc: &ComputeService,
     auth: &Auth,
@@ -173,7 +127,7 @@ async fn list(
         )?;
     }
     let admin = auth.is_admin;
-    let mut filter = db::flavors::ListFilter {
+    let mut filter = FlavorFilter {
         project_id: auth.project_id().map(str::to_string),
         ..Default::default()
     };
@@ -217,32 +171,18 @@ async fn list(
     }
     let (limit, marker) = input::limit_marker(&pairs)?;
 
-    let mut conn = svc.db.pool.acquire().await?;
-    let mut flavors = db::flavors::list(&mut conn, &filter).await?;
-    flavors.sort_by(|a, b| {
-        let c = compare(a, b, sort_key);
-        if sort_dir == "desc" {
-            c.reverse()
-        } else {
-            c
-        }
-    });
-    let start = match &marker {
-        None => 0,
-        Some(m) => {
-            flavors
-                .iter()
-                .position(|f| &f.id == m)
-                .ok_or_else(|| ComputeError::BadRequest(format!("marker [{m}] not found")))?
-                + 1
-        }
-    };
-    let limit = limit.unwrap_or(1000);
-    let mut page: Vec<Flavor> = flavors.into_iter().skip(start).take(limit).collect();
     let view = View::new(svc, auth, v, detail);
-    if view.extra_specs {
-        db::flavors::load_extra_specs(&mut conn, &mut page).await?;
-    }
+    let limit = limit.unwrap_or(1000);
+    let page = svc
+        .list_flavors(&FlavorQuery {
+            filter,
+            sort_key: sort_key.to_string(),
+            descending: sort_dir == "desc",
+            marker,
+            limit,
+            with_extra_specs: view.extra_specs,
+        })
+        .await?;
     let mut body = json!({
         "flavors": page.iter().map(|f| view.render(svc, f)).collect::<Vec<_>>()
     });
@@ -434,45 +374,27 @@ pub async fn create(
     let id = match o.get("id") {
         None => None,
         Some(v) => check_flavor_id(v)?,
-    }
-    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    };
     let int = |k: &str, min: i64| -> Result<i64> {
         o.get(k)
             .map_or(Ok(0), |v| input::integer(k, v, min, MAX_INT, false))
     };
-    let flavor = Flavor {
-        id,
-        name,
-        ram: int("ram", 1)?,
-        vcpus: int("vcpus", 1)?,
-        disk: int("disk", 0)?,
-        ephemeral: int("OS-FLV-EXT-DATA:ephemeral", 0)?,
-        swap: int("swap", 0)?,
-        rxtx_factor: o.get("rxtx_factor").map_or(Ok(1.0), check_rxtx)?,
-        is_public: o.get("os-flavor-access:is_public").map_or(Ok(true), |v| {
-            input::boolean("os-flavor-access:is_public", v)
-        })?,
-        disabled: false,
-        description: o.get("description").map_or(Ok(None), check_description)?,
-        extra_specs: BTreeMap::new(),
-        created_at: ferrostack_store::now_micros(),
-        updated_at: None,
-    };
-    let mut tx = svc.db.begin_write().await?;
-    if db::flavors::get(&mut tx, &flavor.id).await?.is_some() {
-        return Err(ComputeError::Conflict(format!(
-            "Flavor with ID {} already exists.",
-            flavor.id
-        )));
-    }
-    if db::flavors::name_exists(&mut tx, &flavor.name).await? {
-        return Err(ComputeError::Conflict(format!(
-            "Flavor with name {} already exists.",
-            flavor.name
-        )));
-    }
-    db::flavors::insert(&mut tx, &flavor).await?;
-    tx.commit().await?;
+    let flavor = svc
+        .create_flavor(NewFlavor {
+            id,
+            name,
+            ram: int("ram", 1)?,
+            vcpus: int("vcpus", 1)?,
+            disk: int("disk", 0)?,
+            ephemeral: int("OS-FLV-EXT-DATA:ephemeral", 0)?,
+            swap: int("swap", 0)?,
+            rxtx_factor: o.get("rxtx_factor").map_or(Ok(1.0), check_rxtx)?,
+            is_public: o.get("os-flavor-access:is_public").map_or(Ok(true), |v| {
+                input::boolean("os-flavor-access:is_public", v)
+            })?,
+            description: o.get("description").map_or(Ok(None), check_description)?,
+        })
+        .await?;
     let view = View::new(svc, &auth, v, true);
     Ok(axum::Json(json!({"flavor": view.render(svc, &flavor)})).into_response())
 }
@@ -498,13 +420,9 @@ pub async fn update(
     )?;
     let o = input::envelope(&body, "flavor", &["description"], &["description"])?;
     let description = check_description(&o["description"])?;
-    let mut conn = svc.db.writer.acquire().await?;
-    if !db::flavors::set_description(&mut conn, &id, description.as_deref()).await? {
-        return Err(not_found(&id));
-    }
-    let f = db::flavors::get(&mut conn, &id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
+    let f = svc
+        .set_flavor_description(&id, description.as_deref())
+        .await?;
     let view = View::new(svc, &auth, v, true);
     Ok(axum::Json(json!({"flavor": view.render(svc, &f)})).into_response())
 }
@@ -516,20 +434,11 @@ pub async fn remove(state: State, auth: Auth, Path(id): Path<String>) -> Result<
         "os_compute_api:os-flavor-manage:delete",
         &json!({}),
     )?;
-    let mut conn = svc.db.writer.acquire().await?;
-    if !db::flavors::delete(&mut conn, &id).await? {
-        return Err(not_found(&id));
-    }
+    svc.delete_flavor(&id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
 // --- extra specs ---
-
-fn spec_not_found(flavor_id: &str, key: &str) -> ComputeError {
-    ComputeError::NotFound(format!(
-        "Flavor {flavor_id} has no extra specs with key {key}."
-    ))
-}
 
 /// Extra spec values: strings, or numbers which Nova stores as their string.
 fn spec_values(field: &str, v: &Value) -> Result<BTreeMap<String, String>> {
@@ -611,14 +520,7 @@ pub async fn specs_create(
         )));
     }
     let specs = spec_values("extra_specs", inner)?;
-    let mut tx = svc.db.begin_write().await?;
-    if db::flavors::get(&mut tx, &id).await?.is_none() {
-        return Err(not_found(&id));
-    }
-    for (k, v) in &specs {
-        db::flavors::set_extra_spec(&mut tx, &id, k, v).await?;
-    }
-    tx.commit().await?;
+    svc.set_flavor_extra_specs(&id, &specs).await?;
     Ok(axum::Json(json!({"extra_specs": specs})).into_response())
 }
 
@@ -678,12 +580,7 @@ pub async fn spec_update(
             "Request body and URI mismatch".into(),
         ));
     };
-    let mut tx = svc.db.begin_write().await?;
-    if db::flavors::get(&mut tx, &id).await?.is_none() {
-        return Err(not_found(&id));
-    }
-    db::flavors::set_extra_spec(&mut tx, &id, &key, value).await?;
-    tx.commit().await?;
+    svc.set_flavor_extra_specs(&id, &specs).await?;
     Ok(axum::Json(json!({ key: value })).into_response())
 }
 
@@ -698,13 +595,6 @@ pub async fn spec_delete(
         "os_compute_api:os-flavor-extra-specs:delete",
         &json!({}),
     )?;
-    let mut tx = svc.db.begin_write().await?;
-    if db::flavors::get(&mut tx, &id).await?.is_none() {
-        return Err(not_found(&id));
-    }
-    if !db::flavors::delete_extra_spec(&mut tx, &id, &key).await? {
-        return Err(spec_not_found(&id, &key));
-    }
-    tx.commit().await?;
+    svc.delete_flavor_extra_spec(&id, &key).await?;
     Ok(StatusCode::OK)
 }

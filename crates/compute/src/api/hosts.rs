@@ -13,8 +13,7 @@ use ferrostack_api::{ApiError, Auth, Json};
 use serde_json::{json, Value};
 
 use super::State;
-use crate::db::{hosts, instances};
-use crate::error::ComputeError;
+use crate::app::services::{StatusChange, COMPUTE_BINARY};
 use crate::ComputeService;
 
 pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
@@ -56,34 +55,14 @@ async fn list(
         .find(|(k, _)| k == "zone")
         .map(|(_, z)| z.as_str())
         .filter(|z| !z.is_empty());
-    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
-    let services = hosts::services(&mut conn)
-        .await
-        .map_err(ComputeError::from)?;
-    let zones = svc.host_zones(&mut conn).await?;
+    let services = svc.services_with_zones().await?;
     let out: Vec<Value> = services
         .iter()
-        .filter(|s| !s.disabled)
-        .map(|s| {
-            let z = zones
-                .get(&s.host)
-                .cloned()
-                .unwrap_or_else(|| svc.config.default_availability_zone.clone());
-            (s, z)
-        })
+        .filter(|(s, _)| !s.disabled)
         .filter(|(_, z)| zone.is_none_or(|want| want == z))
         .map(|(s, z)| json!({"host_name": s.host, "service": topic(&s.binary), "zone": z}))
         .collect();
     Ok(axum::Json(json!({"hosts": out})).into_response())
-}
-
-/// The compute host `host`, or 404.
-async fn compute_host(svc: &ComputeService, host: &str) -> Result<hosts::Node, ApiError> {
-    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
-    hosts::node_by_host(&mut conn, host)
-        .await
-        .map_err(ComputeError::from)?
-        .ok_or_else(|| not_found(host))
 }
 
 /// The host's totals, what is in use now, the sum over its instances, then per project.
@@ -95,34 +74,25 @@ async fn show(
 ) -> Result<Response, ApiError> {
     check_version(v)?;
     auth.enforce(&svc.policy, "os_compute_api:os-hosts:show", &json!({}))?;
-    let node = compute_host(&svc, &host).await?;
-    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
-    let per_project = instances::usage_on_host_by_project(&mut conn, &host)
-        .await
-        .map_err(ComputeError::from)?;
-    let now = instances::usage_by_host(&mut conn)
-        .await
-        .map_err(ComputeError::from)?
-        .remove(&host)
-        .unwrap_or_default();
+    let report = svc.host_report(&host).await?;
+    let (node, now) = (&report.node, &report.used_now);
     let resource = |project: &str, cpu: i64, memory_mb: i64, disk_gb: i64| {
         json!({"resource": {"host": host, "project": project, "cpu": cpu,
                             "memory_mb": memory_mb, "disk_gb": disk_gb}})
     };
-    let (cpu, ram, disk) = per_project
-        .iter()
-        .fold((0, 0, 0), |(c, m, d), (_, c2, m2, d2)| {
-            (c + c2, m + m2, d + d2)
-        });
+    let (cpu, ram, disk) = report.per_project.iter().fold((0, 0, 0), |(c, m, d), p| {
+        (c + p.vcpus, m + p.memory_mb, d + p.disk_gb)
+    });
     let mut out = vec![
         resource("(total)", node.vcpus, node.memory_mb, node.local_gb),
-        resource("(used_now)", now.1, now.2, now.3),
+        resource("(used_now)", now.vcpus, now.memory_mb, now.local_gb),
         resource("(used_max)", cpu, ram, disk),
     ];
     out.extend(
-        per_project
+        report
+            .per_project
             .iter()
-            .map(|(p, c, m, d)| resource(p, *c, *m, *d)),
+            .map(|p| resource(&p.project_id, p.vcpus, p.memory_mb, p.disk_gb)),
     );
     Ok(axum::Json(json!({"host": out})).into_response())
 }
@@ -175,12 +145,10 @@ async fn update(
              any of the given schemas"
         )));
     }
-    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
-    let service = hosts::service_by_host(&mut conn, &host, "nova-compute")
-        .await
-        .map_err(ComputeError::from)?
+    let service = svc
+        .service_by_host(&host, COMPUTE_BINARY)
+        .await?
         .ok_or_else(|| not_found(&host))?;
-    drop(conn);
     if maintenance.is_some() {
         return Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
@@ -189,18 +157,11 @@ async fn update(
     }
     let mut out = json!({"host": host});
     if let Some(enabled) = status {
-        let mut tx = svc.db.begin_write().await.map_err(ComputeError::from)?;
-        hosts::set_service_status(
-            &mut tx,
-            service.id,
-            Some((!enabled, None)),
-            None,
-            ferrostack_store::now_micros(),
-        )
-        .await
-        .map_err(ComputeError::from)?;
-        tx.commit().await.map_err(ComputeError::from)?;
-        svc.hosts.invalidate().await;
+        let change = StatusChange {
+            disabled: Some((!enabled, None)),
+            forced_down: None,
+        };
+        svc.set_service_status(service.id, change).await?;
         out["status"] = json!(if enabled { "enabled" } else { "disabled" });
     }
     Ok(axum::Json(out).into_response())
@@ -222,7 +183,7 @@ async fn power_action(
         _ => return Err(ApiError::not_found("The resource could not be found.")),
     };
     auth.enforce(&svc.policy, rule, &json!({}))?;
-    compute_host(&svc, &host).await?;
+    svc.compute_node(&host).await?;
     Err(ApiError::new(
         StatusCode::NOT_IMPLEMENTED,
         "The requested functionality is not supported.",

@@ -18,9 +18,8 @@ use serde_json::{json, Map, Value};
 use tower::ServiceExt;
 
 use super::server_metadata::metadata_body;
-use super::servers::iso;
+use super::server_views::iso;
 use super::State;
-use crate::error::ComputeError;
 use crate::ComputeService;
 
 pub fn routes() -> Router<Arc<ComputeService>> {
@@ -343,17 +342,8 @@ async fn write_properties(
         after.remove(k);
     }
     after.extend(set.clone());
-    let limit = {
-        let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
-        let project = auth.project_id().unwrap_or_default().to_string();
-        crate::db::quotas::limits_for(&mut conn, &project, "")
-            .await
-            .map_err(ComputeError::from)?
-            .limit("metadata_items")
-    };
-    if limit >= 0 && i64::try_from(after.len()).unwrap_or(i64::MAX) > limit {
-        return Err(ApiError::forbidden("Image metadata limit exceeded"));
-    }
+    svc.check_image_metadata_quota(auth.project_id().unwrap_or_default(), after.len())
+        .await?;
     let mut ops: Vec<Value> = unset
         .iter()
         .map(|k| json!({"op": "remove", "path": format!("/{k}")}))

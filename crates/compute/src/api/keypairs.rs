@@ -4,16 +4,14 @@ use axum::extract::{Path, RawQuery};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use base64::Engine as _;
 use ferrostack_api::microversion::Microversion;
 use ferrostack_api::Auth;
 use http::StatusCode;
-use md5::Digest as _;
 use serde_json::{json, Map, Value};
 
 use super::input;
 use super::State;
-use crate::db;
+use crate::app::keypairs::{KeyType, NewKeypair};
 use crate::error::{ComputeError, Result};
 use crate::model::Keypair;
 use crate::ComputeService;
@@ -22,93 +20,6 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
     Router::new()
         .route("/os-keypairs", get(index).post(create))
         .route("/os-keypairs/{name}", get(show).delete(remove))
-}
-
-fn invalid_keypair(reason: &str) -> ComputeError {
-    ComputeError::BadRequest(format!("Keypair data is invalid: {reason}"))
-}
-
-fn not_found(name: &str, user_id: &str) -> ComputeError {
-    ComputeError::NotFound(format!("Keypair {name} not found for user {user_id}"))
-}
-
-fn colon_hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-/// Nova's SSH fingerprint: the MD5 of the decoded key blob, colon-separated hex. The key must
-/// parse as an OpenSSH public key.
-pub fn ssh_fingerprint(public_key: &str) -> Result<String> {
-    let fail = || invalid_keypair("failed to generate fingerprint");
-    let key = public_key.trim();
-    ssh_key::PublicKey::from_openssh(key).map_err(|_| fail())?;
-    let blob = key.split_whitespace().nth(1).ok_or_else(fail)?;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(blob)
-        .map_err(|_| fail())?;
-    Ok(colon_hex(&md5::Md5::digest(&raw)))
-}
-
-/// Nova's X.509 fingerprint: the SHA-1 of the certificate's DER, colon-separated hex.
-/// A self-signed certificate for `user` and its private key, both PEM, as Nova's x509
-/// generation gives (Nova's key is RSA; this one is ECDSA P-256, which ring can generate).
-fn generate_x509(user: &str, project: &str) -> Result<(String, String)> {
-    let mut params = rcgen::CertificateParams::default();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, format!("{user}-{project}"));
-    params
-        .distinguished_name
-        .push(rcgen::DnType::OrganizationName, "ferrostack");
-    let key = rcgen::KeyPair::generate().map_err(|e| {
-        ComputeError::Api(ferrostack_api::ApiError::internal(format!(
-            "key generation failed: {e}"
-        )))
-    })?;
-    let cert = params.self_signed(&key).map_err(|e| {
-        ComputeError::Api(ferrostack_api::ApiError::internal(format!(
-            "certificate generation failed: {e}"
-        )))
-    })?;
-    Ok((key.serialize_pem(), cert.pem()))
-}
-
-pub fn x509_fingerprint(pem: &str) -> Result<String> {
-    let fail = || {
-        invalid_keypair(
-            "failed to generate X509 fingerprint. Error message: Unable to load certificate",
-        )
-    };
-    let body = pem
-        .trim()
-        .strip_prefix("-----BEGIN CERTIFICATE-----")
-        .and_then(|s| s.split("-----END CERTIFICATE-----").next())
-        .ok_or_else(fail)?;
-    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|_| fail())?;
-    // A certificate is a DER SEQUENCE.
-    if der.len() < 2 || der[0] != 0x30 {
-        return Err(fail());
-    }
-    Ok(colon_hex(&sha1::Sha1::digest(&der)))
-}
-
-/// A new key pair: (OpenSSH private key, public key line). Ed25519: as strong as Nova's RSA
-/// 2048 and instant to generate.
-fn generate() -> Result<(String, String)> {
-    let err = |e: ssh_key::Error| ComputeError::Api(ferrostack_api::ApiError::internal(e));
-    let mut key = ssh_key::PrivateKey::random(&mut rand::rngs::OsRng, ssh_key::Algorithm::Ed25519)
-        .map_err(err)?;
-    key.set_comment("Generated-by-Nova");
-    let private = key.to_openssh(ssh_key::LineEnding::LF).map_err(err)?;
-    let public = key.public_key().to_openssh().map_err(err)?;
-    Ok((private.to_string(), public))
 }
 
 /// Nova's key pair name pattern at this microversion.
@@ -200,8 +111,7 @@ pub async fn index(
     } else {
         (None, None)
     };
-    let mut conn = svc.db.pool.acquire().await?;
-    let all = db::keypairs::list(&mut conn, &user).await?;
+    let all = svc.keypairs(&user).await?;
     let start = match &marker {
         None => 0,
         Some(m) => {
@@ -253,9 +163,10 @@ pub async fn create(
     let o = input::envelope(&body, "keypair", &allowed, required)?;
     let name = check_name(v, &o["name"])?;
     let key_type = match o.get("type") {
-        None => "ssh".to_string(),
+        None => KeyType::Ssh,
         Some(t) => match t.as_str() {
-            Some(s @ ("ssh" | "x509")) => s.to_string(),
+            Some("ssh") => KeyType::Ssh,
+            Some("x509") => KeyType::X509,
             _ => {
                 return Err(input::invalid(
                     "type",
@@ -280,61 +191,21 @@ pub async fn create(
         &json!({"user_id": user}),
     )?;
 
-    let (public_key, private_key) = match public_key {
-        Some(p) => (p, None),
-        None if key_type == "x509" => {
-            let (private, cert) = generate_x509(&user, auth.project_id().unwrap_or_default())?;
-            (cert, Some(private))
-        }
-        None => {
-            let (private, public) = generate()?;
-            (public, Some(private))
-        }
-    };
-    let fingerprint = if key_type == "x509" {
-        x509_fingerprint(&public_key)?
-    } else {
-        ssh_fingerprint(&public_key)?
-    };
-    let mut keypair = Keypair {
-        id: 0,
-        user_id: user.clone(),
-        name: name.clone(),
-        key_type,
-        public_key,
-        fingerprint,
-        created_at: ferrostack_store::now_micros(),
-    };
-    let project = auth.project_id().unwrap_or_default().to_string();
-    let limits = {
-        let mut conn = svc.db.pool.acquire().await?;
-        db::quotas::limits_for(&mut conn, &project, &user).await?
-    };
-    let mut tx = svc.db.begin_write().await?;
-    let allowed_n = limits
-        .user
-        .get("key_pairs")
-        .copied()
-        .unwrap_or(limits.limit("key_pairs"));
-    if allowed_n >= 0 && db::keypairs::count(&mut tx, &user).await? + 1 > allowed_n {
-        return Err(ComputeError::QuotaExceeded(
-            "Quota exceeded, too many key pairs.".into(),
-        ));
-    }
-    if db::keypairs::get(&mut tx, &user, &name).await?.is_some() {
-        return Err(ComputeError::Conflict(format!(
-            "Key pair '{name}' already exists."
-        )));
-    }
-    keypair.id = db::keypairs::insert(&mut tx, &keypair).await?;
-    tx.commit().await?;
-
+    let created = svc
+        .create_keypair(NewKeypair {
+            user_id: user,
+            project_id: auth.project_id().unwrap_or_default().to_string(),
+            name,
+            key_type,
+            public_key,
+        })
+        .await?;
     let mut out = render(
-        &keypair,
+        &created.keypair,
         v,
         &["name", "public_key", "fingerprint", "user_id"],
     );
-    if let Some(p) = private_key {
+    if let Some(p) = created.private_key {
         out["private_key"] = json!(p);
     }
     let status = if v.at_least(2, 2) {
@@ -360,10 +231,7 @@ pub async fn show(
         "os_compute_api:os-keypairs:show",
         &json!({"user_id": user}),
     )?;
-    let mut conn = svc.db.pool.acquire().await?;
-    let k = db::keypairs::get(&mut conn, &user, &name)
-        .await?
-        .ok_or_else(|| not_found(&name, &user))?;
+    let k = svc.keypair(&user, &name).await?;
     let fields = [
         "name",
         "public_key",
@@ -393,10 +261,7 @@ pub async fn remove(
         "os_compute_api:os-keypairs:delete",
         &json!({"user_id": user}),
     )?;
-    let mut conn = svc.db.writer.acquire().await?;
-    if !db::keypairs::delete(&mut conn, &user, &name).await? {
-        return Err(not_found(&name, &user));
-    }
+    svc.delete_keypair(&user, &name).await?;
     Ok(if v.at_least(2, 2) {
         StatusCode::NO_CONTENT
     } else {

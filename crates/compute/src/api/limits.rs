@@ -10,7 +10,6 @@ use serde_json::{json, Map, Value};
 
 use super::input;
 use super::State;
-use crate::db;
 use crate::error::Result;
 use crate::ComputeService;
 
@@ -80,9 +79,7 @@ pub async fn index(
         }
         _ => own,
     };
-    let mut conn = svc.db.pool.acquire().await?;
-    let limits = db::quotas::limits_for(&mut conn, &project, "").await?;
-    let usage = db::quotas::usage(&mut conn, &project, None).await?;
+    let (limits, usage) = svc.project_limits(&project).await?;
     let skip = filtered(v);
     let mut absolute = Map::new();
     for (resource, names) in LIMIT_NAMES {

@@ -10,10 +10,9 @@ use ferrostack_api::{ApiError, Auth};
 use serde_json::{json, Map, Value};
 
 use super::input::{limit_marker, nova_time, only_query_params, query_get, query_pairs};
-use super::servers::{find, target};
+use super::server_views::target;
 use super::State;
-use crate::db::server_migrations::{self as db, Migration, LIVE_IN_PROGRESS};
-use crate::error::ComputeError;
+use crate::app::migrations::{is_live_in_progress, Migration, MigrationFilters};
 use crate::ComputeService;
 
 pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
@@ -53,10 +52,6 @@ fn flavor_int(id: &Option<String>) -> Value {
 
 fn time_opt(t: Option<i64>) -> Value {
     t.map_or(Value::Null, |t| json!(nova_time(t)))
-}
-
-fn is_live_in_progress(m: &Migration) -> bool {
-    m.migration_type == "live-migration" && LIVE_IN_PROGRESS.contains(&m.status.as_str())
 }
 
 /// One migration as os-migrations shows it at `v`.
@@ -130,7 +125,7 @@ async fn index(
         only_query_params(&pairs, &allowed)?;
     }
     let get = |k: &str| query_get(&pairs, k).map(str::to_string);
-    let mut f = db::Filters {
+    let mut f = MigrationFilters {
         host: get("host"),
         source_compute: get("source_compute"),
         status: get("status"),
@@ -160,23 +155,7 @@ async fn index(
             f.updated_before = Some(before);
         }
     }
-    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
-    let all = db::list(&mut conn, &f).await.map_err(ComputeError::from)?;
-    drop(conn);
-    let start = match &marker {
-        Some(m) => {
-            all.iter()
-                .position(|x| &x.uuid == m)
-                .ok_or_else(|| bad(format!("Marker {m} could not be found.")))?
-                + 1
-        }
-        None => 0,
-    };
-    let page: Vec<&Migration> = all
-        .iter()
-        .skip(start)
-        .take(limit.unwrap_or(usize::MAX))
-        .collect();
+    let page = svc.list_migrations(&f, marker.as_deref(), limit).await?;
     let base = format!("{}/compute", svc.config.public_url);
     let mut body =
         json!({"migrations": page.iter().map(|m| view(&base, m, v)).collect::<Vec<_>>()});
@@ -235,7 +214,7 @@ async fn server_index(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     since_2_23(v)?;
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     let t = target(&inst);
     auth.enforce(&svc.policy, "os_compute_api:servers:migrations:index", &t)?;
     let with_host = svc.policy.enforce(
@@ -243,20 +222,10 @@ async fn server_index(
         &t,
         &auth.credentials(),
     );
-    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
-    let all = db::list(
-        &mut conn,
-        &db::Filters {
-            instance_uuid: Some(inst.uuid.clone()),
-            migration_type: Some("live-migration".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .map_err(ComputeError::from)?;
-    let list: Vec<Value> = all
+    let list: Vec<Value> = svc
+        .live_migrations_in_progress(&inst)
+        .await?
         .iter()
-        .filter(|m| is_live_in_progress(m))
         .map(|m| server_view(m, v, with_host))
         .collect();
     Ok(axum::Json(json!({"migrations": list})).into_response())
@@ -269,32 +238,12 @@ async fn server_show(
     Path((id, mid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     since_2_23(v)?;
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(
         &svc.policy,
         "os_compute_api:servers:migrations:show",
         &target(&inst),
     )?;
-    let not_found = || {
-        ApiError::not_found(format!(
-            "In-progress live migration {mid} is not found for server {id}."
-        ))
-    };
-    let num = mid.parse::<i64>().map_err(|_| not_found())?;
-    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
-    let m = db::get_for_instance(&mut conn, &inst.uuid, num)
-        .await
-        .map_err(ComputeError::from)?
-        .ok_or_else(not_found)?;
-    if m.migration_type != "live-migration" {
-        return Err(ApiError::not_found(format!(
-            "Migration {mid} for server {id} is not live-migration."
-        )));
-    }
-    if !LIVE_IN_PROGRESS.contains(&m.status.as_str()) {
-        return Err(ApiError::not_found(format!(
-            "Live migration {mid} for server {id} is not in progress."
-        )));
-    }
+    let m = svc.live_migration_in_progress(&inst, &mid).await?;
     Ok(axum::Json(json!({"migration": server_view(&m, v, true)})).into_response())
 }

@@ -7,6 +7,7 @@ mod extensions;
 mod flavor_access;
 mod flavors;
 mod hosts;
+mod hypervisors;
 mod images;
 mod input;
 mod keypairs;
@@ -15,6 +16,7 @@ mod quotas;
 mod server_actions;
 mod server_groups;
 mod server_moves;
+mod server_views;
 pub(crate) mod servers;
 mod services;
 mod usage;
@@ -71,6 +73,7 @@ pub fn router(svc: Arc<ComputeService>) -> Router {
         .merge(servers::routes())
         .merge(server_actions::routes())
         .merge(services::routes())
+        .merge(hypervisors::routes())
         .merge(server_metadata::routes())
         .merge(server_tags::routes())
         .merge(server_ips::routes())

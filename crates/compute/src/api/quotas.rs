@@ -14,7 +14,6 @@ use serde_json::{json, Map, Value};
 
 use super::input::{self, MAX_INT};
 use super::State;
-use crate::db;
 use crate::error::{ComputeError, Result};
 use crate::model::{QUOTA_DEFAULTS, QUOTA_INJECTED_RESOURCES, QUOTA_NETWORK_RESOURCES};
 use crate::ComputeService;
@@ -75,37 +74,10 @@ fn render(
     o
 }
 
-/// Nova asks Keystone whether the project exists; here it is the same database.
-async fn verify_project(svc: &ComputeService, project_id: &str) -> Result<()> {
-    let mut conn = svc.db.pool.acquire().await?;
-    if ferrostack_identity::db::projects::get(&mut conn, project_id)
-        .await?
-        .is_none()
-    {
-        return Err(ComputeError::BadRequest(format!(
-            "Project ID {project_id} is not a valid project."
-        )));
-    }
-    Ok(())
-}
-
 fn user_param(pairs: &[(String, String)]) -> Option<String> {
     input::query_get(pairs, "user_id")
         .filter(|u| !u.is_empty())
         .map(str::to_string)
-}
-
-/// Effective limits shown for the project, or for a user in it (user rows over project).
-async fn effective(
-    svc: &ComputeService,
-    project_id: &str,
-    user_id: Option<&str>,
-) -> Result<BTreeMap<String, i64>> {
-    let mut conn = svc.db.pool.acquire().await?;
-    let limits = db::quotas::limits_for(&mut conn, project_id, user_id.unwrap_or_default()).await?;
-    let mut out = limits.project;
-    out.extend(limits.user);
-    Ok(out)
 }
 
 pub async fn show(
@@ -121,9 +93,9 @@ pub async fn show(
         "os_compute_api:os-quota-sets:show",
         &json!({"project_id": project_id}),
     )?;
-    verify_project(svc, &project_id).await?;
+    svc.require_project(&project_id).await?;
     let user = user_param(&input::query_pairs(q.as_deref()));
-    let limits = effective(svc, &project_id, user.as_deref()).await?;
+    let limits = svc.quota_limits(&project_id, user.as_deref()).await?;
     let body = render(Some(&project_id), &set_resources(v), |r| {
         json!(limits.get(r).copied().unwrap_or(-1))
     });
@@ -143,13 +115,10 @@ pub async fn detail(
         "os_compute_api:os-quota-sets:detail",
         &json!({"project_id": project_id}),
     )?;
-    verify_project(svc, &project_id).await?;
+    svc.require_project(&project_id).await?;
     let user = user_param(&input::query_pairs(q.as_deref()));
-    let limits = effective(svc, &project_id, user.as_deref()).await?;
-    let mut usage = {
-        let mut conn = svc.db.pool.acquire().await?;
-        db::quotas::usage(&mut conn, &project_id, user.as_deref()).await?
-    };
+    let limits = svc.quota_limits(&project_id, user.as_deref()).await?;
+    let mut usage = svc.quota_usage(&project_id, user.as_deref()).await?;
     // Nova does not count these per-user resources in quota details.
     usage.remove("key_pairs");
     let body = render(Some(&project_id), &set_resources(v), |r| {
@@ -174,11 +143,8 @@ pub async fn defaults(
         "os_compute_api:os-quota-sets:defaults",
         &json!({"project_id": project_id}),
     )?;
-    verify_project(svc, &project_id).await?;
-    let limits = {
-        let mut conn = svc.db.pool.acquire().await?;
-        db::quotas::class_limits(&mut conn, "default").await?
-    };
+    svc.require_project(&project_id).await?;
+    let limits = svc.quota_class("default").await?;
     let body = render(Some(&project_id), &set_resources(v), |r| {
         json!(limits.get(r).copied().unwrap_or(-1))
     });
@@ -224,57 +190,13 @@ pub async fn update(
         "os_compute_api:os-quota-sets:update",
         &json!({"project_id": project_id}),
     )?;
-    verify_project(svc, &project_id).await?;
+    svc.require_project(&project_id).await?;
     let user = user_param(&input::query_pairs(q.as_deref()));
     let (requested, force) = parse_limits(&body, "quota_set", &set_resources(v), true)?;
 
-    let (project_limits, usage) = {
-        let mut conn = svc.db.pool.acquire().await?;
-        let limits = db::quotas::limits_for(&mut conn, &project_id, "").await?;
-        let usage = db::quotas::usage(&mut conn, &project_id, user.as_deref()).await?;
-        (limits.project, usage)
-    };
-    if !force {
-        let inf = |x: i64| if x == -1 { i64::MAX } else { x };
-        for (resource, &limit) in &requested {
-            // Nova does not hold key pairs and group members to their usage here.
-            let minimum = match resource.as_str() {
-                "key_pairs" | "server_group_members" => 0,
-                r => usage.get(r).copied().unwrap_or(0),
-            };
-            if inf(limit) < inf(minimum) {
-                return Err(ComputeError::BadRequest(format!(
-                    "Quota limit {limit} for {resource} must be greater than or equal to \
-                     already used and reserved {minimum}."
-                )));
-            }
-            // A user's limit cannot exceed its project's.
-            let maximum = if user.is_some() {
-                project_limits.get(resource).copied().unwrap_or(-1)
-            } else {
-                -1
-            };
-            if inf(limit) > inf(maximum) {
-                return Err(ComputeError::BadRequest(format!(
-                    "Quota limit {limit} for {resource} must be less than or equal to \
-                     {maximum}."
-                )));
-            }
-        }
-    }
-    let mut tx = svc.db.begin_write().await?;
-    for (resource, limit) in &requested {
-        db::quotas::set(
-            &mut tx,
-            &project_id,
-            user.as_deref().unwrap_or_default(),
-            resource,
-            *limit,
-        )
+    let limits = svc
+        .update_quotas(&project_id, user.as_deref(), &requested, force)
         .await?;
-    }
-    tx.commit().await?;
-    let limits = effective(svc, &project_id, user.as_deref()).await?;
     let body = render(None, &set_resources(v), |r| {
         json!(limits.get(r).copied().unwrap_or(-1))
     });
@@ -294,8 +216,7 @@ pub async fn remove(
         &json!({"project_id": project_id}),
     )?;
     let user = user_param(&input::query_pairs(q.as_deref()));
-    let mut conn = svc.db.writer.acquire().await?;
-    db::quotas::delete(&mut conn, &project_id, user.as_deref()).await?;
+    svc.delete_quotas(&project_id, user.as_deref()).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -311,10 +232,7 @@ pub async fn class_show(
         "os_compute_api:os-quota-class-sets:show",
         &json!({}),
     )?;
-    let limits = {
-        let mut conn = svc.db.pool.acquire().await?;
-        db::quotas::class_limits(&mut conn, &class).await?
-    };
+    let limits = svc.quota_class(&class).await?;
     let body = render(Some(&class), &class_resources(v), |r| {
         json!(limits.get(r).copied().unwrap_or(-1))
     });
@@ -347,16 +265,7 @@ pub async fn class_update(
         settable.extend(QUOTA_NETWORK_RESOURCES);
     }
     let (requested, _) = parse_limits(&body, "quota_class_set", &settable, false)?;
-    let key = db::quotas::class_key(&class);
-    let mut tx = svc.db.begin_write().await?;
-    for (resource, limit) in &requested {
-        db::quotas::set(&mut tx, &key, "", resource, *limit).await?;
-    }
-    tx.commit().await?;
-    let limits = {
-        let mut conn = svc.db.pool.acquire().await?;
-        db::quotas::class_limits(&mut conn, &class).await?
-    };
+    let limits = svc.update_quota_class(&class, &requested).await?;
     let body = render(None, &class_resources(v), |r| {
         json!(limits.get(r).copied().unwrap_or(-1))
     });

@@ -12,12 +12,12 @@ use ferrostack_api::{ApiError, Auth, Json};
 use serde_json::{json, Value};
 
 use super::input;
-use super::servers::{find, iso, target};
+use super::server_views::{iso, target};
 use super::State;
-use crate::app::servers::check_state;
-use crate::db::{actions, instances};
-use crate::error::ComputeError;
-use crate::instance::vm;
+use crate::app::server_actions::{
+    check_reboot, check_unshelve, unlock_needs_override, RebootKind, ResetState, UnshelveTo,
+};
+use crate::app::servers::check_lock;
 use crate::ComputeService;
 
 pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
@@ -71,10 +71,10 @@ async fn action(
     if let (Some(allowed), Value::Object(o)) = (action_properties(name, v), args) {
         input::properties(o, name, allowed, &[])?;
     }
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     let t = target(&inst);
-    let admin = auth.is_admin;
-    // A locked server refuses actions from non-admins, except unlock by its locker's rules.
+    // A locked server refuses actions from non-admins (before their policy), except those
+    // that read it or manage the lock.
     let guarded = !matches!(
         name.as_str(),
         "lock"
@@ -86,250 +86,96 @@ async fn action(
             | "os-getSerialConsole"
             | "os-getRDPConsole"
     );
-    if inst.locked && guarded && !admin {
-        return Err(ApiError::conflict(format!(
-            "Instance {} is locked",
-            inst.uuid
-        )));
+    if guarded {
+        check_lock(&inst, &auth)?;
     }
     let rid = rid.0.as_str();
     if super::server_moves::ACTIONS.contains(&name.as_str()) {
         return super::server_moves::dispatch(&svc, &auth, rid, v, &inst, name, args).await;
     }
-    let power = |action: &'static str,
-                 rule: &'static str,
-                 desired: &'static str,
-                 target_vm: &'static str,
-                 task: Option<&'static str>,
-                 shot: Option<&'static str>| {
-        let svc = svc.clone();
-        let auth = auth.clone();
-        let inst = inst.clone();
-        let t = t.clone();
-        async move {
-            auth.enforce(&svc.policy, rule, &t)?;
-            let change = crate::app::servers::Change {
-                action,
-                desired: Some(desired),
-                target_vm_state: target_vm,
-                task_state: task,
-                one_shot: shot,
-            };
-            svc.request_change(&inst, &auth, rid, change).await?;
-            Ok::<Response, ApiError>(StatusCode::ACCEPTED.into_response())
-        }
-    };
+    let enforce = |rule: &str| auth.enforce(&svc.policy, rule, &t);
     match name.as_str() {
         "reboot" => {
             let kind = args.get("type").and_then(|t| t.as_str()).unwrap_or("");
-            let hard = match kind.to_ascii_uppercase().as_str() {
-                "HARD" => true,
-                "SOFT" => false,
+            let kind = match kind.to_ascii_uppercase().as_str() {
+                "HARD" => RebootKind::Hard,
+                "SOFT" => RebootKind::Soft,
                 _ => return Err(ApiError::bad_request(format!("Invalid input for field/attribute type. Value: {kind}. '{kind}' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']"))),
             };
-            if !hard && inst.vm_state != vm::ACTIVE {
-                check_state(&inst, "reboot")?;
-                return Err(ComputeError::Conflict(format!(
-                    "Cannot 'reboot' instance {} while it is in vm_state {}",
-                    inst.uuid, inst.vm_state
-                ))
-                .into());
-            }
-            let (task, shot) = if hard {
-                ("rebooting_hard", "hard_reboot")
-            } else {
-                ("rebooting", "soft_reboot")
-            };
-            power(
-                "reboot",
-                "os_compute_api:servers:reboot",
-                "running",
-                vm::ACTIVE,
-                Some(task),
-                Some(shot),
-            )
-            .await
+            // A soft reboot's state is checked before its policy.
+            check_reboot(&inst, kind)?;
+            enforce("os_compute_api:servers:reboot")?;
+            svc.reboot(&inst, &auth, rid, kind).await?;
         }
         "os-stop" => {
-            power(
-                "stop",
-                "os_compute_api:servers:stop",
-                "stopped",
-                vm::STOPPED,
-                Some("powering-off"),
-                None,
-            )
-            .await
+            enforce("os_compute_api:servers:stop")?;
+            svc.stop(&inst, &auth, rid).await?;
         }
         "os-start" => {
-            power(
-                "start",
-                "os_compute_api:servers:start",
-                "running",
-                vm::ACTIVE,
-                Some("powering-on"),
-                None,
-            )
-            .await
+            enforce("os_compute_api:servers:start")?;
+            svc.start(&inst, &auth, rid).await?;
         }
         "pause" => {
-            power(
-                "pause",
-                "os_compute_api:os-pause-server:pause",
-                "paused",
-                vm::PAUSED,
-                Some("pausing"),
-                None,
-            )
-            .await
+            enforce("os_compute_api:os-pause-server:pause")?;
+            svc.pause(&inst, &auth, rid).await?;
         }
         "unpause" => {
-            power(
-                "unpause",
-                "os_compute_api:os-pause-server:unpause",
-                "running",
-                vm::ACTIVE,
-                Some("unpausing"),
-                None,
-            )
-            .await
+            enforce("os_compute_api:os-pause-server:unpause")?;
+            svc.unpause(&inst, &auth, rid).await?;
         }
         "suspend" => {
-            power(
-                "suspend",
-                "os_compute_api:os-suspend-server:suspend",
-                "suspended",
-                vm::SUSPENDED,
-                Some("suspending"),
-                None,
-            )
-            .await
+            enforce("os_compute_api:os-suspend-server:suspend")?;
+            svc.suspend(&inst, &auth, rid).await?;
         }
         "resume" => {
-            power(
-                "resume",
-                "os_compute_api:os-suspend-server:resume",
-                "running",
-                vm::ACTIVE,
-                Some("resuming"),
-                None,
-            )
-            .await
+            enforce("os_compute_api:os-suspend-server:resume")?;
+            svc.resume(&inst, &auth, rid).await?;
         }
         "trigger_crash_dump" => {
             if !v.at_least(2, 17) {
                 // A versioned action in Nova: no such method below its microversion.
                 return Err(ApiError::not_found("The resource could not be found."));
             }
-            power(
-                "trigger_crash_dump",
-                "os_compute_api:servers:trigger_crash_dump",
-                "running",
-                vm::ACTIVE,
-                None,
-                Some("crash_dump"),
-            )
-            .await
+            enforce("os_compute_api:servers:trigger_crash_dump")?;
+            svc.trigger_crash_dump(&inst, &auth, rid).await?;
         }
         "shelve" => {
-            auth.enforce(&svc.policy, "os_compute_api:os-shelve:shelve", &t)?;
+            enforce("os_compute_api:os-shelve:shelve")?;
             svc.shelve(&inst, &auth, rid).await?;
-            Ok(StatusCode::ACCEPTED.into_response())
         }
         "shelveOffload" => {
-            power(
-                "shelveOffload",
-                "os_compute_api:os-shelve:shelve_offload",
-                "absent",
-                vm::SHELVED_OFFLOADED,
-                Some("shelving_offloading"),
-                None,
-            )
-            .await
+            enforce("os_compute_api:os-shelve:shelve_offload")?;
+            svc.shelve_offload(&inst, &auth, rid).await?;
         }
         "unshelve" => {
-            auth.enforce(&svc.policy, "os_compute_api:os-shelve:unshelve", &t)?;
-            check_state(&inst, "unshelve")?;
+            enforce("os_compute_api:os-shelve:unshelve")?;
+            // Its state is checked before its body and the to-host rule.
+            check_unshelve(&inst)?;
             let to = unshelve_target(args, v)?;
             if to.host.is_some() {
-                auth.enforce(&svc.policy, "os_compute_api:os-shelve:unshelve_to_host", &t)?;
+                enforce("os_compute_api:os-shelve:unshelve_to_host")?;
             }
             svc.unshelve(&inst, &auth, rid, &to).await?;
-            Ok(StatusCode::ACCEPTED.into_response())
         }
         "lock" => {
-            auth.enforce(&svc.policy, "os_compute_api:os-lock-server:lock", &t)?;
+            enforce("os_compute_api:os-lock-server:lock")?;
             let reason = args.get("locked_reason").and_then(|r| r.as_str());
             if reason.is_some_and(|r| r.chars().count() > 255) {
                 return Err(ApiError::bad_request(
                     "Invalid input for field/attribute locked_reason. Value is too long",
                 ));
             }
-            let mut tx = svc.db.begin_write().await.map_err(ComputeError::from)?;
-            let by = if admin && auth.project_id() != Some(inst.project_id.as_str()) {
-                "admin"
-            } else {
-                "owner"
-            };
-            instances::set_lock(
-                &mut tx,
-                &inst.uuid,
-                true,
-                Some(by),
-                reason,
-                ferrostack_store::now_micros(),
-            )
-            .await
-            .map_err(ComputeError::from)?;
-            actions::start(
-                &mut tx,
-                &inst.uuid,
-                rid,
-                "lock",
-                &inst.project_id,
-                &auth.user_id,
-                inst.host.as_deref(),
-                ferrostack_store::now_micros(),
-            )
-            .await
-            .map_err(ComputeError::from)?;
-            actions::finish_open(
-                &mut tx,
-                &inst.uuid,
-                None,
-                None,
-                ferrostack_store::now_micros(),
-            )
-            .await
-            .map_err(ComputeError::from)?;
-            tx.commit().await.map_err(ComputeError::from)?;
-            Ok(StatusCode::ACCEPTED.into_response())
+            svc.lock_server(&inst, &auth, rid, reason).await?;
         }
         "unlock" => {
-            auth.enforce(&svc.policy, "os_compute_api:os-lock-server:unlock", &t)?;
-            if inst.locked_by.as_deref() == Some("admin") && !admin {
-                auth.enforce(
-                    &svc.policy,
-                    "os_compute_api:os-lock-server:unlock:unlock_override",
-                    &t,
-                )?;
+            enforce("os_compute_api:os-lock-server:unlock")?;
+            if unlock_needs_override(&inst, &auth) {
+                enforce("os_compute_api:os-lock-server:unlock:unlock_override")?;
             }
-            let mut tx = svc.db.begin_write().await.map_err(ComputeError::from)?;
-            instances::set_lock(
-                &mut tx,
-                &inst.uuid,
-                false,
-                None,
-                None,
-                ferrostack_store::now_micros(),
-            )
-            .await
-            .map_err(ComputeError::from)?;
-            tx.commit().await.map_err(ComputeError::from)?;
-            Ok(StatusCode::ACCEPTED.into_response())
+            svc.unlock_server(&inst).await?;
         }
         "os-getConsoleOutput" => {
-            auth.enforce(&svc.policy, "os_compute_api:os-console-output", &t)?;
+            enforce("os_compute_api:os-console-output")?;
             let lines = match args.get("length") {
                 None | Some(Value::Null) => None,
                 Some(Value::Number(n)) => n
@@ -350,48 +196,31 @@ async fn action(
                 ));
             }
             let out = svc.console_output(&inst, lines).await?;
-            Ok(axum::Json(json!({"output": out})).into_response())
+            return Ok(axum::Json(json!({"output": out})).into_response());
         }
         "os-resetState" => {
-            auth.enforce(
-                &svc.policy,
-                "os_compute_api:os-admin-actions:reset_state",
-                &t,
-            )?;
+            enforce("os_compute_api:os-admin-actions:reset_state")?;
             let state = args.get("state").and_then(|s| s.as_str()).unwrap_or("");
-            let vm_state = match state {
-                "active" => vm::ACTIVE,
-                "error" => vm::ERROR,
+            let state = match state {
+                "active" => ResetState::Active,
+                "error" => ResetState::Error,
                 _ => return Err(ApiError::bad_request(format!("Invalid input for field/attribute state. Value: {state}. '{state}' is not one of ['active', 'error']"))),
             };
-            let now = ferrostack_store::now_micros();
-            let mut tx = svc.db.begin_write().await.map_err(ComputeError::from)?;
-            instances::set_text(&mut tx, &inst.uuid, "vm_state", Some(vm_state), now)
-                .await
-                .map_err(ComputeError::from)?;
-            instances::set_text(&mut tx, &inst.uuid, "task_state", None, now)
-                .await
-                .map_err(ComputeError::from)?;
-            tx.commit().await.map_err(ComputeError::from)?;
-            Ok(StatusCode::ACCEPTED.into_response())
+            svc.reset_state(&inst, state).await?;
         }
         "os-getVNCConsole" | "os-getSPICEConsole" | "os-getSerialConsole" | "os-getRDPConsole" => {
-            super::consoles::legacy_action(&svc, &auth, v, &inst, name, args).await
+            return super::consoles::legacy_action(&svc, &auth, v, &inst, name, args).await;
         }
-        other => Err(ApiError::bad_request(format!(
-            "There is no such action: {other}"
-        ))),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "There is no such action: {other}"
+            )))
+        }
     }
+    Ok(StatusCode::ACCEPTED.into_response())
 }
 
-/// Where an unshelve may go: a new availability zone (2.77; `null` unpins, 2.91) and a host
-/// (2.91, admins). Both only for a shelved-offloaded server.
-#[derive(Debug, Default)]
-pub struct UnshelveTo {
-    pub availability_zone: Option<Option<String>>,
-    pub host: Option<String>,
-}
-
+/// The body of an unshelve: a zone (2.77) and a host (2.91) as Nova's schema allows them.
 fn unshelve_target(args: &Value, v: Microversion) -> Result<UnshelveTo, ApiError> {
     let Some(o) = args.as_object() else {
         return Ok(UnshelveTo::default());
@@ -429,166 +258,18 @@ fn unshelve_target(args: &Value, v: Microversion) -> Result<UnshelveTo, ApiError
     })
 }
 
-impl ComputeService {
-    /// Unshelve: the instance waits for the scheduler again, like a new build; in a new zone
-    /// (kept for later scheduling, as Nova's request spec keeps it) and on a given host (this
-    /// placement only) when asked.
-    pub async fn unshelve(
-        &self,
-        inst: &crate::instance::Instance,
-        auth: &ferrostack_api::AuthContext,
-        rid: &str,
-        to: &UnshelveTo,
-    ) -> crate::error::Result<()> {
-        let mut spec = inst.request_spec.clone();
-        if to.availability_zone.is_some() || to.host.is_some() {
-            self.check_unshelve_target(inst, to).await?;
-            if let Some(zone) = &to.availability_zone {
-                match zone {
-                    Some(z) => spec["availability_zone"] = json!(z),
-                    None => {
-                        if let Some(o) = spec.as_object_mut() {
-                            o.remove("availability_zone");
-                        }
-                    }
-                }
-            }
-            if let Some(h) = &to.host {
-                spec["requested_host"] = json!(h);
-            }
-        }
-        let now = ferrostack_store::now_micros();
-        let mut tx = self.db.begin_write().await?;
-        if spec != inst.request_spec {
-            instances::set_request_spec(&mut tx, &inst.uuid, &spec, now).await?;
-        }
-        if let Some(zone) = &to.availability_zone {
-            instances::set_text(
-                &mut tx,
-                &inst.uuid,
-                "availability_zone",
-                zone.as_deref(),
-                now,
-            )
-            .await?;
-        }
-        actions::start(
-            &mut tx,
-            &inst.uuid,
-            rid,
-            "unshelve",
-            &inst.project_id,
-            &auth.user_id,
-            None,
-            now,
-        )
-        .await?;
-        instances::set_desire(
-            &mut tx,
-            &inst.uuid,
-            "running",
-            vm::ACTIVE,
-            Some("unshelving"),
-            None,
-            now,
-        )
-        .await?;
-        instances::set_text(&mut tx, &inst.uuid, "vm_state", Some(vm::BUILDING), now).await?;
-        instances::set_host(&mut tx, &inst.uuid, None, None, now).await?;
-        tx.commit().await?;
-        self.schedule_now.notify_one();
-        Ok(())
-    }
-
-    /// Nova's rules for an unshelve with a zone or a host: only when shelved offloaded (409),
-    /// the host must exist (400), the zone must exist (400), and a host must be in the zone
-    /// asked for (409).
-    async fn check_unshelve_target(
-        &self,
-        inst: &crate::instance::Instance,
-        to: &UnshelveTo,
-    ) -> crate::error::Result<()> {
-        if inst.vm_state != vm::SHELVED_OFFLOADED {
-            return Err(ComputeError::Conflict(format!(
-                "The unshelve of instance {} with an availability zone or a host is only allowed \
-                 when it is shelved offloaded; it is {}.",
-                inst.uuid, inst.vm_state
-            )));
-        }
-        let mut conn = self.db.pool.acquire().await?;
-        if let Some(Some(zone)) = &to.availability_zone {
-            if !self.zone_exists(&mut conn, zone).await? {
-                return Err(ComputeError::BadRequest(
-                    "The requested availability zone is not available".into(),
-                ));
-            }
-        }
-        if let Some(host) = &to.host {
-            let known = crate::db::hosts::service_by_host(&mut conn, host, "nova-compute")
-                .await?
-                .is_some();
-            if !known {
-                return Err(ComputeError::BadRequest(format!(
-                    "Compute host {host} could not be found."
-                )));
-            }
-            if let Some(Some(zone)) = &to.availability_zone {
-                if &self.host_zone(&mut conn, host).await? != zone {
-                    return Err(ComputeError::Conflict(format!(
-                        "Host {host} is not in the availability zone {zone}."
-                    )));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The console log, asked of the host's agent (in this process or its own).
-    pub async fn console_output(
-        &self,
-        inst: &crate::instance::Instance,
-        lines: Option<usize>,
-    ) -> crate::error::Result<String> {
-        let host = match &inst.host {
-            Some(h) if inst.vm_state != vm::BUILDING => h,
-            _ => {
-                return Err(ComputeError::Conflict(format!(
-                    "Cannot 'get_console_output' instance {} while it is in vm_state {}",
-                    inst.uuid, inst.vm_state
-                )))
-            }
-        };
-        let out = self
-            .ask_host(host, &inst.uuid, ferrostack_agent::Ask::ConsoleOutput)
-            .await?
-            .map_err(|e| ComputeError::Conflict(format!("Guest console not available: {e}")))?;
-        // Nova's tail: the last `length` pieces of the log split at '\n' (a final newline
-        // counts as an empty last line).
-        Ok(match lines {
-            Some(n) => {
-                let all: Vec<&str> = out.split('\n').collect();
-                all[all.len().saturating_sub(n)..].join("\n")
-            }
-            None => out,
-        })
-    }
-}
-
 async fn list_actions(
     svc: State,
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(
         &svc.policy,
         "os_compute_api:os-instance-actions:list",
         &target(&inst),
     )?;
-    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
-    let list = actions::list(&mut conn, &inst.uuid)
-        .await
-        .map_err(ComputeError::from)?;
+    let list = svc.instance_actions(&inst).await?;
     let out: Vec<Value> = list
         .iter()
         .map(|a| {
@@ -608,17 +289,13 @@ async fn show_action(
     v: ferrostack_api::microversion::Microversion,
     Path((id, request_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(
         &svc.policy,
         "os_compute_api:os-instance-actions:show",
         &target(&inst),
     )?;
-    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
-    let (a, events) = actions::by_request(&mut conn, &inst.uuid, &request_id)
-        .await
-        .map_err(ComputeError::from)?
-        .ok_or_else(|| ApiError::not_found(format!("Action {request_id} not found")))?;
+    let (a, events) = svc.instance_action(&inst, &request_id).await?;
     let show_events = svc.policy.enforce(
         "os_compute_api:os-instance-actions:events",
         &target(&inst),

@@ -4,9 +4,7 @@
 //! 422 for a server on no host; the whole request is 404 when no event was accepted and 207
 //! when only some were.
 //!
-//! No service here sends events yet, and nothing waits for them: an accepted event is
-//! recorded nowhere and changes nothing. Networking and volumes will give the first ones a
-//! meaning.
+//! What an event does (nothing yet) is the app layer's (`app/server_external_events.rs`).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -17,8 +15,7 @@ use ferrostack_api::{ApiError, Auth};
 use serde_json::{json, Value};
 
 use super::State;
-use crate::db::instances;
-use crate::error::ComputeError;
+use crate::app::server_external_events::{Delivery, ExternalEvent};
 use crate::ComputeService;
 
 pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
@@ -43,11 +40,8 @@ fn bad(msg: String) -> ApiError {
     ApiError::bad_request(format!("Invalid input for field/attribute events. {msg}"))
 }
 
-/// One validated event: (name, server uuid, status, tag).
-fn parse_event(
-    e: &Value,
-    v: Microversion,
-) -> Result<(String, String, String, Option<String>), ApiError> {
+/// One validated event.
+fn parse_event(e: &Value, v: Microversion) -> Result<ExternalEvent, ApiError> {
     let o = e
         .as_object()
         .ok_or_else(|| bad(format!("Value: {e}. {e} is not of type 'object'")))?;
@@ -95,7 +89,12 @@ fn parse_event(
                 .to_string(),
         ),
     };
-    Ok((name.into(), server.into(), status.into(), tag))
+    Ok(ExternalEvent {
+        name: name.into(),
+        server_uuid: server.into(),
+        status: status.into(),
+        tag,
+    })
 }
 
 async fn create(
@@ -118,23 +117,21 @@ async fn create(
         .iter()
         .map(|e| parse_event(e, v))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
+    let deliveries = svc.deliver_external_events(&events).await?;
     let mut answers = Vec::with_capacity(events.len());
     let mut accepted = 0;
-    for (name, server, status, tag) in events {
-        let inst = instances::get(&mut conn, &server, false)
-            .await
-            .map_err(ComputeError::from)?;
-        let (code, status) = match inst {
-            None => (404, "failed".to_string()),
-            Some(i) if i.host.is_none() => (422, "failed".to_string()),
-            Some(_) => {
+    for (e, delivery) in events.into_iter().zip(deliveries) {
+        let (code, status) = match delivery {
+            Delivery::ServerNotFound => (404, "failed".to_string()),
+            Delivery::ServerOnNoHost => (422, "failed".to_string()),
+            Delivery::Accepted => {
                 accepted += 1;
-                (200, status)
+                (200, e.status)
             }
         };
-        let mut a = json!({"name": name, "server_uuid": server, "status": status, "code": code});
-        if let Some(t) = tag {
+        let mut a =
+            json!({"name": e.name, "server_uuid": e.server_uuid, "status": status, "code": code});
+        if let Some(t) = e.tag {
             a["tag"] = json!(t);
         }
         answers.push(a);

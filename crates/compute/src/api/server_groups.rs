@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::input::{self, MAX_INT};
 use super::State;
-use crate::db;
+use crate::app::server_groups::NewServerGroup;
 use crate::error::{ComputeError, Result};
 use crate::model::ServerGroup;
 use crate::ComputeService;
@@ -22,12 +22,8 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
         .route("/os-server-groups/{id}", get(show).delete(remove))
 }
 
-fn not_found(id: &str) -> ComputeError {
-    ComputeError::NotFound(format!("Instance group {id} could not be found."))
-}
-
-/// Renders a group showing only `live` members (non-deleted instances).
-fn render(g: &ServerGroup, live: &[String], v: Microversion) -> Value {
+/// Renders a group (its members are those not deleted: the app layer filtered them).
+fn render(g: &ServerGroup, v: Microversion) -> Value {
     let mut o = Map::new();
     o.insert("id".into(), json!(g.id));
     o.insert("name".into(), json!(g.name));
@@ -42,22 +38,12 @@ fn render(g: &ServerGroup, live: &[String], v: Microversion) -> Value {
         o.insert("policies".into(), json!([g.policy]));
         o.insert("metadata".into(), json!({}));
     }
-    let members: Vec<&String> = g.members.iter().filter(|m| live.contains(m)).collect();
-    o.insert("members".into(), json!(members));
+    o.insert("members".into(), json!(g.members));
     if v.at_least(2, 13) {
         o.insert("project_id".into(), json!(g.project_id));
         o.insert("user_id".into(), json!(g.user_id));
     }
     Value::Object(o)
-}
-
-async fn load(svc: &ComputeService, id: &str) -> Result<(ServerGroup, Vec<String>)> {
-    let mut conn = svc.db.pool.acquire().await?;
-    let g = db::server_groups::get(&mut conn, id)
-        .await?
-        .ok_or_else(|| not_found(id))?;
-    let live = db::server_groups::live_instances(&mut conn, &g.members).await?;
-    Ok((g, live))
 }
 
 pub async fn index(
@@ -100,12 +86,10 @@ pub async fn index(
     };
     let offset = number("offset")?.unwrap_or(0);
     let limit = number("limit")?.unwrap_or(1000).min(1000);
-    let mut conn = svc.db.pool.acquire().await?;
-    let groups = db::server_groups::list(&mut conn, (!all).then_some(project.as_str())).await?;
-    let page: Vec<ServerGroup> = groups.into_iter().skip(offset).take(limit).collect();
-    let members: Vec<String> = page.iter().flat_map(|g| g.members.clone()).collect();
-    let live = db::server_groups::live_instances(&mut conn, &members).await?;
-    let list: Vec<Value> = page.iter().map(|g| render(g, &live, v)).collect();
+    let page = svc
+        .list_server_groups((!all).then_some(project.as_str()), offset, limit)
+        .await?;
+    let list: Vec<Value> = page.iter().map(|g| render(g, v)).collect();
     Ok(axum::Json(json!({ "server_groups": list })).into_response())
 }
 
@@ -116,27 +100,24 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let svc = &state.0;
-    let (g, live) = load(svc, &id).await?;
+    let g = svc.server_group(&id).await?;
     auth.enforce(
         &svc.policy,
         "os_compute_api:os-server-groups:show",
         &json!({"project_id": g.project_id}),
     )?;
-    Ok(axum::Json(json!({"server_group": render(&g, &live, v)})).into_response())
+    Ok(axum::Json(json!({"server_group": render(&g, v)})).into_response())
 }
 
 pub async fn remove(state: State, auth: Auth, Path(id): Path<String>) -> Result<StatusCode> {
     let svc = &state.0;
-    let (g, _) = load(svc, &id).await?;
+    let g = svc.server_group(&id).await?;
     auth.enforce(
         &svc.policy,
         "os_compute_api:os-server-groups:delete",
         &json!({"project_id": g.project_id}),
     )?;
-    let mut conn = svc.db.writer.acquire().await?;
-    if !db::server_groups::delete(&mut conn, &id).await? {
-        return Err(not_found(&id));
-    }
+    svc.delete_server_group(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -244,34 +225,14 @@ pub async fn create(
     };
     let name = input::name("name", &o["name"])?.to_string();
     let (policy, max_server_per_host) = parse_policy(v, o)?;
-    let group = ServerGroup {
-        id: uuid::Uuid::new_v4().to_string(),
-        name,
-        project_id: project.clone(),
-        user_id: auth.user_id.clone(),
-        policy,
-        max_server_per_host,
-        members: vec![],
-        created_at: ferrostack_store::now_micros(),
-    };
-    let limits = {
-        let mut conn = svc.db.pool.acquire().await?;
-        db::quotas::limits_for(&mut conn, &project, &auth.user_id).await?
-    };
-    // Count and insert in one write transaction so concurrent creates respect the limit.
-    let mut tx = svc.db.begin_write().await?;
-    let used = db::quotas::server_group_count(&mut tx, &project, None).await?;
-    let user_used = db::quotas::server_group_count(&mut tx, &project, Some(&auth.user_id)).await?;
-    let over_user = limits
-        .user
-        .get("server_groups")
-        .is_some_and(|&l| l >= 0 && user_used + 1 > l);
-    if limits.check("server_groups", used, 1).is_err() || over_user {
-        return Err(ComputeError::QuotaExceeded(
-            "Quota exceeded, too many server groups.".into(),
-        ));
-    }
-    db::server_groups::insert(&mut tx, &group).await?;
-    tx.commit().await?;
-    Ok(axum::Json(json!({"server_group": render(&group, &[], v)})).into_response())
+    let group = svc
+        .create_server_group(NewServerGroup {
+            name,
+            project_id: project,
+            user_id: auth.user_id.clone(),
+            policy,
+            max_server_per_host,
+        })
+        .await?;
+    Ok(axum::Json(json!({"server_group": render(&group, v)})).into_response())
 }

@@ -7,9 +7,9 @@ use axum::Router;
 use ferrostack_api::{ApiError, Auth};
 use serde_json::json;
 
-use super::servers::{find, target};
+use super::server_views::target;
 use super::State;
-use crate::app::server_extras::instance_addresses;
+use crate::app::server_ips::instance_addresses;
 use crate::ComputeService;
 
 pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
@@ -19,7 +19,7 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
 }
 
 async fn index(svc: State, auth: Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(&svc.policy, "os_compute_api:ips:index", &target(&inst))?;
     Ok(axum::Json(json!({"addresses": instance_addresses(&inst)})).into_response())
 }
@@ -29,7 +29,7 @@ async fn show(
     auth: Auth,
     Path((id, label)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(&svc.policy, "os_compute_api:ips:show", &target(&inst))?;
     let mut all = instance_addresses(&inst);
     let ips = all

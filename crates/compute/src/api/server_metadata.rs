@@ -11,7 +11,7 @@ use ferrostack_api::{ApiError, Auth, Json};
 use serde_json::{json, Map, Value};
 
 use super::input::{self, repr};
-use super::servers::{find, target};
+use super::server_views::target;
 use super::State;
 use crate::error::ComputeError;
 use crate::ComputeService;
@@ -73,7 +73,7 @@ pub(super) fn metadata_body(
 }
 
 async fn index(svc: State, auth: Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(&svc.policy, &rule("index"), &target(&inst))?;
     Ok(axum::Json(json!({"metadata": inst.metadata})).into_response())
 }
@@ -83,7 +83,7 @@ async fn show(
     auth: Auth,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(&svc.policy, &rule("show"), &target(&inst))?;
     let value = inst
         .metadata
@@ -103,7 +103,7 @@ async fn create(
 ) -> Result<Response, ApiError> {
     // Nova checks the body's schema before looking the server up.
     let items = metadata_body(&body, "metadata")?;
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(&svc.policy, &rule("create"), &target(&inst))?;
     let all = svc
         .update_metadata(&inst, &auth, items, false, "update metadata")
@@ -120,7 +120,7 @@ async fn update_all(
 ) -> Result<Response, ApiError> {
     // Nova checks the body's schema before looking the server up.
     let items = metadata_body(&body, "metadata")?;
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(&svc.policy, &rule("update_all"), &target(&inst))?;
     let all = svc
         .update_metadata(&inst, &auth, items, true, "update metadata")
@@ -136,7 +136,7 @@ async fn update(
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
     let items = metadata_body(&body, "meta")?;
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(&svc.policy, &rule("update"), &target(&inst))?;
     if !items.contains_key(&key) {
         return Err(ApiError::bad_request("Request body and URI mismatch"));
@@ -151,7 +151,7 @@ async fn remove(
     auth: Auth,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(&svc.policy, &rule("delete"), &target(&inst))?;
     svc.delete_metadata_item(&inst, &auth, &key).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -11,12 +11,11 @@ use ferrostack_api::{ApiError, Auth};
 use serde_json::{json, Map, Value};
 
 use super::input;
-use super::servers::{server_view, target};
+use super::server_views::{
+    generated_password, limited_view, server_view, target, with_server_groups,
+};
 use crate::app::lifecycle::RebuildRequest;
-use crate::app::moves::MoveKind;
-use crate::db;
-use crate::error::ComputeError;
-use crate::instance::{FlavorSnapshot, Instance};
+use crate::instance::Instance;
 use crate::ComputeService;
 
 /// The action names this module answers.
@@ -58,9 +57,7 @@ pub(super) async fn dispatch(
                 &["flavorRef"],
             )?;
             let flavor_ref = flavor_ref(&a["flavorRef"])?;
-            let new = resize_flavor(svc, auth, inst, &flavor_ref).await?;
-            svc.move_instance(inst, auth, rid, MoveKind::Resize(new), None)
-                .await?;
+            svc.resize(inst, auth, rid, &flavor_ref).await?;
             accepted()
         }
         "confirmResize" => {
@@ -101,8 +98,7 @@ pub(super) async fn dispatch(
                     &t,
                 )?;
             }
-            svc.move_instance(inst, auth, rid, MoveKind::Migrate, host)
-                .await?;
+            svc.migrate(inst, auth, rid, host).await?;
             accepted()
         }
         "os-migrateLive" => {
@@ -144,8 +140,7 @@ pub(super) async fn dispatch(
                     .into())
                 }
             }
-            svc.move_instance(inst, auth, rid, MoveKind::LiveMigrate, host)
-                .await?;
+            svc.live_migrate(inst, auth, rid, host).await?;
             accepted()
         }
         "evacuate" => {
@@ -176,14 +171,12 @@ pub(super) async fn dispatch(
                 }
             }
             let pass = match a.get("adminPass") {
-                None | Some(Value::Null) => super::servers::generated_password(),
+                None | Some(Value::Null) => generated_password(),
                 Some(p) => input::string("adminPass", p, 0, 255)?.to_string(),
             };
             // From 2.95 an evacuated server ends stopped, whatever it was.
-            let kind = MoveKind::Evacuate {
-                stop: v.at_least(2, 95),
-            };
-            svc.move_instance(inst, auth, rid, kind, host).await?;
+            svc.evacuate(inst, auth, rid, host, v.at_least(2, 95))
+                .await?;
             if v.at_least(2, 14) {
                 Ok(StatusCode::OK.into_response())
             } else {
@@ -218,18 +211,17 @@ pub(super) async fn dispatch(
             let a = input::envelope(&body, "rebuild", &allowed, &["imageRef"])?;
             let req = parse_rebuild(a, v)?;
             let pass = match a.get("adminPass") {
-                None | Some(Value::Null) => super::servers::generated_password(),
+                None | Some(Value::Null) => generated_password(),
                 Some(p) => input::string("adminPass", p, 0, 255)?.to_string(),
             };
-            svc.rebuild(inst, auth, rid, req).await?;
-            let fresh = super::servers::find(svc, auth, &inst.uuid).await?;
+            let fresh = svc.rebuild(inst, auth, rid, req).await?;
             let mut server = limited_view(
                 server_view(svc, &fresh, None, v, auth.is_admin),
                 &fresh,
                 v,
                 true,
             );
-            super::servers::with_server_groups(svc, &mut server, &fresh, v).await?;
+            with_server_groups(svc, &mut server, &fresh, v).await?;
             server["adminPass"] = json!(pass);
             Ok((
                 StatusCode::ACCEPTED,
@@ -274,7 +266,7 @@ pub(super) async fn dispatch(
                 }
             };
             svc.rescue(inst, auth, rid, image.as_deref()).await?;
-            let pass = pass.unwrap_or_else(super::servers::generated_password);
+            let pass = pass.unwrap_or_else(generated_password);
             Ok(axum::Json(json!({ "adminPass": pass })).into_response())
         }
         "unrescue" => {
@@ -320,67 +312,24 @@ pub(super) async fn dispatch(
             image_answer(svc, v, &image_id)
         }
         "forceDelete" | "restore" => {
-            // Soft delete is off (Nova's reclaim_instance_interval = 0): no server is ever
-            // SOFT_DELETED, so these always meet Nova's state check.
+            // Soft delete is off: these only answer Nova's state check (409).
             let rule = if name == "forceDelete" {
                 "os_compute_api:os-deferred-delete:force"
             } else {
                 "os_compute_api:os-deferred-delete:restore"
             };
             auth.enforce(&svc.policy, rule, &t)?;
-            crate::app::servers::check_state(inst, name)?;
+            if name == "forceDelete" {
+                svc.force_delete(inst)?;
+            } else {
+                svc.restore(inst)?;
+            }
             accepted()
         }
         other => Err(ApiError::bad_request(format!(
             "There is no such action: {other}"
         ))),
     }
-}
-
-/// The rebuild and update answers: before 2.75 Nova shows the server without the extended attributes
-/// (status, AZ, usage, host, security groups, volumes, config drive); key_name comes back at
-/// 2.54 and user_data at 2.57 in a rebuild answer. From 2.75 it is the full show body (with
-/// user_data instead of `OS-EXT-SRV-ATTR:user_data` for a rebuild).
-pub(super) fn limited_view(
-    mut server: Value,
-    inst: &Instance,
-    v: Microversion,
-    rebuild: bool,
-) -> Value {
-    if v.at_least(2, 75) {
-        if rebuild {
-            // Nova's rebuild answer has `user_data` in place of the extended attribute.
-            if let Some(o) = server.as_object_mut() {
-                o.remove("OS-EXT-SRV-ATTR:user_data");
-                o.insert("user_data".into(), json!(inst.user_data));
-            }
-        }
-        return server;
-    }
-    if let Some(o) = server.as_object_mut() {
-        o.retain(|k, _| {
-            let extended = k.starts_with("OS-EXT-")
-                || k.starts_with("OS-SRV-USG:")
-                || k.starts_with("os-extended-volumes:");
-            let hidden = matches!(
-                k.as_str(),
-                "config_drive"
-                    | "key_name"
-                    | "security_groups"
-                    | "host_status"
-                    | "server_groups"
-                    | "user_data"
-            );
-            !(extended || hidden)
-        });
-        if rebuild && v.at_least(2, 54) {
-            o.insert("key_name".into(), json!(inst.key_name));
-        }
-        if rebuild && v.at_least(2, 57) {
-            o.insert("user_data".into(), json!(inst.user_data));
-        }
-    }
-    server
 }
 
 /// createImage/createBackup answer: the image id in the body from 2.45, before that a
@@ -419,46 +368,6 @@ fn flavor_ref(v: &Value) -> Result<String, ApiError> {
         )
         .into()),
     }
-}
-
-/// The flavor a resize goes to, with Nova's refusals.
-async fn resize_flavor(
-    svc: &ComputeService,
-    auth: &Auth,
-    inst: &Instance,
-    flavor_ref: &str,
-) -> Result<FlavorSnapshot, ApiError> {
-    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
-    let project = if auth.is_admin {
-        None
-    } else {
-        Some(inst.project_id.as_str())
-    };
-    let f = db::flavors::get_visible(&mut conn, flavor_ref, project)
-        .await
-        .map_err(ComputeError::from)?
-        .filter(|f| !f.disabled)
-        .ok_or_else(|| ApiError::bad_request("Unable to locate requested flavor."))?;
-    if f.id == inst.flavor.id {
-        return Err(ApiError::bad_request(
-            "When resizing, instances must change flavor!",
-        ));
-    }
-    if f.disk < inst.flavor.disk {
-        return Err(ApiError::bad_request(
-            "Resizing to a smaller disk flavor is not allowed.",
-        ));
-    }
-    Ok(FlavorSnapshot {
-        id: f.id,
-        name: f.name,
-        vcpus: f.vcpus,
-        ram: f.ram,
-        disk: f.disk,
-        ephemeral: f.ephemeral,
-        swap: f.swap,
-        extra_specs: f.extra_specs,
-    })
 }
 
 /// An access IP of a rebuild: null or "" clears it, anything else must be an address

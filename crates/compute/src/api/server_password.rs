@@ -9,7 +9,7 @@ use axum::Router;
 use ferrostack_api::{ApiError, Auth};
 use serde_json::json;
 
-use super::servers::{find, target};
+use super::server_views::target;
 use super::State;
 use crate::ComputeService;
 
@@ -18,7 +18,7 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
 }
 
 async fn show(svc: State, auth: Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(
         &svc.policy,
         "os_compute_api:os-server-password:show",
@@ -30,7 +30,7 @@ async fn show(svc: State, auth: Auth, Path(id): Path<String>) -> Result<Response
 
 /// Forgets the stored password (the guest's own password does not change).
 async fn clear(svc: State, auth: Auth, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(
         &svc.policy,
         "os_compute_api:os-server-password:clear",

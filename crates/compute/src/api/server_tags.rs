@@ -10,10 +10,9 @@ use ferrostack_api::{ApiError, Auth, Json};
 use serde_json::{json, Value};
 
 use super::input::{invalid, repr};
-use super::servers::{find, target};
+use super::server_views::target;
 use super::State;
-use crate::app::server_extras::{check_meta_state, MAX_TAGS, MAX_TAG_LENGTH};
-use crate::db::{instances, server_extras as db};
+use crate::app::server_tags::{tag_problem, MAX_TAGS};
 use crate::error::ComputeError;
 use crate::ComputeService;
 
@@ -42,21 +41,12 @@ fn since_2_26(v: Microversion) -> Result<(), ApiError> {
     }
 }
 
-/// The jsonschema message for a tag that is not 1-60 characters without ',' and '/'.
+/// The jsonschema message for an item of a tag list that is no tag.
 fn tag_error(v: &Value) -> Option<String> {
     let Some(s) = v.as_str() else {
         return Some(format!("{} is not of type 'string'", repr(v)));
     };
-    let n = s.chars().count();
-    if n < 1 {
-        Some(format!("{} is too short", repr(v)))
-    } else if n > MAX_TAG_LENGTH {
-        Some(format!("{} is too long", repr(v)))
-    } else if s.contains([',', '/']) {
-        Some(format!("{} does not match '^[^,/]*$'", repr(v)))
-    } else {
-        None
-    }
+    tag_problem(s).map(|p| format!("{} {}", repr(v), p.message()))
 }
 
 /// `{"tags": [...]}` as Nova's schema checks it; duplicates collapse (a set).
@@ -96,15 +86,6 @@ fn tags_body(body: &Value) -> Result<Vec<String>, ComputeError> {
     Ok(out)
 }
 
-async fn current_tags(svc: &ComputeService, uuid: &str) -> Result<Vec<String>, ApiError> {
-    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
-    Ok(instances::get(&mut conn, uuid, false)
-        .await
-        .map_err(ComputeError::from)?
-        .map(|i| i.tags)
-        .unwrap_or_default())
-}
-
 async fn index(
     svc: State,
     auth: Auth,
@@ -112,7 +93,7 @@ async fn index(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     since_2_26(v)?;
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(&svc.policy, &rule("index"), &target(&inst))?;
     Ok(axum::Json(json!({"tags": inst.tags})).into_response())
 }
@@ -124,7 +105,7 @@ async fn show(
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     since_2_26(v)?;
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(&svc.policy, &rule("show"), &target(&inst))?;
     if !inst.tags.contains(&tag) {
         return Err(ApiError::not_found(format!(
@@ -142,29 +123,9 @@ async fn update(
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     since_2_26(v)?;
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(&svc.policy, &rule("update"), &target(&inst))?;
-    check_meta_state(&inst, "update tag", false)?;
-    if let Some(err) = tag_error(&json!(tag)) {
-        return Err(ApiError::bad_request(format!(
-            "Tag '{tag}' is invalid. It must be a non empty string without characters '/' \
-             and ','. Validation error message: {err}"
-        )));
-    }
-    if inst.tags.contains(&tag) {
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    }
-    if inst.tags.len() >= MAX_TAGS {
-        return Err(ApiError::bad_request(format!(
-            "The number of tags exceeded the per-server limit {MAX_TAGS}"
-        )));
-    }
-    let mut tx = svc.db.begin_write().await.map_err(ComputeError::from)?;
-    let added = db::add_tag(&mut tx, &inst.uuid, &tag)
-        .await
-        .map_err(ComputeError::from)?;
-    tx.commit().await.map_err(ComputeError::from)?;
-    if !added {
+    if !svc.add_server_tag(&inst, &tag).await? {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let mut resp = StatusCode::CREATED.into_response();
@@ -190,15 +151,9 @@ async fn update_all(
     since_2_26(v)?;
     // Nova checks the body's schema before looking the server up.
     let tags = tags_body(&body)?;
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(&svc.policy, &rule("update_all"), &target(&inst))?;
-    check_meta_state(&inst, "update tags", false)?;
-    let mut tx = svc.db.begin_write().await.map_err(ComputeError::from)?;
-    instances::replace_tags(&mut tx, &inst.uuid, &tags)
-        .await
-        .map_err(ComputeError::from)?;
-    tx.commit().await.map_err(ComputeError::from)?;
-    let tags = current_tags(&svc, &inst.uuid).await?;
+    let tags = svc.replace_server_tags(&inst, &tags).await?;
     Ok(axum::Json(json!({"tags": tags})).into_response())
 }
 
@@ -209,19 +164,9 @@ async fn remove(
     Path((id, tag)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     since_2_26(v)?;
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(&svc.policy, &rule("delete"), &target(&inst))?;
-    check_meta_state(&inst, "delete tag", false)?;
-    let mut tx = svc.db.begin_write().await.map_err(ComputeError::from)?;
-    let removed = db::delete_tag(&mut tx, &inst.uuid, &tag)
-        .await
-        .map_err(ComputeError::from)?;
-    tx.commit().await.map_err(ComputeError::from)?;
-    if !removed {
-        return Err(ApiError::not_found(format!(
-            "Instance {id} has no tag '{tag}'"
-        )));
-    }
+    svc.delete_server_tag(&inst, &tag).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -232,13 +177,8 @@ async fn delete_all(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     since_2_26(v)?;
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(&svc.policy, &rule("delete_all"), &target(&inst))?;
-    check_meta_state(&inst, "delete tags", false)?;
-    let mut tx = svc.db.begin_write().await.map_err(ComputeError::from)?;
-    instances::replace_tags(&mut tx, &inst.uuid, &[])
-        .await
-        .map_err(ComputeError::from)?;
-    tx.commit().await.map_err(ComputeError::from)?;
+    svc.delete_server_tags(&inst).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

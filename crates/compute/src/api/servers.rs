@@ -1,5 +1,5 @@
-//! `/servers`: create, list, detail, show, update, delete, and the server body as Nova renders
-//! it for each microversion.
+//! `/servers`: create, list, detail, show, update, delete. The server body itself is
+//! rendered by `server_views.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -10,236 +10,25 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use ferrostack_api::microversion::Microversion;
 use ferrostack_api::request::RequestId;
-use ferrostack_api::{ApiError, Auth, AuthContext, Json};
+use ferrostack_api::{ApiError, Auth, Json};
 use serde_json::{json, Map, Value};
-use sha2::Digest;
 
+use super::server_views::{
+    generated_password, limited_view, links, server_view, target, with_server_groups,
+};
 use super::State;
-use crate::app::servers::CreateRequest;
-use crate::db::instances;
-use crate::error::ComputeError;
-use crate::instance::{self, Fault, Instance};
+use crate::app::server_list::{PageServers, ServerFilters, ServerQuery, Sort};
+use crate::app::servers::{CreateRequest, ServerUpdate};
 use crate::ComputeService;
+
+/// Nova's timestamps, as other resources show them (`os-services`).
+pub(crate) use super::server_views::iso;
 
 pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
     Router::new()
         .route("/servers", get(list).post(create))
         .route("/servers/detail", get(detail))
         .route("/servers/{id}", get(show).put(update).delete(remove))
-}
-
-/// The admin password Nova answers on create, rebuild, rescue and evacuate; guests here take
-/// keys, not passwords, but clients expect one.
-pub(super) fn generated_password() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
-}
-
-pub(crate) fn iso(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
-}
-
-fn iso_us(micros: Option<i64>) -> Value {
-    micros
-        .and_then(chrono::DateTime::from_timestamp_micros)
-        .map(|t| Value::String(t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()))
-        .unwrap_or(Value::Null)
-}
-
-/// `hostId`: an opaque per-project hash of the host, as Nova computes it.
-fn host_id(project: &str, host: Option<&str>) -> String {
-    match host {
-        Some(h) => hex(&sha2::Sha224::digest(format!("{project}{h}").as_bytes())),
-        None => String::new(),
-    }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn links(base: &str, kind: &str, id: &str) -> Value {
-    json!([
-        {"rel": "self", "href": format!("{base}/v2.1/{kind}/{id}")},
-        {"rel": "bookmark", "href": format!("{base}/{kind}/{id}")},
-    ])
-}
-
-/// Loads a server the caller may see (404 otherwise, also for other projects' servers).
-pub async fn find(
-    svc: &ComputeService,
-    auth: &AuthContext,
-    id: &str,
-) -> Result<Instance, ApiError> {
-    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
-    let inst = instances::get(&mut conn, id, false)
-        .await
-        .map_err(ComputeError::from)?
-        .filter(|i| auth.is_admin || auth.project_id() == Some(i.project_id.as_str()))
-        .ok_or_else(|| ApiError::not_found(format!("Instance {id} could not be found.")))?;
-    Ok(inst)
-}
-
-pub fn target(i: &Instance) -> Value {
-    json!({"project_id": i.project_id, "user_id": i.user_id})
-}
-
-/// The full server body (`/servers/detail`, show, update).
-pub fn server_view(
-    svc: &ComputeService,
-    i: &Instance,
-    fault: Option<&Fault>,
-    v: Microversion,
-    admin: bool,
-) -> Value {
-    let base = format!("{}/compute", svc.config.public_url);
-    let status = instance::status(&i.vm_state, i.task_state.as_deref());
-    let mut s = Map::new();
-    s.insert("id".into(), json!(i.uuid));
-    s.insert("name".into(), json!(i.display_name));
-    s.insert("status".into(), json!(status));
-    s.insert("tenant_id".into(), json!(i.project_id));
-    s.insert("user_id".into(), json!(i.user_id));
-    s.insert("metadata".into(), json!(i.metadata));
-    s.insert(
-        "hostId".into(),
-        json!(host_id(&i.project_id, i.host.as_deref())),
-    );
-    s.insert(
-        "image".into(),
-        if i.image_ref.is_empty() {
-            json!("")
-        } else {
-            json!({"id": i.image_ref, "links": [{"rel": "bookmark", "href": format!("{base}/images/{}", i.image_ref)}]})
-        },
-    );
-    let f = &i.flavor;
-    s.insert(
-        "flavor".into(),
-        if v.at_least(2, 47) {
-            json!({"vcpus": f.vcpus, "ram": f.ram, "disk": f.disk, "ephemeral": f.ephemeral,
-                   "swap": f.swap, "original_name": f.name, "extra_specs": f.extra_specs})
-        } else {
-            json!({"id": f.id, "links": [{"rel": "bookmark", "href": format!("{base}/flavors/{}", f.id)}]})
-        },
-    );
-    s.insert("created".into(), json!(iso(i.created_at)));
-    s.insert(
-        "updated".into(),
-        json!(iso(i.updated_at.unwrap_or(i.created_at))),
-    );
-    s.insert(
-        "addresses".into(),
-        if i.addresses.is_object() {
-            i.addresses.clone()
-        } else {
-            json!({})
-        },
-    );
-    s.insert(
-        "accessIPv4".into(),
-        json!(i.access_ip_v4.clone().unwrap_or_default()),
-    );
-    s.insert(
-        "accessIPv6".into(),
-        json!(i.access_ip_v6.clone().unwrap_or_default()),
-    );
-    s.insert("links".into(), links(&base, "servers", &i.uuid));
-    s.insert("OS-DCF:diskConfig".into(), json!("MANUAL"));
-    if matches!(status, "BUILD" | "ACTIVE") {
-        s.insert("progress".into(), json!(i.progress));
-    }
-    s.insert(
-        "OS-EXT-AZ:availability_zone".into(),
-        json!(i
-            .availability_zone
-            .clone()
-            .unwrap_or_else(|| if i.host.is_some() {
-                svc.config.default_availability_zone.clone()
-            } else {
-                String::new()
-            })),
-    );
-    s.insert("config_drive".into(), json!(i.config_drive));
-    s.insert("key_name".into(), json!(i.key_name));
-    s.insert("OS-SRV-USG:launched_at".into(), iso_us(i.launched_at));
-    s.insert("OS-SRV-USG:terminated_at".into(), iso_us(i.terminated_at));
-    let groups: Vec<Value> = i
-        .request_spec
-        .get("security_groups")
-        .and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|g| g.as_str())
-                .map(|g| json!({"name": g}))
-                .collect()
-        })
-        .unwrap_or_default();
-    if !groups.is_empty() {
-        s.insert("security_groups".into(), json!(groups));
-    }
-    s.insert("OS-EXT-STS:task_state".into(), json!(i.task_state));
-    s.insert("OS-EXT-STS:vm_state".into(), json!(i.vm_state));
-    s.insert("OS-EXT-STS:power_state".into(), json!(i.power_state));
-    s.insert("os-extended-volumes:volumes_attached".into(), json!([]));
-    if admin {
-        s.insert("OS-EXT-SRV-ATTR:host".into(), json!(i.host));
-        s.insert(
-            "OS-EXT-SRV-ATTR:instance_name".into(),
-            json!(format!("instance-{}", &i.uuid[..8])),
-        );
-        s.insert("OS-EXT-SRV-ATTR:hypervisor_hostname".into(), json!(i.node));
-        if v.at_least(2, 3) {
-            s.insert(
-                "OS-EXT-SRV-ATTR:reservation_id".into(),
-                json!(i.reservation_id),
-            );
-            s.insert("OS-EXT-SRV-ATTR:launch_index".into(), json!(i.launch_index));
-            s.insert("OS-EXT-SRV-ATTR:kernel_id".into(), json!(""));
-            s.insert("OS-EXT-SRV-ATTR:ramdisk_id".into(), json!(""));
-            s.insert("OS-EXT-SRV-ATTR:root_device_name".into(), json!("/dev/vda"));
-            s.insert("OS-EXT-SRV-ATTR:user_data".into(), json!(i.user_data));
-        }
-    }
-    if v.at_least(2, 3) && (admin || v.at_least(2, 90)) {
-        s.insert("OS-EXT-SRV-ATTR:hostname".into(), json!(i.hostname));
-    }
-    if v.at_least(2, 9) {
-        s.insert("locked".into(), json!(i.locked));
-    }
-    if v.at_least(2, 73) {
-        s.insert("locked_reason".into(), json!(i.locked_reason));
-    }
-    if v.at_least(2, 19) {
-        s.insert("description".into(), json!(i.display_description));
-    }
-    if v.at_least(2, 26) {
-        s.insert("tags".into(), json!(i.tags));
-    }
-    if v.at_least(2, 63) {
-        s.insert("trusted_image_certificates".into(), Value::Null);
-    }
-    if v.at_least(2, 96) {
-        s.insert(
-            "pinned_availability_zone".into(),
-            json!(i.availability_zone),
-        );
-    }
-    if admin && v.at_least(2, 16) && i.host.is_some() {
-        s.insert("host_status".into(), json!("UP"));
-    }
-    if let Some(f) = fault {
-        if matches!(status, "ERROR" | "DELETED") {
-            let mut fj =
-                json!({"code": f.code, "created": iso(f.created_at), "message": f.message});
-            if admin && !f.details.is_empty() {
-                fj["details"] = json!(f.details);
-            }
-            s.insert("fault".into(), fj);
-        }
-    }
-    Value::Object(s)
 }
 
 // ---------------------------------------------------------------- create
@@ -554,123 +343,40 @@ fn parse_time(s: &str) -> Option<i64> {
         })
 }
 
-/// Query parameters that filter or sort the list: with any of them, the listing reads every
-/// instance of the scope and filters in memory.
-const FILTER_KEYS: &[&str] = &[
-    "name",
-    "status",
-    "host",
-    "flavor",
-    "image",
-    "reservation_id",
-    "availability_zone",
-    "locked",
-    "changes-since",
-    "tags",
-    "tags-any",
-    "not-tags",
-    "not-tags-any",
-    "sort_key",
-];
-
-const TAG_KEYS: &[&str] = &["tags", "tags-any", "not-tags", "not-tags-any"];
-
-/// A listing's filters, as parsed from the query.
-struct Filters<'a> {
-    qm: &'a HashMap<&'a str, &'a str>,
-    scope: Option<&'a str>,
-    admin: bool,
+/// The listing's filters from its query. Each key present filters (and makes the listing a
+/// filtered one), whatever its value.
+fn query_filters(
+    qm: &HashMap<&str, &str>,
     changes_since: Option<i64>,
-    deleted_filter: bool,
-    limit: usize,
-}
-
-/// The page of a filtered or sorted listing (without metadata, and with tags only when a
-/// tag filter asked for them), and whether more instances follow it.
-async fn filtered_listing(
-    conn: &mut crate::db::Conn,
-    f: &Filters<'_>,
-) -> Result<(Vec<Instance>, bool), ApiError> {
-    let (qm, admin, changes_since, deleted_filter) =
-        (f.qm, f.admin, f.changes_since, f.deleted_filter);
-    let mut all = instances::list(conn, f.scope, changes_since.is_some() || deleted_filter)
-        .await
-        .map_err(ComputeError::from)?;
-    if TAG_KEYS.iter().any(|k| qm.contains_key(k)) {
-        instances::load_children(conn, &mut all)
-            .await
-            .map_err(ComputeError::from)?;
-    }
-    let name_re = match qm.get("name") {
-        Some(n) => Some(regex::Regex::new(n).map_err(|_| bad(format!("Invalid filter name={n}")))?),
-        None => None,
+    deleted: bool,
+) -> ServerFilters {
+    let text = |k: &str| qm.get(k).map(|s| s.to_string());
+    let list = |k: &str| {
+        qm.get(k)
+            .map(|t| t.split(',').map(str::to_string).collect::<Vec<_>>())
     };
-    let status = qm.get("status").map(|s| s.to_ascii_uppercase());
-    all.retain(|i| {
-        name_re.as_ref().is_none_or(|r| r.is_match(&i.display_name))
-            && status
-                .as_deref()
-                .is_none_or(|s| instance::status(&i.vm_state, i.task_state.as_deref()) == s)
-            // An admin filter: Nova drops it silently for others.
-            && qm
-                .get("host")
-                .is_none_or(|h| !admin || i.host.as_deref() == Some(*h))
-            && qm.get("flavor").is_none_or(|f| i.flavor.id == *f)
-            && qm
-                .get("image")
-                .is_none_or(|im| im.rsplit('/').next() == Some(i.image_ref.as_str()))
-            && qm
-                .get("reservation_id")
-                .is_none_or(|r| i.reservation_id == *r)
-            && qm
-                .get("availability_zone")
-                .is_none_or(|z| i.availability_zone.as_deref() == Some(*z))
-            && qm
-                .get("locked")
-                .is_none_or(|l| (*l == "true" || *l == "True" || *l == "1") == i.locked)
-            && changes_since.is_none_or(|t| i.updated_at.unwrap_or(i.created_at) >= t)
-            && (!deleted_filter || i.deleted)
-            && qm
-                .get("tags")
-                .is_none_or(|t| t.split(',').all(|t| i.tags.iter().any(|x| x == t)))
-            && qm
-                .get("tags-any")
-                .is_none_or(|t| t.split(',').any(|t| i.tags.iter().any(|x| x == t)))
-            && qm
-                .get("not-tags")
-                .is_none_or(|t| !t.split(',').all(|t| i.tags.iter().any(|x| x == t)))
-            && qm
-                .get("not-tags-any")
-                .is_none_or(|t| !t.split(',').any(|t| i.tags.iter().any(|x| x == t)))
-    });
-    if let Some(key) = qm.get("sort_key") {
-        let desc = qm.get("sort_dir").is_none_or(|d| *d != "asc");
-        match *key {
-            "display_name" | "name" => all.sort_by(|a, b| a.display_name.cmp(&b.display_name)),
-            "created_at" => all.sort_by_key(|i| i.created_at),
-            "updated_at" => all.sort_by_key(|i| i.updated_at.unwrap_or(i.created_at)),
-            "uuid" => all.sort_by(|a, b| a.uuid.cmp(&b.uuid)),
-            _ => all.sort_by_key(|i| i.created_at),
-        }
-        if desc {
-            all.reverse();
-        }
+    ServerFilters {
+        name: text("name"),
+        status: text("status"),
+        host: text("host"),
+        flavor: text("flavor"),
+        image: text("image"),
+        reservation_id: text("reservation_id"),
+        availability_zone: text("availability_zone"),
+        locked: qm
+            .get("locked")
+            .map(|l| *l == "true" || *l == "True" || *l == "1"),
+        changes_since,
+        deleted,
+        tags: list("tags"),
+        tags_any: list("tags-any"),
+        not_tags: list("not-tags"),
+        not_tags_any: list("not-tags-any"),
+        sort: qm.get("sort_key").map(|key| Sort {
+            key: key.to_string(),
+            descending: qm.get("sort_dir").is_none_or(|d| *d != "asc"),
+        }),
     }
-    // Marker pagination.
-    let limit = f.limit;
-    let start = match qm.get("marker") {
-        Some(m) => all
-            .iter()
-            .position(|i| i.uuid == *m)
-            .map(|p| p + 1)
-            .ok_or_else(|| bad(format!("marker [{m}] not found")))?,
-        None => 0,
-    };
-    let end = (start + limit).min(all.len());
-    let more = end < all.len();
-    all.truncate(end);
-    all.drain(..start.min(all.len()));
-    Ok((all, more))
 }
 
 async fn listing(
@@ -736,94 +442,37 @@ async fn listing(
         None => MAX_LIMIT,
     }
     .min(MAX_LIMIT);
-    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
-    let plain = !deleted_filter && !FILTER_KEYS.iter().any(|k| qm.contains_key(k));
-    let base = format!("{}/compute", svc.config.public_url);
-    // The plain listing (`openstack server list [--long]`): order, marker and limit in SQL,
-    // so a page reads only its own rows however many servers exist.
-    let after = match qm.get("marker") {
-        Some(m) if plain => Some(
-            instances::get(&mut conn, m, false)
-                .await
-                .map_err(ComputeError::from)?
-                .filter(|i| scope.as_deref().is_none_or(|p| i.project_id == p))
-                .map(|i| (i.created_at, i.uuid))
-                .ok_or_else(|| bad(format!("marker [{m}] not found")))?,
-        ),
-        _ => None,
+    let query = ServerQuery {
+        project: scope,
+        admin,
+        filters: query_filters(&qm, changes_since, deleted_filter),
+        marker: qm.get("marker").map(|m| m.to_string()),
+        limit,
+        detailed,
     };
-    let after = after.as_ref().map(|(c, u)| (*c, u.as_str()));
-    if plain && !detailed {
-        // Ids and names are all `GET /servers` shows: no full rows.
-        let mut rows =
-            instances::list_page_names(&mut conn, scope.as_deref(), after, Some(limit + 1))
-                .await
-                .map_err(ComputeError::from)?;
-        drop(conn);
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        let servers: Vec<Value> = rows
+    let page = svc.list_servers(&query).await?;
+    let base = format!("{}/compute", svc.config.public_url);
+    let last = page.servers.last_id();
+    let servers: Vec<Value> = match &page.servers {
+        PageServers::Names(rows) => rows
             .iter()
             .map(|(id, name)| json!({"id": id, "name": name, "links": links(&base, "servers", id)}))
-            .collect();
-        let last = rows.last().map(|(id, _)| id.as_str());
-        return Ok(
-            axum::Json(page_body(servers, &base, detailed, &q, limit, more, last)).into_response(),
-        );
-    }
-    let (mut page, more) = if plain {
-        let mut rows = instances::list_page(&mut conn, scope.as_deref(), after, Some(limit + 1))
-            .await
-            .map_err(ComputeError::from)?;
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        (rows, more)
-    } else {
-        let filters = Filters {
-            qm: &qm,
-            scope: scope.as_deref(),
-            admin,
-            changes_since,
-            deleted_filter,
-            limit,
-        };
-        filtered_listing(&mut conn, &filters).await?
-    };
-    if detailed && !plain {
-        // Metadata and tags of the page only (tag filters may have loaded tags already; the
-        // plain page came with them).
-        for i in &mut page {
-            i.tags.clear();
-        }
-        instances::load_children(&mut conn, &mut page)
-            .await
-            .map_err(ComputeError::from)?;
-    }
-    let faults = if detailed {
-        let ids: Vec<&str> = page
+            .collect(),
+        PageServers::Instances(list, faults) => list
             .iter()
-            .filter(|i| i.vm_state == "error")
-            .map(|i| i.uuid.as_str())
-            .collect();
-        instances::latest_faults(&mut conn, &ids)
-            .await
-            .map_err(ComputeError::from)?
-    } else {
-        HashMap::new()
+            .map(|i| {
+                if detailed {
+                    server_view(&svc, i, faults.get(&i.uuid), v, admin)
+                } else {
+                    json!({"id": i.uuid, "name": i.display_name, "links": links(&base, "servers", &i.uuid)})
+                }
+            })
+            .collect(),
     };
-    drop(conn);
-    let servers: Vec<Value> = page
-        .iter()
-        .map(|i| {
-            if detailed {
-                server_view(&svc, i, faults.get(&i.uuid), v, admin)
-            } else {
-                json!({"id": i.uuid, "name": i.display_name, "links": links(&base, "servers", &i.uuid)})
-            }
-        })
-        .collect();
-    let last = page.last().map(|i| i.uuid.as_str());
-    Ok(axum::Json(page_body(servers, &base, detailed, &q, limit, more, last)).into_response())
+    Ok(axum::Json(page_body(
+        servers, &base, detailed, &q, limit, page.more, last,
+    ))
+    .into_response())
 }
 
 /// The largest page a listing returns (Nova's `max_limit`).
@@ -868,33 +517,12 @@ async fn show(
     v: Microversion,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(&svc.policy, "os_compute_api:servers:show", &target(&inst))?;
-    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
-    let faults = instances::latest_faults(&mut conn, &[inst.uuid.as_str()])
-        .await
-        .map_err(ComputeError::from)?;
-    drop(conn);
-    let mut server = server_view(&svc, &inst, faults.get(&inst.uuid), v, auth.is_admin);
+    let fault = svc.server_fault(&inst.uuid).await?;
+    let mut server = server_view(&svc, &inst, fault.as_ref(), v, auth.is_admin);
     with_server_groups(&svc, &mut server, &inst, v).await?;
     Ok(axum::Json(json!({ "server": server })).into_response())
-}
-
-/// Show, update and rebuild answers carry the server's group ids from 2.71 (not listings).
-pub(super) async fn with_server_groups(
-    svc: &ComputeService,
-    server: &mut Value,
-    inst: &Instance,
-    v: Microversion,
-) -> Result<(), ApiError> {
-    if v.at_least(2, 71) {
-        let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
-        let group = crate::db::server_groups::for_instance(&mut conn, &inst.uuid)
-            .await
-            .map_err(ComputeError::from)?;
-        server["server_groups"] = json!(group.map(|g| vec![g.id]).unwrap_or_default());
-    }
-    Ok(())
 }
 
 async fn update(
@@ -904,7 +532,7 @@ async fn update(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(&svc.policy, "os_compute_api:servers:update", &target(&inst))?;
     let s = body
         .get("server")
@@ -943,42 +571,21 @@ async fn update(
         .get("hostname")
         .map(|h| super::input::hostname(h, v))
         .transpose()?;
-    let access_ips = [
-        (
-            "access_ip_v4",
-            s.get("accessIPv4")
-                .map(super::input::access_ip_v4)
-                .transpose()?,
-        ),
-        (
-            "access_ip_v6",
-            s.get("accessIPv6")
-                .map(super::input::access_ip_v6)
-                .transpose()?,
-        ),
-    ];
-    let now = ferrostack_store::now_micros();
-    let mut tx = svc.db.begin_write().await.map_err(ComputeError::from)?;
-    instances::update_fields(
-        &mut tx,
-        &inst.uuid,
-        name.as_deref(),
-        description.as_ref().map(|d| d.as_deref()),
-        hostname.as_deref(),
-        now,
-    )
-    .await
-    .map_err(ComputeError::from)?;
-    for (col, val) in access_ips {
-        if let Some(val) = val {
-            instances::set_text(&mut tx, &inst.uuid, col, Some(&val), now)
-                .await
-                .map_err(ComputeError::from)?;
-        }
-    }
-    tx.commit().await.map_err(ComputeError::from)?;
-    let fresh = find(&svc, &auth, &id).await?;
-    let mut server = super::server_moves::limited_view(
+    let update = ServerUpdate {
+        name,
+        description,
+        hostname,
+        access_ip_v4: s
+            .get("accessIPv4")
+            .map(super::input::access_ip_v4)
+            .transpose()?,
+        access_ip_v6: s
+            .get("accessIPv6")
+            .map(super::input::access_ip_v6)
+            .transpose()?,
+    };
+    let fresh = svc.update_server(&inst, update).await?;
+    let mut server = limited_view(
         server_view(&svc, &fresh, None, v, auth.is_admin),
         &fresh,
         v,
@@ -994,14 +601,8 @@ async fn remove(
     Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let inst = find(&svc, &auth, &id).await?;
+    let inst = svc.find_server(&auth, &id).await?;
     auth.enforce(&svc.policy, "os_compute_api:servers:delete", &target(&inst))?;
-    if inst.locked && !auth.is_admin {
-        return Err(ApiError::conflict(format!(
-            "Instance {} is locked",
-            inst.uuid
-        )));
-    }
     svc.delete_server(&inst, &auth, &rid.0).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

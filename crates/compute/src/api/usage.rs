@@ -11,9 +11,9 @@ use serde_json::{json, Map, Value};
 
 use super::input;
 use super::State;
-use crate::db;
-use crate::db::usage::UsageInstance;
+use crate::app::usage::hours_in;
 use crate::error::{ComputeError, Result};
+use crate::model::UsageInstance;
 use crate::ComputeService;
 
 pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
@@ -21,8 +21,6 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
         .route("/os-simple-tenant-usage", get(index))
         .route("/os-simple-tenant-usage/{tenant_id}", get(show))
 }
-
-const HOUR_MICROS: f64 = 3_600_000_000.0;
 
 /// Nova's accepted datetime formats (naive, UTC); a missing value is now.
 fn parse_time(v: Option<&str>, now: i64) -> Result<i64> {
@@ -66,17 +64,9 @@ fn period(pairs: &[(String, String)]) -> Result<Period> {
     })
 }
 
-/// Hours of `i` inside the period (Nova's `_hours_for`).
+/// Hours of `i` inside the period.
 fn hours(i: &UsageInstance, p: &Period) -> f64 {
-    let Some(launched) = i.launched_at else {
-        return 0.0;
-    };
-    if i.terminated_at.is_some_and(|t| t < p.start) || launched > p.stop {
-        return 0.0;
-    }
-    let start = launched.max(p.start);
-    let stop = i.terminated_at.map_or(p.stop, |t| t.min(p.stop));
-    (stop - start) as f64 / HOUR_MICROS
+    hours_in(i, p.start, p.stop)
 }
 
 fn server_usage(i: &UsageInstance, p: &Period, now: i64) -> Value {
@@ -155,8 +145,7 @@ async fn page(
     p: &Period,
     project: Option<&str>,
 ) -> Result<(Vec<UsageInstance>, Option<usize>)> {
-    let mut conn = svc.db.pool.acquire().await?;
-    let all = db::usage::active_in_window(&mut conn, p.start, p.stop, project).await?;
+    let all = svc.usage_instances(p.start, p.stop, project).await?;
     if !v.at_least(2, 40) {
         return Ok((all, None));
     }

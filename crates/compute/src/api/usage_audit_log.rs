@@ -13,8 +13,6 @@ use ferrostack_api::{ApiError, Auth};
 use serde_json::{json, Value};
 
 use super::State;
-use crate::db::hosts;
-use crate::error::ComputeError;
 use crate::ComputeService;
 
 pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
@@ -44,17 +42,8 @@ fn last_completed_month(before: NaiveDateTime) -> (NaiveDateTime, NaiveDateTime)
 
 async fn audit_log(svc: &ComputeService, before: NaiveDateTime) -> Result<Value, ApiError> {
     let (begin, end) = last_completed_month(before);
-    let mut conn = svc.db.pool.acquire().await.map_err(ComputeError::from)?;
     // Disabled compute services count too: they can hold instances.
-    let mut hosts: Vec<String> = hosts::services(&mut conn)
-        .await
-        .map_err(ComputeError::from)?
-        .into_iter()
-        .filter(|s| s.binary == "nova-compute")
-        .map(|s| s.host)
-        .collect();
-    hosts.sort();
-    hosts.dedup();
+    let hosts = svc.compute_host_names().await?;
     let n = hosts.len();
     Ok(json!({
         "period_beginning": begin.format("%Y-%m-%d %H:%M:%S").to_string(),

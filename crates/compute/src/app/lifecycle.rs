@@ -33,14 +33,15 @@ pub struct RebuildRequest {
 
 impl ComputeService {
     /// Rebuild: the guest is recreated from `image_ref` on the same host; a stopped server
-    /// stays stopped, an errored one comes back active (as Nova does).
+    /// stays stopped, an errored one comes back active (as Nova does). Returns the server as
+    /// stored once the rebuild is recorded.
     pub async fn rebuild(
         &self,
         inst: &Instance,
         auth: &AuthContext,
         request_id: &str,
         req: RebuildRequest,
-    ) -> Result<()> {
+    ) -> Result<Instance> {
         check_state(inst, "rebuild")?;
         let host = inst.host.clone().ok_or_else(|| {
             ComputeError::Conflict(format!(
@@ -154,7 +155,7 @@ impl ComputeService {
         .await?;
         tx.commit().await?;
         self.wakeups.wake(&host);
-        Ok(())
+        self.stored_instance(&inst.uuid).await
     }
 
     /// Rescue: the guest boots a rescue image (the given one, else its own image) with its

@@ -89,6 +89,98 @@ pub struct MoveOutcome {
 }
 
 impl ComputeService {
+    /// Resizes `inst` to the flavor `flavor_ref` (one the caller may see: any for a cloud
+    /// admin, else public or shared with the server's project): 400 for an unknown or
+    /// disabled flavor, the same flavor or a smaller disk; then as any move.
+    pub async fn resize(
+        &self,
+        inst: &Instance,
+        auth: &AuthContext,
+        request_id: &str,
+        flavor_ref: &str,
+    ) -> Result<MoveOutcome> {
+        let new = self.resize_flavor(inst, auth.is_admin, flavor_ref).await?;
+        self.move_instance(inst, auth, request_id, MoveKind::Resize(new), None)
+            .await
+    }
+
+    /// Cold-migrates `inst` to another host (`host`: an admin's choice).
+    pub async fn migrate(
+        &self,
+        inst: &Instance,
+        auth: &AuthContext,
+        request_id: &str,
+        host: Option<String>,
+    ) -> Result<MoveOutcome> {
+        self.move_instance(inst, auth, request_id, MoveKind::Migrate, host)
+            .await
+    }
+
+    /// Live-migrates `inst` to another host (`host`: an admin's choice).
+    pub async fn live_migrate(
+        &self,
+        inst: &Instance,
+        auth: &AuthContext,
+        request_id: &str,
+        host: Option<String>,
+    ) -> Result<MoveOutcome> {
+        self.move_instance(inst, auth, request_id, MoveKind::LiveMigrate, host)
+            .await
+    }
+
+    /// Rebuilds `inst` elsewhere, its host being down (`host`: an admin's choice); `stop`:
+    /// it ends stopped whatever it was.
+    pub async fn evacuate(
+        &self,
+        inst: &Instance,
+        auth: &AuthContext,
+        request_id: &str,
+        host: Option<String>,
+        stop: bool,
+    ) -> Result<MoveOutcome> {
+        self.move_instance(inst, auth, request_id, MoveKind::Evacuate { stop }, host)
+            .await
+    }
+
+    /// The flavor a resize goes to, with Nova's refusals (400).
+    async fn resize_flavor(
+        &self,
+        inst: &Instance,
+        admin: bool,
+        flavor_ref: &str,
+    ) -> Result<FlavorSnapshot> {
+        let mut conn = self.db.pool.acquire().await?;
+        let project = if admin {
+            None
+        } else {
+            Some(inst.project_id.as_str())
+        };
+        let f = crate::db::flavors::get_visible(&mut conn, flavor_ref, project)
+            .await?
+            .filter(|f| !f.disabled)
+            .ok_or_else(|| ComputeError::BadRequest("Unable to locate requested flavor.".into()))?;
+        if f.id == inst.flavor.id {
+            return Err(ComputeError::BadRequest(
+                "When resizing, instances must change flavor!".into(),
+            ));
+        }
+        if f.disk < inst.flavor.disk {
+            return Err(ComputeError::BadRequest(
+                "Resizing to a smaller disk flavor is not allowed.".into(),
+            ));
+        }
+        Ok(FlavorSnapshot {
+            id: f.id,
+            name: f.name,
+            vcpus: f.vcpus,
+            ram: f.ram,
+            disk: f.disk,
+            ephemeral: f.ephemeral,
+            swap: f.swap,
+            extra_specs: f.extra_specs,
+        })
+    }
+
     /// Schedules, claims and records a move of `inst`; `host` is an admin's choice of
     /// destination (still checked by the filters).
     pub async fn move_instance(

@@ -36,6 +36,17 @@ pub struct CreateRequest {
     pub tags: Vec<String>,
 }
 
+/// A validated server update (`PUT /servers/{id}`); `None` fields keep their value.
+#[derive(Debug, Clone, Default)]
+pub struct ServerUpdate {
+    pub name: Option<String>,
+    /// `Some(None)` clears the description.
+    pub description: Option<Option<String>>,
+    pub hostname: Option<String>,
+    pub access_ip_v4: Option<String>,
+    pub access_ip_v6: Option<String>,
+}
+
 impl ComputeService {
     /// Creates `min_count..=max_count` instances (as many as quota allows, at least
     /// `min_count`), all in BUILD waiting for the scheduler. Nothing is written when any check
@@ -176,7 +187,7 @@ impl ComputeService {
         // taken first, so two creates at the limit cannot both pass. A project without limits
         // has nothing to race for: its creates need not wait for each other on the lock row
         // (on PostgreSQL they otherwise queue behind one another).
-        let limits = self.quota_limits(&mut tx, &project).await?;
+        let limits = self.instance_quota_limits(&mut tx, &project).await?;
         let limited = limits.0 >= 0 || limits.1 >= 0 || limits.2 >= 0;
         let (used_n, used_cores, used_ram) = if limited {
             instances::lock_project(&mut tx, &project).await?;
@@ -337,7 +348,11 @@ impl ComputeService {
     }
 
     /// (instances, cores, ram) limits of a project; -1 is unlimited.
-    async fn quota_limits(&self, conn: &mut db::Conn, project: &str) -> Result<(i64, i64, i64)> {
+    async fn instance_quota_limits(
+        &self,
+        conn: &mut db::Conn,
+        project: &str,
+    ) -> Result<(i64, i64, i64)> {
         let l = db::quotas::limits_for(conn, project, "").await?;
         Ok((l.limit("instances"), l.limit("cores"), l.limit("ram")))
     }
@@ -629,14 +644,78 @@ impl ComputeService {
         Ok(())
     }
 
+    /// The server `id` as `auth` may see it: its own project's, or any for a cloud admin.
+    /// Another project's server is NotFound, as one that does not exist (Nova does not
+    /// reveal it).
+    pub async fn find_server(&self, auth: &AuthContext, id: &str) -> Result<Instance> {
+        let mut conn = self.db.pool.acquire().await?;
+        instances::get(&mut conn, id, false)
+            .await?
+            .filter(|i| auth.is_admin || auth.project_id() == Some(i.project_id.as_str()))
+            .ok_or_else(|| instance_not_found(id))
+    }
+
+    /// The latest fault recorded on a server (what its show answer has when it is in ERROR).
+    pub async fn server_fault(&self, uuid: &str) -> Result<Option<instance::Fault>> {
+        let mut conn = self.db.pool.acquire().await?;
+        Ok(instances::latest_faults(&mut conn, &[uuid])
+            .await?
+            .remove(uuid))
+    }
+
+    /// The ids of the server groups `uuid` is a member of (none or one).
+    pub async fn server_group_ids(&self, uuid: &str) -> Result<Vec<String>> {
+        let mut conn = self.db.pool.acquire().await?;
+        let group = db::server_groups::for_instance(&mut conn, uuid).await?;
+        Ok(group.map(|g| vec![g.id]).unwrap_or_default())
+    }
+
+    /// Changes a server's names, description and access addresses (the fields `update`
+    /// names; the others keep their value) in one transaction; returns the server as
+    /// stored afterwards.
+    pub async fn update_server(&self, inst: &Instance, update: ServerUpdate) -> Result<Instance> {
+        let now = now_micros();
+        let mut tx = self.db.begin_write().await?;
+        instances::update_fields(
+            &mut tx,
+            &inst.uuid,
+            update.name.as_deref(),
+            update.description.as_ref().map(|d| d.as_deref()),
+            update.hostname.as_deref(),
+            now,
+        )
+        .await?;
+        for (col, val) in [
+            ("access_ip_v4", &update.access_ip_v4),
+            ("access_ip_v6", &update.access_ip_v6),
+        ] {
+            if let Some(val) = val {
+                instances::set_text(&mut tx, &inst.uuid, col, Some(val), now).await?;
+            }
+        }
+        tx.commit().await?;
+        self.stored_instance(&inst.uuid).await
+    }
+
+    /// The instance as stored now (NotFound once deleted): what an answer after a change
+    /// shows.
+    pub(crate) async fn stored_instance(&self, uuid: &str) -> Result<Instance> {
+        let mut conn = self.db.pool.acquire().await?;
+        instances::get(&mut conn, uuid, false)
+            .await?
+            .ok_or_else(|| instance_not_found(uuid))
+    }
+
     /// Deletes a server: its agent removes the guest, then the record is marked deleted and
-    /// its resources given back. A server on no host is deleted at once.
+    /// its resources given back. A server on no host is deleted at once. A locked server is
+    /// deleted by admins only (409).
     pub async fn delete_server(
         &self,
         inst: &Instance,
         auth: &AuthContext,
         request_id: &str,
     ) -> Result<()> {
+        check_lock(inst, auth)?;
         let now = now_micros();
         let mut tx = self.db.begin_write().await?;
         actions::start(
@@ -777,6 +856,22 @@ pub(crate) fn check_image_fits(
         return Err(ComputeError::BadRequest(
             "Flavor's disk is too small for requested image.".into(),
         ));
+    }
+    Ok(())
+}
+
+/// Nova's InstanceNotFound (404), also for a server the caller may not see.
+pub fn instance_not_found(id: &str) -> ComputeError {
+    ComputeError::NotFound(format!("Instance {id} could not be found."))
+}
+
+/// 409 for a locked server (unless admin), as Nova's `check_instance_lock`.
+pub fn check_lock(inst: &Instance, auth: &AuthContext) -> Result<()> {
+    if inst.locked && !auth.is_admin {
+        return Err(ComputeError::Conflict(format!(
+            "Instance {} is locked",
+            inst.uuid
+        )));
     }
     Ok(())
 }

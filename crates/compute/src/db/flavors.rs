@@ -6,7 +6,7 @@ use ferrostack_store::sqlx::{self, any::AnyRow, Row};
 use ferrostack_store::Db;
 
 use super::{Conn, DbResult};
-use crate::model::Flavor;
+use crate::model::{Flavor, FlavorFilter};
 
 const COLS: &str = "id, name, vcpus, ram, disk, ephemeral, swap, rxtx_factor, is_public, \
     disabled, description, created_at, updated_at";
@@ -30,22 +30,9 @@ fn from_row(r: &AnyRow) -> DbResult<Flavor> {
     })
 }
 
-/// Filters of a flavor listing, as Nova's `FlavorList.get_all` takes them.
-#[derive(Debug, Clone, Default)]
-pub struct ListFilter {
-    /// `Some(true)`: public flavors plus private ones `project_id` has access to;
-    /// `Some(false)`: private flavors only; `None`: all.
-    pub is_public: Option<bool>,
-    pub project_id: Option<String>,
-    /// Hide disabled flavors (non-admin callers).
-    pub hide_disabled: bool,
-    pub min_ram: Option<i64>,
-    pub min_disk: Option<i64>,
-}
-
 /// Flavors matching `f`, unsorted, without extra specs (the caller sorts and pages, then
 /// loads specs for the page with [`load_extra_specs`]).
-pub async fn list(conn: &mut Conn, f: &ListFilter) -> DbResult<Vec<Flavor>> {
+pub async fn list(conn: &mut Conn, f: &FlavorFilter) -> DbResult<Vec<Flavor>> {
     let mut sql = format!("SELECT {COLS} FROM flavors WHERE ram >= $1 AND disk >= $2");
     match f.is_public {
         Some(true) => sql.push_str(

@@ -5,36 +5,7 @@ use ferrostack_store::sqlx::{self, any::AnyRow, Row};
 
 use super::{Conn, DbResult};
 
-#[derive(Debug, Clone)]
-pub struct Service {
-    pub id: i64,
-    pub uuid: String,
-    pub host: String,
-    pub binary: String,
-    pub disabled: bool,
-    pub disabled_reason: Option<String>,
-    pub forced_down: bool,
-    pub last_seen_up: Option<i64>,
-    pub created_at: i64,
-    pub updated_at: Option<i64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Node {
-    pub id: i64,
-    pub uuid: String,
-    pub host: String,
-    pub hypervisor_hostname: String,
-    pub hypervisor_type: String,
-    pub hypervisor_version: i64,
-    pub vcpus: i64,
-    pub memory_mb: i64,
-    pub local_gb: i64,
-    pub host_ip: String,
-    pub cpu_info: String,
-    pub uptime_seconds: i64,
-    pub traits: Vec<String>,
-}
+pub use crate::model::{Node, Service};
 
 const SERVICE_COLS: &str = "id, uuid, host, service_binary, disabled, disabled_reason, \
     forced_down, last_seen_up, created_at, updated_at";

@@ -4,22 +4,7 @@
 use ferrostack_store::sqlx::{self, Row};
 
 use super::{Conn, DbResult};
-
-/// One instance as the usage report needs it.
-#[derive(Debug, Clone)]
-pub struct UsageInstance {
-    pub uuid: String,
-    pub name: String,
-    pub project_id: String,
-    /// The flavor name from the instance's flavor snapshot ("" when unknown).
-    pub flavor_name: String,
-    pub vcpus: i64,
-    pub memory_mb: i64,
-    pub local_gb: i64,
-    pub vm_state: String,
-    pub launched_at: Option<i64>,
-    pub terminated_at: Option<i64>,
-}
+use crate::model::UsageInstance;
 
 /// Instances not terminated before `begin` and launched before `end` (Nova's
 /// `get_active_by_window_joined`), of one project or all, ordered by creation.

@@ -1,0 +1,126 @@
+//! Remote consoles: console URLs of running servers (a random token, stored hashed with an
+//! expiry) and what a token connects to.
+
+use sha2::Digest;
+
+use crate::db::{instances, server_extras as db};
+use crate::error::{ComputeError, Result};
+use crate::instance::{self, vm, Instance};
+use crate::ComputeService;
+
+/// What a console token connects to.
+pub use crate::db::server_extras::ConsoleAuth;
+
+/// How long a console URL stays valid (Nova's [consoleauth] token_ttl).
+pub const CONSOLE_TOKEN_TTL_SECS: i64 = 600;
+
+const FAKE_CONSOLE_PORT: i64 = 6969;
+
+/// Consoles need a running guest: 409 otherwise (Nova: InstanceNotReady without a host, and
+/// its reject_instance_state for deleting/migrating tasks).
+pub fn check_console_state(inst: &Instance) -> Result<()> {
+    if inst.host.is_none() || inst.vm_state != vm::ACTIVE {
+        return Err(ComputeError::Conflict(format!(
+            "Instance {} is not ready",
+            inst.uuid
+        )));
+    }
+    if let Some(t) = inst
+        .task_state
+        .as_deref()
+        .filter(|t| matches!(*t, "deleting" | "migrating"))
+    {
+        return Err(ComputeError::Conflict(instance::conflict_message(
+            "get_console",
+            "task_state",
+            t,
+            &inst.uuid,
+        )));
+    }
+    Ok(())
+}
+
+/// Checks `protocol`/`type` go together and the console is offered here (Nova's compute
+/// manager: ConsoleTypeInvalid / ConsoleTypeUnavailable, both 400).
+pub fn check_console_type(protocol: &str, console_type: &str) -> Result<()> {
+    let expected = match protocol {
+        "vnc" => "novnc",
+        "spice" => "spice-html5",
+        "serial" => "serial",
+        // MKS is a VMware console; no driver here offers it (Nova's [mks] enabled = False).
+        _ => {
+            return Err(ComputeError::BadRequest(format!(
+                "Unavailable console type {console_type}."
+            )))
+        }
+    };
+    if console_type != expected {
+        return Err(ComputeError::BadRequest(format!(
+            "Invalid console type {console_type}"
+        )));
+    }
+    Ok(())
+}
+
+/// Tokens are kept only as their SHA-256 (hex), like Nova's console_auth_tokens.
+pub fn token_hash(token: &str) -> String {
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl ComputeService {
+    /// A console URL of `protocol`/`console_type` for a running server (409 otherwise, 400
+    /// for a console not offered): a token valid for [`CONSOLE_TOKEN_TTL_SECS`], on the
+    /// console page this service serves (the fake driver has no real console; a driver with
+    /// one replaces host/port and the page).
+    pub async fn remote_console(
+        &self,
+        inst: &Instance,
+        protocol: &str,
+        console_type: &str,
+    ) -> Result<String> {
+        check_console_state(inst)?;
+        check_console_type(protocol, console_type)?;
+        let token = uuid::Uuid::new_v4().to_string();
+        let now = ferrostack_store::now_micros();
+        let base = format!("{}/compute/console/", self.config.public_url);
+        let auth = ConsoleAuth {
+            instance_uuid: inst.uuid.clone(),
+            console_type: console_type.to_string(),
+            host: inst.host.clone().unwrap_or_default(),
+            // The fake driver's guests listen nowhere; Nova's fake driver reports this port.
+            port: FAKE_CONSOLE_PORT,
+            internal_access_path: None,
+            access_url_base: base.clone(),
+            expires: now + CONSOLE_TOKEN_TTL_SECS * 1_000_000,
+        };
+        let mut tx = self.db.begin_write().await?;
+        db::insert_console_auth(&mut tx, &token_hash(&token), &auth, now).await?;
+        tx.commit().await?;
+        Ok(format!("{base}?token={token}"))
+    }
+
+    /// The unexpired authorization of a console token.
+    pub async fn console_auth(&self, token: &str) -> Result<Option<ConsoleAuth>> {
+        let mut conn = self.db.pool.acquire().await?;
+        Ok(db::console_auth(
+            &mut conn,
+            &token_hash(token),
+            ferrostack_store::now_micros(),
+        )
+        .await?)
+    }
+
+    /// What the console page of `token` shows: its authorization and its server, while both
+    /// exist (the token unexpired, the server not deleted).
+    pub async fn console_session(&self, token: &str) -> Result<Option<(ConsoleAuth, Instance)>> {
+        let Some(auth) = self.console_auth(token).await? else {
+            return Ok(None);
+        };
+        let mut conn = self.db.pool.acquire().await?;
+        let inst = instances::get(&mut conn, &auth.instance_uuid, false).await?;
+        Ok(inst.map(|i| (auth, i)))
+    }
+}
