@@ -68,6 +68,19 @@ pub struct ServerGroup {
     pub created_at: i64,
 }
 
+/// Filters of a flavor listing, as Nova's `FlavorList.get_all` takes them.
+#[derive(Debug, Clone, Default)]
+pub struct FlavorFilter {
+    /// `Some(true)`: public flavors plus private ones `project_id` has access to;
+    /// `Some(false)`: private flavors only; `None`: all.
+    pub is_public: Option<bool>,
+    pub project_id: Option<String>,
+    /// Hide disabled flavors (non-admin callers).
+    pub hide_disabled: bool,
+    pub min_ram: Option<i64>,
+    pub min_disk: Option<i64>,
+}
+
 /// Quota resources Nova knows, with its default limits (-1 = unlimited), in Nova's order.
 /// The network ones are only shown before microversion 2.36 and cannot be used.
 pub const QUOTA_DEFAULTS: [(&str, i64); 14] = [
@@ -156,4 +169,65 @@ pub fn service_is_up(
 ) -> bool {
     let window = i64::try_from(down_time.as_micros()).unwrap_or(i64::MAX);
     !forced_down && last_seen_up.is_some_and(|t| now_micros - t <= window)
+}
+
+// --- Hosts: compute services, compute nodes, usage ---
+
+/// A compute service (`os-services`): one per host and binary, written by the host's agent
+/// when it registers and heartbeats.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub id: i64,
+    pub uuid: String,
+    pub host: String,
+    pub binary: String,
+    pub disabled: bool,
+    pub disabled_reason: Option<String>,
+    pub forced_down: bool,
+    pub last_seen_up: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+}
+
+/// A compute node (`os-hypervisors`): the resources an agent reported for its host.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub id: i64,
+    pub uuid: String,
+    pub host: String,
+    pub hypervisor_hostname: String,
+    pub hypervisor_type: String,
+    pub hypervisor_version: i64,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub local_gb: i64,
+    pub host_ip: String,
+    pub cpu_info: String,
+    pub uptime_seconds: i64,
+    pub traits: Vec<String>,
+}
+
+/// What the instances placed on a host use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostUsage {
+    pub instances: i64,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub local_gb: i64,
+}
+
+/// One instance as the usage report (`os-simple-tenant-usage`) needs it.
+#[derive(Debug, Clone)]
+pub struct UsageInstance {
+    pub uuid: String,
+    pub name: String,
+    pub project_id: String,
+    /// The flavor name from the instance's flavor snapshot ("" when unknown).
+    pub flavor_name: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub local_gb: i64,
+    pub vm_state: String,
+    pub launched_at: Option<i64>,
+    pub terminated_at: Option<i64>,
 }
