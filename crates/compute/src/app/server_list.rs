@@ -108,17 +108,6 @@ impl PageServers {
             PageServers::Instances(list, _) => list.last().map(|i| i.uuid.as_str()),
         }
     }
-
-    pub fn len(&self) -> usize {
-        match self {
-            PageServers::Names(rows) => rows.len(),
-            PageServers::Instances(list, _) => list.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 impl ComputeService {
