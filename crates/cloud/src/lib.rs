@@ -186,9 +186,9 @@ impl Cloud {
             db.clone(),
             cfg.compute.clone(),
             policy.clone(),
-            identity.clone(),
-            image.clone(),
+            Arc::new(image.clone()),
             placement.clone(),
+            identity.clone(),
         );
         Ok(Cloud {
             db,

@@ -6,7 +6,9 @@
 //! cache invalidation; what the agents' link, the dashboard and other services call), `db/`
 //! (SQL, one file per resource; only `app/` and the agents' link call it), `model.rs` (domain
 //! types), `scheduler/` (filters, weighers, claims), `agent_link.rs` (the controller side of
-//! the agent protocol).
+//! the agent protocol), `peers/` (the traits through which compute reaches the other services
+//! — `Images`, `Placement`, `Projects` — and their adapters; nothing else names a service of
+//! another crate).
 
 pub mod agent_link;
 pub mod api;
@@ -16,18 +18,17 @@ pub mod db;
 pub mod error;
 pub mod instance;
 pub mod model;
+pub mod peers;
 pub mod scheduler;
 pub mod state;
 
 use std::sync::Arc;
 
-use ferrostack_identity::Identity;
-use ferrostack_image::ImageService;
-use ferrostack_placement::PlacementService;
 use ferrostack_policy::Enforcer;
 use ferrostack_store::Db;
 
 pub use error::ComputeError;
+use peers::{Images, Placement, Projects};
 
 /// Settings of the compute service.
 #[derive(Debug, Clone)]
@@ -76,9 +77,10 @@ pub struct ComputeService {
     pub db: Db,
     pub config: ComputeConfig,
     pub policy: Arc<Enforcer>,
-    pub identity: Arc<Identity>,
-    pub image: Arc<ImageService>,
-    pub placement: Arc<PlacementService>,
+    /// The other services, through compute's own traits (`peers/`).
+    pub image: Arc<dyn Images>,
+    pub placement: Arc<dyn Placement>,
+    pub projects: Arc<dyn Projects>,
     /// Wakes the agent of a host when its desired state changed (in-process agents).
     pub wakeups: agent_link::Wakeups,
     /// Wakes the scheduling loop when instances wait for a host.
@@ -91,17 +93,17 @@ impl ComputeService {
         db: Db,
         config: ComputeConfig,
         policy: Arc<Enforcer>,
-        identity: Arc<Identity>,
-        image: Arc<ImageService>,
-        placement: Arc<PlacementService>,
+        image: Arc<dyn Images>,
+        placement: Arc<dyn Placement>,
+        projects: Arc<dyn Projects>,
     ) -> Arc<Self> {
         Arc::new(ComputeService {
             db,
             config,
             policy,
-            identity,
             image,
             placement,
+            projects,
             wakeups: Default::default(),
             schedule_now: tokio::sync::Notify::new(),
             hosts: scheduler::HostCache::new(std::time::Duration::from_millis(500)),

@@ -15,9 +15,6 @@ pub mod format;
 pub mod model;
 pub mod store;
 
-/// The snapshot images of the compute service, at their former path (`app::snapshots`).
-pub use app::snapshots;
-
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -71,7 +71,9 @@ async fn glance(
     };
     let mut req = builder.body(body).map_err(ApiError::internal)?;
     ferrostack_api::auth::act_as(&mut req, auth.0.clone());
-    let resp = ferrostack_image::api::router(svc.image.clone())
+    let resp = svc
+        .image
+        .router()
         .oneshot(req)
         .await
         .map_err(ApiError::internal)?;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use ferrostack_api::AuthContext;
-use ferrostack_image::snapshots::SnapshotRequest;
+use ferrostack_image::app::snapshots::SnapshotRequest;
 use ferrostack_store::now_micros;
 use serde_json::{Map, Value};
 

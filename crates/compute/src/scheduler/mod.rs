@@ -10,9 +10,12 @@ pub mod filters;
 pub mod weighers;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrostack_placement::{Allocation, PlacementService};
+use ferrostack_placement::Allocation;
+
+use crate::peers::Placement;
 
 /// What the scheduler knows of one host.
 #[derive(Debug, Clone)]
@@ -271,9 +274,9 @@ impl HostCache {
 /// Claims `req.resources` on the first host of `ranked` that placement accepts, inside the
 /// caller's write transaction `tx` (the caller's writes commit with the claim); returns the
 /// host. For a move, `holder` (the migration uuid) takes over the instance's current
-/// allocations ([`PlacementService::claim_in`]).
+/// allocations ([`Placement::claim_in`]).
 pub async fn claim_first(
-    placement: &PlacementService,
+    placement: &Arc<dyn Placement>,
     tx: &mut crate::db::Conn,
     ranked: &[(String, String)],
     req: &Request,

@@ -1,0 +1,13 @@
+//! The other services as compute sees them: one trait per peer, named for what compute needs
+//! of it and owned here, so that compute depends on these traits and never on another
+//! service's type. Each file holds its trait and the adapter of the peer this cloud runs in
+//! process (the consumer adapts; the orphan rule keeps those impls here). The peers' data
+//! types (images, allocations, providers, their errors) still come from their crates.
+
+mod images;
+mod placement;
+mod projects;
+
+pub use images::Images;
+pub use placement::Placement;
+pub use projects::Projects;
