@@ -17,7 +17,8 @@ use ferrostack_store::now_micros;
 
 use crate::db::{actions, agent_queries, hosts, instances, migrations};
 use crate::error::ComputeError;
-use crate::instance::{vm, Instance};
+use crate::instance::Instance;
+use crate::state::VmState;
 use crate::ComputeService;
 
 /// One `Notify` per host, created on first use.
@@ -39,14 +40,8 @@ fn err(what: &'static str) -> impl Fn(ComputeError) -> LinkError {
     move |e| LinkError::controller(what, e)
 }
 
-/// The guest an instance should be, as the agent sees it. The `one_shot` column holds the
-/// operation's name, with its argument after a colon for the ones that take one
-/// (`rescue:<image>`, `snapshot:<image>`).
+/// The guest an instance should be, as the agent sees it.
 pub fn desired_guest(i: &Instance) -> DesiredGuest {
-    let one_shot = i
-        .one_shot
-        .as_deref()
-        .and_then(|s| s.parse::<OneShot>().ok());
     DesiredGuest {
         spec: GuestSpec {
             uuid: i.uuid.clone(),
@@ -63,11 +58,11 @@ pub fn desired_guest(i: &Instance) -> DesiredGuest {
             key_data: i.key_data.clone(),
             metadata: serde_json::to_value(&i.metadata).unwrap_or_default(),
         },
-        desired: Desired::parse(&i.desired_power).unwrap_or(Desired::Running),
-        one_shot,
+        desired: i.desired_power,
+        one_shot: i.one_shot.clone(),
         generation: i.generation,
         settled: i.done_generation == i.generation,
-        known_power: PowerState::from_code(i.power_state),
+        known_power: i.power_state,
     }
 }
 
@@ -76,15 +71,13 @@ pub fn desired_guest(i: &Instance) -> DesiredGuest {
 /// the snapshot that was never filled. Any other failure puts the instance in ERROR. A
 /// shelve's snapshot is not one of these: the instance was already on its way off the host.
 fn failure_keeps_guest(i: &Instance) -> Option<Vec<String>> {
-    if i.desired_power == Desired::Absent.as_str() {
+    if i.desired_power == Desired::Absent {
         return None;
     }
-    match i.one_shot.as_deref()? {
-        "crash_dump" => Some(Vec::new()),
-        shot => match shot.split_once(':') {
-            Some(("snapshot", image)) => Some(vec![image.to_string()]),
-            _ => None,
-        },
+    match i.one_shot.as_ref()? {
+        OneShot::CrashDump => Some(Vec::new()),
+        OneShot::Snapshot { image } => Some(vec![image.clone()]),
+        _ => None,
     }
 }
 
@@ -289,8 +282,8 @@ impl ComputeService {
                                 &mut tx,
                                 &inst.uuid,
                                 inst.generation,
-                                r.power.code(),
-                                &inst.target_vm_state,
+                                r.power,
+                                inst.target_vm_state,
                                 now,
                             )
                             .await?;
@@ -298,7 +291,7 @@ impl ComputeService {
                         }
                         None => {
                             instances::set_error(&mut tx, &inst.uuid, inst.generation, now).await?;
-                            instances::set_power_state(&mut tx, &inst.uuid, r.power.code()).await?;
+                            instances::set_power_state(&mut tx, &inst.uuid, r.power).await?;
                         }
                     }
                     instances::add_fault(&mut tx, &inst.uuid, 500, e, "", Some(host), now).await?;
@@ -306,11 +299,11 @@ impl ComputeService {
                 }
                 continue;
             }
-            if r.gone && inst.desired_power == Desired::Absent.as_str() {
+            if r.gone && inst.desired_power == Desired::Absent {
                 if !current {
                     continue;
                 }
-                if inst.target_vm_state == vm::DELETED {
+                if inst.target_vm_state == VmState::Deleted {
                     instances::mark_deleted(&mut tx, &inst.uuid, now).await?;
                 } else {
                     // Offloaded (shelve): off every host, resources given back.
@@ -319,8 +312,8 @@ impl ComputeService {
                         &mut tx,
                         &inst.uuid,
                         inst.generation,
-                        PowerState::NoState.code(),
-                        &inst.target_vm_state,
+                        PowerState::NoState,
+                        inst.target_vm_state,
                         now,
                     )
                     .await?;
@@ -337,8 +330,8 @@ impl ComputeService {
                     &mut tx,
                     &inst.uuid,
                     inst.generation,
-                    r.power.code(),
-                    &inst.target_vm_state,
+                    r.power,
+                    inst.target_vm_state,
                     now,
                 )
                 .await?;
@@ -347,7 +340,7 @@ impl ComputeService {
                     .extend(crate::app::lifecycle::after_converged(&mut tx, &inst, now).await?);
                 actions::finish_open(&mut tx, &inst.uuid, None, Some(host), now).await?;
             } else {
-                instances::set_power_state(&mut tx, &inst.uuid, r.power.code()).await?;
+                instances::set_power_state(&mut tx, &inst.uuid, r.power).await?;
             }
         }
         for uuid in &release {

@@ -40,6 +40,13 @@ macro_rules! nova_strings {
                 f.write_str(self.as_str())
             }
         }
+
+        /// As Nova's string (the API shows these).
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
     };
 }
 

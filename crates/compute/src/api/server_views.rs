@@ -7,7 +7,7 @@ use ferrostack_api::ApiError;
 use serde_json::{json, Map, Value};
 use sha2::Digest;
 
-use crate::instance::{self, Fault, Instance};
+use crate::instance::{Fault, Instance};
 use crate::ComputeService;
 
 /// The admin password Nova answers on create, rebuild, rescue and evacuate; guests here take
@@ -64,7 +64,7 @@ pub fn server_view(
     admin: bool,
 ) -> Value {
     let base = format!("{}/compute", svc.config.public_url);
-    let status = instance::status(&i.vm_state, i.task_state.as_deref());
+    let status = crate::state::status(i.vm_state, i.task_state);
     let mut s = Map::new();
     s.insert("id".into(), json!(i.uuid));
     s.insert("name".into(), json!(i.display_name));
@@ -151,7 +151,7 @@ pub fn server_view(
     }
     s.insert("OS-EXT-STS:task_state".into(), json!(i.task_state));
     s.insert("OS-EXT-STS:vm_state".into(), json!(i.vm_state));
-    s.insert("OS-EXT-STS:power_state".into(), json!(i.power_state));
+    s.insert("OS-EXT-STS:power_state".into(), json!(i.power_state.code()));
     s.insert("os-extended-volumes:volumes_attached".into(), json!([]));
     if admin {
         s.insert("OS-EXT-SRV-ATTR:host".into(), json!(i.host));

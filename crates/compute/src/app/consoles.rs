@@ -5,7 +5,8 @@ use sha2::Digest;
 
 use crate::db::{instances, server_extras as db};
 use crate::error::{ComputeError, Result};
-use crate::instance::{self, vm, Instance};
+use crate::instance::{self, Instance};
+use crate::state::{TaskState, VmState};
 use crate::ComputeService;
 
 /// What a console token connects to.
@@ -19,7 +20,7 @@ const FAKE_CONSOLE_PORT: i64 = 6969;
 /// Consoles need a running guest: 409 otherwise (Nova: InstanceNotReady without a host, and
 /// its reject_instance_state for deleting/migrating tasks).
 pub fn check_console_state(inst: &Instance) -> Result<()> {
-    if inst.host.is_none() || inst.vm_state != vm::ACTIVE {
+    if inst.host.is_none() || inst.vm_state != VmState::Active {
         return Err(ComputeError::Conflict(format!(
             "Instance {} is not ready",
             inst.uuid
@@ -27,13 +28,12 @@ pub fn check_console_state(inst: &Instance) -> Result<()> {
     }
     if let Some(t) = inst
         .task_state
-        .as_deref()
-        .filter(|t| matches!(*t, "deleting" | "migrating"))
+        .filter(|t| matches!(t, TaskState::Deleting | TaskState::Migrating))
     {
         return Err(ComputeError::Conflict(instance::conflict_message(
             "get_console",
             "task_state",
-            t,
+            t.as_str(),
             &inst.uuid,
         )));
     }

@@ -12,8 +12,10 @@ use serde_json::{Map, Value};
 use crate::app::servers::{check_state, Change};
 use crate::db::{self, actions, instances};
 use crate::error::{ComputeError, Result};
-use crate::instance::{vm, Instance};
+use crate::instance::Instance;
+use crate::state::{Action, TaskState, VmState};
 use crate::ComputeService;
+use ferrostack_agent_api::{Desired, OneShot};
 
 /// A validated rebuild request; `None` fields keep the server's current value.
 #[derive(Debug, Clone, Default)]
@@ -42,7 +44,7 @@ impl ComputeService {
         request_id: &str,
         req: RebuildRequest,
     ) -> Result<Instance> {
-        check_state(inst, "rebuild")?;
+        check_state(inst, Action::Rebuild)?;
         let host = inst.host.clone().ok_or_else(|| {
             ComputeError::Conflict(format!(
                 "Cannot 'rebuild' instance {} while it is on no host",
@@ -89,7 +91,7 @@ impl ComputeService {
             .ok_or_else(|| {
                 ComputeError::NotFound(format!("Instance {} could not be found.", inst.uuid))
             })?;
-        check_state(&fresh, "rebuild")?;
+        check_state(&fresh, Action::Rebuild)?;
         instances::set_image(&mut tx, &inst.uuid, &image.id, now).await?;
         if let Some(n) = &req.name {
             instances::set_text(&mut tx, &inst.uuid, "display_name", Some(n), now).await?;
@@ -127,18 +129,18 @@ impl ComputeService {
         if let Some(m) = &req.metadata {
             instances::replace_metadata(&mut tx, &inst.uuid, m).await?;
         }
-        let (desired, target) = if fresh.vm_state == vm::STOPPED {
-            ("stopped", vm::STOPPED)
+        let (desired, target) = if fresh.vm_state == VmState::Stopped {
+            (Desired::Stopped, VmState::Stopped)
         } else {
-            ("running", vm::ACTIVE)
+            (Desired::Running, VmState::Active)
         };
         instances::set_desire(
             &mut tx,
             &inst.uuid,
             desired,
             target,
-            Some("rebuilding"),
-            Some("recreate"),
+            Some(TaskState::Rebuilding),
+            Some(&OneShot::Recreate),
             now,
         )
         .await?;
@@ -167,7 +169,7 @@ impl ComputeService {
         request_id: &str,
         rescue_image: Option<&str>,
     ) -> Result<()> {
-        check_state(inst, "rescue")?;
+        check_state(inst, Action::Rescue)?;
         let image = match rescue_image {
             Some(id) => {
                 let img = self.image.find(id, auth).await.map_err(|_| {
@@ -187,11 +189,11 @@ impl ComputeService {
             auth,
             request_id,
             Change {
-                action: "rescue",
-                desired: Some("running"),
-                target_vm_state: vm::RESCUED,
-                task_state: Some("rescuing"),
-                one_shot: Some(&format!("rescue:{image}")),
+                action: Action::Rescue,
+                desired: Some(Desired::Running),
+                target_vm_state: VmState::Rescued,
+                task_state: Some(TaskState::Rescuing),
+                one_shot: Some(OneShot::Rescue { image: Some(image) }),
             },
         )
         .await
@@ -208,11 +210,11 @@ impl ComputeService {
             auth,
             request_id,
             Change {
-                action: "unrescue",
-                desired: Some("running"),
-                target_vm_state: vm::ACTIVE,
-                task_state: Some("unrescuing"),
-                one_shot: Some("unrescue"),
+                action: Action::Unrescue,
+                desired: Some(Desired::Running),
+                target_vm_state: VmState::Active,
+                task_state: Some(TaskState::Unrescuing),
+                one_shot: Some(OneShot::Unrescue),
             },
         )
         .await
@@ -228,7 +230,7 @@ impl ComputeService {
         name: &str,
         metadata: Map<String, Value>,
     ) -> Result<String> {
-        check_state(inst, "createImage")?;
+        check_state(inst, Action::CreateImage)?;
         let base = self.image.find(&inst.image_ref, auth).await.ok();
         let mut props = metadata;
         let mut put = |k: &str, v: &str| {
@@ -257,17 +259,18 @@ impl ComputeService {
             })
             .await
             .map_err(|e| ComputeError::BadRequest(e.to_string()))?;
-        let target = inst.vm_state.clone();
         self.request_change(
             inst,
             auth,
             request_id,
             Change {
-                action: "createImage",
+                action: Action::CreateImage,
                 desired: None,
-                target_vm_state: &target,
-                task_state: Some("image_snapshot"),
-                one_shot: Some(&format!("snapshot:{}", image.id)),
+                target_vm_state: inst.vm_state,
+                task_state: Some(TaskState::ImageSnapshot),
+                one_shot: Some(OneShot::Snapshot {
+                    image: image.id.clone(),
+                }),
             },
         )
         .await?;
@@ -283,7 +286,7 @@ impl ComputeService {
         auth: &AuthContext,
         request_id: &str,
     ) -> Result<()> {
-        check_state(inst, "shelve")?;
+        check_state(inst, Action::Shelve)?;
         let base = self.image.find(&inst.image_ref, auth).await.ok();
         let mut props = Map::new();
         for (k, v) in [
@@ -314,18 +317,20 @@ impl ComputeService {
             instances::set_request_spec(&mut tx, &inst.uuid, &spec, now_micros()).await?;
             tx.commit().await?;
         }
-        let shot = format!("snapshot:{}", image.id);
+        let shot = OneShot::Snapshot {
+            image: image.id.clone(),
+        };
         let r = self
             .request_change(
                 inst,
                 auth,
                 request_id,
                 Change {
-                    action: "shelve",
-                    desired: Some("absent"),
-                    target_vm_state: vm::SHELVED_OFFLOADED,
-                    task_state: Some("shelving"),
-                    one_shot: Some(&shot),
+                    action: Action::Shelve,
+                    desired: Some(Desired::Absent),
+                    target_vm_state: VmState::ShelvedOffloaded,
+                    task_state: Some(TaskState::Shelving),
+                    one_shot: Some(shot),
                 },
             )
             .await;
@@ -415,7 +420,7 @@ pub async fn after_converged(
     let Some(image) = shelved_image(inst) else {
         return Ok(None);
     };
-    if inst.target_vm_state == vm::SHELVED_OFFLOADED {
+    if inst.target_vm_state == VmState::ShelvedOffloaded {
         return Ok(None);
     }
     let image = image.to_string();

@@ -32,9 +32,11 @@ use crate::app::servers::check_state;
 use crate::db::migrations::{self, Migration};
 use crate::db::{actions, hosts, instances};
 use crate::error::{ComputeError, Result};
-use crate::instance::{vm, FlavorSnapshot, Instance};
+use crate::instance::{FlavorSnapshot, Instance};
 use crate::scheduler;
+use crate::state::{Action, TaskState, VmState};
 use crate::ComputeService;
+use ferrostack_agent_api::{Desired, OneShot};
 
 #[derive(Debug, Clone)]
 pub enum MoveKind {
@@ -48,13 +50,13 @@ pub enum MoveKind {
 }
 
 impl MoveKind {
-    /// The name of the state rule (`allowed_vm_states`) and of the instance action record.
-    pub fn action(&self) -> &'static str {
+    /// The action: its row of the state table and its instance action record.
+    pub fn action(&self) -> Action {
         match self {
-            MoveKind::Resize(_) => "resize",
-            MoveKind::Migrate => "migrate",
-            MoveKind::LiveMigrate => "live-migration",
-            MoveKind::Evacuate { .. } => "evacuate",
+            MoveKind::Resize(_) => Action::Resize,
+            MoveKind::Migrate => Action::Migrate,
+            MoveKind::LiveMigrate => Action::LiveMigration,
+            MoveKind::Evacuate { .. } => Action::Evacuate,
         }
     }
     fn migration_type(&self) -> &'static str {
@@ -72,11 +74,11 @@ impl MoveKind {
             MoveKind::Evacuate { .. } => "accepted",
         }
     }
-    fn task_state(&self) -> &'static str {
+    fn task_state(&self) -> TaskState {
         match self {
-            MoveKind::Resize(_) | MoveKind::Migrate => "resize_migrating",
-            MoveKind::LiveMigrate => "migrating",
-            MoveKind::Evacuate { .. } => "rebuilding",
+            MoveKind::Resize(_) | MoveKind::Migrate => TaskState::ResizeMigrating,
+            MoveKind::LiveMigrate => TaskState::Migrating,
+            MoveKind::Evacuate { .. } => TaskState::Rebuilding,
         }
     }
 }
@@ -273,8 +275,8 @@ impl ComputeService {
                 status: kind.first_status().into(),
                 old_flavor: Some(inst.flavor.clone()),
                 new_flavor: Some(new_flavor.clone()),
-                prior_vm_state: inst.vm_state.clone(),
-                prior_power: inst.desired_power.clone(),
+                prior_vm_state: Some(inst.vm_state),
+                prior_power: Some(inst.desired_power),
                 source_cleaned: false,
                 project_id: inst.project_id.clone(),
                 user_id: auth.user_id.clone(),
@@ -284,22 +286,22 @@ impl ComputeService {
         )
         .await?;
         instances::move_to(&mut tx, &inst.uuid, &dest, &new_flavor, now).await?;
-        let stopped = inst.vm_state == vm::STOPPED;
-        let (desired, target_vm): (&str, &str) = match kind {
-            MoveKind::Resize(_) | MoveKind::Migrate => (&inst.desired_power, vm::RESIZED),
-            MoveKind::LiveMigrate => (&inst.desired_power, &inst.vm_state),
-            MoveKind::Evacuate { stop } if stop || stopped => ("stopped", vm::STOPPED),
-            MoveKind::Evacuate { .. } => ("running", vm::ACTIVE),
+        let stopped = inst.vm_state == VmState::Stopped;
+        let (desired, target_vm) = match kind {
+            MoveKind::Resize(_) | MoveKind::Migrate => (inst.desired_power, VmState::Resized),
+            MoveKind::LiveMigrate => (inst.desired_power, inst.vm_state),
+            MoveKind::Evacuate { stop } if stop || stopped => (Desired::Stopped, VmState::Stopped),
+            MoveKind::Evacuate { .. } => (Desired::Running, VmState::Active),
         };
         // Staying on its host, the guest itself takes the new sizes.
-        let one_shot = (dest == source).then_some("resize");
+        let one_shot = (dest == source).then_some(OneShot::Resize);
         instances::set_desire(
             &mut tx,
             &inst.uuid,
             desired,
             target_vm,
             Some(kind.task_state()),
-            one_shot,
+            one_shot.as_ref(),
             now,
         )
         .await?;
@@ -307,7 +309,7 @@ impl ComputeService {
             &mut tx,
             &inst.uuid,
             request_id,
-            action,
+            action.as_str(),
             &inst.project_id,
             &auth.user_id,
             Some(&dest),
@@ -404,7 +406,7 @@ impl ComputeService {
     }
 
     /// The resize (or cold migration) of `inst` waiting for confirmation, or 400 as Nova says.
-    async fn awaiting_confirm(&self, inst: &Instance, action: &str) -> Result<Migration> {
+    async fn awaiting_confirm(&self, inst: &Instance, action: Action) -> Result<Migration> {
         check_state(inst, action)?;
         let mut conn = self.db.pool.acquire().await?;
         migrations::latest_of(&mut conn, &inst.uuid, &["finished"])
@@ -420,7 +422,7 @@ impl ComputeService {
         user_id: &str,
         request_id: &str,
     ) -> Result<()> {
-        let m = self.awaiting_confirm(inst, "confirmResize").await?;
+        let m = self.awaiting_confirm(inst, Action::ConfirmResize).await?;
         let now = now_micros();
         let in_place = m.in_place();
         let mut tx = self.db.begin_write().await?;
@@ -434,10 +436,10 @@ impl ComputeService {
         } else {
             migrations::set_status(&mut tx, m.id, "confirming", now).await?;
         }
-        let settled = if m.prior_vm_state == vm::STOPPED {
-            vm::STOPPED
+        let settled = if m.prior_vm_state == Some(VmState::Stopped) {
+            VmState::Stopped
         } else {
-            vm::ACTIVE
+            VmState::Active
         };
         instances::settle_vm_state(&mut tx, &inst.uuid, settled, now).await?;
         actions::start(
@@ -468,7 +470,7 @@ impl ComputeService {
         auth: &AuthContext,
         request_id: &str,
     ) -> Result<()> {
-        let m = self.awaiting_confirm(inst, "revertResize").await?;
+        let m = self.awaiting_confirm(inst, Action::RevertResize).await?;
         let old = m.old_flavor.clone().unwrap_or_else(|| inst.flavor.clone());
         let now = now_micros();
         let mut tx = self.db.begin_write().await?;
@@ -485,20 +487,20 @@ impl ComputeService {
             .await?;
         migrations::set_status(&mut tx, m.id, "reverting", now).await?;
         instances::move_to(&mut tx, &inst.uuid, &m.source_compute, &old, now).await?;
-        let (desired, target) = if m.prior_vm_state == vm::STOPPED {
-            ("stopped", vm::STOPPED)
+        let (desired, target) = if m.prior_vm_state == Some(VmState::Stopped) {
+            (Desired::Stopped, VmState::Stopped)
         } else {
-            ("running", vm::ACTIVE)
+            (Desired::Running, VmState::Active)
         };
         // On the same host, the guest itself takes the old sizes back.
-        let one_shot = m.in_place().then_some("resize");
+        let one_shot = m.in_place().then_some(OneShot::Resize);
         instances::set_desire(
             &mut tx,
             &inst.uuid,
             desired,
             target,
-            Some("resize_reverting"),
-            one_shot,
+            Some(TaskState::ResizeReverting),
+            one_shot.as_ref(),
             now,
         )
         .await?;

@@ -15,8 +15,10 @@ use serde_json::json;
 use crate::app::servers::{check_state, Change};
 use crate::db::{actions, hosts, instances};
 use crate::error::{ComputeError, Result};
-use crate::instance::{vm, Instance};
+use crate::instance::Instance;
+use crate::state::{self, TaskState, VmState};
 use crate::ComputeService;
+use ferrostack_agent_api::{Desired, OneShot};
 
 /// The record of one action on a server, and the events of one.
 pub use crate::db::actions::{Action, Event};
@@ -46,8 +48,8 @@ pub struct UnshelveTo {
 /// 409 unless a reboot of `kind` may start: a hard reboot from the states Nova's table allows
 /// `reboot`, a soft one from ACTIVE only (with the table's message when it refuses too).
 pub fn check_reboot(inst: &Instance, kind: RebootKind) -> Result<()> {
-    if kind == RebootKind::Soft && inst.vm_state != vm::ACTIVE {
-        check_state(inst, "reboot")?;
+    if kind == RebootKind::Soft && inst.vm_state != VmState::Active {
+        check_state(inst, state::Action::Reboot)?;
         return Err(ComputeError::Conflict(format!(
             "Cannot 'reboot' instance {} while it is in vm_state {}",
             inst.uuid, inst.vm_state
@@ -58,7 +60,7 @@ pub fn check_reboot(inst: &Instance, kind: RebootKind) -> Result<()> {
 
 /// 409 unless the server is shelved (or shelved offloaded) with no task in progress.
 pub fn check_unshelve(inst: &Instance) -> Result<()> {
-    check_state(inst, "unshelve")
+    check_state(inst, state::Action::Unshelve)
 }
 
 /// Unlocking a server an admin locked needs the override rule, unless an admin unlocks it.
@@ -69,7 +71,7 @@ pub fn unlock_needs_override(inst: &Instance, auth: &AuthContext) -> bool {
 /// 409 unless the server's console log can be read: it must be on a host and built.
 pub fn check_console_output(inst: &Instance) -> Result<&str> {
     match &inst.host {
-        Some(h) if inst.vm_state != vm::BUILDING => Ok(h),
+        Some(h) if inst.vm_state != VmState::Building => Ok(h),
         _ => Err(ComputeError::Conflict(format!(
             "Cannot 'get_console_output' instance {} while it is in vm_state {}",
             inst.uuid, inst.vm_state
@@ -88,27 +90,51 @@ impl ComputeService {
     ) -> Result<()> {
         check_reboot(inst, kind)?;
         let (task, shot) = match kind {
-            RebootKind::Hard => ("rebooting_hard", "hard_reboot"),
-            RebootKind::Soft => ("rebooting", "soft_reboot"),
+            RebootKind::Hard => (TaskState::RebootingHard, OneShot::HardReboot),
+            RebootKind::Soft => (TaskState::Rebooting, OneShot::SoftReboot),
         };
-        let change = power("reboot", "running", vm::ACTIVE, Some(task), Some(shot));
+        let change = power(
+            state::Action::Reboot,
+            Desired::Running,
+            VmState::Active,
+            Some(task),
+            Some(shot),
+        );
         self.request_change(inst, auth, request_id, change).await
     }
 
     /// Powers the guest off; it ends STOPPED (SHUTOFF).
     pub async fn stop(&self, inst: &Instance, auth: &AuthContext, request_id: &str) -> Result<()> {
-        let change = power("stop", "stopped", vm::STOPPED, Some("powering-off"), None);
+        let change = power(
+            state::Action::Stop,
+            Desired::Stopped,
+            VmState::Stopped,
+            Some(TaskState::PoweringOff),
+            None,
+        );
         self.request_change(inst, auth, request_id, change).await
     }
 
     /// Powers a stopped guest on; it ends ACTIVE.
     pub async fn start(&self, inst: &Instance, auth: &AuthContext, request_id: &str) -> Result<()> {
-        let change = power("start", "running", vm::ACTIVE, Some("powering-on"), None);
+        let change = power(
+            state::Action::Start,
+            Desired::Running,
+            VmState::Active,
+            Some(TaskState::PoweringOn),
+            None,
+        );
         self.request_change(inst, auth, request_id, change).await
     }
 
     pub async fn pause(&self, inst: &Instance, auth: &AuthContext, request_id: &str) -> Result<()> {
-        let change = power("pause", "paused", vm::PAUSED, Some("pausing"), None);
+        let change = power(
+            state::Action::Pause,
+            Desired::Paused,
+            VmState::Paused,
+            Some(TaskState::Pausing),
+            None,
+        );
         self.request_change(inst, auth, request_id, change).await
     }
 
@@ -118,7 +144,13 @@ impl ComputeService {
         auth: &AuthContext,
         request_id: &str,
     ) -> Result<()> {
-        let change = power("unpause", "running", vm::ACTIVE, Some("unpausing"), None);
+        let change = power(
+            state::Action::Unpause,
+            Desired::Running,
+            VmState::Active,
+            Some(TaskState::Unpausing),
+            None,
+        );
         self.request_change(inst, auth, request_id, change).await
     }
 
@@ -129,10 +161,10 @@ impl ComputeService {
         request_id: &str,
     ) -> Result<()> {
         let change = power(
-            "suspend",
-            "suspended",
-            vm::SUSPENDED,
-            Some("suspending"),
+            state::Action::Suspend,
+            Desired::Suspended,
+            VmState::Suspended,
+            Some(TaskState::Suspending),
             None,
         );
         self.request_change(inst, auth, request_id, change).await
@@ -144,7 +176,13 @@ impl ComputeService {
         auth: &AuthContext,
         request_id: &str,
     ) -> Result<()> {
-        let change = power("resume", "running", vm::ACTIVE, Some("resuming"), None);
+        let change = power(
+            state::Action::Resume,
+            Desired::Running,
+            VmState::Active,
+            Some(TaskState::Resuming),
+            None,
+        );
         self.request_change(inst, auth, request_id, change).await
     }
 
@@ -156,11 +194,11 @@ impl ComputeService {
         request_id: &str,
     ) -> Result<()> {
         let change = power(
-            "trigger_crash_dump",
-            "running",
-            vm::ACTIVE,
+            state::Action::TriggerCrashDump,
+            Desired::Running,
+            VmState::Active,
             None,
-            Some("crash_dump"),
+            Some(OneShot::CrashDump),
         );
         self.request_change(inst, auth, request_id, change).await
     }
@@ -173,10 +211,10 @@ impl ComputeService {
         request_id: &str,
     ) -> Result<()> {
         let change = power(
-            "shelveOffload",
-            "absent",
-            vm::SHELVED_OFFLOADED,
-            Some("shelving_offloading"),
+            state::Action::ShelveOffload,
+            Desired::Absent,
+            VmState::ShelvedOffloaded,
+            Some(TaskState::ShelvingOffloading),
             None,
         );
         self.request_change(inst, auth, request_id, change).await
@@ -239,14 +277,14 @@ impl ComputeService {
         instances::set_desire(
             &mut tx,
             &inst.uuid,
-            "running",
-            vm::ACTIVE,
-            Some("unshelving"),
+            Desired::Running,
+            VmState::Active,
+            Some(TaskState::Unshelving),
             None,
             now,
         )
         .await?;
-        instances::set_text(&mut tx, &inst.uuid, "vm_state", Some(vm::BUILDING), now).await?;
+        instances::set_vm_state(&mut tx, &inst.uuid, VmState::Building, now).await?;
         instances::set_host(&mut tx, &inst.uuid, None, None, now).await?;
         tx.commit().await?;
         self.schedule_now.notify_one();
@@ -257,7 +295,7 @@ impl ComputeService {
     /// the host must exist (400), the zone must exist (400), and a host must be in the zone
     /// asked for (409).
     async fn check_unshelve_target(&self, inst: &Instance, to: &UnshelveTo) -> Result<()> {
-        if inst.vm_state != vm::SHELVED_OFFLOADED {
+        if inst.vm_state != VmState::ShelvedOffloaded {
             return Err(ComputeError::Conflict(format!(
                 "The unshelve of instance {} with an availability zone or a host is only allowed \
                  when it is shelved offloaded; it is {}.",
@@ -360,12 +398,12 @@ impl ComputeService {
     /// asked anything).
     pub async fn reset_state(&self, inst: &Instance, state: ResetState) -> Result<()> {
         let vm_state = match state {
-            ResetState::Active => vm::ACTIVE,
-            ResetState::Error => vm::ERROR,
+            ResetState::Active => VmState::Active,
+            ResetState::Error => VmState::Error,
         };
         let now = ferrostack_store::now_micros();
         let mut tx = self.db.begin_write().await?;
-        instances::set_text(&mut tx, &inst.uuid, "vm_state", Some(vm_state), now).await?;
+        instances::set_vm_state(&mut tx, &inst.uuid, vm_state, now).await?;
         instances::set_text(&mut tx, &inst.uuid, "task_state", None, now).await?;
         tx.commit().await?;
         Ok(())
@@ -394,13 +432,13 @@ impl ComputeService {
     /// reclaim_instance_interval = 0): no server is ever SOFT_DELETED, so this only answers
     /// Nova's state check (409).
     pub fn force_delete(&self, inst: &Instance) -> Result<()> {
-        check_state(inst, "forceDelete")
+        check_state(inst, state::Action::ForceDelete)
     }
 
     /// restore of a soft-deleted server: as [`ComputeService::force_delete`], only the state
     /// check.
     pub fn restore(&self, inst: &Instance) -> Result<()> {
-        check_state(inst, "restore")
+        check_state(inst, state::Action::Restore)
     }
 
     /// The actions recorded on a server, newest first.
@@ -425,12 +463,12 @@ impl ComputeService {
 /// A change the host's agent carries out: the power it should have, the state the server
 /// ends in, the task shown meanwhile and the one-shot operation.
 fn power(
-    action: &'static str,
-    desired: &'static str,
-    target_vm_state: &'static str,
-    task_state: Option<&'static str>,
-    one_shot: Option<&'static str>,
-) -> Change<'static> {
+    action: state::Action,
+    desired: Desired,
+    target_vm_state: VmState,
+    task_state: Option<TaskState>,
+    one_shot: Option<OneShot>,
+) -> Change {
     Change {
         action,
         desired: Some(desired),

@@ -2,8 +2,10 @@
 //! knows (flavor, launch time).
 
 use crate::error::{ComputeError, Result};
-use crate::instance::{self, vm, Instance};
+use crate::instance::{self, Instance};
+use crate::state::VmState;
 use crate::ComputeService;
+use ferrostack_agent_api::PowerState;
 
 /// What the diagnostics show of a server.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,11 +31,11 @@ impl ComputeService {
                 inst.uuid
             )));
         }
-        if inst.vm_state != vm::ACTIVE {
+        if inst.vm_state != VmState::Active {
             return Err(ComputeError::Conflict(instance::conflict_message(
                 "get_diagnostics",
                 "vm_state",
-                &inst.vm_state,
+                inst.vm_state.as_str(),
                 &inst.uuid,
             )));
         }
@@ -54,13 +56,13 @@ impl ComputeService {
 }
 
 /// Nova's power state names (nova/compute/power_state.py).
-pub fn power_state_name(state: i64) -> &'static str {
+pub fn power_state_name(state: PowerState) -> &'static str {
     match state {
-        1 => "running",
-        3 => "paused",
-        4 => "shutdown",
-        6 => "crashed",
-        7 => "suspended",
-        _ => "pending",
+        PowerState::Running => "running",
+        PowerState::Paused => "paused",
+        PowerState::Shutdown => "shutdown",
+        PowerState::Crashed => "crashed",
+        PowerState::Suspended => "suspended",
+        PowerState::NoState => "pending",
     }
 }

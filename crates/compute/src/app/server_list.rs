@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use crate::db::instances;
 use crate::error::{ComputeError, Result};
-use crate::instance::{self, vm, Fault, Instance};
+use crate::instance::{Fault, Instance};
+use crate::state::VmState;
 use crate::ComputeService;
 
 /// What a listing asks for. The API layer parsed the query and decided the scope (after
@@ -159,7 +160,7 @@ impl ComputeService {
         let faults = if q.detailed {
             let ids: Vec<&str> = page
                 .iter()
-                .filter(|i| i.vm_state == vm::ERROR)
+                .filter(|i| i.vm_state == VmState::Error)
                 .map(|i| i.uuid.as_str())
                 .collect();
             instances::latest_faults(&mut conn, &ids).await?
@@ -206,7 +207,7 @@ async fn filtered_page(
         name_re.as_ref().is_none_or(|r| r.is_match(&i.display_name))
             && status
                 .as_deref()
-                .is_none_or(|s| instance::status(&i.vm_state, i.task_state.as_deref()) == s)
+                .is_none_or(|s| crate::state::status(i.vm_state, i.task_state) == s)
             // An admin filter: Nova drops it silently for others.
             && f.host
                 .as_ref()

@@ -8,20 +8,26 @@ use ferrostack_api::AuthContext;
 use crate::app::servers::check_lock;
 use crate::db::{instances, quotas, server_extras as db};
 use crate::error::{ComputeError, Result};
-use crate::instance::{self, vm, Instance};
+use crate::instance::{self, Instance};
+use crate::state::VmState;
 use crate::ComputeService;
 
 /// The vm_states in which Nova changes metadata and tags.
-const META_STATES: [&str; 4] = [vm::ACTIVE, vm::PAUSED, vm::SUSPENDED, vm::STOPPED];
+const META_STATES: [VmState; 4] = [
+    VmState::Active,
+    VmState::Paused,
+    VmState::Suspended,
+    VmState::Stopped,
+];
 
 /// 409 unless the server is in a state metadata (and tags) may change in (and, when
 /// `task_free`, has no task in progress); `action` names the operation in the message.
 pub fn check_meta_state(inst: &Instance, action: &str, task_free: bool) -> Result<()> {
-    if !META_STATES.contains(&inst.vm_state.as_str()) {
+    if !META_STATES.contains(&inst.vm_state) {
         return Err(ComputeError::Conflict(instance::conflict_message(
             action,
             "vm_state",
-            &inst.vm_state,
+            inst.vm_state.as_str(),
             &inst.uuid,
         )));
     }
@@ -29,7 +35,7 @@ pub fn check_meta_state(inst: &Instance, action: &str, task_free: bool) -> Resul
         return Err(ComputeError::Conflict(instance::conflict_message(
             action,
             "task_state",
-            t,
+            t.as_str(),
             &inst.uuid,
         )));
     }

@@ -9,9 +9,11 @@ use ferrostack_store::now_micros;
 
 use crate::db::{self, actions, hosts, instances};
 use crate::error::{ComputeError, Result};
-use crate::instance::{self, vm, FlavorSnapshot, Instance};
+use crate::instance::{self, FlavorSnapshot, Instance};
 use crate::scheduler::{self, GroupHint, HostState, Request, Resources};
+use crate::state::{Action, TaskState, VmState};
 use crate::ComputeService;
+use ferrostack_agent_api::{Desired, OneShot, PowerState};
 
 /// A validated create request (the API layer parsed the JSON).
 #[derive(Debug, Clone, Default)]
@@ -253,11 +255,11 @@ impl ComputeService {
                     .filter(|a| !a.is_empty()),
                 host: None,
                 node: None,
-                vm_state: vm::BUILDING.into(),
-                task_state: Some("scheduling".into()),
-                power_state: 0,
-                desired_power: "running".into(),
-                target_vm_state: vm::ACTIVE.into(),
+                vm_state: VmState::Building,
+                task_state: Some(TaskState::Scheduling),
+                power_state: PowerState::NoState,
+                desired_power: Desired::Running,
+                target_vm_state: VmState::Active,
                 one_shot: None,
                 generation: 1,
                 done_generation: 0,
@@ -736,9 +738,9 @@ impl ComputeService {
             instances::set_desire(
                 &mut tx,
                 &inst.uuid,
-                "absent",
-                vm::DELETED,
-                Some("deleting"),
+                Desired::Absent,
+                VmState::Deleted,
+                Some(TaskState::Deleting),
                 None,
                 now,
             )
@@ -771,7 +773,7 @@ impl ComputeService {
         inst: &Instance,
         auth: &AuthContext,
         request_id: &str,
-        change: Change<'_>,
+        change: Change,
     ) -> Result<()> {
         let action = change.action;
         check_state(inst, action)?;
@@ -794,21 +796,21 @@ impl ComputeService {
             &mut tx,
             &inst.uuid,
             request_id,
-            action,
+            action.as_str(),
             &inst.project_id,
             &auth.user_id,
             Some(&host),
             now,
         )
         .await?;
-        let desired = change.desired.unwrap_or(&fresh.desired_power);
+        let desired = change.desired.unwrap_or(fresh.desired_power);
         instances::set_desire(
             &mut tx,
             &inst.uuid,
             desired,
             change.target_vm_state,
             change.task_state,
-            change.one_shot,
+            change.one_shot.as_ref(),
             now,
         )
         .await?;
@@ -819,17 +821,18 @@ impl ComputeService {
 }
 
 /// What an API action asks of an instance's agent ([`ComputeService::request_change`]).
-pub struct Change<'a> {
-    /// The action's name in os-instance-actions (and in the state rules).
-    pub action: &'a str,
+pub struct Change {
+    /// The action (its name is the os-instance-actions one; its row of the state table
+    /// decides whether the instance may take it).
+    pub action: Action,
     /// The power the guest should have; None keeps what it should have now (a snapshot
     /// leaves it as it is).
-    pub desired: Option<&'a str>,
-    pub target_vm_state: &'a str,
+    pub desired: Option<Desired>,
+    pub target_vm_state: VmState,
     /// None for an action Nova shows no task for (a crash dump).
-    pub task_state: Option<&'a str>,
+    pub task_state: Option<TaskState>,
     /// The operation the agent does once (`instances.one_shot`).
-    pub one_shot: Option<&'a str>,
+    pub one_shot: Option<OneShot>,
 }
 
 /// 400 unless a flavor of `ram` MiB and `disk` GiB (0: sized by the image) can boot `image`.
@@ -876,26 +879,12 @@ pub fn check_lock(inst: &Instance, auth: &AuthContext) -> Result<()> {
     Ok(())
 }
 
-/// 409 unless the instance's vm_state allows `action` and no task is in progress.
-pub fn check_state(inst: &Instance, action: &str) -> Result<()> {
-    let allowed = instance::allowed_vm_states(action);
-    if !allowed.contains(&inst.vm_state.as_str()) {
-        return Err(ComputeError::Conflict(instance::conflict_message(
-            action,
-            "vm_state",
-            &inst.vm_state,
-            &inst.uuid,
-        )));
-    }
-    if let Some(t) = &inst.task_state {
-        return Err(ComputeError::Conflict(instance::conflict_message(
-            action,
-            "task_state",
-            t,
-            &inst.uuid,
-        )));
-    }
-    Ok(())
+/// 409 unless the state table allows `action` in the instance's vm state and no task is in
+/// progress (Nova's `check_instance_state`).
+pub fn check_state(inst: &Instance, action: Action) -> Result<()> {
+    action
+        .check(inst.vm_state, inst.task_state)
+        .map_err(|refusal| ComputeError::Conflict(refusal.message(action, &inst.uuid)))
 }
 
 /// The server uuids of a `same_host`/`different_host` hint (one string or a list).

@@ -4,8 +4,16 @@ use std::collections::{BTreeMap, HashMap};
 
 use ferrostack_store::sqlx::{self, any::AnyRow, Row};
 
+use ferrostack_agent_api::{Desired, OneShot, PowerState};
+
 use super::{Conn, DbResult};
 use crate::instance::{Fault, FlavorSnapshot, Instance};
+use crate::state::{TaskState, VmState};
+
+/// A stored state string that is not one of ours: the row was written by something else.
+fn bad_state(col: &str, v: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("instances.{col}: unknown value {v:?}").into())
+}
 
 const COLS: &str = "uuid, display_name, display_description, hostname, project_id, user_id, \
     image_ref, flavor, key_name, key_data, user_data, config_drive, availability_zone, host, node, \
@@ -21,6 +29,22 @@ fn from_row(r: &AnyRow) -> DbResult<Instance> {
     let json = |col: &str| -> DbResult<serde_json::Value> {
         let s: String = r.try_get(col)?;
         Ok(serde_json::from_str(&s).unwrap_or(serde_json::Value::Null))
+    };
+    let vm = |col: &str| -> DbResult<VmState> {
+        let v: String = r.try_get(col)?;
+        VmState::parse(&v).ok_or_else(|| bad_state(col, &v))
+    };
+    let task_state = match r.try_get::<Option<String>, _>("task_state")? {
+        Some(t) => Some(TaskState::parse(&t).ok_or_else(|| bad_state("task_state", &t))?),
+        None => None,
+    };
+    let desired: String = r.try_get("desired_power")?;
+    let one_shot = match r.try_get::<Option<String>, _>("one_shot")? {
+        Some(s) => Some(
+            s.parse::<OneShot>()
+                .map_err(|_| bad_state("one_shot", &s))?,
+        ),
+        None => None,
     };
     Ok(Instance {
         uuid: r.try_get("uuid")?,
@@ -38,12 +62,13 @@ fn from_row(r: &AnyRow) -> DbResult<Instance> {
         availability_zone: r.try_get("availability_zone")?,
         host: r.try_get("host")?,
         node: r.try_get("node")?,
-        vm_state: r.try_get("vm_state")?,
-        task_state: r.try_get("task_state")?,
-        power_state: r.try_get("power_state")?,
-        desired_power: r.try_get("desired_power")?,
-        target_vm_state: r.try_get("target_vm_state")?,
-        one_shot: r.try_get("one_shot")?,
+        vm_state: vm("vm_state")?,
+        task_state,
+        power_state: PowerState::from_code(r.try_get("power_state")?),
+        desired_power: Desired::parse(&desired)
+            .ok_or_else(|| bad_state("desired_power", &desired))?,
+        target_vm_state: vm("target_vm_state")?,
+        one_shot,
         generation: r.try_get("generation")?,
         done_generation: r.try_get("done_generation")?,
         locked: r.try_get::<i64, _>("locked")? != 0,
@@ -88,12 +113,12 @@ pub async fn insert(conn: &mut Conn, i: &Instance) -> DbResult<()> {
     .bind(&i.availability_zone)
     .bind(&i.host)
     .bind(&i.node)
-    .bind(&i.vm_state)
-    .bind(&i.task_state)
-    .bind(i.power_state)
-    .bind(&i.desired_power)
-    .bind(&i.target_vm_state)
-    .bind(&i.one_shot)
+    .bind(i.vm_state.as_str())
+    .bind(i.task_state.map(TaskState::as_str))
+    .bind(i.power_state.code())
+    .bind(i.desired_power.as_str())
+    .bind(i.target_vm_state.as_str())
+    .bind(i.one_shot.as_ref().map(OneShot::to_string))
     .bind(i.generation)
     .bind(i.done_generation)
     .bind(i.locked as i64)
@@ -360,10 +385,10 @@ pub async fn on_host(conn: &mut Conn, host: &str) -> DbResult<Vec<Instance>> {
 pub async fn set_desire(
     conn: &mut Conn,
     uuid: &str,
-    desired_power: &str,
-    target_vm_state: &str,
-    task_state: Option<&str>,
-    one_shot: Option<&str>,
+    desired_power: Desired,
+    target_vm_state: VmState,
+    task_state: Option<TaskState>,
+    one_shot: Option<&OneShot>,
     now: i64,
 ) -> DbResult<i64> {
     let row = sqlx::query(
@@ -372,10 +397,10 @@ pub async fn set_desire(
          RETURNING generation",
     )
     .bind(uuid)
-    .bind(desired_power)
-    .bind(target_vm_state)
-    .bind(task_state)
-    .bind(one_shot)
+    .bind(desired_power.as_str())
+    .bind(target_vm_state.as_str())
+    .bind(task_state.map(TaskState::as_str))
+    .bind(one_shot.map(OneShot::to_string))
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
@@ -428,8 +453,8 @@ pub async fn set_converged(
     conn: &mut Conn,
     uuid: &str,
     generation: i64,
-    power_state: i64,
-    vm_state: &str,
+    power_state: PowerState,
+    vm_state: VmState,
     now: i64,
 ) -> DbResult<bool> {
     let r = sqlx::query(
@@ -439,18 +464,18 @@ pub async fn set_converged(
     )
     .bind(uuid)
     .bind(generation)
-    .bind(power_state)
-    .bind(vm_state)
+    .bind(power_state.code())
+    .bind(vm_state.as_str())
     .bind(now)
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected() > 0)
 }
 
-pub async fn set_power_state(conn: &mut Conn, uuid: &str, power_state: i64) -> DbResult<()> {
+pub async fn set_power_state(conn: &mut Conn, uuid: &str, power_state: PowerState) -> DbResult<()> {
     sqlx::query("UPDATE instances SET power_state = $2 WHERE uuid = $1 AND power_state <> $2")
         .bind(uuid)
-        .bind(power_state)
+        .bind(power_state.code())
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -794,7 +819,7 @@ pub async fn move_to(
 pub async fn settle_vm_state(
     conn: &mut Conn,
     uuid: &str,
-    vm_state: &str,
+    vm_state: VmState,
     now: i64,
 ) -> DbResult<()> {
     sqlx::query(
@@ -802,7 +827,7 @@ pub async fn settle_vm_state(
          updated_at = $3 WHERE uuid = $1",
     )
     .bind(uuid)
-    .bind(vm_state)
+    .bind(vm_state.as_str())
     .bind(now)
     .execute(&mut *conn)
     .await?;
@@ -828,4 +853,14 @@ pub async fn set_request_spec(
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// Sets the vm state alone (reset-state, the start of an unshelve).
+pub async fn set_vm_state(
+    conn: &mut Conn,
+    uuid: &str,
+    vm_state: VmState,
+    now: i64,
+) -> DbResult<()> {
+    set_text(conn, uuid, "vm_state", Some(vm_state.as_str()), now).await
 }

@@ -3,8 +3,11 @@
 
 use ferrostack_store::sqlx::{self, any::AnyRow, Row};
 
+use ferrostack_agent_api::Desired;
+
 use super::{Conn, DbResult};
 use crate::instance::FlavorSnapshot;
+use crate::state::VmState;
 
 /// One migration row, as the move logic uses it.
 #[derive(Debug, Clone)]
@@ -18,8 +21,9 @@ pub struct Migration {
     pub status: String,
     pub old_flavor: Option<FlavorSnapshot>,
     pub new_flavor: Option<FlavorSnapshot>,
-    pub prior_vm_state: String,
-    pub prior_power: String,
+    /// The instance's vm state and desired power before the move (what a revert returns to).
+    pub prior_vm_state: Option<VmState>,
+    pub prior_power: Option<Desired>,
     pub source_cleaned: bool,
     pub project_id: String,
     pub user_id: String,
@@ -69,10 +73,10 @@ fn from_row(r: &AnyRow) -> DbResult<Migration> {
         new_flavor: flavor("new_flavor")?,
         prior_vm_state: r
             .try_get::<Option<String>, _>("prior_vm_state")?
-            .unwrap_or_default(),
+            .and_then(|s| VmState::parse(&s)),
         prior_power: r
             .try_get::<Option<String>, _>("prior_power")?
-            .unwrap_or_default(),
+            .and_then(|s| Desired::parse(&s)),
         source_cleaned: r.try_get::<i64, _>("source_cleaned")? != 0,
         project_id: r.try_get("project_id")?,
         user_id: r.try_get("user_id")?,
@@ -103,8 +107,8 @@ pub async fn insert(conn: &mut Conn, m: &Migration) -> DbResult<i64> {
     .bind(&m.status)
     .bind(snap(&m.old_flavor))
     .bind(snap(&m.new_flavor))
-    .bind(&m.prior_vm_state)
-    .bind(&m.prior_power)
+    .bind(m.prior_vm_state.map(VmState::as_str))
+    .bind(m.prior_power.map(Desired::as_str))
     .bind(&m.project_id)
     .bind(&m.user_id)
     .bind(m.created_at)

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use ferrostack_agent_api::{Desired, PowerState};
 use ferrostack_compute::db::instances;
 use ferrostack_compute::instance::{FlavorSnapshot, Instance};
 use ferrostack_compute::scheduler::{self, Request};
+use ferrostack_compute::state::{TaskState, VmState};
 use ferrostack_compute::ComputeConfig;
 use ferrostack_virt::Driver;
 use serde_json::{json, Value};
@@ -94,11 +96,19 @@ fn bench_instance(
         availability_zone: None,
         host: host.map(str::to_string),
         node: host.map(str::to_string),
-        vm_state: if active { "active" } else { "building" }.into(),
-        task_state: (!active).then(|| "scheduling".into()),
-        power_state: if active { 1 } else { 0 },
-        desired_power: "running".into(),
-        target_vm_state: "active".into(),
+        vm_state: if active {
+            VmState::Active
+        } else {
+            VmState::Building
+        },
+        task_state: (!active).then_some(TaskState::Scheduling),
+        power_state: if active {
+            PowerState::Running
+        } else {
+            PowerState::NoState
+        },
+        desired_power: Desired::Running,
+        target_vm_state: VmState::Active,
         one_shot: None,
         generation: 1,
         done_generation: if active { 1 } else { 0 },
