@@ -5,6 +5,7 @@
 //! (for API tests and for thousands of simulated hosts in one process); `qemu` comes next.
 
 pub mod fake;
+pub mod qemu;
 
 // The protocol's guest and host types, which drivers take and return.
 pub use ferrostack_agent_api::{GuestSpec, HostInfo, PowerState};

@@ -1,0 +1,182 @@
+//! One QEMU process per guest, detached from the agent: `-daemonize` puts it in a session of
+//! its own, so an agent that restarts or crashes never takes a guest down; a restarted agent
+//! finds it again through its pid file ([`QemuProcess::adopt`]).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rustix::process::{kill_process, test_kill_process, Pid, Signal};
+
+use super::qmp::Qmp;
+use super::{io, QemuError, Result};
+
+/// The files of one guest on its host, all in one directory the guest owns (deleting the
+/// guest removes the directory, so nothing is left behind).
+#[derive(Debug, Clone)]
+pub struct GuestDir {
+    pub uuid: String,
+    pub path: PathBuf,
+}
+
+impl GuestDir {
+    pub fn new(root: &Path, uuid: &str) -> GuestDir {
+        GuestDir {
+            uuid: uuid.to_string(),
+            path: root.join(uuid),
+        }
+    }
+    pub fn pid_file(&self) -> PathBuf {
+        self.path.join("qemu.pid")
+    }
+    pub fn qmp_socket(&self) -> PathBuf {
+        self.path.join("qmp.sock")
+    }
+    /// The serial console's output.
+    pub fn console_log(&self) -> PathBuf {
+        self.path.join("console.log")
+    }
+    /// What QEMU wrote to stderr while starting.
+    fn launch_log(&self) -> PathBuf {
+        self.path.join("qemu.log")
+    }
+}
+
+/// A running QEMU process of one guest.
+#[derive(Debug, Clone)]
+pub struct QemuProcess {
+    pub dir: GuestDir,
+    pub pid: i32,
+}
+
+impl QemuProcess {
+    /// Starts `binary` for the guest with the machine arguments `machine_args` (CPU, memory,
+    /// disks, ...); this adds what makes it a detached, controllable process: its name (the
+    /// guest's uuid, which [`QemuProcess::adopt`] checks), `-daemonize` with a pid file, the
+    /// QMP socket, the serial console to a log file, no display. Returns once QEMU has
+    /// daemonized, i.e. the machine is set up and its QMP socket listens; QEMU's own words
+    /// when it refuses.
+    pub async fn launch(
+        binary: &Path,
+        dir: &GuestDir,
+        machine_args: &[OsString],
+    ) -> Result<QemuProcess> {
+        tokio::fs::create_dir_all(&dir.path)
+            .await
+            .map_err(io(format!("creating {}", dir.path.display())))?;
+        let arg = |a: &str| OsString::from(a);
+        let mut args: Vec<OsString> = vec![
+            arg("-name"),
+            OsString::from(format!("guest={},process=qemu-{}", dir.uuid, dir.uuid)),
+            arg("-daemonize"),
+            arg("-pidfile"),
+            dir.pid_file().into_os_string(),
+            arg("-qmp"),
+            OsString::from(format!(
+                "unix:{},server=on,wait=off",
+                dir.qmp_socket().display()
+            )),
+            arg("-serial"),
+            OsString::from(format!("file:{}", dir.console_log().display())),
+            arg("-display"),
+            arg("none"),
+            arg("-nodefaults"),
+        ];
+        args.extend(machine_args.iter().cloned());
+        let log = std::fs::File::create(dir.launch_log())
+            .map_err(io(format!("creating {}", dir.launch_log().display())))?;
+        // QEMU's daemonizing parent exits once the child is ready; its exit code says whether
+        // the machine started.
+        let status = tokio::process::Command::new(binary)
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .status()
+            .await
+            .map_err(io(format!("running {}", binary.display())))?;
+        if !status.success() {
+            let stderr = tokio::fs::read_to_string(dir.launch_log())
+                .await
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            return Err(QemuError::Launch { stderr });
+        }
+        Self::adopt(dir)
+            .await?
+            .ok_or_else(|| QemuError::NotRunning(dir.uuid.clone()))
+    }
+
+    /// The guest's running QEMU, if its pid file names a live process that is this guest's
+    /// QEMU (a recycled pid is not).
+    pub async fn adopt(dir: &GuestDir) -> Result<Option<QemuProcess>> {
+        let text = match tokio::fs::read_to_string(dir.pid_file()).await {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(format!("reading {}", dir.pid_file().display()))(e)),
+        };
+        let Ok(pid) = text.trim().parse::<i32>() else {
+            return Ok(None);
+        };
+        let cmdline = match tokio::fs::read(format!("/proc/{pid}/cmdline")).await {
+            Ok(c) => c,
+            Err(_) => return Ok(None),
+        };
+        let marker = format!("guest={}", dir.uuid);
+        let ours = cmdline
+            .split(|b| *b == 0)
+            .any(|a| a.starts_with(marker.as_bytes()));
+        Ok(ours.then(|| QemuProcess {
+            dir: dir.clone(),
+            pid,
+        }))
+    }
+
+    pub fn qmp(&self) -> Qmp {
+        Qmp::new(&self.dir.qmp_socket())
+    }
+
+    fn rustix_pid(&self) -> Option<Pid> {
+        Pid::from_raw(self.pid)
+    }
+
+    /// Whether the process still runs (a zombie nobody reaped yet does not).
+    pub fn is_alive(&self) -> bool {
+        if !self
+            .rustix_pid()
+            .is_some_and(|p| test_kill_process(p).is_ok())
+        {
+            return false;
+        }
+        match std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
+            // The state is the first field after the parenthesised command name.
+            Ok(stat) => stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next())
+                .is_some_and(|state| state != "Z" && state != "X"),
+            Err(_) => false,
+        }
+    }
+
+    /// Ends QEMU: `quit` over QMP, then SIGKILL if it is still there after `grace`. Returns
+    /// once the process is gone.
+    pub async fn kill(&self, grace: Duration) -> Result<()> {
+        if self.is_alive() {
+            let _ = self.qmp().quit().await;
+        }
+        let until = tokio::time::Instant::now() + grace;
+        while self.is_alive() && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if self.is_alive() {
+            if let Some(p) = self.rustix_pid() {
+                let _ = kill_process(p, Signal::KILL);
+            }
+            while self.is_alive() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        Ok(())
+    }
+}

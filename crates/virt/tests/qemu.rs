@@ -1,0 +1,109 @@
+//! The QEMU building blocks against the real `qemu-system-x86_64` (installed by the README's
+//! commands): a detached process, its QMP socket, adoption by pid file, a clean end.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ferrostack_virt::qemu::{GuestDir, QemuError, QemuProcess, RunState};
+
+fn qemu() -> PathBuf {
+    let p = PathBuf::from("/usr/bin/qemu-system-x86_64");
+    assert!(
+        p.exists(),
+        "{} is missing: scripts/lib.sh install_qemu installs Debian's qemu-system-x86",
+        p.display()
+    );
+    p
+}
+
+/// A small machine under TCG (KVM does not run guests on the development machines), started
+/// paused (`-S`) so it does nothing until asked.
+fn machine() -> Vec<OsString> {
+    ["-machine", "pc,accel=tcg", "-m", "64", "-S"]
+        .into_iter()
+        .map(OsString::from)
+        .collect()
+}
+
+fn session_of(pid: i32) -> i64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command: state ppid pgrp session ...
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    rest.split(' ').nth(3).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_detached_qemu_is_controlled_over_qmp_adopted_and_ended() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = GuestDir::new(root.path(), "0b7f7c1e-1111-4222-8333-444455556666");
+    let p = QemuProcess::launch(&qemu(), &dir, &machine())
+        .await
+        .unwrap();
+    assert!(p.is_alive());
+    // Its own session: an agent that dies (with its session) leaves the guest running.
+    assert_ne!(session_of(p.pid), session_of(std::process::id() as i32));
+
+    let qmp = p.qmp();
+    assert_eq!(qmp.status().await.unwrap(), RunState::Paused);
+    qmp.cont().await.unwrap();
+    assert_eq!(qmp.status().await.unwrap(), RunState::Running);
+    qmp.stop().await.unwrap();
+    assert_eq!(qmp.status().await.unwrap(), RunState::Paused);
+    qmp.cont().await.unwrap();
+
+    // A restarted agent finds the same process through the pid file.
+    let again = QemuProcess::adopt(&GuestDir::new(root.path(), &dir.uuid))
+        .await
+        .unwrap()
+        .expect("adopted");
+    assert_eq!(again.pid, p.pid);
+    // Another guest's directory does not adopt it.
+    let other = GuestDir::new(root.path(), "other");
+    std::fs::create_dir_all(&other.path).unwrap();
+    std::fs::write(other.pid_file(), p.pid.to_string()).unwrap();
+    assert!(QemuProcess::adopt(&other).await.unwrap().is_none());
+
+    again.kill(Duration::from_secs(5)).await.unwrap();
+    assert!(!p.is_alive());
+    assert!(QemuProcess::adopt(&dir).await.unwrap().is_none());
+    assert!(qmp.status().await.is_err());
+}
+
+#[tokio::test]
+async fn a_qemu_that_refuses_to_start_says_why() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = GuestDir::new(root.path(), "bad");
+    let mut args = machine();
+    args.extend(["-m", "not-a-size"].map(OsString::from));
+    match QemuProcess::launch(&qemu(), &dir, &args).await {
+        Err(QemuError::Launch { stderr }) => assert!(!stderr.is_empty()),
+        other => panic!("expected a launch error, got {other:?}"),
+    }
+    assert!(QemuProcess::adopt(&dir).await.unwrap().is_none());
+    assert!(!Path::new(&dir.qmp_socket()).exists() || !dir.pid_file().exists());
+}
+
+#[tokio::test]
+async fn a_killed_qemu_is_not_adopted() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = GuestDir::new(root.path(), "killed");
+    let p = QemuProcess::launch(&qemu(), &dir, &machine())
+        .await
+        .unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &p.pid.to_string()])
+        .status()
+        .unwrap();
+    for _ in 0..200 {
+        if !p.is_alive() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!p.is_alive());
+    // The pid file is still there (QEMU had no chance to remove it) but names no QEMU of ours.
+    assert!(QemuProcess::adopt(&dir).await.unwrap().is_none());
+}
