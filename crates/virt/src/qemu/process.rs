@@ -143,9 +143,9 @@ impl QemuProcess {
 
     /// Whether the process still runs (a zombie nobody reaped yet does not).
     pub fn is_alive(&self) -> bool {
-        if !self
+        if self
             .rustix_pid()
-            .is_some_and(|p| test_kill_process(p).is_ok())
+            .is_none_or(|p| test_kill_process(p).is_err())
         {
             return false;
         }
