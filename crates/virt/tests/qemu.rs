@@ -44,7 +44,10 @@ async fn a_detached_qemu_is_controlled_over_qmp_adopted_and_ended() {
         .unwrap();
     assert!(p.is_alive());
     // Its own session: an agent that dies (with its session) leaves the guest running.
-    assert_ne!(session_of(p.pid), session_of(std::process::id() as i32));
+    assert_ne!(
+        session_of(p.pid),
+        session_of(i32::try_from(std::process::id()).unwrap())
+    );
 
     let qmp = p.qmp();
     assert_eq!(qmp.status().await.unwrap(), RunState::Paused);
