@@ -110,3 +110,46 @@ async fn a_killed_qemu_is_not_adopted() {
     // The pid file is still there (QEMU had no chance to remove it) but names no QEMU of ours.
     assert!(QemuProcess::adopt(&dir).await.unwrap().is_none());
 }
+
+/// The probe's boot ends by itself (so a hang under KVM means KVM, not the probe): under TCG
+/// the testvm kernel panics without a root disk and QEMU exits.
+#[tokio::test]
+async fn the_kvm_probe_boot_finishes_under_tcg() {
+    use ferrostack_virt::qemu::probe::{choose, probe_boot, BootOutcome};
+    use ferrostack_virt::qemu::{Accel, VirtTypeSetting};
+    let dir = std::env::var("FERROSTACK_TESTVM_DIR").map_or_else(
+        |_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/ferrostack-testvm/out"),
+        PathBuf::from,
+    );
+    let kernel = dir.join("testvm-kernel");
+    assert!(
+        kernel.exists(),
+        "{} is missing: scripts/lib.sh build_testvm builds it",
+        kernel.display()
+    );
+    let outcome = probe_boot(&qemu(), &kernel, Accel::Tcg, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(outcome, BootOutcome::Finished);
+
+    let forced = choose(
+        &qemu(),
+        VirtTypeSetting::Qemu,
+        Some(&kernel),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert_eq!(forced.accel, Accel::Tcg);
+    // `auto` decides either way on any machine, and always says why.
+    let auto = choose(
+        &qemu(),
+        VirtTypeSetting::Auto,
+        Some(&kernel),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(!auto.reason.is_empty());
+    eprintln!("auto: {:?} because {}", auto.accel, auto.reason);
+    let none = choose(&qemu(), VirtTypeSetting::Auto, None, Duration::from_secs(1)).await;
+    assert_eq!(none.accel, Accel::Tcg);
+}

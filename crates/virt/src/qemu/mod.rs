@@ -3,9 +3,11 @@
 //! driver that spawns guests from images, with disks, consoles and every lifecycle action,
 //! is built on these.
 
+pub mod probe;
 pub mod process;
 pub mod qmp;
 
+pub use probe::{Accel, Choice, VirtTypeSetting};
 pub use process::{GuestDir, QemuProcess};
 pub use qmp::{Qmp, RunState};
 
