@@ -3,6 +3,7 @@
 //! driver that spawns guests from images, with disks, consoles and every lifecycle action,
 //! is built on these.
 
+pub mod host;
 pub mod probe;
 pub mod process;
 pub mod qmp;
