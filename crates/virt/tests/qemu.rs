@@ -153,3 +153,59 @@ async fn the_kvm_probe_boot_finishes_under_tcg() {
     let none = choose(&qemu(), VirtTypeSetting::Auto, None, Duration::from_secs(1)).await;
     assert_eq!(none.accel, Accel::Tcg);
 }
+
+/// A real guest: the testvm image as a qcow2 overlay grown to 1 GiB, its kernel booted
+/// directly under TCG in a detached QEMU, until it prints `testvm ready` on its serial
+/// console; then it is ended and nothing of it runs.
+#[tokio::test]
+async fn the_testvm_boots_from_an_overlay_in_a_detached_qemu() {
+    use ferrostack_virt::qemu::disk::{create_overlay, info, qemu_img};
+    use ferrostack_virt::qemu::machine::Machine;
+    use ferrostack_virt::qemu::Accel;
+    let out = std::env::var("FERROSTACK_TESTVM_DIR").map_or_else(
+        |_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/ferrostack-testvm/out"),
+        PathBuf::from,
+    );
+    assert!(
+        out.join("testvm.qcow2").exists(),
+        "{} has no testvm.qcow2: scripts/lib.sh build_testvm builds it",
+        out.display()
+    );
+    let root = tempfile::tempdir().unwrap();
+    let dir = GuestDir::new(root.path(), "5d1c3f4e-aaaa-4bbb-8ccc-ddddeeeeffff");
+    std::fs::create_dir_all(&dir.path).unwrap();
+    let disk = dir.path.join("disk.qcow2");
+    create_overlay(&qemu_img(), &out.join("testvm.qcow2"), "qcow2", &disk, 1)
+        .await
+        .unwrap();
+    let di = info(&qemu_img(), &disk).await.unwrap();
+    assert_eq!(di.format, "qcow2");
+    assert_eq!(di.virtual_size, 1 << 30);
+    assert!(di.backing.unwrap().ends_with("testvm.qcow2"));
+
+    let m = Machine {
+        accel: Accel::Tcg,
+        vcpus: 1,
+        memory_mb: 256,
+        root_disk: disk,
+        kernel: Some(out.join("testvm-kernel")),
+        ramdisk: Some(out.join("testvm-ramdisk")),
+        cmdline: Some("console=ttyS0 panic=-1".into()),
+    };
+    let p = QemuProcess::launch(&qemu(), &dir, &m.args()).await.unwrap();
+    let mut ready = None;
+    for _ in 0..1200 {
+        let log = std::fs::read(dir.console_log()).unwrap_or_default();
+        let text = String::from_utf8_lossy(&log).replace('\r', "");
+        if let Some(l) = text.lines().find(|l| l.starts_with("testvm ready")) {
+            ready = Some(l.to_string());
+            break;
+        }
+        assert!(p.is_alive(), "QEMU ended before 'testvm ready':\n{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ready = ready.expect("'testvm ready' within 120 s");
+    assert!(ready.contains("hostname="), "{ready}");
+    p.kill(Duration::from_secs(5)).await.unwrap();
+    assert!(!p.is_alive());
+}

@@ -3,7 +3,9 @@
 //! driver that spawns guests from images, with disks, consoles and every lifecycle action,
 //! is built on these.
 
+pub mod disk;
 pub mod host;
+pub mod machine;
 pub mod probe;
 pub mod process;
 pub mod qmp;

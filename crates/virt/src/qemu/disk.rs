@@ -1,0 +1,84 @@
+//! Guest disks through `qemu-img`: a root disk is a qcow2 overlay on the cached image, grown to
+//! the flavor's size, so guests share one copy of each image.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::{io, QemuError, Result};
+
+/// What `qemu-img info` says of a disk file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DiskInfo {
+    pub format: String,
+    #[serde(rename = "virtual-size")]
+    pub virtual_size: u64,
+    #[serde(rename = "backing-filename")]
+    pub backing: Option<String>,
+}
+
+/// The `qemu-img` next to a QEMU binary, or on PATH.
+pub fn qemu_img() -> PathBuf {
+    PathBuf::from("/usr/bin/qemu-img")
+}
+
+async fn run(qemu_img: &Path, args: &[&std::ffi::OsStr]) -> Result<Vec<u8>> {
+    let out = tokio::process::Command::new(qemu_img)
+        .args(args)
+        .output()
+        .await
+        .map_err(io(format!("running {}", qemu_img.display())))?;
+    if !out.status.success() {
+        return Err(QemuError::Launch {
+            stderr: format!("qemu-img: {}", String::from_utf8_lossy(&out.stderr).trim()),
+        });
+    }
+    Ok(out.stdout)
+}
+
+pub async fn info(qemu_img: &Path, path: &Path) -> Result<DiskInfo> {
+    let out = run(
+        qemu_img,
+        &[
+            "info".as_ref(),
+            "--output=json".as_ref(),
+            "-U".as_ref(),
+            path.as_os_str(),
+        ],
+    )
+    .await?;
+    serde_json::from_slice(&out).map_err(|e| QemuError::Launch {
+        stderr: format!("qemu-img info {}: {e}", path.display()),
+    })
+}
+
+/// Creates `overlay` on `base` (of `base_format`), `size_gb` large, or the base's own size
+/// when that is larger (a disk never shrinks below its image) or `size_gb` is 0.
+pub async fn create_overlay(
+    qemu_img: &Path,
+    base: &Path,
+    base_format: &str,
+    overlay: &Path,
+    size_gb: u64,
+) -> Result<()> {
+    let base_size = info(qemu_img, base).await?.virtual_size;
+    let size = (size_gb << 30).max(base_size);
+    let size = size.to_string();
+    run(
+        qemu_img,
+        &[
+            "create".as_ref(),
+            "-q".as_ref(),
+            "-f".as_ref(),
+            "qcow2".as_ref(),
+            "-F".as_ref(),
+            base_format.as_ref(),
+            "-b".as_ref(),
+            base.as_os_str(),
+            overlay.as_os_str(),
+            size.as_ref(),
+        ],
+    )
+    .await
+    .map(|_| ())
+}
