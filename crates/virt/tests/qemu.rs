@@ -209,3 +209,172 @@ async fn the_testvm_boots_from_an_overlay_in_a_detached_qemu() {
     p.kill(Duration::from_secs(5)).await.unwrap();
     assert!(!p.is_alive());
 }
+
+mod driver {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use ferrostack_virt::qemu::driver::{BootImage, ImageSource, QemuDriver};
+    use ferrostack_virt::qemu::{Accel, GuestDir, QemuProcess};
+    use ferrostack_virt::{Driver, DriverError, GuestSpec, PowerState};
+
+    /// The testvm image as the image cache would hold it (`testvm`), and nothing else.
+    struct TestvmImages(PathBuf);
+
+    #[async_trait::async_trait]
+    impl ImageSource for TestvmImages {
+        async fn boot_image(&self, image_ref: &str) -> ferrostack_virt::Result<BootImage> {
+            if image_ref != "testvm" {
+                return Err(DriverError::failed(format!("image {image_ref} not found")));
+            }
+            Ok(BootImage {
+                disk: self.0.join("testvm.qcow2"),
+                format: "qcow2".into(),
+                kernel: Some(self.0.join("testvm-kernel")),
+                ramdisk: Some(self.0.join("testvm-ramdisk")),
+                cmdline: Some("console=ttyS0 panic=-1".into()),
+            })
+        }
+    }
+
+    fn driver(root: &std::path::Path) -> QemuDriver {
+        let out = std::env::var("FERROSTACK_TESTVM_DIR").map_or_else(
+            |_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/ferrostack-testvm/out"),
+            PathBuf::from,
+        );
+        QemuDriver {
+            root: root.to_path_buf(),
+            binary: super::qemu(),
+            accel: Accel::Tcg,
+            qemu_version: 7_002_000,
+            images: Arc::new(TestvmImages(out)),
+            shutdown_timeout: Duration::from_secs(2),
+        }
+    }
+
+    fn spec(uuid: &str, image: &str) -> GuestSpec {
+        GuestSpec {
+            uuid: uuid.into(),
+            name: "vm1".into(),
+            hostname: "vm1".into(),
+            vcpus: 1,
+            memory_mb: 256,
+            root_gb: 1,
+            image_ref: image.into(),
+            user_data: None,
+            key_data: None,
+            metadata: serde_json::json!({}),
+        }
+    }
+
+    async fn power(d: &QemuDriver, uuid: &str) -> Option<PowerState> {
+        d.list()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|o| o.uuid == uuid)
+            .map(|o| o.power)
+    }
+
+    async fn wait_ready(d: &QemuDriver, uuid: &str, after: usize) {
+        for _ in 0..1200 {
+            let log = d.console_output(uuid, None).await.unwrap();
+            if log.matches("testvm ready").count() > after {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no 'testvm ready' within 120 s");
+    }
+
+    /// Ends every QEMU of a test's directory even when the test fails half-way.
+    struct KillAll(PathBuf);
+    impl Drop for KillAll {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("pkill")
+                .args(["-9", "-f", &self.0.display().to_string()])
+                .status();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_guest_lives_through_the_driver_and_leaves_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let _guard = KillAll(root.path().to_path_buf());
+        let d = driver(root.path());
+        let uuid = "9e0b6a8c-1234-4567-89ab-cdef01234567";
+        d.spawn(&spec(uuid, "testvm")).await.unwrap();
+        d.spawn(&spec(uuid, "testvm")).await.unwrap(); // idempotent
+        assert_eq!(power(&d, uuid).await, Some(PowerState::Running));
+        wait_ready(&d, uuid, 0).await;
+        assert_eq!(d.diagnostics(uuid).await.unwrap()["num_cpus"], 1);
+
+        d.pause(uuid).await.unwrap();
+        assert_eq!(power(&d, uuid).await, Some(PowerState::Paused));
+        d.unpause(uuid).await.unwrap();
+        assert_eq!(power(&d, uuid).await, Some(PowerState::Running));
+
+        // A new driver (a restarted agent) adopts the running guest instead of restarting it.
+        let pid = QemuProcess::adopt(&GuestDir::new(root.path(), uuid))
+            .await
+            .unwrap()
+            .unwrap()
+            .pid;
+        let d2 = driver(root.path());
+        assert_eq!(power(&d2, uuid).await, Some(PowerState::Running));
+        let again = QemuProcess::adopt(&GuestDir::new(root.path(), uuid))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.pid, pid);
+
+        d2.power_off(uuid).await.unwrap();
+        assert_eq!(power(&d2, uuid).await, Some(PowerState::Shutdown));
+        d2.power_off(uuid).await.unwrap(); // idempotent
+        d2.power_on(uuid).await.unwrap();
+        assert_eq!(power(&d2, uuid).await, Some(PowerState::Running));
+        wait_ready(&d2, uuid, 1).await; // booted again from the same disk
+
+        // A QEMU that ends on its own shows the guest shut down.
+        let p = QemuProcess::adopt(&GuestDir::new(root.path(), uuid))
+            .await
+            .unwrap()
+            .unwrap();
+        std::process::Command::new("kill")
+            .args(["-9", &p.pid.to_string()])
+            .status()
+            .unwrap();
+        for _ in 0..200 {
+            if !p.is_alive() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(power(&d2, uuid).await, Some(PowerState::Shutdown));
+
+        d2.power_on(uuid).await.unwrap();
+        d2.destroy(uuid).await.unwrap();
+        d2.destroy(uuid).await.unwrap(); // idempotent
+        assert_eq!(power(&d2, uuid).await, None);
+        assert!(!root.path().join(uuid).exists());
+        assert!(std::fs::read_dir(root.path()).unwrap().next().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_failed_spawn_leaves_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let _guard = KillAll(root.path().to_path_buf());
+        let d = driver(root.path());
+        let err = d.spawn(&spec("f00", "no-such-image")).await.unwrap_err();
+        assert!(err.to_string().contains("no-such-image"), "{err}");
+        assert!(d.list().await.unwrap().is_empty());
+        assert!(std::fs::read_dir(root.path()).unwrap().next().is_none());
+        // QEMU itself refusing (no memory size it accepts) is reported with its words.
+        let mut bad = spec("f01", "testvm");
+        bad.memory_mb = 1 << 40;
+        let err = d.spawn(&bad).await.unwrap_err();
+        assert!(err.to_string().contains("QEMU did not start"), "{err}");
+        assert!(std::fs::read_dir(root.path()).unwrap().next().is_none());
+    }
+}

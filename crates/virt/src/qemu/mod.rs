@@ -4,6 +4,7 @@
 //! is built on these.
 
 pub mod disk;
+pub mod driver;
 pub mod host;
 pub mod machine;
 pub mod probe;

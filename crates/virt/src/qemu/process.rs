@@ -76,8 +76,14 @@ impl QemuProcess {
                 "unix:{},server=on,wait=off",
                 dir.qmp_socket().display()
             )),
+            // Appended to across power cycles, as Nova keeps a guest's console log.
+            arg("-chardev"),
+            OsString::from(format!(
+                "file,id=console0,path={},append=on",
+                dir.console_log().display()
+            )),
             arg("-serial"),
-            OsString::from(format!("file:{}", dir.console_log().display())),
+            arg("chardev:console0"),
             arg("-display"),
             arg("none"),
             arg("-nodefaults"),
