@@ -182,7 +182,7 @@ impl Refusal {
             Refusal::VmState(s) => ("vm_state", s.as_str()),
             Refusal::TaskState(t) => ("task_state", t.as_str()),
         };
-        format!("Cannot '{action}' instance {uuid} while it is in {attr} {state}")
+        crate::instance::conflict_message(action.as_str(), attr, state, uuid)
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use ferrostack_compute::{ComputeConfig, ComputeService};
+use ferrostack_compute::ComputeConfig;
 use ferrostack_store::sqlx;
 use ferrostack_store::Engine;
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -18,6 +18,7 @@ use crate::TestCloud as Core;
 pub const PUBLIC_URL: &str = "http://cloud.test";
 
 pub use crate::engines;
+pub use ferrostack_cloud::fake_host_names;
 
 /// A test cloud seen from the compute API.
 pub struct ComputeCloud {
@@ -265,33 +266,6 @@ impl ComputeCloud {
     }
 }
 
-/// `n` fake hosts (`prefix`, or `prefix-1..n`) with in-process agents.
-pub fn spawn_fake_hosts(
-    compute: &Arc<ComputeService>,
-    prefix: &str,
-    n: usize,
-    capacity: (i64, i64, i64),
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let names: Vec<String> = if n == 1 {
-        vec![prefix.to_string()]
-    } else {
-        (1..=n).map(|i| format!("{prefix}-{i}")).collect()
-    };
-    names
-        .into_iter()
-        .map(|name| {
-            let driver = Arc::new(ferrostack_virt::fake::FakeDriver::new(
-                &name,
-                capacity.0,
-                capacity.1,
-                capacity.2,
-                Duration::ZERO,
-            ));
-            ferrostack_compute::agent_link::spawn_agent(compute, &name, driver)
-        })
-        .collect()
-}
-
 /// An instance row for [`ComputeCloud::add_instance`].
 pub struct InstanceRow<'a> {
     pub name: &'a str,
@@ -321,18 +295,26 @@ impl ComputeCloud {
     /// names.
     pub async fn start_hosts(&self, n: usize) -> Vec<String> {
         self.start_scheduler();
-        for h in spawn_fake_hosts(&self.compute, "host", n, HOST_CAPACITY) {
+        for h in self.spawn_fake_hosts("host", n, HOST_CAPACITY) {
             self.track(h);
         }
-        let names: Vec<String> = if n == 1 {
-            vec!["host".into()]
-        } else {
-            (1..=n).map(|i| format!("host-{i}")).collect()
-        };
+        let names = ferrostack_cloud::fake_host_names("host", n);
         for h in &names {
             self.wait_host(h).await;
         }
         names
+    }
+
+    /// `n` fake hosts (`prefix`, or `prefix-1..n`) with in-process agents and no driver
+    /// delay, as the wiring starts them (`Cloud::spawn_fake_hosts`).
+    pub fn spawn_fake_hosts(
+        &self,
+        prefix: &str,
+        n: usize,
+        capacity: (i64, i64, i64),
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        self.cloud
+            .spawn_fake_hosts(prefix, n, capacity, Duration::ZERO)
     }
 
     /// Starts the scheduling loop of the compute service (once per cloud).

@@ -9,6 +9,14 @@ use std::time::Duration;
 
 use ferrostack_virt::qemu::{GuestDir, QemuError, QemuProcess, RunState};
 
+/// The testvm build (`scripts/lib.sh` build_testvm): FERROSTACK_TESTVM_DIR, else its cache.
+fn testvm_dir() -> PathBuf {
+    std::env::var("FERROSTACK_TESTVM_DIR").map_or_else(
+        |_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/ferrostack-testvm/out"),
+        PathBuf::from,
+    )
+}
+
 fn qemu() -> PathBuf {
     let p = PathBuf::from("/usr/bin/qemu-system-x86_64");
     assert!(
@@ -117,10 +125,7 @@ async fn a_killed_qemu_is_not_adopted() {
 async fn the_kvm_probe_boot_finishes_under_tcg() {
     use ferrostack_virt::qemu::probe::{choose, probe_boot, BootOutcome};
     use ferrostack_virt::qemu::{Accel, VirtTypeSetting};
-    let dir = std::env::var("FERROSTACK_TESTVM_DIR").map_or_else(
-        |_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/ferrostack-testvm/out"),
-        PathBuf::from,
-    );
+    let dir = testvm_dir();
     let kernel = dir.join("testvm-kernel");
     assert!(
         kernel.exists(),
@@ -162,10 +167,7 @@ async fn the_testvm_boots_from_an_overlay_in_a_detached_qemu() {
     use ferrostack_virt::qemu::disk::{create_overlay, info, qemu_img};
     use ferrostack_virt::qemu::machine::Machine;
     use ferrostack_virt::qemu::Accel;
-    let out = std::env::var("FERROSTACK_TESTVM_DIR").map_or_else(
-        |_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/ferrostack-testvm/out"),
-        PathBuf::from,
-    );
+    let out = testvm_dir();
     assert!(
         out.join("testvm.qcow2").exists(),
         "{} has no testvm.qcow2: scripts/lib.sh build_testvm builds it",
@@ -239,10 +241,7 @@ mod driver {
     }
 
     fn driver(root: &std::path::Path) -> QemuDriver {
-        let out = std::env::var("FERROSTACK_TESTVM_DIR").map_or_else(
-            |_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/ferrostack-testvm/out"),
-            PathBuf::from,
-        );
+        let out = super::testvm_dir();
         QemuDriver {
             root: root.to_path_buf(),
             binary: super::qemu(),

@@ -4,15 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use ferrostack_agent::http::{HttpController, PasswordAuth, Ref, Secret};
 use ferrostack_agent::Agent;
 use ferrostack_agent_api::Controller;
 use ferrostack_virt::fake::FakeDriver;
 use ferrostack_virt::{Driver, PowerState};
-use http::{Method, Request, StatusCode};
+use http::{Method, StatusCode};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 use crate::common::TestCloud;
 
@@ -40,36 +38,6 @@ fn admin_auth(c: &TestCloud, base: &str) -> PasswordAuth {
         project: Ref::Id(c.admin_project().to_string()),
         project_domain: Ref::Id("default".into()),
     }
-}
-
-/// An active public raw image, created and uploaded through the image API.
-async fn image(c: &TestCloud) -> String {
-    let admin = c.admin().await;
-    let (s, _, body) = c
-        .raw(
-            Method::POST,
-            "/image/v2/images",
-            Some(&admin),
-            Some(json!({"name": "agent-http", "disk_format": "raw",
-                "container_format": "bare", "visibility": "public"})),
-            &[],
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED);
-    let id = serde_json::from_slice::<Value>(&body).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let req = Request::builder()
-        .method(Method::PUT)
-        .uri(format!("/image/v2/images/{id}/file"))
-        .header("x-auth-token", &admin)
-        .header("content-type", "application/octet-stream")
-        .body(Body::from(vec![0u8; 4096]))
-        .unwrap();
-    let resp = c.router.clone().oneshot(req).await.unwrap();
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    id
 }
 
 /// Polls the server until `pred` holds on its body (or it is gone, when `pred` takes Null).
@@ -145,7 +113,7 @@ api_test!(
         );
 
         // A server is placed on it and built by the agent.
-        let image = image(c).await;
+        let image = c.make_image(0, 0).await;
         let (s, v) = c
             .nova(
                 Method::POST,

@@ -14,7 +14,7 @@ use crate::common::TestCloud;
 /// returns its id.
 async fn with_hosts(c: &TestCloud, n: usize) -> String {
     c.compute.spawn_scheduler();
-    crate::common::spawn_fake_hosts(&c.compute, "mv", n, (8, 16384, 200));
+    c.spawn_fake_hosts("mv", n, (8, 16384, 200));
     let admin = c.admin().await;
     let (s, _, _) = c
         .raw(
@@ -52,11 +52,7 @@ async fn with_hosts(c: &TestCloud, n: usize) -> String {
     let resp = c.router.clone().oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     // Every host registered, with capacity, before the test goes on.
-    let names: Vec<String> = if n == 1 {
-        vec!["mv".into()]
-    } else {
-        (1..=n).map(|i| format!("mv-{i}")).collect()
-    };
+    let names = crate::common::fake_host_names("mv", n);
     for h in &names {
         c.wait_host(h).await;
     }

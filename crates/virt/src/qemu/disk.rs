@@ -17,7 +17,7 @@ pub struct DiskInfo {
     pub backing: Option<String>,
 }
 
-/// The `qemu-img` next to a QEMU binary, or on PATH.
+/// Debian's `qemu-img` (package `qemu-utils`, installed with QEMU by the README's commands).
 pub fn qemu_img() -> PathBuf {
     PathBuf::from("/usr/bin/qemu-img")
 }

@@ -84,8 +84,13 @@ impl QemuDriver {
 
     /// Starts the guest's QEMU from its stored spec and disk (power on, or after a crash).
     async fn launch(&self, spec: &GuestSpec) -> Result<QemuProcess> {
-        let dir = dir_of(&self.root, &spec.uuid);
         let image = self.images.boot_image(&spec.image_ref).await?;
+        self.launch_with(spec, image).await
+    }
+
+    /// Starts the guest's QEMU on its disk, booting `image`'s kernel when it has one.
+    async fn launch_with(&self, spec: &GuestSpec, image: BootImage) -> Result<QemuProcess> {
+        let dir = dir_of(&self.root, &spec.uuid);
         let machine = Machine {
             accel: self.accel,
             vcpus: spec.vcpus,
@@ -177,7 +182,7 @@ impl Driver for QemuDriver {
                 size,
             )
             .await?;
-            let p = self.launch(spec).await?;
+            let p = self.launch_with(spec, image).await?;
             // Recorded last: a guest without spec.json is not one (a failed spawn leaves
             // nothing that `list` would report).
             let json = serde_json::to_vec(spec)
