@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Answer, DesiredHost, HostInfo, HostReport, LinkError, Query};
+use crate::{Answer, DesiredHost, HostInfo, HostReport, ImageInfo, LinkError, Query};
 
 /// The controller of a host's agent: the compute service in process (`LocalController` in the
 /// compute crate) or over HTTP (`HttpController` in the agent crate), the same calls either
@@ -27,6 +27,17 @@ pub trait Controller: Send + Sync {
         image_id: &str,
         path: &std::path::Path,
         disk_format: &str,
+    ) -> Result<(), LinkError>;
+    /// What the image service knows of image `image_id` (any visibility: the host boots it
+    /// for an instance of its own).
+    async fn image(&self, host: &str, image_id: &str) -> Result<ImageInfo, LinkError>;
+    /// Writes the data of image `image_id` to `dest` (created or truncated). The caller
+    /// checks it against the image's hash.
+    async fn download_image(
+        &self,
+        host: &str,
+        image_id: &str,
+        dest: &std::path::Path,
     ) -> Result<(), LinkError>;
     /// The questions waiting for `host`'s answer.
     async fn queries(&self, host: &str) -> Result<Vec<Query>, LinkError>;

@@ -7,6 +7,7 @@ mod desired;
 mod error;
 mod guest;
 mod host;
+mod image;
 mod query;
 
 pub use controller::Controller;
@@ -14,4 +15,5 @@ pub use desired::{DesiredHost, HostReport};
 pub use error::{BoxError, LinkError};
 pub use guest::{Desired, DesiredGuest, GuestReport, GuestSpec, OneShot, PowerState};
 pub use host::HostInfo;
+pub use image::ImageInfo;
 pub use query::{Answer, Ask, Query};

@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use ferrostack_agent_api::{
-    Answer, Controller, DesiredHost, HostInfo, HostReport, LinkError, Query,
+    Answer, Controller, DesiredHost, HostInfo, HostReport, ImageInfo, LinkError, Query,
 };
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -131,6 +131,8 @@ struct Token {
 
 /// Timeout of every call but the long poll.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an image download or a snapshot upload may take.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3600);
 /// How much longer than the long poll itself the client waits for its answer.
 const WAIT_MARGIN: Duration = Duration::from_secs(10);
 
@@ -280,18 +282,38 @@ impl HttpController {
         body: Option<&Value>,
         timeout: Duration,
     ) -> Result<reqwest::Response, LinkError> {
+        self.send(method, path, timeout, |req| async move {
+            Ok(match body {
+                Some(b) => req.json(b),
+                None => req,
+            })
+        })
+        .await
+    }
+
+    /// As [`Self::call`], with the request finished by `prepare` (called again for the retry,
+    /// so a streamed body is opened afresh).
+    async fn send<F, Fut>(
+        &self,
+        method: Method,
+        path: &str,
+        timeout: Duration,
+        prepare: F,
+    ) -> Result<reqwest::Response, LinkError>
+    where
+        F: Fn(reqwest::RequestBuilder) -> Fut,
+        Fut: std::future::Future<Output = Result<reqwest::RequestBuilder, LinkError>>,
+    {
         let url = format!("{}/{path}", self.base);
         for attempt in 0..2 {
             let token = self.token().await?;
-            let mut req = self
+            let req = self
                 .client
                 .request(method.clone(), &url)
                 .header("x-auth-token", token.expose())
                 .timeout(timeout);
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            let resp = req
+            let resp = prepare(req)
+                .await?
                 .send()
                 .await
                 .map_err(|e| LinkError::transport(format!("{method} {url}"), e))?;
@@ -421,16 +443,73 @@ impl Controller for HttpController {
         Ok(())
     }
 
-    /// Not yet over HTTP: a remote agent's snapshot fails (and the server stays as it was)
-    /// until the controller takes image data from agents.
+    /// Streams the file to the controller, which stores it in the image service.
     async fn upload_snapshot(
         &self,
-        _host: &str,
-        _image_id: &str,
-        _path: &std::path::Path,
-        _disk_format: &str,
+        host: &str,
+        image_id: &str,
+        path: &std::path::Path,
+        disk_format: &str,
     ) -> Result<(), LinkError> {
-        Err(LinkError::Unsupported("snapshot upload"))
+        self.send(
+            Method::PUT,
+            &format!("hosts/{host}/images/{image_id}/file"),
+            TRANSFER_TIMEOUT,
+            |req| async move {
+                let file = tokio::fs::File::open(path)
+                    .await
+                    .map_err(|e| LinkError::transport(format!("opening {}", path.display()), e))?;
+                Ok(req
+                    .header("x-image-disk-format", disk_format)
+                    .header("content-type", "application/octet-stream")
+                    .body(reqwest::Body::from(file)))
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn image(&self, host: &str, image_id: &str) -> Result<ImageInfo, LinkError> {
+        let resp = self
+            .call(
+                Method::GET,
+                &format!("hosts/{host}/images/{image_id}"),
+                None,
+                CALL_TIMEOUT,
+            )
+            .await?;
+        resp.json()
+            .await
+            .map_err(|e| LinkError::transport(format!("image {image_id}"), e))
+    }
+
+    async fn download_image(
+        &self,
+        host: &str,
+        image_id: &str,
+        dest: &std::path::Path,
+    ) -> Result<(), LinkError> {
+        use tokio::io::AsyncWriteExt;
+        let mut resp = self
+            .call(
+                Method::GET,
+                &format!("hosts/{host}/images/{image_id}/file"),
+                None,
+                TRANSFER_TIMEOUT,
+            )
+            .await?;
+        let write =
+            |e: std::io::Error| LinkError::transport(format!("writing {}", dest.display()), e);
+        let mut file = tokio::fs::File::create(dest).await.map_err(write)?;
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| LinkError::transport(format!("downloading image {image_id}"), e))?
+        {
+            file.write_all(&chunk).await.map_err(write)?;
+        }
+        file.sync_all().await.map_err(write)?;
+        Ok(())
     }
 
     async fn heartbeat(&self, host: &str) -> Result<(), LinkError> {

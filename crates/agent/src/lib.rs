@@ -10,6 +10,7 @@
 //! does the same either way, questions included.
 
 pub mod http;
+pub mod image_cache;
 
 use std::collections::HashMap;
 use std::sync::Arc;

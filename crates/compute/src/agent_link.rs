@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ferrostack_agent_api::{
     Answer, Ask, Controller, Desired, DesiredGuest, DesiredHost, GuestSpec, HostInfo, HostReport,
-    LinkError, OneShot, PowerState, Query,
+    ImageInfo, LinkError, OneShot, PowerState, Query,
 };
 use ferrostack_placement::{ComputeProvider, Inventory};
 use ferrostack_store::now_micros;
@@ -433,11 +433,44 @@ impl Controller for LocalController {
         path: &std::path::Path,
         disk_format: &str,
     ) -> Result<(), LinkError> {
-        self.0
-            .image
-            .fill_snapshot(image_id, path, disk_format)
+        use futures::StreamExt;
+        let file = tokio::fs::File::open(path)
             .await
-            .map_err(|e| LinkError::controller("storing a snapshot", e))
+            .map_err(|e| LinkError::transport(format!("opening {}", path.display()), e))?;
+        let data = tokio_util::io::ReaderStream::new(file).boxed();
+        self.0
+            .store_snapshot_from_host(image_id, data, disk_format)
+            .await
+            .map_err(err("storing a snapshot"))
+    }
+    async fn image(&self, _host: &str, image_id: &str) -> Result<ImageInfo, LinkError> {
+        self.0
+            .image_for_host(image_id)
+            .await
+            .map_err(err("reading an image"))
+    }
+    async fn download_image(
+        &self,
+        _host: &str,
+        image_id: &str,
+        dest: &std::path::Path,
+    ) -> Result<(), LinkError> {
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let mut data = self
+            .0
+            .image_data_for_host(image_id)
+            .await
+            .map_err(err("reading image data"))?;
+        let write =
+            |e: std::io::Error| LinkError::transport(format!("writing {}", dest.display()), e);
+        let mut file = tokio::fs::File::create(dest).await.map_err(write)?;
+        while let Some(chunk) = data.next().await {
+            let chunk = chunk.map_err(|e| LinkError::controller("reading image data", e))?;
+            file.write_all(&chunk).await.map_err(write)?;
+        }
+        file.sync_all().await.map_err(write)?;
+        Ok(())
     }
 }
 

@@ -189,10 +189,13 @@ async fn the_testvm_boots_from_an_overlay_in_a_detached_qemu() {
         accel: Accel::Tcg,
         vcpus: 1,
         memory_mb: 256,
-        root_disk: disk,
+        hardware: Default::default(),
+        disks: vec![disk],
+        cdrom: None,
         kernel: Some(out.join("testvm-kernel")),
         ramdisk: Some(out.join("testvm-ramdisk")),
         cmdline: Some("console=ttyS0 panic=-1".into()),
+        vnc_socket: Some(dir.vnc_socket()),
     };
     let p = QemuProcess::launch(&qemu(), &dir, &m.args()).await.unwrap();
     let mut ready = None;
@@ -236,6 +239,7 @@ mod driver {
                 kernel: Some(self.0.join("testvm-kernel")),
                 ramdisk: Some(self.0.join("testvm-ramdisk")),
                 cmdline: Some("console=ttyS0 panic=-1".into()),
+                properties: Default::default(),
             })
         }
     }

@@ -10,11 +10,16 @@
 //! - `GET  /hosts/{host}/wait?timeout=S` long poll                  → `{"changed": bool}`
 //! - `GET  /hosts/{host}/queries`                                   → `{"queries": [Query]}`
 //! - `POST /hosts/{host}/queries/{id}` body: `Answer`               → 204 (404: nobody waits)
+//! - `GET  /hosts/{host}/images/{id}`                               → `ImageInfo`
+//! - `GET  /hosts/{host}/images/{id}/file`                          → the image's data
+//! - `PUT  /hosts/{host}/images/{id}/file` body: the snapshot's data,
+//!   header `X-Image-Disk-Format: raw|qcow2`                        → 204
 //!
 //! Every call needs a token passing the `compute:agent` rule (admin or service role).
 
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -22,6 +27,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use ferrostack_agent_api::{Answer, HostInfo, HostReport};
 use ferrostack_api::{ApiError, Auth, Json};
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -41,6 +47,11 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
         .route("/hosts/{host}/wait", get(wait))
         .route("/hosts/{host}/queries", get(queries))
         .route("/hosts/{host}/queries/{id}", post(answer))
+        .route("/hosts/{host}/images/{id}", get(image))
+        .route(
+            "/hosts/{host}/images/{id}/file",
+            get(image_data).put(snapshot_data),
+        )
 }
 
 /// Checks the caller may act as an agent, and that `host` is a plausible host name (it
@@ -147,5 +158,49 @@ async fn answer(
             "No open question {id} for host {host}."
         )));
     }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn image(
+    svc: State,
+    auth: Auth,
+    Path((host, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    allow(&svc, &auth, &host)?;
+    Ok(axum::Json(svc.image_for_host(&id).await?).into_response())
+}
+
+async fn image_data(
+    svc: State,
+    auth: Auth,
+    Path((host, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    allow(&svc, &auth, &host)?;
+    let data = svc.image_data_for_host(&id).await?;
+    let mut resp = Response::new(Body::from_stream(data));
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok(resp)
+}
+
+async fn snapshot_data(
+    svc: State,
+    auth: Auth,
+    Path((host, id)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    allow(&svc, &auth, &host)?;
+    let format = headers
+        .get("x-image-disk-format")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::bad_request("X-Image-Disk-Format is required."))?;
+    let data = body
+        .into_data_stream()
+        .map(|r| r.map_err(std::io::Error::other))
+        .boxed();
+    svc.store_snapshot_from_host(&id, data, format).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

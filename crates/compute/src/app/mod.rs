@@ -7,6 +7,7 @@ pub mod availability_zones;
 pub mod consoles;
 pub mod flavor_access;
 pub mod flavors;
+pub mod host_images;
 pub mod hosts;
 pub mod hypervisors;
 pub mod images;

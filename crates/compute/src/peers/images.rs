@@ -2,28 +2,32 @@
 //! rescue, the Nova image proxy), the snapshot images it makes for createImage, createBackup
 //! and shelve, and Glance's API for the deprecated `/images` proxy.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferrostack_api::AuthContext;
 use ferrostack_image::app::snapshots::SnapshotRequest;
 use ferrostack_image::model::Image;
+use ferrostack_image::store::ByteStream;
 use ferrostack_image::{ImageError, ImageService};
 
 #[async_trait]
 pub trait Images: Send + Sync {
     /// The image `id` if `auth` may see it.
     async fn find(&self, id: &str, auth: &AuthContext) -> Result<Image, ImageError>;
+    /// The image `id` whoever may see it, for a host booting an instance from it.
+    async fn get_any(&self, id: &str) -> Result<Image, ImageError>;
+    /// The data of `image`.
+    async fn data(&self, image: &Image) -> Result<ByteStream, ImageError>;
     /// Every live image, whoever owns it (createBackup's rotation picks its own).
     async fn all_images(&self) -> Result<Arc<Vec<Image>>, ImageError>;
     /// Creates the queued image a snapshot will fill.
     async fn create_snapshot_image(&self, req: SnapshotRequest<'_>) -> Result<Image, ImageError>;
-    /// Fills a queued snapshot image from `file`, written by a driver in `disk_format`.
+    /// Fills a queued snapshot image with `data`, written by a driver in `disk_format`.
     async fn fill_snapshot(
         &self,
         image_id: &str,
-        file: &Path,
+        data: ByteStream,
         disk_format: &str,
     ) -> Result<(), ImageError>;
     /// Deletes an image compute made for itself; a missing one is fine.
@@ -40,6 +44,12 @@ impl Images for Arc<ImageService> {
     async fn find(&self, id: &str, auth: &AuthContext) -> Result<Image, ImageError> {
         ImageService::find(self, id, auth).await
     }
+    async fn get_any(&self, id: &str) -> Result<Image, ImageError> {
+        ImageService::get_any(self, id).await
+    }
+    async fn data(&self, image: &Image) -> Result<ByteStream, ImageError> {
+        ImageService::read_data(self, image, None).await
+    }
     async fn all_images(&self) -> Result<Arc<Vec<Image>>, ImageError> {
         ImageService::all_images(self).await
     }
@@ -49,10 +59,10 @@ impl Images for Arc<ImageService> {
     async fn fill_snapshot(
         &self,
         image_id: &str,
-        file: &Path,
+        data: ByteStream,
         disk_format: &str,
     ) -> Result<(), ImageError> {
-        ImageService::fill_snapshot(self, image_id, file, disk_format).await
+        ImageService::fill_snapshot(self, image_id, data, disk_format).await
     }
     async fn delete_snapshot_image(&self, image_id: &str) -> Result<(), ImageError> {
         ImageService::delete_snapshot_image(self, image_id).await

@@ -43,6 +43,15 @@ impl ImageService {
         ))
     }
 
+    /// Loads an image whatever its visibility, for the cloud's own services acting for an
+    /// instance that may use it (a compute host booting it); 404 when there is none.
+    pub async fn get_any(&self, id: &str) -> Result<Image> {
+        let mut conn = self.db.pool.acquire().await?;
+        db::images::get(&mut conn, id)
+            .await?
+            .ok_or_else(|| ImageError::NotFound(id.to_string()))
+    }
+
     /// Loads an image and the caller's membership of it; 404 when the caller cannot see it.
     async fn find_with_membership(
         &self,

@@ -1,15 +1,13 @@
 //! Images made by the compute service from a server's disk (Nova's `createImage` and shelve):
 //! the image is created `queued` when the snapshot is asked for, and filled from the file the
-//! host's driver wrote once the agent has taken the snapshot.
+//! host's driver sent once the agent has taken the snapshot.
 
-use std::path::Path;
-
-use futures::StreamExt;
 use serde_json::{Map, Value};
 
 use crate::db;
 use crate::error::{ImageError, Result};
 use crate::model::{Image, Status, Visibility};
+use crate::store::ByteStream;
 use crate::ImageService;
 
 /// What a snapshot image is made of, besides its data.
@@ -76,11 +74,12 @@ impl ImageService {
         Ok(img)
     }
 
-    /// Fills a queued snapshot image from `file`, written by a driver in `disk_format`.
+    /// Fills a queued snapshot image with `data`, written by a driver in `disk_format`; when
+    /// the data cannot be kept, the image is queued again.
     pub async fn fill_snapshot(
         &self,
         image_id: &str,
-        file: &Path,
+        data: ByteStream,
         disk_format: &str,
     ) -> Result<()> {
         let mut conn = self.db.pool.acquire().await?;
@@ -101,11 +100,7 @@ impl ImageService {
             )));
         }
         let result = async {
-            let f = tokio::fs::File::open(file)
-                .await
-                .map_err(|e| ImageError::BadRequest(format!("{}: {e}", file.display())))?;
-            let stream = tokio_util::io::ReaderStream::new(f).boxed();
-            let staged = self.stage_data(&img, stream).await?;
+            let staged = self.stage_data(&img, data).await?;
             self.finish_upload(&img, staged, Status::Saving).await
         }
         .await;

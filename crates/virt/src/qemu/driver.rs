@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrostack_agent_api::{GuestSpec, HostInfo, PowerState};
+use serde::{Deserialize, Serialize};
 
 use super::disk::{create_overlay, qemu_img};
-use super::machine::Machine;
+use super::machine::{Hardware, Machine};
 use super::probe::Accel;
 use super::qmp::RunState;
 use super::{io, GuestDir, QemuProcess};
@@ -26,6 +27,19 @@ pub struct BootImage {
     pub kernel: Option<PathBuf>,
     pub ramdisk: Option<PathBuf>,
     pub cmdline: Option<String>,
+    /// The image's properties (`hw_*` choose the guest's hardware).
+    pub properties: serde_json::Map<String, serde_json::Value>,
+}
+
+/// How a guest boots, fixed at spawn and kept in its directory (`boot.json`), so a power on
+/// needs neither the image service nor the image (which may be deleted meanwhile, as with
+/// Nova): its kernel and ramdisk are copied beside its disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Boot {
+    hardware: Hardware,
+    kernel: bool,
+    ramdisk: bool,
+    cmdline: Option<String>,
 }
 
 /// Where the driver gets images from (the host's image cache, filled from the image service).
@@ -58,6 +72,10 @@ fn disk_file(dir: &GuestDir) -> PathBuf {
     dir.path.join("disk.qcow2")
 }
 
+fn boot_file(dir: &GuestDir) -> PathBuf {
+    dir.path.join("boot.json")
+}
+
 impl QemuDriver {
     async fn process(&self, uuid: &str) -> Result<Option<QemuProcess>> {
         Ok(QemuProcess::adopt(&dir_of(&self.root, uuid)).await?)
@@ -82,25 +100,66 @@ impl QemuDriver {
             .map_err(|e| DriverError::failed_with(format!("guest {uuid}: bad spec.json"), e))
     }
 
-    /// Starts the guest's QEMU from its stored spec and disk (power on, or after a crash).
+    /// Starts the guest's QEMU from its stored spec, boot record and disk (power on, reboot,
+    /// after a crash).
     async fn launch(&self, spec: &GuestSpec) -> Result<QemuProcess> {
-        let image = self.images.boot_image(&spec.image_ref).await?;
-        self.launch_with(spec, image).await
-    }
-
-    /// Starts the guest's QEMU on its disk, booting `image`'s kernel when it has one.
-    async fn launch_with(&self, spec: &GuestSpec, image: BootImage) -> Result<QemuProcess> {
         let dir = dir_of(&self.root, &spec.uuid);
+        let text = tokio::fs::read(boot_file(&dir))
+            .await
+            .map_err(io("reading boot.json"))?;
+        let boot: Boot = serde_json::from_slice(&text).map_err(|e| {
+            DriverError::failed_with(format!("guest {}: bad boot.json", spec.uuid), e)
+        })?;
         let machine = Machine {
             accel: self.accel,
             vcpus: spec.vcpus,
             memory_mb: spec.memory_mb,
-            root_disk: disk_file(&dir),
-            kernel: image.kernel,
-            ramdisk: image.ramdisk,
-            cmdline: image.cmdline,
+            hardware: boot.hardware,
+            disks: vec![disk_file(&dir)],
+            cdrom: None,
+            kernel: boot.kernel.then(|| dir.path.join("kernel")),
+            ramdisk: boot.ramdisk.then(|| dir.path.join("ramdisk")),
+            cmdline: boot.cmdline,
+            vnc_socket: Some(dir.vnc_socket()),
         };
         Ok(QemuProcess::launch(&self.binary, &dir, &machine.args()).await?)
+    }
+
+    /// Lays out a new guest's directory from `image`: its root disk (an overlay on the cached
+    /// image grown to the flavor), a copy of the kernel and ramdisk, the boot record.
+    async fn prepare(&self, spec: &GuestSpec, dir: &GuestDir, image: BootImage) -> Result<()> {
+        let hardware = Hardware::from_properties(&image.properties).map_err(DriverError::failed)?;
+        tokio::fs::create_dir_all(&dir.path)
+            .await
+            .map_err(io(format!("creating {}", dir.path.display())))?;
+        let size = u64::try_from(spec.root_gb).unwrap_or(0);
+        create_overlay(
+            &qemu_img(),
+            &image.disk,
+            &image.format,
+            &disk_file(dir),
+            size,
+        )
+        .await?;
+        for (file, name) in [(&image.kernel, "kernel"), (&image.ramdisk, "ramdisk")] {
+            if let Some(f) = file {
+                tokio::fs::copy(f, dir.path.join(name))
+                    .await
+                    .map_err(io(format!("copying {}", f.display())))?;
+            }
+        }
+        let boot = Boot {
+            hardware,
+            kernel: image.kernel.is_some(),
+            ramdisk: image.ramdisk.is_some(),
+            cmdline: image.cmdline,
+        };
+        let json = serde_json::to_vec(&boot)
+            .map_err(|e| DriverError::failed_with("encoding boot.json", e))?;
+        tokio::fs::write(boot_file(dir), json)
+            .await
+            .map_err(io("writing boot.json"))?;
+        Ok(())
     }
 
     fn power_of(state: RunState) -> PowerState {
@@ -169,20 +228,9 @@ impl Driver for QemuDriver {
         }
         let dir = dir_of(&self.root, &spec.uuid);
         let result = async {
-            tokio::fs::create_dir_all(&dir.path)
-                .await
-                .map_err(io(format!("creating {}", dir.path.display())))?;
             let image = self.images.boot_image(&spec.image_ref).await?;
-            let size = u64::try_from(spec.root_gb).unwrap_or(0);
-            create_overlay(
-                &qemu_img(),
-                &image.disk,
-                &image.format,
-                &disk_file(&dir),
-                size,
-            )
-            .await?;
-            let p = self.launch_with(spec, image).await?;
+            self.prepare(spec, &dir, image).await?;
+            let p = self.launch(spec).await?;
             // Recorded last: a guest without spec.json is not one (a failed spawn leaves
             // nothing that `list` would report).
             let json = serde_json::to_vec(spec)

@@ -1,22 +1,110 @@
 //! The QEMU command line of one guest's machine (what [`super::QemuProcess::launch`] adds to
-//! its own process options).
+//! its own process options), and the image properties that shape it.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
 use super::probe::Accel;
 
-/// A guest's machine: sizes, root disk, and a kernel to boot directly when the image has one
-/// (`kernel_id`/`ramdisk_id`/`os_command_line`).
+/// The bus of the guest's disks (`hw_disk_bus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiskBus {
+    #[default]
+    Virtio,
+    Scsi,
+    Ide,
+    Sata,
+}
+
+/// The guest's graphics card (`hw_video_model`); `None` has no screen (and no VNC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Video {
+    Virtio,
+    #[default]
+    Vga,
+    Cirrus,
+    None,
+}
+
+/// The guest's virtual hardware from its image's `hw_*` properties, as Nova's libvirt driver
+/// reads them; what is not set takes the defaults (virtio disks, a VGA card, `pc`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hardware {
+    pub disk_bus: DiskBus,
+    pub video: Video,
+    /// QEMU's machine type (`pc`, `q35`, `pc-i440fx-7.2`, ...).
+    pub machine_type: String,
+}
+
+impl Default for Hardware {
+    fn default() -> Self {
+        Hardware {
+            disk_bus: DiskBus::Virtio,
+            video: Video::Vga,
+            machine_type: "pc".into(),
+        }
+    }
+}
+
+impl Hardware {
+    /// Reads `hw_disk_bus`, `hw_video_model` and `hw_machine_type`; a value this driver
+    /// cannot give is an error naming it.
+    pub fn from_properties(p: &Map<String, Value>) -> Result<Hardware, String> {
+        let get = |k: &str| p.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let mut hw = Hardware::default();
+        if let Some(bus) = get("hw_disk_bus") {
+            hw.disk_bus = match bus {
+                "virtio" => DiskBus::Virtio,
+                "scsi" => DiskBus::Scsi,
+                "ide" => DiskBus::Ide,
+                "sata" => DiskBus::Sata,
+                other => return Err(format!("hw_disk_bus {other:?} is not supported")),
+            };
+        }
+        if let Some(video) = get("hw_video_model") {
+            hw.video = match video {
+                "virtio" => Video::Virtio,
+                "vga" | "std" => Video::Vga,
+                "cirrus" => Video::Cirrus,
+                "none" => Video::None,
+                other => return Err(format!("hw_video_model {other:?} is not supported")),
+            };
+        }
+        if let Some(m) = get("hw_machine_type") {
+            let ok = m.len() <= 64
+                && m.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+            if !ok {
+                return Err(format!("hw_machine_type {m:?} is not a machine type"));
+            }
+            hw.machine_type = m.to_string();
+        }
+        Ok(hw)
+    }
+}
+
+/// A guest's machine: sizes, disks, hardware, and a kernel to boot directly when the image
+/// has one (`kernel_id`/`ramdisk_id`/`os_command_line`).
 #[derive(Debug, Clone)]
 pub struct Machine {
     pub accel: Accel,
     pub vcpus: i64,
     pub memory_mb: i64,
-    pub root_disk: PathBuf,
+    pub hardware: Hardware,
+    /// qcow2 disks in boot order: the root disk first.
+    pub disks: Vec<PathBuf>,
+    /// A read-only CD-ROM (the config drive).
+    pub cdrom: Option<PathBuf>,
     pub kernel: Option<PathBuf>,
     pub ramdisk: Option<PathBuf>,
     pub cmdline: Option<String>,
+    /// Where VNC listens (a unix socket), when the guest has a screen.
+    pub vnc_socket: Option<PathBuf>,
 }
 
 impl Machine {
@@ -24,19 +112,75 @@ impl Machine {
         let mut a: Vec<OsString> = Vec::new();
         let mut push = |s: String| a.push(OsString::from(s));
         push("-machine".into());
-        push(format!("pc,accel={}", self.accel.qemu_name()));
+        push(format!(
+            "{},accel={}",
+            self.hardware.machine_type,
+            self.accel.qemu_name()
+        ));
         push("-smp".into());
         push(self.vcpus.max(1).to_string());
         push("-m".into());
         push(format!("{}M", self.memory_mb.max(16)));
         push("-no-user-config".into());
-        push("-drive".into());
-        push(format!(
-            "file={},format=qcow2,if=virtio,cache=none,aio=threads",
-            self.root_disk.display()
-        ));
+        match self.hardware.disk_bus {
+            DiskBus::Scsi => {
+                push("-device".into());
+                push("virtio-scsi-pci,id=scsi0".into());
+            }
+            DiskBus::Sata => {
+                push("-device".into());
+                push("ahci,id=ahci0".into());
+            }
+            _ => {}
+        }
+        for (i, disk) in self.disks.iter().enumerate() {
+            // Boot index 0 is the directly booted kernel's when there is one.
+            let boot = i + 1;
+            push("-drive".into());
+            push(format!(
+                "file={},format=qcow2,if=none,id=disk{i},cache=none,aio=threads",
+                disk.display()
+            ));
+            push("-device".into());
+            push(match self.hardware.disk_bus {
+                DiskBus::Virtio => format!("virtio-blk-pci,drive=disk{i},bootindex={boot}"),
+                DiskBus::Scsi => format!("scsi-hd,bus=scsi0.0,drive=disk{i},bootindex={boot}"),
+                DiskBus::Ide => format!("ide-hd,bus=ide.{},drive=disk{i},bootindex={boot}", i / 2),
+                DiskBus::Sata => format!("ide-hd,bus=ahci0.{i},drive=disk{i},bootindex={boot}"),
+            });
+        }
+        if let Some(cd) = &self.cdrom {
+            push("-drive".into());
+            push(format!(
+                "file={},format=raw,if=none,id=cd0,readonly=on,media=cdrom",
+                cd.display()
+            ));
+            push("-device".into());
+            push(match self.hardware.disk_bus {
+                DiskBus::Sata => format!("ide-cd,bus=ahci0.{},drive=cd0", self.disks.len()),
+                DiskBus::Scsi => "scsi-cd,bus=scsi0.0,drive=cd0".into(),
+                // Virtio has no CD-ROM: the config drive goes on the IDE bus, as Nova does.
+                _ => "ide-cd,bus=ide.1,drive=cd0".into(),
+            });
+        }
         push("-device".into());
         push("virtio-rng-pci".into());
+        match (self.hardware.video, &self.vnc_socket) {
+            (Video::None, _) | (_, None) => {}
+            (video, Some(sock)) => {
+                push("-device".into());
+                push(
+                    match video {
+                        Video::Virtio => "virtio-vga",
+                        Video::Cirrus => "cirrus-vga",
+                        _ => "VGA",
+                    }
+                    .into(),
+                );
+                push("-vnc".into());
+                push(format!("unix:{}", sock.display()));
+            }
+        }
         if let Some(k) = &self.kernel {
             push("-kernel".into());
             push(k.display().to_string());
@@ -52,5 +196,30 @@ impl Machine {
             );
         }
         a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn image_properties_choose_the_hardware() {
+        let p = json!({"hw_disk_bus": "scsi", "hw_video_model": "none", "hw_machine_type": "q35"});
+        let hw = Hardware::from_properties(p.as_object().unwrap()).unwrap();
+        assert_eq!(hw.disk_bus, DiskBus::Scsi);
+        assert_eq!(hw.video, Video::None);
+        assert_eq!(hw.machine_type, "q35");
+        assert_eq!(
+            Hardware::from_properties(&Map::new()).unwrap(),
+            Hardware::default()
+        );
+        let bad = json!({"hw_disk_bus": "floppy"});
+        assert!(Hardware::from_properties(bad.as_object().unwrap())
+            .unwrap_err()
+            .contains("floppy"));
+        let bad = json!({"hw_machine_type": "pc,accel=kvm"});
+        assert!(Hardware::from_properties(bad.as_object().unwrap()).is_err());
     }
 }

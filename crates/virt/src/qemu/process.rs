@@ -36,6 +36,14 @@ impl GuestDir {
     pub fn console_log(&self) -> PathBuf {
         self.path.join("console.log")
     }
+    /// The serial console itself, for an interactive client (one at a time).
+    pub fn serial_socket(&self) -> PathBuf {
+        self.path.join("serial.sock")
+    }
+    /// The guest's screen over VNC, when it has one.
+    pub fn vnc_socket(&self) -> PathBuf {
+        self.path.join("vnc.sock")
+    }
     /// What QEMU wrote to stderr while starting.
     fn launch_log(&self) -> PathBuf {
         self.path.join("qemu.log")
@@ -53,7 +61,7 @@ impl QemuProcess {
     /// Starts `binary` for the guest with the machine arguments `machine_args` (CPU, memory,
     /// disks, ...); this adds what makes it a detached, controllable process: its name (the
     /// guest's uuid, which [`QemuProcess::adopt`] checks), `-daemonize` with a pid file, the
-    /// QMP socket, the serial console to a log file, no display. Returns once QEMU has
+    /// QMP socket, the serial console to a socket and a log file, no local display. Returns once QEMU has
     /// daemonized, i.e. the machine is set up and its QMP socket listens; QEMU's own words
     /// when it refuses.
     pub async fn launch(
@@ -76,10 +84,13 @@ impl QemuProcess {
                 "unix:{},server=on,wait=off",
                 dir.qmp_socket().display()
             )),
-            // Appended to across power cycles, as Nova keeps a guest's console log.
+            // The serial console: a socket for an interactive client, everything it carries
+            // also appended to the log across power cycles, as Nova keeps a guest's console
+            // log.
             arg("-chardev"),
             OsString::from(format!(
-                "file,id=console0,path={},append=on",
+                "socket,id=console0,path={},server=on,wait=off,logfile={},logappend=on",
+                dir.serial_socket().display(),
                 dir.console_log().display()
             )),
             arg("-serial"),
