@@ -99,11 +99,13 @@ free_port() {
 }
 
 # start_cloud DIR PORT [args...]: runs an all-in-one cloud in the background, waits until its
-# identity API answers, and records its pid in DIR/pid.
+# identity API answers, and records its pid in DIR/pid. Its hosts are simulated (fake driver)
+# unless the args or FERROSTACK_COMPUTE_DRIVER say otherwise.
 start_cloud() {
   local dir=$1 port=$2
   shift 2
   mkdir -p "$dir"
+  FERROSTACK_COMPUTE_DRIVER=${FERROSTACK_COMPUTE_DRIVER:-fake} \
   "$ROOT/target/release/ferrostack" all-in-one --data-dir "$dir" --listen "127.0.0.1:$port" "$@" \
     >"$dir/ferrostack.log" 2>&1 &
   echo $! >"$dir/pid"

@@ -281,7 +281,12 @@ class Cloud:
             preexec_fn=(lambda: os.umask(self.umask)) if self.umask is not None else None,
             # FERROSTACK_TESTVM_DIR tells the tests where the prebuilt testvm is; the clouds
             # themselves start without it (a test that wants testvm passes --testvm-dir).
-            env={**{k: v for k, v in os.environ.items() if k != "FERROSTACK_TESTVM_DIR"}, "NO_COLOR": "1"},
+            # Hosts are simulated (fake driver) unless a test asks for --compute-driver qemu.
+            env={
+                **{k: v for k, v in os.environ.items() if k != "FERROSTACK_TESTVM_DIR"},
+                "FERROSTACK_COMPUTE_DRIVER": os.environ.get("FERROSTACK_COMPUTE_DRIVER", "fake"),
+                "NO_COLOR": "1",
+            },
         )
         log.close()
         deadline = time.monotonic() + timeout

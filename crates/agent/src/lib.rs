@@ -11,6 +11,7 @@
 
 pub mod http;
 pub mod image_cache;
+pub mod qemu_host;
 
 use std::collections::HashMap;
 use std::sync::Arc;

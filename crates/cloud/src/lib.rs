@@ -47,6 +47,8 @@ pub enum CloudError {
     Image(#[from] ImageError),
     #[error("creating the default flavors")]
     Flavors(#[source] ferrostack_store::sqlx::Error),
+    #[error("QEMU hosts")]
+    QemuHost(#[from] ferrostack_agent::qemu_host::QemuHostError),
     #[error("registering the testvm image from {dir}")]
     Testvm {
         dir: PathBuf,
@@ -304,7 +306,29 @@ impl Cloud {
     }
 }
 
-/// The names `spawn_fake_hosts` gives its hosts.
+impl Cloud {
+    /// `n` compute hosts on this machine's QEMU (`prefix`, or `prefix-1..n`), each with its
+    /// own directories under `settings.data_dir` and an in-process agent. QEMU is probed once
+    /// (version, KVM or TCG) for all of them.
+    pub async fn spawn_qemu_hosts(
+        &self,
+        prefix: &str,
+        n: usize,
+        settings: &ferrostack_agent::qemu_host::QemuSettings,
+    ) -> Result<Vec<tokio::task::JoinHandle<()>>, CloudError> {
+        let platform = settings.probe().await?;
+        Ok(fake_host_names(prefix, n)
+            .into_iter()
+            .map(|name| {
+                let controller = ferrostack_compute::agent_link::local_controller(&self.compute);
+                let driver = Arc::new(settings.driver(&platform, &name, controller.clone()));
+                ferrostack_compute::agent_link::spawn_agent_with(controller, &name, driver)
+            })
+            .collect())
+    }
+}
+
+/// The names the local hosts get: `prefix` alone, or `prefix-1..n`.
 pub fn fake_host_names(prefix: &str, n: usize) -> Vec<String> {
     if n == 1 {
         vec![prefix.to_string()]

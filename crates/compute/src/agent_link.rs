@@ -482,10 +482,21 @@ pub fn spawn_agent(
     host: &str,
     driver: Arc<dyn ferrostack_virt::Driver>,
 ) -> tokio::task::JoinHandle<()> {
-    let agent = Arc::new(ferrostack_agent::Agent::new(
-        host,
-        driver,
-        Arc::new(LocalController(svc.clone())),
-    ));
+    spawn_agent_with(local_controller(svc), host, driver)
+}
+
+/// The compute service as the controller of an agent in this process.
+pub fn local_controller(svc: &Arc<ComputeService>) -> Arc<dyn Controller> {
+    Arc::new(LocalController(svc.clone()))
+}
+
+/// Starts one agent for `host` over `driver` with `controller` (which the driver may share,
+/// e.g. for its image cache).
+pub fn spawn_agent_with(
+    controller: Arc<dyn Controller>,
+    host: &str,
+    driver: Arc<dyn ferrostack_virt::Driver>,
+) -> tokio::task::JoinHandle<()> {
+    let agent = Arc::new(ferrostack_agent::Agent::new(host, driver, controller));
     tokio::spawn(agent.run())
 }

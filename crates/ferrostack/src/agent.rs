@@ -36,6 +36,15 @@ pub struct AgentOpts {
 
 pub async fn run(cfg: &Config, opts: AgentOpts) -> anyhow::Result<()> {
     let host = opts.host.clone().unwrap_or_else(crate::server::hostname);
+    let auth = PasswordAuth::from_env().context("agent credentials")?;
+    // Like the openstack client: OS_CACERT adds a CA bundle to the system's trust store.
+    let ca = match std::env::var_os("OS_CACERT").filter(|v| !v.is_empty()) {
+        Some(p) => Some(std::fs::read(&p).with_context(|| format!("reading OS_CACERT {p:?}"))?),
+        None => None,
+    };
+    let controller: Arc<dyn ferrostack_agent::protocol::Controller> = Arc::new(
+        HttpController::with_ca(&opts.controller, auth, ca.as_deref()).context("controller")?,
+    );
     let driver: Arc<dyn ferrostack_virt::Driver> = match cfg.compute_driver.as_str() {
         "fake" => Arc::new(ferrostack_virt::fake::FakeDriver::new(
             &host,
@@ -44,18 +53,15 @@ pub async fn run(cfg: &Config, opts: AgentOpts) -> anyhow::Result<()> {
             opts.fake_disk_gb,
             Duration::ZERO,
         )),
-        other => anyhow::bail!("unknown compute driver {other:?} for an agent (fake)"),
+        "qemu" => {
+            let settings = crate::server::qemu_settings(cfg);
+            let platform = settings.probe().await?;
+            Arc::new(settings.driver(&platform, &host, controller.clone()))
+        }
+        other => anyhow::bail!("unknown compute driver {other:?} for an agent (qemu or fake)"),
     };
-    let auth = PasswordAuth::from_env().context("agent credentials")?;
-    // Like the openstack client: OS_CACERT adds a CA bundle to the system's trust store.
-    let ca = match std::env::var_os("OS_CACERT").filter(|v| !v.is_empty()) {
-        Some(p) => Some(std::fs::read(&p).with_context(|| format!("reading OS_CACERT {p:?}"))?),
-        None => None,
-    };
-    let controller =
-        HttpController::with_ca(&opts.controller, auth, ca.as_deref()).context("controller")?;
     tracing::info!(host = %host, controller = %opts.controller, driver = %cfg.compute_driver, "ferrostack agent starting");
-    let agent = Arc::new(Agent::new(&host, driver, Arc::new(controller)));
+    let agent = Arc::new(Agent::new(&host, driver, controller));
     tokio::select! {
         _ = agent.run() => {}
         _ = crate::server::shutdown_signal() => {

@@ -65,10 +65,37 @@ pub struct CommonOpts {
     #[arg(long, env = "FERROSTACK_TESTVM_DIR", global = true)]
     pub testvm_dir: Option<PathBuf>,
     /// Hypervisor driver of the local compute hosts (all-in-one) and of `ferrostack agent`:
-    /// `fake` (simulated, in memory) or, for all-in-one, `none` (no local host). The QEMU
-    /// driver comes next.
+    /// `qemu` (real guests, the default), `fake` (simulated, in memory) or, for all-in-one,
+    /// `none` (no local host).
     #[arg(long, env = "FERROSTACK_COMPUTE_DRIVER", global = true)]
     pub compute_driver: Option<String>,
+    /// Acceleration of the QEMU driver: `auto` (KVM only when a probe shows a guest kernel
+    /// really runs under it, else TCG), `kvm` or `qemu` (TCG). Default auto.
+    #[arg(long, env = "FERROSTACK_VIRT_TYPE", global = true)]
+    pub virt_type: Option<String>,
+    /// The QEMU binary. Default: qemu-system-x86_64 on the PATH.
+    #[arg(long, env = "FERROSTACK_QEMU_BINARY", global = true)]
+    pub qemu_binary: Option<PathBuf>,
+    /// Seconds a guest has to power off after the ACPI power button before it is ended
+    /// (Nova's shutdown_timeout). Default 60.
+    #[arg(long, env = "FERROSTACK_SHUTDOWN_TIMEOUT", global = true)]
+    pub shutdown_timeout: Option<u64>,
+    /// Directory for the guests' sockets (QMP, serial, VNC), a short path. Default
+    /// /run/ferrostack as root.
+    #[arg(long, env = "FERROSTACK_RUN_DIR", global = true)]
+    pub run_dir: Option<PathBuf>,
+    /// Placement allocation ratios of the local hosts (Nova's cpu/ram/disk_allocation_ratio).
+    /// Defaults 4.0, 1.0, 1.0.
+    #[arg(long, env = "FERROSTACK_CPU_ALLOCATION_RATIO", global = true)]
+    pub cpu_allocation_ratio: Option<f64>,
+    #[arg(long, env = "FERROSTACK_RAM_ALLOCATION_RATIO", global = true)]
+    pub ram_allocation_ratio: Option<f64>,
+    #[arg(long, env = "FERROSTACK_DISK_ALLOCATION_RATIO", global = true)]
+    pub disk_allocation_ratio: Option<f64>,
+    /// Memory in MiB kept for the host itself (Nova's reserved_host_memory_mb). Default 0
+    /// with the fake driver, 512 with qemu.
+    #[arg(long, env = "FERROSTACK_RESERVED_HOST_MEMORY_MB", global = true)]
+    pub reserved_host_memory_mb: Option<i64>,
     /// How many local compute hosts to run (simulated hosts with `fake`); 0 for none.
     #[arg(long, env = "FERROSTACK_COMPUTE_HOSTS", global = true)]
     pub compute_hosts: Option<usize>,
@@ -120,6 +147,14 @@ struct FileConfig {
     max_image_size: Option<u64>,
     testvm_dir: Option<PathBuf>,
     compute_driver: Option<String>,
+    virt_type: Option<String>,
+    qemu_binary: Option<PathBuf>,
+    shutdown_timeout: Option<u64>,
+    run_dir: Option<PathBuf>,
+    cpu_allocation_ratio: Option<f64>,
+    ram_allocation_ratio: Option<f64>,
+    disk_allocation_ratio: Option<f64>,
+    reserved_host_memory_mb: Option<i64>,
     compute_hosts: Option<usize>,
     service_down_time: Option<u64>,
     allow_resize_to_same_host: Option<bool>,
@@ -147,6 +182,14 @@ pub struct Config {
     pub max_image_size: u64,
     pub testvm_dir: Option<PathBuf>,
     pub compute_driver: String,
+    pub virt_type: ferrostack_virt::qemu::VirtTypeSetting,
+    pub qemu_binary: PathBuf,
+    pub shutdown_timeout: Duration,
+    pub run_dir: PathBuf,
+    pub cpu_allocation_ratio: f64,
+    pub ram_allocation_ratio: f64,
+    pub disk_allocation_ratio: f64,
+    pub reserved_host_memory_mb: i64,
     pub compute_hosts: usize,
     pub service_down_time: Duration,
     pub allow_resize_to_same_host: bool,
@@ -252,11 +295,64 @@ impl Config {
                 .or(file.max_image_size)
                 .unwrap_or(1 << 40),
             testvm_dir: cli.testvm_dir.clone().or(file.testvm_dir),
+            virt_type: match cli
+                .virt_type
+                .clone()
+                .or(file.virt_type)
+                .as_deref()
+                .unwrap_or("auto")
+            {
+                "auto" => ferrostack_virt::qemu::VirtTypeSetting::Auto,
+                "kvm" => ferrostack_virt::qemu::VirtTypeSetting::Kvm,
+                "qemu" => ferrostack_virt::qemu::VirtTypeSetting::Qemu,
+                other => anyhow::bail!("--virt-type {other:?}: auto, kvm or qemu"),
+            },
+            qemu_binary: cli
+                .qemu_binary
+                .clone()
+                .or(file.qemu_binary)
+                .unwrap_or_else(ferrostack_agent::qemu_host::default_binary),
+            shutdown_timeout: Duration::from_secs(
+                cli.shutdown_timeout.or(file.shutdown_timeout).unwrap_or(60),
+            ),
+            run_dir: cli
+                .run_dir
+                .clone()
+                .or(file.run_dir)
+                .unwrap_or_else(ferrostack_agent::qemu_host::default_run_dir),
+            cpu_allocation_ratio: ratio(
+                "cpu",
+                cli.cpu_allocation_ratio.or(file.cpu_allocation_ratio),
+                4.0,
+            )?,
+            ram_allocation_ratio: ratio(
+                "ram",
+                cli.ram_allocation_ratio.or(file.ram_allocation_ratio),
+                1.0,
+            )?,
+            disk_allocation_ratio: ratio(
+                "disk",
+                cli.disk_allocation_ratio.or(file.disk_allocation_ratio),
+                1.0,
+            )?,
+            reserved_host_memory_mb: {
+                let driver = cli
+                    .compute_driver
+                    .clone()
+                    .or(file.compute_driver.clone())
+                    .unwrap_or_else(|| "qemu".into());
+                let r = cli
+                    .reserved_host_memory_mb
+                    .or(file.reserved_host_memory_mb)
+                    .unwrap_or(if driver == "qemu" { 512 } else { 0 });
+                anyhow::ensure!(r >= 0, "--reserved-host-memory-mb must not be negative");
+                r
+            },
             compute_driver: cli
                 .compute_driver
                 .clone()
                 .or(file.compute_driver)
-                .unwrap_or_else(|| "fake".into()),
+                .unwrap_or_else(|| "qemu".into()),
             compute_hosts: cli.compute_hosts.or(file.compute_hosts).unwrap_or(1),
             service_down_time: Duration::from_secs(
                 cli.service_down_time
@@ -289,6 +385,16 @@ impl Config {
     pub fn key_repository(&self) -> PathBuf {
         self.data_dir.join("fernet-keys")
     }
+}
+
+/// An allocation ratio: positive and finite.
+fn ratio(what: &str, v: Option<f64>, default: f64) -> anyhow::Result<f64> {
+    let r = v.unwrap_or(default);
+    anyhow::ensure!(
+        r.is_finite() && r > 0.0,
+        "--{what}-allocation-ratio must be a positive number"
+    );
+    Ok(r)
 }
 
 fn absolute(p: &Path) -> anyhow::Result<PathBuf> {

@@ -24,6 +24,10 @@ pub fn cloud_config(cfg: &Config) -> CloudConfig {
     let compute = ComputeConfig {
         service_down_time: cfg.service_down_time,
         allow_resize_to_same_host: cfg.allow_resize_to_same_host,
+        cpu_allocation_ratio: cfg.cpu_allocation_ratio,
+        ram_allocation_ratio: cfg.ram_allocation_ratio,
+        disk_allocation_ratio: cfg.disk_allocation_ratio,
+        reserved_host_memory_mb: cfg.reserved_host_memory_mb,
         ..ComputeConfig::new(&cfg.public_url)
     };
     cloud_config_with(cfg, compute)
@@ -141,6 +145,23 @@ fn trim_root_slash(mut req: axum::extract::Request) -> axum::extract::Request {
     req
 }
 
+/// The QEMU hosts' settings from the options (all-in-one and `ferrostack agent`).
+pub(crate) fn qemu_settings(cfg: &Config) -> ferrostack_agent::qemu_host::QemuSettings {
+    ferrostack_agent::qemu_host::QemuSettings {
+        data_dir: cfg.data_dir.clone(),
+        run_dir: cfg.run_dir.clone(),
+        binary: cfg.qemu_binary.clone(),
+        virt_type: cfg.virt_type,
+        probe_kernel: cfg
+            .testvm_dir
+            .as_ref()
+            .map(|d| d.join("testvm-kernel"))
+            .filter(|k| k.exists())
+            .or_else(ferrostack_agent::qemu_host::host_kernel),
+        shutdown_timeout: cfg.shutdown_timeout,
+    }
+}
+
 /// This machine's host name (the name of the local compute host).
 pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -186,8 +207,15 @@ pub async fn run(cfg: Config, mode: Mode) -> anyhow::Result<()> {
                     "simulated compute hosts (fake driver) started"
                 );
             }
+            "qemu" if cfg.compute_hosts == 0 => {}
+            "qemu" => {
+                cloud
+                    .spawn_qemu_hosts(&hostname(), cfg.compute_hosts, &qemu_settings(&cfg))
+                    .await?;
+                tracing::info!(hosts = cfg.compute_hosts, "QEMU compute hosts started");
+            }
             "none" => {}
-            other => anyhow::bail!("unknown compute driver {other:?} (fake or none)"),
+            other => anyhow::bail!("unknown compute driver {other:?} (qemu, fake or none)"),
         }
     }
     let listener = tokio::net::TcpListener::bind(&cfg.listen)

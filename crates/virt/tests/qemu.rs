@@ -248,12 +248,27 @@ mod driver {
         let out = super::testvm_dir();
         QemuDriver {
             root: root.to_path_buf(),
+            run_root: root.join("run"),
             binary: super::qemu(),
             accel: Accel::Tcg,
             qemu_version: 7_002_000,
             images: Arc::new(TestvmImages(out)),
             shutdown_timeout: Duration::from_secs(2),
         }
+    }
+
+    /// Nothing of any guest remains: no guest directory, no socket directory.
+    fn assert_nothing_left(root: &std::path::Path) {
+        let names = |d: &std::path::Path| -> Vec<String> {
+            std::fs::read_dir(d).map_or(Vec::new(), |r| {
+                r.map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                    .collect()
+            })
+        };
+        let files: Vec<String> = names(root).into_iter().filter(|n| n != "run").collect();
+        assert!(files.is_empty(), "left in {}: {files:?}", root.display());
+        let sockets = names(&root.join("run"));
+        assert!(sockets.is_empty(), "sockets left: {sockets:?}");
     }
 
     fn spec(uuid: &str, image: &str) -> GuestSpec {
@@ -361,7 +376,7 @@ mod driver {
         d2.destroy(uuid).await.unwrap(); // idempotent
         assert_eq!(power(&d2, uuid).await, None);
         assert!(!root.path().join(uuid).exists());
-        assert!(std::fs::read_dir(root.path()).unwrap().next().is_none());
+        assert_nothing_left(root.path());
     }
 
     #[tokio::test]
@@ -372,12 +387,115 @@ mod driver {
         let err = d.spawn(&spec("f00", "no-such-image")).await.unwrap_err();
         assert!(err.to_string().contains("no-such-image"), "{err}");
         assert!(d.list().await.unwrap().is_empty());
-        assert!(std::fs::read_dir(root.path()).unwrap().next().is_none());
+        assert_nothing_left(root.path());
         // QEMU itself refusing (no memory size it accepts) is reported with its words.
         let mut bad = spec("f01", "testvm");
         bad.memory_mb = 1 << 40;
         let err = d.spawn(&bad).await.unwrap_err();
         assert!(err.to_string().contains("QEMU did not start"), "{err}");
-        assert!(std::fs::read_dir(root.path()).unwrap().next().is_none());
+        assert_nothing_left(root.path());
+    }
+
+    fn cmdline_of(root: &std::path::Path, uuid: &str) -> String {
+        let dir = GuestDir::with_run(root, &root.join("run"), uuid);
+        let pid = std::fs::read_to_string(dir.pid_file()).unwrap();
+        std::fs::read(format!("/proc/{}/cmdline", pid.trim()))
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .unwrap_or_default()
+    }
+
+    async fn disk_size(path: &std::path::Path) -> (u64, Option<String>) {
+        let i = ferrostack_virt::qemu::disk::info(&ferrostack_virt::qemu::disk::qemu_img(), path)
+            .await
+            .unwrap();
+        (i.virtual_size, i.backing)
+    }
+
+    /// Suspend to disk and resume, a live snapshot, a resize and its revert, rescue and
+    /// unrescue, a soft reboot: each leaves the guest where Nova's libvirt driver would.
+    #[tokio::test]
+    async fn every_action_on_a_real_guest() {
+        let root = tempfile::tempdir().unwrap();
+        let _guard = KillAll(root.path().to_path_buf());
+        let d = driver(root.path());
+        let uuid = "7a1e0c6d-2222-4333-8444-555566667777";
+        let dir = root.path().join(uuid);
+        d.spawn(&spec(uuid, "testvm")).await.unwrap();
+        wait_ready(&d, uuid, 0).await;
+
+        // Suspend: the machine state goes to disk and QEMU ends; resume brings it back.
+        d.suspend(uuid).await.unwrap();
+        assert_eq!(power(&d, uuid).await, Some(PowerState::Suspended));
+        assert!(dir.join("suspend.state").exists());
+        assert!(QemuProcess::adopt(&GuestDir::with_run(
+            root.path(),
+            &root.path().join("run"),
+            uuid
+        ))
+        .await
+        .unwrap()
+        .is_none());
+        d.suspend(uuid).await.unwrap(); // idempotent
+        d.resume(uuid).await.unwrap();
+        assert_eq!(power(&d, uuid).await, Some(PowerState::Running));
+        assert!(!dir.join("suspend.state").exists());
+        // Resumed, not rebooted: no second boot on the console.
+        assert_eq!(
+            d.console_output(uuid, None)
+                .await
+                .unwrap()
+                .matches("testvm ready")
+                .count(),
+            1
+        );
+
+        // A live snapshot: a standalone qcow2 of the root disk, the guest still running.
+        let snap = root.path().join("snap.qcow2");
+        assert_eq!(d.snapshot(uuid, &snap).await.unwrap(), "qcow2");
+        assert_eq!(power(&d, uuid).await, Some(PowerState::Running));
+        let (size, backing) = disk_size(&snap).await;
+        assert_eq!(size, 1 << 30);
+        assert_eq!(backing, None, "a snapshot stands alone");
+
+        // Rescue: the testvm boots from a fresh disk with the guest's disk second.
+        d.rescue(uuid, "testvm").await.unwrap();
+        wait_ready(&d, uuid, 1).await;
+        let cmd = cmdline_of(root.path(), uuid);
+        assert!(
+            cmd.contains("rescue-disk.qcow2") && cmd.contains("/disk.qcow2"),
+            "{cmd}"
+        );
+        d.rescue(uuid, "testvm").await.unwrap(); // idempotent
+        d.unrescue(uuid).await.unwrap();
+        let cmd = cmdline_of(root.path(), uuid);
+        assert!(!cmd.contains("rescue-disk.qcow2"), "{cmd}");
+        assert!(!dir.join("rescue-disk.qcow2").exists());
+        wait_ready(&d, uuid, 2).await;
+
+        // Resize on this host: off, then bigger; a resize back to the old sizes restores
+        // the old disk.
+        d.power_off(uuid).await.unwrap();
+        let mut bigger = spec(uuid, "testvm");
+        bigger.root_gb = 2;
+        bigger.memory_mb = 320;
+        d.resize(&bigger).await.unwrap();
+        assert_eq!(disk_size(&dir.join("disk.qcow2")).await.0, 2 << 30);
+        d.power_on(uuid).await.unwrap();
+        assert!(cmdline_of(root.path(), uuid).contains("320M"));
+        d.power_off(uuid).await.unwrap();
+        d.resize(&spec(uuid, "testvm")).await.unwrap();
+        assert_eq!(disk_size(&dir.join("disk.qcow2")).await.0, 1 << 30);
+        assert!(!dir.join("pre-resize-disk.qcow2").exists());
+
+        // Soft reboot: through ACPI, the guest boots again.
+        d.power_on(uuid).await.unwrap();
+        wait_ready(&d, uuid, 3).await;
+        d.reboot(uuid, false).await.unwrap();
+        assert_eq!(power(&d, uuid).await, Some(PowerState::Running));
+        wait_ready(&d, uuid, 4).await;
+
+        d.destroy(uuid).await.unwrap();
+        std::fs::remove_file(&snap).unwrap();
+        assert_nothing_left(root.path());
     }
 }

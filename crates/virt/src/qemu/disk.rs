@@ -82,3 +82,43 @@ pub async fn create_overlay(
     .await
     .map(|_| ())
 }
+
+/// Grows `disk` (qcow2) to `size_gb` GiB; a disk already as large is left alone.
+pub async fn grow(qemu_img: &Path, disk: &Path, size_gb: u64) -> Result<()> {
+    let now = info(qemu_img, disk).await?.virtual_size;
+    if size_gb << 30 <= now {
+        return Ok(());
+    }
+    let size = (size_gb << 30).to_string();
+    run(
+        qemu_img,
+        &[
+            "resize".as_ref(),
+            "-q".as_ref(),
+            "-f".as_ref(),
+            "qcow2".as_ref(),
+            disk.as_os_str(),
+            size.as_ref(),
+        ],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Writes `disk` and its backing chain into one standalone qcow2 file `dest` (a snapshot of
+/// a guest that is not running).
+pub async fn flatten(qemu_img: &Path, disk: &Path, dest: &Path) -> Result<()> {
+    run(
+        qemu_img,
+        &[
+            "convert".as_ref(),
+            "-q".as_ref(),
+            "-O".as_ref(),
+            "qcow2".as_ref(),
+            disk.as_os_str(),
+            dest.as_os_str(),
+        ],
+    )
+    .await
+    .map(|_| ())
+}

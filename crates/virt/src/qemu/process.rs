@@ -12,25 +12,36 @@ use super::qmp::Qmp;
 use super::{io, QemuError, Result};
 
 /// The files of one guest on its host, all in one directory the guest owns (deleting the
-/// guest removes the directory, so nothing is left behind).
+/// guest removes the directory, so nothing is left behind), and its sockets in a directory
+/// of its own under a short runtime path (a unix socket's path has at most 107 bytes, which
+/// a data directory nested deep enough would exceed).
 #[derive(Debug, Clone)]
 pub struct GuestDir {
     pub uuid: String,
     pub path: PathBuf,
+    /// Where the guest's sockets are (QMP, serial, VNC).
+    pub run: PathBuf,
 }
 
 impl GuestDir {
+    /// Files and sockets in `<root>/<uuid>`.
     pub fn new(root: &Path, uuid: &str) -> GuestDir {
+        GuestDir::with_run(root, root, uuid)
+    }
+
+    /// Files in `<root>/<uuid>`, sockets in `<run_root>/<uuid>`.
+    pub fn with_run(root: &Path, run_root: &Path, uuid: &str) -> GuestDir {
         GuestDir {
             uuid: uuid.to_string(),
             path: root.join(uuid),
+            run: run_root.join(uuid),
         }
     }
     pub fn pid_file(&self) -> PathBuf {
         self.path.join("qemu.pid")
     }
     pub fn qmp_socket(&self) -> PathBuf {
-        self.path.join("qmp.sock")
+        self.run.join("qmp.sock")
     }
     /// The serial console's output.
     pub fn console_log(&self) -> PathBuf {
@@ -38,11 +49,11 @@ impl GuestDir {
     }
     /// The serial console itself, for an interactive client (one at a time).
     pub fn serial_socket(&self) -> PathBuf {
-        self.path.join("serial.sock")
+        self.run.join("serial.sock")
     }
     /// The guest's screen over VNC, when it has one.
     pub fn vnc_socket(&self) -> PathBuf {
-        self.path.join("vnc.sock")
+        self.run.join("vnc.sock")
     }
     /// What QEMU wrote to stderr while starting.
     fn launch_log(&self) -> PathBuf {
@@ -69,9 +80,11 @@ impl QemuProcess {
         dir: &GuestDir,
         machine_args: &[OsString],
     ) -> Result<QemuProcess> {
-        tokio::fs::create_dir_all(&dir.path)
-            .await
-            .map_err(io(format!("creating {}", dir.path.display())))?;
+        for d in [&dir.path, &dir.run] {
+            tokio::fs::create_dir_all(d)
+                .await
+                .map_err(io(format!("creating {}", d.display())))?;
+        }
         let arg = |a: &str| OsString::from(a);
         let mut args: Vec<OsString> = vec![
             arg("-name"),
@@ -158,7 +171,9 @@ impl QemuProcess {
         Pid::from_raw(self.pid)
     }
 
-    /// Whether the process still runs (a zombie nobody reaped yet does not).
+    /// Whether the process still runs (a zombie nobody reaped yet does not). A killed QEMU's
+    /// main thread may be a zombie while its other threads still exit and hold its files
+    /// (the pid file's lock among them): it runs until every thread is gone.
     pub fn is_alive(&self) -> bool {
         if self
             .rustix_pid()
@@ -166,14 +181,18 @@ impl QemuProcess {
         {
             return false;
         }
-        match std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
+        let live = |stat: &str| {
             // The state is the first field after the parenthesised command name.
-            Ok(stat) => stat
-                .rfind(')')
+            stat.rfind(')')
                 .and_then(|i| stat[i + 1..].split_whitespace().next())
-                .is_some_and(|state| state != "Z" && state != "X"),
-            Err(_) => false,
-        }
+                .is_some_and(|state| state != "Z" && state != "X")
+        };
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
+            return false;
+        };
+        tasks.filter_map(|t| t.ok()).any(|t| {
+            std::fs::read_to_string(t.path().join("stat")).is_ok_and(|stat| live(&stat))
+        })
     }
 
     /// Ends QEMU: `quit` over QMP, then SIGKILL if it is still there after `grace`. Returns

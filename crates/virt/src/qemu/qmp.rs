@@ -128,4 +128,91 @@ impl Qmp {
     pub async fn quit(&self) -> Result<()> {
         self.execute("quit", qmp::quit {}).await.map(|_| ())
     }
+
+    /// Starts a migration of the machine's state to `uri` (`exec:...`, `tcp:...`).
+    pub async fn migrate(&self, uri: &str) -> Result<()> {
+        self.execute(
+            "migrate",
+            qmp::migrate {
+                uri: Some(uri.to_string()),
+                channels: None,
+                detach: None,
+                resume: None,
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Where the last migration is: `(status, error)`, the status as QEMU names it
+    /// (`active`, `completed`, `failed`, ...; `none` when there was none).
+    pub async fn migration(&self) -> Result<(String, Option<String>)> {
+        let info = self.execute("query-migrate", qmp::query_migrate {}).await?;
+        let status = info
+            .status
+            .and_then(|s| serde_json::to_value(s).ok())
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "none".into());
+        Ok((status, info.error_desc))
+    }
+
+    /// Cancels a running migration.
+    pub async fn migrate_cancel(&self) -> Result<()> {
+        self.execute("migrate_cancel", qmp::migrate_cancel {})
+            .await
+            .map(|_| ())
+    }
+
+    /// Starts a full copy of drive `device` into a new qcow2 file `target` as job `job`
+    /// (kept until dismissed, so its outcome can be read).
+    // drive-backup is deprecated in newer QEMU for blockdev-backup, which needs the target
+    // added as a node first; Debian 12's QEMU 7.2 has both, and this one call is simpler.
+    #[allow(deprecated)]
+    pub async fn backup(&self, device: &str, target: &Path, job: &str) -> Result<()> {
+        let common = qmp::BackupCommon {
+            auto_dismiss: Some(false),
+            auto_finalize: None,
+            bitmap: None,
+            bitmap_mode: None,
+            compress: None,
+            discard_source: None,
+            filter_node_name: None,
+            job_id: Some(job.to_string()),
+            on_source_error: None,
+            on_target_error: None,
+            speed: None,
+            x_perf: None,
+            device: device.to_string(),
+            sync: qmp::MirrorSyncMode::full,
+        };
+        self.execute(
+            "drive-backup",
+            qmp::drive_backup(qmp::DriveBackup {
+                base: common,
+                format: Some("qcow2".into()),
+                mode: Some(qmp::NewImageMode::absolute_paths),
+                target: target.display().to_string(),
+            }),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The job `id`: None while it runs, `Some(Ok)` once it concluded well, `Some(Err)` with
+    /// its error. A concluded job is dismissed.
+    pub async fn job_outcome(&self, id: &str) -> Result<Option<std::result::Result<(), String>>> {
+        let jobs = self.execute("query-jobs", qmp::query_jobs {}).await?;
+        let Some(job) = jobs.into_iter().find(|j| j.id == id) else {
+            return Ok(Some(Err(format!("job {id} is gone"))));
+        };
+        if job.status != qmp::JobStatus::concluded {
+            return Ok(None);
+        }
+        self.execute("job-dismiss", qmp::job_dismiss { id: id.to_string() })
+            .await?;
+        Ok(Some(match job.error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }))
+    }
 }

@@ -1,0 +1,252 @@
+//! Starting a guest's QEMU, reading its state, and the power operations that take more than
+//! one QMP command: soft reboot, suspend to disk and resume.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use ferrostack_agent_api::{GuestSpec, PowerState};
+
+use super::super::disk::{create_overlay, qemu_img};
+use super::super::machine::{Hardware, Machine};
+use super::super::qmp::RunState;
+use super::super::{io, GuestDir, QemuProcess};
+use super::layout::{self, Boot, Kind};
+use super::{BootImage, QemuDriver};
+use crate::{DriverError, Result};
+
+/// How often a migration or block job is looked at while waiting for it.
+const POLL: Duration = Duration::from_millis(50);
+
+impl QemuDriver {
+    /// Starts the guest's QEMU from its stored spec, boot record and disk (its rescue boot
+    /// while it is rescued); with `incoming`, restores the machine state saved there.
+    pub(super) async fn launch(
+        &self,
+        spec: &GuestSpec,
+        incoming: Option<&std::path::Path>,
+    ) -> Result<QemuProcess> {
+        let dir = self.dir_of(&spec.uuid);
+        let rescue: Option<Boot> =
+            layout::read_json(&layout::boot_file(&dir, Kind::Rescue)).await?;
+        let (kind, boot) = match rescue {
+            Some(b) => (Kind::Rescue, b),
+            None => (
+                Kind::Own,
+                layout::read_json(&layout::boot_file(&dir, Kind::Own))
+                    .await?
+                    .ok_or_else(|| {
+                        DriverError::failed(format!("guest {} has no boot record", spec.uuid))
+                    })?,
+            ),
+        };
+        let mut disks = vec![layout::disk_file(&dir, kind)];
+        if kind == Kind::Rescue {
+            disks.push(layout::disk_file(&dir, Kind::Own));
+        }
+        let machine = Machine {
+            accel: self.accel,
+            vcpus: spec.vcpus,
+            memory_mb: spec.memory_mb,
+            hardware: boot.hardware,
+            disks,
+            cdrom: None,
+            kernel: boot.kernel.then(|| layout::kernel_file(&dir, kind)),
+            ramdisk: boot.ramdisk.then(|| layout::ramdisk_file(&dir, kind)),
+            cmdline: boot.cmdline,
+            vnc_socket: Some(dir.vnc_socket()),
+        };
+        let mut args = machine.args();
+        if let Some(state) = incoming {
+            args.push(OsString::from("-incoming"));
+            args.push(OsString::from(format!(
+                "exec:cat {}",
+                layout::shell_word(state)
+            )));
+        }
+        Ok(QemuProcess::launch(&self.binary, &dir, &args).await?)
+    }
+
+    /// Makes the disk and boot record of `kind` in the guest's directory from `image`: a
+    /// qcow2 overlay on the cached image, `size_gb` large (never below the image), and
+    /// copies of the image's kernel and ramdisk.
+    pub(super) async fn prepare(
+        &self,
+        dir: &GuestDir,
+        kind: Kind,
+        image: BootImage,
+        size_gb: i64,
+    ) -> Result<()> {
+        let hardware = Hardware::from_properties(&image.properties).map_err(DriverError::failed)?;
+        tokio::fs::create_dir_all(&dir.path)
+            .await
+            .map_err(io(format!("creating {}", dir.path.display())))?;
+        let size = u64::try_from(size_gb).unwrap_or(0);
+        let disk = layout::disk_file(dir, kind);
+        layout::remove_file(&disk).await?;
+        create_overlay(&qemu_img(), &image.disk, &image.format, &disk, size).await?;
+        for (file, to) in [
+            (&image.kernel, layout::kernel_file(dir, kind)),
+            (&image.ramdisk, layout::ramdisk_file(dir, kind)),
+        ] {
+            if let Some(f) = file {
+                tokio::fs::copy(f, &to)
+                    .await
+                    .map_err(io(format!("copying {}", f.display())))?;
+            }
+        }
+        let boot = Boot {
+            hardware,
+            kernel: image.kernel.is_some(),
+            ramdisk: image.ramdisk.is_some(),
+            cmdline: image.cmdline,
+        };
+        layout::write_json(&layout::boot_file(dir, kind), &boot).await
+    }
+
+    fn power_of(state: RunState) -> PowerState {
+        match state {
+            RunState::Running => PowerState::Running,
+            RunState::Paused => PowerState::Paused,
+            RunState::Suspended => PowerState::Suspended,
+            RunState::Shutdown => PowerState::Shutdown,
+            RunState::Other => PowerState::NoState,
+        }
+    }
+
+    /// The guest's power state: from its QEMU when one runs; without one, suspended when its
+    /// machine state is saved, else shut down.
+    pub(super) async fn observe(&self, uuid: &str) -> Result<PowerState> {
+        let dir = self.dir_of(uuid);
+        match self.process(uuid).await? {
+            None if layout::suspend_file(&dir).exists() => Ok(PowerState::Suspended),
+            None => Ok(PowerState::Shutdown),
+            Some(p) => Ok(p
+                .qmp()
+                .status()
+                .await
+                .map_or(PowerState::NoState, Self::power_of)),
+        }
+    }
+
+    /// Presses the ACPI power button and waits up to the shutdown timeout for the guest to
+    /// power off; true when it did.
+    pub(super) async fn clean_shutdown(&self, p: &QemuProcess) -> bool {
+        if p.qmp().powerdown().await.is_err() {
+            return !p.is_alive();
+        }
+        let until = tokio::time::Instant::now() + self.shutdown_timeout;
+        while p.is_alive() && tokio::time::Instant::now() < until {
+            tokio::time::sleep(POLL).await;
+        }
+        !p.is_alive()
+    }
+
+    /// Nova's soft reboot: the guest powers off through ACPI and is started again; a guest
+    /// that does not power off within the shutdown timeout is rebooted hard.
+    pub(super) async fn soft_reboot(&self, spec: &GuestSpec) -> Result<()> {
+        if let Some(p) = self.process(&spec.uuid).await? {
+            if !self.clean_shutdown(&p).await {
+                tracing::info!(uuid = %spec.uuid, "guest ignored the ACPI power button; rebooting hard");
+                p.kill(Duration::from_secs(5)).await?;
+            }
+        }
+        self.fresh_start(spec).await
+    }
+
+    /// Starts the guest from its disk, dropping any saved machine state.
+    pub(super) async fn fresh_start(&self, spec: &GuestSpec) -> Result<()> {
+        layout::remove_file(&layout::suspend_file(&self.dir_of(&spec.uuid))).await?;
+        self.launch(spec, None).await.map(|_| ())
+    }
+
+    /// Suspend to disk (Nova's suspend, libvirt's managed save): the vCPUs stop, the machine
+    /// state is written to the guest's directory, and QEMU ends, freeing the host's memory.
+    pub(super) async fn suspend_to_disk(&self, uuid: &str) -> Result<()> {
+        let dir = self.dir_of(uuid);
+        let state = layout::suspend_file(&dir);
+        let Some(p) = self.process(uuid).await? else {
+            return if state.exists() {
+                Ok(())
+            } else {
+                Err(DriverError::failed(format!("guest {uuid} is not running")))
+            };
+        };
+        let part = dir.path.join("suspend.state.part");
+        let qmp = p.qmp();
+        qmp.stop().await?;
+        let saved = async {
+            qmp.migrate(&format!("exec:cat > {}", layout::shell_word(&part)))
+                .await?;
+            loop {
+                let (status, error) = qmp.migration().await?;
+                match status.as_str() {
+                    "completed" => break,
+                    "failed" | "cancelled" => {
+                        return Err(DriverError::failed(format!(
+                            "saving the machine state of {uuid} failed: {}",
+                            error.unwrap_or(status)
+                        )))
+                    }
+                    _ => tokio::time::sleep(POLL).await,
+                }
+            }
+            tokio::fs::rename(&part, &state)
+                .await
+                .map_err(io(format!("keeping {}", state.display())))?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = saved {
+            // The guest runs on as it was.
+            let _ = layout::remove_file(&part).await;
+            let _ = qmp.cont().await;
+            return Err(e);
+        }
+        p.kill(Duration::from_secs(5)).await?;
+        Ok(())
+    }
+
+    /// Restores a guest suspended to disk; the saved state is removed once the guest runs
+    /// again.
+    pub(super) async fn resume_from_disk(&self, uuid: &str) -> Result<()> {
+        let dir = self.dir_of(uuid);
+        let state = layout::suspend_file(&dir);
+        if let Some(p) = self.process(uuid).await? {
+            // Already restored (or suspended to RAM by the guest): just run.
+            p.qmp().cont().await?;
+            return layout::remove_file(&state).await;
+        }
+        if !state.exists() {
+            return Err(DriverError::failed(format!(
+                "guest {uuid} is not suspended"
+            )));
+        }
+        let spec = layout::read_spec(&dir).await?;
+        let p = self.launch(&spec, Some(&state)).await?;
+        let qmp = p.qmp();
+        let until = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let (status, error) = qmp.migration().await?;
+            match status.as_str() {
+                "completed" => break,
+                "failed" | "cancelled" => {
+                    let _ = p.kill(Duration::from_secs(5)).await;
+                    return Err(DriverError::failed(format!(
+                        "restoring the machine state of {uuid} failed: {}",
+                        error.unwrap_or(status)
+                    )));
+                }
+                _ if tokio::time::Instant::now() >= until => {
+                    let _ = p.kill(Duration::from_secs(5)).await;
+                    return Err(DriverError::failed(format!(
+                        "restoring the machine state of {uuid} did not finish"
+                    )));
+                }
+                _ => tokio::time::sleep(POLL).await,
+            }
+        }
+        // The vCPUs were stopped when the state was saved.
+        qmp.cont().await?;
+        layout::remove_file(&state).await
+    }
+}

@@ -1,0 +1,274 @@
+//! `QemuDriver`: the [`Driver`] over the blocks of this module, one detached QEMU per guest
+//! under `<root>/<uuid>/` (its spec, boot record, disks, pid file, console log; its sockets
+//! under `<run_root>/<uuid>/`). What the agent asks is done idempotently; what runs is read
+//! back from the processes themselves, so a restarted agent adopts the guests it finds.
+
+mod disks;
+mod layout;
+mod lifecycle;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrostack_agent_api::{GuestSpec, HostInfo};
+
+use super::probe::Accel;
+use super::{io, GuestDir, QemuProcess};
+use crate::{Driver, DriverError, Observed, Result};
+use layout::Kind;
+
+/// An image as a host boots it: its disk file (cached on this host) and, for images booted
+/// directly, the kernel, ramdisk and command line.
+#[derive(Debug, Clone)]
+pub struct BootImage {
+    pub disk: PathBuf,
+    pub format: String,
+    pub kernel: Option<PathBuf>,
+    pub ramdisk: Option<PathBuf>,
+    pub cmdline: Option<String>,
+    /// The image's properties (`hw_*` choose the guest's hardware).
+    pub properties: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Where the driver gets images from (the host's image cache, filled from the image service).
+#[async_trait::async_trait]
+pub trait ImageSource: Send + Sync {
+    async fn boot_image(&self, image_ref: &str) -> Result<BootImage>;
+}
+
+/// How long a guest has to power itself off after the ACPI button before it is ended.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct QemuDriver {
+    /// The guests' directories (disks, logs, spec).
+    pub root: PathBuf,
+    /// The guests' sockets, on a short path (see [`GuestDir`]).
+    pub run_root: PathBuf,
+    pub binary: PathBuf,
+    pub accel: Accel,
+    pub qemu_version: i64,
+    pub images: Arc<dyn ImageSource>,
+    pub shutdown_timeout: Duration,
+}
+
+impl QemuDriver {
+    fn dir_of(&self, uuid: &str) -> GuestDir {
+        GuestDir::with_run(&self.root, &self.run_root, uuid)
+    }
+
+    async fn process(&self, uuid: &str) -> Result<Option<QemuProcess>> {
+        Ok(QemuProcess::adopt(&self.dir_of(uuid)).await?)
+    }
+
+    async fn running(&self, uuid: &str) -> Result<QemuProcess> {
+        self.process(uuid)
+            .await?
+            .ok_or_else(|| DriverError::failed(format!("guest {uuid} is not running")))
+    }
+
+    fn exists(&self, uuid: &str) -> bool {
+        layout::spec_file(&self.dir_of(uuid)).exists()
+    }
+
+    async fn spec(&self, uuid: &str) -> Result<GuestSpec> {
+        layout::read_spec(&self.dir_of(uuid)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Driver for QemuDriver {
+    fn name(&self) -> &'static str {
+        "qemu"
+    }
+
+    async fn host_info(&self) -> Result<HostInfo> {
+        // The disk offered is that of the file system the guests' directory is on.
+        tokio::fs::create_dir_all(&self.root)
+            .await
+            .map_err(io(format!("creating {}", self.root.display())))?;
+        Ok(super::host::host_info(
+            &self.root,
+            self.accel,
+            self.qemu_version,
+        )?)
+    }
+
+    /// Every guest with a directory here; one without a QEMU is shut down (it was stopped, or
+    /// its QEMU ended: the controller then sees SHUTOFF, as Nova's power-state sync).
+    async fn list(&self) -> Result<Vec<Observed>> {
+        let mut out = Vec::new();
+        let mut entries = match tokio::fs::read_dir(&self.root).await {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io(format!("listing {}", self.root.display()))(e).into()),
+        };
+        while let Some(e) = entries
+            .next_entry()
+            .await
+            .map_err(|e| DriverError::from(io("listing guests")(e)))?
+        {
+            let uuid = e.file_name().to_string_lossy().to_string();
+            if !self.exists(&uuid) {
+                continue;
+            }
+            let power = self.observe(&uuid).await?;
+            out.push(Observed { uuid, power });
+        }
+        Ok(out)
+    }
+
+    async fn spawn(&self, spec: &GuestSpec) -> Result<()> {
+        if self.exists(&spec.uuid) {
+            return Ok(());
+        }
+        let dir = self.dir_of(&spec.uuid);
+        let result = async {
+            let image = self.images.boot_image(&spec.image_ref).await?;
+            self.prepare(&dir, Kind::Own, image, spec.root_gb).await?;
+            let p = self.launch(spec, None).await?;
+            // Recorded last: a guest without spec.json is not one (a failed spawn leaves
+            // nothing that `list` would report).
+            layout::write_json(&layout::spec_file(&dir), spec).await?;
+            Ok::<_, DriverError>(p)
+        }
+        .await;
+        if let Err(e) = result {
+            // Nothing of a failed spawn stays behind.
+            if let Ok(Some(p)) = QemuProcess::adopt(&dir).await {
+                let _ = p.kill(Duration::from_secs(5)).await;
+            }
+            let _ = tokio::fs::remove_dir_all(&dir.path).await;
+            let _ = tokio::fs::remove_dir_all(&dir.run).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn destroy(&self, uuid: &str) -> Result<()> {
+        let dir = self.dir_of(uuid);
+        if let Some(p) = QemuProcess::adopt(&dir).await? {
+            p.kill(Duration::from_secs(5)).await?;
+        }
+        for d in [&dir.run, &dir.path] {
+            match tokio::fs::remove_dir_all(d).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(format!("removing {}", d.display()))(e).into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn power_on(&self, uuid: &str) -> Result<()> {
+        let spec = self.spec(uuid).await?;
+        match self.process(uuid).await? {
+            // Paused or waiting: run.
+            Some(p) => Ok(p.qmp().cont().await?),
+            // A guest suspended to disk comes back as it was.
+            None if layout::suspend_file(&self.dir_of(uuid)).exists() => {
+                self.resume_from_disk(uuid).await
+            }
+            None => self.fresh_start(&spec).await,
+        }
+    }
+
+    /// The ACPI power button, then the end of QEMU after the shutdown timeout.
+    async fn power_off(&self, uuid: &str) -> Result<()> {
+        if !self.exists(uuid) {
+            return Err(DriverError::NotFound(uuid.to_string()));
+        }
+        let Some(p) = self.process(uuid).await? else {
+            // A suspended guest that is stopped loses its saved state, as a stopped guest
+            // loses its memory.
+            return layout::remove_file(&layout::suspend_file(&self.dir_of(uuid))).await;
+        };
+        if !self.clean_shutdown(&p).await {
+            p.kill(Duration::from_secs(5)).await?;
+        }
+        Ok(())
+    }
+
+    /// Hard: QEMU is ended and started again (as libvirt destroys and recreates the
+    /// domain); soft: through ACPI, see `soft_reboot`.
+    async fn reboot(&self, uuid: &str, hard: bool) -> Result<()> {
+        let spec = self.spec(uuid).await?;
+        if !hard {
+            return self.soft_reboot(&spec).await;
+        }
+        if let Some(p) = self.process(uuid).await? {
+            p.kill(Duration::from_secs(5)).await?;
+        }
+        self.fresh_start(&spec).await
+    }
+
+    async fn pause(&self, uuid: &str) -> Result<()> {
+        Ok(self.running(uuid).await?.qmp().stop().await?)
+    }
+
+    async fn unpause(&self, uuid: &str) -> Result<()> {
+        Ok(self.running(uuid).await?.qmp().cont().await?)
+    }
+
+    async fn suspend(&self, uuid: &str) -> Result<()> {
+        self.suspend_to_disk(uuid).await
+    }
+
+    async fn resume(&self, uuid: &str) -> Result<()> {
+        self.resume_from_disk(uuid).await
+    }
+
+    async fn console_output(&self, uuid: &str, max_lines: Option<usize>) -> Result<String> {
+        if !self.exists(uuid) {
+            return Err(DriverError::NotFound(uuid.to_string()));
+        }
+        let bytes = tokio::fs::read(self.dir_of(uuid).console_log())
+            .await
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes).replace('\r', "");
+        Ok(match max_lines {
+            Some(n) => {
+                let lines: Vec<&str> = text.lines().collect();
+                lines[lines.len().saturating_sub(n)..].join("\n")
+            }
+            None => text,
+        })
+    }
+
+    async fn diagnostics(&self, uuid: &str) -> Result<serde_json::Value> {
+        let spec = self.spec(uuid).await?;
+        let power = self.observe(uuid).await?;
+        Ok(serde_json::json!({
+            "state": format!("{power:?}").to_lowercase(),
+            "driver": "qemu",
+            "hypervisor": self.accel.hypervisor_type().to_lowercase(),
+            "hypervisor_os": "linux",
+            "num_cpus": spec.vcpus,
+            "num_nics": 0,
+            "num_disks": 1,
+            "memory_details": {"maximum": spec.memory_mb, "used": 0},
+            "cpu_details": [], "nic_details": [], "disk_details": [],
+        }))
+    }
+
+    async fn inject_nmi(&self, uuid: &str) -> Result<()> {
+        Ok(self.running(uuid).await?.qmp().inject_nmi().await?)
+    }
+
+    async fn rescue(&self, uuid: &str, rescue_image_ref: &str) -> Result<()> {
+        self.rescue_guest(uuid, rescue_image_ref).await
+    }
+
+    async fn unrescue(&self, uuid: &str) -> Result<()> {
+        self.unrescue_guest(uuid).await
+    }
+
+    async fn snapshot(&self, uuid: &str, dest: &Path) -> Result<String> {
+        self.snapshot_disk(uuid, dest).await?;
+        Ok("qcow2".into())
+    }
+
+    async fn resize(&self, spec: &GuestSpec) -> Result<()> {
+        self.resize_guest(spec).await
+    }
+}
