@@ -241,6 +241,7 @@ class Cloud:
     # The umask the process starts with (None: the test runner's).
     umask: int | None = None
     env: dict = field(default_factory=dict)
+    binary: str | None = None
     _admin_token: str | None = None
     _admin_project_id: str | None = None
     _role_ids: dict = field(default_factory=dict)
@@ -260,9 +261,11 @@ class Cloud:
             return "(no log)"
 
     def start(self, timeout: float = 30.0) -> None:
-        binary = os.environ.get("FERROSTACK_BIN")
+        # A restarted cloud runs the binary (or wrapper) it first started with.
+        binary = self.binary or os.environ.get("FERROSTACK_BIN")
         if not binary:
             pytest.exit("FERROSTACK_BIN must point at the ferrostack binary", returncode=2)
+        self.binary = binary
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(

@@ -214,6 +214,16 @@ impl Agent {
             }
             return Ok(());
         }
+        // A guest that was running (or paused) as wanted and is now off powered itself off or
+        // its hypervisor process ended: the controller is told (and stops the server, as
+        // Nova's power-state sync does) instead of the guest being started behind the user's
+        // back.
+        if have == Some(PowerState::Shutdown)
+            && g.settled
+            && matches!(g.known_power, PowerState::Running | PowerState::Paused)
+        {
+            return Ok(());
+        }
         let mut have = match have {
             Some(p) => p,
             None => {

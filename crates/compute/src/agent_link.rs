@@ -339,6 +339,11 @@ impl ComputeService {
                 drop_images
                     .extend(crate::app::lifecycle::after_converged(&mut tx, &inst, now).await?);
                 actions::finish_open(&mut tx, &inst.uuid, None, Some(host), now).await?;
+            } else if r.power == PowerState::Shutdown
+                && !r.gone
+                && instances::stopped_on_its_own(&mut tx, &inst.uuid, inst.generation, now).await?
+            {
+                tracing::info!(uuid = %inst.uuid, %host, "the guest powered off on its own: server stopped (power state sync)");
             } else {
                 instances::set_power_state(&mut tx, &inst.uuid, r.power).await?;
             }

@@ -481,6 +481,33 @@ pub async fn set_power_state(conn: &mut Conn, uuid: &str, power_state: PowerStat
     Ok(())
 }
 
+/// Nova's power-state sync: a settled active (or paused) server whose guest powered off on
+/// its own (or whose QEMU ended) is stopped, as if the stop API had been called, so its
+/// agent does not start it again behind the user's back. False when the instance is not
+/// in that state any more (an action came first).
+pub async fn stopped_on_its_own(
+    conn: &mut Conn,
+    uuid: &str,
+    generation: i64,
+    now: i64,
+) -> DbResult<bool> {
+    let r = sqlx::query(
+        "UPDATE instances SET desired_power = 'stopped', target_vm_state = 'stopped', \
+         vm_state = 'stopped', power_state = $3, task_state = NULL, one_shot = NULL, \
+         generation = generation + 1, done_generation = generation + 1, updated_at = $4 \
+         WHERE uuid = $1 AND generation = $2 AND done_generation = generation AND deleted = 0 \
+         AND task_state IS NULL AND desired_power IN ('running', 'paused') \
+         AND vm_state IN ('active', 'paused')",
+    )
+    .bind(uuid)
+    .bind(generation)
+    .bind(PowerState::Shutdown.code())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
 /// Puts an instance in ERROR (keeping the generation's work done so the agent stops trying).
 pub async fn set_error(conn: &mut Conn, uuid: &str, generation: i64, now: i64) -> DbResult<()> {
     sqlx::query(

@@ -190,9 +190,9 @@ impl QemuProcess {
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
             return false;
         };
-        tasks.filter_map(|t| t.ok()).any(|t| {
-            std::fs::read_to_string(t.path().join("stat")).is_ok_and(|stat| live(&stat))
-        })
+        tasks
+            .filter_map(|t| t.ok())
+            .any(|t| std::fs::read_to_string(t.path().join("stat")).is_ok_and(|stat| live(&stat)))
     }
 
     /// Ends QEMU: `quit` over QMP, then SIGKILL if it is still there after `grace`. Returns

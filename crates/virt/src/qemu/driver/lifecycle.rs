@@ -17,6 +17,9 @@ use crate::{DriverError, Result};
 /// How often a migration or block job is looked at while waiting for it.
 const POLL: Duration = Duration::from_millis(50);
 
+/// How often the ACPI power button is pressed while a guest is asked to power off.
+const SHUTDOWN_RETRY: Duration = Duration::from_secs(5);
+
 impl QemuDriver {
     /// Starts the guest's QEMU from its stored spec, boot record and disk (its rescue boot
     /// while it is rescued); with `incoming`, restores the machine state saved there.
@@ -130,12 +133,19 @@ impl QemuDriver {
 
     /// Presses the ACPI power button and waits up to the shutdown timeout for the guest to
     /// power off; true when it did.
+    /// The button is pressed again every [`SHUTDOWN_RETRY`], as Nova does: a guest still
+    /// booting may not have listened to the first press.
     pub(super) async fn clean_shutdown(&self, p: &QemuProcess) -> bool {
-        if p.qmp().powerdown().await.is_err() {
-            return !p.is_alive();
-        }
-        let until = tokio::time::Instant::now() + self.shutdown_timeout;
+        let start = tokio::time::Instant::now();
+        let until = start + self.shutdown_timeout;
+        let mut next_press = start;
         while p.is_alive() && tokio::time::Instant::now() < until {
+            if tokio::time::Instant::now() >= next_press {
+                if p.qmp().powerdown().await.is_err() {
+                    break;
+                }
+                next_press += SHUTDOWN_RETRY;
+            }
             tokio::time::sleep(POLL).await;
         }
         !p.is_alive()

@@ -1,0 +1,274 @@
+"""Real guests: the QEMU driver (TCG here, KVM where its probe passes), driven by the real
+``openstack`` client.
+
+A cloud of its own runs one local QEMU host with the testvm image. A server boots until its
+serial console says ``testvm ready``; every action then does to the running QEMU what Nova's
+libvirt driver does, checked on the guest's console, its QEMU process and its files; deleting
+leaves nothing behind. Outcomes are awaited over raw HTTP (``_wait``), faster than the
+client's ``--wait``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import os_cli, unique
+from test_compute import _nova, _server, _wait, _wait_gone
+
+TESTVM_DIR = Path(os.environ.get("FERROSTACK_TESTVM_DIR") or "/tmp/tvA")
+# Booting the testvm under TCG takes seconds, and a busy 2-core machine can take a minute.
+BOOT_DEADLINE = 180.0
+
+
+def _qemu_pids(uuid: str) -> list[int]:
+    """The QEMU processes running guest ``uuid`` (found by the name the driver gives them)."""
+    out = subprocess.run(["pgrep", "-f", f"guest={uuid}"], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def _console(cloud, server_id) -> str:
+    return os_cli(cloud.env, "console", "log", "show", server_id, json_output=False)
+
+
+def _wait_ready(cloud, server_id, count: int = 1) -> str:
+    """Waits until the console shows ``testvm ready`` ``count`` times (boots so far)."""
+    deadline = time.monotonic() + BOOT_DEADLINE
+    while True:
+        status, body = _nova(cloud, "POST", f"servers/{server_id}/action", body={"os-getConsoleOutput": {}})
+        log = body.get("output", "") if status == 200 else ""
+        if log.count("testvm ready") >= count:
+            return log
+        assert time.monotonic() < deadline, f"{server_id}: 'testvm ready' x{count} never came:\n{log[-2000:]}"
+        time.sleep(0.5)
+
+
+def _action(cloud, server_id, body: dict) -> None:
+    status, out = _nova(cloud, "POST", f"servers/{server_id}/action", body=body)
+    assert status in (200, 202), out
+
+
+def _host_dirs(cloud, host: str) -> Path:
+    return cloud.data_dir / "hosts" / host
+
+
+@pytest.fixture(scope="module")
+def qc(cloud_factory, tmp_path_factory):
+    """A cloud with one QEMU host and the testvm image."""
+    if not all((TESTVM_DIR / f).is_file() for f in ("testvm-kernel", "testvm-ramdisk", "testvm.qcow2")):
+        pytest.skip(f"no prebuilt testvm in {TESTVM_DIR}")
+    run_dir = Path(tmp_path_factory.mktemp("run"))
+    wrapper = tmp_path_factory.mktemp("qemu-bin") / "ferrostack-qemu"
+    wrapper.write_text(
+        f'#!/bin/sh\nexec "{os.environ["FERROSTACK_BIN"]}" "$@" --compute-driver qemu --compute-hosts 1 '
+        f'--testvm-dir "{TESTVM_DIR}" --run-dir "{run_dir}" --shutdown-timeout 30\n'
+    )
+    wrapper.chmod(0o755)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FERROSTACK_BIN", str(wrapper))
+        c = cloud_factory(unique("qemu"))
+    c.run_dir = run_dir
+    deadline = time.monotonic() + 60
+    while True:
+        status, body = _nova(c, "GET", "os-hypervisors/detail", mv="2.53")
+        if status == 200 and body["hypervisors"]:
+            break
+        assert time.monotonic() < deadline, body
+        time.sleep(0.2)
+    yield c
+    # Whatever a failed test left running goes with the cloud.
+    subprocess.run(["pkill", "-9", "-f", str(run_dir)], check=False)
+
+
+@pytest.fixture(scope="module")
+def host(qc) -> str:
+    _, body = _nova(qc, "GET", "os-hypervisors/detail", mv="2.53")
+    return body["hypervisors"][0]["hypervisor_hostname"]
+
+
+@pytest.fixture(scope="module")
+def vm(qc):
+    """One real guest, booted with the client, shared by the lifecycle tests in order."""
+    name = unique("vm")
+    created = os_cli(qc.env, "server", "create", "--image", "testvm", "--flavor", "m1.tiny", "--no-network", name)
+    _wait(qc, created["id"], "ACTIVE")
+    _wait_ready(qc, created["id"])
+    return created["id"]
+
+
+def test_hypervisor_shows_this_hosts_qemu(qc, host):
+    hv = os_cli(qc.env, "hypervisor", "show", host)
+    assert hv["hypervisor_type"] in ("QEMU", "KVM"), hv
+    assert hv["hypervisor_version"] >= 7_000_000, hv
+    _, body = _nova(qc, "GET", "os-hypervisors/detail", mv="2.87")
+    h = body["hypervisors"][0]
+    # The host's real resources, as /proc says.
+    assert h["vcpus"] == os.cpu_count(), h
+    assert h["memory_mb"] > 1024, h
+    assert h["local_gb"] > 0, h
+
+
+def test_a_server_boots_a_real_guest(qc, host, vm):
+    log = _console(qc, vm)
+    assert "testvm ready" in log, log[-2000:]
+    assert len(_qemu_pids(vm)) == 1
+    assert (_host_dirs(qc, host) / "instances" / vm / "disk.qcow2").is_file()
+    # The image was downloaded once into the host's cache, checked, and shared.
+    cached = list((_host_dirs(qc, host) / "images").iterdir())
+    assert cached and not [p for p in cached if p.name.endswith(".part")], cached
+    s = _server(qc, vm)
+    assert s["OS-EXT-STS:power_state"] == 1
+    assert s["OS-EXT-SRV-ATTR:host"] == host
+
+
+def test_stop_start_and_reboots(qc, vm):
+    _action(qc, vm, {"os-stop": None})
+    s = _wait(qc, vm, "SHUTOFF")
+    assert s["OS-EXT-STS:power_state"] == 4
+    assert _qemu_pids(vm) == []
+    _action(qc, vm, {"os-start": None})
+    _wait(qc, vm, "ACTIVE")
+    _wait_ready(qc, vm, 2)
+    os_cli(qc.env, "server", "reboot", "--hard", vm, json_output=False)
+    _wait(qc, vm, "ACTIVE")
+    _wait_ready(qc, vm, 3)
+    os_cli(qc.env, "server", "reboot", vm, json_output=False)
+    _wait(qc, vm, "ACTIVE")
+    _wait_ready(qc, vm, 4)
+
+
+def test_pause_and_suspend(qc, host, vm):
+    pid = _qemu_pids(vm)
+    os_cli(qc.env, "server", "pause", vm, json_output=False)
+    s = _wait(qc, vm, "PAUSED")
+    assert s["OS-EXT-STS:power_state"] == 3
+    os_cli(qc.env, "server", "unpause", vm, json_output=False)
+    _wait(qc, vm, "ACTIVE")
+    assert _qemu_pids(vm) == pid, "pause keeps the same QEMU"
+    boots = _console(qc, vm).count("testvm ready")
+    # Suspend: the memory goes to disk and QEMU ends; resume restores it (no new boot).
+    os_cli(qc.env, "server", "suspend", vm, json_output=False)
+    s = _wait(qc, vm, "SUSPENDED")
+    assert s["OS-EXT-STS:power_state"] == 7
+    assert _qemu_pids(vm) == []
+    assert (_host_dirs(qc, host) / "instances" / vm / "suspend.state").is_file()
+    os_cli(qc.env, "server", "resume", vm, json_output=False)
+    _wait(qc, vm, "ACTIVE")
+    assert len(_qemu_pids(vm)) == 1
+    assert _console(qc, vm).count("testvm ready") == boots
+    assert not (_host_dirs(qc, host) / "instances" / vm / "suspend.state").exists()
+
+
+def test_rescue_and_unrescue(qc, vm):
+    boots = _console(qc, vm).count("testvm ready")
+    os_cli(qc.env, "server", "rescue", vm, json_output=False)
+    _wait(qc, vm, "RESCUE")
+    _wait_ready(qc, vm, boots + 1)
+    cmd = Path(f"/proc/{_qemu_pids(vm)[0]}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    assert "rescue-disk.qcow2" in cmd and "/disk.qcow2" in cmd, cmd
+    os_cli(qc.env, "server", "unrescue", vm, json_output=False)
+    _wait(qc, vm, "ACTIVE")
+    _wait_ready(qc, vm, boots + 2)
+    cmd = Path(f"/proc/{_qemu_pids(vm)[0]}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    assert "rescue-disk.qcow2" not in cmd, cmd
+
+
+def test_a_qemu_that_dies_shows_shutoff_and_starts_again(qc, vm):
+    for pid in _qemu_pids(vm):
+        os.kill(pid, signal.SIGKILL)
+    s = _wait(qc, vm, "SHUTOFF")
+    assert s["OS-EXT-STS:power_state"] == 4
+    _action(qc, vm, {"os-start": None})
+    _wait(qc, vm, "ACTIVE")
+    assert len(_qemu_pids(vm)) == 1
+
+
+def test_guests_survive_the_cloud_being_killed_and_are_adopted(qc, vm):
+    pid = _qemu_pids(vm)
+    assert len(pid) == 1
+    qc.proc.send_signal(signal.SIGKILL)
+    qc.proc.wait()
+    qc.proc = None
+    assert _qemu_pids(vm) == pid, "a guest outlives its agent"
+    qc.start(timeout=60)
+    s = _wait(qc, vm, "ACTIVE")
+    assert s["OS-EXT-STS:power_state"] == 1
+    # Adopted, not restarted.
+    time.sleep(2)
+    assert _qemu_pids(vm) == pid
+
+
+def test_resize_revert_and_confirm(qc, host, vm):
+    disk = _host_dirs(qc, host) / "instances" / vm / "disk.qcow2"
+
+    def virtual_size() -> int:
+        out = subprocess.run(["qemu-img", "info", "-U", "--output=json", str(disk)], capture_output=True, text=True)
+        return json.loads(out.stdout)["virtual-size"]
+
+    assert virtual_size() == 1 << 30
+    os_cli(qc.env, "server", "resize", "--flavor", "m1.small", vm, json_output=False)
+    s = _wait(qc, vm, "VERIFY_RESIZE")
+    assert s["flavor"]["original_name"] == "m1.small"
+    guest = _host_dirs(qc, host) / "instances" / vm
+    assert virtual_size() == 20 << 30, sorted(p.name for p in guest.iterdir())
+    cmd = Path(f"/proc/{_qemu_pids(vm)[0]}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    assert "2048M" in cmd, cmd
+    os_cli(qc.env, "server", "resize", "revert", vm, json_output=False)
+    s = _wait(qc, vm, "ACTIVE")
+    assert s["flavor"]["original_name"] == "m1.tiny"
+    assert virtual_size() == 1 << 30, "revert restores the disk from before the resize"
+    os_cli(qc.env, "server", "resize", "--flavor", "m1.small", vm, json_output=False)
+    _wait(qc, vm, "VERIFY_RESIZE")
+    os_cli(qc.env, "server", "resize", "confirm", vm, json_output=False)
+    s = _wait(qc, vm, "ACTIVE")
+    assert s["flavor"]["original_name"] == "m1.small"
+    assert virtual_size() == 20 << 30
+    _wait_ready(qc, vm, 1)
+
+
+def _wait_image(cloud, image_id) -> dict:
+    deadline = time.monotonic() + BOOT_DEADLINE
+    while True:
+        img = os_cli(cloud.env, "image", "show", image_id)
+        if img["status"] == "active":
+            return img
+        assert img["status"] in ("queued", "saving"), img
+        assert time.monotonic() < deadline, img
+        time.sleep(1)
+
+
+def test_a_snapshot_of_a_running_guest_boots(qc, vm):
+    name = unique("snap")
+    os_cli(qc.env, "server", "image", "create", "--name", name, vm)
+    image = _wait_image(qc, name)
+    assert image["disk_format"] == "qcow2"
+    assert _server(qc, vm)["status"] == "ACTIVE", "the guest kept running"
+    created = os_cli(qc.env, "server", "create", "--image", image["id"], "--flavor", "m1.small", "--no-network", unique("from-snap"))
+    _wait(qc, created["id"], "ACTIVE")
+    _wait_ready(qc, created["id"])
+    os_cli(qc.env, "server", "delete", created["id"], json_output=False)
+    _wait_gone(qc, created["id"])
+
+
+def test_shelve_frees_the_host_and_unshelve_boots_it_again(qc, host, vm):
+    os_cli(qc.env, "server", "shelve", vm, json_output=False)
+    _wait(qc, vm, "SHELVED_OFFLOADED")
+    assert _qemu_pids(vm) == []
+    assert not (_host_dirs(qc, host) / "instances" / vm).exists()
+    os_cli(qc.env, "server", "unshelve", vm, json_output=False)
+    _wait(qc, vm, "ACTIVE")
+    _wait_ready(qc, vm, 1)
+
+
+def test_delete_leaves_nothing(qc, host, vm):
+    os_cli(qc.env, "server", "delete", vm, json_output=False)
+    _wait_gone(qc, vm)
+    assert _qemu_pids(vm) == []
+    assert not (_host_dirs(qc, host) / "instances" / vm).exists()
+    assert not (qc.run_dir / vm).exists()
