@@ -34,7 +34,8 @@ class AgentProcess:
         log = open(self.log_path, "ab")
         env = {**self.cloud.env, "NO_COLOR": "1"}
         self.proc = subprocess.Popen(
-            [os.environ["FERROSTACK_BIN"], "agent", "--controller", self.cloud.url, "--host", self.host],
+            [os.environ["FERROSTACK_BIN"], "agent", "--controller", self.cloud.url, "--host", self.host,
+             "--compute-driver", "fake"],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
