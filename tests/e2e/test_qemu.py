@@ -272,3 +272,26 @@ def test_delete_leaves_nothing(qc, host, vm):
     assert _qemu_pids(vm) == []
     assert not (_host_dirs(qc, host) / "instances" / vm).exists()
     assert not (qc.run_dir / vm).exists()
+
+
+def test_a_config_drive_gives_the_guest_its_identity_and_key(qc, host, tmp_path):
+    key = tmp_path / "k"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    kp = unique("kp")
+    os_cli(qc.env, "keypair", "create", "--public-key", f"{key}.pub", kp)
+    created = os_cli(
+        qc.env, "server", "create", "--image", "testvm", "--flavor", "m1.tiny", "--no-network",
+        "--config-drive", "True", "--key-name", kp, unique("cd"),
+    )
+    sid = created["id"]
+    s = _wait(qc, sid, "ACTIVE")
+    assert s["config_drive"] == "True"
+    assert (_host_dirs(qc, host) / "instances" / sid / "disk.config").is_file()
+    log = _wait_ready(qc, sid)
+    ready = next(line for line in log.splitlines() if line.startswith("testvm ready"))
+    assert f"instance_id={sid}" in ready, ready
+    assert f"hostname={s['OS-EXT-SRV-ATTR:hostname']}" in ready, ready
+    assert "1 public key(s) installed" in log, log[-2000:]
+    os_cli(qc.env, "server", "delete", sid, json_output=False)
+    _wait_gone(qc, sid)
+    assert not (_host_dirs(qc, host) / "instances" / sid).exists()

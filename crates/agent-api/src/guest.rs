@@ -43,10 +43,21 @@ pub struct GuestSpec {
     pub memory_mb: i64,
     pub root_gb: i64,
     pub image_ref: String,
+    /// Base64, as the API took it.
     pub user_data: Option<String>,
     pub key_data: Option<String>,
     /// The metadata the guest sees (`meta` in meta_data.json).
     pub metadata: serde_json::Value,
+    /// The key pair's name (`public_keys` in meta_data.json).
+    #[serde(default)]
+    pub key_name: Option<String>,
+    /// Whether the guest gets a config drive (asked for, or forced by the cloud).
+    #[serde(default)]
+    pub config_drive: bool,
+    #[serde(default)]
+    pub project_id: String,
+    #[serde(default)]
+    pub availability_zone: Option<String>,
 }
 
 /// The power state the controller wants a guest in; `Absent` means: not on this host.

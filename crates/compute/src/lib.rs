@@ -54,6 +54,8 @@ pub struct ComputeConfig {
     /// `allow_resize_to_same_host`). On by default, as DevStack sets it: an all-in-one
     /// cloud has one host. Cold migrations always leave the host.
     pub allow_resize_to_same_host: bool,
+    /// Every server gets a config drive, asked for or not (Nova's `force_config_drive`).
+    pub force_config_drive: bool,
 }
 
 impl ComputeConfig {
@@ -69,6 +71,7 @@ impl ComputeConfig {
             service_down_time: std::time::Duration::from_secs(60),
             resize_confirm_window: Some(std::time::Duration::from_secs(3600)),
             allow_resize_to_same_host: true,
+            force_config_drive: false,
         }
     }
 }

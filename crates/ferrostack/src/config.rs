@@ -96,6 +96,9 @@ pub struct CommonOpts {
     /// with the fake driver, 512 with qemu.
     #[arg(long, env = "FERROSTACK_RESERVED_HOST_MEMORY_MB", global = true)]
     pub reserved_host_memory_mb: Option<i64>,
+    /// Give every server a config drive, asked for or not (Nova's force_config_drive).
+    #[arg(long, env = "FERROSTACK_FORCE_CONFIG_DRIVE", global = true)]
+    pub force_config_drive: Option<bool>,
     /// How many local compute hosts to run (simulated hosts with `fake`); 0 for none.
     #[arg(long, env = "FERROSTACK_COMPUTE_HOSTS", global = true)]
     pub compute_hosts: Option<usize>,
@@ -155,6 +158,7 @@ struct FileConfig {
     ram_allocation_ratio: Option<f64>,
     disk_allocation_ratio: Option<f64>,
     reserved_host_memory_mb: Option<i64>,
+    force_config_drive: Option<bool>,
     compute_hosts: Option<usize>,
     service_down_time: Option<u64>,
     allow_resize_to_same_host: Option<bool>,
@@ -190,6 +194,7 @@ pub struct Config {
     pub ram_allocation_ratio: f64,
     pub disk_allocation_ratio: f64,
     pub reserved_host_memory_mb: i64,
+    pub force_config_drive: bool,
     pub compute_hosts: usize,
     pub service_down_time: Duration,
     pub allow_resize_to_same_host: bool,
@@ -348,6 +353,10 @@ impl Config {
                 anyhow::ensure!(r >= 0, "--reserved-host-memory-mb must not be negative");
                 r
             },
+            force_config_drive: cli
+                .force_config_drive
+                .or(file.force_config_drive)
+                .unwrap_or(false),
             compute_driver: cli
                 .compute_driver
                 .clone()

@@ -283,6 +283,10 @@ mod driver {
             user_data: None,
             key_data: None,
             metadata: serde_json::json!({}),
+            key_name: None,
+            config_drive: false,
+            project_id: String::new(),
+            availability_zone: None,
         }
     }
 

@@ -243,7 +243,7 @@ impl ComputeService {
                 key_name: key.as_ref().map(|k| k.name.clone()),
                 key_data: key.as_ref().map(|k| k.public_key.clone()),
                 user_data: req.user_data.clone(),
-                config_drive: if req.config_drive {
+                config_drive: if req.config_drive || self.config.force_config_drive {
                     "True".into()
                 } else {
                     String::new()

@@ -58,6 +58,11 @@ pub(super) fn ramdisk_file(dir: &GuestDir, kind: Kind) -> PathBuf {
     dir.path.join(format!("{}ramdisk", kind.prefix()))
 }
 
+/// The config drive (ISO 9660, `config-2`), when the guest has one.
+pub(super) fn config_drive_file(dir: &GuestDir) -> PathBuf {
+    dir.path.join("disk.config")
+}
+
 /// The machine state of a suspended guest (its QEMU has ended).
 pub(super) fn suspend_file(dir: &GuestDir) -> PathBuf {
     dir.path.join("suspend.state")

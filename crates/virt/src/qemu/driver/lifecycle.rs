@@ -52,7 +52,7 @@ impl QemuDriver {
             memory_mb: spec.memory_mb,
             hardware: boot.hardware,
             disks,
-            cdrom: None,
+            cdrom: Some(layout::config_drive_file(&dir)).filter(|f| f.exists()),
             kernel: boot.kernel.then(|| layout::kernel_file(&dir, kind)),
             ramdisk: boot.ramdisk.then(|| layout::ramdisk_file(&dir, kind)),
             cmdline: boot.cmdline,

@@ -3,6 +3,8 @@
 //! under `<run_root>/<uuid>/`). What the agent asks is done idempotently; what runs is read
 //! back from the processes themselves, so a restarted agent adopts the guests it finds.
 
+mod config_drive;
+mod console;
 mod disks;
 mod layout;
 mod lifecycle;
@@ -113,6 +115,8 @@ impl Driver for QemuDriver {
                 continue;
             }
             let power = self.observe(&uuid).await?;
+            // Every pass of the agent lists its guests: the logs are kept in bounds here.
+            console::rotate_if_large(&self.dir_of(&uuid)).await?;
             out.push(Observed { uuid, power });
         }
         Ok(out)
@@ -126,6 +130,9 @@ impl Driver for QemuDriver {
         let result = async {
             let image = self.images.boot_image(&spec.image_ref).await?;
             self.prepare(&dir, Kind::Own, image, spec.root_gb).await?;
+            if spec.config_drive {
+                config_drive::build(spec, &layout::config_drive_file(&dir)).await?;
+            }
             let p = self.launch(spec, None).await?;
             // Recorded last: a guest without spec.json is not one (a failed spawn leaves
             // nothing that `list` would report).
@@ -222,10 +229,7 @@ impl Driver for QemuDriver {
         if !self.exists(uuid) {
             return Err(DriverError::NotFound(uuid.to_string()));
         }
-        let bytes = tokio::fs::read(self.dir_of(uuid).console_log())
-            .await
-            .unwrap_or_default();
-        let text = String::from_utf8_lossy(&bytes).replace('\r', "");
+        let text = console::output(&self.dir_of(uuid)).await?;
         Ok(match max_lines {
             Some(n) => {
                 let lines: Vec<&str> = text.lines().collect();

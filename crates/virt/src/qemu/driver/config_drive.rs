@@ -1,0 +1,137 @@
+//! The config drive: an ISO 9660 image labelled `config-2` with OpenStack's layout
+//! (`openstack/<version>/meta_data.json`, `user_data`, `network_data.json`,
+//! `vendor_data.json`), built with `genisoimage` as Nova does, for guests that cannot reach a
+//! metadata service.
+
+use std::path::Path;
+
+use base64::Engine;
+use ferrostack_agent_api::GuestSpec;
+use serde_json::{json, Value};
+
+use super::super::{io, QemuError};
+use crate::{DriverError, Result};
+
+/// The metadata versions written (the newest Nova's and `latest`).
+const VERSIONS: [&str; 2] = ["2018-08-27", "latest"];
+
+/// `meta_data.json` of a guest, as Nova's metadata service and config drive serve it.
+pub(super) fn meta_data(spec: &GuestSpec) -> Value {
+    let mut md = json!({
+        "uuid": spec.uuid,
+        "name": spec.name,
+        "hostname": spec.hostname,
+        "launch_index": 0,
+        "availability_zone": spec.availability_zone,
+        "project_id": spec.project_id,
+        "meta": spec.metadata,
+        "devices": [],
+    });
+    if let Some(key) = &spec.key_data {
+        let name = spec.key_name.clone().unwrap_or_else(|| "key".into());
+        md["public_keys"] = json!({ name.clone(): key });
+        md["keys"] = json!([{"name": name, "type": "ssh", "data": key}]);
+    }
+    md
+}
+
+/// Writes the config drive of `spec` to `iso`.
+pub(super) async fn build(spec: &GuestSpec, iso: &Path) -> Result<()> {
+    let user_data = match &spec.user_data {
+        Some(b64) => Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| DriverError::failed_with("user_data is not base64", e))?,
+        ),
+        None => None,
+    };
+    let staging = tempfile::Builder::new()
+        .prefix("config-drive-")
+        .tempdir_in(iso.parent().unwrap_or(Path::new("/tmp")))
+        .map_err(io("creating the config drive's staging directory"))?;
+    let md = serde_json::to_vec(&meta_data(spec))
+        .map_err(|e| DriverError::failed_with("encoding meta_data.json", e))?;
+    let empty_network = br#"{"links": [], "networks": [], "services": []}"#;
+    for v in VERSIONS {
+        let dir = staging.path().join("openstack").join(v);
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(io(format!("creating {}", dir.display())))?;
+        let mut files: Vec<(&str, &[u8])> = vec![
+            ("meta_data.json", &md),
+            ("network_data.json", empty_network),
+            ("vendor_data.json", b"{}"),
+            ("vendor_data2.json", b"{}"),
+        ];
+        if let Some(u) = &user_data {
+            files.push(("user_data", u));
+        }
+        for (name, data) in files {
+            tokio::fs::write(dir.join(name), data)
+                .await
+                .map_err(io(format!("writing {name}")))?;
+        }
+    }
+    // Nova's flags (nova/virt/configdrive.py).
+    let out = tokio::process::Command::new("genisoimage")
+        .arg("-o")
+        .arg(iso)
+        .args([
+            "-ldots",
+            "-allow-lowercase",
+            "-allow-multidot",
+            "-l",
+            "-publisher",
+            "ferrostack",
+            "-quiet",
+            "-J",
+            "-r",
+            "-V",
+            "config-2",
+        ])
+        .arg(staging.path())
+        .output()
+        .await
+        .map_err(io("running genisoimage (Debian package genisoimage)"))?;
+    if !out.status.success() {
+        return Err(QemuError::Launch {
+            stderr: format!(
+                "genisoimage: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_data_has_novas_keys() {
+        let spec = GuestSpec {
+            uuid: "u1".into(),
+            name: "vm 1".into(),
+            hostname: "vm-1".into(),
+            vcpus: 1,
+            memory_mb: 64,
+            root_gb: 1,
+            image_ref: "i".into(),
+            user_data: None,
+            key_data: Some("ssh-ed25519 AAAA k".into()),
+            metadata: json!({"a": "b"}),
+            key_name: Some("mykey".into()),
+            config_drive: true,
+            project_id: "p1".into(),
+            availability_zone: Some("nova".into()),
+        };
+        let md = meta_data(&spec);
+        assert_eq!(md["uuid"], "u1");
+        assert_eq!(md["hostname"], "vm-1");
+        assert_eq!(md["meta"]["a"], "b");
+        assert_eq!(md["public_keys"]["mykey"], "ssh-ed25519 AAAA k");
+        assert_eq!(md["keys"][0]["type"], "ssh");
+    }
+}
