@@ -4,7 +4,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${FERROSTACK_VENV:-$HOME/.cache/ferrostack-venv}
 # Versions of the real OpenStack clients the tests drive.
-CLIENT_PACKAGES="python-openstackclient==10.5.0 openstacksdk==4.22.0 keystoneauth1==5.18.1 pytest==9.2.0"
+CLIENT_PACKAGES="python-openstackclient==10.5.0 openstacksdk==4.22.0 keystoneauth1==5.18.1 pytest==9.2.0 websocket-client==1.8.0"
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 
@@ -19,7 +19,7 @@ need_root() {
 # every tool the stages call is there (failing with its name when one is not).
 install_packages() {
   local want=(postgresql python3-venv python3-pip ca-certificates iproute2 curl
-              genisoimage openssh-client cpio xz-utils e2fsprogs kmod binutils busybox-static)
+              genisoimage openssh-client cpio xz-utils e2fsprogs kmod binutils busybox-static novnc)
   local missing=()
   for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -73,6 +73,7 @@ check_tools() {
     command -v "$t" >/dev/null 2>&1 || absent+=("$t")
   done
   ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || absent+=(pg_ctl)
+  [ -f /usr/share/novnc/vnc_lite.html ] || absent+=(novnc)
   if [ ${#absent[@]} -gt 0 ]; then
     echo "missing after installing packages: ${absent[*]}" >&2
     exit 1
@@ -81,7 +82,12 @@ check_tools() {
 
 # A Python venv with the real OpenStack client, reused between runs.
 install_clients() {
-  if [ ! -x "$VENV/bin/openstack" ] || ! "$VENV/bin/pip" freeze 2>/dev/null | grep -q '^python-openstackclient==10.5.0$'; then
+  local frozen p missing=0
+  frozen=$("$VENV/bin/pip" freeze 2>/dev/null || true)
+  for p in $CLIENT_PACKAGES; do
+    grep -qix "$p" <<<"$frozen" || missing=1
+  done
+  if [ ! -x "$VENV/bin/openstack" ] || [ "$missing" = 1 ]; then
     log "installing the OpenStack client into $VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --upgrade pip >/dev/null

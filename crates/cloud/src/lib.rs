@@ -1,6 +1,8 @@
 //! The wiring of a whole ferrostack cloud: the store, the policy engine, every service, their
 //! router behind the shared middleware, the background loops and simulated hosts.
 
+mod consoles;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -322,6 +324,12 @@ impl Cloud {
             .map(|name| {
                 let controller = ferrostack_compute::agent_link::local_controller(&self.compute);
                 let driver = Arc::new(settings.driver(&platform, &name, controller.clone()));
+                self.compute.consoles.register(
+                    &name,
+                    Arc::new(consoles::QemuConsoles {
+                        run_root: settings.run_dir.clone(),
+                    }),
+                );
                 ferrostack_compute::agent_link::spawn_agent_with(controller, &name, driver)
             })
             .collect())

@@ -56,6 +56,8 @@ pub struct ComputeConfig {
     pub allow_resize_to_same_host: bool,
     /// Every server gets a config drive, asked for or not (Nova's `force_config_drive`).
     pub force_config_drive: bool,
+    /// noVNC's files, served by the console proxy (Debian's package `novnc`).
+    pub novnc_dir: std::path::PathBuf,
 }
 
 impl ComputeConfig {
@@ -72,6 +74,7 @@ impl ComputeConfig {
             resize_confirm_window: Some(std::time::Duration::from_secs(3600)),
             allow_resize_to_same_host: true,
             force_config_drive: false,
+            novnc_dir: "/usr/share/novnc".into(),
         }
     }
 }
@@ -89,6 +92,8 @@ pub struct ComputeService {
     /// Wakes the scheduling loop when instances wait for a host.
     pub schedule_now: tokio::sync::Notify,
     pub hosts: scheduler::HostCache,
+    /// How the guests' consoles of this process's hosts are opened (console proxy).
+    pub consoles: peers::ConsoleHosts,
 }
 
 impl ComputeService {
@@ -110,6 +115,7 @@ impl ComputeService {
             wakeups: Default::default(),
             schedule_now: tokio::sync::Notify::new(),
             hosts: scheduler::HostCache::new(std::time::Duration::from_millis(500)),
+            consoles: Default::default(),
         })
     }
 }

@@ -96,6 +96,9 @@ pub struct CommonOpts {
     /// with the fake driver, 512 with qemu.
     #[arg(long, env = "FERROSTACK_RESERVED_HOST_MEMORY_MB", global = true)]
     pub reserved_host_memory_mb: Option<i64>,
+    /// noVNC's files, served by the console proxy. Default /usr/share/novnc (Debian's novnc).
+    #[arg(long, env = "FERROSTACK_NOVNC_DIR", global = true)]
+    pub novnc_dir: Option<PathBuf>,
     /// Give every server a config drive, asked for or not (Nova's force_config_drive).
     #[arg(long, env = "FERROSTACK_FORCE_CONFIG_DRIVE", global = true)]
     pub force_config_drive: Option<bool>,
@@ -159,6 +162,7 @@ struct FileConfig {
     disk_allocation_ratio: Option<f64>,
     reserved_host_memory_mb: Option<i64>,
     force_config_drive: Option<bool>,
+    novnc_dir: Option<PathBuf>,
     compute_hosts: Option<usize>,
     service_down_time: Option<u64>,
     allow_resize_to_same_host: Option<bool>,
@@ -195,6 +199,7 @@ pub struct Config {
     pub disk_allocation_ratio: f64,
     pub reserved_host_memory_mb: i64,
     pub force_config_drive: bool,
+    pub novnc_dir: PathBuf,
     pub compute_hosts: usize,
     pub service_down_time: Duration,
     pub allow_resize_to_same_host: bool,
@@ -353,6 +358,11 @@ impl Config {
                 anyhow::ensure!(r >= 0, "--reserved-host-memory-mb must not be negative");
                 r
             },
+            novnc_dir: cli
+                .novnc_dir
+                .clone()
+                .or(file.novnc_dir)
+                .unwrap_or_else(|| "/usr/share/novnc".into()),
             force_config_drive: cli
                 .force_config_drive
                 .or(file.force_config_drive)

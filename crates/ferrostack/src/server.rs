@@ -29,6 +29,7 @@ pub fn cloud_config(cfg: &Config) -> CloudConfig {
         disk_allocation_ratio: cfg.disk_allocation_ratio,
         reserved_host_memory_mb: cfg.reserved_host_memory_mb,
         force_config_drive: cfg.force_config_drive,
+        novnc_dir: cfg.novnc_dir.clone(),
         ..ComputeConfig::new(&cfg.public_url)
     };
     cloud_config_with(cfg, compute)

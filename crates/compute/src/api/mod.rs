@@ -3,6 +3,7 @@
 pub mod agents;
 mod aggregates;
 mod availability_zones;
+mod console_proxy;
 mod extensions;
 mod flavor_access;
 mod flavors;
@@ -95,6 +96,7 @@ pub fn router(svc: Arc<ComputeService>) -> Router {
         .route("/v2/", get(versions::v20))
         // The console page: outside /v2.1, its console token is the authorization.
         .merge(consoles::proxy_routes())
+        .merge(console_proxy::routes(&svc))
         .fallback(versions::not_found)
         .with_state(svc)
         .layer(axum::middleware::from_fn(

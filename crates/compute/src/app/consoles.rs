@@ -6,8 +6,27 @@ use sha2::Digest;
 use crate::db::{instances, server_extras as db};
 use crate::error::{ComputeError, Result};
 use crate::instance::{self, Instance};
+use crate::peers::{ConsoleKind, ConsoleStream};
 use crate::state::{TaskState, VmState};
 use crate::ComputeService;
+
+/// `ws://` or `wss://` for the cloud's `http://` or `https://` public URL.
+fn websocket_base(public_url: &str) -> String {
+    if let Some(rest) = public_url.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = public_url.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        public_url.to_string()
+    }
+}
+
+/// The path part of a URL (`/cloud` of `http://ctl/cloud`, empty for `http://ctl:5000`).
+fn url_path(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.find('/')
+        .map_or("", |i| rest[i..].trim_end_matches('/'))
+}
 
 /// What a console token connects to.
 pub use crate::db::server_extras::ConsoleAuth;
@@ -85,7 +104,24 @@ impl ComputeService {
         check_console_type(protocol, console_type)?;
         let token = uuid::Uuid::new_v4().to_string();
         let now = ferrostack_store::now_micros();
-        let base = format!("{}/compute/console/", self.config.public_url);
+        let host = inst.host.clone().unwrap_or_default();
+        // Hosts whose consoles this process reaches get the proxy's URLs (noVNC's page, the
+        // serial websocket); simulated hosts the page that says there is no console.
+        let proxied =
+            self.consoles.of(&host).is_some() && ConsoleKind::of_type(console_type).is_some();
+        let base = if !proxied {
+            format!("{}/compute/console/", self.config.public_url)
+        } else if console_type == "serial" {
+            format!(
+                "{}/compute/console/websockify",
+                websocket_base(&self.config.public_url)
+            )
+        } else {
+            format!(
+                "{}/compute/console/novnc/vnc_lite.html",
+                self.config.public_url
+            )
+        };
         let auth = ConsoleAuth {
             instance_uuid: inst.uuid.clone(),
             console_type: console_type.to_string(),
@@ -99,7 +135,61 @@ impl ComputeService {
         let mut tx = self.db.begin_write().await?;
         db::insert_console_auth(&mut tx, &token_hash(&token), &auth, now).await?;
         tx.commit().await?;
+        if proxied && console_type == "novnc" {
+            // noVNC opens `ws(s)://<its own host>/<path>`: the websocket under this cloud's
+            // public path, the token in it (as Nova's novncproxy URLs).
+            let path = format!(
+                "{}/compute/console/websockify?token={token}",
+                url_path(&self.config.public_url)
+            );
+            let path: String =
+                url::form_urlencoded::byte_serialize(path.trim_start_matches('/').as_bytes())
+                    .collect();
+            return Ok(format!("{base}?path={path}"));
+        }
         Ok(format!("{base}?token={token}"))
+    }
+
+    /// Opens the console a token authorizes, consuming the token: Unauthorized for a token
+    /// unknown, expired or already used; Conflict when the guest's console cannot be reached.
+    pub async fn open_console(&self, token: &str) -> Result<Box<dyn ConsoleStream>> {
+        let auth = {
+            let mut tx = self.db.begin_write().await?;
+            let a =
+                db::take_console_auth(&mut tx, &token_hash(token), ferrostack_store::now_micros())
+                    .await?;
+            tx.commit().await?;
+            a
+        };
+        let Some(auth) = auth else {
+            return Err(ComputeError::Api(ferrostack_api::ApiError::unauthorized(
+                "The console token is invalid, expired or already used.",
+            )));
+        };
+        let inst = {
+            let mut conn = self.db.pool.acquire().await?;
+            instances::get(&mut conn, &auth.instance_uuid, false).await?
+        };
+        let inst = inst.ok_or_else(|| {
+            ComputeError::NotFound(format!(
+                "Instance {} could not be found.",
+                auth.instance_uuid
+            ))
+        })?;
+        check_console_state(&inst)?;
+        let host = inst.host.clone().unwrap_or_default();
+        let kind = ConsoleKind::of_type(&auth.console_type).ok_or_else(|| {
+            ComputeError::Conflict(format!("{} consoles are not proxied.", auth.console_type))
+        })?;
+        let opener = self.consoles.of(&host).ok_or_else(|| {
+            ComputeError::Conflict(format!(
+                "The console of a guest on host {host} cannot be reached from this controller."
+            ))
+        })?;
+        opener
+            .open(&inst.uuid, kind)
+            .await
+            .map_err(|e| ComputeError::Conflict(format!("Guest console not available: {e}")))
     }
 
     /// The unexpired authorization of a console token.

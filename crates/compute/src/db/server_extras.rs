@@ -129,6 +129,22 @@ pub struct ConsoleAuth {
     pub expires: i64,
 }
 
+/// Takes a console authorization: returns it (when unexpired) and deletes it, so a token opens
+/// one console connection only.
+pub async fn take_console_auth(
+    conn: &mut Conn,
+    token_hash: &str,
+    now: i64,
+) -> DbResult<Option<ConsoleAuth>> {
+    let found = console_auth(conn, token_hash, now).await?;
+    let gone = sqlx::query("DELETE FROM console_auth_tokens WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(&mut *conn)
+        .await?;
+    // Two connections racing for one token: only the one whose delete counted gets it.
+    Ok(found.filter(|_| gone.rows_affected() > 0))
+}
+
 /// Stores a console authorization under the hash of its token; drops expired ones.
 pub async fn insert_console_auth(
     conn: &mut Conn,

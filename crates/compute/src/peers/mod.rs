@@ -4,10 +4,12 @@
 //! process (the consumer adapts; the orphan rule keeps those impls here). The peers' data
 //! types (images, allocations, providers, their errors) still come from their crates.
 
+pub mod consoles;
 mod images;
 mod placement;
 mod projects;
 
+pub use consoles::{ConsoleHosts, ConsoleKind, ConsoleStream, Consoles};
 pub use images::Images;
 pub use placement::Placement;
 pub use projects::Projects;
