@@ -36,6 +36,11 @@ def _qemu_pids(uuid: str) -> list[int]:
     return [int(p) for p in out.stdout.split()]
 
 
+def _cmdline(uuid: str) -> str:
+    """The command line of the QEMU running guest ``uuid``."""
+    return Path(f"/proc/{_qemu_pids(uuid)[0]}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
 def _console(cloud, server_id) -> str:
     return os_cli(cloud.env, "console", "log", "show", server_id, json_output=False)
 
@@ -184,12 +189,12 @@ def test_rescue_and_unrescue(qc, vm):
     os_cli(qc.env, "server", "rescue", vm, json_output=False)
     _wait(qc, vm, "RESCUE")
     _wait_ready(qc, vm, boots + 1)
-    cmd = Path(f"/proc/{_qemu_pids(vm)[0]}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    cmd = _cmdline(vm)
     assert "rescue-disk.qcow2" in cmd and "/disk.qcow2" in cmd, cmd
     os_cli(qc.env, "server", "unrescue", vm, json_output=False)
     _wait(qc, vm, "ACTIVE")
     _wait_ready(qc, vm, boots + 2)
-    cmd = Path(f"/proc/{_qemu_pids(vm)[0]}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    cmd = _cmdline(vm)
     assert "rescue-disk.qcow2" not in cmd, cmd
 
 
@@ -231,7 +236,7 @@ def test_resize_revert_and_confirm(qc, host, vm):
     assert s["flavor"]["original_name"] == "m1.small"
     guest = _host_dirs(qc, host) / "instances" / vm
     assert virtual_size() == 20 << 30, sorted(p.name for p in guest.iterdir())
-    cmd = Path(f"/proc/{_qemu_pids(vm)[0]}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    cmd = _cmdline(vm)
     assert "2048M" in cmd, cmd
     os_cli(qc.env, "server", "resize", "revert", vm, json_output=False)
     s = _wait(qc, vm, "ACTIVE")

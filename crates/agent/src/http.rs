@@ -489,8 +489,7 @@ impl Controller for HttpController {
         image_id: &str,
         dest: &std::path::Path,
     ) -> Result<(), LinkError> {
-        use tokio::io::AsyncWriteExt;
-        let mut resp = self
+        let resp = self
             .call(
                 Method::GET,
                 &format!("hosts/{host}/images/{image_id}/file"),
@@ -498,18 +497,10 @@ impl Controller for HttpController {
                 TRANSFER_TIMEOUT,
             )
             .await?;
-        let write =
-            |e: std::io::Error| LinkError::transport(format!("writing {}", dest.display()), e);
-        let mut file = tokio::fs::File::create(dest).await.map_err(write)?;
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| LinkError::transport(format!("downloading image {image_id}"), e))?
-        {
-            file.write_all(&chunk).await.map_err(write)?;
-        }
-        file.sync_all().await.map_err(write)?;
-        Ok(())
+        crate::transfer::write_stream(dest, resp.bytes_stream(), |e| {
+            LinkError::transport(format!("downloading image {image_id}"), e)
+        })
+        .await
     }
 
     async fn heartbeat(&self, host: &str) -> Result<(), LinkError> {

@@ -12,6 +12,7 @@
 pub mod http;
 pub mod image_cache;
 pub mod qemu_host;
+pub mod transfer;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -296,7 +296,7 @@ impl Cloud {
         capacity: (i64, i64, i64),
         delay: Duration,
     ) -> Vec<tokio::task::JoinHandle<()>> {
-        fake_host_names(prefix, n)
+        local_host_names(prefix, n)
             .into_iter()
             .map(|name| {
                 let driver = Arc::new(ferrostack_virt::fake::FakeDriver::new(
@@ -306,9 +306,7 @@ impl Cloud {
             })
             .collect()
     }
-}
 
-impl Cloud {
     /// `n` compute hosts on this machine's QEMU (`prefix`, or `prefix-1..n`), each with its
     /// own directories under `settings.data_dir` and an in-process agent. QEMU is probed once
     /// (version, KVM or TCG) for all of them.
@@ -319,17 +317,17 @@ impl Cloud {
         settings: &ferrostack_agent::qemu_host::QemuSettings,
     ) -> Result<Vec<tokio::task::JoinHandle<()>>, CloudError> {
         let platform = settings.probe().await?;
-        Ok(fake_host_names(prefix, n)
+        // Every local host's guests have their sockets under the same runtime directory.
+        let consoles: Arc<dyn ferrostack_compute::peers::Consoles> =
+            Arc::new(consoles::QemuConsoles {
+                run_root: settings.run_dir.clone(),
+            });
+        Ok(local_host_names(prefix, n)
             .into_iter()
             .map(|name| {
                 let controller = ferrostack_compute::agent_link::local_controller(&self.compute);
                 let driver = Arc::new(settings.driver(&platform, &name, controller.clone()));
-                self.compute.consoles.register(
-                    &name,
-                    Arc::new(consoles::QemuConsoles {
-                        run_root: settings.run_dir.clone(),
-                    }),
-                );
+                self.compute.consoles.register(&name, consoles.clone());
                 ferrostack_compute::agent_link::spawn_agent_with(controller, &name, driver)
             })
             .collect())
@@ -337,7 +335,7 @@ impl Cloud {
 }
 
 /// The names the local hosts get: `prefix` alone, or `prefix-1..n`.
-pub fn fake_host_names(prefix: &str, n: usize) -> Vec<String> {
+pub fn local_host_names(prefix: &str, n: usize) -> Vec<String> {
     if n == 1 {
         vec![prefix.to_string()]
     } else {

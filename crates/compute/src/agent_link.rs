@@ -464,22 +464,15 @@ impl Controller for LocalController {
         image_id: &str,
         dest: &std::path::Path,
     ) -> Result<(), LinkError> {
-        use futures::StreamExt;
-        use tokio::io::AsyncWriteExt;
-        let mut data = self
+        let data = self
             .0
             .image_data_for_host(image_id)
             .await
             .map_err(err("reading image data"))?;
-        let write =
-            |e: std::io::Error| LinkError::transport(format!("writing {}", dest.display()), e);
-        let mut file = tokio::fs::File::create(dest).await.map_err(write)?;
-        while let Some(chunk) = data.next().await {
-            let chunk = chunk.map_err(|e| LinkError::controller("reading image data", e))?;
-            file.write_all(&chunk).await.map_err(write)?;
-        }
-        file.sync_all().await.map_err(write)?;
-        Ok(())
+        ferrostack_agent::transfer::write_stream(dest, data, |e| {
+            LinkError::controller("reading image data", e)
+        })
+        .await
     }
 }
 

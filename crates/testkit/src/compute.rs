@@ -18,7 +18,7 @@ use crate::TestCloud as Core;
 pub const PUBLIC_URL: &str = "http://cloud.test";
 
 pub use crate::engines;
-pub use ferrostack_cloud::fake_host_names;
+pub use ferrostack_cloud::local_host_names;
 
 /// A test cloud seen from the compute API.
 pub struct ComputeCloud {
@@ -298,7 +298,7 @@ impl ComputeCloud {
         for h in self.spawn_fake_hosts("host", n, HOST_CAPACITY) {
             self.track(h);
         }
-        let names = ferrostack_cloud::fake_host_names("host", n);
+        let names = ferrostack_cloud::local_host_names("host", n);
         for h in &names {
             self.wait_host(h).await;
         }

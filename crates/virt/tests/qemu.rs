@@ -97,13 +97,8 @@ async fn a_qemu_that_refuses_to_start_says_why() {
     assert!(!Path::new(&dir.qmp_socket()).exists() || !dir.pid_file().exists());
 }
 
-#[tokio::test]
-async fn a_killed_qemu_is_not_adopted() {
-    let root = tempfile::tempdir().unwrap();
-    let dir = GuestDir::new(root.path(), "killed");
-    let p = QemuProcess::launch(&qemu(), &dir, &machine())
-        .await
-        .unwrap();
+/// SIGKILLs a QEMU (as a crash would end it) and waits, up to 2 s, until it is gone.
+async fn kill_9(p: &QemuProcess) {
     std::process::Command::new("kill")
         .args(["-9", &p.pid.to_string()])
         .status()
@@ -114,6 +109,16 @@ async fn a_killed_qemu_is_not_adopted() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+#[tokio::test]
+async fn a_killed_qemu_is_not_adopted() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = GuestDir::new(root.path(), "killed");
+    let p = QemuProcess::launch(&qemu(), &dir, &machine())
+        .await
+        .unwrap();
+    kill_9(&p).await;
     assert!(!p.is_alive());
     // The pid file is still there (QEMU had no chance to remove it) but names no QEMU of ours.
     assert!(QemuProcess::adopt(&dir).await.unwrap().is_none());
@@ -363,16 +368,7 @@ mod driver {
             .await
             .unwrap()
             .unwrap();
-        std::process::Command::new("kill")
-            .args(["-9", &p.pid.to_string()])
-            .status()
-            .unwrap();
-        for _ in 0..200 {
-            if !p.is_alive() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        super::kill_9(&p).await;
         assert_eq!(power(&d2, uuid).await, Some(PowerState::Shutdown));
 
         d2.power_on(uuid).await.unwrap();

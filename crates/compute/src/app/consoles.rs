@@ -105,49 +105,53 @@ impl ComputeService {
         let token = uuid::Uuid::new_v4().to_string();
         let now = ferrostack_store::now_micros();
         let host = inst.host.clone().unwrap_or_default();
+        let public = &self.config.public_url;
         // Hosts whose consoles this process reaches get the proxy's URLs (noVNC's page, the
         // serial websocket); simulated hosts the page that says there is no console.
-        let proxied =
-            self.consoles.of(&host).is_some() && ConsoleKind::of_type(console_type).is_some();
-        let base = if !proxied {
-            format!("{}/compute/console/", self.config.public_url)
-        } else if console_type == "serial" {
-            format!(
-                "{}/compute/console/websockify",
-                websocket_base(&self.config.public_url)
-            )
-        } else {
-            format!(
-                "{}/compute/console/novnc/vnc_lite.html",
-                self.config.public_url
-            )
+        let proxied = self
+            .consoles
+            .of(&host)
+            .and_then(|_| ConsoleKind::of_type(console_type));
+        let (base, url) = match proxied {
+            None => {
+                let base = format!("{public}/compute/console/");
+                let url = format!("{base}?token={token}");
+                (base, url)
+            }
+            Some(ConsoleKind::Serial) => {
+                let base = format!("{}/compute/console/websockify", websocket_base(public));
+                let url = format!("{base}?token={token}");
+                (base, url)
+            }
+            Some(ConsoleKind::Vnc) => {
+                // noVNC opens `ws(s)://<its own host>/<path>`: the websocket under this
+                // cloud's public path, the token in it (as Nova's novncproxy URLs).
+                let base = format!("{public}/compute/console/novnc/vnc_lite.html");
+                let path = format!(
+                    "{}/compute/console/websockify?token={token}",
+                    url_path(public)
+                );
+                let path: String =
+                    url::form_urlencoded::byte_serialize(path.trim_start_matches('/').as_bytes())
+                        .collect();
+                let url = format!("{base}?path={path}");
+                (base, url)
+            }
         };
         let auth = ConsoleAuth {
             instance_uuid: inst.uuid.clone(),
             console_type: console_type.to_string(),
-            host: inst.host.clone().unwrap_or_default(),
+            host,
             // The fake driver's guests listen nowhere; Nova's fake driver reports this port.
             port: FAKE_CONSOLE_PORT,
             internal_access_path: None,
-            access_url_base: base.clone(),
+            access_url_base: base,
             expires: now + CONSOLE_TOKEN_TTL_SECS * 1_000_000,
         };
         let mut tx = self.db.begin_write().await?;
         db::insert_console_auth(&mut tx, &token_hash(&token), &auth, now).await?;
         tx.commit().await?;
-        if proxied && console_type == "novnc" {
-            // noVNC opens `ws(s)://<its own host>/<path>`: the websocket under this cloud's
-            // public path, the token in it (as Nova's novncproxy URLs).
-            let path = format!(
-                "{}/compute/console/websockify?token={token}",
-                url_path(&self.config.public_url)
-            );
-            let path: String =
-                url::form_urlencoded::byte_serialize(path.trim_start_matches('/').as_bytes())
-                    .collect();
-            return Ok(format!("{base}?path={path}"));
-        }
-        Ok(format!("{base}?token={token}"))
+        Ok(url)
     }
 
     /// Opens the console a token authorizes, consuming the token: Unauthorized for a token

@@ -192,6 +192,31 @@ api_test!(
 );
 
 api_test!(
+    /// A host fetches an image over HTTP into its cache, checked against the image's hash,
+    /// and both controller links write the same bytes.
+    async fn images_reach_a_remote_host_over_http(c) {
+        let (base, server_task) = serve(c).await;
+        let http: Arc<dyn Controller> =
+            Arc::new(HttpController::new(&base, admin_auth(c, &base)).unwrap());
+        let image = c.make_image(0, 0).await;
+        let info = http.image(HOST, &image).await.unwrap();
+        assert_eq!(info.status, "active");
+        assert_eq!(info.size, Some(4096));
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ferrostack_agent::image_cache::ImageCache::new(dir.path(), HOST, http.clone());
+        let cached = cache.ensure(&info).await.unwrap();
+        assert_eq!(std::fs::read(&cached).unwrap(), vec![7u8; 4096]);
+        let local = ferrostack_compute::agent_link::local_controller(&c.compute);
+        let copy = dir.path().join("local-copy");
+        local.download_image(HOST, &image, &copy).await.unwrap();
+        assert_eq!(std::fs::read(&copy).unwrap(), vec![7u8; 4096]);
+        let missing = http.image(HOST, "no-such-image").await.unwrap_err();
+        assert!(matches!(missing, ferrostack_agent_api::LinkError::Refused { status: 404, .. }), "{missing}");
+        server_task.abort();
+    }
+);
+
+api_test!(
     async fn agent_endpoints_need_an_admin_or_service_token(c) {
         let path = format!("/compute/agent-api/v1/hosts/{HOST}/desired");
         let (s, _, _) = c.raw(Method::GET, &path, None, None, &[]).await;

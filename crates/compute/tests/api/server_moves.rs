@@ -52,7 +52,7 @@ async fn with_hosts(c: &TestCloud, n: usize) -> String {
     let resp = c.router.clone().oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     // Every host registered, with capacity, before the test goes on.
-    let names = crate::common::fake_host_names("mv", n);
+    let names = crate::common::local_host_names("mv", n);
     for h in &names {
         c.wait_host(h).await;
     }

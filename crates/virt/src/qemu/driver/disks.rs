@@ -17,10 +17,10 @@ impl QemuDriver {
     /// keeps running: QEMU copies the disk as it was when the copy started (a backup job),
     /// as Nova's live snapshots do; a guest that is not running is copied with qemu-img.
     pub(super) async fn snapshot_disk(&self, uuid: &str, dest: &Path) -> Result<()> {
-        let dir = self.dir_of(uuid);
-        if !layout::spec_file(&dir).exists() {
+        if !self.exists(uuid) {
             return Err(DriverError::NotFound(uuid.to_string()));
         }
+        let dir = self.dir_of(uuid);
         let _ = tokio::fs::remove_file(dest).await;
         let running = self.process(uuid).await?;
         let Some(p) = running else {

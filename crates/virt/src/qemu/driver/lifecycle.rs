@@ -187,19 +187,7 @@ impl QemuDriver {
         let saved = async {
             qmp.migrate(&format!("exec:cat > {}", layout::shell_word(&part)))
                 .await?;
-            loop {
-                let (status, error) = qmp.migration().await?;
-                match status.as_str() {
-                    "completed" => break,
-                    "failed" | "cancelled" => {
-                        return Err(DriverError::failed(format!(
-                            "saving the machine state of {uuid} failed: {}",
-                            error.unwrap_or(status)
-                        )))
-                    }
-                    _ => tokio::time::sleep(POLL).await,
-                }
-            }
+            wait_for_migration(&qmp, &format!("saving the machine state of {uuid}"), None).await?;
             tokio::fs::rename(&part, &state)
                 .await
                 .map_err(io(format!("keeping {}", state.display())))?;
@@ -235,28 +223,38 @@ impl QemuDriver {
         let p = self.launch(&spec, Some(&state)).await?;
         let qmp = p.qmp();
         let until = tokio::time::Instant::now() + Duration::from_secs(120);
-        loop {
-            let (status, error) = qmp.migration().await?;
-            match status.as_str() {
-                "completed" => break,
-                "failed" | "cancelled" => {
-                    let _ = p.kill(Duration::from_secs(5)).await;
-                    return Err(DriverError::failed(format!(
-                        "restoring the machine state of {uuid} failed: {}",
-                        error.unwrap_or(status)
-                    )));
-                }
-                _ if tokio::time::Instant::now() >= until => {
-                    let _ = p.kill(Duration::from_secs(5)).await;
-                    return Err(DriverError::failed(format!(
-                        "restoring the machine state of {uuid} did not finish"
-                    )));
-                }
-                _ => tokio::time::sleep(POLL).await,
-            }
+        let what = format!("restoring the machine state of {uuid}");
+        if let Err(e) = wait_for_migration(&qmp, &what, Some(until)).await {
+            let _ = p.kill(Duration::from_secs(5)).await;
+            return Err(e);
         }
         // The vCPUs were stopped when the state was saved.
         qmp.cont().await?;
         layout::remove_file(&state).await
+    }
+}
+
+/// Waits for the guest's migration (`what`, for the error) to complete: an error when it
+/// failed, was cancelled, or is still going at `until`.
+async fn wait_for_migration(
+    qmp: &super::super::Qmp,
+    what: &str,
+    until: Option<tokio::time::Instant>,
+) -> Result<()> {
+    loop {
+        let (status, error) = qmp.migration().await?;
+        match status.as_str() {
+            "completed" => return Ok(()),
+            "failed" | "cancelled" => {
+                return Err(DriverError::failed(format!(
+                    "{what} failed: {}",
+                    error.unwrap_or(status)
+                )))
+            }
+            _ if until.is_some_and(|u| tokio::time::Instant::now() >= u) => {
+                return Err(DriverError::failed(format!("{what} did not finish")))
+            }
+            _ => tokio::time::sleep(POLL).await,
+        }
     }
 }
