@@ -39,6 +39,22 @@ pub trait Controller: Send + Sync {
         image_id: &str,
         dest: &std::path::Path,
     ) -> Result<(), LinkError>;
+    /// Hands the root disk of a guest leaving `host` (the source of cold move `migration`) to
+    /// the controller, which keeps it for the destination.
+    async fn upload_migration_disk(
+        &self,
+        host: &str,
+        migration: &str,
+        path: &std::path::Path,
+    ) -> Result<(), LinkError>;
+    /// Writes the disk handed over for `migration` to `dest` (`host` is the move's
+    /// destination); false when the source's driver had no disk to hand over (the fake).
+    async fn download_migration_disk(
+        &self,
+        host: &str,
+        migration: &str,
+        dest: &std::path::Path,
+    ) -> Result<bool, LinkError>;
     /// The questions waiting for `host`'s answer.
     async fn queries(&self, host: &str) -> Result<Vec<Query>, LinkError>;
     async fn answer(&self, host: &str, query_id: &str, answer: &Answer) -> Result<(), LinkError>;

@@ -203,6 +203,12 @@ pub struct DesiredGuest {
     /// `known_power`: then only a change is worth a report.
     pub settled: bool,
     pub known_power: PowerState,
+    /// How the guest comes here from another host, while a move brings it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival: Option<crate::Arrival>,
+    /// What this host (a move's source) does with its guest before it goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub departure: Option<crate::Departure>,
 }
 
 /// What the agent saw after converging one guest.
@@ -217,6 +223,11 @@ pub struct GuestReport {
     pub gone: bool,
     /// Why converging failed, for the instance fault.
     pub error: Option<String>,
+    /// A live migration's destination waiting for the guest: where (opaque to the
+    /// controller, passed to the source as [`Departure::Live`](crate::Departure)'s endpoint).
+    /// The guest is not there yet, whatever `power` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incoming: Option<String>,
 }
 
 #[cfg(test)]

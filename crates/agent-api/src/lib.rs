@@ -8,6 +8,7 @@ mod error;
 mod guest;
 mod host;
 mod image;
+mod moves;
 mod query;
 
 pub use controller::Controller;
@@ -16,4 +17,5 @@ pub use error::{BoxError, LinkError};
 pub use guest::{Desired, DesiredGuest, GuestReport, GuestSpec, OneShot, PowerState};
 pub use host::HostInfo;
 pub use image::ImageInfo;
+pub use moves::{Arrival, Departure};
 pub use query::{Answer, Ask, Query};

@@ -469,6 +469,53 @@ impl Controller for HttpController {
         Ok(())
     }
 
+    async fn upload_migration_disk(
+        &self,
+        host: &str,
+        migration: &str,
+        path: &std::path::Path,
+    ) -> Result<(), LinkError> {
+        self.send(
+            Method::PUT,
+            &format!("hosts/{host}/migrations/{migration}/disk"),
+            TRANSFER_TIMEOUT,
+            |req| async move {
+                let file = tokio::fs::File::open(path)
+                    .await
+                    .map_err(|e| LinkError::transport(format!("opening {}", path.display()), e))?;
+                Ok(req
+                    .header("content-type", "application/octet-stream")
+                    .body(reqwest::Body::from(file)))
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn download_migration_disk(
+        &self,
+        host: &str,
+        migration: &str,
+        dest: &std::path::Path,
+    ) -> Result<bool, LinkError> {
+        let resp = self
+            .call(
+                Method::GET,
+                &format!("hosts/{host}/migrations/{migration}/disk"),
+                None,
+                TRANSFER_TIMEOUT,
+            )
+            .await?;
+        if resp.status() == reqwest::StatusCode::NO_CONTENT {
+            return Ok(false);
+        }
+        crate::transfer::write_stream(dest, resp.bytes_stream(), |e| {
+            LinkError::transport(format!("downloading the disk of migration {migration}"), e)
+        })
+        .await?;
+        Ok(true)
+    }
+
     async fn image(&self, host: &str, image_id: &str) -> Result<ImageInfo, LinkError> {
         let resp = self
             .call(

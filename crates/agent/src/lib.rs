@@ -20,9 +20,10 @@ use std::time::Duration;
 
 pub use ferrostack_agent_api as protocol;
 use ferrostack_agent_api::{
-    Answer, Ask, Controller, Desired, DesiredGuest, GuestReport, HostReport, LinkError, OneShot,
+    Answer, Arrival, Ask, Controller, Departure, Desired, DesiredGuest, GuestReport, HostReport,
+    LinkError, OneShot,
 };
-use ferrostack_virt::{Driver, PowerState};
+use ferrostack_virt::{Driver, Incoming, PowerState};
 
 /// What `driver` answers to `ask` about guest `uuid`: the agent's answer to a [`Query`](protocol::Query).
 pub async fn ask_driver(driver: &dyn Driver, uuid: &str, ask: Ask) -> Result<String, String> {
@@ -31,6 +32,15 @@ pub async fn ask_driver(driver: &dyn Driver, uuid: &str, ask: Ask) -> Result<Str
         Ask::Diagnostics => driver.diagnostics(uuid).await.map(|v| v.to_string()),
     }
     .map_err(|e| e.to_string())
+}
+
+/// What converging a guest came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Converged {
+    /// The guest is as desired.
+    Done,
+    /// A live migration's destination waits for the guest at `endpoint`.
+    Waiting { endpoint: String },
 }
 
 /// How often an idle agent converges anyway, and heartbeats.
@@ -45,6 +55,9 @@ pub struct Agent {
     pub controller: Arc<dyn Controller>,
     /// The generation whose one-shot was last done, per guest, so a reboot is done once.
     done_one_shot: tokio::sync::Mutex<HashMap<String, i64>>,
+    /// The migrations whose disk this host handed over (once each; again after a restart,
+    /// which only replaces the same file).
+    handed_over: tokio::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Agent {
@@ -54,6 +67,7 @@ impl Agent {
             driver,
             controller,
             done_one_shot: Default::default(),
+            handed_over: Default::default(),
         }
     }
 
@@ -121,10 +135,10 @@ impl Agent {
             .into_iter()
             .map(|o| (o.uuid, o.power))
             .collect();
-        let mut errors = Vec::with_capacity(desired.len());
+        let mut outcomes = Vec::with_capacity(desired.len());
         for guest in &desired {
             let have = observed.get(&guest.spec.uuid).copied();
-            errors.push(self.converge_guest(guest, have).await.err());
+            outcomes.push(self.converge_guest(guest, have).await);
         }
         if desired.is_empty() {
             return Ok(());
@@ -139,15 +153,21 @@ impl Agent {
             .collect();
         let guests: Vec<GuestReport> = desired
             .iter()
-            .zip(errors)
-            .filter_map(|(guest, error)| {
+            .zip(outcomes)
+            .filter_map(|(guest, outcome)| {
                 let power = now.get(&guest.spec.uuid).copied();
+                let (incoming, error) = match outcome {
+                    Ok(Converged::Done) => (None, None),
+                    Ok(Converged::Waiting { endpoint }) => (Some(endpoint), None),
+                    Err(e) => (None, Some(e)),
+                };
                 let report = GuestReport {
                     uuid: guest.spec.uuid.clone(),
                     generation: guest.generation,
                     power: power.unwrap_or(PowerState::NoState),
                     gone: power.is_none(),
                     error,
+                    incoming,
                 };
                 let news =
                     !guest.settled || report.error.is_some() || report.power != guest.known_power;
@@ -172,10 +192,7 @@ impl Agent {
 
     /// Writes the guest's disk to a scratch file and hands it to the controller.
     async fn snapshot(&self, g: &DesiredGuest, image: &str) -> Result<(), String> {
-        let path = std::env::temp_dir().join(format!(
-            "ferrostack-snapshot-{}-{}",
-            g.spec.uuid, g.generation
-        ));
+        let path = self.scratch("snapshot", &g.spec.uuid, &g.generation.to_string());
         let result = async {
             let format = self
                 .driver
@@ -192,8 +209,111 @@ impl Agent {
         result
     }
 
+    /// A scratch file of this host's agent for a guest (snapshots, handed-over disks).
+    fn scratch(&self, what: &str, uuid: &str, tag: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("ferrostack-{what}-{}-{uuid}-{tag}", self.host))
+    }
+
+    /// A cold move's source: the guest (powered off) hands its disk to the controller.
+    async fn hand_over(&self, uuid: &str, migration: &str) -> Result<(), String> {
+        if self.handed_over.lock().await.contains(migration) {
+            return Ok(());
+        }
+        let path = self.scratch("handover", uuid, migration);
+        let result = async {
+            let has_disk = self
+                .driver
+                .hand_over(uuid, &path)
+                .await
+                .map_err(|e| e.to_string())?;
+            if has_disk {
+                self.controller
+                    .upload_migration_disk(&self.host, migration, &path)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }
+        .await;
+        let _ = tokio::fs::remove_file(&path).await;
+        if result.is_ok() {
+            self.handed_over.lock().await.insert(migration.to_string());
+        }
+        result
+    }
+
+    /// A cold move's destination: builds the guest from the disk its source handed over.
+    async fn receive(&self, g: &DesiredGuest, migration: &str) -> Result<(), String> {
+        let path = self.scratch("receive", &g.spec.uuid, migration);
+        let result = async {
+            let has_disk = self
+                .controller
+                .download_migration_disk(&self.host, migration, &path)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.driver
+                .receive(&g.spec, has_disk.then_some(path.as_path()))
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        let _ = tokio::fs::remove_file(&path).await;
+        result
+    }
+
     /// Brings one guest to its desired state with the fewest driver calls.
     async fn converge_guest(
+        &self,
+        g: &DesiredGuest,
+        have: Option<PowerState>,
+    ) -> Result<Converged, String> {
+        let d = &self.driver;
+        let uuid = g.spec.uuid.as_str();
+        let err = |e: ferrostack_virt::DriverError| e.to_string();
+        match &g.departure {
+            Some(_) if have.is_none() => {
+                return Err(format!(
+                    "guest {uuid} to be moved is not on host {}",
+                    self.host
+                ))
+            }
+            Some(Departure::HandOver { migration }) => {
+                if have != Some(PowerState::Shutdown) {
+                    d.power_off(uuid).await.map_err(err)?;
+                }
+                self.hand_over(uuid, migration).await?;
+                return Ok(Converged::Done);
+            }
+            Some(Departure::Live { endpoint, .. }) => {
+                d.send(uuid, endpoint).await.map_err(err)?;
+                // The destination has the guest: this copy goes (Nova's post live migration
+                // on the source).
+                d.destroy(uuid).await.map_err(err)?;
+                return Ok(Converged::Done);
+            }
+            None => {}
+        }
+        let mut have = have;
+        if let Some(Arrival::Live { sent, .. }) = &g.arrival {
+            match d.incoming(&g.spec, *sent).await.map_err(err)? {
+                Incoming::Waiting { endpoint } => return Ok(Converged::Waiting { endpoint }),
+                // Paused until it may run, like any guest that just arrived.
+                Incoming::Arrived => {
+                    if matches!(have, None | Some(PowerState::NoState)) {
+                        have = Some(PowerState::Paused);
+                        self.done_one_shot
+                            .lock()
+                            .await
+                            .insert(uuid.to_string(), g.generation);
+                    }
+                }
+            }
+        }
+        self.converge_power(g, have).await.map(|()| Converged::Done)
+    }
+
+    /// The guest's power and one-shot operation, wherever it came from.
+    async fn converge_power(
         &self,
         g: &DesiredGuest,
         have: Option<PowerState>,
@@ -228,7 +348,10 @@ impl Agent {
         let mut have = match have {
             Some(p) => p,
             None => {
-                d.spawn(&g.spec).await.map_err(err)?;
+                match &g.arrival {
+                    Some(Arrival::Disk { migration }) => self.receive(g, migration).await?,
+                    _ => d.spawn(&g.spec).await.map_err(err)?,
+                }
                 self.done_one_shot
                     .lock()
                     .await

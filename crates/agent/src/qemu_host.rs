@@ -23,7 +23,7 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct QemuSettings {
     /// Hosts keep their guests and image caches under `<data_dir>/hosts/<host>/`.
     pub data_dir: PathBuf,
-    /// Guests' sockets go under `<run_dir>/<uuid>/` (a short path: see `GuestDir`).
+    /// Guests' sockets go under `<run_dir>/<host>/<uuid>/` (a short path: see `GuestDir`).
     pub run_dir: PathBuf,
     pub binary: PathBuf,
     pub virt_type: VirtTypeSetting,
@@ -32,6 +32,9 @@ pub struct QemuSettings {
     pub probe_kernel: Option<PathBuf>,
     /// How long a guest has to power off after the ACPI button (Nova's shutdown_timeout).
     pub shutdown_timeout: Duration,
+    /// The address other hosts reach this one at to send it guests in live migrations
+    /// (Nova's `live_migration_inbound_addr`); loopback for hosts on one machine.
+    pub migration_address: String,
 }
 
 /// What was found out once for all QEMU hosts of this process.
@@ -110,6 +113,12 @@ impl QemuSettings {
         self.data_dir.join("hosts").join(host)
     }
 
+    /// Where host `host`'s guests have their sockets: one directory per host, since two hosts
+    /// of one machine hold the same guest during a live migration.
+    pub fn host_run_dir(&self, host: &str) -> PathBuf {
+        self.run_dir.join(run_name(host))
+    }
+
     /// The driver of host `host`, its image cache filled through `controller`.
     pub fn driver(
         &self,
@@ -120,14 +129,28 @@ impl QemuSettings {
         let dir = self.host_dir(host);
         QemuDriver {
             root: dir.join("instances"),
-            run_root: self.run_dir.clone(),
+            run_root: self.host_run_dir(host),
             binary: self.binary.clone(),
             accel: platform.choice.accel,
             qemu_version: platform.version,
             images: Arc::new(ImageCache::new(dir.join("images"), host, controller)),
             shutdown_timeout: self.shutdown_timeout,
+            migration_address: self.migration_address.clone(),
         }
     }
+}
+
+/// A host's directory name under the run directory: its name, cut short (socket paths must
+/// stay within 107 bytes) with a hash of the whole name to keep cut names apart.
+fn run_name(host: &str) -> String {
+    if host.len() <= 24 {
+        return host.to_string();
+    }
+    let hash = host.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let cut: String = host.chars().take(15).collect();
+    format!("{cut}-{:08x}", hash & 0xffff_ffff)
 }
 
 /// `qemu-system-x86_64` on the `PATH`, else Debian's path.

@@ -7,7 +7,7 @@ use ferrostack_compute::peers::{ConsoleKind, ConsoleStream, Consoles};
 use ferrostack_virt::qemu::GuestDir;
 
 pub struct QemuConsoles {
-    /// The hosts' `run_dir`, where each guest has its sockets.
+    /// The host's socket directory, where each of its guests has its sockets.
     pub run_root: PathBuf,
 }
 

@@ -186,9 +186,14 @@ impl Cloud {
         )
         .await?;
         let placement = PlacementService::new(db.clone(), policy.clone());
+        // Disks handed between hosts wait beside the cloud's other data.
+        let compute_cfg = ferrostack_compute::ComputeConfig {
+            transfer_dir: cfg.data_dir.join("transfers"),
+            ..cfg.compute.clone()
+        };
         let compute = ComputeService::new(
             db.clone(),
-            cfg.compute.clone(),
+            compute_cfg,
             policy.clone(),
             Arc::new(image.clone()),
             placement.clone(),
@@ -317,17 +322,15 @@ impl Cloud {
         settings: &ferrostack_agent::qemu_host::QemuSettings,
     ) -> Result<Vec<tokio::task::JoinHandle<()>>, CloudError> {
         let platform = settings.probe().await?;
-        // Every local host's guests have their sockets under the same runtime directory.
-        let consoles: Arc<dyn ferrostack_compute::peers::Consoles> =
-            Arc::new(consoles::QemuConsoles {
-                run_root: settings.run_dir.clone(),
-            });
         Ok(local_host_names(prefix, n)
             .into_iter()
             .map(|name| {
                 let controller = ferrostack_compute::agent_link::local_controller(&self.compute);
                 let driver = Arc::new(settings.driver(&platform, &name, controller.clone()));
-                self.compute.consoles.register(&name, consoles.clone());
+                let consoles = Arc::new(consoles::QemuConsoles {
+                    run_root: settings.host_run_dir(&name),
+                });
+                self.compute.consoles.register(&name, consoles);
                 ferrostack_compute::agent_link::spawn_agent_with(controller, &name, driver)
             })
             .collect())

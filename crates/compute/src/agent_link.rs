@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrostack_agent_api::{
-    Answer, Ask, Controller, Desired, DesiredGuest, DesiredHost, GuestSpec, HostInfo, HostReport,
-    ImageInfo, LinkError, OneShot, PowerState, Query,
+    Answer, Arrival, Ask, Controller, Departure, Desired, DesiredGuest, DesiredHost, GuestSpec,
+    HostInfo, HostReport, ImageInfo, LinkError, OneShot, PowerState, Query,
 };
 use ferrostack_placement::{ComputeProvider, Inventory};
 use ferrostack_store::now_micros;
@@ -67,6 +67,22 @@ pub fn desired_guest(i: &Instance) -> DesiredGuest {
         generation: i.generation,
         settled: i.done_generation == i.generation,
         known_power: i.power_state,
+        arrival: None,
+        departure: None,
+    }
+}
+
+/// How a guest moving to its destination comes there, or None when the destination must wait
+/// (a cold move's source has not handed the disk over yet) and not see it at all.
+fn arrival(m: &migrations::Migration) -> Option<Option<Arrival>> {
+    let migration = m.uuid.clone();
+    match (m.is_live(), m.status.as_str()) {
+        (false, "migrating") => None,
+        (false, _) => Some(Some(Arrival::Disk { migration })),
+        (true, status) => Some(Some(Arrival::Live {
+            migration,
+            sent: status == "post-migrating",
+        })),
     }
 }
 
@@ -92,13 +108,32 @@ pub fn side_guest(i: &Instance, m: &migrations::Migration, host: &str) -> Option
     let mut g = desired_guest(i);
     g.one_shot = None;
     let as_source = m.source_compute == host;
+    let migration = m.uuid.clone();
     let keep = match (as_source, m.status.as_str()) {
-        // A cold move's source keeps its guest powered off until confirm.
-        (true, "migrating" | "finished") => Some(Desired::Stopped),
-        // The source of a live migration runs the guest until the destination does.
-        (true, "running") => Some(g.desired),
-        (true, "confirming" | "completed" | "accepted" | "done") => None,
-        (false, "reverting") => None,
+        // A cold move's source powers its guest off, hands its disk over, and keeps it
+        // until confirm.
+        (true, "migrating") if m.is_cold() => {
+            g.departure = Some(Departure::HandOver { migration });
+            Some(Desired::Stopped)
+        }
+        (true, "migrating" | "post-migrating" | "finished") if !m.is_live() => {
+            Some(Desired::Stopped)
+        }
+        // The source of a live migration runs the guest until it has sent it to the
+        // destination, once that waits for it.
+        (true, "running") => {
+            if let Some(endpoint) = m.dest_endpoint.clone() {
+                g.departure = Some(Departure::Live {
+                    migration,
+                    endpoint,
+                });
+            }
+            Some(g.desired)
+        }
+        // Live: sent; the others: over.
+        (true, "post-migrating" | "confirming" | "completed" | "accepted" | "done") => None,
+        // A reverted resize's destination, a failed move's destination.
+        (false, "reverting" | "error") => None,
         _ => return None,
     };
     if let (true, Some(f)) = (as_source, &m.old_flavor) {
@@ -109,8 +144,9 @@ pub fn side_guest(i: &Instance, m: &migrations::Migration, host: &str) -> Option
     match keep {
         Some(d) => {
             g.desired = d;
-            // Nothing to report unless the guest drifts.
-            g.settled = true;
+            // Nothing to report unless the guest drifts, or once it has done its part of a
+            // move.
+            g.settled = g.departure.is_none();
             g.known_power = if d == Desired::Stopped {
                 PowerState::Shutdown
             } else {
@@ -258,6 +294,8 @@ impl ComputeService {
         let now = now_micros();
         let mut release = Vec::new();
         let mut drop_images: Vec<String> = Vec::new();
+        let mut wake: Vec<String> = Vec::new();
+        let mut moved_on: Vec<String> = Vec::new();
         let mut tx = self.db.begin_write().await?;
         for r in report.guests {
             // Deleted ones too: a host may still have to report removing a moved copy.
@@ -265,18 +303,73 @@ impl ComputeService {
                 continue;
             };
             if inst.host.as_deref() != Some(host) {
-                // A host the instance left (or a reverted resize's destination).
+                // A host the instance left (or a reverted resize's destination, or a failed
+                // move's).
                 if r.gone {
                     release.extend(crate::app::moves::side_gone(&mut tx, &inst, host, now).await?);
+                    wake.extend(inst.host.clone());
+                    continue;
+                }
+                let Some(m) = migrations::side_of(&mut tx, &inst.uuid, host).await? else {
+                    continue;
+                };
+                let departing = m.source_compute == host
+                    && r.generation == inst.generation
+                    && matches!(m.status.as_str(), "migrating" | "running");
+                if !departing {
+                    continue;
+                }
+                if let Some(e) = &r.error {
+                    // The source could not hand the guest over: it stays there.
+                    if crate::app::moves::roll_back(self, &mut tx, &inst, &m, now).await? {
+                        self.record_failed_move(&mut tx, &inst, e, host, now)
+                            .await?;
+                        wake.push(m.dest_compute.clone());
+                        moved_on.push(m.uuid.clone());
+                    }
+                } else if m.is_cold() && r.power == PowerState::Shutdown {
+                    // The disk is handed over: the destination may build the guest.
+                    migrations::set_status(&mut tx, m.id, "post-migrating", now).await?;
+                    wake.push(m.dest_compute.clone());
                 }
                 continue;
             }
             if inst.deleted {
                 continue;
             }
+            if let Some(endpoint) = &r.incoming {
+                // A live migration's destination waits for the guest: tell the source where.
+                let m = migrations::latest_of(&mut tx, &inst.uuid, &["running"]).await?;
+                if let Some(m) = m.filter(|m| m.dest_compute == host) {
+                    if m.dest_endpoint.as_deref() != Some(endpoint.as_str()) {
+                        migrations::set_dest_endpoint(&mut tx, m.id, endpoint, now).await?;
+                        wake.push(m.source_compute.clone());
+                    }
+                }
+                continue;
+            }
             let current =
                 r.generation == inst.generation && inst.done_generation != inst.generation;
             if let Some(e) = &r.error {
+                let moving = migrations::latest_of(
+                    &mut tx,
+                    &inst.uuid,
+                    &["migrating", "post-migrating", "running"],
+                )
+                .await?
+                .filter(|m| m.dest_compute == host);
+                if let Some(m) = moving.filter(|_| current) {
+                    // The destination could not build or receive the guest: it goes back to
+                    // its source, which still has it.
+                    if crate::app::moves::roll_back(self, &mut tx, &inst, &m, now).await? {
+                        self.record_failed_move(&mut tx, &inst, e, host, now)
+                            .await?;
+                        wake.push(m.source_compute.clone());
+                        wake.push(host.to_string());
+                        moved_on.push(m.uuid.clone());
+                        continue;
+                    }
+                }
                 if current {
                     match failure_keeps_guest(&inst) {
                         // The guest is as it was: back to its state (with the fault), as Nova
@@ -339,7 +432,7 @@ impl ComputeService {
                     now,
                 )
                 .await?;
-                crate::app::moves::arrived(&mut tx, &inst, host, now).await?;
+                moved_on.extend(crate::app::moves::arrived(&mut tx, &inst, host, now).await?);
                 drop_images
                     .extend(crate::app::lifecycle::after_converged(&mut tx, &inst, now).await?);
                 actions::finish_open(&mut tx, &inst.uuid, None, Some(host), now).await?;
@@ -356,6 +449,12 @@ impl ComputeService {
             self.placement.remove_allocations_in(&mut tx, uuid).await?;
         }
         tx.commit().await?;
+        for h in &wake {
+            self.wakeups.wake(h);
+        }
+        for m in &moved_on {
+            self.drop_migration_disk(m).await;
+        }
         for image in &drop_images {
             if let Err(e) = self.image.delete_snapshot_image(image).await {
                 tracing::warn!(%image, error = %e, "could not delete an image the compute service made");
@@ -369,10 +468,41 @@ impl ComputeService {
         Ok(())
     }
 
+    /// A move that failed and was undone: the instance's fault and its action's error.
+    async fn record_failed_move(
+        &self,
+        tx: &mut crate::db::Conn,
+        inst: &Instance,
+        error: &str,
+        host: &str,
+        now: i64,
+    ) -> crate::error::Result<()> {
+        tracing::warn!(uuid = %inst.uuid, %host, %error, "a move failed; the instance stays on its source");
+        instances::add_fault(tx, &inst.uuid, 500, error, "", Some(host), now).await?;
+        actions::finish_open(tx, &inst.uuid, Some(error), Some(host), now).await?;
+        Ok(())
+    }
+
     pub async fn desired_for(&self, host: &str) -> crate::error::Result<DesiredHost> {
         let mut conn = self.db.pool.acquire().await?;
         let list = instances::on_host(&mut conn, host).await?;
-        let mut out: Vec<DesiredGuest> = list.iter().map(desired_guest).collect();
+        let arriving: HashMap<String, migrations::Migration> =
+            migrations::arriving(&mut conn, host)
+                .await?
+                .into_iter()
+                .map(|m| (m.instance_uuid.clone(), m))
+                .collect();
+        let mut out: Vec<DesiredGuest> = Vec::with_capacity(list.len());
+        for i in &list {
+            let mut g = desired_guest(i);
+            if let Some(m) = arriving.get(&i.uuid) {
+                match arrival(m) {
+                    Some(a) => g.arrival = a,
+                    None => continue,
+                }
+            }
+            out.push(g);
+        }
         for m in migrations::side_work(&mut conn, host).await? {
             if out.iter().any(|g| g.spec.uuid == m.instance_uuid) {
                 continue; // the instance itself is here: its own entry decides
@@ -451,6 +581,42 @@ impl Controller for LocalController {
             .store_snapshot_from_host(image_id, data, disk_format)
             .await
             .map_err(err("storing a snapshot"))
+    }
+    async fn upload_migration_disk(
+        &self,
+        host: &str,
+        migration: &str,
+        path: &std::path::Path,
+    ) -> Result<(), LinkError> {
+        use futures::StreamExt;
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| LinkError::transport(format!("opening {}", path.display()), e))?;
+        let data = tokio_util::io::ReaderStream::new(file).boxed();
+        self.0
+            .store_migration_disk(host, migration, data)
+            .await
+            .map_err(err("keeping a handed-over disk"))
+    }
+    async fn download_migration_disk(
+        &self,
+        host: &str,
+        migration: &str,
+        dest: &std::path::Path,
+    ) -> Result<bool, LinkError> {
+        let data = self
+            .0
+            .migration_disk(host, migration)
+            .await
+            .map_err(err("reading a handed-over disk"))?;
+        let Some(data) = data else {
+            return Ok(false);
+        };
+        ferrostack_agent::transfer::write_stream(dest, data, |e| {
+            LinkError::controller("reading a handed-over disk", e)
+        })
+        .await?;
+        Ok(true)
     }
     async fn image(&self, _host: &str, image_id: &str) -> Result<ImageInfo, LinkError> {
         self.0

@@ -23,8 +23,22 @@ pub enum ComputeError {
     Db(#[from] ferrostack_store::sqlx::Error),
     #[error("placement: {0}")]
     Placement(#[from] ferrostack_placement::PlacementError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Api(ApiError),
+}
+
+impl ComputeError {
+    /// An I/O failure of the controller itself (500), `what` saying what it was doing.
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ComputeError {
+        let what = what.into();
+        move |source| ComputeError::Io { what, source }
+    }
 }
 
 pub type Result<T, E = ComputeError> = std::result::Result<T, E>;
@@ -45,6 +59,7 @@ impl From<ComputeError> for ApiError {
             ComputeError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ComputeError::Db(err) => return ApiError::internal(format!("database: {err}")),
             ComputeError::Placement(err) => return ApiError::internal(format!("{err:?}")),
+            ComputeError::Io { .. } => return ApiError::internal(e.to_string()),
             ComputeError::Api(inner) => return inner.clone(),
         };
         ApiError::new(status, e.to_string())

@@ -58,6 +58,9 @@ pub struct ComputeConfig {
     pub force_config_drive: bool,
     /// noVNC's files, served by the console proxy (Debian's package `novnc`).
     pub novnc_dir: std::path::PathBuf,
+    /// Where the disks handed from one host to another in cold moves wait for their
+    /// destination (the cloud puts it in its data directory).
+    pub transfer_dir: std::path::PathBuf,
 }
 
 impl ComputeConfig {
@@ -75,6 +78,7 @@ impl ComputeConfig {
             allow_resize_to_same_host: true,
             force_config_drive: false,
             novnc_dir: "/usr/share/novnc".into(),
+            transfer_dir: std::env::temp_dir().join("ferrostack-transfers"),
         }
     }
 }

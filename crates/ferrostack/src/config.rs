@@ -84,6 +84,12 @@ pub struct CommonOpts {
     /// /run/ferrostack as root.
     #[arg(long, env = "FERROSTACK_RUN_DIR", global = true)]
     pub run_dir: Option<PathBuf>,
+    /// The address other hosts reach this host's QEMU at to send it guests in live
+    /// migrations (Nova's live_migration_inbound_addr). Default 127.0.0.1 (hosts on one
+    /// machine); set it to this machine's address on the hosts' network for agents on
+    /// several machines.
+    #[arg(long, env = "FERROSTACK_MIGRATION_ADDRESS", global = true)]
+    pub migration_address: Option<String>,
     /// Placement allocation ratios of the local hosts (Nova's cpu/ram/disk_allocation_ratio).
     /// Defaults 4.0, 1.0, 1.0.
     #[arg(long, env = "FERROSTACK_CPU_ALLOCATION_RATIO", global = true)]
@@ -157,6 +163,7 @@ struct FileConfig {
     qemu_binary: Option<PathBuf>,
     shutdown_timeout: Option<u64>,
     run_dir: Option<PathBuf>,
+    migration_address: Option<String>,
     cpu_allocation_ratio: Option<f64>,
     ram_allocation_ratio: Option<f64>,
     disk_allocation_ratio: Option<f64>,
@@ -194,6 +201,7 @@ pub struct Config {
     pub qemu_binary: PathBuf,
     pub shutdown_timeout: Duration,
     pub run_dir: PathBuf,
+    pub migration_address: String,
     pub cpu_allocation_ratio: f64,
     pub ram_allocation_ratio: f64,
     pub disk_allocation_ratio: f64,
@@ -330,6 +338,11 @@ impl Config {
                 .clone()
                 .or(file.run_dir)
                 .unwrap_or_else(ferrostack_agent::qemu_host::default_run_dir),
+            migration_address: cli
+                .migration_address
+                .clone()
+                .or(file.migration_address)
+                .unwrap_or_else(|| "127.0.0.1".into()),
             cpu_allocation_ratio: ratio(
                 "cpu",
                 cli.cpu_allocation_ratio.or(file.cpu_allocation_ratio),

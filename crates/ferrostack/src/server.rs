@@ -161,6 +161,7 @@ pub(crate) fn qemu_settings(cfg: &Config) -> ferrostack_agent::qemu_host::QemuSe
             .filter(|k| k.exists())
             .or_else(ferrostack_agent::qemu_host::host_kernel),
         shutdown_timeout: cfg.shutdown_timeout,
+        migration_address: cfg.migration_address.clone(),
     }
 }
 

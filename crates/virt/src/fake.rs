@@ -333,6 +333,42 @@ impl Driver for FakeDriver {
             .map_err(|e| DriverError::failed_with(format!("cannot write snapshot: {e}"), e))?;
         Ok("raw".into())
     }
+
+    /// A simulated guest has no disk: the destination boots a fresh one.
+    async fn hand_over(&self, uuid: &str, _dest: &std::path::Path) -> Result<bool> {
+        if !self.guests.lock().contains_key(uuid) {
+            return Err(DriverError::NotFound(uuid.to_string()));
+        }
+        Ok(false)
+    }
+
+    async fn receive(&self, spec: &GuestSpec, _disk: Option<&std::path::Path>) -> Result<()> {
+        self.spawn(spec).await
+    }
+
+    /// A simulated guest arrives at once, paused as a real one is until the agent lets it run.
+    async fn incoming(&self, spec: &GuestSpec, _sent: bool) -> Result<crate::Incoming> {
+        if self.guests.lock().contains_key(&spec.uuid) {
+            return Ok(crate::Incoming::Arrived);
+        }
+        self.spawn(spec).await?;
+        if let Some(g) = self.guests.lock().get_mut(&spec.uuid) {
+            g.power = PowerState::Paused;
+            g.console
+                .push(format!("[fake] {} arrived on {}", spec.uuid, self.host));
+        }
+        Ok(crate::Incoming::Arrived)
+    }
+
+    async fn send(&self, uuid: &str, _endpoint: &str) -> Result<()> {
+        self.pause_a_moment().await;
+        let mut guests = self.guests.lock();
+        let g = guests
+            .get_mut(uuid)
+            .ok_or_else(|| DriverError::NotFound(uuid.to_string()))?;
+        g.power = PowerState::Shutdown;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! what it runs to what the controller wants; drivers only do what they are told, idempotently.
 //!
 //! `fake` keeps instances in memory with the same state transitions a real guest goes through
-//! (for API tests and for thousands of simulated hosts in one process); `qemu` comes next.
+//! (for API tests and for thousands of simulated hosts in one process); `qemu` runs one QEMU
+//! per guest.
 
 pub mod fake;
 pub mod qemu;
@@ -53,6 +54,15 @@ impl DriverError {
     }
 }
 
+/// Where a live migration's destination is with the guest it receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// Waiting for (or receiving) the guest at `endpoint`, which the source is given.
+    Waiting { endpoint: String },
+    /// The guest is here, paused until the agent lets it run.
+    Arrived,
+}
+
 pub type Result<T, E = DriverError> = std::result::Result<T, E>;
 
 /// A hypervisor driver. Every call is idempotent with respect to the end state: spawning a
@@ -92,4 +102,19 @@ pub trait Driver: Send + Sync {
     /// Gives a powered-off guest the sizes of `spec` (vCPUs, memory, a root disk that only
     /// grows): a resize on the guest's own host, or its revert.
     async fn resize(&self, spec: &GuestSpec) -> Result<()>;
+
+    /// Cold move, on the source: writes the root disk of the powered-off guest to `dest` for
+    /// its new host; false when the driver keeps no disk (the fake).
+    async fn hand_over(&self, uuid: &str, dest: &std::path::Path) -> Result<bool>;
+    /// Cold move, on the destination: creates and starts the guest from the disk another
+    /// host handed over (`None`: there was none, as from the fake driver: a fresh disk).
+    async fn receive(&self, spec: &GuestSpec, disk: Option<&std::path::Path>) -> Result<()>;
+    /// Live migration, on the destination: prepares to receive the guest (idempotent: once
+    /// prepared, reports where it is). `sent`: the source has sent everything, so a guest
+    /// that arrived may be finished (its disk no longer served to the source) and run.
+    async fn incoming(&self, spec: &GuestSpec, sent: bool) -> Result<Incoming>;
+    /// Live migration, on the source: sends the running (or paused) guest, disks and
+    /// memory, to the destination waiting at `endpoint`, and returns once the destination
+    /// has all of it; the guest here is then stopped, to be destroyed.
+    async fn send(&self, uuid: &str, endpoint: &str) -> Result<()>;
 }

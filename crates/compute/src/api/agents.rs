@@ -14,6 +14,10 @@
 //! - `GET  /hosts/{host}/images/{id}/file`                          → the image's data
 //! - `PUT  /hosts/{host}/images/{id}/file` body: the snapshot's data,
 //!   header `X-Image-Disk-Format: raw|qcow2`                        → 204
+//! - `PUT  /hosts/{host}/migrations/{id}/disk` body: the root disk a cold move's source
+//!   hands over                                                     → 204
+//! - `GET  /hosts/{host}/migrations/{id}/disk` (the destination)    → the disk, or 204 when
+//!   the source had none
 //!
 //! Every call needs a token passing the `compute:agent` rule (admin or service role).
 
@@ -51,6 +55,10 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
         .route(
             "/hosts/{host}/images/{id}/file",
             get(image_data).put(snapshot_data),
+        )
+        .route(
+            "/hosts/{host}/migrations/{id}/disk",
+            get(migration_disk).put(hand_over_disk),
         )
 }
 
@@ -203,4 +211,36 @@ async fn snapshot_data(
         .boxed();
     svc.store_snapshot_from_host(&id, data, format).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn hand_over_disk(
+    svc: State,
+    auth: Auth,
+    Path((host, id)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    allow(&svc, &auth, &host)?;
+    let data = body
+        .into_data_stream()
+        .map(|r| r.map_err(std::io::Error::other))
+        .boxed();
+    svc.store_migration_disk(&host, &id, data).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn migration_disk(
+    svc: State,
+    auth: Auth,
+    Path((host, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    allow(&svc, &auth, &host)?;
+    let Some(data) = svc.migration_disk(&host, &id).await? else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let mut resp = Response::new(Body::from_stream(data));
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok(resp)
 }

@@ -278,6 +278,7 @@ impl ComputeService {
                 prior_vm_state: Some(inst.vm_state),
                 prior_power: Some(inst.desired_power),
                 source_cleaned: false,
+                dest_endpoint: None,
                 project_id: inst.project_id.clone(),
                 user_id: auth.user_id.clone(),
                 created_at: now,
@@ -552,36 +553,44 @@ impl ComputeService {
 }
 
 /// Called when the instance's own host reported it converged: a move that brought it there
-/// is done on the destination side.
+/// is done on the destination side. Returns the migration, whose handed-over disk (if any)
+/// is not needed any more.
 pub async fn arrived(
     tx: &mut crate::db::Conn,
     inst: &Instance,
     host: &str,
     now: i64,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let Some(m) = migrations::latest_of(
         tx,
         &inst.uuid,
-        &["migrating", "running", "accepted", "reverting"],
+        &[
+            "migrating",
+            "post-migrating",
+            "running",
+            "accepted",
+            "reverting",
+        ],
     )
     .await?
     else {
-        return Ok(());
+        return Ok(None);
     };
     if m.dest_compute != host {
-        return Ok(());
+        return Ok(None);
     }
     let next = match m.status.as_str() {
         "migrating" => "finished",
-        "running" => "completed",
+        "post-migrating" if m.is_cold() => "finished",
+        "running" | "post-migrating" => "completed",
         // A revert on the same host: the guest has its old sizes again. (Across hosts, the
         // instance is back on the source, and the destination's "gone" report ends it.)
         "reverting" if m.in_place() => "reverted",
-        "reverting" => return Ok(()),
+        "reverting" => return Ok(None),
         _ => "done",
     };
     migrations::set_status(tx, m.id, next, now).await?;
-    Ok(())
+    Ok(Some(m.uuid))
 }
 
 /// Called when a host the instance is not on reports its copy gone. Returns the migration
@@ -595,17 +604,57 @@ pub async fn side_gone(
     let Some(m) = migrations::side_of(tx, &inst.uuid, host).await? else {
         return Ok(None);
     };
-    if m.dest_compute == host && m.status == "reverting" {
-        migrations::set_status(tx, m.id, "reverted", now).await?;
+    if m.dest_compute == host && m.source_compute != host {
+        match m.status.as_str() {
+            "reverting" => migrations::set_status(tx, m.id, "reverted", now).await?,
+            "error" => migrations::set_dest_cleaned(tx, m.id, now).await?,
+            _ => {}
+        }
         return Ok(None);
     }
     let done = match m.status.as_str() {
         "confirming" => "confirmed",
         "completed" | "accepted" | "done" => "completed",
+        // The source of a live migration sent the guest and removed its copy: the
+        // destination may run it (the destination's report then completes the migration).
+        "running" if m.is_live() => "post-migrating",
         // Still needed (a resize that can be reverted, a running live migration): the copy
         // vanished on its own; nothing to record.
         _ => return Ok(None),
     };
     migrations::set_source_cleaned(tx, m.id, done, now).await?;
     Ok(Some(m.uuid))
+}
+
+/// Undoes a move that failed before the instance could run on its destination: the instance
+/// goes back to its source (whose guest is still there: kept stopped by a cold move, running
+/// by a live migration) with its old flavor and its power as before; the migration is
+/// `error`, and the destination removes what it had started. The resources the migration
+/// held on the source become the instance's again (as a revert does). Returns false when the
+/// move can no longer be undone (its source has already let the guest go).
+pub async fn roll_back(
+    svc: &ComputeService,
+    tx: &mut crate::db::Conn,
+    inst: &Instance,
+    m: &Migration,
+    now: i64,
+) -> Result<bool> {
+    let source_has_it = match m.status.as_str() {
+        "migrating" | "running" => true,
+        "post-migrating" => m.is_cold(),
+        _ => false,
+    };
+    if !source_has_it || m.in_place() {
+        return Ok(false);
+    }
+    svc.placement
+        .move_allocations_in(tx, &m.uuid, &inst.uuid, &inst.project_id, &inst.user_id)
+        .await?;
+    migrations::set_status(tx, m.id, "error", now).await?;
+    let old = m.old_flavor.clone().unwrap_or_else(|| inst.flavor.clone());
+    instances::move_to(tx, &inst.uuid, &m.source_compute, &old, now).await?;
+    let desired = m.prior_power.unwrap_or(inst.desired_power);
+    let vm = m.prior_vm_state.unwrap_or(VmState::Active);
+    instances::set_desire(tx, &inst.uuid, desired, vm, None, None, now).await?;
+    Ok(true)
 }

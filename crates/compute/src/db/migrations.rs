@@ -25,6 +25,8 @@ pub struct Migration {
     pub prior_vm_state: Option<VmState>,
     pub prior_power: Option<Desired>,
     pub source_cleaned: bool,
+    /// Where a live migration's destination waits for the guest (its driver's words).
+    pub dest_endpoint: Option<String>,
     pub project_id: String,
     pub user_id: String,
     pub created_at: i64,
@@ -36,11 +38,21 @@ impl Migration {
     pub fn in_place(&self) -> bool {
         self.source_compute == self.dest_compute
     }
+
+    pub fn is_live(&self) -> bool {
+        self.migration_type == "live-migration"
+    }
+
+    /// A resize or cold migration.
+    pub fn is_cold(&self) -> bool {
+        matches!(self.migration_type.as_str(), "resize" | "migration")
+    }
 }
 
 /// Statuses in which the instance itself is still moving (another move must wait).
 pub const IN_PROGRESS: &[&str] = &[
     "migrating",
+    "post-migrating",
     "finished",
     "confirming",
     "reverting",
@@ -49,8 +61,8 @@ pub const IN_PROGRESS: &[&str] = &[
 ];
 
 const COLS: &str = "id, uuid, instance_uuid, source_compute, dest_compute, migration_type, \
-    status, old_flavor, new_flavor, prior_vm_state, prior_power, source_cleaned, project_id, \
-    user_id, created_at, updated_at";
+    status, old_flavor, new_flavor, prior_vm_state, prior_power, source_cleaned, dest_endpoint, \
+    project_id, user_id, created_at, updated_at";
 
 fn from_row(r: &AnyRow) -> DbResult<Migration> {
     let flavor = |col: &str| -> DbResult<Option<FlavorSnapshot>> {
@@ -78,6 +90,7 @@ fn from_row(r: &AnyRow) -> DbResult<Migration> {
             .try_get::<Option<String>, _>("prior_power")?
             .and_then(|s| Desired::parse(&s)),
         source_cleaned: r.try_get::<i64, _>("source_cleaned")? != 0,
+        dest_endpoint: r.try_get("dest_endpoint")?,
         project_id: r.try_get("project_id")?,
         user_id: r.try_get("user_id")?,
         created_at: r.try_get("created_at")?,
@@ -161,13 +174,19 @@ pub async fn set_source_cleaned(conn: &mut Conn, id: i64, status: &str, now: i64
     Ok(())
 }
 
-/// Migrations that make `host` keep or remove a guest of an instance placed elsewhere: the
-/// source of a move until it has removed its copy, and the destination of a reverted resize.
+/// Which migrations make host `$1` keep or remove a guest of an instance placed elsewhere: the
+/// source of a move until it has removed its copy, the destination of a reverted resize, and
+/// the destination of a failed move (another host's) until it has removed what it started.
+const SIDE: &str = "(source_compute = $1 AND source_cleaned = 0 AND status IN ('migrating', \
+    'post-migrating', 'finished', 'confirming', 'running', 'completed', 'accepted', 'done')) \
+    OR (dest_compute = $1 AND status = 'reverting') \
+    OR (dest_compute = $1 AND status = 'error' AND dest_cleaned = 0 AND dest_compute <> source_compute)";
+
+/// Migrations that make `host` keep or remove a guest of an instance placed elsewhere (see
+/// [`SIDE`]).
 pub async fn side_work(conn: &mut Conn, host: &str) -> DbResult<Vec<Migration>> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLS} FROM migrations WHERE (source_compute = $1 AND source_cleaned = 0 \
-         AND status IN ('migrating', 'finished', 'confirming', 'running', 'completed', \
-         'accepted', 'done')) OR (dest_compute = $1 AND status = 'reverting') ORDER BY id"
+        "SELECT {COLS} FROM migrations WHERE {SIDE} ORDER BY id"
     ))
     .bind(host)
     .fetch_all(&mut *conn)
@@ -180,7 +199,7 @@ pub async fn side_work(conn: &mut Conn, host: &str) -> DbResult<Vec<Migration>> 
 pub async fn holding_uuids(conn: &mut Conn) -> DbResult<Vec<String>> {
     sqlx::query_scalar(
         "SELECT uuid FROM migrations WHERE source_cleaned = 0 AND status IN ('migrating', \
-         'finished', 'confirming', 'running', 'completed', 'accepted', 'done')",
+         'post-migrating', 'finished', 'confirming', 'running', 'completed', 'accepted', 'done')",
     )
     .fetch_all(&mut *conn)
     .await
@@ -201,7 +220,7 @@ pub async fn finished_before(conn: &mut Conn, cutoff: i64) -> DbResult<Vec<Migra
 pub async fn abandon_for_delete(conn: &mut Conn, instance_uuid: &str, now: i64) -> DbResult<()> {
     sqlx::query(
         "UPDATE migrations SET status = 'confirming', updated_at = $2 WHERE instance_uuid = $1 \
-         AND status IN ('migrating', 'finished', 'running', 'accepted')",
+         AND status IN ('migrating', 'post-migrating', 'finished', 'running', 'accepted')",
     )
     .bind(instance_uuid)
     .bind(now)
@@ -218,14 +237,55 @@ pub async fn side_of(
     host: &str,
 ) -> DbResult<Option<Migration>> {
     let row = sqlx::query(&format!(
-        "SELECT {COLS} FROM migrations WHERE instance_uuid = $2 AND ((source_compute = $1 \
-         AND source_cleaned = 0 AND status IN ('migrating', 'finished', 'confirming', 'running', \
-         'completed', 'accepted', 'done')) OR (dest_compute = $1 AND status = 'reverting')) \
-         ORDER BY id LIMIT 1"
+        "SELECT {COLS} FROM migrations WHERE instance_uuid = $2 AND ({SIDE}) ORDER BY id LIMIT 1"
     ))
     .bind(host)
     .bind(instance_uuid)
     .fetch_optional(&mut *conn)
     .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Moves bringing guests to `host` that it must build in a particular way (from a handed-over
+/// disk, received live) or must wait for (a cold move whose source has not handed its disk
+/// over yet).
+pub async fn arriving(conn: &mut Conn, host: &str) -> DbResult<Vec<Migration>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLS} FROM migrations WHERE dest_compute = $1 AND source_compute <> $1 \
+         AND status IN ('migrating', 'post-migrating', 'running') \
+         AND migration_type IN ('resize', 'migration', 'live-migration') ORDER BY id"
+    ))
+    .bind(host)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Records where a live migration's destination waits for the guest.
+pub async fn set_dest_endpoint(conn: &mut Conn, id: i64, endpoint: &str, now: i64) -> DbResult<()> {
+    sqlx::query("UPDATE migrations SET dest_endpoint = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(endpoint)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Records that the destination of a failed move has removed what it had started.
+pub async fn set_dest_cleaned(conn: &mut Conn, id: i64, now: i64) -> DbResult<()> {
+    sqlx::query("UPDATE migrations SET dest_cleaned = 1, updated_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn by_uuid(conn: &mut Conn, uuid: &str) -> DbResult<Option<Migration>> {
+    let row = sqlx::query(&format!("SELECT {COLS} FROM migrations WHERE uuid = $1"))
+        .bind(uuid)
+        .fetch_optional(&mut *conn)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }

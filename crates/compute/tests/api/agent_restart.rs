@@ -79,6 +79,18 @@ impl Driver for HangingSpawn {
     async fn resize(&self, spec: &GuestSpec) -> Result<()> {
         self.inner.resize(spec).await
     }
+    async fn hand_over(&self, uuid: &str, dest: &std::path::Path) -> Result<bool> {
+        self.inner.hand_over(uuid, dest).await
+    }
+    async fn receive(&self, spec: &GuestSpec, disk: Option<&std::path::Path>) -> Result<()> {
+        self.inner.receive(spec, disk).await
+    }
+    async fn incoming(&self, spec: &GuestSpec, sent: bool) -> Result<ferrostack_virt::Incoming> {
+        self.inner.incoming(spec, sent).await
+    }
+    async fn send(&self, uuid: &str, endpoint: &str) -> Result<()> {
+        self.inner.send(uuid, endpoint).await
+    }
 }
 
 fn fake(host: &str) -> Arc<FakeDriver> {

@@ -122,3 +122,30 @@ pub async fn flatten(qemu_img: &Path, disk: &Path, dest: &Path) -> Result<()> {
     .await
     .map(|_| ())
 }
+
+/// Points overlay `disk` at `base` (of `base_format`) without touching its data: the same
+/// image's copy on another host (a disk handed over by a cold move).
+pub async fn rebase_unsafe(
+    qemu_img: &Path,
+    disk: &Path,
+    base: &Path,
+    base_format: &str,
+) -> Result<()> {
+    run(
+        qemu_img,
+        &[
+            "rebase".as_ref(),
+            "-q".as_ref(),
+            "-u".as_ref(),
+            "-f".as_ref(),
+            "qcow2".as_ref(),
+            "-F".as_ref(),
+            base_format.as_ref(),
+            "-b".as_ref(),
+            base.as_os_str(),
+            disk.as_os_str(),
+        ],
+    )
+    .await
+    .map(|_| ())
+}

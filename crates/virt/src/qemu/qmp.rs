@@ -216,3 +216,148 @@ impl Qmp {
         }))
     }
 }
+
+/// QMP commands given as JSON arguments: those of live migration, whose generated types follow
+/// a newer QEMU schema than Debian 12's 7.2 and would be built field by field for a few keys.
+macro_rules! json_command {
+    ($ty:ident, $name:literal) => {
+        #[derive(serde::Serialize)]
+        #[serde(transparent)]
+        struct $ty(serde_json::Value);
+        impl qapi::Command for $ty {
+            type Ok = serde_json::Value;
+            const NAME: &'static str = $name;
+            const ALLOW_OOB: bool = false;
+        }
+        impl qapi::qmp::QmpCommand for $ty {}
+    };
+}
+
+json_command!(NbdServerStart, "nbd-server-start");
+json_command!(NbdServerStop, "nbd-server-stop");
+json_command!(BlockExportAdd, "block-export-add");
+json_command!(BlockExportDel, "block-export-del");
+json_command!(QueryBlock, "query-block");
+json_command!(QueryBlockJobs, "query-block-jobs");
+json_command!(DriveMirror, "drive-mirror");
+json_command!(BlockJobCancel, "block-job-cancel");
+json_command!(MigrateIncoming, "migrate-incoming");
+json_command!(MigrateSetParameters, "migrate-set-parameters");
+
+/// A block job as the migration follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockJob {
+    /// The mirror has copied everything and keeps the copy in step.
+    pub ready: bool,
+    pub status: String,
+}
+
+impl Qmp {
+    /// The node name of drive `device` (its top node), which block exports name.
+    pub async fn node_of(&self, device: &str) -> Result<String> {
+        let blocks = self
+            .execute("query-block", QueryBlock(serde_json::json!({})))
+            .await?;
+        blocks
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|b| b["device"] == device)
+            .and_then(|b| b["inserted"]["node-name"].as_str())
+            .map(str::to_string)
+            .ok_or_else(|| QemuError::Qmp {
+                command: "query-block",
+                message: format!("no drive {device}"),
+            })
+    }
+
+    /// Serves the guest's disks over NBD at `host:port` (a live migration's destination).
+    pub async fn nbd_start(&self, host: &str, port: u16) -> Result<()> {
+        let addr = serde_json::json!({
+            "addr": {"type": "inet", "data": {"host": host, "port": port.to_string()}}
+        });
+        self.execute("nbd-server-start", NbdServerStart(addr))
+            .await
+            .map(|_| ())
+    }
+
+    /// Exports drive `device` writable over the NBD server, named as the drive.
+    pub async fn nbd_export(&self, device: &str) -> Result<()> {
+        let node = self.node_of(device).await?;
+        let args = serde_json::json!({
+            "type": "nbd", "id": format!("export-{device}"), "node-name": node,
+            "name": device, "writable": true,
+        });
+        self.execute("block-export-add", BlockExportAdd(args))
+            .await
+            .map(|_| ())
+    }
+
+    /// Stops serving drive `device` and the NBD server (both may already be gone).
+    pub async fn nbd_stop(&self, device: &str) -> Result<()> {
+        let del = serde_json::json!({"id": format!("export-{device}"), "mode": "hard"});
+        let _ = self.execute("block-export-del", BlockExportDel(del)).await;
+        match self
+            .execute("nbd-server-stop", NbdServerStop(serde_json::json!({})))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(QemuError::Qmp { message, .. }) if message.contains("not running") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Starts copying the top layer of drive `device` into `target` (an NBD URI of the
+    /// destination's disk, which has the same base image) as job `job`; writes of the
+    /// guest are mirrored once the job is ready.
+    pub async fn mirror(&self, device: &str, target: &str, job: &str) -> Result<()> {
+        let args = serde_json::json!({
+            "device": device, "job-id": job, "target": target, "format": "raw",
+            "mode": "existing", "sync": "top",
+        });
+        self.execute("drive-mirror", DriveMirror(args))
+            .await
+            .map(|_| ())
+    }
+
+    /// The block job `job`, None when there is none.
+    pub async fn block_job(&self, job: &str) -> Result<Option<BlockJob>> {
+        let jobs = self
+            .execute("query-block-jobs", QueryBlockJobs(serde_json::json!({})))
+            .await?;
+        Ok(jobs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|j| j["device"] == job)
+            .map(|j| BlockJob {
+                ready: j["ready"].as_bool().unwrap_or(false),
+                status: j["status"].as_str().unwrap_or_default().to_string(),
+            }))
+    }
+
+    /// Ends block job `job`. A ready mirror ends with its copy complete (no switch to it).
+    pub async fn block_job_cancel(&self, job: &str, force: bool) -> Result<()> {
+        let args = serde_json::json!({"device": job, "force": force});
+        self.execute("block-job-cancel", BlockJobCancel(args))
+            .await
+            .map(|_| ())
+    }
+
+    /// Waits for the machine state at `uri` (a QEMU started with `-incoming defer`).
+    pub async fn migrate_incoming(&self, uri: &str) -> Result<()> {
+        let args = serde_json::json!({"uri": uri});
+        self.execute("migrate-incoming", MigrateIncoming(args))
+            .await
+            .map(|_| ())
+    }
+
+    /// Lets the migration use the link's whole bandwidth (QEMU's default is 32 MiB/s; Nova's
+    /// `live_migration_bandwidth` defaults to unlimited too).
+    pub async fn migrate_unthrottled(&self) -> Result<()> {
+        let args = serde_json::json!({"max-bandwidth": 1_i64 << 40});
+        self.execute("migrate-set-parameters", MigrateSetParameters(args))
+            .await
+            .map(|_| ())
+    }
+}

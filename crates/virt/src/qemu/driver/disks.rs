@@ -9,6 +9,7 @@ use ferrostack_agent_api::GuestSpec;
 use super::super::disk::{flatten, grow, qemu_img};
 use super::super::io;
 use super::layout::{self, Kind};
+use super::lifecycle::Start;
 use super::QemuDriver;
 use crate::{DriverError, Result};
 
@@ -96,13 +97,13 @@ impl QemuDriver {
         layout::remove_file(&layout::suspend_file(&dir)).await?;
         let made = self.prepare(&dir, Kind::Rescue, image, 0).await;
         let started = match made {
-            Ok(()) => self.launch(&spec, None).await.map(|_| ()),
+            Ok(()) => self.launch(&spec, Start::Boot).await.map(|_| ()),
             Err(e) => Err(e),
         };
         if let Err(e) = started {
             // Not rescued after all: the guest comes back on its own disk.
             self.drop_rescue(&dir).await?;
-            let _ = self.launch(&spec, None).await;
+            let _ = self.launch(&spec, Start::Boot).await;
             return Err(e);
         }
         Ok(())
@@ -119,7 +120,7 @@ impl QemuDriver {
             p.kill(Duration::from_secs(5)).await?;
         }
         self.drop_rescue(&dir).await?;
-        self.launch(&spec, None).await.map(|_| ())
+        self.launch(&spec, Start::Boot).await.map(|_| ())
     }
 
     async fn drop_rescue(&self, dir: &super::super::GuestDir) -> Result<()> {

@@ -14,20 +14,27 @@ use super::layout::{self, Boot, Kind};
 use super::{BootImage, QemuDriver};
 use crate::{DriverError, Result};
 
+/// How a guest's QEMU starts.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Start<'a> {
+    /// Boots the machine.
+    Boot,
+    /// Restores the machine state saved in this file (resume from suspend).
+    Restore(&'a std::path::Path),
+    /// Waits for a live migration's machine state (given later by `migrate-incoming`).
+    Receive,
+}
+
 /// How often a migration or block job is looked at while waiting for it.
-const POLL: Duration = Duration::from_millis(50);
+pub(super) const POLL: Duration = Duration::from_millis(50);
 
 /// How often the ACPI power button is pressed while a guest is asked to power off.
 const SHUTDOWN_RETRY: Duration = Duration::from_secs(5);
 
 impl QemuDriver {
     /// Starts the guest's QEMU from its stored spec, boot record and disk (its rescue boot
-    /// while it is rescued); with `incoming`, restores the machine state saved there.
-    pub(super) async fn launch(
-        &self,
-        spec: &GuestSpec,
-        incoming: Option<&std::path::Path>,
-    ) -> Result<QemuProcess> {
+    /// while it is rescued), as `start` says.
+    pub(super) async fn launch(&self, spec: &GuestSpec, start: Start<'_>) -> Result<QemuProcess> {
         let dir = self.dir_of(&spec.uuid);
         let rescue: Option<Boot> =
             layout::read_json(&layout::boot_file(&dir, Kind::Rescue)).await?;
@@ -59,12 +66,21 @@ impl QemuDriver {
             vnc_socket: Some(dir.vnc_socket()),
         };
         let mut args = machine.args();
-        if let Some(state) = incoming {
-            args.push(OsString::from("-incoming"));
-            args.push(OsString::from(format!(
-                "exec:cat {}",
-                layout::shell_word(state)
-            )));
+        match start {
+            Start::Boot => {}
+            Start::Restore(state) => {
+                args.push(OsString::from("-incoming"));
+                args.push(OsString::from(format!(
+                    "exec:cat {}",
+                    layout::shell_word(state)
+                )));
+            }
+            // Paused (-S) after the migration, until the source's disk copy has ended too.
+            Start::Receive => {
+                for a in ["-S", "-incoming", "defer"] {
+                    args.push(OsString::from(a));
+                }
+            }
         }
         Ok(QemuProcess::launch(&self.binary, &dir, &args).await?)
     }
@@ -166,7 +182,7 @@ impl QemuDriver {
     /// Starts the guest from its disk, dropping any saved machine state.
     pub(super) async fn fresh_start(&self, spec: &GuestSpec) -> Result<()> {
         layout::remove_file(&layout::suspend_file(&self.dir_of(&spec.uuid))).await?;
-        self.launch(spec, None).await.map(|_| ())
+        self.launch(spec, Start::Boot).await.map(|_| ())
     }
 
     /// Suspend to disk (Nova's suspend, libvirt's managed save): the vCPUs stop, the machine
@@ -220,7 +236,7 @@ impl QemuDriver {
             )));
         }
         let spec = layout::read_spec(&dir).await?;
-        let p = self.launch(&spec, Some(&state)).await?;
+        let p = self.launch(&spec, Start::Restore(&state)).await?;
         let qmp = p.qmp();
         let until = tokio::time::Instant::now() + Duration::from_secs(120);
         let what = format!("restoring the machine state of {uuid}");
@@ -236,7 +252,7 @@ impl QemuDriver {
 
 /// Waits for the guest's migration (`what`, for the error) to complete: an error when it
 /// failed, was cancelled, or is still going at `until`.
-async fn wait_for_migration(
+pub(super) async fn wait_for_migration(
     qmp: &super::super::Qmp,
     what: &str,
     until: Option<tokio::time::Instant>,

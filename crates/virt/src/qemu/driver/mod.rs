@@ -8,6 +8,7 @@ mod console;
 mod disks;
 mod layout;
 mod lifecycle;
+mod migration;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,8 +18,7 @@ use ferrostack_agent_api::{GuestSpec, HostInfo};
 
 use super::probe::Accel;
 use super::{io, GuestDir, QemuProcess};
-use crate::{Driver, DriverError, Observed, Result};
-use layout::Kind;
+use crate::{Driver, DriverError, Incoming, Observed, Result};
 
 /// An image as a host boots it: its disk file (cached on this host) and, for images booted
 /// directly, the kernel, ramdisk and command line.
@@ -52,6 +52,10 @@ pub struct QemuDriver {
     pub qemu_version: i64,
     pub images: Arc<dyn ImageSource>,
     pub shutdown_timeout: Duration,
+    /// The address this host's guests are received at in a live migration (the NBD server of
+    /// their disks, the migration stream), which other hosts must reach (Nova's
+    /// `live_migration_inbound_addr`).
+    pub migration_address: String,
 }
 
 impl QemuDriver {
@@ -123,33 +127,9 @@ impl Driver for QemuDriver {
     }
 
     async fn spawn(&self, spec: &GuestSpec) -> Result<()> {
-        if self.exists(&spec.uuid) {
-            return Ok(());
-        }
-        let dir = self.dir_of(&spec.uuid);
-        let result = async {
-            let image = self.images.boot_image(&spec.image_ref).await?;
-            self.prepare(&dir, Kind::Own, image, spec.root_gb).await?;
-            if spec.config_drive {
-                config_drive::build(spec, &layout::config_drive_file(&dir)).await?;
-            }
-            let p = self.launch(spec, None).await?;
-            // Recorded last: a guest without spec.json is not one (a failed spawn leaves
-            // nothing that `list` would report).
-            layout::write_json(&layout::spec_file(&dir), spec).await?;
-            Ok::<_, DriverError>(p)
-        }
-        .await;
-        if let Err(e) = result {
-            // Nothing of a failed spawn stays behind.
-            if let Ok(Some(p)) = QemuProcess::adopt(&dir).await {
-                let _ = p.kill(Duration::from_secs(5)).await;
-            }
-            let _ = tokio::fs::remove_dir_all(&dir.path).await;
-            let _ = tokio::fs::remove_dir_all(&dir.run).await;
-            return Err(e);
-        }
-        Ok(())
+        self.create(spec, migration::Origin::Image)
+            .await
+            .map(|_| ())
     }
 
     async fn destroy(&self, uuid: &str) -> Result<()> {
@@ -274,5 +254,25 @@ impl Driver for QemuDriver {
 
     async fn resize(&self, spec: &GuestSpec) -> Result<()> {
         self.resize_guest(spec).await
+    }
+
+    async fn hand_over(&self, uuid: &str, dest: &Path) -> Result<bool> {
+        self.hand_over_disk(uuid, dest).await.map(|()| true)
+    }
+
+    async fn receive(&self, spec: &GuestSpec, disk: Option<&Path>) -> Result<()> {
+        let origin = match disk {
+            Some(d) => migration::Origin::Disk(d),
+            None => migration::Origin::Image,
+        };
+        self.create(spec, origin).await.map(|_| ())
+    }
+
+    async fn incoming(&self, spec: &GuestSpec, sent: bool) -> Result<Incoming> {
+        self.receive_live(spec, sent).await
+    }
+
+    async fn send(&self, uuid: &str, endpoint: &str) -> Result<()> {
+        self.send_live(uuid, endpoint).await
     }
 }
