@@ -77,32 +77,37 @@ def _host_dirs(cloud, host: str) -> Path:
     return cloud.data_dir / "hosts" / host
 
 
-@pytest.fixture(scope="module")
-def qc(cloud_factory, tmp_path_factory):
-    """A cloud with one QEMU host and the testvm image."""
+def qemu_cloud(cloud_factory, tmp_path_factory, name: str, hosts: int, *extra: str):
+    """Starts a cloud with ``hosts`` local QEMU hosts and the testvm image; yields it, then
+    ends whatever QEMU a failed test left running."""
     if not all((TESTVM_DIR / f).is_file() for f in ("testvm-kernel", "testvm-ramdisk", "testvm.qcow2")):
         pytest.skip(f"no prebuilt testvm in {TESTVM_DIR}")
     run_dir = Path(tmp_path_factory.mktemp("run"))
     wrapper = tmp_path_factory.mktemp("qemu-bin") / "ferrostack-qemu"
     wrapper.write_text(
-        f'#!/bin/sh\nexec "{os.environ["FERROSTACK_BIN"]}" "$@" --compute-driver qemu --compute-hosts 1 '
-        f'--testvm-dir "{TESTVM_DIR}" --run-dir "{run_dir}" --shutdown-timeout 30\n'
+        f'#!/bin/sh\nexec "{os.environ["FERROSTACK_BIN"]}" "$@" --compute-driver qemu --compute-hosts {hosts} '
+        f'--testvm-dir "{TESTVM_DIR}" --run-dir "{run_dir}" --shutdown-timeout 30 {" ".join(extra)}\n'
     )
     wrapper.chmod(0o755)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FERROSTACK_BIN", str(wrapper))
-        c = cloud_factory(unique("qemu"))
+        c = cloud_factory(unique(name))
     c.run_dir = run_dir
     deadline = time.monotonic() + 60
     while True:
         status, body = _nova(c, "GET", "os-hypervisors/detail", mv="2.53")
-        if status == 200 and body["hypervisors"]:
+        if status == 200 and len(body["hypervisors"]) == hosts:
             break
         assert time.monotonic() < deadline, body
         time.sleep(0.2)
     yield c
-    # Whatever a failed test left running goes with the cloud.
     subprocess.run(["pkill", "-9", "-f", str(run_dir)], check=False)
+
+
+@pytest.fixture(scope="module")
+def qc(cloud_factory, tmp_path_factory):
+    """A cloud with one QEMU host and the testvm image."""
+    yield from qemu_cloud(cloud_factory, tmp_path_factory, "qemu", 1)
 
 
 @pytest.fixture(scope="module")
@@ -320,7 +325,7 @@ def test_delete_leaves_nothing(qc, host, vm):
     _wait_gone(qc, vm)
     assert _qemu_pids(vm) == []
     assert not (_host_dirs(qc, host) / "instances" / vm).exists()
-    assert not (qc.run_dir / vm).exists()
+    assert not (qc.run_dir / host / vm).exists()
 
 
 def test_a_config_drive_gives_the_guest_its_identity_and_key(qc, host, tmp_path):

@@ -1,0 +1,227 @@
+"""Real guests moving between two QEMU hosts of one machine (``--compute-hosts 2``), driven by
+the real ``openstack`` client: a resize to the other host and its revert and confirm, a live
+migration, an evacuation. What the guest wrote to its disk travels with it (a pattern written
+into the disk file while the server is off, read back with qemu-io wherever it runs); a live
+migration keeps the very same boot of the guest (its kernel's boot id, read over the serial
+console websocket before and after); each host a guest left keeps nothing of it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import websocket
+
+from conftest import os_cli, unique
+from test_compute import _nova, _server, _wait, _wait_gone
+from test_qemu import BOOT_DEADLINE, _action, _qemu_pids, _wait_ready, qemu_cloud
+
+PATTERN = "-P 0x5a 3M 64k"
+
+
+@pytest.fixture(scope="module")
+def mc(cloud_factory, tmp_path_factory):
+    """Two QEMU hosts; a resize always leaves its host (as with Nova's default)."""
+    yield from qemu_cloud(
+        cloud_factory, tmp_path_factory, "qemu-moves", 2, "--allow-resize-to-same-host", "false"
+    )
+
+
+@pytest.fixture(scope="module")
+def hosts(mc) -> list[str]:
+    _, body = _nova(mc, "GET", "os-hypervisors/detail", mv="2.53")
+    return sorted(h["hypervisor_hostname"] for h in body["hypervisors"])
+
+
+@pytest.fixture(scope="module")
+def vm(mc):
+    created = os_cli(mc.env, "server", "create", "--image", "testvm", "--flavor", "m1.tiny", "--no-network", unique("mv"))
+    _wait(mc, created["id"], "ACTIVE")
+    _wait_ready(mc, created["id"])
+    return created["id"]
+
+
+def _host(cloud, sid) -> str:
+    return _server(cloud, sid)["OS-EXT-SRV-ATTR:host"]
+
+
+def _guest_dir(cloud, host, sid) -> Path:
+    return cloud.data_dir / "hosts" / host / "instances" / sid
+
+
+def _qemu_io(disk: Path, command: str) -> str:
+    ro = ["-r", "-U"] if command.startswith("read") else []
+    out = subprocess.run(["qemu-io", *ro, "-f", "qcow2", "-c", command, str(disk)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout + out.stderr
+
+
+def _has_pattern(disk: Path) -> bool:
+    return "verification failed" not in _qemu_io(disk, f"read {PATTERN}")
+
+
+def _virtual_size(disk: Path) -> int:
+    out = subprocess.run(["qemu-img", "info", "-U", "--output=json", str(disk)], capture_output=True, text=True)
+    return json.loads(out.stdout)["virtual-size"]
+
+
+def _boots_on(cloud, host, sid) -> int:
+    """Boots of the guest seen in its console log on ``host`` (which goes when the guest leaves)."""
+    logs = _guest_dir(cloud, host, sid).glob("console.log*")
+    return sum(p.read_text(errors="replace").count("testvm ready") for p in logs)
+
+
+def _wait_until(what: str, check) -> None:
+    deadline = time.monotonic() + BOOT_DEADLINE
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.5)
+
+
+def _wait_moved(cloud, sid, status: str, host: str) -> dict:
+    deadline = time.monotonic() + BOOT_DEADLINE
+    while True:
+        s = _wait(cloud, sid, status)
+        if s["OS-EXT-SRV-ATTR:host"] == host:
+            return s
+        assert time.monotonic() < deadline, s
+        time.sleep(0.2)
+
+
+def _serial_run(cloud, sid, command: str) -> str:
+    """Runs ``command`` on the guest's serial console through the console proxy's websocket
+    (logging in as testvm/testvm when asked) and returns its output."""
+    url = os_cli(cloud.env, "console", "url", "show", "--serial", sid)["url"]
+    ws = websocket.create_connection(url, timeout=2)
+    seen, sent = "", False
+    deadline = time.monotonic() + 90
+    ws.send_binary(b"\n")
+    try:
+        while True:
+            assert time.monotonic() < deadline, seen[-1000:]
+            try:
+                seen += ws.recv().decode(errors="replace")
+            except websocket.WebSocketTimeoutException:
+                continue
+            if sent:
+                # The marker as printed, not as echoed while typed.
+                if "MARK-42\r\n" in seen:
+                    return seen.split("MARK-42\r\n")[0]
+            elif seen.endswith("login: ") or seen.endswith("Password: "):
+                ws.send_binary(b"testvm\n")
+                seen = ""
+            elif "$ " in seen:
+                ws.send_binary(f"{command}; echo MARK-$((40+2))\n".encode())
+                seen, sent = "", True
+    finally:
+        ws.close()
+
+
+def _boot_id(cloud, sid) -> str:
+    out = _serial_run(cloud, sid, "cat /proc/sys/kernel/random/boot_id")
+    ids = [line.strip() for line in out.splitlines() if len(line.strip()) == 36 and line.count("-") == 4]
+    assert ids, out
+    return ids[0]
+
+
+def _migrations(cloud, sid) -> list[dict]:
+    _, body = _nova(cloud, "GET", f"os-migrations?instance_uuid={sid}", mv="2.80")
+    return body["migrations"]
+
+
+def test_resize_to_another_host_keeps_the_data_and_revert_restores_it(mc, hosts, vm):
+    src = _host(mc, vm)
+    (dst,) = [h for h in hosts if h != src]
+    _action(mc, vm, {"os-stop": None})
+    _wait(mc, vm, "SHUTOFF")
+    _qemu_io(_guest_dir(mc, src, vm) / "disk.qcow2", f"write {PATTERN}")
+    _action(mc, vm, {"os-start": None})
+    _wait(mc, vm, "ACTIVE")
+    _wait_ready(mc, vm, 2)
+
+    os_cli(mc.env, "server", "resize", "--flavor", "m1.small", vm, json_output=False)
+    s = _wait_moved(mc, vm, "VERIFY_RESIZE", dst)
+    assert s["flavor"]["original_name"] == "m1.small"
+    _wait_until("the guest boots on its new host", lambda: _boots_on(mc, dst, vm) == 1)
+    disk = _guest_dir(mc, dst, vm) / "disk.qcow2"
+    assert _virtual_size(disk) == 20 << 30
+    assert _has_pattern(disk), "the disk's data moved with the guest"
+    # The source keeps its copy, powered off, until the resize is confirmed.
+    assert (_guest_dir(mc, src, vm) / "disk.qcow2").is_file()
+    assert len(_qemu_pids(vm)) == 1
+    assert not list((mc.data_dir / "transfers").glob("*")), "the handed-over disk was dropped"
+
+    os_cli(mc.env, "server", "resize", "revert", vm, json_output=False)
+    s = _wait_moved(mc, vm, "ACTIVE", src)
+    assert s["flavor"]["original_name"] == "m1.tiny"
+    _wait_until("the kept copy boots again", lambda: _boots_on(mc, src, vm) == 3)
+    _wait_until("the destination removes its copy", lambda: not _guest_dir(mc, dst, vm).exists())
+    assert _virtual_size(_guest_dir(mc, src, vm) / "disk.qcow2") == 1 << 30
+    assert _has_pattern(_guest_dir(mc, src, vm) / "disk.qcow2")
+
+    os_cli(mc.env, "server", "resize", "--flavor", "m1.small", vm, json_output=False)
+    _wait_moved(mc, vm, "VERIFY_RESIZE", dst)
+    os_cli(mc.env, "server", "resize", "confirm", vm, json_output=False)
+    _wait(mc, vm, "ACTIVE")
+    _wait_until("the source removes its copy", lambda: not _guest_dir(mc, src, vm).exists())
+    assert not (mc.run_dir / src / vm).exists()
+    assert _has_pattern(_guest_dir(mc, dst, vm) / "disk.qcow2")
+    resizes = [m["status"] for m in _migrations(mc, vm) if m["migration_type"] == "resize"]
+    assert resizes == ["confirmed", "reverted"], resizes
+
+
+def test_live_migration_keeps_the_guest_running(mc, hosts, vm):
+    src = _host(mc, vm)
+    _wait_until("the guest is up", lambda: _boots_on(mc, src, vm) >= 1)
+    (dst,) = [h for h in hosts if h != src]
+    before = _boot_id(mc, vm)
+    boots = _boots_on(mc, src, vm)
+    pids = _qemu_pids(vm)
+    os_cli(
+        mc.env, "--os-compute-api-version", "2.30", "server", "migrate", "--live-migration", "--host", dst, vm,
+        json_output=False,
+    )
+    s = _wait_moved(mc, vm, "ACTIVE", dst)
+    assert s["OS-EXT-STS:power_state"] == 1
+    live = [m for m in _migrations(mc, vm) if m["migration_type"] == "live-migration"]
+    assert live and live[0]["status"] == "completed", live
+    assert live[0]["source_compute"] == src and live[0]["dest_compute"] == dst, live
+    # The same boot of the same guest, now in another QEMU, still answering on its console.
+    assert _boot_id(mc, vm) == before
+    assert _boots_on(mc, dst, vm) == 0 and boots >= 1, "the guest did not boot again"
+    assert len(_qemu_pids(vm)) == 1 and _qemu_pids(vm) != pids
+    assert _has_pattern(_guest_dir(mc, dst, vm) / "disk.qcow2")
+    _wait_until("the source removes its copy", lambda: not _guest_dir(mc, src, vm).exists())
+    assert not (mc.run_dir / src / vm).exists()
+
+
+def test_evacuation_rebuilds_the_server_on_the_other_host(mc, hosts, vm):
+    src = _host(mc, vm)
+    (dst,) = [h for h in hosts if h != src]
+    os_cli(mc.env, "--os-compute-api-version", "2.11", "compute", "service", "set", "--down", src, "nova-compute", json_output=False)
+    try:
+        # Before 2.95 an evacuated server runs again where it lands (from 2.95 it is stopped).
+        os_cli(mc.env, "--os-compute-api-version", "2.29", "server", "evacuate", vm)
+        _wait_moved(mc, vm, "ACTIVE", dst)
+        # Rebuilt from its image on the new host: a new boot there.
+        _wait_until("the guest boots on the other host", lambda: _boots_on(mc, dst, vm) == 1)
+        _wait_until("the down host removes its copy", lambda: not _guest_dir(mc, src, vm).exists())
+        assert len(_qemu_pids(vm)) == 1
+    finally:
+        os_cli(mc.env, "--os-compute-api-version", "2.11", "compute", "service", "set", "--up", src, "nova-compute", json_output=False)
+    evac = [m for m in _migrations(mc, vm) if m["migration_type"] == "evacuation"]
+    assert evac and evac[0]["status"] in ("done", "completed"), evac
+
+
+def test_delete_leaves_nothing_on_any_host(mc, hosts, vm):
+    os_cli(mc.env, "server", "delete", vm, json_output=False)
+    _wait_gone(mc, vm)
+    assert _qemu_pids(vm) == []
+    for h in hosts:
+        assert not _guest_dir(mc, h, vm).exists()
+        assert not (mc.run_dir / h / vm).exists()
+    assert not list((mc.data_dir / "transfers").glob("*"))
