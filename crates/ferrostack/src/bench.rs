@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 mod churn;
 mod compute;
+mod qemu;
 
 #[derive(Subcommand)]
 pub enum BenchWhat {
@@ -61,6 +62,24 @@ pub enum BenchWhat {
         /// Seconds to run each list measurement (and the pure selection loop).
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+    },
+    /// Real guests on this machine's QEMU (two local hosts): create to ACTIVE and to
+    /// `testvm ready` one at a time and many at once, QEMU's memory beyond guest RAM, live
+    /// migration time and downtime.
+    Qemu {
+        /// The testvm build (kernel, ramdisk, disk). Default: FERROSTACK_TESTVM_DIR, else
+        /// ~/.cache/ferrostack-testvm/out.
+        #[arg(long)]
+        testvm_dir: Option<std::path::PathBuf>,
+        /// Servers booted one at a time.
+        #[arg(long, default_value_t = 10)]
+        boots: usize,
+        /// Servers booted at once.
+        #[arg(long, default_value_t = 10)]
+        concurrent: usize,
+        /// Live migrations of one guest back and forth (0: none).
+        #[arg(long, default_value_t = 10)]
+        migrations: usize,
     },
     /// Clients of one project creating and deleting servers at once (some giving up on their
     /// requests early, optionally with the cloud killed and restarted), then the invariants:
@@ -121,6 +140,27 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<()> {
             })
             .await
         }
+        BenchWhat::Qemu {
+            testvm_dir,
+            boots,
+            concurrent,
+            migrations,
+        } => {
+            let testvm_dir = testvm_dir
+                .or_else(|| std::env::var_os("FERROSTACK_TESTVM_DIR").map(Into::into))
+                .or_else(|| {
+                    std::env::var_os("HOME")
+                        .map(|h| std::path::PathBuf::from(h).join(".cache/ferrostack-testvm/out"))
+                })
+                .context("no testvm directory (--testvm-dir)")?;
+            qemu::run(qemu::Opts {
+                testvm_dir,
+                boots,
+                concurrent,
+                migrations,
+            })
+            .await
+        }
         BenchWhat::Churn {
             clients,
             seconds,
@@ -176,6 +216,16 @@ async fn start_cloud() -> anyhow::Result<BenchCloud> {
 
 /// Starts a cloud with extra `all-in-one` arguments.
 async fn start_cloud_with(extra: &[&str]) -> anyhow::Result<BenchCloud> {
+    start_cloud_logging(extra, None).await
+}
+
+/// Starts a cloud with extra `all-in-one` arguments whose log (at `filter`) goes to
+/// `cloud.log` in its data directory, for figures only the log has.
+async fn start_cloud_logged(extra: &[&str], filter: &str) -> anyhow::Result<BenchCloud> {
+    start_cloud_logging(extra, Some(filter)).await
+}
+
+async fn start_cloud_logging(extra: &[&str], log: Option<&str>) -> anyhow::Result<BenchCloud> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -188,9 +238,12 @@ async fn start_cloud_with(extra: &[&str]) -> anyhow::Result<BenchCloud> {
         .arg(&dir.0)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(extra)
-        .env("FERROSTACK_LOG", "warn")
+        .env("FERROSTACK_LOG", log.unwrap_or("warn"))
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(match log {
+            Some(_) => Stdio::from(std::fs::File::create(dir.0.join("cloud.log"))?),
+            None => Stdio::inherit(),
+        })
         .kill_on_drop(true)
         .spawn()
         .context("starting the cloud")?;

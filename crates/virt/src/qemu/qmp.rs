@@ -156,6 +156,17 @@ impl Qmp {
         Ok((status, info.error_desc))
     }
 
+    /// What the last (completed) migration took: total time and the guest's downtime in
+    /// milliseconds, and the bytes of memory sent.
+    pub async fn migration_stats(&self) -> Result<MigrationStats> {
+        let info = self.execute("query-migrate", qmp::query_migrate {}).await?;
+        Ok(MigrationStats {
+            total_ms: info.total_time.unwrap_or(0),
+            downtime_ms: info.downtime.unwrap_or(0),
+            ram_bytes: info.ram.map_or(0, |r| r.transferred),
+        })
+    }
+
     /// Cancels a running migration.
     pub async fn migrate_cancel(&self) -> Result<()> {
         self.execute("migrate_cancel", qmp::migrate_cancel {})
@@ -243,6 +254,14 @@ json_command!(DriveMirror, "drive-mirror");
 json_command!(BlockJobCancel, "block-job-cancel");
 json_command!(MigrateIncoming, "migrate-incoming");
 json_command!(MigrateSetParameters, "migrate-set-parameters");
+
+/// What a completed migration took, as QEMU measured it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MigrationStats {
+    pub total_ms: i64,
+    pub downtime_ms: i64,
+    pub ram_bytes: i64,
+}
 
 /// A block job as the migration follows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

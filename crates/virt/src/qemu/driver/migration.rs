@@ -204,7 +204,18 @@ impl QemuDriver {
                 }
                 qmp.migrate_unthrottled().await?;
                 qmp.migrate(&to.memory).await?;
-                wait_for_migration(&qmp, &what, None).await
+                wait_for_migration(&qmp, &what, None).await?;
+                // QEMU's own figures, for the operator (and `ferrostack bench qemu`).
+                if let Ok(s) = qmp.migration_stats().await {
+                    tracing::info!(
+                        %uuid,
+                        total_ms = s.total_ms,
+                        downtime_ms = s.downtime_ms,
+                        ram_bytes = s.ram_bytes,
+                        "live migration sent"
+                    );
+                }
+                Ok(())
             }
             .await;
             if let Err(e) = sent {
