@@ -30,7 +30,12 @@ struct Api {
 }
 
 impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
         let mut req = self
             .client
             .request(method, format!("{}/compute/v2.1/{path}", self.url))
@@ -46,7 +51,9 @@ impl Api {
     }
 
     async fn server(&self, id: &str) -> anyhow::Result<Value> {
-        let (status, body) = self.call(reqwest::Method::GET, &format!("servers/{id}"), None).await?;
+        let (status, body) = self
+            .call(reqwest::Method::GET, &format!("servers/{id}"), None)
+            .await?;
         if status != 200 {
             bail!("server {id}: {status} {body}");
         }
@@ -55,7 +62,9 @@ impl Api {
 
     async fn create(&self, image: &str, name: &str) -> anyhow::Result<String> {
         let body = json!({"server": {"name": name, "imageRef": image, "flavorRef": "1", "networks": "none"}});
-        let (status, out) = self.call(reqwest::Method::POST, "servers", Some(body)).await?;
+        let (status, out) = self
+            .call(reqwest::Method::POST, "servers", Some(body))
+            .await?;
         if status != 202 {
             bail!("create answered {status}: {out}");
         }
@@ -63,10 +72,13 @@ impl Api {
     }
 
     async fn delete(&self, id: &str) -> anyhow::Result<()> {
-        self.call(reqwest::Method::DELETE, &format!("servers/{id}"), None).await?;
+        self.call(reqwest::Method::DELETE, &format!("servers/{id}"), None)
+            .await?;
         let until = Instant::now() + BOOT_LIMIT;
         while Instant::now() < until {
-            let (status, _) = self.call(reqwest::Method::GET, &format!("servers/{id}"), None).await?;
+            let (status, _) = self
+                .call(reqwest::Method::GET, &format!("servers/{id}"), None)
+                .await?;
             if status == 404 {
                 return Ok(());
             }
@@ -133,7 +145,10 @@ fn overhead_mib(pid: i32, guest_mib: u64) -> Option<f64> {
     let mut size_kib = 0u64;
     for line in smaps.lines() {
         let mut words = line.split_whitespace();
-        match (words.next(), words.next().and_then(|n| n.parse::<u64>().ok())) {
+        match (
+            words.next(),
+            words.next().and_then(|n| n.parse::<u64>().ok()),
+        ) {
             (Some("Size:"), Some(n)) => size_kib = n,
             (Some("Rss:"), Some(n)) => {
                 total_kib += n;
@@ -144,7 +159,10 @@ fn overhead_mib(pid: i32, guest_mib: u64) -> Option<f64> {
             _ => {}
         }
     }
-    #[expect(clippy::cast_precision_loss, reason = "memory sizes in KiB are far below 2^52")]
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "memory sizes in KiB are far below 2^52"
+    )]
     Some((total_kib.saturating_sub(guest_kib)) as f64 / 1024.0)
 }
 
@@ -159,7 +177,10 @@ fn qemu_pid(data_dir: &Path, id: &str) -> Option<i32> {
 pub async fn run(o: Opts) -> anyhow::Result<()> {
     for f in ["testvm-kernel", "testvm-ramdisk", "testvm.qcow2"] {
         if !o.testvm_dir.join(f).is_file() {
-            bail!("no {f} in {} (scripts/lib.sh build_testvm builds it)", o.testvm_dir.display());
+            bail!(
+                "no {f} in {} (scripts/lib.sh build_testvm builds it)",
+                o.testvm_dir.display()
+            );
         }
     }
     let testvm = o.testvm_dir.display().to_string();
@@ -188,7 +209,9 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     // The hosts register, and QEMU's acceleration is chosen, as the cloud starts.
     let until = Instant::now() + Duration::from_secs(60);
     let hv = loop {
-        let (_, body) = api.call(reqwest::Method::GET, "os-hypervisors/detail", None).await?;
+        let (_, body) = api
+            .call(reqwest::Method::GET, "os-hypervisors/detail", None)
+            .await?;
         let list = body["hypervisors"].as_array().cloned().unwrap_or_default();
         if list.len() == 2 {
             break list;
@@ -214,7 +237,14 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         hv[0]["hypervisor_type"].as_str().unwrap_or("?"),
         std::fs::read_to_string("/proc/cpuinfo")
             .ok()
-            .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+            .and_then(
+                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
+                    .split(':')
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_string())
+            )
             .unwrap_or_default()
     );
 
@@ -230,8 +260,14 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     }
     let (a50, a90) = median_p90(to_active);
     let (r50, r90) = median_p90(to_ready);
-    println!("create -> ACTIVE        ({:>2} one at a time)   median {a50:>6.2} s   p90 {a90:>6.2} s", o.boots);
-    println!("create -> testvm ready  ({:>2} one at a time)   median {r50:>6.2} s   p90 {r90:>6.2} s", o.boots);
+    println!(
+        "create -> ACTIVE        ({:>2} one at a time)   median {a50:>6.2} s   p90 {a90:>6.2} s",
+        o.boots
+    );
+    println!(
+        "create -> testvm ready  ({:>2} one at a time)   median {r50:>6.2} s   p90 {r90:>6.2} s",
+        o.boots
+    );
 
     // Many at once.
     let start = Instant::now();
@@ -250,7 +286,10 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     let all = start.elapsed().as_secs_f64();
     let (a50, a90) = median_p90(to_active);
     let (r50, r90) = median_p90(to_ready);
-    println!("create -> ACTIVE        ({:>2} at once)         median {a50:>6.2} s   p90 {a90:>6.2} s", o.concurrent);
+    println!(
+        "create -> ACTIVE        ({:>2} at once)         median {a50:>6.2} s   p90 {a90:>6.2} s",
+        o.concurrent
+    );
     println!("create -> testvm ready  ({:>2} at once)         median {r50:>6.2} s   p90 {r90:>6.2} s   all ready after {all:.2} s", o.concurrent);
     let overheads: Vec<f64> = ids
         .iter()
@@ -260,7 +299,10 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         #[expect(clippy::cast_precision_loss, reason = "a handful of guests")]
         let mean = overheads.iter().sum::<f64>() / overheads.len() as f64;
         let max = overheads.iter().copied().fold(0.0, f64::max);
-        println!("QEMU memory beyond guest RAM ({} guests)   mean {mean:>6.1} MiB   max {max:>6.1} MiB", overheads.len());
+        println!(
+            "QEMU memory beyond guest RAM ({} guests)   mean {mean:>6.1} MiB   max {max:>6.1} MiB",
+            overheads.len()
+        );
     }
     for id in &ids {
         api.delete(id).await?;
@@ -273,7 +315,10 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         api.until_ready(&id, start).await?;
         let mut totals = Vec::new();
         for _ in 0..o.migrations {
-            let from = api.server(&id).await?["OS-EXT-SRV-ATTR:host"].as_str().unwrap_or_default().to_string();
+            let from = api.server(&id).await?["OS-EXT-SRV-ATTR:host"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             let to = hv
                 .iter()
                 .filter_map(|h| h["hypervisor_hostname"].as_str())
@@ -282,13 +327,22 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
                 .to_string();
             let start = Instant::now();
             let body = json!({"os-migrateLive": {"host": to, "block_migration": "auto"}});
-            let (status, out) = api.call(reqwest::Method::POST, &format!("servers/{id}/action"), Some(body)).await?;
+            let (status, out) = api
+                .call(
+                    reqwest::Method::POST,
+                    &format!("servers/{id}/action"),
+                    Some(body),
+                )
+                .await?;
             if status != 202 {
                 bail!("live migration answered {status}: {out}");
             }
             loop {
                 let s = api.server(&id).await?;
-                if s["OS-EXT-SRV-ATTR:host"] == to.as_str() && s["OS-EXT-STS:task_state"].is_null() && s["status"] == "ACTIVE" {
+                if s["OS-EXT-SRV-ATTR:host"] == to.as_str()
+                    && s["OS-EXT-STS:task_state"].is_null()
+                    && s["status"] == "ACTIVE"
+                {
                     break;
                 }
                 if start.elapsed() > BOOT_LIMIT || s["status"] == "ERROR" {
