@@ -197,6 +197,11 @@ def test_live_migration_keeps_the_guest_running(mc, hosts, vm):
     assert _has_pattern(_guest_dir(mc, dst, vm) / "disk.qcow2")
     _wait_until("the source removes its copy", lambda: not _guest_dir(mc, src, vm).exists())
     assert not (mc.run_dir / src / vm).exists()
+    # And back, wherever the scheduler sends it (the only other host).
+    os_cli(mc.env, "server", "migrate", "--live-migration", vm, json_output=False)
+    _wait_moved(mc, vm, "ACTIVE", src)
+    assert _boot_id(mc, vm) == before
+    _wait_until("the other host removes its copy", lambda: not _guest_dir(mc, dst, vm).exists())
 
 
 def test_evacuation_rebuilds_the_server_on_the_other_host(mc, hosts, vm):

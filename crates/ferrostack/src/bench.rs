@@ -239,11 +239,12 @@ async fn start_cloud_logging(extra: &[&str], log: Option<&str>) -> anyhow::Resul
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(extra)
         .env("FERROSTACK_LOG", log.unwrap_or("warn"))
-        .stdout(Stdio::null())
-        .stderr(match log {
+        // The log goes to standard output (tracing's default writer).
+        .stdout(match log {
             Some(_) => Stdio::from(std::fs::File::create(dir.0.join("cloud.log"))?),
-            None => Stdio::inherit(),
+            None => Stdio::null(),
         })
+        .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
         .context("starting the cloud")?;

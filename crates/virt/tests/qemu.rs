@@ -670,11 +670,27 @@ mod driver {
         assert!(id(&booted).is_some(), "{booted:?}");
         assert_eq!(id(&booted), id(&after));
 
-        b.power_off(uuid).await.unwrap();
-        assert!(has_pattern(
-            &root.path().join("b").join(uuid).join("disk.qcow2")
-        ));
+        // And back: a guest that came by migration goes on by migration (its QEMU's
+        // `query-migrate` shows the incoming one completed; that is not a sent guest).
+        let ferrostack_virt::Incoming::Waiting { endpoint } = a.incoming(&s, false).await.unwrap()
+        else {
+            panic!("the first host did not wait for the guest")
+        };
+        b.send(uuid, &endpoint).await.unwrap();
         b.destroy(uuid).await.unwrap();
+        assert_eq!(
+            a.incoming(&s, true).await.unwrap(),
+            ferrostack_virt::Incoming::Arrived
+        );
+        a.unpause(uuid).await.unwrap();
+        let back = serial_run(&dir_a, "cat /proc/sys/kernel/random/boot_id").await;
+        assert_eq!(id(&booted), id(&back));
+
+        a.power_off(uuid).await.unwrap();
+        assert!(has_pattern(
+            &root.path().join("a").join(uuid).join("disk.qcow2")
+        ));
+        a.destroy(uuid).await.unwrap();
         assert_nothing_left(&root.path().join("a"));
         assert_nothing_left(&root.path().join("b"));
     }

@@ -360,6 +360,16 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
             .filter_map(|l| l["fields"]["downtime_ms"].as_u64())
             .map(Duration::from_millis)
             .collect();
+        if downtimes.is_empty() {
+            eprintln!(
+                "no 'live migration sent' lines among the {} lines of the cloud's log",
+                log.lines().count()
+            );
+            eprintln!(
+                "{}",
+                log.lines().rev().take(5).collect::<Vec<_>>().join("\n")
+            );
+        }
         let (t50, t90) = median_p90(totals);
         let (d50, d90) = median_p90(downtimes.clone());
         println!("live migration, request -> ACTIVE on the other host ({} runs)   median {t50:>6.2} s   p90 {t90:>6.2} s", o.migrations);

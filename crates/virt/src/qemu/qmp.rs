@@ -23,7 +23,11 @@ pub enum RunState {
     Shutdown,
     /// Suspended to RAM by the guest.
     Suspended,
-    /// Anything else QEMU reports (`inmigrate`, `postmigrate`, `internal-error`, ...).
+    /// Waiting for a migration's machine state (`inmigrate`).
+    Incoming,
+    /// Sent to another QEMU by a migration that completed (`postmigrate`).
+    Migrated,
+    /// Anything else QEMU reports (`internal-error`, ...).
     Other,
 }
 
@@ -34,6 +38,8 @@ impl RunState {
             "paused" | "prelaunch" => RunState::Paused,
             "shutdown" => RunState::Shutdown,
             "suspended" => RunState::Suspended,
+            "inmigrate" => RunState::Incoming,
+            "postmigrate" => RunState::Migrated,
             _ => RunState::Other,
         }
     }

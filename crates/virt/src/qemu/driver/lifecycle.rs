@@ -128,7 +128,7 @@ impl QemuDriver {
             RunState::Paused => PowerState::Paused,
             RunState::Suspended => PowerState::Suspended,
             RunState::Shutdown => PowerState::Shutdown,
-            RunState::Other => PowerState::NoState,
+            RunState::Incoming | RunState::Migrated | RunState::Other => PowerState::NoState,
         }
     }
 

@@ -173,10 +173,10 @@ impl QemuDriver {
         let p = self.running(uuid).await?;
         let qmp = p.qmp();
         let what = format!("migrating guest {uuid}");
-        let (status, _) = qmp.migration().await?;
         // Sent already (an agent that restarted after the migration): only the mirror is
-        // left to end.
-        if status != "completed" {
+        // left to end. (The run state says it: `query-migrate` of a guest that came here by
+        // migration reports that incoming one as completed.)
+        if qmp.status().await? != RunState::Migrated {
             let sent = async {
                 if qmp.block_job(MIRROR_JOB).await?.is_none() {
                     qmp.mirror(ROOT_DRIVE, &to.disk, MIRROR_JOB).await?;
@@ -224,6 +224,13 @@ impl QemuDriver {
                 let _ = qmp.block_job_cancel(MIRROR_JOB, true).await;
                 return Err(e);
             }
+        }
+        // The source's copy is removed after this: never unless QEMU says it was sent.
+        let state = qmp.status().await?;
+        if state != RunState::Migrated {
+            return Err(DriverError::failed(format!(
+                "{what}: the guest was not sent (its QEMU is {state:?})"
+            )));
         }
         // The guest is stopped now: the mirror's last writes reach the destination as it
         // ends.
