@@ -552,6 +552,22 @@ impl ComputeService {
         &self,
         req: &Request,
     ) -> Result<Result<Vec<(String, String)>, scheduler::NoValidHost>> {
+        match self.rank_cached(req).await? {
+            Ok(ranked) => Ok(Ok(ranked)),
+            // The cached states may count a claim twice (a reload that already saw it, then
+            // the claim's own update) or miss freed resources: "no valid host" must hold on
+            // fresh states before a server fails for it.
+            Err(_) => {
+                self.hosts.invalidate().await;
+                self.rank_cached(req).await
+            }
+        }
+    }
+
+    async fn rank_cached(
+        &self,
+        req: &Request,
+    ) -> Result<Result<Vec<(String, String)>, scheduler::NoValidHost>> {
         let strategy = self.config.strategy;
         self.hosts
             .with_hosts(
