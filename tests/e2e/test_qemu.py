@@ -149,6 +149,12 @@ def test_a_server_boots_a_real_guest(qc, host, vm):
     s = _server(qc, vm)
     assert s["OS-EXT-STS:power_state"] == 1
     assert s["OS-EXT-SRV-ATTR:host"] == host
+    # Diagnostics measured on the host: the vCPU's time, resident guest memory, disk counters.
+    status, d = _nova(qc, "GET", f"servers/{vm}/diagnostics", mv="2.48")
+    assert status == 200, d
+    assert d["cpu_details"][0]["time"] > 0, d
+    assert 0 < d["memory_details"]["used"] <= d["memory_details"]["maximum"], d
+    assert d["disk_details"] and d["hypervisor"] in ("qemu", "kvm"), d
 
 
 def test_stop_start_and_reboots(qc, vm):

@@ -336,7 +336,23 @@ mod driver {
         d.spawn(&spec(uuid, "testvm")).await.unwrap(); // idempotent
         assert_eq!(power(&d, uuid).await, Some(PowerState::Running));
         wait_ready(&d, uuid, 0).await;
-        assert_eq!(d.diagnostics(uuid).await.unwrap()["num_cpus"], 1);
+        // Measured: the vCPU thread's time, the guest memory resident, the disk counters.
+        let diag = d.diagnostics(uuid).await.unwrap();
+        assert_eq!(diag["num_cpus"], 1);
+        assert!(
+            diag["cpu_details"][0]["time"].as_u64().unwrap() > 0,
+            "{diag}"
+        );
+        assert!(
+            diag["memory_details"]["used"].as_u64().unwrap() > 0,
+            "{diag}"
+        );
+        assert_eq!(diag["memory_details"]["maximum"], 256);
+        assert!(
+            !diag["disk_details"].as_array().unwrap().is_empty(),
+            "{diag}"
+        );
+        assert_eq!(diag["hypervisor"], "qemu");
 
         d.pause(uuid).await.unwrap();
         assert_eq!(power(&d, uuid).await, Some(PowerState::Paused));

@@ -30,7 +30,7 @@ async fn index(
         "os_compute_api:os-server-diagnostics",
         &target(&inst),
     )?;
-    let d = svc.diagnostics(&inst)?;
+    let d = svc.diagnostics(&inst).await?;
     let body = if v.at_least(2, 48) {
         standardized(&d)
     } else {
@@ -39,12 +39,13 @@ async fn index(
     Ok(axum::Json(body).into_response())
 }
 
-/// The 2.48+ standardized body. The fake driver keeps no counters: times and bytes are 0.
+/// The 2.48+ standardized body: the host's measurements where it gave them (QEMU hosts),
+/// else what the controller knows with zero counters (the fake driver keeps none).
 fn standardized(d: &Diagnostics) -> Value {
-    json!({
+    let mut body = json!({
         "state": d.state,
-        // Tempest's schema accepts only Nova's driver names; the fake driver stands in for
-        // the libvirt/QEMU kind of host (as Nova's own fake driver reports).
+        // Tempest's schema accepts only Nova's driver names; every host here is of the
+        // libvirt/QEMU kind (the fake one stands in for it, as Nova's own fake driver does).
         "driver": "libvirt",
         "hypervisor": "fake",
         "hypervisor_os": "linux",
@@ -62,25 +63,56 @@ fn standardized(d: &Diagnostics) -> Value {
                             "write_requests": 0, "errors_count": 0}))
             .collect::<Vec<_>>(),
         "nic_details": [],
-    })
+    });
+    if let (Some(Value::Object(m)), Some(o)) = (&d.measured, body.as_object_mut()) {
+        for key in [
+            "hypervisor",
+            "uptime",
+            "num_disks",
+            "memory_details",
+            "cpu_details",
+            "disk_details",
+        ] {
+            if let Some(v) = m.get(key) {
+                o.insert(key.into(), v.clone());
+            }
+        }
+    }
+    body
 }
 
-/// The older driver-specific dict (libvirt's keys) before 2.48.
+/// The older driver-specific dict (libvirt's keys) before 2.48, with the host's counters
+/// where it measured them.
 fn driver_dict(d: &Diagnostics) -> Value {
+    let std = standardized(d);
     let mut o = Map::new();
-    for cpu in 0..d.vcpus {
-        o.insert(format!("cpu{cpu}_time"), json!(0));
+    for (i, cpu) in std["cpu_details"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        o.insert(format!("cpu{i}_time"), cpu["time"].clone());
     }
     o.insert("memory".into(), json!(d.ram * 1024));
-    for dev in ["vda", "vdb", "vdc"]
+    let measured = d.measured.is_some();
+    for (dev, disk) in ["vda", "vdb", "vdc", "vdd"]
         .iter()
-        .take(usize::try_from(d.disks).unwrap_or(0))
+        .zip(std["disk_details"].as_array().into_iter().flatten())
     {
-        for k in ["errors", "read", "read_req", "write", "write_req"] {
-            o.insert(
-                format!("{dev}_{k}"),
-                json!(if k == "errors" { -1 } else { 0 }),
-            );
+        for (k, from) in [
+            ("errors", "errors_count"),
+            ("read", "read_bytes"),
+            ("read_req", "read_requests"),
+            ("write", "write_bytes"),
+            ("write_req", "write_requests"),
+        ] {
+            let v = if k == "errors" && !measured {
+                json!(-1)
+            } else {
+                disk[from].clone()
+            };
+            o.insert(format!("{dev}_{k}"), v);
         }
     }
     Value::Object(o)

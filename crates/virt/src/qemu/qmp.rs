@@ -260,6 +260,18 @@ json_command!(DriveMirror, "drive-mirror");
 json_command!(BlockJobCancel, "block-job-cancel");
 json_command!(MigrateIncoming, "migrate-incoming");
 json_command!(MigrateSetParameters, "migrate-set-parameters");
+json_command!(QueryCpusFast, "query-cpus-fast");
+json_command!(QueryBlockstats, "query-blockstats");
+
+/// The I/O counters of one drive (`query-blockstats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockStats {
+    pub read_bytes: u64,
+    pub read_requests: u64,
+    pub write_bytes: u64,
+    pub write_requests: u64,
+    pub errors: u64,
+}
 
 /// What a completed migration took, as QEMU measured it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,6 +290,42 @@ pub struct BlockJob {
 }
 
 impl Qmp {
+    /// The guest's vCPUs: (index, host thread id).
+    pub async fn vcpu_threads(&self) -> Result<Vec<(i64, i64)>> {
+        let cpus = self
+            .execute("query-cpus-fast", QueryCpusFast(serde_json::json!({})))
+            .await?;
+        Ok(cpus
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| Some((c["cpu-index"].as_i64()?, c["thread-id"].as_i64()?)))
+            .collect())
+    }
+
+    /// The I/O counters of each drive with a medium, in the machine's order.
+    pub async fn block_stats(&self) -> Result<Vec<BlockStats>> {
+        let all = self
+            .execute("query-blockstats", QueryBlockstats(serde_json::json!({})))
+            .await?;
+        Ok(all
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d["device"].as_str().is_some_and(|n| !n.is_empty()))
+            .map(|d| {
+                let n = |k: &str| d["stats"][k].as_u64().unwrap_or(0);
+                BlockStats {
+                    read_bytes: n("rd_bytes"),
+                    read_requests: n("rd_operations"),
+                    write_bytes: n("wr_bytes"),
+                    write_requests: n("wr_operations"),
+                    errors: n("failed_rd_operations") + n("failed_wr_operations"),
+                }
+            })
+            .collect())
+    }
+
     /// The node name of drive `device` (its top node), which block exports name.
     pub async fn node_of(&self, device: &str) -> Result<String> {
         let blocks = self

@@ -5,6 +5,7 @@
 
 mod config_drive;
 mod console;
+mod diagnostics;
 mod disks;
 mod layout;
 mod lifecycle;
@@ -219,20 +220,9 @@ impl Driver for QemuDriver {
         })
     }
 
+    /// Measured on the host: vCPU times, resident guest memory, disk counters, uptime.
     async fn diagnostics(&self, uuid: &str) -> Result<serde_json::Value> {
-        let spec = self.spec(uuid).await?;
-        let power = self.observe(uuid).await?;
-        Ok(serde_json::json!({
-            "state": format!("{power:?}").to_lowercase(),
-            "driver": "qemu",
-            "hypervisor": self.accel.hypervisor_type().to_lowercase(),
-            "hypervisor_os": "linux",
-            "num_cpus": spec.vcpus,
-            "num_nics": 0,
-            "num_disks": 1,
-            "memory_details": {"maximum": spec.memory_mb, "used": 0},
-            "cpu_details": [], "nic_details": [], "disk_details": [],
-        }))
+        self.measure(uuid).await
     }
 
     async fn inject_nmi(&self, uuid: &str) -> Result<()> {
