@@ -342,6 +342,30 @@ impl HttpController {
     }
 }
 
+impl HttpController {
+    /// Streams file `file` to the controller as the body of `PUT <path>` (with one more
+    /// header when given).
+    async fn put_file(
+        &self,
+        path: &str,
+        file: &std::path::Path,
+        header: Option<(&'static str, &str)>,
+    ) -> Result<(), LinkError> {
+        self.send(Method::PUT, path, TRANSFER_TIMEOUT, |req| async move {
+            let body = reqwest::Body::from(crate::transfer::open(file).await?);
+            let req = match header {
+                Some((name, value)) => req.header(name, value),
+                None => req,
+            };
+            Ok(req
+                .header("content-type", "application/octet-stream")
+                .body(body))
+        })
+        .await?;
+        Ok(())
+    }
+}
+
 /// True for `http://127.0.0.1...`, `http://localhost...` and `http://[::1]...`.
 fn is_loopback(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
@@ -451,22 +475,12 @@ impl Controller for HttpController {
         path: &std::path::Path,
         disk_format: &str,
     ) -> Result<(), LinkError> {
-        self.send(
-            Method::PUT,
+        self.put_file(
             &format!("hosts/{host}/images/{image_id}/file"),
-            TRANSFER_TIMEOUT,
-            |req| async move {
-                let file = tokio::fs::File::open(path)
-                    .await
-                    .map_err(|e| LinkError::transport(format!("opening {}", path.display()), e))?;
-                Ok(req
-                    .header("x-image-disk-format", disk_format)
-                    .header("content-type", "application/octet-stream")
-                    .body(reqwest::Body::from(file)))
-            },
+            path,
+            Some(("x-image-disk-format", disk_format)),
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     async fn upload_migration_disk(
@@ -475,21 +489,12 @@ impl Controller for HttpController {
         migration: &str,
         path: &std::path::Path,
     ) -> Result<(), LinkError> {
-        self.send(
-            Method::PUT,
+        self.put_file(
             &format!("hosts/{host}/migrations/{migration}/disk"),
-            TRANSFER_TIMEOUT,
-            |req| async move {
-                let file = tokio::fs::File::open(path)
-                    .await
-                    .map_err(|e| LinkError::transport(format!("opening {}", path.display()), e))?;
-                Ok(req
-                    .header("content-type", "application/octet-stream")
-                    .body(reqwest::Body::from(file)))
-            },
+            path,
+            None,
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     async fn download_migration_disk(

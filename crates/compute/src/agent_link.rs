@@ -573,9 +573,7 @@ impl Controller for LocalController {
         disk_format: &str,
     ) -> Result<(), LinkError> {
         use futures::StreamExt;
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| LinkError::transport(format!("opening {}", path.display()), e))?;
+        let file = ferrostack_agent::transfer::open(path).await?;
         let data = tokio_util::io::ReaderStream::new(file).boxed();
         self.0
             .store_snapshot_from_host(image_id, data, disk_format)
@@ -589,9 +587,7 @@ impl Controller for LocalController {
         path: &std::path::Path,
     ) -> Result<(), LinkError> {
         use futures::StreamExt;
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| LinkError::transport(format!("opening {}", path.display()), e))?;
+        let file = ferrostack_agent::transfer::open(path).await?;
         let data = tokio_util::io::ReaderStream::new(file).boxed();
         self.0
             .store_migration_disk(host, migration, data)

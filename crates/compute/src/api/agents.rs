@@ -79,6 +79,16 @@ fn allow(svc: &ComputeService, auth: &Auth, host: &str) -> Result<(), ApiError> 
     Ok(())
 }
 
+/// A response streaming `data` as raw bytes (an image, a disk).
+fn octet_stream(data: ferrostack_image::store::ByteStream) -> Response {
+    let mut resp = Response::new(Body::from_stream(data));
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/octet-stream"),
+    );
+    resp
+}
+
 async fn register(
     svc: State,
     auth: Auth,
@@ -184,13 +194,7 @@ async fn image_data(
     Path((host, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     allow(&svc, &auth, &host)?;
-    let data = svc.image_data_for_host(&id).await?;
-    let mut resp = Response::new(Body::from_stream(data));
-    resp.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("application/octet-stream"),
-    );
-    Ok(resp)
+    Ok(octet_stream(svc.image_data_for_host(&id).await?))
 }
 
 async fn snapshot_data(
@@ -234,13 +238,8 @@ async fn migration_disk(
     Path((host, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     allow(&svc, &auth, &host)?;
-    let Some(data) = svc.migration_disk(&host, &id).await? else {
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    };
-    let mut resp = Response::new(Body::from_stream(data));
-    resp.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("application/octet-stream"),
-    );
-    Ok(resp)
+    Ok(match svc.migration_disk(&host, &id).await? {
+        Some(data) => octet_stream(data),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
 }

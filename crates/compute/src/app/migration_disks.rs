@@ -37,13 +37,7 @@ impl ComputeService {
 
     /// Keeps the disk `host` (the source of cold move `id`) hands over: written to a part
     /// file, synced, then renamed, so the destination never reads half a disk.
-    pub async fn store_migration_disk(
-        &self,
-        host: &str,
-        id: &str,
-        mut data: ByteStream,
-    ) -> Result<()> {
-        use tokio::io::AsyncWriteExt;
+    pub async fn store_migration_disk(&self, host: &str, id: &str, data: ByteStream) -> Result<()> {
         self.migration_of(id, host, true).await?;
         let dir = &self.config.transfer_dir;
         tokio::fs::create_dir_all(dir)
@@ -52,18 +46,19 @@ impl ComputeService {
         let path = self.migration_disk_path(id);
         let part = path.with_extension("part");
         let written = async {
-            let mut file = tokio::fs::File::create(&part)
-                .await
-                .map_err(ComputeError::io(format!("creating {}", part.display())))?;
-            while let Some(chunk) = data.next().await {
-                let chunk = chunk.map_err(ComputeError::io("receiving a handed-over disk"))?;
-                file.write_all(&chunk)
-                    .await
-                    .map_err(ComputeError::io(format!("writing {}", part.display())))?;
-            }
-            file.sync_all()
-                .await
-                .map_err(ComputeError::io(format!("writing {}", part.display())))?;
+            ferrostack_agent::transfer::write_stream_with(
+                &part,
+                data,
+                |e| ComputeError::Io {
+                    what: "receiving a handed-over disk".into(),
+                    source: e,
+                },
+                |e| ComputeError::Io {
+                    what: format!("writing {}", part.display()),
+                    source: e,
+                },
+            )
+            .await?;
             tokio::fs::rename(&part, &path)
                 .await
                 .map_err(ComputeError::io(format!("keeping {}", path.display())))

@@ -135,35 +135,14 @@ fn median_p90(mut v: Vec<Duration>) -> (f64, f64) {
     (at(0.5), at(0.9))
 }
 
-/// QEMU's resident memory beyond the guest's RAM, in MiB: the process's RSS minus the
-/// resident part of the mapping that is the guest's memory (the one anonymous mapping of the
-/// flavor's size).
-fn overhead_mib(pid: i32, guest_mib: u64) -> Option<f64> {
-    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
-    let mut total_kib = 0u64;
-    let mut guest_kib = 0u64;
-    let mut size_kib = 0u64;
-    for line in smaps.lines() {
-        let mut words = line.split_whitespace();
-        match (
-            words.next(),
-            words.next().and_then(|n| n.parse::<u64>().ok()),
-        ) {
-            (Some("Size:"), Some(n)) => size_kib = n,
-            (Some("Rss:"), Some(n)) => {
-                total_kib += n;
-                if size_kib >= guest_mib * 1024 && size_kib <= guest_mib * 1024 + 4096 {
-                    guest_kib += n;
-                }
-            }
-            _ => {}
-        }
-    }
+/// QEMU's resident memory beyond the guest's RAM, in MiB.
+fn overhead_mib(pid: i32, guest_mib: i64) -> Option<f64> {
+    let m = ferrostack_virt::qemu::process::memory_use(pid, guest_mib)?;
     #[expect(
         clippy::cast_precision_loss,
         reason = "memory sizes in KiB are far below 2^52"
     )]
-    Some((total_kib.saturating_sub(guest_kib)) as f64 / 1024.0)
+    Some(m.resident_kib.saturating_sub(m.guest_kib) as f64 / 1024.0)
 }
 
 fn qemu_pid(data_dir: &Path, id: &str) -> Option<i32> {

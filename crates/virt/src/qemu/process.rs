@@ -216,3 +216,40 @@ impl QemuProcess {
         Ok(())
     }
 }
+
+/// What a QEMU process holds in memory, in KiB: everything resident, and the resident part
+/// of the guest's RAM (the one anonymous mapping of the guest's memory size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryUse {
+    pub resident_kib: u64,
+    pub guest_kib: u64,
+}
+
+/// The memory use of QEMU process `pid` running a guest of `memory_mb`, from
+/// `/proc/<pid>/smaps`.
+pub fn memory_use(pid: i32, memory_mb: i64) -> Option<MemoryUse> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
+    let guest = u64::try_from(memory_mb).ok()? * 1024;
+    let (mut size, mut resident_kib, mut guest_kib) = (0u64, 0u64, 0u64);
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        match (
+            words.next(),
+            words.next().and_then(|n| n.parse::<u64>().ok()),
+        ) {
+            (Some("Size:"), Some(n)) => size = n,
+            (Some("Rss:"), Some(n)) => {
+                resident_kib += n;
+                // The guest's RAM, rounded up to QEMU's alignment.
+                if size >= guest && size <= guest + 4096 {
+                    guest_kib += n;
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(MemoryUse {
+        resident_kib,
+        guest_kib,
+    })
+}

@@ -1,11 +1,11 @@
 //! A guest's diagnostics as Nova's standard format (2.48) shows them, measured on the host:
 //! the CPU time of each vCPU thread (`query-cpus-fast` names the threads, `/proc` counts
-//! their time), the guest memory QEMU holds resident, the disks' I/O counters
+//! their time), the guest memory QEMU holds resident (`smaps`), the disks' I/O counters
 //! (`query-blockstats`), and how long the QEMU has run.
 
 use serde_json::{json, Value};
 
-use super::super::process::QemuProcess;
+use super::super::process::{memory_use, QemuProcess};
 use super::layout;
 use super::QemuDriver;
 use crate::Result;
@@ -43,26 +43,6 @@ fn process_uptime(pid: i32) -> Option<u64> {
     Some(boot_s.saturating_sub(start_ticks / per_second))
 }
 
-/// MiB of the guest's RAM (the anonymous mapping of `memory_mb`) that are resident.
-fn guest_ram_resident_mib(pid: i32, memory_mb: i64) -> Option<u64> {
-    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
-    let want = u64::try_from(memory_mb).ok()? * 1024;
-    let mut size = 0u64;
-    let mut resident = 0u64;
-    for line in smaps.lines() {
-        let mut words = line.split_whitespace();
-        match (
-            words.next(),
-            words.next().and_then(|n| n.parse::<u64>().ok()),
-        ) {
-            (Some("Size:"), Some(n)) => size = n,
-            (Some("Rss:"), Some(n)) if size >= want && size <= want + 4096 => resident += n,
-            _ => {}
-        }
-    }
-    Some(resident / 1024)
-}
-
 impl QemuDriver {
     pub(super) async fn measure(&self, uuid: &str) -> Result<Value> {
         let spec = self.spec(uuid).await?;
@@ -88,7 +68,7 @@ impl QemuDriver {
                     "errors_count": s.errors,
                 }));
             }
-            used_mib = guest_ram_resident_mib(p.pid, spec.memory_mb).unwrap_or(0);
+            used_mib = memory_use(p.pid, spec.memory_mb).map_or(0, |m| m.guest_kib / 1024);
             uptime = process_uptime(p.pid).unwrap_or(0);
         }
         Ok(json!({
