@@ -1,9 +1,14 @@
 """Real guests moving between two QEMU hosts of one machine (``--compute-hosts 2``), driven by
 the real ``openstack`` client: a resize to the other host and its revert and confirm, a live
-migration, an evacuation. What the guest wrote to its disk travels with it (a pattern written
-into the disk file while the server is off, read back with qemu-io wherever it runs); a live
-migration keeps the very same boot of the guest (its kernel's boot id, read over the serial
-console websocket before and after); each host a guest left keeps nothing of it.
+migration aborted and one forced to complete, an evacuation. What the guest wrote to its disk
+travels with it (a pattern written into the disk file while the server is off, read back with
+qemu-io wherever it runs); a live migration keeps the very same boot of the guest (its
+kernel's boot id, read over the serial console websocket before and after); each host a guest
+left keeps nothing of it.
+
+Live migrations here are capped at 1 MiB/s (``--live-migration-bandwidth 1``): far too slow
+to finish within the test on their own, so there is time to watch one's progress and abort
+it, and force-complete is what ends the others.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ PATTERN = "-P 0x5a 3M 64k"
 def mc(cloud_factory, tmp_path_factory):
     """Two QEMU hosts; a resize always leaves its host (as with Nova's default)."""
     yield from qemu_cloud(
-        cloud_factory, tmp_path_factory, "qemu-moves", 2, "--allow-resize-to-same-host", "false"
+        cloud_factory, tmp_path_factory, "qemu-moves", 2,
+        "--allow-resize-to-same-host", "false", "--live-migration-bandwidth", "1",
     )
 
 
@@ -174,21 +180,67 @@ def test_resize_to_another_host_keeps_the_data_and_revert_restores_it(mc, hosts,
     assert resizes == ["confirmed", "reverted"], resizes
 
 
-def test_live_migration_keeps_the_guest_running(mc, hosts, vm):
+def _live_migration_under_way(cloud, sid) -> dict:
+    """The server's live migration once its source reports how much memory it is sending."""
+    deadline = time.monotonic() + BOOT_DEADLINE
+    while True:
+        _, body = _nova(cloud, "GET", f"servers/{sid}/migrations", mv="2.80")
+        ms = body["migrations"]
+        if ms and ms[0]["memory_total_bytes"]:
+            return ms[0]
+        assert time.monotonic() < deadline, body
+        time.sleep(0.2)
+
+
+def _live_migrate(cloud, sid, *host: str) -> dict:
+    target = ["--host", host[0]] if host else []
+    os_cli(
+        cloud.env, "--os-compute-api-version", "2.30", "server", "migrate", "--live-migration", *target, sid,
+        json_output=False,
+    )
+    return _live_migration_under_way(cloud, sid)
+
+
+def _force_complete(cloud, sid, mid: int) -> None:
+    os_cli(
+        cloud.env, "--os-compute-api-version", "2.22", "server", "migration", "force", "complete", sid, str(mid),
+        json_output=False,
+    )
+
+
+def test_live_migration_is_aborted_or_forced_and_keeps_the_guest_running(mc, hosts, vm):
     src = _host(mc, vm)
     _wait_until("the guest is up", lambda: _boots_on(mc, src, vm) >= 1)
     (dst,) = [h for h in hosts if h != src]
     before = _boot_id(mc, vm)
     boots = _boots_on(mc, src, vm)
     pids = _qemu_pids(vm)
-    os_cli(
-        mc.env, "--os-compute-api-version", "2.30", "server", "migrate", "--live-migration", "--host", dst, vm,
-        json_output=False,
-    )
-    s = _wait_moved(mc, vm, "ACTIVE", dst)
+
+    # Aborted while it sends: the guest runs on where it was; the destination keeps nothing.
+    m = _live_migrate(mc, vm, dst)
+    assert m["status"] == "running" and m["dest_compute"] == dst, m
+    assert 0 < m["memory_processed_bytes"] < m["memory_total_bytes"], m
+    # By uuid: this client's lookup by numeric id passes its arguments to the SDK swapped.
+    shown = os_cli(mc.env, "--os-compute-api-version", "2.80", "server", "migration", "show", vm, m["uuid"], json_output=True)
+    assert shown["Status"] in ("running", "post-migrating"), shown
+    assert shown["Memory Total Bytes"] == m["memory_total_bytes"], shown
+    os_cli(mc.env, "--os-compute-api-version", "2.24", "server", "migration", "abort", vm, str(m["id"]), json_output=False)
+    s = _wait_moved(mc, vm, "ACTIVE", src)
     assert s["OS-EXT-STS:power_state"] == 1
-    live = [m for m in _migrations(mc, vm) if m["migration_type"] == "live-migration"]
-    assert live and live[0]["status"] == "completed", live
+    live = [x for x in _migrations(mc, vm) if x["id"] == m["id"]]
+    assert live[0]["status"] == "cancelled", live
+    _wait_until("the destination removes what it prepared", lambda: not _guest_dir(mc, dst, vm).exists())
+    assert not (mc.run_dir / dst / vm).exists()
+    assert _qemu_pids(vm) == pids, "the same QEMU runs the guest"
+    assert _boot_id(mc, vm) == before
+
+    # Forced to complete: the migration ends at once despite the cap.
+    m = _live_migrate(mc, vm, dst)
+    _force_complete(mc, vm, m["id"])
+    s = _wait_moved(mc, vm, "ACTIVE", dst)
+    assert s["OS-EXT-STS:power_state"] == 1, "running again after the pause that forced it"
+    live = [x for x in _migrations(mc, vm) if x["id"] == m["id"]]
+    assert live[0]["status"] == "completed", live
     assert live[0]["source_compute"] == src and live[0]["dest_compute"] == dst, live
     # The same boot of the same guest, now in another QEMU, still answering on its console.
     assert _boot_id(mc, vm) == before
@@ -197,8 +249,10 @@ def test_live_migration_keeps_the_guest_running(mc, hosts, vm):
     assert _has_pattern(_guest_dir(mc, dst, vm) / "disk.qcow2")
     _wait_until("the source removes its copy", lambda: not _guest_dir(mc, src, vm).exists())
     assert not (mc.run_dir / src / vm).exists()
+
     # And back, wherever the scheduler sends it (the only other host).
-    os_cli(mc.env, "server", "migrate", "--live-migration", vm, json_output=False)
+    m = _live_migrate(mc, vm)
+    _force_complete(mc, vm, m["id"])
     _wait_moved(mc, vm, "ACTIVE", src)
     assert _boot_id(mc, vm) == before
     _wait_until("the other host removes its copy", lambda: not _guest_dir(mc, dst, vm).exists())

@@ -228,6 +228,9 @@ pub struct GuestReport {
     /// The guest is not there yet, whatever `power` says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incoming: Option<String>,
+    /// A live migration's source: how far it is with sending the guest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outgoing: Option<crate::Outgoing>,
 }
 
 #[cfg(test)]

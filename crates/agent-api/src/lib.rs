@@ -17,5 +17,5 @@ pub use error::{BoxError, LinkError};
 pub use guest::{Desired, DesiredGuest, GuestReport, GuestSpec, OneShot, PowerState};
 pub use host::HostInfo;
 pub use image::ImageInfo;
-pub use moves::{Arrival, Departure};
+pub use moves::{Arrival, Departure, MoveProgress, Outgoing};
 pub use query::{Answer, Ask, Query};

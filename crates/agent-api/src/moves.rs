@@ -6,8 +6,11 @@
 //! destination gets the guest with [`Arrival::Disk`] and builds it from that disk. A live
 //! migration: the destination prepares a paused guest that waits for the running one
 //! ([`Arrival::Live`]) and reports where it listens ([`GuestReport::incoming`](crate::GuestReport));
-//! the source then sends disk and memory there ([`Departure::Live`]) and removes its guest;
-//! the controller tells the destination, which lets the guest run on.
+//! the source then sends disk and memory there ([`Departure::Live`]), reporting how far it is
+//! ([`Outgoing`]) until all is sent; the controller then tells the destination, which lets
+//! the guest run on, and the source, which removes its stopped copy. A live migration the
+//! controller calls off (abort, or a failure) simply stops being desired: the source cancels
+//! what it was sending and its guest runs on as before.
 
 use serde::{Deserialize, Serialize};
 
@@ -37,8 +40,16 @@ pub enum Departure {
     /// Power off and hand the root disk to the controller for `migration`.
     HandOver { migration: String },
     /// Send the running guest (its local disks and memory) to the destination, which waits
-    /// at `endpoint` (as the destination's driver reported it), then remove it here.
-    Live { migration: String, endpoint: String },
+    /// at `endpoint` (as the destination's driver reported it). The guest stays here, stopped,
+    /// until the controller has recorded that it was sent. `force_complete`: an admin asked
+    /// to finish now (Nova's force-complete): the guest is paused so its memory stops
+    /// changing, and the copy goes at full speed.
+    Live {
+        migration: String,
+        endpoint: String,
+        #[serde(default)]
+        force_complete: bool,
+    },
 }
 
 impl Departure {
@@ -47,6 +58,28 @@ impl Departure {
             Departure::HandOver { migration } | Departure::Live { migration, .. } => migration,
         }
     }
+}
+
+/// How far a live migration's source is, as it reports each pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Outgoing {
+    /// Still sending: the figures shown in `/servers/{id}/migrations`.
+    Sending(MoveProgress),
+    /// Everything is at the destination; the guest here is stopped and may be removed.
+    Sent,
+}
+
+/// A live migration's progress in bytes (Nova's migration `memory_*` and `disk_*` fields);
+/// None where the hypervisor does not tell.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveProgress {
+    pub memory_total: Option<i64>,
+    pub memory_processed: Option<i64>,
+    pub memory_remaining: Option<i64>,
+    pub disk_total: Option<i64>,
+    pub disk_processed: Option<i64>,
+    pub disk_remaining: Option<i64>,
 }
 
 #[cfg(test)]
@@ -74,5 +107,23 @@ mod tests {
             serde_json::json!({"kind": "hand_over", "migration": "m"})
         );
         assert_eq!(d.migration(), "m");
+        // An agent of before force-complete sent no flag: not forced.
+        let v = serde_json::json!({"kind": "live", "migration": "m", "endpoint": "e"});
+        assert_eq!(
+            serde_json::from_value::<Departure>(v).unwrap(),
+            Departure::Live {
+                migration: "m".into(),
+                endpoint: "e".into(),
+                force_complete: false
+            }
+        );
+        let o = Outgoing::Sending(MoveProgress {
+            memory_total: Some(10),
+            ..Default::default()
+        });
+        let v = serde_json::to_value(&o).unwrap();
+        assert_eq!(v["kind"], "sending");
+        assert_eq!(v["memory_total"], 10);
+        assert_eq!(serde_json::from_value::<Outgoing>(v).unwrap(), o);
     }
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 pub use ferrostack_agent_api as protocol;
 use ferrostack_agent_api::{
     Answer, Arrival, Ask, Controller, Departure, Desired, DesiredGuest, GuestReport, HostReport,
-    LinkError, OneShot,
+    LinkError, OneShot, Outgoing,
 };
 use ferrostack_virt::{Driver, Incoming, PowerState};
 
@@ -41,11 +41,26 @@ enum Converged {
     Done,
     /// A live migration's destination waits for the guest at `endpoint`.
     Waiting { endpoint: String },
+    /// A live migration's source is sending the guest, or has sent it.
+    Sending(Outgoing),
+}
+
+impl Converged {
+    /// A move is under way that the next pass takes further.
+    fn in_motion(&self) -> bool {
+        matches!(
+            self,
+            Converged::Waiting { .. } | Converged::Sending(Outgoing::Sending(_))
+        )
+    }
 }
 
 /// How often an idle agent converges anyway, and heartbeats.
 pub const RESYNC_INTERVAL: Duration = Duration::from_secs(5);
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
+/// How soon the next pass comes while a live migration is under way here (its progress is
+/// reported, its end noticed, within this).
+pub const MOVE_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest pause between two registration attempts while the controller is unreachable.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(15);
 
@@ -95,9 +110,13 @@ impl Agent {
                     }
                 }
             }
-            if let Err(e) = self.converge_once().await {
-                tracing::warn!(host = %self.host, error = %e, "agent converge failed");
-            }
+            let in_motion = match self.converge_once().await {
+                Ok(in_motion) => in_motion,
+                Err(e) => {
+                    tracing::warn!(host = %self.host, error = %e, "agent converge failed");
+                    false
+                }
+            };
             if let Err(e) = self.answer_queries().await {
                 tracing::warn!(host = %self.host, error = %e, "answering the controller failed");
             }
@@ -106,9 +125,12 @@ impl Agent {
                 registered = self.register().await.is_ok();
                 last_beat = tokio::time::Instant::now();
             }
-            self.controller
-                .wait_for_change(&self.host, RESYNC_INTERVAL)
-                .await;
+            let wait = if in_motion {
+                MOVE_POLL_INTERVAL
+            } else {
+                RESYNC_INTERVAL
+            };
+            self.controller.wait_for_change(&self.host, wait).await;
         }
     }
 
@@ -124,8 +146,9 @@ impl Agent {
 
     /// One pass: fetch, converge every guest, report. Guests the driver runs that the
     /// controller does not know are left alone (logged): they may belong to an instance
-    /// being created in this very moment.
-    pub async fn converge_once(&self) -> Result<(), LinkError> {
+    /// being created in this very moment. True when a live migration is under way here, so
+    /// the next pass should come soon.
+    pub async fn converge_once(&self) -> Result<bool, LinkError> {
         let desired = self.controller.desired(&self.host).await?.guests;
         let observed: HashMap<String, PowerState> = self
             .driver
@@ -141,8 +164,11 @@ impl Agent {
             outcomes.push(self.converge_guest(guest, have).await);
         }
         if desired.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
+        let in_motion = outcomes
+            .iter()
+            .any(|o| o.as_ref().is_ok_and(Converged::in_motion));
         let now: HashMap<String, PowerState> = self
             .driver
             .list()
@@ -156,11 +182,13 @@ impl Agent {
             .zip(outcomes)
             .filter_map(|(guest, outcome)| {
                 let power = now.get(&guest.spec.uuid).copied();
-                let (incoming, error) = match outcome {
-                    Ok(Converged::Done) => (None, None),
-                    Ok(Converged::Waiting { endpoint }) => (Some(endpoint), None),
-                    Err(e) => (None, Some(e)),
-                };
+                let (mut incoming, mut outgoing, mut error) = (None, None, None);
+                match outcome {
+                    Ok(Converged::Done) => {}
+                    Ok(Converged::Waiting { endpoint }) => incoming = Some(endpoint),
+                    Ok(Converged::Sending(o)) => outgoing = Some(o),
+                    Err(e) => error = Some(e),
+                }
                 let report = GuestReport {
                     uuid: guest.spec.uuid.clone(),
                     generation: guest.generation,
@@ -168,6 +196,7 @@ impl Agent {
                     gone: power.is_none(),
                     error,
                     incoming,
+                    outgoing,
                 };
                 let news =
                     !guest.settled || report.error.is_some() || report.power != guest.known_power;
@@ -175,10 +204,10 @@ impl Agent {
             })
             .collect();
         let report = HostReport { guests };
-        if report.is_empty() {
-            return Ok(());
+        if !report.is_empty() {
+            self.controller.report(&self.host, report).await?;
         }
-        self.controller.report(&self.host, report).await
+        Ok(in_motion)
     }
 
     /// Answers the controller's waiting questions from the driver.
@@ -284,12 +313,21 @@ impl Agent {
                 self.hand_over(uuid, migration).await?;
                 return Ok(Converged::Done);
             }
-            Some(Departure::Live { endpoint, .. }) => {
-                d.send(uuid, endpoint).await.map_err(err)?;
-                // The destination has the guest: this copy goes (Nova's post live migration
-                // on the source).
-                d.destroy(uuid).await.map_err(err)?;
-                return Ok(Converged::Done);
+            Some(Departure::Live {
+                endpoint,
+                force_complete,
+                ..
+            }) => {
+                // Once sent, the guest stays here stopped until the controller has recorded
+                // it (and then no longer wants it here): a migration called off at that very
+                // moment still finds it and runs it on.
+                let out = d.send(uuid, endpoint, *force_complete).await.map_err(err)?;
+                return Ok(Converged::Sending(out));
+            }
+            // A live migration from here that was called off (or none: nothing to do). Not for
+            // a guest that goes: a sent one must never run here again.
+            None if have.is_some() && g.desired != Desired::Absent => {
+                d.stay(uuid).await.map_err(err)?
             }
             None => {}
         }

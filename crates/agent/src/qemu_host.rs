@@ -35,6 +35,9 @@ pub struct QemuSettings {
     /// The address other hosts reach this one at to send it guests in live migrations
     /// (Nova's `live_migration_inbound_addr`); loopback for hosts on one machine.
     pub migration_address: String,
+    /// The cap on a live migration's bandwidth in bytes per second (Nova's
+    /// `live_migration_bandwidth`); None: no cap.
+    pub migration_bandwidth: Option<u64>,
 }
 
 /// What was found out once for all QEMU hosts of this process.
@@ -136,6 +139,7 @@ impl QemuSettings {
             images: Arc::new(ImageCache::new(dir.join("images"), host, controller)),
             shutdown_timeout: self.shutdown_timeout,
             migration_address: self.migration_address.clone(),
+            migration_bandwidth: self.migration_bandwidth,
         }
     }
 }

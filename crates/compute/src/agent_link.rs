@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ferrostack_agent_api::{
     Answer, Arrival, Ask, Controller, Departure, Desired, DesiredGuest, DesiredHost, GuestSpec,
-    HostInfo, HostReport, ImageInfo, LinkError, OneShot, PowerState, Query,
+    HostInfo, HostReport, ImageInfo, LinkError, OneShot, Outgoing, PowerState, Query,
 };
 use ferrostack_placement::{ComputeProvider, Inventory};
 use ferrostack_store::now_micros;
@@ -126,14 +126,15 @@ pub fn side_guest(i: &Instance, m: &migrations::Migration, host: &str) -> Option
                 g.departure = Some(Departure::Live {
                     migration,
                     endpoint,
+                    force_complete: m.force_complete,
                 });
             }
             Some(g.desired)
         }
         // Live: sent; the others: over.
         (true, "post-migrating" | "confirming" | "completed" | "accepted" | "done") => None,
-        // A reverted resize's destination, a failed move's destination.
-        (false, "reverting" | "error") => None,
+        // A reverted resize's destination, a failed or aborted move's destination.
+        (false, "reverting" | "error" | "cancelled") => None,
         _ => return None,
     };
     if let (true, Some(f)) = (as_source, &m.old_flavor) {
@@ -305,32 +306,48 @@ impl ComputeService {
             if inst.host.as_deref() != Some(host) {
                 // A host the instance left (or a reverted resize's destination, or a failed
                 // move's).
+                let departing = migrations::side_of(&mut tx, &inst.uuid, host)
+                    .await?
+                    .filter(|m| {
+                        m.source_compute == host
+                            && r.generation == inst.generation
+                            && matches!(m.status.as_str(), "migrating" | "running")
+                    });
+                if let (Some(m), Some(e)) = (&departing, &r.error) {
+                    // The source could not hand the guest over or send it (or lost it): the
+                    // instance stays there.
+                    if crate::app::moves::roll_back(self, &mut tx, &inst, m, "error", now).await? {
+                        self.record_failed_move(&mut tx, &inst, e, host, now)
+                            .await?;
+                        wake.push(m.dest_compute.clone());
+                        wake.push(host.to_string());
+                        moved_on.push(m.uuid.clone());
+                    }
+                    continue;
+                }
                 if r.gone {
                     release.extend(crate::app::moves::side_gone(&mut tx, &inst, host, now).await?);
                     wake.extend(inst.host.clone());
                     continue;
                 }
-                let Some(m) = migrations::side_of(&mut tx, &inst.uuid, host).await? else {
+                let Some(m) = departing else {
                     continue;
                 };
-                let departing = m.source_compute == host
-                    && r.generation == inst.generation
-                    && matches!(m.status.as_str(), "migrating" | "running");
-                if !departing {
-                    continue;
-                }
-                if let Some(e) = &r.error {
-                    // The source could not hand the guest over: it stays there.
-                    if crate::app::moves::roll_back(self, &mut tx, &inst, &m, now).await? {
-                        self.record_failed_move(&mut tx, &inst, e, host, now)
-                            .await?;
-                        wake.push(m.dest_compute.clone());
-                        moved_on.push(m.uuid.clone());
-                    }
-                } else if m.is_cold() && r.power == PowerState::Shutdown {
+                if m.is_cold() && r.power == PowerState::Shutdown {
                     // The disk is handed over: the destination may build the guest.
                     migrations::set_status(&mut tx, m.id, "post-migrating", now).await?;
                     wake.push(m.dest_compute.clone());
+                } else if let Some(Outgoing::Sending(p)) = &r.outgoing {
+                    migrations::set_progress(&mut tx, m.id, p, now).await?;
+                } else if r.outgoing == Some(Outgoing::Sent)
+                    // Unless aborted in the same moment (the source then runs on).
+                    && migrations::transition(&mut tx, m.id, "running", "post-migrating", now)
+                        .await?
+                {
+                    // All sent: the destination may run the guest, the source removes its
+                    // stopped copy.
+                    wake.push(m.dest_compute.clone());
+                    wake.push(host.to_string());
                 }
                 continue;
             }
@@ -361,7 +378,7 @@ impl ComputeService {
                 if let Some(m) = moving.filter(|_| current) {
                     // The destination could not build or receive the guest: it goes back to
                     // its source, which still has it.
-                    if crate::app::moves::roll_back(self, &mut tx, &inst, &m, now).await? {
+                    if crate::app::moves::roll_back(self, &mut tx, &inst, &m, "error", now).await? {
                         self.record_failed_move(&mut tx, &inst, e, host, now)
                             .await?;
                         wake.push(m.source_compute.clone());

@@ -90,6 +90,10 @@ pub struct CommonOpts {
     /// several machines.
     #[arg(long, env = "FERROSTACK_MIGRATION_ADDRESS", global = true)]
     pub migration_address: Option<String>,
+    /// The cap on a live migration's bandwidth in MiB/s, for its memory and its disk copy
+    /// each (Nova's live_migration_bandwidth). Default 0: no cap. A force-complete lifts it.
+    #[arg(long, env = "FERROSTACK_LIVE_MIGRATION_BANDWIDTH", global = true)]
+    pub live_migration_bandwidth: Option<u64>,
     /// Placement allocation ratios of the local hosts (Nova's cpu/ram/disk_allocation_ratio).
     /// Defaults 4.0, 1.0, 1.0.
     #[arg(long, env = "FERROSTACK_CPU_ALLOCATION_RATIO", global = true)]
@@ -164,6 +168,7 @@ struct FileConfig {
     shutdown_timeout: Option<u64>,
     run_dir: Option<PathBuf>,
     migration_address: Option<String>,
+    live_migration_bandwidth: Option<u64>,
     cpu_allocation_ratio: Option<f64>,
     ram_allocation_ratio: Option<f64>,
     disk_allocation_ratio: Option<f64>,
@@ -202,6 +207,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub run_dir: PathBuf,
     pub migration_address: String,
+    /// MiB/s; 0: no cap.
+    pub live_migration_bandwidth: u64,
     pub cpu_allocation_ratio: f64,
     pub ram_allocation_ratio: f64,
     pub disk_allocation_ratio: f64,
@@ -343,6 +350,10 @@ impl Config {
                 .clone()
                 .or(file.migration_address)
                 .unwrap_or_else(|| "127.0.0.1".into()),
+            live_migration_bandwidth: cli
+                .live_migration_bandwidth
+                .or(file.live_migration_bandwidth)
+                .unwrap_or(0),
             cpu_allocation_ratio: ratio(
                 "cpu",
                 cli.cpu_allocation_ratio.or(file.cpu_allocation_ratio),

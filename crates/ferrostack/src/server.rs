@@ -162,6 +162,8 @@ pub(crate) fn qemu_settings(cfg: &Config) -> ferrostack_agent::qemu_host::QemuSe
             .or_else(ferrostack_agent::qemu_host::host_kernel),
         shutdown_timeout: cfg.shutdown_timeout,
         migration_address: cfg.migration_address.clone(),
+        migration_bandwidth: (cfg.live_migration_bandwidth > 0)
+            .then(|| cfg.live_migration_bandwidth.saturating_mul(1024 * 1024)),
     }
 }
 

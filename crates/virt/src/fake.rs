@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::{Driver, DriverError, GuestSpec, HostInfo, Observed, PowerState, Result};
+use crate::{
+    Driver, DriverError, GuestSpec, HostInfo, MoveProgress, Observed, Outgoing, PowerState, Result,
+};
 
 struct Guest {
     spec: GuestSpec,
@@ -16,6 +18,16 @@ struct Guest {
     started: Instant,
     /// The rescue image while rescued.
     rescued: Option<String>,
+    /// A live migration being sent from here.
+    sending: Option<Sending>,
+}
+
+/// A simulated live migration on its source.
+struct Sending {
+    /// Steps still to go before all is sent.
+    left: u32,
+    /// The guest's power when the migration began (it comes back to it when called off).
+    prior: PowerState,
 }
 
 pub struct FakeDriver {
@@ -26,6 +38,8 @@ pub struct FakeDriver {
     delay: Duration,
     booted: Instant,
     guests: Mutex<HashMap<String, Guest>>,
+    /// How many steps a live migration takes after its first (see [`FakeDriver::set_migration_steps`]).
+    migration_steps: std::sync::atomic::AtomicU32,
 }
 
 impl FakeDriver {
@@ -39,7 +53,17 @@ impl FakeDriver {
             delay,
             booted: Instant::now(),
             guests: Mutex::new(HashMap::new()),
+            migration_steps: std::sync::atomic::AtomicU32::new(1),
         }
+    }
+
+    /// How many more steps ([`Driver::send`] calls) a live migration from this host takes
+    /// after the one that starts it: 1 by default; `u32::MAX` keeps it going until it is
+    /// forced to complete or called off (as a guest that dirties memory faster than the link
+    /// carries it), for tests of force-complete and abort.
+    pub fn set_migration_steps(&self, steps: u32) {
+        self.migration_steps
+            .store(steps, std::sync::atomic::Ordering::Relaxed);
     }
 
     async fn pause_a_moment(&self) {
@@ -132,6 +156,7 @@ impl Driver for FakeDriver {
             ],
             started: Instant::now(),
             rescued: None,
+            sending: None,
         });
         Ok(())
     }
@@ -346,27 +371,72 @@ impl Driver for FakeDriver {
         self.spawn(spec).await
     }
 
-    /// A simulated guest arrives at once, paused as a real one is until the agent lets it run.
-    async fn incoming(&self, spec: &GuestSpec, _sent: bool) -> Result<crate::Incoming> {
-        if self.guests.lock().contains_key(&spec.uuid) {
-            return Ok(crate::Incoming::Arrived);
+    /// A simulated guest waits (paused, at a made-up endpoint) until its source has sent it,
+    /// then has arrived, paused as a real one is until the agent lets it run.
+    async fn incoming(&self, spec: &GuestSpec, sent: bool) -> Result<crate::Incoming> {
+        if !self.guests.lock().contains_key(&spec.uuid) {
+            self.spawn(spec).await?;
+            if let Some(g) = self.guests.lock().get_mut(&spec.uuid) {
+                g.power = PowerState::Paused;
+                g.console
+                    .push(format!("[fake] {} arriving on {}", spec.uuid, self.host));
+            }
         }
-        self.spawn(spec).await?;
-        if let Some(g) = self.guests.lock().get_mut(&spec.uuid) {
-            g.power = PowerState::Paused;
-            g.console
-                .push(format!("[fake] {} arrived on {}", spec.uuid, self.host));
+        if sent {
+            Ok(crate::Incoming::Arrived)
+        } else {
+            Ok(crate::Incoming::Waiting {
+                endpoint: format!("fake://{}/{}", self.host, spec.uuid),
+            })
         }
-        Ok(crate::Incoming::Arrived)
     }
 
-    async fn send(&self, uuid: &str, _endpoint: &str) -> Result<()> {
+    /// A simulated migration: started by the first call, sent after the configured number of
+    /// further steps (at once when forced), with figures from the guest's memory size.
+    async fn send(&self, uuid: &str, _endpoint: &str, force_complete: bool) -> Result<Outgoing> {
         self.pause_a_moment().await;
+        let steps = self
+            .migration_steps
+            .load(std::sync::atomic::Ordering::Relaxed);
         let mut guests = self.guests.lock();
         let g = guests
             .get_mut(uuid)
             .ok_or_else(|| DriverError::NotFound(uuid.to_string()))?;
-        g.power = PowerState::Shutdown;
+        let prior = g.power;
+        let sending = g.sending.get_or_insert(Sending { left: steps, prior });
+        if force_complete {
+            sending.left = 0;
+        }
+        if sending.left == 0 {
+            if g.power != PowerState::Shutdown {
+                g.power = PowerState::Shutdown;
+                g.console
+                    .push(format!("[fake] {uuid} sent by live migration"));
+            }
+            return Ok(Outgoing::Sent);
+        }
+        let total = steps.max(1);
+        let done = total - sending.left.min(total);
+        sending.left -= 1;
+        let memory = g.spec.memory_mb * 1024 * 1024;
+        let processed = memory / i64::from(total) * i64::from(done);
+        Ok(Outgoing::Sending(MoveProgress {
+            memory_total: Some(memory),
+            memory_processed: Some(processed),
+            memory_remaining: Some(memory - processed),
+            ..Default::default()
+        }))
+    }
+
+    async fn stay(&self, uuid: &str) -> Result<()> {
+        let mut guests = self.guests.lock();
+        if let Some(g) = guests.get_mut(uuid) {
+            if let Some(s) = g.sending.take() {
+                g.power = s.prior;
+                g.console
+                    .push(format!("[fake] {uuid}: live migration called off"));
+            }
+        }
         Ok(())
     }
 }

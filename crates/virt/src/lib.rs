@@ -9,7 +9,7 @@ pub mod fake;
 pub mod qemu;
 
 // The protocol's guest and host types, which drivers take and return.
-pub use ferrostack_agent_api::{GuestSpec, HostInfo, PowerState};
+pub use ferrostack_agent_api::{GuestSpec, HostInfo, MoveProgress, Outgoing, PowerState};
 
 /// A guest as the driver sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,8 +113,16 @@ pub trait Driver: Send + Sync {
     /// prepared, reports where it is). `sent`: the source has sent everything, so a guest
     /// that arrived may be finished (its disk no longer served to the source) and run.
     async fn incoming(&self, spec: &GuestSpec, sent: bool) -> Result<Incoming>;
-    /// Live migration, on the source: sends the running (or paused) guest, disks and
-    /// memory, to the destination waiting at `endpoint`, and returns once the destination
-    /// has all of it; the guest here is then stopped, to be destroyed.
-    async fn send(&self, uuid: &str, endpoint: &str) -> Result<()>;
+    /// Live migration, on the source: one step of sending the running (or paused) guest,
+    /// disks and memory, to the destination waiting at `endpoint`. Called again and again:
+    /// starts the copy the first time, then says how far it is, and [`Outgoing::Sent`] once
+    /// the destination has all of it (the guest here is then stopped, to be destroyed).
+    /// `force_complete`: pause the guest and lift any bandwidth cap so it finishes. A failed
+    /// copy is cancelled (the guest runs on here) and returned as the error.
+    async fn send(&self, uuid: &str, endpoint: &str, force_complete: bool) -> Result<Outgoing>;
+    /// Live migration called off (abort, or the controller gave it up): stops any sending of
+    /// the guest that is under way, and the guest runs (or stays paused) here as before it
+    /// began. Called on every pass for every guest with no move to make, so it must be cheap
+    /// when nothing is being sent.
+    async fn stay(&self, uuid: &str) -> Result<()>;
 }

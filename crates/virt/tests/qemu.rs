@@ -250,6 +250,11 @@ mod driver {
     }
 
     fn driver(root: &std::path::Path) -> QemuDriver {
+        capped_driver(root, None)
+    }
+
+    /// A host whose live migrations go at most `bandwidth` bytes per second.
+    fn capped_driver(root: &std::path::Path, bandwidth: Option<u64>) -> QemuDriver {
         let out = super::testvm_dir();
         QemuDriver {
             root: root.to_path_buf(),
@@ -260,7 +265,27 @@ mod driver {
             images: Arc::new(TestvmImages(out)),
             shutdown_timeout: Duration::from_secs(2),
             migration_address: "127.0.0.1".into(),
+            migration_bandwidth: bandwidth,
         }
+    }
+
+    /// Sends the guest (one step after another, as the agent's passes do) until all is sent;
+    /// returns the progress reports seen on the way.
+    async fn send_all(
+        d: &QemuDriver,
+        uuid: &str,
+        endpoint: &str,
+        force: bool,
+    ) -> Vec<ferrostack_virt::MoveProgress> {
+        let mut seen = Vec::new();
+        for _ in 0..1200 {
+            match d.send(uuid, endpoint, force).await.unwrap() {
+                ferrostack_virt::Outgoing::Sent => return seen,
+                ferrostack_virt::Outgoing::Sending(p) => seen.push(p),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the guest was not sent within 60 s");
     }
 
     /// Nothing of any guest remains: no guest directory, no socket directory.
@@ -657,7 +682,10 @@ mod driver {
                 endpoint: endpoint.clone()
             }
         );
-        a.send(uuid, &endpoint).await.unwrap();
+        let progress = send_all(&a, uuid, &endpoint, false).await;
+        assert!(!progress.is_empty());
+        // Sent: the source's guest is stopped (not running, not to be run), until removed.
+        assert_eq!(power(&a, uuid).await, Some(PowerState::NoState));
         a.destroy(uuid).await.unwrap();
         // Until told the source is done, the destination keeps the guest paused.
         assert!(matches!(
@@ -692,7 +720,7 @@ mod driver {
         else {
             panic!("the first host did not wait for the guest")
         };
-        b.send(uuid, &endpoint).await.unwrap();
+        send_all(&b, uuid, &endpoint, false).await;
         b.destroy(uuid).await.unwrap();
         assert_eq!(
             a.incoming(&s, true).await.unwrap(),
@@ -707,6 +735,99 @@ mod driver {
             &root.path().join("a").join(uuid).join("disk.qcow2")
         ));
         a.destroy(uuid).await.unwrap();
+        assert_nothing_left(&root.path().join("a"));
+        assert_nothing_left(&root.path().join("b"));
+    }
+
+    /// Where the destination `d` waits for the guest of `s`.
+    async fn waiting(d: &QemuDriver, s: &GuestSpec) -> String {
+        match d.incoming(s, false).await.unwrap() {
+            ferrostack_virt::Incoming::Waiting { endpoint } => endpoint,
+            other => panic!("the destination does not wait: {other:?}"),
+        }
+    }
+
+    /// Boot id printed on the guest's serial console.
+    fn boot_id(t: &str) -> Option<String> {
+        t.lines()
+            .map(str::trim)
+            .find(|l| l.len() == 36 && l.matches('-').count() == 4)
+            .map(str::to_string)
+    }
+
+    /// An admin's hand on a live migration: called off mid-way (abort), the guest runs on
+    /// at its source; called off just after all was sent (an abort that won the race with
+    /// the source's report), it runs on there too; forced to complete, a migration held back
+    /// by its bandwidth cap finishes at once, the guest paused for it.
+    #[tokio::test]
+    async fn a_live_migration_can_be_called_off_or_forced_to_complete() {
+        let root = tempfile::tempdir().unwrap();
+        let _guard = KillAll(root.path().to_path_buf());
+        // 1 MiB/s: a 256 MiB guest takes far longer than this test to send without help.
+        let a = capped_driver(&root.path().join("a"), Some(1 << 20));
+        let b = driver(&root.path().join("b"));
+        let uuid = "ab0e0000-1234-4567-89ab-cdef01234567";
+        let s = spec(uuid, "testvm");
+        a.spawn(&s).await.unwrap();
+        wait_ready(&a, uuid, 0).await;
+        let dir_a = GuestDir::with_run(&root.path().join("a"), &root.path().join("a/run"), uuid);
+        let booted = boot_id(&serial_run(&dir_a, "cat /proc/sys/kernel/random/boot_id").await);
+        assert!(booted.is_some());
+
+        // 1. Aborted while the memory goes: the figures said how far it was.
+        let endpoint = waiting(&b, &s).await;
+        let mut memory = None;
+        for _ in 0..1200 {
+            match a.send(uuid, &endpoint, false).await.unwrap() {
+                ferrostack_virt::Outgoing::Sending(p) if p.memory_total.is_some() => {
+                    memory = Some(p);
+                    break;
+                }
+                ferrostack_virt::Outgoing::Sending(_) => {}
+                ferrostack_virt::Outgoing::Sent => panic!("sent despite the cap"),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let memory = memory.expect("the memory copy did not start within 60 s");
+        // The guest's RAM and the machine's other memory (ROMs, video).
+        assert!(memory.memory_total.unwrap() >= 256 << 20, "{memory:?}");
+        assert!(memory.memory_remaining.unwrap() > 0, "{memory:?}");
+        // The disk's figures too (its overlay: what the guest wrote, here nothing yet).
+        assert!(memory.disk_total.is_some(), "{memory:?}");
+        a.stay(uuid).await.unwrap();
+        a.stay(uuid).await.unwrap(); // idempotent
+        b.destroy(uuid).await.unwrap();
+        assert_eq!(power(&a, uuid).await, Some(PowerState::Running));
+        let after = serial_run(&dir_a, "cat /proc/sys/kernel/random/boot_id").await;
+        assert_eq!(boot_id(&after), booted);
+
+        // 2. Forced to complete: done at once despite the cap; then called off all the same
+        // (the abort won): the sent guest runs on here.
+        let endpoint = waiting(&b, &s).await;
+        a.send(uuid, &endpoint, false).await.unwrap();
+        send_all(&a, uuid, &endpoint, true).await;
+        assert_eq!(power(&a, uuid).await, Some(PowerState::NoState));
+        b.destroy(uuid).await.unwrap();
+        a.stay(uuid).await.unwrap();
+        assert_eq!(power(&a, uuid).await, Some(PowerState::Running));
+        let after = serial_run(&dir_a, "cat /proc/sys/kernel/random/boot_id").await;
+        assert_eq!(boot_id(&after), booted);
+
+        // 3. Forced from the start, and let through: the guest arrives paused (as forced)
+        // and runs on at the destination, the same boot.
+        let endpoint = waiting(&b, &s).await;
+        send_all(&a, uuid, &endpoint, true).await;
+        a.destroy(uuid).await.unwrap();
+        assert_eq!(
+            b.incoming(&s, true).await.unwrap(),
+            ferrostack_virt::Incoming::Arrived
+        );
+        b.unpause(uuid).await.unwrap();
+        let dir_b = GuestDir::with_run(&root.path().join("b"), &root.path().join("b/run"), uuid);
+        let there = serial_run(&dir_b, "cat /proc/sys/kernel/random/boot_id").await;
+        assert_eq!(boot_id(&there), booted);
+
+        b.destroy(uuid).await.unwrap();
         assert_nothing_left(&root.path().join("a"));
         assert_nothing_left(&root.path().join("b"));
     }

@@ -1,17 +1,21 @@
 //! `GET /os-migrations` (admin) and a server's in-progress live migrations
-//! (`/servers/{id}/migrations`, 2.23+). Read-only: the move actions write the rows.
+//! (`/servers/{id}/migrations`, 2.23+), which an admin can force to complete (2.22) or abort
+//! (2.24). The move actions write the rows.
 
-use axum::extract::{Path, RawQuery};
+use axum::extract::{Extension, Path, RawQuery};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use ferrostack_api::microversion::Microversion;
+use ferrostack_api::request::RequestId;
 use ferrostack_api::{ApiError, Auth};
 use serde_json::{json, Map, Value};
 
 use super::input::{limit_marker, nova_time, only_query_params, query_get, query_pairs};
 use super::server_views::target;
 use super::State;
+use crate::app::migration_control::Control;
 use crate::app::migrations::{is_live_in_progress, Migration, MigrationFilters};
 use crate::ComputeService;
 
@@ -19,7 +23,11 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
     Router::new()
         .route("/os-migrations", get(index))
         .route("/servers/{id}/migrations", get(server_index))
-        .route("/servers/{id}/migrations/{mid}", get(server_show))
+        .route(
+            "/servers/{id}/migrations/{mid}",
+            get(server_show).delete(server_abort),
+        )
+        .route("/servers/{id}/migrations/{mid}/action", post(server_action))
 }
 
 fn bad(msg: impl Into<String>) -> ApiError {
@@ -246,4 +254,71 @@ async fn server_show(
     )?;
     let m = svc.live_migration_in_progress(&inst, &mid).await?;
     Ok(axum::Json(json!({"migration": server_view(&m, v, true)})).into_response())
+}
+
+/// `POST /servers/{id}/migrations/{mid}/action` with `{"force_complete": null}` (2.22+).
+async fn server_action(
+    svc: State,
+    auth: Auth,
+    v: Microversion,
+    Extension(rid): Extension<RequestId>,
+    Path((id, mid)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> Result<Response, ApiError> {
+    if !v.at_least(2, 22) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    let (name, arg) = body
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.iter().next())
+        .ok_or_else(|| {
+            bad("There is either no action or more than one action in the request body.")
+        })?;
+    if name != "force_complete" {
+        return Err(bad(format!("There is no such action: {name}")));
+    }
+    if !arg.is_null() {
+        return Err(super::input::invalid(
+            "force_complete",
+            arg,
+            format!("{} is not of type 'null'", super::input::repr(arg)),
+        )
+        .into());
+    }
+    auth.enforce(
+        &svc.policy,
+        "os_compute_api:servers:migrations:force_complete",
+        &json!({"project_id": auth.project_id().unwrap_or_default()}),
+    )?;
+    let inst = svc.find_server(&auth, &id).await?;
+    svc.control_live_migration(&inst, &mid, Control::ForceComplete, &auth, &rid.0)
+        .await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// `DELETE /servers/{id}/migrations/{mid}`: aborts a live migration (2.24+; also one not
+/// running yet from 2.65).
+async fn server_abort(
+    svc: State,
+    auth: Auth,
+    v: Microversion,
+    Extension(rid): Extension<RequestId>,
+    Path((id, mid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    if !v.at_least(2, 24) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    auth.enforce(
+        &svc.policy,
+        "os_compute_api:servers:migrations:delete",
+        &json!({"project_id": auth.project_id().unwrap_or_default()}),
+    )?;
+    let inst = svc.find_server(&auth, &id).await?;
+    let control = Control::Abort {
+        queued: v.at_least(2, 65),
+    };
+    svc.control_live_migration(&inst, &mid, control, &auth, &rid.0)
+        .await?;
+    Ok(StatusCode::ACCEPTED.into_response())
 }

@@ -14,6 +14,7 @@ pub mod images;
 pub mod keypairs;
 pub mod lifecycle;
 pub mod limits;
+pub mod migration_control;
 pub mod migration_disks;
 pub mod migrations;
 pub mod moves;

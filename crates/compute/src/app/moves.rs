@@ -279,6 +279,7 @@ impl ComputeService {
                 prior_power: Some(inst.desired_power),
                 source_cleaned: false,
                 dest_endpoint: None,
+                force_complete: false,
                 project_id: inst.project_id.clone(),
                 user_id: auth.user_id.clone(),
                 created_at: now,
@@ -607,7 +608,7 @@ pub async fn side_gone(
     if m.dest_compute == host && m.source_compute != host {
         match m.status.as_str() {
             "reverting" => migrations::set_status(tx, m.id, "reverted", now).await?,
-            "error" => migrations::set_dest_cleaned(tx, m.id, now).await?,
+            "error" | "cancelled" => migrations::set_dest_cleaned(tx, m.id, now).await?,
             _ => {}
         }
         return Ok(None);
@@ -615,9 +616,13 @@ pub async fn side_gone(
     let done = match m.status.as_str() {
         "confirming" => "confirmed",
         "completed" | "accepted" | "done" => "completed",
-        // The source of a live migration sent the guest and removed its copy: the
-        // destination may run it (the destination's report then completes the migration).
-        "running" if m.is_live() => "post-migrating",
+        // The source of a live migration removed the copy it sent. The destination's report
+        // completes the migration, before or after this, maybe in a transaction running
+        // alongside: the status is left to it.
+        "post-migrating" if m.is_live() => {
+            migrations::set_source_cleaned_only(tx, m.id, now).await?;
+            return Ok(Some(m.uuid));
+        }
         // Still needed (a resize that can be reverted, a running live migration): the copy
         // vanished on its own; nothing to record.
         _ => return Ok(None),
@@ -626,17 +631,19 @@ pub async fn side_gone(
     Ok(Some(m.uuid))
 }
 
-/// Undoes a move that failed before the instance could run on its destination: the instance
-/// goes back to its source (whose guest is still there: kept stopped by a cold move, running
-/// by a live migration) with its old flavor and its power as before; the migration is
-/// `error`, and the destination removes what it had started. The resources the migration
-/// held on the source become the instance's again (as a revert does). Returns false when the
-/// move can no longer be undone (its source has already let the guest go).
+/// Undoes a move that failed (or, live, was aborted) before the instance could run on its
+/// destination: the instance goes back to its source (whose guest is still there: kept
+/// stopped by a cold move, running by a live migration) with its old flavor and its power as
+/// before; the migration takes `status` (`error`, `cancelled`), and the destination removes
+/// what it had started. The resources the migration held on the source become the
+/// instance's again (as a revert does). Returns false when the move can no longer be undone
+/// (its source has already let the guest go).
 pub async fn roll_back(
     svc: &ComputeService,
     tx: &mut crate::db::Conn,
     inst: &Instance,
     m: &Migration,
+    status: &str,
     now: i64,
 ) -> Result<bool> {
     let source_has_it = match m.status.as_str() {
@@ -644,13 +651,15 @@ pub async fn roll_back(
         "post-migrating" => m.is_cold(),
         _ => false,
     };
-    if !source_has_it || m.in_place() {
+    if !source_has_it
+        || m.in_place()
+        || !migrations::transition(tx, m.id, &m.status, status, now).await?
+    {
         return Ok(false);
     }
     svc.placement
         .move_allocations_in(tx, &m.uuid, &inst.uuid, &inst.project_id, &inst.user_id)
         .await?;
-    migrations::set_status(tx, m.id, "error", now).await?;
     let old = m.old_flavor.clone().unwrap_or_else(|| inst.flavor.clone());
     instances::move_to(tx, &inst.uuid, &m.source_compute, &old, now).await?;
     let desired = m.prior_power.unwrap_or(inst.desired_power);

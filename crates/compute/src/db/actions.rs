@@ -80,6 +80,8 @@ fn event_name(action: &str) -> String {
         "stop" => "stop_instance".into(),
         "start" => "start_instance".into(),
         "delete" => "terminate_instance".into(),
+        "live_migration_cancel" => "live_migration_abort".into(),
+        "live_migration_force_complete" => "live_migration_force_complete".into(),
         other => format!("{other}_instance"),
     }
 }

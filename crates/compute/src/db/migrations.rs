@@ -27,6 +27,8 @@ pub struct Migration {
     pub source_cleaned: bool,
     /// Where a live migration's destination waits for the guest (its driver's words).
     pub dest_endpoint: Option<String>,
+    /// An admin forced the live migration to complete.
+    pub force_complete: bool,
     pub project_id: String,
     pub user_id: String,
     pub created_at: i64,
@@ -62,7 +64,7 @@ pub const IN_PROGRESS: &[&str] = &[
 
 const COLS: &str = "id, uuid, instance_uuid, source_compute, dest_compute, migration_type, \
     status, old_flavor, new_flavor, prior_vm_state, prior_power, source_cleaned, dest_endpoint, \
-    project_id, user_id, created_at, updated_at";
+    force_complete, project_id, user_id, created_at, updated_at";
 
 fn from_row(r: &AnyRow) -> DbResult<Migration> {
     let flavor = |col: &str| -> DbResult<Option<FlavorSnapshot>> {
@@ -91,6 +93,7 @@ fn from_row(r: &AnyRow) -> DbResult<Migration> {
             .and_then(|s| Desired::parse(&s)),
         source_cleaned: r.try_get::<i64, _>("source_cleaned")? != 0,
         dest_endpoint: r.try_get("dest_endpoint")?,
+        force_complete: r.try_get::<i64, _>("force_complete")? != 0,
         project_id: r.try_get("project_id")?,
         user_id: r.try_get("user_id")?,
         created_at: r.try_get("created_at")?,
@@ -174,13 +177,47 @@ pub async fn set_source_cleaned(conn: &mut Conn, id: i64, status: &str, now: i64
     Ok(())
 }
 
+/// Moves migration `id` from status `from` to `to`; false (nothing changed) when it is not in
+/// `from` any more: another transaction decided first (PostgreSQL's row lock makes the later
+/// one see the committed status).
+pub async fn transition(
+    conn: &mut Conn,
+    id: i64,
+    from: &str,
+    to: &str,
+    now: i64,
+) -> DbResult<bool> {
+    let done = sqlx::query(
+        "UPDATE migrations SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records that the source removed its copy, leaving the status as it is.
+pub async fn set_source_cleaned_only(conn: &mut Conn, id: i64, now: i64) -> DbResult<()> {
+    sqlx::query("UPDATE migrations SET source_cleaned = 1, updated_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Which migrations make host `$1` keep or remove a guest of an instance placed elsewhere: the
 /// source of a move until it has removed its copy, the destination of a reverted resize, and
-/// the destination of a failed move (another host's) until it has removed what it started.
+/// the destination of a failed or aborted move (another host's) until it has removed what it
+/// started.
 const SIDE: &str = "(source_compute = $1 AND source_cleaned = 0 AND status IN ('migrating', \
     'post-migrating', 'finished', 'confirming', 'running', 'completed', 'accepted', 'done')) \
     OR (dest_compute = $1 AND status = 'reverting') \
-    OR (dest_compute = $1 AND status = 'error' AND dest_cleaned = 0 AND dest_compute <> source_compute)";
+    OR (dest_compute = $1 AND status IN ('error', 'cancelled') AND dest_cleaned = 0 \
+        AND dest_compute <> source_compute)";
 
 /// Migrations that make `host` keep or remove a guest of an instance placed elsewhere (see
 /// [`SIDE`]).
@@ -272,6 +309,40 @@ pub async fn set_dest_endpoint(conn: &mut Conn, id: i64, endpoint: &str, now: i6
     Ok(())
 }
 
+/// Records that an admin forced live migration `id` to complete.
+pub async fn set_force_complete(conn: &mut Conn, id: i64, now: i64) -> DbResult<()> {
+    sqlx::query("UPDATE migrations SET force_complete = 1, updated_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Records how far a live migration's source is (bytes of memory and disk).
+pub async fn set_progress(
+    conn: &mut Conn,
+    id: i64,
+    p: &ferrostack_agent_api::MoveProgress,
+    now: i64,
+) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE migrations SET memory_total = $2, memory_processed = $3, memory_remaining = $4, \
+         disk_total = $5, disk_processed = $6, disk_remaining = $7, updated_at = $8 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(p.memory_total)
+    .bind(p.memory_processed)
+    .bind(p.memory_remaining)
+    .bind(p.disk_total)
+    .bind(p.disk_processed)
+    .bind(p.disk_remaining)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Records that the destination of a failed move has removed what it had started.
 pub async fn set_dest_cleaned(conn: &mut Conn, id: i64, now: i64) -> DbResult<()> {
     sqlx::query("UPDATE migrations SET dest_cleaned = 1, updated_at = $2 WHERE id = $1")
@@ -287,5 +358,21 @@ pub async fn by_uuid(conn: &mut Conn, uuid: &str) -> DbResult<Option<Migration>>
         .bind(uuid)
         .fetch_optional(&mut *conn)
         .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Migration `id` of instance `instance_uuid`.
+pub async fn of_instance(
+    conn: &mut Conn,
+    instance_uuid: &str,
+    id: i64,
+) -> DbResult<Option<Migration>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLS} FROM migrations WHERE id = $1 AND instance_uuid = $2"
+    ))
+    .bind(id)
+    .bind(instance_uuid)
+    .fetch_optional(&mut *conn)
+    .await?;
     row.as_ref().map(from_row).transpose()
 }

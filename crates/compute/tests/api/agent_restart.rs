@@ -88,8 +88,16 @@ impl Driver for HangingSpawn {
     async fn incoming(&self, spec: &GuestSpec, sent: bool) -> Result<ferrostack_virt::Incoming> {
         self.inner.incoming(spec, sent).await
     }
-    async fn send(&self, uuid: &str, endpoint: &str) -> Result<()> {
-        self.inner.send(uuid, endpoint).await
+    async fn send(
+        &self,
+        uuid: &str,
+        endpoint: &str,
+        force_complete: bool,
+    ) -> Result<ferrostack_virt::Outgoing> {
+        self.inner.send(uuid, endpoint, force_complete).await
+    }
+    async fn stay(&self, uuid: &str) -> Result<()> {
+        self.inner.stay(uuid).await
     }
 }
 

@@ -142,6 +142,7 @@ async fn migration_status(c: &TestCloud, id: &str) -> (String, bool) {
         id,
         &[
             "migrating",
+            "post-migrating",
             "finished",
             "confirming",
             "confirmed",
@@ -151,6 +152,8 @@ async fn migration_status(c: &TestCloud, id: &str) -> (String, bool) {
             "completed",
             "accepted",
             "done",
+            "error",
+            "cancelled",
         ],
     )
     .await
@@ -689,5 +692,152 @@ api_test!(
         assert_eq!(s, StatusCode::ACCEPTED, "{b}");
         let v = wait_status(c, &admin, &id, "VERIFY_RESIZE").await;
         assert_eq!(v["OS-EXT-SRV-ATTR:host"], "mv-1");
+    }
+);
+
+api_test!(
+    async fn a_live_migration_is_forced_to_complete_or_aborted(c) {
+        let image = with_hosts(c, 0).await;
+        // Hosts whose live migrations never finish on their own (a guest writing memory
+        // faster than the link carries it): only force-complete ends them.
+        let mut drivers = Vec::new();
+        for h in ["lm-1", "lm-2"] {
+            let d = std::sync::Arc::new(ferrostack_virt::fake::FakeDriver::new(
+                h,
+                8,
+                16384,
+                200,
+                Duration::ZERO,
+            ));
+            d.set_migration_steps(u32::MAX);
+            c.spawn_agent(h, d.clone());
+            c.wait_host(h).await;
+            drivers.push((h, d));
+        }
+        let admin = c.admin().await;
+        let user = c.tenant("member").await;
+        let id = boot(c, &user.token, &image, "1").await;
+        let host_of = |v: &Value| v["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+        let source = host_of(&wait_status(c, &admin, &id, "ACTIVE").await);
+        let dest = if source == "lm-1" { "lm-2" } else { "lm-1" };
+        let guests_on = |h: &str| {
+            let d = drivers.iter().find(|(n, _)| *n == h).unwrap().1.clone();
+            async move {
+                use ferrostack_virt::Driver;
+                d.list().await.unwrap().len()
+            }
+        };
+        let live_migrate = || async {
+            let (s, b) = act(
+                c,
+                &admin,
+                &id,
+                "2.30",
+                json!({"os-migrateLive": {"host": dest, "block_migration": "auto"}}),
+            )
+            .await;
+            assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+            // The source reports how far it is: the figures appear on the migration.
+            for _ in 0..3000 {
+                let (s, b) = c
+                    .nova(Method::GET, &format!("/servers/{id}/migrations"), &admin, "2.80", None)
+                    .await;
+                assert_eq!(s, StatusCode::OK, "{b}");
+                let m = &b["migrations"][0];
+                if m["memory_total_bytes"].is_i64() {
+                    assert_eq!(m["status"], "running", "{b}");
+                    assert_eq!(m["memory_total_bytes"], 512 << 20, "{b}");
+                    assert!(m["memory_remaining_bytes"].as_i64().unwrap() > 0, "{b}");
+                    return m["id"].as_i64().unwrap();
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("no progress on the live migration");
+        };
+        let path = |mid: &str| format!("/servers/{id}/migrations/{mid}");
+        let force = |mid: String, mv: &'static str, token: String, body: Value| async move {
+            c.nova(Method::POST, &format!("{}/action", path(&mid)), &token, mv, Some(body))
+                .await
+        };
+
+        // Abort: the server stays on its source, ACTIVE; the destination drops its copy.
+        let mid = live_migrate().await.to_string();
+        let (s, _) = c.nova(Method::DELETE, &path(&mid), &admin, "2.23", None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "abort is 2.24");
+        let (s, _) = c.nova(Method::DELETE, &path(&mid), &user.token, "2.24", None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, b) = c.nova(Method::DELETE, &path("999999"), &admin, "2.24", None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+        let (s, b) = c.nova(Method::DELETE, &path(&mid), &admin, "2.24", None).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        let v = wait_status(c, &admin, &id, "ACTIVE").await;
+        assert_eq!(host_of(&v), source);
+        let (status, _) = {
+            let mut conn = c.db.pool.acquire().await.unwrap();
+            let m = ferrostack_compute::db::migrations::latest_of(&mut conn, &id, &["cancelled"])
+                .await
+                .unwrap()
+                .expect("a cancelled migration");
+            (m.status, m.source_cleaned)
+        };
+        assert_eq!(status, "cancelled");
+        for _ in 0..3000 {
+            if guests_on(dest).await == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(guests_on(dest).await, 0, "the destination removed its copy");
+        assert_eq!(guests_on(&source).await, 1);
+        wait_providers(c, &id, 1).await;
+        let (_, b) = c
+            .nova(Method::GET, &format!("/servers/{id}/migrations"), &admin, "2.80", None)
+            .await;
+        assert_eq!(b["migrations"], json!([]), "none in progress");
+        let (s, b) = c.nova(Method::DELETE, &path(&mid), &admin, "2.24", None).await;
+        assert_eq!(s, StatusCode::CONFLICT, "not migrating any more: {b}");
+        let (s, b) = force(mid.clone(), "2.22", admin.clone(), json!({"force_complete": null})).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{b}");
+        let (_, b) = c
+            .call(Method::GET, &format!("/servers/{id}/os-instance-actions"), &admin, None)
+            .await;
+        assert!(
+            b["instanceActions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["action"] == "live_migration_cancel"),
+            "{b}"
+        );
+
+        // Force-complete: the migration ends, the server runs on its destination.
+        let mid = live_migrate().await.to_string();
+        let (s, _) = force(mid.clone(), "2.21", admin.clone(), json!({"force_complete": null})).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "force-complete is 2.22");
+        let (s, _) = force(mid.clone(), "2.22", user.token.clone(), json!({"force_complete": null})).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, b) = force(mid.clone(), "2.22", admin.clone(), json!({"force_complete": {}})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        let (s, b) = force(mid.clone(), "2.22", admin.clone(), json!({"other": null})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        let (s, b) = force("999999".into(), "2.22", admin.clone(), json!({"force_complete": null})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        // Still running: nothing ends it but force-complete.
+        assert_eq!(migration_status(c, &id).await.0, "running");
+        let (s, b) = force(mid.clone(), "2.22", admin.clone(), json!({"force_complete": null})).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        wait_migration(c, &id, "completed").await;
+        let v = wait_status(c, &admin, &id, "ACTIVE").await;
+        assert_eq!(host_of(&v), dest);
+        for _ in 0..3000 {
+            if guests_on(&source).await == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(guests_on(&source).await, 0, "the source removed its copy");
+        wait_providers(c, &id, 1).await;
+        let (s, b) = force(mid, "2.22", admin.clone(), json!({"force_complete": null})).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{b}");
     }
 );

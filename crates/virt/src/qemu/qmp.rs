@@ -10,6 +10,9 @@ use qapi::qmp;
 
 use super::{QemuError, Result};
 
+/// QEMU's largest bandwidth cap, in bytes per second: no cap.
+const UNLIMITED: u64 = 1 << 40;
+
 /// How long one QMP operation may take (connect, negotiate, execute).
 const QMP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -153,13 +156,25 @@ impl Qmp {
     /// Where the last migration is: `(status, error)`, the status as QEMU names it
     /// (`active`, `completed`, `failed`, ...; `none` when there was none).
     pub async fn migration(&self) -> Result<(String, Option<String>)> {
+        let info = self.migration_info().await?;
+        Ok((info.status, info.error))
+    }
+
+    /// The current (or last) migration with its memory figures.
+    pub async fn migration_info(&self) -> Result<MigrationInfo> {
         let info = self.execute("query-migrate", qmp::query_migrate {}).await?;
         let status = info
             .status
             .and_then(|s| serde_json::to_value(s).ok())
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_else(|| "none".into());
-        Ok((status, info.error_desc))
+        Ok(MigrationInfo {
+            status,
+            error: info.error_desc,
+            ram_total: info.ram.as_ref().map(|r| r.total),
+            ram_transferred: info.ram.as_ref().map(|r| r.transferred),
+            ram_remaining: info.ram.as_ref().map(|r| r.remaining),
+        })
     }
 
     /// What the last (completed) migration took: total time and the guest's downtime in
@@ -258,6 +273,7 @@ json_command!(QueryBlock, "query-block");
 json_command!(QueryBlockJobs, "query-block-jobs");
 json_command!(DriveMirror, "drive-mirror");
 json_command!(BlockJobCancel, "block-job-cancel");
+json_command!(BlockJobSetSpeed, "block-job-set-speed");
 json_command!(MigrateIncoming, "migrate-incoming");
 json_command!(MigrateSetParameters, "migrate-set-parameters");
 json_command!(QueryCpusFast, "query-cpus-fast");
@@ -287,6 +303,31 @@ pub struct BlockJob {
     /// The mirror has copied everything and keeps the copy in step.
     pub ready: bool,
     pub status: String,
+    /// Bytes done of `len` (which grows while the guest writes).
+    pub offset: i64,
+    pub len: i64,
+}
+
+/// Where the current (or last) migration is (`query-migrate`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationInfo {
+    /// As QEMU names it: `none`, `setup`, `active`, `completed`, `failed`, `cancelled`, ...
+    pub status: String,
+    pub error: Option<String>,
+    /// The guest's memory: total, sent so far, still to send (dirty), in bytes.
+    pub ram_total: Option<i64>,
+    pub ram_transferred: Option<i64>,
+    pub ram_remaining: Option<i64>,
+}
+
+impl MigrationInfo {
+    /// Still going (QEMU's `migration_is_active` and the states before it).
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "setup" | "active" | "pre-switchover" | "device" | "cancelling" | "wait-unplug"
+        )
+    }
 }
 
 impl Qmp {
@@ -383,10 +424,16 @@ impl Qmp {
     /// Starts copying the top layer of drive `device` into `target` (an NBD URI of the
     /// destination's disk, which has the same base image) as job `job`; writes of the
     /// guest are mirrored once the job is ready.
-    pub async fn mirror(&self, device: &str, target: &str, job: &str) -> Result<()> {
+    pub async fn mirror(
+        &self,
+        device: &str,
+        target: &str,
+        job: &str,
+        bytes_per_second: Option<u64>,
+    ) -> Result<()> {
         let args = serde_json::json!({
             "device": device, "job-id": job, "target": target, "format": "raw",
-            "mode": "existing", "sync": "top",
+            "mode": "existing", "sync": "top", "speed": bytes_per_second.unwrap_or(0),
         });
         self.execute("drive-mirror", DriveMirror(args))
             .await
@@ -406,6 +453,8 @@ impl Qmp {
             .map(|j| BlockJob {
                 ready: j["ready"].as_bool().unwrap_or(false),
                 status: j["status"].as_str().unwrap_or_default().to_string(),
+                offset: j["offset"].as_i64().unwrap_or(0),
+                len: j["len"].as_i64().unwrap_or(0),
             }))
     }
 
@@ -425,11 +474,25 @@ impl Qmp {
             .map(|_| ())
     }
 
-    /// Lets the migration use the link's whole bandwidth (QEMU's default is 32 MiB/s; Nova's
-    /// `live_migration_bandwidth` defaults to unlimited too).
-    pub async fn migrate_unthrottled(&self) -> Result<()> {
-        let args = serde_json::json!({"max-bandwidth": 1_i64 << 40});
+    /// Caps the migration's bandwidth (None: the link's whole bandwidth; QEMU's default is
+    /// 32 MiB/s, Nova's `live_migration_bandwidth` defaults to unlimited).
+    pub async fn set_migration_bandwidth(&self, bytes_per_second: Option<u64>) -> Result<()> {
+        let max = bytes_per_second.map_or(UNLIMITED, |b| b.min(UNLIMITED));
+        let args = serde_json::json!({ "max-bandwidth": max });
         self.execute("migrate-set-parameters", MigrateSetParameters(args))
+            .await
+            .map(|_| ())
+    }
+
+    /// Sets block job `job`'s speed cap (None: none).
+    pub async fn set_block_job_speed(
+        &self,
+        job: &str,
+        bytes_per_second: Option<u64>,
+    ) -> Result<()> {
+        let speed = bytes_per_second.unwrap_or(0);
+        let args = serde_json::json!({"device": job, "speed": speed});
+        self.execute("block-job-set-speed", BlockJobSetSpeed(args))
             .await
             .map(|_| ())
     }

@@ -8,7 +8,10 @@
 //! overlay over NBD; the source mirrors its overlay there (`drive-mirror`, sync `top`), and
 //! once the mirror is in step, migrates the machine state; when that completes the mirror is
 //! ended (its last writes flushed) and the destination, told by the controller, stops serving
-//! the disk and runs the guest.
+//! the disk and runs the guest. The source goes one step per call of the agent, reporting
+//! QEMU's figures between steps, so the controller can force the migration to complete
+//! (pause the guest, lift the bandwidth cap) or call it off (cancel, run on here) at any
+//! time.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -18,11 +21,12 @@ use ferrostack_agent_api::GuestSpec;
 use serde::{Deserialize, Serialize};
 
 use super::super::disk::{grow, qemu_img, rebase_unsafe};
-use super::super::{io, QemuProcess, RunState};
+use super::super::qmp::BlockJob;
+use super::super::{io, QemuProcess, Qmp, RunState};
 use super::layout::{self, Kind};
-use super::lifecycle::{wait_for_migration, Start, POLL};
+use super::lifecycle::{Start, POLL};
 use super::{config_drive, QemuDriver};
-use crate::{DriverError, Incoming, Result};
+use crate::{DriverError, Incoming, MoveProgress, Outgoing, Result};
 
 /// Where a guest's disk comes from when it is created on this host.
 #[derive(Debug, Clone, Copy)]
@@ -39,8 +43,82 @@ pub(super) enum Origin<'a> {
 const ROOT_DRIVE: &str = "disk0";
 /// The source's mirror job of the root disk.
 const MIRROR_JOB: &str = "migrate-disk0";
-/// How long the source's disk copy may take to catch up before the migration is given up.
-const MIRROR_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a live migration may take before its source gives it up (Nova's
+/// `live_migration_completion_timeout`, whose default action is to abort, is 800 s).
+const MIGRATION_TIMEOUT: Duration = Duration::from_secs(800);
+
+/// What a live migration's source has done so far (`outgoing.json` in the guest's directory
+/// while it sends).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Sending {
+    /// The guest ran when the migration began: it runs again if the migration is called off.
+    resume: bool,
+    /// When it began, in seconds since the epoch.
+    started: u64,
+    /// The machine state is on its way (after the disk caught up).
+    memory: bool,
+    /// Forced to complete: the guest was paused here, the bandwidth cap lifted.
+    forced: bool,
+}
+
+fn outgoing_file(dir: &super::super::GuestDir) -> std::path::PathBuf {
+    dir.path.join("outgoing.json")
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Ends the mirror of a guest that was sent: it is stopped, so the mirror's last writes reach
+/// the destination as it ends.
+async fn end_mirror(qmp: &Qmp) -> Result<()> {
+    if qmp.block_job(MIRROR_JOB).await?.is_some() {
+        qmp.block_job_cancel(MIRROR_JOB, false).await?;
+    }
+    while qmp.block_job(MIRROR_JOB).await?.is_some() {
+        tokio::time::sleep(POLL).await;
+    }
+    Ok(())
+}
+
+/// Stops whatever a live migration's source was sending and lets the guest run on as it did
+/// before (QEMU resumes a guest whose migration completed: `cont` takes its disks back).
+async fn call_off(qmp: &Qmp, s: &Sending) -> Result<()> {
+    if qmp.migration_info().await?.is_active() {
+        qmp.migrate_cancel().await?;
+        let until = tokio::time::Instant::now() + CALL_OFF_TIMEOUT;
+        while qmp.migration_info().await?.is_active() {
+            if tokio::time::Instant::now() >= until {
+                return Err(DriverError::failed(
+                    "the migration did not stop when cancelled",
+                ));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+    if qmp.block_job(MIRROR_JOB).await?.is_some() {
+        qmp.block_job_cancel(MIRROR_JOB, true).await?;
+        while qmp.block_job(MIRROR_JOB).await?.is_some() {
+            tokio::time::sleep(POLL).await;
+        }
+    }
+    match qmp.status().await? {
+        RunState::Migrated => {
+            qmp.cont().await?;
+            if !s.resume {
+                qmp.stop().await?;
+            }
+        }
+        RunState::Paused if s.resume => qmp.cont().await?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// How long a cancelled migration may take to stop.
+const CALL_OFF_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where a destination waits for a guest: the NBD URI of its root disk and the migration URI
 /// of its machine state. Kept in the guest's directory while it waits (`incoming.json`), and
@@ -165,82 +243,182 @@ impl QemuDriver {
         Ok(Incoming::Arrived)
     }
 
-    /// Live migration's source: see [`crate::Driver::send`].
-    pub(super) async fn send_live(&self, uuid: &str, endpoint: &str) -> Result<()> {
+    /// Live migration's source, one step: see [`crate::Driver::send`]. What it has done so
+    /// far is kept in the guest's directory (`outgoing.json`), so an agent that restarts
+    /// mid-way carries on (or calls it off) where it was.
+    pub(super) async fn send_live(
+        &self,
+        uuid: &str,
+        endpoint: &str,
+        force_complete: bool,
+    ) -> Result<Outgoing> {
         let to: Endpoint = serde_json::from_str(endpoint).map_err(|e| {
             DriverError::failed_with(format!("not a migration endpoint: {endpoint}"), e)
         })?;
+        let dir = self.dir_of(uuid);
+        let file = outgoing_file(&dir);
         let p = self.running(uuid).await?;
         let qmp = p.qmp();
-        let what = format!("migrating guest {uuid}");
-        // Sent already (an agent that restarted after the migration): only the mirror is
-        // left to end. (The run state says it: `query-migrate` of a guest that came here by
-        // migration reports that incoming one as completed.)
-        if qmp.status().await? != RunState::Migrated {
-            let sent = async {
-                if qmp.block_job(MIRROR_JOB).await?.is_none() {
-                    qmp.mirror(ROOT_DRIVE, &to.disk, MIRROR_JOB).await?;
-                }
-                let until = tokio::time::Instant::now() + MIRROR_TIMEOUT;
-                loop {
-                    match qmp.block_job(MIRROR_JOB).await? {
-                        Some(j) if j.ready => break,
-                        Some(_) if tokio::time::Instant::now() < until => {
-                            tokio::time::sleep(POLL).await
-                        }
-                        Some(j) => {
-                            return Err(DriverError::failed(format!(
-                                "{what}: the disk copy did not catch up ({})",
-                                j.status
-                            )))
-                        }
-                        None => {
-                            return Err(DriverError::failed(format!(
-                                "{what}: the disk copy to {} ended early",
-                                to.disk
-                            )))
-                        }
-                    }
-                }
-                qmp.migrate_unthrottled().await?;
-                qmp.migrate(&to.memory).await?;
-                wait_for_migration(&qmp, &what, None).await?;
-                // QEMU's own figures, for the operator (and `ferrostack bench qemu`).
-                if let Ok(s) = qmp.migration_stats().await {
-                    tracing::info!(
-                        %uuid,
-                        total_ms = s.total_ms,
-                        downtime_ms = s.downtime_ms,
-                        ram_bytes = s.ram_bytes,
-                        "live migration sent"
-                    );
-                }
-                Ok(())
+        let mut sending = match layout::read_json::<Sending>(&file).await? {
+            Some(s) => s,
+            None => {
+                let s = Sending {
+                    resume: qmp.status().await? == RunState::Running,
+                    started: unix_now(),
+                    memory: false,
+                    forced: false,
+                };
+                layout::write_json(&file, &s).await?;
+                s
             }
-            .await;
-            if let Err(e) = sent {
+        };
+        let before = sending.clone();
+        let what = format!("migrating guest {uuid}");
+        match self
+            .send_step(&qmp, &to, &mut sending, force_complete, &what)
+            .await
+        {
+            Ok(out) => {
+                if sending != before {
+                    layout::write_json(&file, &sending).await?;
+                }
+                if out == Outgoing::Sent {
+                    tracing::info!(%uuid, "live migration sent");
+                }
+                Ok(out)
+            }
+            Err(e) => {
                 // The guest runs on here as it was; the destination's copy is dropped.
-                let _ = qmp.migrate_cancel().await;
-                let _ = qmp.block_job_cancel(MIRROR_JOB, true).await;
-                return Err(e);
+                if let Err(undo) = call_off(&qmp, &sending).await {
+                    tracing::warn!(%uuid, error = %undo, "calling off a failed live migration");
+                }
+                let _ = layout::remove_file(&file).await;
+                Err(e)
             }
         }
-        // The source's copy is removed after this: never unless QEMU says it was sent.
-        let state = qmp.status().await?;
-        if state != RunState::Migrated {
+    }
+
+    async fn send_step(
+        &self,
+        qmp: &Qmp,
+        to: &Endpoint,
+        s: &mut Sending,
+        force: bool,
+        what: &str,
+    ) -> Result<Outgoing> {
+        // Sent already (the state says it: `query-migrate` of a guest that itself came here
+        // by migration reports that incoming one as completed).
+        if qmp.status().await? == RunState::Migrated {
+            return end_mirror(qmp).await.map(|()| Outgoing::Sent);
+        }
+        if unix_now().saturating_sub(s.started) > MIGRATION_TIMEOUT.as_secs() {
             return Err(DriverError::failed(format!(
-                "{what}: the guest was not sent (its QEMU is {state:?})"
+                "{what}: not complete after {} s (abort it, or force it to complete)",
+                MIGRATION_TIMEOUT.as_secs()
             )));
         }
-        // The guest is stopped now: the mirror's last writes reach the destination as it
-        // ends.
-        if qmp.block_job(MIRROR_JOB).await?.is_some() {
-            qmp.block_job_cancel(MIRROR_JOB, false).await?;
+        let cap = if force || s.forced {
+            None
+        } else {
+            self.migration_bandwidth
+        };
+        let job = qmp.block_job(MIRROR_JOB).await?;
+        let disk = |j: &Option<BlockJob>| match j {
+            Some(j) => MoveProgress {
+                disk_total: Some(j.len),
+                disk_processed: Some(j.offset),
+                disk_remaining: Some(j.len - j.offset),
+                ..Default::default()
+            },
+            None => MoveProgress::default(),
+        };
+        if !s.memory {
+            match &job {
+                // First the disk: mirrored to the destination's NBD export.
+                None => {
+                    qmp.mirror(ROOT_DRIVE, &to.disk, MIRROR_JOB, cap).await?;
+                    return Ok(Outgoing::Sending(MoveProgress::default()));
+                }
+                Some(j) if !j.ready => {
+                    if force {
+                        qmp.set_block_job_speed(MIRROR_JOB, None).await?;
+                    }
+                    return Ok(Outgoing::Sending(disk(&job)));
+                }
+                // The disk is in step: the memory follows, the mirror keeps the disk in step
+                // meanwhile.
+                Some(_) => {
+                    qmp.set_migration_bandwidth(cap).await?;
+                    qmp.migrate(&to.memory).await?;
+                    s.memory = true;
+                }
+            }
         }
-        while qmp.block_job(MIRROR_JOB).await?.is_some() {
-            tokio::time::sleep(POLL).await;
+        if force && !s.forced {
+            // Nova's force-complete: a paused guest's memory stops changing, so the copy
+            // converges; and nothing holds it back any more.
+            if qmp.status().await? == RunState::Running {
+                qmp.stop().await?;
+            }
+            qmp.set_migration_bandwidth(None).await?;
+            if job.is_some() {
+                qmp.set_block_job_speed(MIRROR_JOB, None).await?;
+            }
+            s.forced = true;
         }
-        Ok(())
+        let info = qmp.migration_info().await?;
+        match info.status.as_str() {
+            "completed" => {
+                if let Ok(st) = qmp.migration_stats().await {
+                    tracing::info!(
+                        total_ms = st.total_ms,
+                        downtime_ms = st.downtime_ms,
+                        ram_bytes = st.ram_bytes,
+                        "{what}: memory sent"
+                    );
+                }
+                // The source's copy is removed after this: never unless QEMU says it was
+                // sent.
+                let state = qmp.status().await?;
+                if state != RunState::Migrated {
+                    return Err(DriverError::failed(format!(
+                        "{what}: the guest was not sent (its QEMU is {state:?})"
+                    )));
+                }
+                end_mirror(qmp).await.map(|()| Outgoing::Sent)
+            }
+            "failed" | "cancelled" => Err(DriverError::failed(format!(
+                "{what} failed: {}",
+                info.error.unwrap_or(info.status)
+            ))),
+            _ if job.is_none() => Err(DriverError::failed(format!(
+                "{what}: the disk copy to {} ended early",
+                to.disk
+            ))),
+            _ => Ok(Outgoing::Sending(MoveProgress {
+                memory_total: info.ram_total,
+                memory_processed: info.ram_transferred,
+                memory_remaining: info.ram_remaining,
+                ..disk(&job)
+            })),
+        }
+    }
+
+    /// Live migration called off: see [`crate::Driver::stay`].
+    pub(super) async fn stay_here(&self, uuid: &str) -> Result<()> {
+        let file = outgoing_file(&self.dir_of(uuid));
+        // The usual case, on every pass: nothing is being sent.
+        if !file.exists() {
+            return Ok(());
+        }
+        if let (Some(s), Some(p)) = (
+            layout::read_json::<Sending>(&file).await?,
+            self.process(uuid).await?,
+        ) {
+            call_off(&p.qmp(), &s).await?;
+            tracing::info!(%uuid, "live migration called off; the guest stays here");
+        }
+        layout::remove_file(&file).await
     }
 
     /// Cold move's source: copies the powered-off guest's root disk (its overlay) to `dest`.

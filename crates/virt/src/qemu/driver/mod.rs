@@ -19,7 +19,7 @@ use ferrostack_agent_api::{GuestSpec, HostInfo};
 
 use super::probe::Accel;
 use super::{io, GuestDir, QemuProcess};
-use crate::{Driver, DriverError, Incoming, Observed, Result};
+use crate::{Driver, DriverError, Incoming, Observed, Outgoing, Result};
 
 /// An image as a host boots it: its disk file (cached on this host) and, for images booted
 /// directly, the kernel, ramdisk and command line.
@@ -57,6 +57,9 @@ pub struct QemuDriver {
     /// their disks, the migration stream), which other hosts must reach (Nova's
     /// `live_migration_inbound_addr`).
     pub migration_address: String,
+    /// The cap on a live migration's bandwidth, memory and disk copy each, in bytes per
+    /// second (Nova's `live_migration_bandwidth`); None: no cap.
+    pub migration_bandwidth: Option<u64>,
 }
 
 impl QemuDriver {
@@ -262,7 +265,11 @@ impl Driver for QemuDriver {
         self.receive_live(spec, sent).await
     }
 
-    async fn send(&self, uuid: &str, endpoint: &str) -> Result<()> {
-        self.send_live(uuid, endpoint).await
+    async fn send(&self, uuid: &str, endpoint: &str, force_complete: bool) -> Result<Outgoing> {
+        self.send_live(uuid, endpoint, force_complete).await
+    }
+
+    async fn stay(&self, uuid: &str) -> Result<()> {
+        self.stay_here(uuid).await
     }
 }
