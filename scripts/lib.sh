@@ -19,7 +19,8 @@ need_root() {
 # every tool the stages call is there (failing with its name when one is not).
 install_packages() {
   local want=(postgresql python3-venv python3-pip ca-certificates iproute2 curl
-              genisoimage openssh-client cpio xz-utils e2fsprogs kmod binutils busybox-static novnc)
+              genisoimage openssh-client cpio xz-utils e2fsprogs kmod binutils busybox-static novnc
+              chromium)
   local missing=()
   for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -69,7 +70,7 @@ install_qemu() {
 check_tools() {
   local t absent=()
   for t in qemu-system-x86_64 qemu-img genisoimage ssh ssh-keygen curl cpio xz mkfs.ext4 \
-           debugfs modinfo objdump busybox python3 cargo runuser; do
+           debugfs modinfo objdump busybox python3 cargo runuser chromium; do
     command -v "$t" >/dev/null 2>&1 || absent+=("$t")
   done
   ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || absent+=(pg_ctl)

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import websocket
 
+from browser import Browser
 from conftest import os_cli, unique
 from test_compute import _nova, _server, _wait, _wait_gone
 
@@ -324,6 +325,31 @@ def test_browser_and_serial_consoles(qc, vm):
         except websocket.WebSocketTimeoutException:
             pass
     ws.close()
+
+
+def test_novnc_shows_the_guest_screen_in_a_headless_browser(qc, vm):
+    """What a user gets opening the URL: noVNC's own scripts connect through the proxy and
+    draw the guest's screen on their canvas."""
+    url = os_cli(qc.env, "console", "url", "show", "--novnc", vm)["url"]
+    with Browser() as b:
+        b.open(url)
+        status = b.wait_for(
+            "(e => e && e.textContent.startsWith('Connected') && e.textContent)"
+            "(document.getElementById('status'))"
+        )
+        assert "QEMU" in status, status
+        # The guest's screen on the canvas: its text on the background, not one flat colour.
+        colours = b.wait_for(
+            """(() => {
+                const c = document.querySelector('#screen canvas');
+                if (!c || !c.width) return 0;
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                const seen = new Set();
+                for (let i = 0; i < d.length; i += 4 * 7) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+                return seen.size > 1 ? seen.size : 0;
+            })()"""
+        )
+        assert colours > 1
 
 
 def test_delete_leaves_nothing(qc, host, vm):
