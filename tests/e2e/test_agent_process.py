@@ -2,7 +2,8 @@
 agent) plus a separate ``ferrostack agent`` process that dials it over HTTP with the admin's
 openrc credentials. The host shows up as a hypervisor and an up compute service, a server
 boots on it, the service goes down when the agent is killed, and a restarted agent picks its
-server up again."""
+server up again. A QEMU agent process carries its guest's consoles to the controller's proxy
+by dialing back (the controller never connects to an agent)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ import signal
 import subprocess
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
+import websocket
 
 from conftest import _CLOUDS, in_parallel, os_cli, start_cloud, unique
+from test_qemu import TESTVM_DIR, _qemu_pids
 
 HOST = "e2e-agent-1"
 # Agents heartbeat every 10 s; a short down time makes a dead agent visible quickly.
@@ -24,18 +28,19 @@ DOWN_TIME = 15
 
 
 class AgentProcess:
-    def __init__(self, cloud, host: str):
+    def __init__(self, cloud, host: str, *driver_args: str):
         self.cloud = cloud
         self.host = host
         self.log_path = cloud.data_dir / f"agent-{host}.log"
         self.proc: subprocess.Popen | None = None
+        self.driver_args = list(driver_args) or ["--compute-driver", "fake"]
 
     def start(self):
         log = open(self.log_path, "ab")
         env = {**self.cloud.env, "NO_COLOR": "1"}
         self.proc = subprocess.Popen(
             [os.environ["FERROSTACK_BIN"], "agent", "--controller", self.cloud.url, "--host", self.host,
-             "--compute-driver", "fake"],
+             *self.driver_args],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -62,8 +67,14 @@ class AgentProcess:
 
 @pytest.fixture(scope="module")
 def controller():
+    if not all((TESTVM_DIR / f).is_file() for f in ("testvm-kernel", "testvm-ramdisk", "testvm.qcow2")):
+        pytest.skip(f"no prebuilt testvm in {TESTVM_DIR}")
     data_dir = Path(tempfile.mkdtemp(prefix="ferrostack-e2e-ctl-"))
-    c = start_cloud(data_dir, command="controller", extra_args=["--service-down-time", str(DOWN_TIME)])
+    c = start_cloud(
+        data_dir,
+        command="controller",
+        extra_args=["--service-down-time", str(DOWN_TIME), "--testvm-dir", str(TESTVM_DIR)],
+    )
     yield c
     rc = c.stop()
     _CLOUDS.remove(c)
@@ -141,3 +152,75 @@ def test_agent_process_runs_servers_and_reports_liveness(controller, tmp_path):
         assert rows == []
     finally:
         agent.stop()
+
+
+def _serial_prompt(url: str) -> bytes:
+    """What the serial console websocket at ``url`` shows until the guest's login prompt."""
+    ws = websocket.create_connection(url, timeout=5)
+    seen = b""
+    deadline = time.monotonic() + 90
+    try:
+        while b"login:" not in seen:
+            assert time.monotonic() < deadline, seen[-500:]
+            ws.send_binary(b"\n")
+            try:
+                seen += ws.recv()
+            except websocket.WebSocketTimeoutException:
+                pass
+    finally:
+        ws.close()
+    return seen
+
+
+def test_a_remote_qemu_agent_carries_its_guests_consoles(controller, tmp_path):
+    """A guest on a QEMU host whose agent is another process: its serial console and its
+    screen reach the user through the controller's proxy, the agent dialing back for each
+    connection; its console log comes the same way (a question the agent answers)."""
+    env = dict(controller.env)
+    host = "e2e-qemu-agent"
+    # Short: socket paths must stay within 107 bytes.
+    run_dir = Path(tempfile.mkdtemp(prefix="fsrun-"))
+    agent = AgentProcess(
+        controller, host, "--compute-driver", "qemu", "--data-dir", str(tmp_path / "agent"),
+        "--run-dir", str(run_dir), "--testvm-dir", str(TESTVM_DIR), "--shutdown-timeout", "30",
+    )
+    agent.start()
+    try:
+        _eventually("the QEMU agent's service up", lambda: _service_state_of(env, host) == "up", 60, agent)
+        server = os_cli(
+            env, "server", "create", "--image", "testvm", "--flavor", "m1.tiny", "--no-network",
+            "--availability-zone", f"nova:{host}", "--wait", unique("remote"),
+        )
+        assert server["OS-EXT-SRV-ATTR:host"] == host
+        sid = server["id"]
+        _eventually(
+            "testvm ready in the console log",
+            lambda: "testvm ready" in os_cli(env, "console", "log", "show", sid, json_output=False),
+            180,
+            agent,
+        )
+
+        serial = os_cli(env, "console", "url", "show", "--serial", sid)["url"]
+        assert b"login:" in _serial_prompt(serial)
+
+        url = os_cli(env, "console", "url", "show", "--novnc", sid)["url"]
+        path = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["path"][0]
+        ws = websocket.create_connection(f"{controller.url.replace('http', 'ws', 1)}/{path}", subprotocols=["binary"], timeout=10)
+        try:
+            assert ws.recv().startswith(b"RFB 003.0"), "the guest's VNC server answers through the agent"
+        finally:
+            ws.close()
+        assert "console carried to the controller" in agent.log_path.read_text(errors="replace")
+
+        os_cli(env, "server", "delete", "--wait", sid)
+        assert _qemu_pids(sid) == []
+    finally:
+        agent.stop()
+        subprocess.run(["pkill", "-9", "-f", str(run_dir)], check=False)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _service_state_of(env, host: str) -> str | None:
+    rows = os_cli(env, "compute", "service", "list", "--service", "nova-compute")
+    states = [r["State"] for r in rows if r["Host"] == host]
+    return states[0] if states else None

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Answer, DesiredHost, HostInfo, HostReport, ImageInfo, LinkError, Query};
+use crate::{Answer, ConsoleIo, DesiredHost, HostInfo, HostReport, ImageInfo, LinkError, Query};
 
 /// The controller of a host's agent: the compute service in process (`LocalController` in the
 /// compute crate) or over HTTP (`HttpController` in the agent crate), the same calls either
@@ -58,4 +58,11 @@ pub trait Controller: Send + Sync {
     /// The questions waiting for `host`'s answer.
     async fn queries(&self, host: &str) -> Result<Vec<Query>, LinkError>;
     async fn answer(&self, host: &str, query_id: &str, answer: &Answer) -> Result<(), LinkError>;
+    /// Opens the connection the controller waits for to carry a console of one of `host`'s
+    /// guests, which it asked for with question `query_id` (a console question).
+    async fn dial_console(
+        &self,
+        host: &str,
+        query_id: &str,
+    ) -> Result<Box<dyn ConsoleIo>, LinkError>;
 }

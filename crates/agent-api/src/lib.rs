@@ -2,6 +2,7 @@
 //! asks what its host should run, converges, reports what it observed, and answers questions;
 //! it never receives commands, so a restart of either side simply converges again.
 
+mod console;
 mod controller;
 mod desired;
 mod error;
@@ -11,6 +12,7 @@ mod image;
 mod moves;
 mod query;
 
+pub use console::{ConsoleIo, ConsoleKind, CONSOLE_UPGRADE};
 pub use controller::Controller;
 pub use desired::{DesiredHost, HostReport};
 pub use error::{BoxError, LinkError};

@@ -20,6 +20,11 @@ pub enum Ask {
     ConsoleOutput,
     /// The driver's diagnostics of the guest, as JSON text.
     Diagnostics,
+    /// Dial back with the guest's screen (VNC): the query's id names the connection; the
+    /// answer is only an error when it cannot be done.
+    VncConsole,
+    /// Dial back with the guest's serial console, likewise.
+    SerialConsole,
 }
 
 impl Ask {
@@ -28,6 +33,25 @@ impl Ask {
         match self {
             Ask::ConsoleOutput => "console_output",
             Ask::Diagnostics => "diagnostics",
+            Ask::VncConsole => "vnc_console",
+            Ask::SerialConsole => "serial_console",
+        }
+    }
+
+    /// The question that has the agent dial back with a console of `kind`.
+    pub fn dial_back(kind: crate::ConsoleKind) -> Ask {
+        match kind {
+            crate::ConsoleKind::Vnc => Ask::VncConsole,
+            crate::ConsoleKind::Serial => Ask::SerialConsole,
+        }
+    }
+
+    /// The console to dial back with, for those questions.
+    pub fn console(self) -> Option<crate::ConsoleKind> {
+        match self {
+            Ask::VncConsole => Some(crate::ConsoleKind::Vnc),
+            Ask::SerialConsole => Some(crate::ConsoleKind::Serial),
+            _ => None,
         }
     }
 
@@ -35,6 +59,8 @@ impl Ask {
         Some(match s {
             "console_output" => Ask::ConsoleOutput,
             "diagnostics" => Ask::Diagnostics,
+            "vnc_console" => Ask::VncConsole,
+            "serial_console" => Ask::SerialConsole,
             _ => return None,
         })
     }
@@ -77,7 +103,12 @@ mod tests {
 
     #[test]
     fn ask_names_round_trip_and_match_serde() {
-        for a in [Ask::ConsoleOutput, Ask::Diagnostics] {
+        for a in [
+            Ask::ConsoleOutput,
+            Ask::Diagnostics,
+            Ask::VncConsole,
+            Ask::SerialConsole,
+        ] {
             assert_eq!(Ask::parse(a.as_str()), Some(a));
             assert_eq!(serde_json::to_value(a).unwrap(), a.as_str());
         }

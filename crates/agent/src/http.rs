@@ -15,7 +15,8 @@
 use std::time::Duration;
 
 use ferrostack_agent_api::{
-    Answer, Controller, DesiredHost, HostInfo, HostReport, ImageInfo, LinkError, Query,
+    Answer, ConsoleIo, Controller, DesiredHost, HostInfo, HostReport, ImageInfo, LinkError, Query,
+    CONSOLE_UPGRADE,
 };
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -453,6 +454,43 @@ impl Controller for HttpController {
         )
         .await?;
         Ok(())
+    }
+
+    /// `GET hosts/{host}/consoles/{id}` upgraded to the console's raw bytes
+    /// (`Upgrade: ferrostack-console`): the controller's proxy carries them on to the user.
+    async fn dial_console(
+        &self,
+        host: &str,
+        query_id: &str,
+    ) -> Result<Box<dyn ConsoleIo>, LinkError> {
+        let url = format!("{}/hosts/{host}/consoles/{query_id}", self.base);
+        let what = format!("GET {url}");
+        let token = self.token().await?;
+        // No timeout on the request itself: it would also end the console.
+        let sent = self
+            .client
+            .get(&url)
+            .header("x-auth-token", token.expose())
+            .header(reqwest::header::CONNECTION, "upgrade")
+            .header(reqwest::header::UPGRADE, CONSOLE_UPGRADE)
+            .send();
+        let resp = tokio::time::timeout(CALL_TIMEOUT, sent)
+            .await
+            .map_err(|e| LinkError::transport(what.clone(), e))?
+            .map_err(|e| LinkError::transport(what.clone(), e))?;
+        let status = resp.status();
+        if status != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(LinkError::Refused {
+                what,
+                status: status.as_u16(),
+                message: error_message(resp).await,
+            });
+        }
+        let io = resp
+            .upgrade()
+            .await
+            .map_err(|e| LinkError::transport(what, e))?;
+        Ok(Box::new(io))
     }
 
     async fn report(&self, host: &str, report: HostReport) -> Result<(), LinkError> {

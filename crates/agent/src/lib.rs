@@ -30,6 +30,10 @@ pub async fn ask_driver(driver: &dyn Driver, uuid: &str, ask: Ask) -> Result<Str
     match ask {
         Ask::ConsoleOutput => driver.console_output(uuid, None).await,
         Ask::Diagnostics => driver.diagnostics(uuid).await.map(|v| v.to_string()),
+        // Answered by dialing back ([`Agent::dial_back`]), not with text.
+        Ask::VncConsole | Ask::SerialConsole => {
+            return Err(format!("{} is answered by dialing back", ask.as_str()))
+        }
     }
     .map_err(|e| e.to_string())
 }
@@ -73,6 +77,8 @@ pub struct Agent {
     /// The migrations whose disk this host handed over (once each; again after a restart,
     /// which only replaces the same file).
     handed_over: tokio::sync::Mutex<std::collections::HashSet<String>>,
+    /// The console questions being answered by dialing back (once each).
+    dialing: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Agent {
@@ -83,6 +89,7 @@ impl Agent {
             controller,
             done_one_shot: Default::default(),
             handed_over: Default::default(),
+            dialing: Default::default(),
         }
     }
 
@@ -213,10 +220,61 @@ impl Agent {
     /// Answers the controller's waiting questions from the driver.
     pub async fn answer_queries(&self) -> Result<(), LinkError> {
         for q in self.controller.queries(&self.host).await? {
+            if let Some(kind) = q.ask.console() {
+                self.dial_back(q, kind);
+                continue;
+            }
             let answer = Answer::of(ask_driver(self.driver.as_ref(), &q.uuid, q.ask).await);
             self.controller.answer(&self.host, &q.id, &answer).await?;
         }
         Ok(())
+    }
+
+    /// Carries a console of one of this host's guests to the controller, which asked with
+    /// question `q`: opens the guest's console, dials the controller back, answers (an error
+    /// when either could not be done) and then carries the bytes both ways until one side
+    /// ends, in a task of its own. A question seen again while its dial is under way is left.
+    fn dial_back(&self, q: ferrostack_agent_api::Query, kind: ferrostack_agent_api::ConsoleKind) {
+        {
+            let mut dialing = self.dialing.lock().unwrap_or_else(|p| p.into_inner());
+            if !dialing.insert(q.id.clone()) {
+                return;
+            }
+        }
+        let (driver, controller, host) = (
+            self.driver.clone(),
+            self.controller.clone(),
+            self.host.clone(),
+        );
+        let dialing = self.dialing.clone();
+        tokio::spawn(async move {
+            let opened = async {
+                let guest = driver
+                    .open_console(&q.uuid, kind)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let link = controller
+                    .dial_console(&host, &q.id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>((guest, link))
+            }
+            .await;
+            let answer = match &opened {
+                Ok(_) => Answer::of(Ok("connected".into())),
+                Err(e) => Answer::of(Err(e.clone())),
+            };
+            // The controller may have stopped waiting already: nothing to do about it.
+            let _ = controller.answer(&host, &q.id, &answer).await;
+            if let Ok((mut guest, mut link)) = opened {
+                tracing::info!(%host, uuid = %q.uuid, ?kind, "console carried to the controller");
+                let _ = tokio::io::copy_bidirectional(&mut guest, &mut link).await;
+            }
+            dialing
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&q.id);
+        });
     }
 
     /// Writes the guest's disk to a scratch file and hands it to the controller.

@@ -631,6 +631,22 @@ impl Controller for LocalController {
         .await?;
         Ok(true)
     }
+    /// In process, the two ends of the connection are a pipe.
+    async fn dial_console(
+        &self,
+        host: &str,
+        query_id: &str,
+    ) -> Result<Box<dyn ferrostack_agent_api::ConsoleIo>, LinkError> {
+        let (ours, theirs) = tokio::io::duplex(64 << 10);
+        if !self.0.console_dialed(host, query_id, Box::new(theirs)) {
+            return Err(LinkError::controller(
+                "carrying a console",
+                ComputeError::NotFound(format!("No console waits for question {query_id}.")),
+            ));
+        }
+        Ok(Box::new(ours))
+    }
+
     async fn image(&self, _host: &str, image_id: &str) -> Result<ImageInfo, LinkError> {
         self.0
             .image_for_host(image_id)

@@ -98,6 +98,8 @@ pub struct ComputeService {
     pub hosts: scheduler::HostCache,
     /// How the guests' consoles of this process's hosts are opened (console proxy).
     pub consoles: peers::ConsoleHosts,
+    /// Consoles of guests on remote hosts waiting for their agent to dial back.
+    pub console_dials: peers::ConsoleDials,
 }
 
 impl ComputeService {
@@ -120,6 +122,7 @@ impl ComputeService {
             schedule_now: tokio::sync::Notify::new(),
             hosts: scheduler::HostCache::new(std::time::Duration::from_millis(500)),
             consoles: Default::default(),
+            console_dials: Default::default(),
         })
     }
 }

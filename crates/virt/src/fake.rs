@@ -428,6 +428,14 @@ impl Driver for FakeDriver {
         }))
     }
 
+    async fn open_console(
+        &self,
+        _uuid: &str,
+        _kind: crate::ConsoleKind,
+    ) -> Result<Box<dyn crate::ConsoleIo>> {
+        Err(DriverError::Unsupported("consoles", "fake"))
+    }
+
     async fn stay(&self, uuid: &str) -> Result<()> {
         let mut guests = self.guests.lock();
         if let Some(g) = guests.get_mut(uuid) {

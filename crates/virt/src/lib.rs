@@ -9,7 +9,9 @@ pub mod fake;
 pub mod qemu;
 
 // The protocol's guest and host types, which drivers take and return.
-pub use ferrostack_agent_api::{GuestSpec, HostInfo, MoveProgress, Outgoing, PowerState};
+pub use ferrostack_agent_api::{
+    ConsoleIo, ConsoleKind, GuestSpec, HostInfo, MoveProgress, Outgoing, PowerState,
+};
 
 /// A guest as the driver sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +89,8 @@ pub trait Driver: Send + Sync {
     async fn resume(&self, uuid: &str) -> Result<()>;
     /// The serial console log (the last `max_lines` lines when given).
     async fn console_output(&self, uuid: &str, max_lines: Option<usize>) -> Result<String>;
+    /// Opens the guest's `kind` console (the VNC server of its screen, its serial port).
+    async fn open_console(&self, uuid: &str, kind: ConsoleKind) -> Result<Box<dyn ConsoleIo>>;
     /// Driver-specific diagnostics (os-server-diagnostics).
     async fn diagnostics(&self, uuid: &str) -> Result<serde_json::Value>;
     /// Injects an NMI (trigger crash dump).

@@ -18,6 +18,9 @@
 //!   hands over                                                     → 204
 //! - `GET  /hosts/{host}/migrations/{id}/disk` (the destination)    → the disk, or 204 when
 //!   the source had none
+//! - `GET  /hosts/{host}/consoles/{id}` with `Upgrade: ferrostack-console` → 101, then the
+//!   console's bytes both ways: the agent dialing back with the console that question `id`
+//!   asked for (404 when nobody waits for it)
 //!
 //! Every call needs a token passing the `compute:agent` rule (admin or service role).
 
@@ -29,7 +32,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use ferrostack_agent_api::{Answer, HostInfo, HostReport};
+use ferrostack_agent_api::{Answer, HostInfo, HostReport, CONSOLE_UPGRADE};
 use ferrostack_api::{ApiError, Auth, Json};
 use futures::StreamExt;
 use serde::Deserialize;
@@ -60,6 +63,55 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
             "/hosts/{host}/migrations/{id}/disk",
             get(migration_disk).put(hand_over_disk),
         )
+        .route("/hosts/{host}/consoles/{id}", get(console))
+}
+
+/// An agent dialing back with a console: the connection is upgraded and handed to the
+/// console proxy's request that waits for it.
+async fn console(
+    svc: State,
+    auth: Auth,
+    Path((host, id)): Path<(String, String)>,
+    mut req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    allow(&svc, &auth, &host)?;
+    let upgrade = req
+        .headers()
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok());
+    if !upgrade.is_some_and(|u| u.eq_ignore_ascii_case(CONSOLE_UPGRADE)) {
+        return Err(ApiError::bad_request(format!(
+            "A console connection needs 'Upgrade: {CONSOLE_UPGRADE}'."
+        )));
+    }
+    if !svc.console_expected(&host, &id) {
+        return Err(ApiError::not_found(format!(
+            "No console waits for question {id}."
+        )));
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(up) => {
+                let stream = Box::new(hyper_util::rt::TokioIo::new(up));
+                if !svc.console_dialed(&host, &id, stream) {
+                    tracing::warn!(%host, question = %id, "a console came after its asker gave up");
+                }
+            }
+            Err(e) => tracing::warn!(%host, error = %e, "a console connection failed to upgrade"),
+        }
+    });
+    let mut resp = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("upgrade"),
+    );
+    h.insert(
+        axum::http::header::UPGRADE,
+        axum::http::HeaderValue::from_static(CONSOLE_UPGRADE),
+    );
+    Ok(resp)
 }
 
 /// Checks the caller may act as an agent, and that `host` is a plausible host name (it

@@ -3,7 +3,7 @@
 
 use sha2::Digest;
 
-use crate::db::{instances, server_extras as db};
+use crate::db::{agent_queries, instances, server_extras as db};
 use crate::error::{ComputeError, Result};
 use crate::instance::{self, Instance};
 use crate::peers::{ConsoleKind, ConsoleStream};
@@ -106,12 +106,16 @@ impl ComputeService {
         let now = ferrostack_store::now_micros();
         let host = inst.host.clone().unwrap_or_default();
         let public = &self.config.public_url;
-        // Hosts whose consoles this process reaches get the proxy's URLs (noVNC's page, the
-        // serial websocket); simulated hosts the page that says there is no console.
-        let proxied = self
-            .consoles
-            .of(&host)
-            .and_then(|_| ConsoleKind::of_type(console_type));
+        // Hosts with real guests get the proxy's URLs (noVNC's page, the serial websocket),
+        // whether this process reaches their consoles or their agents dial back with them;
+        // simulated hosts the page that says there is no console.
+        let real = self.consoles.of(&host).is_some() || {
+            let mut conn = self.db.pool.acquire().await?;
+            crate::db::hosts::node_by_host(&mut conn, &host)
+                .await?
+                .is_some_and(|n| n.hypervisor_type != "fake")
+        };
+        let proxied = real.then(|| ConsoleKind::of_type(console_type)).flatten();
         let (base, url) = match proxied {
             None => {
                 let base = format!("{public}/compute/console/");
@@ -185,15 +189,73 @@ impl ComputeService {
         let kind = ConsoleKind::of_type(&auth.console_type).ok_or_else(|| {
             ComputeError::Conflict(format!("{} consoles are not proxied.", auth.console_type))
         })?;
-        let opener = self.consoles.of(&host).ok_or_else(|| {
-            ComputeError::Conflict(format!(
-                "The console of a guest on host {host} cannot be reached from this controller."
-            ))
-        })?;
-        opener
-            .open(&inst.uuid, kind)
-            .await
-            .map_err(|e| ComputeError::Conflict(format!("Guest console not available: {e}")))
+        match self.consoles.of(&host) {
+            Some(opener) => opener
+                .open(&inst.uuid, kind)
+                .await
+                .map_err(|e| ComputeError::Conflict(format!("Guest console not available: {e}"))),
+            None => self.dialed_console(&host, &inst.uuid, kind).await,
+        }
+    }
+
+    /// The console of a guest on a host whose agent runs elsewhere: the agent is asked (as
+    /// any question) to dial back with it, and its connection is the stream. 409 when it
+    /// cannot (with its reason) or does not within [`crate::agent_link::ASK_TIMEOUT`].
+    async fn dialed_console(
+        &self,
+        host: &str,
+        uuid: &str,
+        kind: ConsoleKind,
+    ) -> Result<Box<dyn ConsoleStream>> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut dialed = self.console_dials.expect(&id, host);
+        let ask = ferrostack_agent_api::Ask::dial_back(kind);
+        let now = ferrostack_store::now_micros();
+        {
+            let mut tx = self.db.begin_write().await?;
+            agent_queries::insert(&mut tx, &id, host, ask.as_str(), uuid, now).await?;
+            tx.commit().await?;
+        }
+        self.wakeups.wake(host);
+        let until = tokio::time::Instant::now() + crate::agent_link::ASK_TIMEOUT;
+        let outcome = loop {
+            tokio::select! {
+                stream = &mut dialed => break stream.map_err(|_| {
+                    ComputeError::Conflict("The console connection was dropped.".into())
+                }),
+                () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+            }
+            let answer = {
+                let mut conn = self.db.pool.acquire().await?;
+                agent_queries::answer_of(&mut conn, &id).await?
+            };
+            if let Some(Err(why)) = answer {
+                break Err(ComputeError::Conflict(format!(
+                    "Guest console not available: {why}"
+                )));
+            }
+            if tokio::time::Instant::now() >= until {
+                break Err(ComputeError::Conflict(format!(
+                    "The compute host {host} did not open the console in time."
+                )));
+            }
+        };
+        self.console_dials.forget(&id);
+        let mut tx = self.db.begin_write().await?;
+        agent_queries::remove(&mut tx, &id, now - 60_000_000).await?;
+        tx.commit().await?;
+        outcome
+    }
+
+    /// An agent dialed back with the console asked for by question `id` (of `host`): false
+    /// when nobody waits for it (any more).
+    pub fn console_dialed(&self, host: &str, id: &str, stream: Box<dyn ConsoleStream>) -> bool {
+        self.console_dials.connect(id, host, stream)
+    }
+
+    /// Whether a console waits for `host`'s agent under question `id`.
+    pub fn console_expected(&self, host: &str, id: &str) -> bool {
+        self.console_dials.is_expected(id, host)
     }
 
     /// The unexpired authorization of a console token.

@@ -1,37 +1,16 @@
 //! Guests' consoles as the console proxy reaches them: a byte stream to a guest's VNC server
 //! or serial port. Hosts whose agents run in this process register how their guests' consoles
-//! are opened (the QEMU driver's sockets); a guest on a host whose agent runs elsewhere is not
-//! reachable yet (its agent will have to dial back to carry the stream).
+//! are opened (the QEMU driver's sockets); for a guest on a host whose agent runs elsewhere,
+//! the agent dials back to carry the stream ([`ConsoleDials`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::io::{AsyncRead, AsyncWrite};
 
-/// A console's bytes, both ways.
-pub trait ConsoleStream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> ConsoleStream for T {}
-
-/// Which console of a guest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsoleKind {
-    /// The screen, over RFB (VNC).
-    Vnc,
-    /// The first serial port.
-    Serial,
-}
-
-impl ConsoleKind {
-    /// The console of a token's type (`novnc`, `serial`); None for one not proxied here.
-    pub fn of_type(console_type: &str) -> Option<ConsoleKind> {
-        match console_type {
-            "novnc" => Some(ConsoleKind::Vnc),
-            "serial" => Some(ConsoleKind::Serial),
-            _ => None,
-        }
-    }
-}
+/// A console's bytes, both ways; which console of a guest (the agent protocol's types: a
+/// remote host's agent carries the same consoles).
+pub use ferrostack_agent_api::{ConsoleIo as ConsoleStream, ConsoleKind};
 
 #[async_trait]
 pub trait Consoles: Send + Sync {
@@ -53,5 +32,52 @@ impl ConsoleHosts {
     pub fn of(&self, host: &str) -> Option<Arc<dyn Consoles>> {
         let m = self.0.read().unwrap_or_else(|p| p.into_inner());
         m.get(host).cloned()
+    }
+}
+
+/// Consoles waiting for an agent to dial back with them, by the id of the question that asked
+/// for each (and the host that must answer it).
+/// Where an agent's connection goes: to the request waiting for it.
+type Waiting = tokio::sync::oneshot::Sender<Box<dyn ConsoleStream>>;
+
+#[derive(Default)]
+pub struct ConsoleDials(std::sync::Mutex<HashMap<String, (String, Waiting)>>);
+
+impl ConsoleDials {
+    /// Waits for `host`'s agent to dial back for question `id`.
+    pub fn expect(
+        &self,
+        id: &str,
+        host: &str,
+    ) -> tokio::sync::oneshot::Receiver<Box<dyn ConsoleStream>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.insert(id.to_string(), (host.to_string(), tx));
+        rx
+    }
+
+    /// Whether a console waits for `host`'s agent under question `id`.
+    pub fn is_expected(&self, id: &str, host: &str) -> bool {
+        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(id).is_some_and(|(h, _)| h == host)
+    }
+
+    /// Hands the agent's connection to whoever waits for it; false when nobody does (any
+    /// more), or not from this host.
+    pub fn connect(&self, id: &str, host: &str, stream: Box<dyn ConsoleStream>) -> bool {
+        let waiting = {
+            let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            match m.get(id) {
+                Some((h, _)) if h == host => m.remove(id),
+                _ => None,
+            }
+        };
+        waiting.is_some_and(|(_, tx)| tx.send(stream).is_ok())
+    }
+
+    /// Stops waiting for question `id`.
+    pub fn forget(&self, id: &str) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.remove(id);
     }
 }

@@ -9,7 +9,7 @@ mod images;
 mod placement;
 mod projects;
 
-pub use consoles::{ConsoleHosts, ConsoleKind, ConsoleStream, Consoles};
+pub use consoles::{ConsoleDials, ConsoleHosts, ConsoleKind, ConsoleStream, Consoles};
 pub use images::Images;
 pub use placement::Placement;
 pub use projects::Projects;

@@ -99,6 +99,13 @@ impl Driver for HangingSpawn {
     async fn stay(&self, uuid: &str) -> Result<()> {
         self.inner.stay(uuid).await
     }
+    async fn open_console(
+        &self,
+        uuid: &str,
+        kind: ferrostack_virt::ConsoleKind,
+    ) -> Result<Box<dyn ferrostack_virt::ConsoleIo>> {
+        self.inner.open_console(uuid, kind).await
+    }
 }
 
 fn fake(host: &str) -> Arc<FakeDriver> {

@@ -269,6 +269,24 @@ impl Driver for QemuDriver {
         self.send_live(uuid, endpoint, force_complete).await
     }
 
+    async fn open_console(
+        &self,
+        uuid: &str,
+        kind: crate::ConsoleKind,
+    ) -> Result<Box<dyn crate::ConsoleIo>> {
+        let dir = self.dir_of(uuid);
+        let socket = match kind {
+            crate::ConsoleKind::Vnc => dir.vnc_socket(),
+            crate::ConsoleKind::Serial => dir.serial_socket(),
+        };
+        let s = tokio::net::UnixStream::connect(&socket)
+            .await
+            .map_err(|e| {
+                DriverError::failed_with(format!("the console of guest {uuid} is not open"), e)
+            })?;
+        Ok(Box::new(s))
+    }
+
     async fn stay(&self, uuid: &str) -> Result<()> {
         self.stay_here(uuid).await
     }
