@@ -324,8 +324,18 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
                 {
                     break;
                 }
-                if start.elapsed() > BOOT_LIMIT || s["status"] == "ERROR" {
-                    bail!("live migration of {id} did not complete: {s}");
+                // Back on its source with no task: the migration failed and was undone.
+                let undone = s["OS-EXT-SRV-ATTR:host"] == from.as_str()
+                    && s["OS-EXT-STS:task_state"].is_null();
+                if start.elapsed() > BOOT_LIMIT || s["status"] == "ERROR" || undone {
+                    let log =
+                        std::fs::read_to_string(api.data_dir.join("cloud.log")).unwrap_or_default();
+                    let warnings: Vec<&str> =
+                        log.lines().filter(|l| !l.contains("\"request\"")).collect();
+                    bail!(
+                        "live migration of {id} did not complete: {s}\nthe cloud's last lines:\n{}",
+                        warnings[warnings.len().saturating_sub(40)..].join("\n")
+                    );
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }

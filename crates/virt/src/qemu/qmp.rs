@@ -16,6 +16,41 @@ const UNLIMITED: u64 = 1 << 40;
 /// How long one QMP operation may take (connect, negotiate, execute).
 const QMP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Connects to the QMP socket at `socket`, skipping anything before QEMU's greeting: QEMU keeps
+/// what it could not write to a client that left (events of a migration or a block job that
+/// came as it disconnected) and sends it to the next one first.
+async fn open(
+    socket: &Path,
+) -> std::io::Result<
+    qapi::futures::QmpStreamNegotiation<
+        QmpStreamTokio<
+            tokio::io::Chain<
+                std::io::Cursor<Vec<u8>>,
+                tokio::io::BufReader<tokio::io::ReadHalf<tokio::net::UnixStream>>,
+            >,
+        >,
+        QmpStreamTokio<tokio::io::WriteHalf<tokio::net::UnixStream>>,
+    >,
+> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let (r, w) = tokio::io::split(tokio::net::UnixStream::connect(socket).await?);
+    let mut r = tokio::io::BufReader::new(r);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line).await? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "QMP greeting expected",
+            ));
+        }
+        if line.starts_with(b"{\"QMP\"") {
+            break;
+        }
+    }
+    QmpStreamTokio::open_split(std::io::Cursor::new(line).chain(r), w).await
+}
+
 /// QEMU's run state (`query-status`), as the lifecycle needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunState {
@@ -69,7 +104,7 @@ impl Qmp {
     ) -> Result<C::Ok> {
         let socket = self.socket.clone();
         let run = async move {
-            let stream = QmpStreamTokio::open_uds(&socket)
+            let stream = open(&socket)
                 .await
                 .map_err(super::io(format!("connecting to {}", socket.display())))?;
             let stream = stream

@@ -282,9 +282,6 @@ impl QemuDriver {
                 if sending != before {
                     layout::write_json(&file, &sending).await?;
                 }
-                if out == Outgoing::Sent {
-                    tracing::info!(%uuid, "live migration sent");
-                }
                 Ok(out)
             }
             Err(e) => {
@@ -370,11 +367,13 @@ impl QemuDriver {
         match info.status.as_str() {
             "completed" => {
                 if let Ok(st) = qmp.migration_stats().await {
+                    // Once per migration (later steps find the guest sent already).
                     tracing::info!(
+                        guest = %what,
                         total_ms = st.total_ms,
                         downtime_ms = st.downtime_ms,
                         ram_bytes = st.ram_bytes,
-                        "{what}: memory sent"
+                        "live migration sent"
                     );
                 }
                 // The source's copy is removed after this: never unless QEMU says it was
