@@ -168,7 +168,20 @@ impl Agent {
         let mut outcomes = Vec::with_capacity(desired.len());
         for guest in &desired {
             let have = observed.get(&guest.spec.uuid).copied();
-            outcomes.push(self.converge_guest(guest, have).await);
+            let outcome = self.converge_guest(guest, have).await;
+            if let Err(e) = &outcome {
+                tracing::warn!(
+                    host = %self.host,
+                    uuid = %guest.spec.uuid,
+                    error = %e,
+                    departure = ?guest.departure,
+                    arrival = ?guest.arrival,
+                    desired = ?guest.desired,
+                    observed = ?observed,
+                    "converging a guest failed"
+                );
+            }
+            outcomes.push(outcome);
         }
         if desired.is_empty() {
             return Ok(false);

@@ -59,6 +59,9 @@ struct Sending {
     memory: bool,
     /// Forced to complete: the guest was paused here, the bandwidth cap lifted.
     forced: bool,
+    /// All was sent (QEMU's figures logged).
+    #[serde(default)]
+    sent: bool,
 }
 
 fn outgoing_file(dir: &super::super::GuestDir) -> std::path::PathBuf {
@@ -69,6 +72,24 @@ fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// QEMU's figures of the migration, logged once (for the operator and `ferrostack bench
+/// qemu`), whichever step first sees it complete.
+async fn log_sent(qmp: &Qmp, s: &mut Sending, what: &str) {
+    if s.sent {
+        return;
+    }
+    s.sent = true;
+    if let Ok(st) = qmp.migration_stats().await {
+        tracing::info!(
+            guest = %what,
+            total_ms = st.total_ms,
+            downtime_ms = st.downtime_ms,
+            ram_bytes = st.ram_bytes,
+            "live migration sent"
+        );
+    }
 }
 
 /// Ends the mirror of a guest that was sent: it is stopped, so the mirror's last writes reach
@@ -267,6 +288,7 @@ impl QemuDriver {
                     started: unix_now(),
                     memory: false,
                     forced: false,
+                    sent: false,
                 };
                 layout::write_json(&file, &s).await?;
                 s
@@ -306,6 +328,7 @@ impl QemuDriver {
         // Sent already (the state says it: `query-migrate` of a guest that itself came here
         // by migration reports that incoming one as completed).
         if qmp.status().await? == RunState::Migrated {
+            log_sent(qmp, s, what).await;
             return end_mirror(qmp).await.map(|()| Outgoing::Sent);
         }
         if unix_now().saturating_sub(s.started) > MIGRATION_TIMEOUT.as_secs() {
@@ -366,16 +389,7 @@ impl QemuDriver {
         let info = qmp.migration_info().await?;
         match info.status.as_str() {
             "completed" => {
-                if let Ok(st) = qmp.migration_stats().await {
-                    // Once per migration (later steps find the guest sent already).
-                    tracing::info!(
-                        guest = %what,
-                        total_ms = st.total_ms,
-                        downtime_ms = st.downtime_ms,
-                        ram_bytes = st.ram_bytes,
-                        "live migration sent"
-                    );
-                }
+                log_sent(qmp, s, what).await;
                 // The source's copy is removed after this: never unless QEMU says it was
                 // sent.
                 let state = qmp.status().await?;
