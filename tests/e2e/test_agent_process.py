@@ -20,7 +20,7 @@ import pytest
 import websocket
 
 from conftest import _CLOUDS, in_parallel, os_cli, start_cloud, unique
-from test_qemu import TESTVM_DIR, _qemu_pids
+from test_qemu import TESTVM_DIR, _qemu_pids, _serial_prompt
 
 HOST = "e2e-agent-1"
 # Agents heartbeat every 10 s; a short down time makes a dead agent visible quickly.
@@ -84,9 +84,9 @@ def controller():
         print(f"\nferrostack controller exited with {rc}; data dir kept at {data_dir}")
 
 
-def _service_state(env) -> str | None:
+def _service_state(env, host: str = HOST) -> str | None:
     rows = os_cli(env, "compute", "service", "list", "--service", "nova-compute")
-    states = [r["State"] for r in rows if r["Host"] == HOST]
+    states = [r["State"] for r in rows if r["Host"] == host]
     return states[0] if states else None
 
 
@@ -154,24 +154,6 @@ def test_agent_process_runs_servers_and_reports_liveness(controller, tmp_path):
         agent.stop()
 
 
-def _serial_prompt(url: str) -> bytes:
-    """What the serial console websocket at ``url`` shows until the guest's login prompt."""
-    ws = websocket.create_connection(url, timeout=5)
-    seen = b""
-    deadline = time.monotonic() + 90
-    try:
-        while b"login:" not in seen:
-            assert time.monotonic() < deadline, seen[-500:]
-            ws.send_binary(b"\n")
-            try:
-                seen += ws.recv()
-            except websocket.WebSocketTimeoutException:
-                pass
-    finally:
-        ws.close()
-    return seen
-
-
 def test_a_remote_qemu_agent_carries_its_guests_consoles(controller, tmp_path):
     """A guest on a QEMU host whose agent is another process: its serial console and its
     screen reach the user through the controller's proxy, the agent dialing back for each
@@ -186,7 +168,7 @@ def test_a_remote_qemu_agent_carries_its_guests_consoles(controller, tmp_path):
     )
     agent.start()
     try:
-        _eventually("the QEMU agent's service up", lambda: _service_state_of(env, host) == "up", 60, agent)
+        _eventually("the QEMU agent's service up", lambda: _service_state(env, host) == "up", 60, agent)
         server = os_cli(
             env, "server", "create", "--image", "testvm", "--flavor", "m1.tiny", "--no-network",
             "--availability-zone", f"nova:{host}", "--wait", unique("remote"),
@@ -201,7 +183,7 @@ def test_a_remote_qemu_agent_carries_its_guests_consoles(controller, tmp_path):
         )
 
         serial = os_cli(env, "console", "url", "show", "--serial", sid)["url"]
-        assert b"login:" in _serial_prompt(serial)
+        assert b"login:" in _serial_prompt(serial, within=90)
 
         url = os_cli(env, "console", "url", "show", "--novnc", sid)["url"]
         path = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["path"][0]
@@ -218,9 +200,3 @@ def test_a_remote_qemu_agent_carries_its_guests_consoles(controller, tmp_path):
         agent.stop()
         subprocess.run(["pkill", "-9", "-f", str(run_dir)], check=False)
         shutil.rmtree(run_dir, ignore_errors=True)
-
-
-def _service_state_of(env, host: str) -> str | None:
-    rows = os_cli(env, "compute", "service", "list", "--service", "nova-compute")
-    states = [r["State"] for r in rows if r["Host"] == host]
-    return states[0] if states else None

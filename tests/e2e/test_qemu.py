@@ -314,17 +314,26 @@ def test_browser_and_serial_consoles(qc, vm):
 
     serial = os_cli(qc.env, "console", "url", "show", "--serial", vm)["url"]
     assert serial.startswith("ws://"), serial
-    ws = websocket.create_connection(serial, timeout=10)
+    assert b"login:" in _serial_prompt(serial, within=60)
+
+
+def _serial_prompt(url: str, within: float) -> bytes:
+    """What the serial console websocket at ``url`` shows until the guest's login prompt
+    (asked for with newlines), which must come ``within`` seconds."""
+    ws = websocket.create_connection(url, timeout=5)
     seen = b""
-    deadline = time.monotonic() + 60
-    while b"login:" not in seen:
-        assert time.monotonic() < deadline, seen[-500:]
-        ws.send_binary(b"\n")
-        try:
-            seen += ws.recv()
-        except websocket.WebSocketTimeoutException:
-            pass
-    ws.close()
+    deadline = time.monotonic() + within
+    try:
+        while b"login:" not in seen:
+            assert time.monotonic() < deadline, seen[-500:]
+            ws.send_binary(b"\n")
+            try:
+                seen += ws.recv()
+            except websocket.WebSocketTimeoutException:
+                pass
+    finally:
+        ws.close()
+    return seen
 
 
 def test_novnc_shows_the_guest_screen_in_a_headless_browser(qc, vm):

@@ -182,12 +182,7 @@ impl ComputeService {
         ask: Ask,
     ) -> crate::error::Result<Result<String, String>> {
         let id = uuid::Uuid::new_v4().to_string();
-        {
-            let mut tx = self.db.begin_write().await?;
-            agent_queries::insert(&mut tx, &id, host, ask.as_str(), uuid, now_micros()).await?;
-            tx.commit().await?;
-        }
-        self.wakeups.wake(host);
+        self.post_question(&id, host, uuid, ask).await?;
         let until = tokio::time::Instant::now() + ASK_TIMEOUT;
         let answer = loop {
             let got = {
@@ -199,13 +194,35 @@ impl ComputeService {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        // This question, and any a crashed asker left behind.
-        let mut tx = self.db.begin_write().await?;
-        agent_queries::remove(&mut tx, &id, now_micros() - 60_000_000).await?;
-        tx.commit().await?;
+        self.drop_question(&id).await?;
         answer.ok_or_else(|| {
             ComputeError::Conflict(format!("The compute host {host} did not answer in time."))
         })
+    }
+
+    /// Stores question `id`, `ask` about guest `uuid`, for `host` and wakes its agent (the
+    /// answer is read with `agent_queries::answer_of`).
+    pub(crate) async fn post_question(
+        &self,
+        id: &str,
+        host: &str,
+        uuid: &str,
+        ask: Ask,
+    ) -> crate::error::Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        agent_queries::insert(&mut tx, id, host, ask.as_str(), uuid, now_micros()).await?;
+        tx.commit().await?;
+        self.wakeups.wake(host);
+        Ok(())
+    }
+
+    /// Removes question `id` once its asker is done with it, and any a crashed asker left
+    /// behind.
+    pub(crate) async fn drop_question(&self, id: &str) -> crate::error::Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        agent_queries::remove(&mut tx, id, now_micros() - 60_000_000).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The questions waiting for `host`'s agent.

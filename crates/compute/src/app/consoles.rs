@@ -208,15 +208,13 @@ impl ComputeService {
         kind: ConsoleKind,
     ) -> Result<Box<dyn ConsoleStream>> {
         let id = uuid::Uuid::new_v4().to_string();
+        // Waiting before the agent is asked, so its connection always finds us.
         let mut dialed = self.console_dials.expect(&id, host);
         let ask = ferrostack_agent_api::Ask::dial_back(kind);
-        let now = ferrostack_store::now_micros();
-        {
-            let mut tx = self.db.begin_write().await?;
-            agent_queries::insert(&mut tx, &id, host, ask.as_str(), uuid, now).await?;
-            tx.commit().await?;
+        if let Err(e) = self.post_question(&id, host, uuid, ask).await {
+            self.console_dials.forget(&id);
+            return Err(e);
         }
-        self.wakeups.wake(host);
         let until = tokio::time::Instant::now() + crate::agent_link::ASK_TIMEOUT;
         let outcome = loop {
             tokio::select! {
@@ -241,9 +239,7 @@ impl ComputeService {
             }
         };
         self.console_dials.forget(&id);
-        let mut tx = self.db.begin_write().await?;
-        agent_queries::remove(&mut tx, &id, now - 60_000_000).await?;
-        tx.commit().await?;
+        self.drop_question(&id).await?;
         outcome
     }
 

@@ -33,6 +33,14 @@ impl Control {
         }
     }
 
+    /// As Nova's API handler names it in its conflict messages.
+    fn conflict_name(self) -> &'static str {
+        match self {
+            Control::ForceComplete => "force_complete",
+            Control::Abort { .. } => "abort live migration",
+        }
+    }
+
     /// The instance action recorded (Nova's instance_actions).
     fn action(self) -> &'static str {
         match self {
@@ -64,11 +72,7 @@ impl ComputeService {
         request_id: &str,
     ) -> Result<()> {
         check_lock(inst, auth)?;
-        // Nova's API names the action in its conflict message as its handler does.
-        let conflict_name = match control {
-            Control::ForceComplete => "force_complete",
-            Control::Abort { .. } => "abort live migration",
-        };
+        let conflict_name = control.conflict_name();
         let now = now_micros();
         let mut tx = self.db.begin_write().await?;
         let fresh = instances::get(&mut tx, &inst.uuid, false)
@@ -102,13 +106,7 @@ impl ComputeService {
             .await?
             .ok_or_else(not_found)?;
         if !m.is_live() || !control.allowed().contains(&m.status.as_str()) {
-            return Err(ComputeError::BadRequest(format!(
-                "Migration {id} state of instance {} is {}. Cannot {} while the migration is \
-                 in this state.",
-                fresh.uuid,
-                m.status,
-                control.method()
-            )));
+            return Err(invalid_state(id, &m.status, &fresh.uuid, control));
         }
         actions::start(
             &mut tx,
@@ -148,14 +146,24 @@ impl ComputeService {
         now: i64,
     ) -> Result<()> {
         if !crate::app::moves::roll_back(self, tx, inst, m, "cancelled", now).await? {
-            return Err(ComputeError::BadRequest(format!(
-                "Migration {} state of instance {} is {}. Cannot abort live migration while \
-                 the migration is in this state.",
-                m.id, inst.uuid, m.status
-            )));
+            return Err(invalid_state(
+                &m.id.to_string(),
+                &m.status,
+                &inst.uuid,
+                Control::Abort { queued: true },
+            ));
         }
         tracing::info!(uuid = %inst.uuid, migration = %m.uuid, "live migration aborted");
         actions::finish_open(tx, &inst.uuid, None, Some(&m.source_compute), now).await?;
         Ok(())
     }
+}
+
+/// Nova's `InvalidMigrationState` (400) for migration `id` (as the caller wrote it).
+fn invalid_state(id: &str, status: &str, instance: &str, control: Control) -> ComputeError {
+    ComputeError::BadRequest(format!(
+        "Migration {id} state of instance {instance} is {status}. Cannot {} while the \
+         migration is in this state.",
+        control.method()
+    ))
 }
