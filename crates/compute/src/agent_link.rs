@@ -368,6 +368,22 @@ impl ComputeService {
                 }
                 continue;
             }
+            // While a copy an earlier move left here is removed before the instance's own
+            // guest is built here (see `desired_for`), the reports are about that copy: its
+            // end completes the earlier move; its failure fails the move under way.
+            if migrations::side_of(&mut tx, &inst.uuid, host)
+                .await?
+                .is_some_and(|m| !m.in_place())
+            {
+                if r.gone {
+                    release.extend(crate::app::moves::side_gone(&mut tx, &inst, host, now).await?);
+                    wake.push(host.to_string());
+                    continue;
+                }
+                if r.error.is_none() {
+                    continue;
+                }
+            }
             if inst.deleted {
                 continue;
             }
@@ -538,11 +554,21 @@ impl ComputeService {
             out.push(g);
         }
         for m in migrations::side_work(&mut conn, host).await? {
-            if out.iter().any(|g| g.spec.uuid == m.instance_uuid) {
-                continue; // the instance itself is here: its own entry decides
-            }
-            if let Some(i) = instances::get(&mut conn, &m.instance_uuid, true).await? {
-                out.extend(side_guest(&i, &m, host));
+            let Some(i) = instances::get(&mut conn, &m.instance_uuid, true).await? else {
+                continue;
+            };
+            let Some(side) = side_guest(&i, &m, host) else {
+                continue;
+            };
+            match out.iter().position(|g| g.spec.uuid == m.instance_uuid) {
+                None => out.push(side),
+                // The instance is moving back here before the copy an earlier move left here
+                // was removed: that copy goes first, and the instance's own guest is built
+                // once it is gone. Never is the stale copy taken for the arriving guest
+                // (resumed, and the moved one dropped on the host it left).
+                Some(at) if !m.in_place() && side.desired == Desired::Absent => out[at] = side,
+                // The instance itself is here (a resize on its own host): its entry decides.
+                Some(_) => {}
             }
         }
         Ok(DesiredHost { guests: out })

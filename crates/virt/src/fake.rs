@@ -40,6 +40,8 @@ pub struct FakeDriver {
     guests: Mutex<HashMap<String, Guest>>,
     /// How many steps a live migration takes after its first (see [`FakeDriver::set_migration_steps`]).
     migration_steps: std::sync::atomic::AtomicU32,
+    /// Destroys fail while set (see [`FakeDriver::set_destroys_failing`]).
+    destroys_failing: std::sync::atomic::AtomicBool,
 }
 
 impl FakeDriver {
@@ -54,6 +56,7 @@ impl FakeDriver {
             booted: Instant::now(),
             guests: Mutex::new(HashMap::new()),
             migration_steps: std::sync::atomic::AtomicU32::new(1),
+            destroys_failing: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -64,6 +67,13 @@ impl FakeDriver {
     pub fn set_migration_steps(&self, steps: u32) {
         self.migration_steps
             .store(steps, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Makes every destroy fail while `failing` (a host that cannot remove its guests for a
+    /// while), for tests of what waits for a guest to be removed.
+    pub fn set_destroys_failing(&self, failing: bool) {
+        self.destroys_failing
+            .store(failing, std::sync::atomic::Ordering::Relaxed);
     }
 
     async fn pause_a_moment(&self) {
@@ -163,6 +173,14 @@ impl Driver for FakeDriver {
 
     async fn destroy(&self, uuid: &str) -> Result<()> {
         self.pause_a_moment().await;
+        if self
+            .destroys_failing
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(DriverError::failed(format!(
+                "guest {uuid} cannot be removed now (simulated)"
+            )));
+        }
         self.guests.lock().remove(uuid);
         Ok(())
     }

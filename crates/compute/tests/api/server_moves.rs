@@ -841,3 +841,102 @@ api_test!(
         assert_eq!(s, StatusCode::CONFLICT, "{b}");
     }
 );
+
+api_test!(
+    async fn a_server_moved_back_at_once_gets_the_guest_it_took_not_the_copy_it_left(c) {
+        let image = with_hosts(c, 0).await;
+        let mut drivers = Vec::new();
+        for h in ["mb-1", "mb-2"] {
+            let d = std::sync::Arc::new(ferrostack_virt::fake::FakeDriver::new(
+                h,
+                8,
+                16384,
+                200,
+                Duration::ZERO,
+            ));
+            c.spawn_agent(h, d.clone());
+            c.wait_host(h).await;
+            drivers.push((h, d));
+        }
+        let driver = |h: &str| drivers.iter().find(|(n, _)| *n == h).unwrap().1.clone();
+        let admin = c.admin().await;
+        let id = boot(c, &admin, &image, "1").await;
+        let host_of = |v: &Value| v["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+        let first = host_of(&wait_status(c, &admin, &id, "ACTIVE").await);
+        let second = if first == "mb-1" { "mb-2" } else { "mb-1" };
+        let (admin_ref, id_ref) = (&admin, &id);
+        let migrate_to = |host: String| async move {
+            let (s, b) = act(
+                c,
+                admin_ref,
+                id_ref,
+                "2.30",
+                json!({"os-migrateLive": {"host": host, "block_migration": "auto"}}),
+            )
+            .await;
+            assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        };
+
+        // The first host cannot remove the copy it sent for now: the migration completes and
+        // the server runs on the second host, while the sent copy stays behind.
+        driver(&first).set_destroys_failing(true);
+        migrate_to(second.to_string()).await;
+        wait_migration(c, &id, "completed").await;
+        let v = wait_status(c, &admin, &id, "ACTIVE").await;
+        assert_eq!(host_of(&v), second);
+        use ferrostack_virt::Driver;
+        assert_eq!(driver(&first).list().await.unwrap().len(), 1, "the sent copy stays");
+        let m1 = last_live(c, &id).await;
+        assert!(!m1.source_cleaned);
+
+        // Straight back: the copy left there goes first, then the guest is received as in
+        // any live migration (never the stale copy resumed in its place).
+        driver(&first).set_destroys_failing(false);
+        migrate_to(first.clone()).await;
+        for _ in 0..3000 {
+            let m = last_live(c, &id).await;
+            if m.id != m1.id && m.status == "completed" && m.source_cleaned {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let m2 = last_live(c, &id).await;
+        assert_ne!(m2.id, m1.id);
+        assert_eq!((m2.status.as_str(), m2.source_cleaned), ("completed", true), "{m2:?}");
+        let v = wait_status(c, &admin, &id, "ACTIVE").await;
+        assert_eq!(host_of(&v), first);
+        let m1 = {
+            let mut conn = c.db.pool.acquire().await.unwrap();
+            ferrostack_compute::db::migrations::of_instance(&mut conn, &id, m1.id)
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        assert!(m1.source_cleaned, "the first migration's copy was removed");
+        let console = driver(&first).console_output(&id, None).await.unwrap();
+        assert!(console.contains("arriving on"), "{console}");
+        assert!(!console.contains("sent by live migration"), "{console}");
+        assert_eq!(driver(&first).list().await.unwrap().len(), 1);
+        for _ in 0..3000 {
+            if driver(second).list().await.unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(driver(second).list().await.unwrap().is_empty());
+        wait_providers(c, &id, 1).await;
+    }
+);
+
+/// The newest live migration of a server, whatever its status.
+async fn last_live(c: &TestCloud, id: &str) -> ferrostack_compute::db::migrations::Migration {
+    let mut conn = c.db.pool.acquire().await.unwrap();
+    ferrostack_compute::db::migrations::latest_of(
+        &mut conn,
+        id,
+        &["running", "post-migrating", "completed", "error", "cancelled"],
+    )
+    .await
+    .unwrap()
+    .expect("a live migration")
+}

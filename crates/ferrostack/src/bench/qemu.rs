@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
+use ferrostack_virt::qemu::{GuestDir, QemuProcess};
+
 use super::{issue, password_body, start_cloud_logged, BenchCloud};
 
 pub struct Opts {
@@ -177,6 +179,33 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         "warn,ferrostack_virt=info,ferrostack_agent=info",
     )
     .await?;
+    let result = measure(&o, &cloud).await;
+    // The guests' QEMUs run detached from the cloud (an agent's end never stops a guest):
+    // the bench ends the ones it started, whatever happened.
+    kill_guests(&cloud._dir.0).await;
+    result
+}
+
+/// Kills every QEMU whose guest directory is under `data_dir`.
+async fn kill_guests(data_dir: &Path) {
+    let Ok(hosts) = std::fs::read_dir(data_dir.join("hosts")) else {
+        return;
+    };
+    for host in hosts.filter_map(Result::ok) {
+        let root = host.path().join("instances");
+        let Ok(guests) = std::fs::read_dir(&root) else {
+            continue;
+        };
+        for g in guests.filter_map(Result::ok) {
+            let dir = GuestDir::new(&root, &g.file_name().to_string_lossy());
+            if let Ok(Some(p)) = QemuProcess::adopt(&dir).await {
+                let _ = p.kill(Duration::ZERO).await;
+            }
+        }
+    }
+}
+
+async fn measure(o: &Opts, cloud: &BenchCloud) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let token = issue(&client, &cloud.url, &password_body(&cloud.password)).await?;
     let api = Api {
