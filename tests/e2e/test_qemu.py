@@ -390,3 +390,28 @@ def test_a_config_drive_gives_the_guest_its_identity_and_key(qc, host, tmp_path)
     os_cli(qc.env, "server", "delete", sid, json_output=False)
     _wait_gone(qc, sid)
     assert not (_host_dirs(qc, host) / "instances" / sid).exists()
+
+
+def test_a_flavor_with_ephemeral_and_swap_gives_the_guest_those_disks(qc, host):
+    flavor = unique("eph")
+    os_cli(qc.env, "flavor", "create", "--ram", "256", "--disk", "1", "--ephemeral", "1", "--swap", "64", "--vcpus", "1", flavor)
+    created = os_cli(qc.env, "server", "create", "--image", "testvm", "--flavor", flavor, "--no-network", unique("eph"))
+    sid = created["id"]
+    _wait(qc, sid, "ACTIVE")
+    guest = _host_dirs(qc, host) / "instances" / sid
+    cmd = _cmdline(sid)
+    # Root, ephemeral and swap disks, in Nova's order (vda, vdb, vdc).
+    disks = [a.split(",")[0].removeprefix("file=") for a in cmd.split() if a.startswith("file=")]
+    assert [Path(d).name for d in disks][:3] == ["disk.qcow2", "disk.eph0.qcow2", "disk.swap.qcow2"], cmd
+
+    def virtual_size(name: str) -> int:
+        out = subprocess.run(["qemu-img", "info", "-U", "--output=json", str(guest / name)], capture_output=True, text=True)
+        return json.loads(out.stdout)["virtual-size"]
+
+    assert virtual_size("disk.eph0.qcow2") == 1 << 30
+    assert virtual_size("disk.swap.qcow2") == 64 << 20
+    _wait_ready(qc, sid)
+    os_cli(qc.env, "server", "delete", sid, json_output=False)
+    _wait_gone(qc, sid)
+    assert not guest.exists()
+    os_cli(qc.env, "flavor", "delete", flavor, json_output=False)

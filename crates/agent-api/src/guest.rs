@@ -42,6 +42,13 @@ pub struct GuestSpec {
     pub vcpus: i64,
     pub memory_mb: i64,
     pub root_gb: i64,
+    /// The flavor's ephemeral disk, a second disk formatted ext4 (label `ephemeral0`); 0:
+    /// none.
+    #[serde(default)]
+    pub ephemeral_gb: i64,
+    /// The flavor's swap disk, in MiB, formatted as swap (label `swap0`); 0: none.
+    #[serde(default)]
+    pub swap_mb: i64,
     pub image_ref: String,
     /// Base64, as the API took it.
     pub user_data: Option<String>,

@@ -50,6 +50,8 @@ pub fn desired_guest(i: &Instance) -> DesiredGuest {
             vcpus: i.flavor.vcpus,
             memory_mb: i.flavor.ram,
             root_gb: i.flavor.disk,
+            ephemeral_gb: i.flavor.ephemeral,
+            swap_mb: i.flavor.swap,
             // An unshelved instance boots from its shelve snapshot.
             image_ref: crate::app::lifecycle::shelved_image(i)
                 .unwrap_or(&i.image_ref)
@@ -141,6 +143,8 @@ pub fn side_guest(i: &Instance, m: &migrations::Migration, host: &str) -> Option
         g.spec.vcpus = f.vcpus;
         g.spec.memory_mb = f.ram;
         g.spec.root_gb = f.disk;
+        g.spec.ephemeral_gb = f.ephemeral;
+        g.spec.swap_mb = f.swap;
     }
     match keep {
         Some(d) => {

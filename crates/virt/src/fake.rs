@@ -479,6 +479,8 @@ mod tests {
             vcpus: 1,
             memory_mb: 64,
             root_gb: 1,
+            ephemeral_gb: 0,
+            swap_mb: 0,
             image_ref: String::new(),
             user_data: None,
             key_data: None,

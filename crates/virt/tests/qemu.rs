@@ -310,6 +310,8 @@ mod driver {
             vcpus: 1,
             memory_mb: 256,
             root_gb: 1,
+            ephemeral_gb: 0,
+            swap_mb: 0,
             image_ref: image.into(),
             user_data: None,
             key_data: None,
@@ -565,6 +567,36 @@ mod driver {
         !qemu_io(disk, "read -P 0x5a 3M 64k").contains("verification failed")
     }
 
+    /// Where the tests write into an ephemeral disk: a data block of its file system's last
+    /// group (past the metadata mkfs wrote).
+    const EPHEMERAL_DATA: &str = "1000M";
+
+    fn has_ephemeral_pattern(disk: &std::path::Path) -> bool {
+        !qemu_io(disk, &format!("read -P 0x6b {EPHEMERAL_DATA} 64k"))
+            .contains("verification failed")
+    }
+
+    /// A guest spec with the flavor's extra disks: a 1 GiB ephemeral disk and 64 MiB of swap.
+    fn spec_with_scratch(uuid: &str) -> GuestSpec {
+        GuestSpec {
+            ephemeral_gb: 1,
+            swap_mb: 64,
+            ..spec(uuid, "testvm")
+        }
+    }
+
+    /// The sizes (in KiB) of the guest's vdb and vdc as its kernel sees them.
+    async fn guest_extra_disks(dir: &GuestDir) -> (Option<u64>, Option<u64>) {
+        let text = serial_run(dir, "cat /proc/partitions").await;
+        let size = |name: &str| {
+            text.lines().find_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() == 4 && f[3] == name).then(|| f[2].parse().unwrap())
+            })
+        };
+        (size("vdb"), size("vdc"))
+    }
+
     /// Runs `command` on the guest's serial console (logging in as testvm/testvm when it
     /// asks) and returns what it printed: proof that the guest runs and answers.
     async fn serial_run(dir: &GuestDir, command: &str) -> String {
@@ -615,19 +647,35 @@ mod driver {
             driver(&root.path().join("b")),
         );
         let uuid = "c01d0000-1234-4567-89ab-cdef01234567";
-        a.spawn(&spec(uuid, "testvm")).await.unwrap();
+        a.spawn(&spec_with_scratch(uuid)).await.unwrap();
         a.power_off(uuid).await.unwrap();
         let disk_a = root.path().join("a").join(uuid).join("disk.qcow2");
         qemu_io(&disk_a, "write -P 0x5a 3M 64k");
+        // The flavor's extra disks, made as Nova makes them: ext4 labelled `ephemeral0`
+        // (the label at byte 1144, in the superblock), swap labelled `swap0` (byte 1052).
+        let eph_a = root.path().join("a").join(uuid).join("disk.eph0.qcow2");
+        let swap_a = root.path().join("a").join(uuid).join("disk.swap.qcow2");
+        assert!(qemu_io(&eph_a, "read -v 1144 16").contains("ephemeral0"));
+        assert!(qemu_io(&swap_a, "read -v 1052 16").contains("swap0"));
+        assert_eq!(disk_size(&swap_a).await.0, 64 << 20);
+        qemu_io(&eph_a, &format!("write -P 0x6b {EPHEMERAL_DATA} 64k"));
 
         let handed = root.path().join("handed.qcow2");
         assert!(a.hand_over(uuid, &handed).await.unwrap());
-        let mut bigger = spec(uuid, "testvm");
+        let mut bigger = spec_with_scratch(uuid);
         bigger.root_gb = 2;
+        bigger.ephemeral_gb = 2;
+        bigger.swap_mb = 128;
         b.receive(&bigger, Some(&handed)).await.unwrap();
         b.receive(&bigger, Some(&handed)).await.unwrap(); // idempotent
         assert_eq!(power(&b, uuid).await, Some(PowerState::Running));
         wait_ready(&b, uuid, 0).await;
+        // The guest sees its ephemeral disk grown and its new swap disk.
+        let dir_b = GuestDir::with_run(&root.path().join("b"), &root.path().join("b/run"), uuid);
+        assert_eq!(
+            guest_extra_disks(&dir_b).await,
+            (Some(2 << 20), Some(128 << 10))
+        );
         let disk_b = root.path().join("b").join(uuid).join("disk.qcow2");
         let (size, backing) = disk_size(&disk_b).await;
         assert_eq!(size, 2 << 30);
@@ -637,6 +685,11 @@ mod driver {
         );
         b.power_off(uuid).await.unwrap();
         assert!(has_pattern(&disk_b), "the written data did not move");
+        let eph_b = root.path().join("b").join(uuid).join("disk.eph0.qcow2");
+        assert!(
+            has_ephemeral_pattern(&eph_b),
+            "the ephemeral disk did not move"
+        );
         // The source still has its copy (a revert would start it again).
         assert!(has_pattern(&disk_a));
 
@@ -659,13 +712,15 @@ mod driver {
             driver(&root.path().join("b")),
         );
         let uuid = "11fe0000-1234-4567-89ab-cdef01234567";
-        let s = spec(uuid, "testvm");
+        let s = spec_with_scratch(uuid);
         a.spawn(&s).await.unwrap();
         a.power_off(uuid).await.unwrap();
         qemu_io(
             &root.path().join("a").join(uuid).join("disk.qcow2"),
             "write -P 0x5a 3M 64k",
         );
+        let eph = |host: &str| root.path().join(host).join(uuid).join("disk.eph0.qcow2");
+        qemu_io(&eph("a"), &format!("write -P 0x6b {EPHEMERAL_DATA} 64k"));
         a.power_on(uuid).await.unwrap();
         wait_ready(&a, uuid, 0).await;
         let dir_a = GuestDir::with_run(&root.path().join("a"), &root.path().join("a/run"), uuid);
@@ -713,6 +768,11 @@ mod driver {
         };
         assert!(id(&booted).is_some(), "{booted:?}");
         assert_eq!(id(&booted), id(&after));
+        // Every disk came along: the ephemeral one with its data, the swap disk.
+        assert_eq!(
+            guest_extra_disks(&dir_b).await,
+            (Some(1 << 20), Some(64 << 10))
+        );
 
         // And back: a guest that came by migration goes on by migration (its QEMU's
         // `query-migrate` shows the incoming one completed; that is not a sent guest).
@@ -734,6 +794,7 @@ mod driver {
         assert!(has_pattern(
             &root.path().join("a").join(uuid).join("disk.qcow2")
         ));
+        assert!(has_ephemeral_pattern(&eph("a")));
         a.destroy(uuid).await.unwrap();
         assert_nothing_left(&root.path().join("a"));
         assert_nothing_left(&root.path().join("b"));

@@ -171,6 +171,13 @@ impl ComputeService {
                 "Resizing to a smaller disk flavor is not allowed.".into(),
             ));
         }
+        // Nova's libvirt driver accepts this request and then fails the resize ("Unable to
+        // resize disk down"): the ephemeral disk holds the guest's data. Said at once here.
+        if f.ephemeral < inst.flavor.ephemeral {
+            return Err(ComputeError::BadRequest(
+                "Unable to resize disk down: the new flavor's ephemeral disk is smaller.".into(),
+            ));
+        }
         Ok(FlavorSnapshot {
             id: f.id,
             name: f.name,

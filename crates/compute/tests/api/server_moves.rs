@@ -934,7 +934,13 @@ async fn last_live(c: &TestCloud, id: &str) -> ferrostack_compute::db::migration
     ferrostack_compute::db::migrations::latest_of(
         &mut conn,
         id,
-        &["running", "post-migrating", "completed", "error", "cancelled"],
+        &[
+            "running",
+            "post-migrating",
+            "completed",
+            "error",
+            "cancelled",
+        ],
     )
     .await
     .unwrap()

@@ -149,3 +149,101 @@ pub async fn rebase_unsafe(
     .await
     .map(|_| ())
 }
+
+/// Creates `dest`, an empty qcow2 disk of `size_bytes` (a live migration's destination, which
+/// the source's mirror fills).
+pub async fn create_blank(qemu_img: &Path, dest: &Path, size_bytes: u64) -> Result<()> {
+    let size = size_bytes.to_string();
+    run(
+        qemu_img,
+        &[
+            "create".as_ref(),
+            "-q".as_ref(),
+            "-f".as_ref(),
+            "qcow2".as_ref(),
+            dest.as_os_str(),
+            size.as_ref(),
+        ],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// What a flavor's extra disk holds when it is made: Nova's ephemeral disk (ext4, label
+/// `ephemeral0`, as Nova's default for Linux guests) or its swap disk (label `swap0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scratch {
+    Ephemeral,
+    Swap,
+}
+
+impl Scratch {
+    /// The formatter run on the raw file and its arguments (before the file's path).
+    fn formatter(self) -> (&'static str, &'static [&'static str]) {
+        match self {
+            // No discard pass (the file is new and sparse); the inode tables are filled by the
+            // guest's kernel as it uses them.
+            Scratch::Ephemeral => (
+                "/sbin/mkfs.ext4",
+                &[
+                    "-q",
+                    "-F",
+                    "-L",
+                    "ephemeral0",
+                    "-E",
+                    "nodiscard,lazy_itable_init=1",
+                ],
+            ),
+            Scratch::Swap => ("/sbin/mkswap", &["-L", "swap0"]),
+        }
+    }
+}
+
+/// Makes `dest`, a standalone qcow2 disk of `size_bytes` formatted as `kind`: the formatter
+/// runs on a sparse raw file beside it (a file system is made in a file as well as on a
+/// device, without root's loop devices), which qemu-img then converts (only what the
+/// formatter wrote takes room).
+pub async fn create_scratch(
+    qemu_img: &Path,
+    dest: &Path,
+    size_bytes: u64,
+    kind: Scratch,
+) -> Result<()> {
+    let raw = dest.with_extension("raw.tmp");
+    let made = async {
+        let f = std::fs::File::create(&raw).map_err(io(format!("creating {}", raw.display())))?;
+        f.set_len(size_bytes)
+            .map_err(io(format!("sizing {}", raw.display())))?;
+        drop(f);
+        let (program, args) = kind.formatter();
+        let out = tokio::process::Command::new(program)
+            .args(args)
+            .arg(&raw)
+            .output()
+            .await
+            .map_err(io(format!("running {program}")))?;
+        if !out.status.success() {
+            return Err(QemuError::Launch {
+                stderr: format!("{program}: {}", String::from_utf8_lossy(&out.stderr).trim()),
+            });
+        }
+        run(
+            qemu_img,
+            &[
+                "convert".as_ref(),
+                "-q".as_ref(),
+                "-f".as_ref(),
+                "raw".as_ref(),
+                "-O".as_ref(),
+                "qcow2".as_ref(),
+                raw.as_os_str(),
+                dest.as_os_str(),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+    .await;
+    let _ = std::fs::remove_file(&raw);
+    made
+}

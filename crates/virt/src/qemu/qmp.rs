@@ -442,10 +442,12 @@ impl Qmp {
             .map(|_| ())
     }
 
-    /// Stops serving drive `device` and the NBD server (both may already be gone).
-    pub async fn nbd_stop(&self, device: &str) -> Result<()> {
-        let del = serde_json::json!({"id": format!("export-{device}"), "mode": "hard"});
-        let _ = self.execute("block-export-del", BlockExportDel(del)).await;
+    /// Stops serving drives `devices` and the NBD server (all may already be gone).
+    pub async fn nbd_stop(&self, devices: &[String]) -> Result<()> {
+        for device in devices {
+            let del = serde_json::json!({"id": format!("export-{device}"), "mode": "hard"});
+            let _ = self.execute("block-export-del", BlockExportDel(del)).await;
+        }
         match self
             .execute("nbd-server-stop", NbdServerStop(serde_json::json!({})))
             .await

@@ -64,21 +64,51 @@ impl QemuDriver {
             )));
         }
         let disk = layout::disk_file(&dir, Kind::Own);
-        let kept_disk = layout::pre_resize_disk(&dir);
+        let ephemeral = layout::ephemeral_file(&dir);
+        let (kept_disk, kept_ephemeral) = (
+            layout::pre_resize_disk(&dir),
+            layout::pre_resize_ephemeral(&dir),
+        );
         let kept: Option<GuestSpec> = layout::read_json(&layout::pre_resize_spec(&dir)).await?;
-        let sizes = |s: &GuestSpec| (s.vcpus, s.memory_mb, s.root_gb);
+        let sizes = |s: &GuestSpec| (s.vcpus, s.memory_mb, s.root_gb, s.ephemeral_gb, s.swap_mb);
         if kept.as_ref().map(sizes) == Some(sizes(spec)) && kept_disk.exists() {
             tokio::fs::rename(&kept_disk, &disk)
                 .await
                 .map_err(io("restoring the disk from before the resize"))?;
+            if kept_ephemeral.exists() {
+                tokio::fs::rename(&kept_ephemeral, &ephemeral)
+                    .await
+                    .map_err(io("restoring the ephemeral disk from before the resize"))?;
+            } else {
+                layout::remove_file(&ephemeral).await?;
+            }
             layout::remove_file(&layout::pre_resize_spec(&dir)).await?;
         } else if sizes(&current) != sizes(spec) {
             tokio::fs::copy(&disk, &kept_disk)
                 .await
                 .map_err(io("keeping the disk from before the resize"))?;
+            layout::remove_file(&kept_ephemeral).await?;
+            if ephemeral.exists() {
+                tokio::fs::copy(&ephemeral, &kept_ephemeral)
+                    .await
+                    .map_err(io("keeping the ephemeral disk from before the resize"))?;
+            }
             layout::write_json(&layout::pre_resize_spec(&dir), &current).await?;
             grow(&qemu_img(), &disk, u64::try_from(spec.root_gb).unwrap_or(0)).await?;
+            if ephemeral.exists() {
+                grow(
+                    &qemu_img(),
+                    &ephemeral,
+                    u64::try_from(spec.ephemeral_gb).unwrap_or(0),
+                )
+                .await?;
+            }
         }
+        // Swap is scratch: made anew at its new size (or dropped), as any missing disk.
+        if current.swap_mb != spec.swap_mb {
+            layout::remove_file(&layout::swap_file(&dir)).await?;
+        }
+        self.make_scratch_disks(&dir, spec, true).await?;
         layout::write_json(&layout::spec_file(&dir), spec).await
     }
 

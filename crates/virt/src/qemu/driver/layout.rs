@@ -58,6 +58,27 @@ pub(super) fn ramdisk_file(dir: &GuestDir, kind: Kind) -> PathBuf {
     dir.path.join(format!("{}ramdisk", kind.prefix()))
 }
 
+/// The flavor's ephemeral disk (the guest's second disk), when it has one.
+pub(super) fn ephemeral_file(dir: &GuestDir) -> PathBuf {
+    dir.path.join("disk.eph0.qcow2")
+}
+
+/// The flavor's swap disk (after the ephemeral one), when it has one.
+pub(super) fn swap_file(dir: &GuestDir) -> PathBuf {
+    dir.path.join("disk.swap.qcow2")
+}
+
+/// The guest's own disks in the order it sees them (root, ephemeral, swap): those it has.
+pub(super) fn own_disks(dir: &GuestDir) -> Vec<PathBuf> {
+    let mut disks = vec![disk_file(dir, Kind::Own)];
+    disks.extend(
+        [ephemeral_file(dir), swap_file(dir)]
+            .into_iter()
+            .filter(|f| f.exists()),
+    );
+    disks
+}
+
 /// The config drive (ISO 9660, `config-2`), when the guest has one.
 pub(super) fn config_drive_file(dir: &GuestDir) -> PathBuf {
     dir.path.join("disk.config")
@@ -72,6 +93,10 @@ pub(super) fn suspend_file(dir: &GuestDir) -> PathBuf {
 /// next resize so that a revert restores it.
 pub(super) fn pre_resize_disk(dir: &GuestDir) -> PathBuf {
     dir.path.join("pre-resize-disk.qcow2")
+}
+
+pub(super) fn pre_resize_ephemeral(dir: &GuestDir) -> PathBuf {
+    dir.path.join("pre-resize-eph0.qcow2")
 }
 
 pub(super) fn pre_resize_spec(dir: &GuestDir) -> PathBuf {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ferrostack_agent_api::{GuestSpec, PowerState};
 
-use super::super::disk::{create_overlay, qemu_img};
+use super::super::disk::{create_blank, create_overlay, create_scratch, qemu_img, Scratch};
 use super::super::machine::{Hardware, Machine};
 use super::super::qmp::RunState;
 use super::super::{io, GuestDir, QemuProcess};
@@ -49,10 +49,15 @@ impl QemuDriver {
                     })?,
             ),
         };
-        let mut disks = vec![layout::disk_file(&dir, kind)];
-        if kind == Kind::Rescue {
-            disks.push(layout::disk_file(&dir, Kind::Own));
-        }
+        // A rescued guest boots the rescue disk with its own root disk second (Nova's rescue
+        // without stable device rescue): its ephemeral and swap disks wait for unrescue.
+        let disks = match kind {
+            Kind::Own => layout::own_disks(&dir),
+            Kind::Rescue => vec![
+                layout::disk_file(&dir, Kind::Rescue),
+                layout::disk_file(&dir, Kind::Own),
+            ],
+        };
         let machine = Machine {
             accel: self.accel,
             vcpus: spec.vcpus,
@@ -120,6 +125,39 @@ impl QemuDriver {
             cmdline: image.cmdline,
         };
         layout::write_json(&layout::boot_file(dir, kind), &boot).await
+    }
+
+    /// Makes the flavor's ephemeral and swap disks of `spec` that the guest lacks: new,
+    /// formatted as Nova's libvirt driver makes them (ext4 `ephemeral0`, swap `swap0`), or
+    /// blank when a live migration's mirror fills them (`formatted` false).
+    pub(super) async fn make_scratch_disks(
+        &self,
+        dir: &GuestDir,
+        spec: &GuestSpec,
+        formatted: bool,
+    ) -> Result<()> {
+        let wanted = [
+            (
+                layout::ephemeral_file(dir),
+                u64::try_from(spec.ephemeral_gb).unwrap_or(0) << 30,
+                Scratch::Ephemeral,
+            ),
+            (
+                layout::swap_file(dir),
+                u64::try_from(spec.swap_mb).unwrap_or(0) << 20,
+                Scratch::Swap,
+            ),
+        ];
+        for (file, size, kind) in wanted {
+            if size > 0 && !file.exists() {
+                if formatted {
+                    create_scratch(&qemu_img(), &file, size, kind).await?;
+                } else {
+                    create_blank(&qemu_img(), &file, size).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn power_of(state: RunState) -> PowerState {

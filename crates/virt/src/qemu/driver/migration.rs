@@ -21,7 +21,6 @@ use ferrostack_agent_api::GuestSpec;
 use serde::{Deserialize, Serialize};
 
 use super::super::disk::{grow, qemu_img, rebase_unsafe};
-use super::super::qmp::BlockJob;
 use super::super::{io, QemuProcess, Qmp, RunState};
 use super::layout::{self, Kind};
 use super::lifecycle::{Start, POLL};
@@ -39,10 +38,17 @@ pub(super) enum Origin<'a> {
     Live,
 }
 
-/// The drive a migration copies: the guest's root disk (a rescued guest is not migrated).
-const ROOT_DRIVE: &str = "disk0";
-/// The source's mirror job of the root disk.
-const MIRROR_JOB: &str = "migrate-disk0";
+/// The source's mirror job of a drive.
+fn mirror_job(drive: &str) -> String {
+    format!("migrate-{drive}")
+}
+
+/// The drives a migration copies: every disk of the guest (root, ephemeral, swap; a rescued
+/// guest is not migrated), as QEMU names them.
+fn drives_of(spec: &GuestSpec) -> Vec<String> {
+    let n = 1 + usize::from(spec.ephemeral_gb > 0) + usize::from(spec.swap_mb > 0);
+    (0..n).map(|i| format!("disk{i}")).collect()
+}
 /// How long a live migration may take before its source gives it up (Nova's
 /// `live_migration_completion_timeout`, whose default action is to abort, is 800 s).
 const MIGRATION_TIMEOUT: Duration = Duration::from_secs(800);
@@ -92,21 +98,24 @@ async fn log_sent(qmp: &Qmp, s: &mut Sending, what: &str) {
     }
 }
 
-/// Ends the mirror of a guest that was sent: it is stopped, so the mirror's last writes reach
-/// the destination as it ends.
-async fn end_mirror(qmp: &Qmp) -> Result<()> {
-    if qmp.block_job(MIRROR_JOB).await?.is_some() {
-        qmp.block_job_cancel(MIRROR_JOB, false).await?;
-    }
-    while qmp.block_job(MIRROR_JOB).await?.is_some() {
-        tokio::time::sleep(POLL).await;
+/// Ends the mirrors of a guest that was sent: it is stopped, so each mirror's last writes
+/// reach the destination as it ends.
+async fn end_mirrors(qmp: &Qmp, to: &Endpoint) -> Result<()> {
+    for (drive, _) in &to.disks {
+        let job = mirror_job(drive);
+        if qmp.block_job(&job).await?.is_some() {
+            qmp.block_job_cancel(&job, false).await?;
+        }
+        while qmp.block_job(&job).await?.is_some() {
+            tokio::time::sleep(POLL).await;
+        }
     }
     Ok(())
 }
 
 /// Stops whatever a live migration's source was sending and lets the guest run on as it did
 /// before (QEMU resumes a guest whose migration completed: `cont` takes its disks back).
-async fn call_off(qmp: &Qmp, s: &Sending) -> Result<()> {
+async fn call_off(qmp: &Qmp, s: &Sending, drives: &[String]) -> Result<()> {
     if qmp.migration_info().await?.is_active() {
         qmp.migrate_cancel().await?;
         let until = tokio::time::Instant::now() + CALL_OFF_TIMEOUT;
@@ -119,10 +128,13 @@ async fn call_off(qmp: &Qmp, s: &Sending) -> Result<()> {
             tokio::time::sleep(POLL).await;
         }
     }
-    if qmp.block_job(MIRROR_JOB).await?.is_some() {
-        qmp.block_job_cancel(MIRROR_JOB, true).await?;
-        while qmp.block_job(MIRROR_JOB).await?.is_some() {
-            tokio::time::sleep(POLL).await;
+    for drive in drives {
+        let job = mirror_job(drive);
+        if qmp.block_job(&job).await?.is_some() {
+            qmp.block_job_cancel(&job, true).await?;
+            while qmp.block_job(&job).await?.is_some() {
+                tokio::time::sleep(POLL).await;
+            }
         }
     }
     match qmp.status().await? {
@@ -146,7 +158,8 @@ const CALL_OFF_TIMEOUT: Duration = Duration::from_secs(30);
 /// given to the source through the controller as JSON text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Endpoint {
-    disk: String,
+    /// Each drive of the guest and the NBD URI it is served at.
+    disks: Vec<(String, String)>,
     memory: String,
 }
 
@@ -182,20 +195,36 @@ impl QemuDriver {
             self.prepare(&dir, Kind::Own, image, spec.root_gb).await?;
             let disk = layout::disk_file(&dir, Kind::Own);
             if let Origin::Disk(received) = origin {
-                // What the guest wrote, on this host's copy of its image.
-                tokio::fs::copy(received, &disk)
-                    .await
-                    .map_err(io("taking the handed-over disk"))?;
+                // What the guest wrote, on this host's copy of its image; its ephemeral disk
+                // as it was, grown to a resize's new size.
+                let ephemeral = layout::ephemeral_file(&dir);
+                unpack_handed_over(received, &disk, &ephemeral).await?;
                 rebase_unsafe(&qemu_img(), &disk, &base, &base_format).await?;
                 grow(&qemu_img(), &disk, u64::try_from(spec.root_gb).unwrap_or(0)).await?;
+                if ephemeral.exists() {
+                    if spec.ephemeral_gb > 0 {
+                        grow(
+                            &qemu_img(),
+                            &ephemeral,
+                            u64::try_from(spec.ephemeral_gb).unwrap_or(0),
+                        )
+                        .await?;
+                    } else {
+                        layout::remove_file(&ephemeral).await?;
+                    }
+                }
             }
+            // Ephemeral and swap disks: new (a live migration's mirror then fills them), or
+            // the ephemeral disk handed over with the root disk and a new swap disk.
+            self.make_scratch_disks(&dir, spec, !matches!(origin, Origin::Live))
+                .await?;
             if spec.config_drive {
                 config_drive::build(spec, &layout::config_drive_file(&dir)).await?;
             }
             let endpoint = match origin {
                 Origin::Live => {
                     let p = self.launch(spec, Start::Receive).await?;
-                    let endpoint = self.listen(&p).await?;
+                    let endpoint = self.listen(&p, &drives_of(spec)).await?;
                     layout::write_json(&incoming_file(&dir), &endpoint).await?;
                     Some(serde_json::to_string(&endpoint).unwrap_or_default())
                 }
@@ -222,16 +251,21 @@ impl QemuDriver {
 
     /// Makes a QEMU started to receive a guest listen: its root disk served over NBD, the
     /// machine state awaited on another port, both on the migration address.
-    async fn listen(&self, p: &QemuProcess) -> Result<Endpoint> {
+    async fn listen(&self, p: &QemuProcess, drives: &[String]) -> Result<Endpoint> {
         let host = self.migration_address.as_str();
         let (nbd_port, memory_port) = (free_port(host)?, free_port(host)?);
         let qmp = p.qmp();
         qmp.nbd_start(host, nbd_port).await?;
-        qmp.nbd_export(ROOT_DRIVE).await?;
+        for drive in drives {
+            qmp.nbd_export(drive).await?;
+        }
         let memory = format!("tcp:{host}:{memory_port}");
         qmp.migrate_incoming(&memory).await?;
         Ok(Endpoint {
-            disk: format!("nbd:{host}:{nbd_port}:exportname={ROOT_DRIVE}"),
+            disks: drives
+                .iter()
+                .map(|d| (d.clone(), format!("nbd:{host}:{nbd_port}:exportname={d}")))
+                .collect(),
             memory,
         })
     }
@@ -259,7 +293,8 @@ impl QemuDriver {
                 endpoint: serde_json::to_string(&endpoint).unwrap_or_default(),
             });
         }
-        qmp.nbd_stop(ROOT_DRIVE).await?;
+        let drives: Vec<String> = endpoint.disks.iter().map(|(d, _)| d.clone()).collect();
+        qmp.nbd_stop(&drives).await?;
         layout::remove_file(&incoming_file(&dir)).await?;
         Ok(Incoming::Arrived)
     }
@@ -308,7 +343,8 @@ impl QemuDriver {
             }
             Err(e) => {
                 // The guest runs on here as it was; the destination's copy is dropped.
-                if let Err(undo) = call_off(&qmp, &sending).await {
+                let drives: Vec<String> = to.disks.iter().map(|(d, _)| d.clone()).collect();
+                if let Err(undo) = call_off(&qmp, &sending, &drives).await {
                     tracing::warn!(%uuid, error = %undo, "calling off a failed live migration");
                 }
                 let _ = layout::remove_file(&file).await;
@@ -329,7 +365,7 @@ impl QemuDriver {
         // by migration reports that incoming one as completed).
         if qmp.status().await? == RunState::Migrated {
             log_sent(qmp, s, what).await;
-            return end_mirror(qmp).await.map(|()| Outgoing::Sent);
+            return end_mirrors(qmp, to).await.map(|()| Outgoing::Sent);
         }
         if unix_now().saturating_sub(s.started) > MIGRATION_TIMEOUT.as_secs() {
             return Err(DriverError::failed(format!(
@@ -342,37 +378,46 @@ impl QemuDriver {
         } else {
             self.migration_bandwidth
         };
-        let job = qmp.block_job(MIRROR_JOB).await?;
-        let disk = |j: &Option<BlockJob>| match j {
-            Some(j) => MoveProgress {
-                disk_total: Some(j.len),
-                disk_processed: Some(j.offset),
-                disk_remaining: Some(j.len - j.offset),
-                ..Default::default()
-            },
-            None => MoveProgress::default(),
+        // One mirror per disk; the operator's bandwidth cap is shared among them.
+        let per_disk = cap.map(|c| c / u64::try_from(to.disks.len().max(1)).unwrap_or(1));
+        let mut jobs = Vec::with_capacity(to.disks.len());
+        for (drive, _) in &to.disks {
+            jobs.push(qmp.block_job(&mirror_job(drive)).await?);
+        }
+        let (len, offset) = jobs
+            .iter()
+            .flatten()
+            .fold((0, 0), |(l, o), j| (l + j.len, o + j.offset));
+        let disk = MoveProgress {
+            disk_total: Some(len),
+            disk_processed: Some(offset),
+            disk_remaining: Some(len - offset),
+            ..Default::default()
         };
+        let all_running = jobs.iter().all(Option::is_some);
         if !s.memory {
-            match &job {
-                // First the disk: mirrored to the destination's NBD export.
-                None => {
-                    qmp.mirror(ROOT_DRIVE, &to.disk, MIRROR_JOB, cap).await?;
-                    return Ok(Outgoing::Sending(MoveProgress::default()));
-                }
-                Some(j) if !j.ready => {
-                    if force {
-                        qmp.set_block_job_speed(MIRROR_JOB, None).await?;
+            if !all_running {
+                // First the disks: each mirrored to the destination's NBD export of it.
+                for ((drive, uri), job) in to.disks.iter().zip(&jobs) {
+                    if job.is_none() {
+                        qmp.mirror(drive, uri, &mirror_job(drive), per_disk).await?;
                     }
-                    return Ok(Outgoing::Sending(disk(&job)));
                 }
-                // The disk is in step: the memory follows, the mirror keeps the disk in step
-                // meanwhile.
-                Some(_) => {
-                    qmp.set_migration_bandwidth(cap).await?;
-                    qmp.migrate(&to.memory).await?;
-                    s.memory = true;
-                }
+                return Ok(Outgoing::Sending(MoveProgress::default()));
             }
+            if jobs.iter().flatten().any(|j| !j.ready) {
+                if force {
+                    for (drive, _) in &to.disks {
+                        qmp.set_block_job_speed(&mirror_job(drive), None).await?;
+                    }
+                }
+                return Ok(Outgoing::Sending(disk));
+            }
+            // The disks are in step: the memory follows, the mirrors keep the disks in step
+            // meanwhile.
+            qmp.set_migration_bandwidth(cap).await?;
+            qmp.migrate(&to.memory).await?;
+            s.memory = true;
         }
         if force && !s.forced {
             // Nova's force-complete: a paused guest's memory stops changing, so the copy
@@ -381,8 +426,10 @@ impl QemuDriver {
                 qmp.stop().await?;
             }
             qmp.set_migration_bandwidth(None).await?;
-            if job.is_some() {
-                qmp.set_block_job_speed(MIRROR_JOB, None).await?;
+            for ((drive, _), job) in to.disks.iter().zip(&jobs) {
+                if job.is_some() {
+                    qmp.set_block_job_speed(&mirror_job(drive), None).await?;
+                }
             }
             s.forced = true;
         }
@@ -398,21 +445,20 @@ impl QemuDriver {
                         "{what}: the guest was not sent (its QEMU is {state:?})"
                     )));
                 }
-                end_mirror(qmp).await.map(|()| Outgoing::Sent)
+                end_mirrors(qmp, to).await.map(|()| Outgoing::Sent)
             }
             "failed" | "cancelled" => Err(DriverError::failed(format!(
                 "{what} failed: {}",
                 info.error.unwrap_or(info.status)
             ))),
-            _ if job.is_none() => Err(DriverError::failed(format!(
-                "{what}: the disk copy to {} ended early",
-                to.disk
+            _ if !all_running => Err(DriverError::failed(format!(
+                "{what}: a disk copy to the destination ended early"
             ))),
             _ => Ok(Outgoing::Sending(MoveProgress {
                 memory_total: info.ram_total,
                 memory_processed: info.ram_transferred,
                 memory_remaining: info.ram_remaining,
-                ..disk(&job)
+                ..disk
             })),
         }
     }
@@ -428,13 +474,15 @@ impl QemuDriver {
             layout::read_json::<Sending>(&file).await?,
             self.process(uuid).await?,
         ) {
-            call_off(&p.qmp(), &s).await?;
+            let drives = drives_of(&self.spec(uuid).await?);
+            call_off(&p.qmp(), &s, &drives).await?;
             tracing::info!(%uuid, "live migration called off; the guest stays here");
         }
         layout::remove_file(&file).await
     }
 
-    /// Cold move's source: copies the powered-off guest's root disk (its overlay) to `dest`.
+    /// Cold move's source: packs the powered-off guest's disks into `dest` (a tar of the
+    /// root disk's overlay and the ephemeral disk; the swap disk is scratch and made anew).
     pub(super) async fn hand_over_disk(&self, uuid: &str, dest: &Path) -> Result<()> {
         if !self.exists(uuid) {
             return Err(DriverError::NotFound(uuid.to_string()));
@@ -444,10 +492,78 @@ impl QemuDriver {
                 "guest {uuid} must be powered off to hand its disk over"
             )));
         }
-        let disk = layout::disk_file(&self.dir_of(uuid), Kind::Own);
-        tokio::fs::copy(&disk, dest)
-            .await
-            .map_err(io(format!("copying {}", disk.display())))?;
+        let dir = self.dir_of(uuid);
+        let files: Vec<(&'static str, std::path::PathBuf)> = [
+            (HANDED_ROOT, layout::disk_file(&dir, Kind::Own)),
+            (HANDED_EPHEMERAL, layout::ephemeral_file(&dir)),
+        ]
+        .into_iter()
+        .filter(|(name, f)| *name == HANDED_ROOT || f.exists())
+        .collect();
+        let dest = dest.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let out = std::fs::File::create(&dest)?;
+            let mut tar = tar::Builder::new(std::io::BufWriter::new(out));
+            for (name, file) in files {
+                tar.append_path_with_name(&file, name)?;
+            }
+            tar.into_inner()?
+                .into_inner()
+                .map_err(|e| e.into_error())?
+                .sync_all()
+        })
+        .await
+        .map_err(|e| DriverError::failed_with("packing the disks to hand over", e))?
+        .map_err(io("packing the disks to hand over"))?;
         Ok(())
     }
+}
+
+/// The names of the disks in a cold move's hand-over (see [`QemuDriver::hand_over_disk`]).
+const HANDED_ROOT: &str = "disk.qcow2";
+const HANDED_EPHEMERAL: &str = "disk.eph0.qcow2";
+
+/// Unpacks a hand-over into `root` and `ephemeral` (only those two names are taken: the file
+/// came over the network).
+async fn unpack_handed_over(received: &Path, root: &Path, ephemeral: &Path) -> Result<()> {
+    let (received, root, ephemeral) = (
+        received.to_path_buf(),
+        root.to_path_buf(),
+        ephemeral.to_path_buf(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let mut tar = tar::Archive::new(std::io::BufReader::new(std::fs::File::open(&received)?));
+        let mut got_root = false;
+        for entry in tar.entries()? {
+            let mut entry = entry?;
+            let name = entry.path()?.to_string_lossy().into_owned();
+            let to = match name.as_str() {
+                HANDED_ROOT => {
+                    got_root = true;
+                    &root
+                }
+                HANDED_EPHEMERAL => &ephemeral,
+                other => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("unexpected {other:?} among the handed-over disks"),
+                    ))
+                }
+            };
+            let mut out = std::fs::File::create(to)?;
+            std::io::copy(&mut entry, &mut out)?;
+        }
+        if got_root {
+            Ok(())
+        } else {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "no root disk among the handed-over disks",
+            ))
+        }
+    })
+    .await
+    .map_err(|e| DriverError::failed_with("taking the handed-over disks", e))?
+    .map_err(io("taking the handed-over disks"))?;
+    Ok(())
 }
