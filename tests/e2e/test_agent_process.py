@@ -20,6 +20,7 @@ import pytest
 import websocket
 
 from conftest import _CLOUDS, in_parallel, os_cli, start_cloud, unique
+from test_compute import _nova
 from test_qemu import TESTVM_DIR, _qemu_pids, _serial_prompt
 
 HOST = "e2e-agent-1"
@@ -198,5 +199,76 @@ def test_a_remote_qemu_agent_carries_its_guests_consoles(controller, tmp_path):
         assert _qemu_pids(sid) == []
     finally:
         agent.stop()
+        subprocess.run(["pkill", "-9", "-f", str(run_dir)], check=False)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_a_server_is_evacuated_from_a_host_whose_agent_was_killed(controller, tmp_path):
+    """Two QEMU agent processes; the agent of the server's host is killed (SIGKILL: its guest
+    runs on, as a host that went dark would). Once the controller sees that host's service
+    down, evacuation rebuilds the server on the other host; when the agent comes back it
+    removes the copy it still ran, and the evacuation completes."""
+    env = dict(controller.env)
+    run_dir = Path(tempfile.mkdtemp(prefix="fsrun-"))
+    agents = {
+        host: AgentProcess(
+            controller, host, "--compute-driver", "qemu", "--data-dir", str(tmp_path / host),
+            "--run-dir", str(run_dir), "--testvm-dir", str(TESTVM_DIR), "--shutdown-timeout", "30",
+        )
+        for host in ("e2e-evac-a", "e2e-evac-b")
+    }
+    src, dst = agents
+    for a in agents.values():
+        a.start()
+
+    def guest_dirs(sid: str, host: str) -> list[Path]:
+        return list((tmp_path / host).glob(f"**/instances/{sid}"))
+
+    def console(sid: str) -> str:
+        return os_cli(env, "console", "log", "show", sid, json_output=False)
+
+    try:
+        for host, a in agents.items():
+            _eventually(f"{host} up", lambda h=host: _service_state(env, h) == "up", 60, a)
+        server = os_cli(
+            env, "server", "create", "--image", "testvm", "--flavor", "m1.tiny", "--no-network",
+            "--availability-zone", f"nova:{src}", "--wait", unique("evac"),
+        )
+        sid = server["id"]
+        assert server["OS-EXT-SRV-ATTR:host"] == src
+        _eventually("testvm ready on the first host", lambda: "testvm ready" in console(sid), 180, agents[src])
+
+        agents[src].kill()
+        assert len(_qemu_pids(sid)) == 1, "the guest outlives its agent"
+        _eventually("the killed agent's service down", lambda: _service_state(env, src) == "down", 60)
+        os_cli(env, "--os-compute-api-version", "2.29", "server", "evacuate", sid)
+        _eventually(
+            "the server ACTIVE on the other host",
+            lambda: (s := os_cli(env, "server", "show", sid))["status"] == "ACTIVE"
+            and s["OS-EXT-SRV-ATTR:host"] == dst
+            and s["OS-EXT-STS:task_state"] is None,
+            120,
+            agents[dst],
+        )
+        # Rebuilt from its image there: a boot of its own on the other host.
+        _eventually("testvm ready on the other host", lambda: "testvm ready" in console(sid), 180, agents[dst])
+        assert guest_dirs(sid, dst)
+
+        # The first host comes back: its agent removes the stale copy (and its QEMU).
+        agents[src].start()
+        _eventually("the stale copy removed", lambda: not guest_dirs(sid, src), 60, agents[src])
+        _eventually("one QEMU for the server", lambda: len(_qemu_pids(sid)) == 1, 30)
+        def evacuation() -> dict:
+            _, body = _nova(controller, "GET", f"os-migrations?instance_uuid={sid}", mv="2.80")
+            return next(m for m in body["migrations"] if m["migration_type"] == "evacuation")
+
+        _eventually("the evacuation completed", lambda: evacuation()["status"] == "completed", 30)
+
+        os_cli(env, "server", "delete", "--wait", sid)
+        assert _qemu_pids(sid) == []
+        assert not guest_dirs(sid, dst)
+    finally:
+        for a in agents.values():
+            a.stop()
         subprocess.run(["pkill", "-9", "-f", str(run_dir)], check=False)
         shutil.rmtree(run_dir, ignore_errors=True)
