@@ -10,6 +10,7 @@ client's ``--wait``.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -67,6 +68,41 @@ def _wait_ready(cloud, server_id, count: int = 1) -> str:
             return log
         assert time.monotonic() < deadline, f"{server_id}: 'testvm ready' x{count} never came:\n{log[-2000:]}"
         time.sleep(0.5)
+
+
+def _serial_run(cloud, sid, command: str, user: str = "testvm", password: str = "testvm") -> str:
+    """Runs ``command`` on the guest's serial console through the console proxy's websocket
+    (logging in as ``user`` when asked) and returns its output."""
+    url = os_cli(cloud.env, "console", "url", "show", "--serial", sid)["url"]
+    ws = websocket.create_connection(url, timeout=2)
+    seen, sent = "", False
+    prompt = "# " if user == "root" else "$ "
+    deadline = time.monotonic() + 90
+    ws.send_binary(b"\n")
+    try:
+        while True:
+            assert time.monotonic() < deadline, seen[-1000:]
+            try:
+                seen += ws.recv().decode(errors="replace")
+            except websocket.WebSocketTimeoutException:
+                continue
+            if sent:
+                # The marker as printed, not as echoed while typed.
+                if "MARK-42\r\n" in seen:
+                    return seen.split("MARK-42\r\n")[0]
+            elif seen.endswith("login: "):
+                ws.send_binary(f"{user}\n".encode())
+                seen = ""
+            elif seen.endswith("Password: "):
+                ws.send_binary(f"{password}\n".encode())
+                seen = ""
+            elif "Login incorrect" in seen:
+                raise AssertionError(f"{user} could not log in: {seen[-500:]}")
+            elif prompt in seen:
+                ws.send_binary(f"{command}; echo MARK-$((40+2))\n".encode())
+                seen, sent = "", True
+    finally:
+        ws.close()
 
 
 def _action(cloud, server_id, body: dict) -> None:
@@ -415,3 +451,40 @@ def test_a_flavor_with_ephemeral_and_swap_gives_the_guest_those_disks(qc, host):
     _wait_gone(qc, sid)
     assert not guest.exists()
     os_cli(qc.env, "flavor", "delete", flavor, json_output=False)
+
+
+def _image_id(cloud, name: str) -> str:
+    return os_cli(cloud.env, "image", "show", name)["id"]
+
+
+def test_personality_files_and_the_admin_password_reach_the_guest(qc, host):
+    """Before 2.57 a server takes personality files; its admin password and those files reach
+    the guest on its config drive (Nova's layout), where the testvm writes the files and
+    sets root's password to it; the host keeps neither beside the guest's spec."""
+    password = "Adm1n-" + unique("pw")[-8:]
+    # Over the API: OSC 10.5's `server create --file` hands the SDK an open file, which it
+    # cannot encode ("Object of type BufferedReader is not JSON serializable").
+    status, body = _nova(
+        qc, "POST", "servers", mv="2.56",
+        body={"server": {
+            "name": unique("pers"), "imageRef": _image_id(qc, "testvm"), "flavorRef": "1",
+            "networks": "none", "config_drive": True, "adminPass": password,
+            "personality": [{"path": "/etc/motd-injected",
+                             "contents": base64.b64encode(b"injected by personality\n").decode()}],
+        }},
+    )
+    assert status == 202, body
+    created = body["server"]
+    sid = created["id"]
+    assert created["adminPass"] == password
+    _wait(qc, sid, "ACTIVE")
+    log = _wait_ready(qc, sid)
+    assert "personality file /etc/motd-injected" in log, log[-2000:]
+    assert "admin password set for root" in log, log[-2000:]
+    assert password not in log
+    out = _serial_run(qc, sid, "cat /etc/motd-injected; id -u", user="root", password=password)
+    assert "injected by personality" in out, out
+    spec = (_host_dirs(qc, host) / "instances" / sid / "spec.json").read_text()
+    assert password not in spec and "injected" not in spec, spec
+    os_cli(qc.env, "server", "delete", sid, json_output=False)
+    _wait_gone(qc, sid)

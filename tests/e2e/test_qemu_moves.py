@@ -19,11 +19,10 @@ import time
 from pathlib import Path
 
 import pytest
-import websocket
 
 from conftest import os_cli, unique
 from test_compute import _nova, _server, _wait, _wait_gone
-from test_qemu import BOOT_DEADLINE, _action, _qemu_pids, _wait_ready, qemu_cloud
+from test_qemu import BOOT_DEADLINE, _action, _qemu_pids, _serial_run, _wait_ready, qemu_cloud
 
 PATTERN = "-P 0x5a 3M 64k"
 
@@ -96,35 +95,6 @@ def _wait_moved(cloud, sid, status: str, host: str) -> dict:
             return s
         assert time.monotonic() < deadline, s
         time.sleep(0.2)
-
-
-def _serial_run(cloud, sid, command: str) -> str:
-    """Runs ``command`` on the guest's serial console through the console proxy's websocket
-    (logging in as testvm/testvm when asked) and returns its output."""
-    url = os_cli(cloud.env, "console", "url", "show", "--serial", sid)["url"]
-    ws = websocket.create_connection(url, timeout=2)
-    seen, sent = "", False
-    deadline = time.monotonic() + 90
-    ws.send_binary(b"\n")
-    try:
-        while True:
-            assert time.monotonic() < deadline, seen[-1000:]
-            try:
-                seen += ws.recv().decode(errors="replace")
-            except websocket.WebSocketTimeoutException:
-                continue
-            if sent:
-                # The marker as printed, not as echoed while typed.
-                if "MARK-42\r\n" in seen:
-                    return seen.split("MARK-42\r\n")[0]
-            elif seen.endswith("login: ") or seen.endswith("Password: "):
-                ws.send_binary(b"testvm\n")
-                seen = ""
-            elif "$ " in seen:
-                ws.send_binary(f"{command}; echo MARK-$((40+2))\n".encode())
-                seen, sent = "", True
-    finally:
-        ws.close()
 
 
 def _boot_id(cloud, sid) -> str:

@@ -65,6 +65,51 @@ pub struct GuestSpec {
     pub project_id: String,
     #[serde(default)]
     pub availability_zone: Option<String>,
+    /// What the guest is given once, as it is built (personality files, the admin
+    /// password): only while the operation that asked for it (create, rebuild) is under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injected: Option<Injected>,
+}
+
+impl GuestSpec {
+    /// The spec without what was injected, as a host keeps it (the admin password and the
+    /// personality files reach the guest through its config drive only).
+    pub fn without_injected(&self) -> GuestSpec {
+        GuestSpec {
+            injected: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// Nova's personality files and admin password, written into the guest's config drive
+/// (`openstack/content/NNNN` with `files` and `admin_pass` in `meta_data.json`).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Injected {
+    #[serde(default)]
+    pub files: Vec<InjectedFile>,
+    #[serde(default)]
+    pub admin_pass: Option<String>,
+}
+
+/// Never shows the password or the files' contents (a spec may be logged).
+impl fmt::Debug for Injected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Injected")
+            .field(
+                "files",
+                &self.files.iter().map(|x| &x.path).collect::<Vec<_>>(),
+            )
+            .field("admin_pass", &self.admin_pass.as_ref().map(|_| "<hidden>"))
+            .finish()
+    }
+}
+
+/// One personality file: where the guest puts it, and its contents in base64.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InjectedFile {
+    pub path: String,
+    pub contents: String,
 }
 
 /// The power state the controller wants a guest in; `Absent` means: not on this host.

@@ -16,7 +16,9 @@ pub use console::{ConsoleIo, ConsoleKind, CONSOLE_UPGRADE};
 pub use controller::Controller;
 pub use desired::{DesiredHost, HostReport};
 pub use error::{BoxError, LinkError};
-pub use guest::{Desired, DesiredGuest, GuestReport, GuestSpec, OneShot, PowerState};
+pub use guest::{
+    Desired, DesiredGuest, GuestReport, GuestSpec, Injected, InjectedFile, OneShot, PowerState,
+};
 pub use host::HostInfo;
 pub use image::ImageInfo;
 pub use moves::{Arrival, Departure, MoveProgress, Outgoing};

@@ -29,6 +29,12 @@ pub enum CloudError {
     },
     #[error("opening the database")]
     Store(#[from] StoreError),
+    #[error("the injection key {path}")]
+    InjectionKey {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("reading the policy file {path}")]
     PolicyFile {
         path: PathBuf,
@@ -189,6 +195,7 @@ impl Cloud {
         // Disks handed between hosts wait beside the cloud's other data.
         let compute_cfg = ferrostack_compute::ComputeConfig {
             transfer_dir: cfg.data_dir.join("transfers"),
+            injection_key: Some(injection_key(&cfg.data_dir.join("injection.key"))?),
             ..cfg.compute.clone()
         };
         let compute = ComputeService::new(
@@ -351,4 +358,37 @@ fn create_dir(path: &std::path::Path) -> Result<(), CloudError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// The key that seals personality files and admin passwords until their guest is built:
+/// read from `path`, or made there on the first start (readable by its owner only). Every
+/// controller of a cloud needs the same file.
+fn injection_key(path: &std::path::Path) -> Result<String, CloudError> {
+    let err = |source| CloudError::InjectionKey {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(k) if fernet::Fernet::new(k.trim()).is_some() => return Ok(k.trim().to_string()),
+        Ok(_) => {
+            return Err(err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not a Fernet key",
+            )))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+    }
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = fernet::Fernet::generate_key();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(err)?;
+    f.write_all(key.as_bytes()).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    Ok(key)
 }

@@ -63,6 +63,7 @@ pub fn desired_guest(i: &Instance) -> DesiredGuest {
             config_drive: !i.config_drive.is_empty(),
             project_id: i.project_id.clone(),
             availability_zone: i.availability_zone.clone(),
+            injected: None,
         },
         desired: i.desired_power,
         one_shot: i.one_shot.clone(),
@@ -404,6 +405,12 @@ impl ComputeService {
             }
             let current =
                 r.generation == inst.generation && inst.done_generation != inst.generation;
+            if current {
+                // The operation is over (built, failed or removed): what it injected is not
+                // kept.
+                crate::db::instance_injections::drop_up_to(&mut tx, &inst.uuid, inst.generation)
+                    .await?;
+            }
             if let Some(e) = &r.error {
                 let moving = migrations::latest_of(
                     &mut tx,
@@ -546,9 +553,16 @@ impl ComputeService {
                 .into_iter()
                 .map(|m| (m.instance_uuid.clone(), m))
                 .collect();
+        let mut injections = self.injections_on(&mut conn, host).await?;
         let mut out: Vec<DesiredGuest> = Vec::with_capacity(list.len());
         for i in &list {
             let mut g = desired_guest(i);
+            // What the create or rebuild under way injects (not an earlier one's).
+            if let Some((generation, injected)) = injections.remove(&i.uuid) {
+                if generation == i.generation {
+                    g.spec.injected = Some(injected);
+                }
+            }
             if let Some(m) = arriving.get(&i.uuid) {
                 match arrival(m) {
                     Some(a) => g.arrival = a,

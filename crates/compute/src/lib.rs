@@ -61,6 +61,9 @@ pub struct ComputeConfig {
     /// Where the disks handed from one host to another in cold moves wait for their
     /// destination (the cloud puts it in its data directory).
     pub transfer_dir: std::path::PathBuf,
+    /// The Fernet key that seals personality files and admin passwords until the guest is
+    /// built (the cloud keeps it in its data directory); None: a key of this process only.
+    pub injection_key: Option<String>,
 }
 
 impl ComputeConfig {
@@ -79,6 +82,7 @@ impl ComputeConfig {
             force_config_drive: false,
             novnc_dir: "/usr/share/novnc".into(),
             transfer_dir: std::env::temp_dir().join("ferrostack-transfers"),
+            injection_key: None,
         }
     }
 }
@@ -100,6 +104,8 @@ pub struct ComputeService {
     pub consoles: peers::ConsoleHosts,
     /// Consoles of guests on remote hosts waiting for their agent to dial back.
     pub console_dials: peers::ConsoleDials,
+    /// Seals what is injected into guests (`app/injection.rs`).
+    pub(crate) sealer: app::injection::Sealer,
 }
 
 impl ComputeService {
@@ -111,7 +117,15 @@ impl ComputeService {
         placement: Arc<dyn Placement>,
         projects: Arc<dyn Projects>,
     ) -> Arc<Self> {
+        // The cloud checks its key file as it opens (`ferrostack_cloud`): a bad key here is
+        // a caller's mistake, and only this process's injections would be affected.
+        let sealer =
+            app::injection::Sealer::new(config.injection_key.as_deref()).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "using a key of this process only for injections");
+                app::injection::Sealer::of_this_process()
+            });
         Arc::new(ComputeService {
+            sealer,
             db,
             config,
             policy,

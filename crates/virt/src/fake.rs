@@ -489,6 +489,7 @@ mod tests {
             config_drive: false,
             project_id: String::new(),
             availability_zone: None,
+            injected: None,
         }
     }
 

@@ -320,6 +320,7 @@ mod driver {
             config_drive: false,
             project_id: String::new(),
             availability_zone: None,
+            injected: None,
         }
     }
 

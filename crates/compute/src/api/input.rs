@@ -461,3 +461,56 @@ mod hostname_tests {
         assert!(hostname(&json!(7), v94).is_err());
     }
 }
+
+/// Nova's `personality` (before 2.57): a list of `{"path": ..., "contents": <base64>}`.
+pub fn personality(v: &Value) -> Result<Vec<ferrostack_agent_api::InjectedFile>> {
+    use base64::Engine;
+    let items = v.as_array().ok_or_else(|| {
+        invalid(
+            "personality",
+            v,
+            format!("{} is not of type 'array'", repr(v)),
+        )
+    })?;
+    let mut files = Vec::with_capacity(items.len());
+    for item in items {
+        let o = item.as_object().ok_or_else(|| {
+            invalid(
+                "personality",
+                item,
+                format!("{} is not of type 'object'", repr(item)),
+            )
+        })?;
+        if let Some(extra) = o.keys().find(|k| *k != "path" && *k != "contents") {
+            return Err(invalid(
+                "personality",
+                item,
+                format!("Additional properties are not allowed ('{extra}' was unexpected)"),
+            ));
+        }
+        let field = |k: &str| -> Result<String> {
+            match o.get(k) {
+                None => Err(ComputeError::BadRequest(format!(
+                    "Bad personality format: missing {k}"
+                ))),
+                Some(x) => Ok(string(&format!("personality/{k}"), x, 0, usize::MAX)?.to_string()),
+            }
+        };
+        let (path, contents) = (field("path")?, field("contents")?);
+        if base64::engine::general_purpose::STANDARD
+            .decode(contents.trim())
+            .is_err()
+        {
+            return Err(invalid(
+                "personality/contents",
+                &o["contents"],
+                format!("{} is not a 'base64'", repr(&o["contents"])),
+            ));
+        }
+        files.push(ferrostack_agent_api::InjectedFile {
+            path,
+            contents: contents.trim().to_string(),
+        });
+    }
+    Ok(files)
+}

@@ -195,8 +195,10 @@ pub(super) async fn dispatch(
                 "accessIPv6",
                 "OS-DCF:diskConfig",
                 "preserve_ephemeral",
-                "personality",
             ];
+            if !v.at_least(2, 57) {
+                allowed.push("personality");
+            }
             for (min, field) in [
                 (19, "description"),
                 (54, "key_name"),
@@ -209,11 +211,12 @@ pub(super) async fn dispatch(
                 }
             }
             let a = input::envelope(&body, "rebuild", &allowed, &["imageRef"])?;
-            let req = parse_rebuild(a, v)?;
+            let mut req = parse_rebuild(a, v)?;
             let pass = match a.get("adminPass") {
                 None | Some(Value::Null) => generated_password(),
                 Some(p) => input::string("adminPass", p, 0, 255)?.to_string(),
             };
+            req.injected.admin_pass = Some(pass.clone());
             let fresh = svc.rebuild(inst, auth, rid, req).await?;
             let mut server = limited_view(
                 server_view(svc, &fresh, None, v, auth.is_admin),
@@ -448,6 +451,13 @@ fn parse_rebuild(a: &Map<String, Value>, v: Microversion) -> Result<RebuildReque
         hostname: match a.get("hostname") {
             None => None,
             Some(h) => Some(input::hostname(h, v)?),
+        },
+        injected: ferrostack_agent_api::Injected {
+            files: match a.get("personality") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(p) => input::personality(p)?,
+            },
+            admin_pass: None,
         },
     })
 }

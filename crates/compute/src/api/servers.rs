@@ -263,6 +263,17 @@ fn parse_create(body: &Value, v: Microversion) -> Result<CreateRequest, ApiError
             .map(super::input::access_ip_v6)
             .transpose()?,
         tags,
+        injected: ferrostack_agent_api::Injected {
+            files: match s.get("personality") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(p) => super::input::personality(p)?,
+            },
+            // The password the response shows: the caller's, else a generated one (Nova's).
+            admin_pass: Some(match s.get("adminPass") {
+                None | Some(Value::Null) => generated_password(),
+                Some(p) => super::input::string("adminPass", p, 0, usize::MAX)?.to_string(),
+            }),
+        },
     })
 }
 
@@ -280,6 +291,7 @@ async fn create(
         &json!({"project_id": project, "user_id": auth.user_id}),
     )?;
     let req = parse_create(&body, v)?;
+    let admin_pass = req.injected.admin_pass.clone().unwrap_or_default();
     let return_reservation = body["server"]["return_reservation_id"]
         .as_bool()
         .unwrap_or(false);
@@ -299,7 +311,7 @@ async fn create(
         "OS-DCF:diskConfig": "MANUAL",
         "security_groups": i.request_spec["security_groups"].as_array().map(|a| a.iter().map(|g| json!({"name": g})).collect::<Vec<_>>()).unwrap_or_default(),
     });
-    server["adminPass"] = json!(generated_password());
+    server["adminPass"] = json!(admin_pass);
     let mut resp = (StatusCode::ACCEPTED, axum::Json(json!({"server": server}))).into_response();
     if let Ok(loc) = http::HeaderValue::from_str(&format!("{base}/v2.1/servers/{}", i.uuid)) {
         resp.headers_mut().insert(http::header::LOCATION, loc);

@@ -31,6 +31,8 @@ pub struct RebuildRequest {
     /// `Some(None)` removes the user data (2.57).
     pub user_data: Option<Option<String>>,
     pub hostname: Option<String>,
+    /// Personality files (before 2.57) and the admin password, given to the rebuilt guest.
+    pub injected: ferrostack_agent_api::Injected,
 }
 
 impl ComputeService {
@@ -73,6 +75,8 @@ impl ComputeService {
             Some(None) => Some(None),
             None => None,
         };
+        crate::app::injection::check_quota(&mut conn, &inst.project_id, &req.injected.files)
+            .await?;
         if let Some(m) = &req.metadata {
             let limits = db::quotas::limits_for(&mut conn, &inst.project_id, "").await?;
             let limit = limits.limit("metadata_items");
@@ -134,7 +138,7 @@ impl ComputeService {
         } else {
             (Desired::Running, VmState::Active)
         };
-        instances::set_desire(
+        let generation = instances::set_desire(
             &mut tx,
             &inst.uuid,
             desired,
@@ -144,6 +148,8 @@ impl ComputeService {
             now,
         )
         .await?;
+        self.record_injection(&mut tx, &inst.uuid, generation, &req.injected, now)
+            .await?;
         actions::start(
             &mut tx,
             &inst.uuid,

@@ -11,6 +11,7 @@ pub mod host_images;
 pub mod hosts;
 pub mod hypervisors;
 pub mod images;
+pub mod injection;
 pub mod keypairs;
 pub mod lifecycle;
 pub mod limits;

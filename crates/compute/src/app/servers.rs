@@ -36,6 +36,8 @@ pub struct CreateRequest {
     pub access_ip_v4: Option<String>,
     pub access_ip_v6: Option<String>,
     pub tags: Vec<String>,
+    /// Personality files (before 2.57) and the admin password, given to the new guests.
+    pub injected: ferrostack_agent_api::Injected,
 }
 
 /// A validated server update (`PUT /servers/{id}`); `None` fields keep their value.
@@ -119,6 +121,7 @@ impl ComputeService {
                 ));
             }
         }
+        crate::app::injection::check_quota(&mut conn, &project, &req.injected.files).await?;
         // Nova's metadata_items quota (MetadataLimitExceeded, a 403).
         if !req.metadata.is_empty() {
             let allowed = db::quotas::limits_for(&mut conn, &project, "")
@@ -282,6 +285,8 @@ impl ComputeService {
                 tags: req.tags.clone(),
             };
             instances::insert(&mut tx, &inst).await?;
+            self.record_injection(&mut tx, &uuid, inst.generation, &req.injected, now)
+                .await?;
             if let Some(g) = &group {
                 db::server_groups::add_member(&mut tx, &g.0, &uuid).await?;
             }
@@ -656,6 +661,7 @@ impl ComputeService {
         let now = now_micros();
         let mut tx = self.db.begin_write().await?;
         instances::set_error(&mut tx, &inst.uuid, inst.generation, now).await?;
+        db::instance_injections::drop_up_to(&mut tx, &inst.uuid, i64::MAX).await?;
         instances::add_fault(&mut tx, &inst.uuid, 500, message, "", None, now).await?;
         actions::finish_open(&mut tx, &inst.uuid, Some(message), None, now).await?;
         tx.commit().await?;
@@ -763,6 +769,7 @@ impl ComputeService {
             .await?;
         } else {
             instances::mark_deleted(&mut tx, &inst.uuid, now).await?;
+            db::instance_injections::drop_up_to(&mut tx, &inst.uuid, i64::MAX).await?;
             actions::finish_open(&mut tx, &inst.uuid, None, None, now).await?;
             self.placement
                 .remove_allocations_in(&mut tx, &inst.uuid)

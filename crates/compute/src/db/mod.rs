@@ -5,6 +5,7 @@ pub mod agent_queries;
 pub mod aggregates;
 pub mod flavors;
 pub mod hosts;
+pub mod instance_injections;
 pub mod instances;
 pub mod keypairs;
 pub mod migrations;

@@ -26,6 +26,7 @@ mod hardening;
 mod hosts;
 mod hypervisors;
 mod images;
+mod injection;
 mod keypairs;
 mod quotas;
 mod server_external_events;

@@ -32,7 +32,27 @@ pub(super) fn meta_data(spec: &GuestSpec) -> Value {
         md["public_keys"] = json!({ name.clone(): key });
         md["keys"] = json!([{"name": name, "type": "ssh", "data": key}]);
     }
+    if let Some(injected) = &spec.injected {
+        // Nova's layout: each file's contents in openstack/content/NNNN (Nova's "%04i"),
+        // named in `files`; the admin password as `admin_pass`.
+        if !injected.files.is_empty() {
+            md["files"] = injected
+                .files
+                .iter()
+                .enumerate()
+                .map(|(i, f)| json!({"path": f.path, "content_path": content_path(i)}))
+                .collect();
+        }
+        if let Some(pass) = &injected.admin_pass {
+            md["admin_pass"] = json!(pass);
+        }
+    }
     md
+}
+
+/// Where the `i`th personality file's contents are, under `openstack/`.
+fn content_path(i: usize) -> String {
+    format!("/content/{i:04}")
 }
 
 /// Writes the config drive of `spec` to `iso`.
@@ -52,6 +72,25 @@ pub(super) async fn build(spec: &GuestSpec, iso: &Path) -> Result<()> {
     let md = serde_json::to_vec(&meta_data(spec))
         .map_err(|e| DriverError::failed_with("encoding meta_data.json", e))?;
     let empty_network = br#"{"links": [], "networks": [], "services": []}"#;
+    if let Some(injected) = &spec.injected {
+        let content = staging.path().join("openstack").join("content");
+        tokio::fs::create_dir_all(&content)
+            .await
+            .map_err(io(format!("creating {}", content.display())))?;
+        for (i, f) in injected.files.iter().enumerate() {
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(f.contents.trim())
+                .map_err(|e| DriverError::failed_with("a personality file is not base64", e))?;
+            let name = content_path(i);
+            let to = staging
+                .path()
+                .join("openstack")
+                .join(name.trim_start_matches('/'));
+            tokio::fs::write(&to, data)
+                .await
+                .map_err(io(format!("writing {}", to.display())))?;
+        }
+    }
     for v in VERSIONS {
         let dir = staging.path().join("openstack").join(v);
         tokio::fs::create_dir_all(&dir)
@@ -128,6 +167,7 @@ mod tests {
             config_drive: true,
             project_id: "p1".into(),
             availability_zone: Some("nova".into()),
+            injected: None,
         };
         let md = meta_data(&spec);
         assert_eq!(md["uuid"], "u1");
@@ -135,5 +175,32 @@ mod tests {
         assert_eq!(md["meta"]["a"], "b");
         assert_eq!(md["public_keys"]["mykey"], "ssh-ed25519 AAAA k");
         assert_eq!(md["keys"][0]["type"], "ssh");
+        assert!(md.get("files").is_none() && md.get("admin_pass").is_none());
+
+        let injected = GuestSpec {
+            injected: Some(ferrostack_agent_api::Injected {
+                files: (0..11)
+                    .map(|i| ferrostack_agent_api::InjectedFile {
+                        path: format!("/etc/f{i}"),
+                        contents: "aGk=".into(),
+                    })
+                    .collect(),
+                admin_pass: Some("s3cret".into()),
+            }),
+            ..spec
+        };
+        let md = meta_data(&injected);
+        assert_eq!(md["admin_pass"], "s3cret");
+        assert_eq!(
+            md["files"][0],
+            json!({"path": "/etc/f0", "content_path": "/content/0000"})
+        );
+        assert_eq!(md["files"][10]["content_path"], "/content/0010");
+        // Never in a log line.
+        let shown = format!("{:?}", injected.injected);
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("aGk="),
+            "{shown}"
+        );
     }
 }

@@ -109,7 +109,7 @@ impl QemuDriver {
             layout::remove_file(&layout::swap_file(&dir)).await?;
         }
         self.make_scratch_disks(&dir, spec, true).await?;
-        layout::write_json(&layout::spec_file(&dir), spec).await
+        layout::write_json(&layout::spec_file(&dir), &spec.without_injected()).await
     }
 
     /// Nova's rescue: the guest restarts from a fresh disk of `image_ref` (with that image's

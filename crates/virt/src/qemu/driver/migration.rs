@@ -235,7 +235,7 @@ impl QemuDriver {
             };
             // Recorded last: a guest without spec.json is not one (a failed creation leaves
             // nothing that `list` would report).
-            layout::write_json(&layout::spec_file(&dir), spec).await?;
+            layout::write_json(&layout::spec_file(&dir), &spec.without_injected()).await?;
             Ok::<_, DriverError>(endpoint)
         }
         .await;
