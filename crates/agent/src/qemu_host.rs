@@ -38,6 +38,9 @@ pub struct QemuSettings {
     /// The cap on a live migration's bandwidth in bytes per second (Nova's
     /// `live_migration_bandwidth`); None: no cap.
     pub migration_bandwidth: Option<u64>,
+    /// An existing Linux bridge every guest gets one NIC on (until the networking data
+    /// plane plugs guests' ports); None: guests have no NIC.
+    pub guest_bridge: Option<String>,
 }
 
 /// What was found out once for all QEMU hosts of this process.
@@ -140,6 +143,10 @@ impl QemuSettings {
             shutdown_timeout: self.shutdown_timeout,
             migration_address: self.migration_address.clone(),
             migration_bandwidth: self.migration_bandwidth,
+            vifs: self.guest_bridge.as_ref().map(|b| {
+                Arc::new(ferrostack_virt::vif::LinuxBridge { bridge: b.clone() })
+                    as Arc<dyn ferrostack_virt::vif::VifPlugger>
+            }),
         }
     }
 }

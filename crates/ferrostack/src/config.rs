@@ -94,6 +94,11 @@ pub struct CommonOpts {
     /// each (Nova's live_migration_bandwidth). Default 0: no cap. A force-complete lifts it.
     #[arg(long, env = "FERROSTACK_LIVE_MIGRATION_BANDWIDTH", global = true)]
     pub live_migration_bandwidth: Option<u64>,
+    /// An existing Linux bridge on which every QEMU guest gets one NIC (a tap QEMU creates,
+    /// plugged into it; no addresses, no filtering), until the networking service plugs
+    /// guests' ports. Default: guests have no NIC.
+    #[arg(long, env = "FERROSTACK_GUEST_BRIDGE", global = true)]
+    pub guest_bridge: Option<String>,
     /// Placement allocation ratios of the local hosts (Nova's cpu/ram/disk_allocation_ratio).
     /// Defaults 4.0, 1.0, 1.0.
     #[arg(long, env = "FERROSTACK_CPU_ALLOCATION_RATIO", global = true)]
@@ -169,6 +174,7 @@ struct FileConfig {
     run_dir: Option<PathBuf>,
     migration_address: Option<String>,
     live_migration_bandwidth: Option<u64>,
+    guest_bridge: Option<String>,
     cpu_allocation_ratio: Option<f64>,
     ram_allocation_ratio: Option<f64>,
     disk_allocation_ratio: Option<f64>,
@@ -209,6 +215,7 @@ pub struct Config {
     pub migration_address: String,
     /// MiB/s; 0: no cap.
     pub live_migration_bandwidth: u64,
+    pub guest_bridge: Option<String>,
     pub cpu_allocation_ratio: f64,
     pub ram_allocation_ratio: f64,
     pub disk_allocation_ratio: f64,
@@ -354,6 +361,7 @@ impl Config {
                 .live_migration_bandwidth
                 .or(file.live_migration_bandwidth)
                 .unwrap_or(0),
+            guest_bridge: cli.guest_bridge.clone().or(file.guest_bridge),
             cpu_allocation_ratio: ratio(
                 "cpu",
                 cli.cpu_allocation_ratio.or(file.cpu_allocation_ratio),

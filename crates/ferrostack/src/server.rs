@@ -164,6 +164,7 @@ pub(crate) fn qemu_settings(cfg: &Config) -> ferrostack_agent::qemu_host::QemuSe
         migration_address: cfg.migration_address.clone(),
         migration_bandwidth: (cfg.live_migration_bandwidth > 0)
             .then(|| cfg.live_migration_bandwidth.saturating_mul(1024 * 1024)),
+        guest_bridge: cfg.guest_bridge.clone(),
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod fake;
 pub mod qemu;
+pub mod vif;
 
 // The protocol's guest and host types, which drivers take and return.
 pub use ferrostack_agent_api::{

@@ -201,6 +201,7 @@ async fn the_testvm_boots_from_an_overlay_in_a_detached_qemu() {
         ramdisk: Some(out.join("testvm-ramdisk")),
         cmdline: Some("console=ttyS0 panic=-1".into()),
         vnc_socket: Some(dir.vnc_socket()),
+        nics: Vec::new(),
     };
     let p = QemuProcess::launch(&qemu(), &dir, &m.args()).await.unwrap();
     let mut ready = None;
@@ -266,7 +267,88 @@ mod driver {
             shutdown_timeout: Duration::from_secs(2),
             migration_address: "127.0.0.1".into(),
             migration_bandwidth: bandwidth,
+            vifs: None,
         }
+    }
+
+    /// A bridge in this machine's root namespace with no address (a plain L2 segment that
+    /// nothing of the host's own traffic uses), deleted on drop.
+    struct TestBridge(String);
+    impl TestBridge {
+        fn new() -> TestBridge {
+            let name = format!("fsbrt{}", std::process::id() % 100_000);
+            let ip = |args: &[&str]| {
+                let out = std::process::Command::new("ip")
+                    .args(args)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "ip {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            };
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", &name])
+                .output();
+            ip(&["link", "add", "name", &name, "type", "bridge"]);
+            ip(&["link", "set", &name, "up"]);
+            TestBridge(name)
+        }
+    }
+    impl Drop for TestBridge {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", &self.0])
+                .output();
+        }
+    }
+
+    /// A guest on a host that gives its guests a NIC on a plain bridge (`--guest-bridge`):
+    /// its tap is on the bridge, and the guest's own frames (its DHCP requests) reach it, so
+    /// the bridge learns the guest's MAC on that tap. The tap goes with the guest.
+    #[tokio::test]
+    async fn a_guest_gets_a_nic_plugged_into_the_hosts_bridge() {
+        let root = tempfile::tempdir().unwrap();
+        let _guard = KillAll(root.path().to_path_buf());
+        let br = TestBridge::new();
+        let d = QemuDriver {
+            vifs: Some(Arc::new(ferrostack_virt::vif::LinuxBridge {
+                bridge: br.0.clone(),
+            })),
+            ..driver(root.path())
+        };
+        let uuid = "0e7f0000-1234-4567-89ab-cdef01234567";
+        d.spawn(&spec(uuid, "testvm")).await.unwrap();
+        let vif = ferrostack_virt::vif::guest_vifs(root.path(), uuid, 1).remove(0);
+        let master = std::fs::read_link(format!("/sys/class/net/{}/master", vif.tap)).unwrap();
+        assert_eq!(master.file_name().unwrap().to_str(), Some(br.0.as_str()));
+        let mut learned = String::new();
+        for _ in 0..600 {
+            let out = std::process::Command::new("bridge")
+                .args(["fdb", "show", "br", &br.0, "dynamic"])
+                .output()
+                .unwrap();
+            learned = String::from_utf8_lossy(&out.stdout).to_string();
+            if learned
+                .lines()
+                .any(|l| l.starts_with(&vif.mac) && l.contains(&vif.tap))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            learned
+                .lines()
+                .any(|l| l.starts_with(&vif.mac) && l.contains(&vif.tap)),
+            "the guest's MAC {} was never seen on {}: {learned}",
+            vif.mac,
+            vif.tap
+        );
+        d.destroy(uuid).await.unwrap();
+        assert!(!std::path::Path::new(&format!("/sys/class/net/{}", vif.tap)).exists());
+        assert_nothing_left(root.path());
     }
 
     /// Sends the guest (one step after another, as the agent's passes do) until all is sent;

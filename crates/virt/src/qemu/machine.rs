@@ -31,6 +31,31 @@ pub enum Video {
     None,
 }
 
+/// The model of the guest's NICs (`hw_vif_model`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VifModel {
+    #[default]
+    Virtio,
+    E1000,
+    Rtl8139,
+    Ne2kPci,
+    Pcnet,
+}
+
+impl VifModel {
+    /// QEMU's device.
+    fn device(self) -> &'static str {
+        match self {
+            VifModel::Virtio => "virtio-net-pci",
+            VifModel::E1000 => "e1000",
+            VifModel::Rtl8139 => "rtl8139",
+            VifModel::Ne2kPci => "ne2k_pci",
+            VifModel::Pcnet => "pcnet",
+        }
+    }
+}
+
 /// The guest's virtual hardware from its image's `hw_*` properties, as Nova's libvirt driver
 /// reads them; what is not set takes the defaults (virtio disks, a VGA card, `pc`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +64,8 @@ pub struct Hardware {
     pub video: Video,
     /// QEMU's machine type (`pc`, `q35`, `pc-i440fx-7.2`, ...).
     pub machine_type: String,
+    #[serde(default)]
+    pub vif_model: VifModel,
 }
 
 impl Default for Hardware {
@@ -47,6 +74,7 @@ impl Default for Hardware {
             disk_bus: DiskBus::Virtio,
             video: Video::Vga,
             machine_type: "pc".into(),
+            vif_model: VifModel::Virtio,
         }
     }
 }
@@ -73,6 +101,16 @@ impl Hardware {
                 "cirrus" => Video::Cirrus,
                 "none" => Video::None,
                 other => return Err(format!("hw_video_model {other:?} is not supported")),
+            };
+        }
+        if let Some(model) = get("hw_vif_model") {
+            hw.vif_model = match model {
+                "virtio" => VifModel::Virtio,
+                "e1000" => VifModel::E1000,
+                "rtl8139" => VifModel::Rtl8139,
+                "ne2k_pci" => VifModel::Ne2kPci,
+                "pcnet" => VifModel::Pcnet,
+                other => return Err(format!("hw_vif_model {other:?} is not supported")),
             };
         }
         if let Some(m) = get("hw_machine_type") {
@@ -105,6 +143,8 @@ pub struct Machine {
     pub cmdline: Option<String>,
     /// Where VNC listens (a unix socket), when the guest has a screen.
     pub vnc_socket: Option<PathBuf>,
+    /// The guest's NICs: taps QEMU creates (plugged by the host once QEMU runs).
+    pub nics: Vec<crate::vif::Vif>,
 }
 
 impl Machine {
@@ -163,6 +203,19 @@ impl Machine {
                 _ => "ide-cd,bus=ide.1,drive=cd0".into(),
             });
         }
+        for (i, nic) in self.nics.iter().enumerate() {
+            push("-netdev".into());
+            push(format!(
+                "tap,id=net{i},ifname={},script=no,downscript=no",
+                nic.tap
+            ));
+            push("-device".into());
+            push(format!(
+                "{},netdev=net{i},mac={}",
+                self.hardware.vif_model.device(),
+                nic.mac
+            ));
+        }
         push("-device".into());
         push("virtio-rng-pci".into());
         match (self.hardware.video, &self.vnc_socket) {
@@ -206,8 +259,13 @@ mod tests {
 
     #[test]
     fn image_properties_choose_the_hardware() {
-        let p = json!({"hw_disk_bus": "scsi", "hw_video_model": "none", "hw_machine_type": "q35"});
+        let p = json!({"hw_disk_bus": "scsi", "hw_video_model": "none", "hw_machine_type": "q35",
+                       "hw_vif_model": "e1000"});
         let hw = Hardware::from_properties(p.as_object().unwrap()).unwrap();
+        assert_eq!(hw.vif_model, VifModel::E1000);
+        assert!(
+            Hardware::from_properties(json!({"hw_vif_model": "x"}).as_object().unwrap()).is_err()
+        );
         assert_eq!(hw.disk_bus, DiskBus::Scsi);
         assert_eq!(hw.video, Video::None);
         assert_eq!(hw.machine_type, "q35");

@@ -69,7 +69,12 @@ impl QemuDriver {
             ramdisk: boot.ramdisk.then(|| layout::ramdisk_file(&dir, kind)),
             cmdline: boot.cmdline,
             vnc_socket: Some(dir.vnc_socket()),
+            nics: match &self.vifs {
+                Some(_) => crate::vif::guest_vifs(&self.root, &spec.uuid, 1),
+                None => Vec::new(),
+            },
         };
+        let nics = machine.nics.clone();
         let mut args = machine.args();
         match start {
             Start::Boot => {}
@@ -87,7 +92,17 @@ impl QemuDriver {
                 }
             }
         }
-        Ok(QemuProcess::launch(&self.binary, &dir, &args).await?)
+        let p = QemuProcess::launch(&self.binary, &dir, &args).await?;
+        if let Some(plugger) = &self.vifs {
+            for nic in &nics {
+                if let Err(e) = plugger.plug(nic).await {
+                    // Its taps go with it.
+                    let _ = p.kill(Duration::from_secs(5)).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(p)
     }
 
     /// Makes the disk and boot record of `kind` in the guest's directory from `image`: a

@@ -60,6 +60,8 @@ pub struct QemuDriver {
     /// The cap on a live migration's bandwidth, memory and disk copy each, in bytes per
     /// second (Nova's `live_migration_bandwidth`); None: no cap.
     pub migration_bandwidth: Option<u64>,
+    /// Plugs the guests' NICs into the host's network; None: guests have no NIC.
+    pub vifs: Option<Arc<dyn crate::vif::VifPlugger>>,
 }
 
 impl QemuDriver {

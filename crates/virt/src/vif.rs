@@ -1,0 +1,88 @@
+//! Guests' network interfaces on their host. A guest's NIC is a tap device that its QEMU
+//! creates as it starts and that goes when QEMU ends (so no tap is ever left behind, whatever
+//! failed); plugging connects that tap to the host's data plane. The networking data plane
+//! implements [`VifPlugger`] (a bridge per network, anti-spoofing rules per port). Until it
+//! exists, a host either gives its guests no NIC, or one NIC each on a plain Linux bridge the
+//! operator made ([`LinuxBridge`], `--guest-bridge`).
+
+use crate::{DriverError, Result};
+
+/// One NIC of a guest as its host sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vif {
+    /// The tap device QEMU creates for it (at most 15 bytes).
+    pub tap: String,
+    /// The guest's MAC address (`fa:16:3e:..`, as Nova's ports).
+    pub mac: String,
+}
+
+/// Connects a guest's tap, just created by its QEMU, to the host's network.
+#[async_trait::async_trait]
+pub trait VifPlugger: Send + Sync {
+    async fn plug(&self, vif: &Vif) -> Result<()>;
+}
+
+/// Every tap on one existing Linux bridge (no addresses, no filtering: a plain L2 segment).
+#[derive(Debug, Clone)]
+pub struct LinuxBridge {
+    pub bridge: String,
+}
+
+#[async_trait::async_trait]
+impl VifPlugger for LinuxBridge {
+    async fn plug(&self, vif: &Vif) -> Result<()> {
+        let out = tokio::process::Command::new("ip")
+            .args(["link", "set", "dev", &vif.tap, "master", &self.bridge, "up"])
+            .output()
+            .await
+            .map_err(|e| DriverError::failed_with("running ip (Debian package iproute2)", e))?;
+        if !out.status.success() {
+            return Err(DriverError::failed(format!(
+                "plugging {} into bridge {}: {}",
+                vif.tap,
+                self.bridge,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The NICs of guest `uuid` on the host whose guests live under `host_root`: their taps are
+/// named after both (two hosts of one machine hold the same guest during a live migration),
+/// their MACs after the guest only (a guest keeps its MAC wherever it runs).
+pub fn guest_vifs(host_root: &std::path::Path, uuid: &str, count: usize) -> Vec<Vif> {
+    use sha2::{Digest, Sha256};
+    let place = Sha256::digest(format!("{}/{uuid}", host_root.display()));
+    (0..count)
+        .map(|i| {
+            let m = Sha256::digest(format!("{uuid}/{i}"));
+            Vif {
+                tap: format!(
+                    "tap{:02x}{:02x}{:02x}{:02x}{:02x}{i:x}",
+                    place[0], place[1], place[2], place[3], place[4]
+                ),
+                mac: format!("fa:16:3e:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2]),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taps_differ_per_host_and_macs_follow_the_guest() {
+        let a = guest_vifs(std::path::Path::new("/d/hosts/a/instances"), "u1", 2);
+        let b = guest_vifs(std::path::Path::new("/d/hosts/b/instances"), "u1", 1);
+        assert!(a
+            .iter()
+            .all(|v| v.tap.len() <= 15 && v.tap.starts_with("tap")));
+        assert_ne!(a[0].tap, a[1].tap);
+        assert_ne!(a[0].tap, b[0].tap);
+        assert_eq!(a[0].mac, b[0].mac);
+        assert_ne!(a[0].mac, a[1].mac);
+        assert!(a[0].mac.starts_with("fa:16:3e:") && a[0].mac.len() == 17);
+    }
+}
