@@ -374,22 +374,26 @@ impl ComputeService {
                 }));
             }
         }
-        if let MoveKind::Evacuate { .. } = kind {
-            let up = compute(source).is_some_and(|s| {
-                crate::model::service_is_up(
-                    s.forced_down,
-                    s.last_seen_up,
-                    now_micros(),
-                    self.config.service_down_time,
-                )
-            });
-            if up {
-                return Err(ComputeError::BadRequest(format!(
-                    "Compute service of {source} is still in use."
-                )));
-            }
+        let source_up = compute(source).is_some_and(|s| {
+            crate::model::service_is_up(
+                s.forced_down,
+                s.last_seen_up,
+                now_micros(),
+                self.config.service_down_time,
+            )
+        });
+        match kind {
+            MoveKind::Evacuate { .. } if source_up => Err(ComputeError::BadRequest(format!(
+                "Compute service of {source} is still in use."
+            ))),
+            // Nova's `check_instance_host(check_is_up=True)`: the source's agent must be there
+            // to hand the guest over or send it (else the move would wait for it forever);
+            // a host that is down is evacuated instead.
+            MoveKind::Resize(_) | MoveKind::Migrate | MoveKind::LiveMigrate if !source_up => Err(
+                ComputeError::Conflict("Service is unavailable at this time.".into()),
+            ),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// A resize to a bigger flavor needs the difference in cores and RAM within quota.

@@ -448,6 +448,16 @@ api_test!(
         assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
         assert!(TestCloud::message(&b).contains("still in use"), "{b}");
         force_down(c, &admin, &live_dest).await;
+        // A host that is down cannot hand its guest over or send it: no migration from it.
+        for (mv, body) in [
+            ("2.56", json!({"migrate": null})),
+            ("2.68", json!({"os-migrateLive": {"host": null, "block_migration": "auto"}})),
+            ("2.47", json!({"resize": {"flavorRef": "2"}})),
+        ] {
+            let (s, b) = act(c, &admin, &id, mv, body).await;
+            assert_eq!(s, StatusCode::CONFLICT, "{b}");
+            assert!(TestCloud::message(&b).contains("Service is unavailable"), "{b}");
+        }
         let (s, b) = act(c, &admin, &id, "2.14", json!({"evacuate": {}})).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         let v = wait_status(c, &admin, &id, "ACTIVE").await;
