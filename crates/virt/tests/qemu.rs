@@ -794,6 +794,11 @@ mod driver {
             driver(&root.path().join("a")),
             driver(&root.path().join("b")),
         );
+        // The second host is reached over IPv6 (brackets in QEMU's URIs), the first over IPv4.
+        let b = QemuDriver {
+            migration_address: "::1".into(),
+            ..b
+        };
         let uuid = "11fe0000-1234-4567-89ab-cdef01234567";
         let s = spec_with_scratch(uuid);
         a.spawn(&s).await.unwrap();

@@ -259,12 +259,18 @@ impl QemuDriver {
         for drive in drives {
             qmp.nbd_export(drive).await?;
         }
-        let memory = format!("tcp:{host}:{memory_port}");
+        // In URIs an IPv6 address goes in brackets.
+        let at = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_string()
+        };
+        let memory = format!("tcp:{at}:{memory_port}");
         qmp.migrate_incoming(&memory).await?;
         Ok(Endpoint {
             disks: drives
                 .iter()
-                .map(|d| (d.clone(), format!("nbd:{host}:{nbd_port}:exportname={d}")))
+                .map(|d| (d.clone(), format!("nbd://{at}:{nbd_port}/{d}")))
                 .collect(),
             memory,
         })
