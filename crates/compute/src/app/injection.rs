@@ -84,17 +84,21 @@ fn decoded_len(b64: &str) -> usize {
 }
 
 impl ComputeService {
-    /// Records what `instance_uuid`'s operation at `generation` injects (nothing when there
-    /// is nothing to inject).
+    /// Records what `instance_uuid`'s operation at `generation` injects. Nothing is kept when
+    /// there is nothing to inject or the guest has no config drive (the one way it reaches
+    /// the guest, as with Nova's libvirt driver, which injects nothing into disks).
     pub(crate) async fn record_injection(
         &self,
         conn: &mut db::Conn,
-        instance_uuid: &str,
+        instance: &crate::instance::Instance,
         generation: i64,
         injected: &Injected,
         now: i64,
     ) -> Result<()> {
-        if injected.files.is_empty() && injected.admin_pass.is_none() {
+        let instance_uuid = instance.uuid.as_str();
+        if instance.config_drive.is_empty()
+            || (injected.files.is_empty() && injected.admin_pass.is_none())
+        {
             return Ok(db::instance_injections::drop_up_to(conn, instance_uuid, i64::MAX).await?);
         }
         let sealed = self.sealer.seal(injected)?;

@@ -148,7 +148,7 @@ impl ComputeService {
             now,
         )
         .await?;
-        self.record_injection(&mut tx, &inst.uuid, generation, &req.injected, now)
+        self.record_injection(&mut tx, &fresh, generation, &req.injected, now)
             .await?;
         actions::start(
             &mut tx,

@@ -285,7 +285,7 @@ impl ComputeService {
                 tags: req.tags.clone(),
             };
             instances::insert(&mut tx, &inst).await?;
-            self.record_injection(&mut tx, &uuid, inst.generation, &req.injected, now)
+            self.record_injection(&mut tx, &inst, inst.generation, &req.injected, now)
                 .await?;
             if let Some(g) = &group {
                 db::server_groups::add_member(&mut tx, &g.0, &uuid).await?;

@@ -40,7 +40,8 @@ api_test!(async fn personality_and_admin_pass_reach_the_host_sealed_and_are_not_
         .create_server_with(
             &m.token,
             "2.56",
-            json!({"adminPass": "Given-pass-1", "personality": [{"path": "/etc/motd", "contents": motd}]}),
+            json!({"adminPass": "Given-pass-1", "config_drive": true,
+                   "personality": [{"path": "/etc/motd", "contents": motd}]}),
             None,
         )
         .await;
@@ -72,10 +73,12 @@ api_test!(async fn personality_and_admin_pass_reach_the_host_sealed_and_are_not_
     let desired = c.compute.desired_for("pj-1").await.unwrap();
     assert!(desired.guests[0].spec.injected.is_none());
 
-    // Without adminPass, a generated one is shown (and given).
-    let (s, v) = c.create_server_with(&m.token, "2.56", json!({}), None).await;
+    // Without adminPass, a generated one is shown. Without a config drive nothing is kept
+    // (the drive is the one way it would reach the guest).
+    let (s, v) = c.create_server_with(&m.token, "2.56", json!({"personality": [{"path": "/x", "contents": motd}]}), None).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     assert!(v["server"]["adminPass"].as_str().unwrap().len() >= 12, "{v}");
+    assert_eq!(sealed(c, v["server"]["id"].as_str().unwrap()).await, None);
 
     // A rebuild injects again, before 2.57 with files.
     let (s, v) = c
