@@ -730,7 +730,17 @@ mod driver {
             driver(&root.path().join("b")),
         );
         let uuid = "c01d0000-1234-4567-89ab-cdef01234567";
-        a.spawn(&spec_with_scratch(uuid)).await.unwrap();
+        // With a config drive holding what was injected at create (which the controller no
+        // longer has when the guest moves): it moves as it was.
+        let created = GuestSpec {
+            config_drive: true,
+            injected: Some(ferrostack_agent_api::Injected {
+                files: Vec::new(),
+                admin_pass: Some("moved-pass".into()),
+            }),
+            ..spec_with_scratch(uuid)
+        };
+        a.spawn(&created).await.unwrap();
         a.power_off(uuid).await.unwrap();
         let disk_a = root.path().join("a").join(uuid).join("disk.qcow2");
         qemu_io(&disk_a, "write -P 0x5a 3M 64k");
@@ -745,7 +755,10 @@ mod driver {
 
         let handed = root.path().join("handed.qcow2");
         assert!(a.hand_over(uuid, &handed).await.unwrap());
-        let mut bigger = spec_with_scratch(uuid);
+        let mut bigger = GuestSpec {
+            config_drive: true,
+            ..spec_with_scratch(uuid)
+        };
         bigger.root_gb = 2;
         bigger.ephemeral_gb = 2;
         bigger.swap_mb = 128;
@@ -773,6 +786,10 @@ mod driver {
             has_ephemeral_pattern(&eph_b),
             "the ephemeral disk did not move"
         );
+        let iso = |host: &str| {
+            std::fs::read(root.path().join(host).join(uuid).join("disk.config")).unwrap()
+        };
+        assert_eq!(iso("a"), iso("b"), "the config drive moved as it was");
         // The source still has its copy (a revert would start it again).
         assert!(has_pattern(&disk_a));
 

@@ -198,7 +198,8 @@ impl QemuDriver {
                 // What the guest wrote, on this host's copy of its image; its ephemeral disk
                 // as it was, grown to a resize's new size.
                 let ephemeral = layout::ephemeral_file(&dir);
-                unpack_handed_over(received, &disk, &ephemeral).await?;
+                let config = layout::config_drive_file(&dir);
+                unpack_handed_over(received, &disk, &ephemeral, &config).await?;
                 rebase_unsafe(&qemu_img(), &disk, &base, &base_format).await?;
                 grow(&qemu_img(), &disk, u64::try_from(spec.root_gb).unwrap_or(0)).await?;
                 if ephemeral.exists() {
@@ -218,8 +219,11 @@ impl QemuDriver {
             // the ephemeral disk handed over with the root disk and a new swap disk.
             self.make_scratch_disks(&dir, spec, !matches!(origin, Origin::Live))
                 .await?;
-            if spec.config_drive {
-                config_drive::build(spec, &layout::config_drive_file(&dir)).await?;
+            // A config drive handed over is kept as it was made (with what was injected at
+            // create, which the controller no longer has).
+            let config = layout::config_drive_file(&dir);
+            if spec.config_drive && !config.exists() {
+                config_drive::build(spec, &config).await?;
             }
             let endpoint = match origin {
                 Origin::Live => {
@@ -488,7 +492,8 @@ impl QemuDriver {
     }
 
     /// Cold move's source: packs the powered-off guest's disks into `dest` (a tar of the
-    /// root disk's overlay and the ephemeral disk; the swap disk is scratch and made anew).
+    /// root disk's overlay, the ephemeral disk and the config drive, which may hold what was
+    /// injected at create; the swap disk is scratch and made anew).
     pub(super) async fn hand_over_disk(&self, uuid: &str, dest: &Path) -> Result<()> {
         if !self.exists(uuid) {
             return Err(DriverError::NotFound(uuid.to_string()));
@@ -502,6 +507,7 @@ impl QemuDriver {
         let files: Vec<(&'static str, std::path::PathBuf)> = [
             (HANDED_ROOT, layout::disk_file(&dir, Kind::Own)),
             (HANDED_EPHEMERAL, layout::ephemeral_file(&dir)),
+            (HANDED_CONFIG_DRIVE, layout::config_drive_file(&dir)),
         ]
         .into_iter()
         .filter(|(name, f)| *name == HANDED_ROOT || f.exists())
@@ -528,14 +534,21 @@ impl QemuDriver {
 /// The names of the disks in a cold move's hand-over (see [`QemuDriver::hand_over_disk`]).
 const HANDED_ROOT: &str = "disk.qcow2";
 const HANDED_EPHEMERAL: &str = "disk.eph0.qcow2";
+const HANDED_CONFIG_DRIVE: &str = "disk.config";
 
-/// Unpacks a hand-over into `root` and `ephemeral` (only those two names are taken: the file
-/// came over the network).
-async fn unpack_handed_over(received: &Path, root: &Path, ephemeral: &Path) -> Result<()> {
-    let (received, root, ephemeral) = (
+/// Unpacks a hand-over into `root`, `ephemeral` and `config_drive` (only those names are
+/// taken: the file came over the network).
+async fn unpack_handed_over(
+    received: &Path,
+    root: &Path,
+    ephemeral: &Path,
+    config_drive: &Path,
+) -> Result<()> {
+    let (received, root, ephemeral, config_drive) = (
         received.to_path_buf(),
         root.to_path_buf(),
         ephemeral.to_path_buf(),
+        config_drive.to_path_buf(),
     );
     tokio::task::spawn_blocking(move || {
         let mut tar = tar::Archive::new(std::io::BufReader::new(std::fs::File::open(&received)?));
@@ -549,6 +562,7 @@ async fn unpack_handed_over(received: &Path, root: &Path, ephemeral: &Path) -> R
                     &root
                 }
                 HANDED_EPHEMERAL => &ephemeral,
+                HANDED_CONFIG_DRIVE => &config_drive,
                 other => {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
