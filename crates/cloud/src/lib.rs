@@ -195,7 +195,9 @@ impl Cloud {
         // Disks handed between hosts wait beside the cloud's other data.
         let compute_cfg = ferrostack_compute::ComputeConfig {
             transfer_dir: cfg.data_dir.join("transfers"),
-            injection_key: Some(injection_key(&cfg.data_dir.join("injection.key"))?),
+            injection_key: Some(ferrostack_compute::InjectionKey(injection_key(
+                &cfg.data_dir.join("injection.key"),
+            )?)),
             ..cfg.compute.clone()
         };
         let compute = ComputeService::new(

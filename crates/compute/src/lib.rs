@@ -63,7 +63,17 @@ pub struct ComputeConfig {
     pub transfer_dir: std::path::PathBuf,
     /// The Fernet key that seals personality files and admin passwords until the guest is
     /// built (the cloud keeps it in its data directory); None: a key of this process only.
-    pub injection_key: Option<String>,
+    pub injection_key: Option<InjectionKey>,
+}
+
+/// A Fernet key that never shows in a log line (the configuration is `Debug`).
+#[derive(Clone)]
+pub struct InjectionKey(pub String);
+
+impl std::fmt::Debug for InjectionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InjectionKey(<hidden>)")
+    }
 }
 
 impl ComputeConfig {
@@ -120,10 +130,11 @@ impl ComputeService {
         // The cloud checks its key file as it opens (`ferrostack_cloud`): a bad key here is
         // a caller's mistake, and only this process's injections would be affected.
         let sealer =
-            app::injection::Sealer::new(config.injection_key.as_deref()).unwrap_or_else(|e| {
-                tracing::error!(error = %e, "using a key of this process only for injections");
-                app::injection::Sealer::of_this_process()
-            });
+            app::injection::Sealer::new(config.injection_key.as_ref().map(|k| k.0.as_str()))
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "using a key of this process only for injections");
+                    app::injection::Sealer::of_this_process()
+                });
         Arc::new(ComputeService {
             sealer,
             db,

@@ -800,6 +800,81 @@ mod driver {
         assert_nothing_left(&root.path().join("b"));
     }
 
+    /// A hand-over comes over the network: a disk in it whose qcow2 header names another file
+    /// of this host (a backing file for the ephemeral disk, an external data file) is refused
+    /// before anything opens it for a guest, and nothing of the guest stays.
+    #[tokio::test]
+    async fn a_handed_over_disk_naming_other_files_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let _guard = KillAll(root.path().to_path_buf());
+        let b = driver(&root.path().join("b"));
+        let uuid = "bad00000-1234-4567-89ab-cdef01234567";
+        let secret = root.path().join("secret.raw");
+        std::fs::write(&secret, vec![0x42u8; 1 << 20]).unwrap();
+        let staging = root.path().join("staging");
+        std::fs::create_dir_all(&staging).unwrap();
+        let img = |args: &[&str]| {
+            let out = std::process::Command::new("qemu-img")
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let testvm = super::testvm_dir().join("testvm.qcow2");
+        let root_disk = staging.join("disk.qcow2");
+        let eph = staging.join("disk.eph0.qcow2");
+        let backing: Vec<String> = ["-b", secret.to_str().unwrap(), "-F", "raw"]
+            .map(String::from)
+            .to_vec();
+        let data_file = vec!["-o".to_string(), format!("data_file={}", secret.display())];
+        for (what, make_eph) in [("backing file", backing), ("external data file", data_file)] {
+            let _ = std::fs::remove_file(&root_disk);
+            let _ = std::fs::remove_file(&eph);
+            img(&[
+                "create",
+                "-q",
+                "-f",
+                "qcow2",
+                "-b",
+                testvm.to_str().unwrap(),
+                "-F",
+                "qcow2",
+                root_disk.to_str().unwrap(),
+                "1G",
+            ]);
+            let mut args = vec!["create", "-q", "-f", "qcow2"];
+            args.extend(make_eph.iter().map(String::as_str));
+            args.extend([eph.to_str().unwrap(), "1M"]);
+            img(&args);
+            let handed = root.path().join("handed.tar");
+            let out = std::process::Command::new("tar")
+                .arg("-cf")
+                .arg(&handed)
+                .arg("-C")
+                .arg(&staging)
+                .args(["disk.qcow2", "disk.eph0.qcow2"])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            let spec = GuestSpec {
+                ephemeral_gb: 1,
+                ..spec(uuid, "testvm")
+            };
+            let err = b
+                .receive(&spec, Some(&handed))
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(what), "{what}: {err}");
+            assert!(b.list().await.unwrap().is_empty());
+            assert_nothing_left(&root.path().join("b"));
+        }
+    }
+
     /// Live migration without shared storage: the destination waits with a fresh overlay
     /// served over NBD; the source mirrors its disk there and sends its memory; the guest
     /// runs on at the destination without booting again, its data with it.

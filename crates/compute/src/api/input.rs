@@ -496,9 +496,14 @@ pub fn personality(v: &Value) -> Result<Vec<ferrostack_agent_api::InjectedFile>>
                 Some(x) => Ok(string(&format!("personality/{k}"), x, 0, usize::MAX)?.to_string()),
             }
         };
-        let (path, contents) = (field("path")?, field("contents")?);
+        let path = field("path")?;
+        // Python's b64decode (Nova's check) skips line breaks, as `base64` writes them.
+        let contents: String = field("contents")?
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
         if base64::engine::general_purpose::STANDARD
-            .decode(contents.trim())
+            .decode(&contents)
             .is_err()
         {
             return Err(invalid(
@@ -507,10 +512,7 @@ pub fn personality(v: &Value) -> Result<Vec<ferrostack_agent_api::InjectedFile>>
                 format!("{} is not a 'base64'", repr(&o["contents"])),
             ));
         }
-        files.push(ferrostack_agent_api::InjectedFile {
-            path,
-            contents: contents.trim().to_string(),
-        });
+        files.push(ferrostack_agent_api::InjectedFile { path, contents });
     }
     Ok(files)
 }

@@ -127,6 +127,9 @@ api_test!(async fn personality_is_checked_against_its_quotas(c) {
     let fits = base64::engine::general_purpose::STANDARD.encode(vec![b'x'; 10240]);
     let (s, v) = create(json!([file("/fits", &fits)]), "2.56").await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    // Base64 as the `base64` tool writes it, with line breaks, is taken as Nova takes it.
+    let (s, v) = create(json!([file("/wrapped", "aGVsbG8g\nd29ybGQ=\n")]), "2.56").await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     // Malformed: 400.
     for bad in [
         json!([file("/x", "not base64!")]),

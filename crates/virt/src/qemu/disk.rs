@@ -15,6 +15,38 @@ pub struct DiskInfo {
     pub virtual_size: u64,
     #[serde(rename = "backing-filename")]
     pub backing: Option<String>,
+    /// qcow2's external data file, if its header names one.
+    #[serde(rename = "format-specific", default)]
+    pub format_specific: Option<serde_json::Value>,
+}
+
+impl DiskInfo {
+    fn data_file(&self) -> Option<&str> {
+        self.format_specific.as_ref()?["data"]["data-file"].as_str()
+    }
+}
+
+/// Checks a qcow2 disk that came from another host before anything opens it for a guest: its
+/// header must not make QEMU or qemu-img read any other file of this host (an external data
+/// file; a backing file unless `backing_allowed`, for a root overlay that is rebased onto
+/// this host's image next).
+pub async fn check_received(qemu_img: &Path, disk: &Path, backing_allowed: bool) -> Result<()> {
+    let i = info(qemu_img, disk).await?;
+    let refuse = |why: String| {
+        Err(QemuError::Launch {
+            stderr: format!("the received disk {} {why}", disk.display()),
+        })
+    };
+    if i.format != "qcow2" {
+        return refuse(format!("is {}, not qcow2", i.format));
+    }
+    if let Some(f) = i.data_file() {
+        return refuse(format!("names an external data file ({f})"));
+    }
+    if let (false, Some(b)) = (backing_allowed, &i.backing) {
+        return refuse(format!("names a backing file ({b})"));
+    }
+    Ok(())
 }
 
 /// Debian's `qemu-img` (package `qemu-utils`, installed with QEMU by the README's commands).
@@ -210,6 +242,9 @@ pub async fn create_scratch(
     kind: Scratch,
 ) -> Result<()> {
     let raw = dest.with_extension("raw.tmp");
+    // Converted under a temporary name and renamed: a disk that exists is always whole (a
+    // failure half-way never leaves a file the next attempt would take as made).
+    let part = dest.with_extension("part.tmp");
     let made = async {
         let f = std::fs::File::create(&raw).map_err(io(format!("creating {}", raw.display())))?;
         f.set_len(size_bytes)
@@ -237,13 +272,14 @@ pub async fn create_scratch(
                 "-O".as_ref(),
                 "qcow2".as_ref(),
                 raw.as_os_str(),
-                dest.as_os_str(),
+                part.as_os_str(),
             ],
         )
-        .await
-        .map(|_| ())
+        .await?;
+        std::fs::rename(&part, dest).map_err(io(format!("renaming to {}", dest.display())))
     }
     .await;
     let _ = std::fs::remove_file(&raw);
+    let _ = std::fs::remove_file(&part);
     made
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use ferrostack_agent_api::GuestSpec;
 use serde::{Deserialize, Serialize};
 
-use super::super::disk::{grow, qemu_img, rebase_unsafe};
+use super::super::disk::{check_received, grow, qemu_img, rebase_unsafe};
 use super::super::{io, QemuProcess, Qmp, RunState};
 use super::layout::{self, Kind};
 use super::lifecycle::{Start, POLL};
@@ -200,6 +200,10 @@ impl QemuDriver {
                 let ephemeral = layout::ephemeral_file(&dir);
                 let config = layout::config_drive_file(&dir);
                 unpack_handed_over(received, &disk, &ephemeral, &config).await?;
+                check_received(&qemu_img(), &disk, true).await?;
+                if ephemeral.exists() {
+                    check_received(&qemu_img(), &ephemeral, false).await?;
+                }
                 rebase_unsafe(&qemu_img(), &disk, &base, &base_format).await?;
                 grow(&qemu_img(), &disk, u64::try_from(spec.root_gb).unwrap_or(0)).await?;
                 if ephemeral.exists() {
