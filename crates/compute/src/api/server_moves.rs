@@ -175,7 +175,7 @@ pub(super) async fn dispatch(
                 Some(p) => input::string("adminPass", p, 0, 255)?.to_string(),
             };
             // From 2.95 an evacuated server ends stopped, whatever it was.
-            svc.evacuate(inst, auth, rid, host, v.at_least(2, 95))
+            svc.evacuate(inst, auth, rid, host, v.at_least(2, 95), pass.clone())
                 .await?;
             if v.at_least(2, 14) {
                 Ok(StatusCode::OK.into_response())

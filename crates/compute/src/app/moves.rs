@@ -43,9 +43,11 @@ pub enum MoveKind {
     Resize(FlavorSnapshot),
     Migrate,
     LiveMigrate,
-    /// `stop`: the guest ends stopped whatever it was (from 2.95 on, as Nova).
+    /// `stop`: the guest ends stopped whatever it was (from 2.95 on, as Nova); `injected`:
+    /// the admin password the rebuilt guest gets (Nova passes it to the rebuild).
     Evacuate {
         stop: bool,
+        injected: ferrostack_agent_api::Injected,
     },
 }
 
@@ -131,7 +133,8 @@ impl ComputeService {
     }
 
     /// Rebuilds `inst` elsewhere, its host being down (`host`: an admin's choice); `stop`:
-    /// it ends stopped whatever it was.
+    /// it ends stopped whatever it was; `admin_pass` is the rebuilt guest's (through its
+    /// config drive).
     pub async fn evacuate(
         &self,
         inst: &Instance,
@@ -139,9 +142,20 @@ impl ComputeService {
         request_id: &str,
         host: Option<String>,
         stop: bool,
+        admin_pass: String,
     ) -> Result<MoveOutcome> {
-        self.move_instance(inst, auth, request_id, MoveKind::Evacuate { stop }, host)
-            .await
+        let injected = ferrostack_agent_api::Injected {
+            files: Vec::new(),
+            admin_pass: Some(admin_pass),
+        };
+        self.move_instance(
+            inst,
+            auth,
+            request_id,
+            MoveKind::Evacuate { stop, injected },
+            host,
+        )
+        .await
     }
 
     /// The flavor a resize goes to, with Nova's refusals (400).
@@ -296,15 +310,17 @@ impl ComputeService {
         .await?;
         instances::move_to(&mut tx, &inst.uuid, &dest, &new_flavor, now).await?;
         let stopped = inst.vm_state == VmState::Stopped;
-        let (desired, target_vm) = match kind {
+        let (desired, target_vm) = match &kind {
             MoveKind::Resize(_) | MoveKind::Migrate => (inst.desired_power, VmState::Resized),
             MoveKind::LiveMigrate => (inst.desired_power, inst.vm_state),
-            MoveKind::Evacuate { stop } if stop || stopped => (Desired::Stopped, VmState::Stopped),
+            MoveKind::Evacuate { stop, .. } if *stop || stopped => {
+                (Desired::Stopped, VmState::Stopped)
+            }
             MoveKind::Evacuate { .. } => (Desired::Running, VmState::Active),
         };
         // Staying on its host, the guest itself takes the new sizes.
         let one_shot = (dest == source).then_some(OneShot::Resize);
-        instances::set_desire(
+        let generation = instances::set_desire(
             &mut tx,
             &inst.uuid,
             desired,
@@ -314,6 +330,10 @@ impl ComputeService {
             now,
         )
         .await?;
+        if let MoveKind::Evacuate { injected, .. } = &kind {
+            self.record_injection(&mut tx, inst, generation, injected, now)
+                .await?;
+        }
         actions::start(
             &mut tx,
             &inst.uuid,

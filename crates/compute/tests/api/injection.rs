@@ -144,3 +144,49 @@ api_test!(async fn personality_is_checked_against_its_quotas(c) {
     let (s, v) = create(json!([file("/x", "aGk=")]), "2.57").await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
 });
+
+api_test!(async fn an_evacuated_guest_gets_the_admin_password_of_the_evacuation(c) {
+    c.start_scheduler();
+    c.spawn_agent("pe-1", fake("pe-1"));
+    let second = c.spawn_agent("pe-2", fake("pe-2"));
+    c.wait_host("pe-1").await;
+    c.wait_host("pe-2").await;
+    let admin = c.admin().await;
+    let (s, v) = c
+        .create_server_with(
+            &admin,
+            "2.56",
+            json!({"config_drive": true, "availability_zone": "nova:pe-1"}),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let id = v["server"]["id"].as_str().unwrap().to_string();
+    c.wait_status(&id, "ACTIVE").await;
+    // The first host goes down; the second's agent waits a moment (its service still up), so
+    // what the rebuilt guest is to be given can be looked at.
+    let (_, svcs) = c.nova(Method::GET, "/os-services?host=pe-1", &admin, "2.53", None).await;
+    let svc = svcs["services"][0]["id"].as_str().unwrap().to_string();
+    let (s, v) = c
+        .nova(Method::PUT, &format!("/os-services/{svc}"), &admin, "2.53",
+            Some(json!({"forced_down": true})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    second.abort();
+    let (s, v) = c
+        .nova(Method::POST, &format!("/servers/{id}/action"), &admin, "2.13",
+            Some(json!({"evacuate": {"adminPass": "Evac-pass-1", "onSharedStorage": false}})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["adminPass"], "Evac-pass-1");
+    let desired = c.compute.desired_for("pe-2").await.unwrap();
+    let g = desired.guests.iter().find(|g| g.spec.uuid == id).expect("the guest on pe-2");
+    assert_eq!(
+        g.spec.injected.as_ref().and_then(|i| i.admin_pass.as_deref()),
+        Some("Evac-pass-1")
+    );
+    c.spawn_agent("pe-2", fake("pe-2"));
+    let s = c.wait_status(&id, "ACTIVE").await;
+    assert_eq!(s["OS-EXT-SRV-ATTR:host"], "pe-2");
+    assert_eq!(sealed(c, &id).await, None);
+});
