@@ -167,6 +167,18 @@ pub fn side_guest(i: &Instance, m: &migrations::Migration, host: &str) -> Option
     Some(g)
 }
 
+/// The removal of a copy that move `m` left on `host` while instance `i` is placed on that
+/// host again (moved back before the copy was gone): that copy goes first, and the instance's
+/// own guest is built once it is gone, never taking the stale copy for the arriving guest.
+/// None when `m` leaves nothing there to remove (a resize on the instance's own host keeps
+/// its one guest).
+fn stale_copy(i: &Instance, m: &migrations::Migration, host: &str) -> Option<DesiredGuest> {
+    if m.in_place() {
+        return None;
+    }
+    side_guest(i, m, host).filter(|g| g.desired == Desired::Absent)
+}
+
 /// The controller as the in-process agents see it.
 pub struct LocalController(pub Arc<ComputeService>);
 
@@ -374,11 +386,11 @@ impl ComputeService {
                 continue;
             }
             // While a copy an earlier move left here is removed before the instance's own
-            // guest is built here (see `desired_for`), the reports are about that copy: its
-            // end completes the earlier move; its failure fails the move under way.
+            // guest is built here (`stale_copy`), the reports are about that copy: its end
+            // completes the earlier move; its failure fails the move under way.
             if migrations::side_of(&mut tx, &inst.uuid, host)
                 .await?
-                .is_some_and(|m| !m.in_place())
+                .is_some_and(|m| stale_copy(&inst, &m, host).is_some())
             {
                 if r.gone {
                     release.extend(crate::app::moves::side_gone(&mut tx, &inst, host, now).await?);
@@ -575,18 +587,15 @@ impl ComputeService {
             let Some(i) = instances::get(&mut conn, &m.instance_uuid, true).await? else {
                 continue;
             };
-            let Some(side) = side_guest(&i, &m, host) else {
-                continue;
-            };
             match out.iter().position(|g| g.spec.uuid == m.instance_uuid) {
-                None => out.push(side),
-                // The instance is moving back here before the copy an earlier move left here
-                // was removed: that copy goes first, and the instance's own guest is built
-                // once it is gone. Never is the stale copy taken for the arriving guest
-                // (resumed, and the moved one dropped on the host it left).
-                Some(at) if !m.in_place() && side.desired == Desired::Absent => out[at] = side,
-                // The instance itself is here (a resize on its own host): its entry decides.
-                Some(_) => {}
+                None => out.extend(side_guest(&i, &m, host)),
+                // The instance is placed here again: a copy the move left here goes first.
+                // Otherwise (a resize on its own host) its own entry decides.
+                Some(at) => {
+                    if let Some(removal) = stale_copy(&i, &m, host) {
+                        out[at] = removal;
+                    }
+                }
             }
         }
         Ok(DesiredHost { guests: out })

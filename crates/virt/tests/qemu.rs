@@ -271,23 +271,26 @@ mod driver {
         }
     }
 
+    /// Runs `program` with `args` and fails the test unless it succeeds.
+    fn run_ok(program: &str, args: &[&str]) {
+        let out = std::process::Command::new(program)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// A bridge in this machine's root namespace with no address (a plain L2 segment that
     /// nothing of the host's own traffic uses), deleted on drop.
     struct TestBridge(String);
     impl TestBridge {
         fn new() -> TestBridge {
             let name = format!("fsbrt{}", std::process::id() % 100_000);
-            let ip = |args: &[&str]| {
-                let out = std::process::Command::new("ip")
-                    .args(args)
-                    .output()
-                    .unwrap();
-                assert!(
-                    out.status.success(),
-                    "ip {args:?}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            };
+            let ip = |args: &[&str]| run_ok("ip", args);
             let _ = std::process::Command::new("ip")
                 .args(["link", "del", &name])
                 .output();
@@ -813,17 +816,7 @@ mod driver {
         std::fs::write(&secret, vec![0x42u8; 1 << 20]).unwrap();
         let staging = root.path().join("staging");
         std::fs::create_dir_all(&staging).unwrap();
-        let img = |args: &[&str]| {
-            let out = std::process::Command::new("qemu-img")
-                .args(args)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
+        let img = |args: &[&str]| run_ok("qemu-img", args);
         let testvm = super::testvm_dir().join("testvm.qcow2");
         let root_disk = staging.join("disk.qcow2");
         let eph = staging.join("disk.eph0.qcow2");
@@ -851,15 +844,17 @@ mod driver {
             args.extend([eph.to_str().unwrap(), "1M"]);
             img(&args);
             let handed = root.path().join("handed.tar");
-            let out = std::process::Command::new("tar")
-                .arg("-cf")
-                .arg(&handed)
-                .arg("-C")
-                .arg(&staging)
-                .args(["disk.qcow2", "disk.eph0.qcow2"])
-                .output()
-                .unwrap();
-            assert!(out.status.success());
+            run_ok(
+                "tar",
+                &[
+                    "-cf",
+                    handed.to_str().unwrap(),
+                    "-C",
+                    staging.to_str().unwrap(),
+                    "disk.qcow2",
+                    "disk.eph0.qcow2",
+                ],
+            );
             let spec = GuestSpec {
                 ephemeral_gb: 1,
                 ..spec(uuid, "testvm")

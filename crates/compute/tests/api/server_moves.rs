@@ -705,24 +705,39 @@ api_test!(
     }
 );
 
+/// Fake hosts `names` whose drivers the test keeps (to look at their guests, or change how
+/// they behave), each registered before this returns.
+async fn fake_hosts<const N: usize>(
+    c: &TestCloud,
+    names: [&'static str; N],
+) -> Vec<(
+    &'static str,
+    std::sync::Arc<ferrostack_virt::fake::FakeDriver>,
+)> {
+    let mut drivers = Vec::with_capacity(N);
+    for h in names {
+        let d = std::sync::Arc::new(ferrostack_virt::fake::FakeDriver::new(
+            h,
+            8,
+            16384,
+            200,
+            Duration::ZERO,
+        ));
+        c.spawn_agent(h, d.clone());
+        c.wait_host(h).await;
+        drivers.push((h, d));
+    }
+    drivers
+}
+
 api_test!(
     async fn a_live_migration_is_forced_to_complete_or_aborted(c) {
         let image = with_hosts(c, 0).await;
         // Hosts whose live migrations never finish on their own (a guest writing memory
         // faster than the link carries it): only force-complete ends them.
-        let mut drivers = Vec::new();
-        for h in ["lm-1", "lm-2"] {
-            let d = std::sync::Arc::new(ferrostack_virt::fake::FakeDriver::new(
-                h,
-                8,
-                16384,
-                200,
-                Duration::ZERO,
-            ));
+        let drivers = fake_hosts(c, ["lm-1", "lm-2"]).await;
+        for (_, d) in &drivers {
             d.set_migration_steps(u32::MAX);
-            c.spawn_agent(h, d.clone());
-            c.wait_host(h).await;
-            drivers.push((h, d));
         }
         let admin = c.admin().await;
         let user = c.tenant("member").await;
@@ -855,19 +870,7 @@ api_test!(
 api_test!(
     async fn a_server_moved_back_at_once_gets_the_guest_it_took_not_the_copy_it_left(c) {
         let image = with_hosts(c, 0).await;
-        let mut drivers = Vec::new();
-        for h in ["mb-1", "mb-2"] {
-            let d = std::sync::Arc::new(ferrostack_virt::fake::FakeDriver::new(
-                h,
-                8,
-                16384,
-                200,
-                Duration::ZERO,
-            ));
-            c.spawn_agent(h, d.clone());
-            c.wait_host(h).await;
-            drivers.push((h, d));
-        }
+        let drivers = fake_hosts(c, ["mb-1", "mb-2"]).await;
         let driver = |h: &str| drivers.iter().find(|(n, _)| *n == h).unwrap().1.clone();
         let admin = c.admin().await;
         let id = boot(c, &admin, &image, "1").await;

@@ -98,13 +98,14 @@ async fn log_sent(qmp: &Qmp, s: &mut Sending, what: &str) {
     }
 }
 
-/// Ends the mirrors of a guest that was sent: it is stopped, so each mirror's last writes
-/// reach the destination as it ends.
-async fn end_mirrors(qmp: &Qmp, to: &Endpoint) -> Result<()> {
-    for (drive, _) in &to.disks {
+/// Ends the mirror jobs of `drives` and waits until they are gone: of a guest that was sent
+/// (it is stopped, so each mirror's last writes reach the destination as it ends), or
+/// `abandon`ed when a migration is called off (nothing more is written there).
+async fn end_mirrors(qmp: &Qmp, drives: &[String], abandon: bool) -> Result<()> {
+    for drive in drives {
         let job = mirror_job(drive);
         if qmp.block_job(&job).await?.is_some() {
-            qmp.block_job_cancel(&job, false).await?;
+            qmp.block_job_cancel(&job, abandon).await?;
         }
         while qmp.block_job(&job).await?.is_some() {
             tokio::time::sleep(POLL).await;
@@ -128,15 +129,7 @@ async fn call_off(qmp: &Qmp, s: &Sending, drives: &[String]) -> Result<()> {
             tokio::time::sleep(POLL).await;
         }
     }
-    for drive in drives {
-        let job = mirror_job(drive);
-        if qmp.block_job(&job).await?.is_some() {
-            qmp.block_job_cancel(&job, true).await?;
-            while qmp.block_job(&job).await?.is_some() {
-                tokio::time::sleep(POLL).await;
-            }
-        }
-    }
+    end_mirrors(qmp, drives, true).await?;
     match qmp.status().await? {
         RunState::Migrated => {
             qmp.cont().await?;
@@ -161,6 +154,12 @@ struct Endpoint {
     /// Each drive of the guest and the NBD URI it is served at.
     disks: Vec<(String, String)>,
     memory: String,
+}
+
+impl Endpoint {
+    fn drives(&self) -> Vec<String> {
+        self.disks.iter().map(|(d, _)| d.clone()).collect()
+    }
 }
 
 fn incoming_file(dir: &super::super::GuestDir) -> std::path::PathBuf {
@@ -201,12 +200,10 @@ impl QemuDriver {
                 let config = layout::config_drive_file(&dir);
                 unpack_handed_over(received, &disk, &ephemeral, &config).await?;
                 check_received(&qemu_img(), &disk, true).await?;
-                if ephemeral.exists() {
-                    check_received(&qemu_img(), &ephemeral, false).await?;
-                }
                 rebase_unsafe(&qemu_img(), &disk, &base, &base_format).await?;
                 grow(&qemu_img(), &disk, u64::try_from(spec.root_gb).unwrap_or(0)).await?;
                 if ephemeral.exists() {
+                    check_received(&qemu_img(), &ephemeral, false).await?;
                     if spec.ephemeral_gb > 0 {
                         grow(
                             &qemu_img(),
@@ -307,8 +304,7 @@ impl QemuDriver {
                 endpoint: serde_json::to_string(&endpoint).unwrap_or_default(),
             });
         }
-        let drives: Vec<String> = endpoint.disks.iter().map(|(d, _)| d.clone()).collect();
-        qmp.nbd_stop(&drives).await?;
+        qmp.nbd_stop(&endpoint.drives()).await?;
         layout::remove_file(&incoming_file(&dir)).await?;
         Ok(Incoming::Arrived)
     }
@@ -357,8 +353,7 @@ impl QemuDriver {
             }
             Err(e) => {
                 // The guest runs on here as it was; the destination's copy is dropped.
-                let drives: Vec<String> = to.disks.iter().map(|(d, _)| d.clone()).collect();
-                if let Err(undo) = call_off(&qmp, &sending, &drives).await {
+                if let Err(undo) = call_off(&qmp, &sending, &to.drives()).await {
                     tracing::warn!(%uuid, error = %undo, "calling off a failed live migration");
                 }
                 let _ = layout::remove_file(&file).await;
@@ -379,7 +374,9 @@ impl QemuDriver {
         // by migration reports that incoming one as completed).
         if qmp.status().await? == RunState::Migrated {
             log_sent(qmp, s, what).await;
-            return end_mirrors(qmp, to).await.map(|()| Outgoing::Sent);
+            return end_mirrors(qmp, &to.drives(), false)
+                .await
+                .map(|()| Outgoing::Sent);
         }
         if unix_now().saturating_sub(s.started) > MIGRATION_TIMEOUT.as_secs() {
             return Err(DriverError::failed(format!(
@@ -459,7 +456,9 @@ impl QemuDriver {
                         "{what}: the guest was not sent (its QEMU is {state:?})"
                     )));
                 }
-                end_mirrors(qmp, to).await.map(|()| Outgoing::Sent)
+                end_mirrors(qmp, &to.drives(), false)
+                    .await
+                    .map(|()| Outgoing::Sent)
             }
             "failed" | "cancelled" => Err(DriverError::failed(format!(
                 "{what} failed: {}",
