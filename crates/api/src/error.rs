@@ -78,7 +78,8 @@ pub enum ErrorFormat {
     Keystone,
     /// `{"itemNotFound": {"code": 404, "message": "..."}}` (Nova, Cinder, Placement-like)
     Nova,
-    /// `{"NeutronError": {"type": "...", "message": "...", "detail": ""}}`
+    /// `{"NeutronError": {"type": "...", "message": "...", "detail": ""}}` (`type` from the
+    /// response's [`ErrorCode`])
     Neutron,
     /// `{"errors": [{"status": 404, "title": "...", "detail": "...", "code": "placement.…"}]}`
     /// (`code` from the response's [`ErrorCode`], `placement.undefined_code` without one)
@@ -123,14 +124,18 @@ impl ErrorFormat {
                 serde_json::json!({ key: {"code": status.as_u16(), "message": message} })
             }
             ErrorFormat::Neutron => {
-                let kind = match status.as_u16() {
-                    400 => "BadRequest",
+                // Neutron's `type` is its exception's class name; a handler gives it as the
+                // response's ErrorCode, else the generic one of the status.
+                let kind = code.map(|c| c.0).unwrap_or(match status.as_u16() {
+                    400 => "HTTPBadRequest",
                     401 => "NotAuthorized",
                     403 => "PolicyNotAuthorized",
-                    404 => "NotFound",
+                    404 => "HTTPNotFound",
+                    405 => "HTTPMethodNotAllowed",
                     409 => "Conflict",
+                    412 => "PreconditionFailed",
                     _ => "NeutronError",
-                };
+                });
                 serde_json::json!({"NeutronError": {"type": kind, "message": message, "detail": ""}})
             }
             ErrorFormat::Glance => serde_json::json!({

@@ -14,5 +14,5 @@ pub mod request;
 pub mod version;
 
 pub use auth::{AppCredRef, Auth, AuthContext, MaybeAuth, RoleRef, ScopeRef, TokenValidator};
-pub use error::{ApiError, ErrorFormat};
+pub use error::{ApiError, ErrorCode, ErrorFormat};
 pub use json::Json;

@@ -14,6 +14,7 @@ use ferrostack_compute::{ComputeConfig, ComputeService};
 use ferrostack_identity::app::bootstrap::{BootstrapOutcome, CatalogService};
 use ferrostack_identity::{AdminProject, Identity, IdentityConfig, IdentityError};
 use ferrostack_image::{ImageConfig, ImageError, ImageService};
+use ferrostack_network::{NetworkConfig, NetworkError, NetworkService};
 use ferrostack_placement::PlacementService;
 use ferrostack_policy::{Enforcer, PolicyError};
 use ferrostack_store::{Db, StoreError};
@@ -53,6 +54,8 @@ pub enum CloudError {
     Identity(#[from] IdentityError),
     #[error("image service")]
     Image(#[from] ImageError),
+    #[error("network service")]
+    Network(#[from] NetworkError),
     #[error("creating the default flavors")]
     Flavors(#[source] ferrostack_store::sqlx::Error),
     #[error("QEMU hosts")]
@@ -119,6 +122,7 @@ pub fn catalog_services() -> Vec<CatalogService> {
         ("image", "glance", "/image"),
         ("compute", "nova", "/compute/v2.1"),
         ("placement", "placement", "/placement"),
+        ("network", "neutron", "/networking"),
     ]
     .into_iter()
     .map(|(t, n, p)| CatalogService {
@@ -137,6 +141,7 @@ pub struct Cloud {
     pub image: Arc<ImageService>,
     pub placement: Arc<PlacementService>,
     pub compute: Arc<ComputeService>,
+    pub network: Arc<NetworkService>,
 }
 
 impl Cloud {
@@ -192,6 +197,11 @@ impl Cloud {
         )
         .await?;
         let placement = PlacementService::new(db.clone(), policy.clone());
+        let network = NetworkService::new(
+            db.clone(),
+            NetworkConfig::new(&cfg.public_url),
+            policy.clone(),
+        );
         // Disks handed between hosts wait beside the cloud's other data.
         let compute_cfg = ferrostack_compute::ComputeConfig {
             transfer_dir: cfg.data_dir.join("transfers"),
@@ -215,11 +225,13 @@ impl Cloud {
             image,
             placement,
             compute,
+            network,
         })
     }
 
     /// The first-start objects (idempotent): region, default domain, admin project and user,
-    /// roles, the catalog of `catalog_services()`, the image service's registered limits and
+    /// roles, the catalog of `catalog_services()`, the image service's registered limits, the
+    /// external network `public` (when the catalog has the network service) and
     /// the default flavors. With `admin_password`, a new admin user gets it (else a generated
     /// one, returned in the outcome).
     pub async fn bootstrap(
@@ -244,6 +256,11 @@ impl Cloud {
         ferrostack_compute::db::flavors::ensure_default_flavors(&self.db)
             .await
             .map_err(CloudError::Flavors)?;
+        if services.iter().any(|s| s.service_type == "network") {
+            self.network
+                .ensure_public_network(&out.admin_project_id)
+                .await?;
+        }
         Ok(out)
     }
 
@@ -282,6 +299,11 @@ impl Cloud {
                 "/placement",
                 ferrostack_placement::api::router(self.placement.clone()),
             )
+            .nest(
+                "/networking",
+                ferrostack_network::api::router(self.network.clone()),
+            )
+            .merge(ferrostack_network::api::root_router(self.network.clone()))
             .layer(axum::middleware::from_fn_with_state(
                 AuthLayerState { validator },
                 validate_token,

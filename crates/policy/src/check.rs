@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::parse::{Check, Left, Part, Template};
+use crate::parse::{Check, FieldValue, Left, Part, Template};
 use crate::{Credentials, Rule};
 
 /// Deeper `rule:` chains than this are refused (cycles are rejected at load
@@ -42,6 +42,7 @@ impl Context<'_> {
                 _ => false,
             },
             Check::Generic { left, right } => self.generic(left, right),
+            Check::Field { field, value, .. } => field_matches(self.target, field, value),
             Check::Not(inner) => !self.eval(inner, depth),
             Check::And(items) => items.iter().all(|c| self.eval(c, depth)),
             Check::Or(items) => items.iter().any(|c| self.eval(c, depth)),
@@ -73,6 +74,42 @@ impl Context<'_> {
                 }
             }
         }
+    }
+}
+
+/// Neutron's `FieldCheck`: the target's `field` (looked up like a
+/// substitution key, so `router:external` is found as a flat key) against
+/// the check's value.  A missing or null field never matches.
+///
+/// Neutron converts the value with the field's API converter; without the
+/// attribute map the target's type decides: a boolean compares with the value
+/// read as `convert_to_boolean` reads it (`True`/`False` in any case, `1`/`0`),
+/// a string exactly, a number as its text.  A regular expression matches
+/// string fields only (Python's `re.match` refuses other types).
+fn field_matches(target: &Value, field: &str, expected: &FieldValue) -> bool {
+    let Some(actual) = lookup(target, field) else {
+        return false;
+    };
+    match expected {
+        FieldValue::Matches(pattern) => match actual {
+            Value::String(s) => pattern.is_match(s),
+            _ => false,
+        },
+        FieldValue::Equals(value) => match actual {
+            Value::Bool(b) => python_boolean(value) == Some(*b),
+            Value::String(s) => s == value,
+            Value::Number(_) => scalar_to_string(actual).is_some_and(|s| s == *value),
+            Value::Null | Value::Array(_) | Value::Object(_) => false,
+        },
+    }
+}
+
+/// neutron_lib's `convert_to_boolean` for a string; `None` if it refuses it.
+fn python_boolean(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "1" => Some(true),
+        "false" | "0" => Some(false),
+        _ => None,
     }
 }
 
@@ -173,7 +210,10 @@ fn credential<'c>(creds: &'c Credentials, attr: &str) -> CredValue<'c> {
     match attr {
         "user_id" | "token.user.id" => opt(Some(creds.user_id.as_str())),
         "user_domain_id" | "token.user.domain.id" => opt(Some(creds.user_domain_id.as_str())),
-        "project_id" | "token.project.id" => opt(creds.project_id.as_deref()),
+        // `tenant_id`: Neutron's contexts (neutron-lib before 2026.1) give
+        // policies the project as `tenant_id` too, for rules and policy files
+        // written `tenant_id:%(network:tenant_id)s`.
+        "project_id" | "token.project.id" | "tenant_id" => opt(creds.project_id.as_deref()),
         "project_domain_id" | "token.project.domain.id" => opt(creds.project_domain_id.as_deref()),
         "domain_id" | "token.domain.id" => opt(creds.domain_id.as_deref()),
         "system_scope" | "system" => opt(creds.system_scope.as_deref()),
@@ -203,6 +243,88 @@ mod tests {
         assert_eq!(lookup(&t, "target.a.b.c"), Some(&json!(3)));
         assert_eq!(lookup(&t, "target.user.name"), None);
         assert_eq!(lookup(&json!("scalar"), "x"), None);
+    }
+
+    #[test]
+    fn lookup_finds_keys_with_colons() {
+        // Neutron's parent-owner keys (`network:project_id`) are flat keys
+        // whose name has a ':'.
+        let t = json!({"network:tenant_id": "p1", "router:external": true});
+        assert_eq!(lookup(&t, "network:tenant_id"), Some(&json!("p1")));
+        assert_eq!(lookup(&t, "router:external"), Some(&json!(true)));
+        assert_eq!(lookup(&t, "network:project_id"), None);
+    }
+
+    fn field(f: &str, v: &str) -> (String, FieldValue) {
+        let value = match v.strip_prefix('~') {
+            Some(re) => FieldValue::Matches(crate::pattern::Pattern::parse(re).unwrap()),
+            None => FieldValue::Equals(v.to_owned()),
+        };
+        (f.to_owned(), value)
+    }
+
+    fn fm(target: &Value, f: &str, v: &str) -> bool {
+        let (f, v) = field(f, v);
+        field_matches(target, &f, &v)
+    }
+
+    #[test]
+    fn field_checks_compare_by_the_targets_type() {
+        let t = json!({
+            "shared": true,
+            "router:external": false,
+            "name": "True",
+            "mtu": 1500,
+            "weight": 1.5,
+            "device_owner": "network:dhcp",
+            "gone": null,
+            "list": ["True"],
+            "obj": {"shared": true},
+        });
+        // Booleans: the value read as a boolean, case-insensitively.
+        for yes in ["True", "true", "TRUE", "1"] {
+            assert!(fm(&t, "shared", yes), "{yes}");
+            assert!(!fm(&t, "router:external", yes), "{yes}");
+        }
+        for no in ["False", "false", "0"] {
+            assert!(!fm(&t, "shared", no), "{no}");
+            assert!(fm(&t, "router:external", no), "{no}");
+        }
+        assert!(!fm(&t, "shared", "yes"));
+        assert!(!fm(&t, "shared", ""));
+        // Strings: exactly.
+        assert!(fm(&t, "name", "True"));
+        assert!(!fm(&t, "name", "true"));
+        assert!(fm(&t, "device_owner", "network:dhcp"));
+        // Numbers: their text.
+        assert!(fm(&t, "mtu", "1500"));
+        assert!(!fm(&t, "mtu", "1500.0"));
+        assert!(fm(&t, "weight", "1.5"));
+        // Missing, null, lists and objects never match.
+        assert!(!fm(&t, "missing", "True"));
+        assert!(!fm(&t, "gone", "None"));
+        assert!(!fm(&t, "list", "True"));
+        assert!(!fm(&t, "obj", "True"));
+        // Regular expressions: string fields, matched at their start.
+        assert!(fm(&t, "device_owner", "~^network:"));
+        assert!(!fm(&t, "device_owner", "~^compute:"));
+        assert!(!fm(&t, "shared", "~True"));
+        assert!(!fm(&t, "missing", "~"));
+        // A non-object target has no fields.
+        assert!(!fm(&json!("x"), "shared", "True"));
+    }
+
+    #[test]
+    fn tenant_id_is_the_project() {
+        let creds = Credentials {
+            project_id: Some("p1".into()),
+            ..Credentials::default()
+        };
+        assert!(matches!(credential(&creds, "tenant_id"), CredValue::One(p) if p == "p1"));
+        assert!(matches!(
+            credential(&Credentials::default(), "tenant_id"),
+            CredValue::Null
+        ));
     }
 
     #[test]

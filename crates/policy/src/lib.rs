@@ -4,10 +4,10 @@
 //! (`"identity:get_user": "(rule:admin_required) or user_id:%(target.user.id)s"`)
 //! and evaluates them for the caller's [`Credentials`] against a JSON target.
 //!
-//! [`Enforcer::with_defaults`] loads the built-in defaults (currently Keystone's
-//! `identity:*` rules, see `src/defaults/identity.yaml`); operators override
-//! single rules with a `policy.yaml`/`policy.json` through
-//! [`Enforcer::load_overrides`].
+//! [`Enforcer::with_defaults`] loads the built-in defaults (Keystone's
+//! `identity:*` rules, Glance's, Nova's, Placement's and Neutron's, see
+//! `src/defaults/*.yaml`); operators override single rules with a
+//! `policy.yaml`/`policy.json` through [`Enforcer::load_overrides`].
 //!
 //! Like oslo.policy with `enforce_scope = True`, default rules carry the token
 //! scopes (`system`, `domain`, `project`) they accept; enforcing a rule with a
@@ -16,6 +16,7 @@
 
 mod check;
 mod parse;
+mod pattern;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -33,6 +34,8 @@ const COMPUTE_DEFAULTS: &str = include_str!("defaults/compute.yaml");
 const COMPUTE_RESOURCE_DEFAULTS: &str = include_str!("defaults/compute_resources.yaml");
 const COMPUTE_SERVER_EXTRAS_DEFAULTS: &str = include_str!("defaults/compute_server_extras.yaml");
 const PLACEMENT_DEFAULTS: &str = include_str!("defaults/placement.yaml");
+/// Neutron's default rules (`create_network`, `get_port:binding:host_id`, ...).
+const NETWORK_DEFAULTS: &str = include_str!("defaults/network.yaml");
 
 /// Name of the rule used for actions that have no rule of their own.
 pub const DEFAULT_RULE: &str = "default";
@@ -161,7 +164,8 @@ impl Enforcer {
         }
     }
 
-    /// Built-in defaults of every service this crate knows (for now: identity).
+    /// Built-in defaults of every service this crate knows (identity, image,
+    /// compute, placement, network).
     ///
     /// The embedded defaults are verified by this crate's tests; should they
     /// ever fail to load, the result is an empty enforcer that denies
@@ -181,9 +185,14 @@ impl Enforcer {
         enforcer.load_defaults(COMPUTE_RESOURCE_DEFAULTS)?;
         enforcer.load_defaults(COMPUTE_SERVER_EXTRAS_DEFAULTS)?;
         enforcer.load_defaults(PLACEMENT_DEFAULTS)?;
+        enforcer.load_defaults(NETWORK_DEFAULTS)?;
         Ok(enforcer)
     }
 
+    /// Adds one defaults file.  All services share one namespace of rule
+    /// names, so a rule another defaults file already defined differently
+    /// (another check string or other scope types) is refused: one service's
+    /// `owner` or `default` must not silently replace another's.
     fn load_defaults(&mut self, text: &str) -> Result<(), PolicyError> {
         let entries: BTreeMap<String, DefaultEntry> =
             serde_yaml::from_str(text).map_err(|e| PolicyError::Document(e.to_string()))?;
@@ -205,6 +214,15 @@ impl Enforcer {
             }
             let source = normalize_source(&source);
             let check = parse::parse_rule(&name, &source)?;
+            if let Some(existing) = self.rules.get(&name) {
+                if existing.source != source || existing.scope_types != scope_types {
+                    return Err(PolicyError::Document(format!(
+                        "default rule \"{name}\" is defined twice with different meanings: \
+                         \"{}\" and \"{source}\"",
+                        existing.source
+                    )));
+                }
+            }
             new_rules.insert(
                 name,
                 Rule {
@@ -427,4 +445,26 @@ fn refs_of<'a>(rules: &'a HashMap<String, Rule>, name: &str) -> Vec<&'a str> {
         rule.check.referenced_rules(&mut out);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_files_may_repeat_a_rule_only_unchanged() {
+        let mut e = Enforcer::new();
+        e.load_defaults(r#""a": {check: "role:x", scope_types: [project]}"#)
+            .unwrap();
+        // The same rule again is fine.
+        e.load_defaults(r#""a": {check: "role:x", scope_types: [project]}"#)
+            .unwrap();
+        // Another check string or other scope types are not.
+        let err = e.load_defaults(r#""a": "role:y""#).unwrap_err();
+        assert!(err.to_string().contains("defined twice"), "{err}");
+        assert!(e
+            .load_defaults(r#""a": {check: "role:x", scope_types: [system]}"#)
+            .is_err());
+        assert_eq!(e.check_str("a"), Some("role:x"));
+    }
 }

@@ -8,13 +8,16 @@
 //! * precedence is `not` > `and` > `or`; parentheses group.
 //!
 //! A check is `!` (never), `@` (always), `True`/`False`, or `kind:match`
-//! where `kind` is `rule`, `role`, `http`/`https` (parsed, always false), a
-//! Python literal (`'text'`, `"text"`, `True`, `False`, `None`, a number)
-//! or the name/dotted path of a credential attribute.  `match` may contain
-//! Python `%(dotted.key)s` substitutions resolved against the target.
+//! where `kind` is `rule`, `role`, `http`/`https` (parsed, always false),
+//! `field` (Neutron's `field:RESOURCE:FIELD=VALUE`), a Python literal
+//! (`'text'`, `"text"`, `True`, `False`, `None`, a number) or the name/dotted
+//! path of a credential attribute.  `match` may contain Python
+//! `%(dotted.key)s` substitutions resolved against the target (not in
+//! `field:` checks, which compare with a constant like Neutron's).
 
 use std::fmt;
 
+use crate::pattern::Pattern;
 use crate::PolicyError;
 
 /// A parsed check string.
@@ -32,6 +35,14 @@ pub(crate) enum Check {
     Generic {
         left: Left,
         right: Template,
+    },
+    /// Neutron's `field:RESOURCE:FIELD=VALUE`: the target's FIELD equals
+    /// VALUE (`=~REGEX`: matches it).  RESOURCE only documents which resource
+    /// the target is.
+    Field {
+        resource: String,
+        field: String,
+        value: FieldValue,
     },
     /// A kind we can parse but never grant (`http:`, `https:`).
     Unsupported {
@@ -51,6 +62,26 @@ pub(crate) enum Left {
     Literal(String),
     /// A credential attribute (possibly dotted, e.g. `token.domain.id`).
     Credential(String),
+}
+
+/// What a `field:` check compares the target's field with.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum FieldValue {
+    /// `=VALUE`: a boolean field equals it read as a boolean (`True`/`False`,
+    /// any case, or `1`/`0`), a string field equals it exactly, a number
+    /// field's text equals it.
+    Equals(String),
+    /// `=~REGEX`: a string field matches it at its start (Python `re.match`).
+    Matches(Pattern),
+}
+
+impl fmt::Display for FieldValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FieldValue::Equals(v) => f.write_str(v),
+            FieldValue::Matches(p) => write!(f, "~{p}"),
+        }
+    }
 }
 
 /// A string with `%(key)s` substitutions.
@@ -100,6 +131,11 @@ impl fmt::Display for Check {
                 Left::Literal(l) => write!(f, "'{l}':{right}"),
                 Left::Credential(c) => write!(f, "{c}:{right}"),
             },
+            Check::Field {
+                resource,
+                field,
+                value,
+            } => write!(f, "field:{resource}:{field}={value}"),
             Check::Unsupported { kind, matched } => write!(f, "{kind}:{matched}"),
             Check::Not(inner) => write!(f, "not {inner}"),
             Check::And(items) => write_joined(f, items, " and "),
@@ -134,6 +170,7 @@ impl Check {
             | Check::False
             | Check::Role(_)
             | Check::Generic { .. }
+            | Check::Field { .. }
             | Check::Unsupported { .. } => {}
         }
     }
@@ -308,6 +345,7 @@ fn parse_check(token: &str) -> Result<Check, String> {
                 parse_template(matched).map_err(|m| format!("check '{token}': {m}"))?,
             ))
         }
+        "field" => parse_field(token, matched),
         "http" | "https" => Ok(Check::Unsupported {
             kind: kind.to_owned(),
             matched: matched.to_owned(),
@@ -328,6 +366,42 @@ fn parse_check(token: &str) -> Result<Check, String> {
             Ok(Check::Generic { left, right })
         }
     }
+}
+
+/// Parses the match of Neutron's `field:RESOURCE:FIELD=VALUE` check the way
+/// Neutron's `FieldCheck` splits it: RESOURCE up to the first `:`, FIELD up to
+/// the first `=` after it (so FIELD may contain `:`, as in
+/// `field:networks:router:external=True`), VALUE the rest; a VALUE starting
+/// with `~` is a regular expression.
+fn parse_field(token: &str, matched: &str) -> Result<Check, String> {
+    let form = "(expected field:RESOURCE:FIELD=VALUE)";
+    let Some((resource, field_value)) = matched.split_once(':') else {
+        return Err(format!(
+            "check '{token}' has no ':' between resource and field {form}"
+        ));
+    };
+    let Some((field, value)) = field_value.split_once('=') else {
+        return Err(format!(
+            "check '{token}' has no '=' between field and value {form}"
+        ));
+    };
+    if resource.is_empty() {
+        return Err(format!("check '{token}' names no resource {form}"));
+    }
+    if field.is_empty() {
+        return Err(format!("check '{token}' names no field {form}"));
+    }
+    let value = match value.strip_prefix('~') {
+        Some(regex) => {
+            FieldValue::Matches(Pattern::parse(regex).map_err(|m| format!("check '{token}': {m}"))?)
+        }
+        None => FieldValue::Equals(value.to_owned()),
+    };
+    Ok(Check::Field {
+        resource: resource.to_owned(),
+        field: field.to_owned(),
+        value,
+    })
 }
 
 /// Interprets `kind` as a Python literal the way `ast.literal_eval` followed by
@@ -558,6 +632,64 @@ mod tests {
             Check::Role(t) => assert!(t.is_literal("compute:admin")),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn field_checks() {
+        match parse_rule("t", "field:networks:shared=True").unwrap() {
+            Check::Field {
+                resource,
+                field,
+                value,
+            } => {
+                assert_eq!(resource, "networks");
+                assert_eq!(field, "shared");
+                assert_eq!(value, FieldValue::Equals("True".into()));
+            }
+            other => panic!("{other:?}"),
+        }
+        // The field runs up to the first '=', so it may contain ':'.
+        match parse_rule("t", "field:networks:router:external=True").unwrap() {
+            Check::Field { field, .. } => assert_eq!(field, "router:external"),
+            other => panic!("{other:?}"),
+        }
+        // The value runs to the end of the token and may contain '=' and ':'.
+        match parse_rule("t", "field:ports:name=a=b:c").unwrap() {
+            Check::Field { value, .. } => assert_eq!(value, FieldValue::Equals("a=b:c".into())),
+            other => panic!("{other:?}"),
+        }
+        match parse_rule("t", "field:port:device_owner=~^network:").unwrap() {
+            Check::Field { value, .. } => {
+                assert!(matches!(value, FieldValue::Matches(_)));
+                assert_eq!(value.to_string(), "~^network:");
+            }
+            other => panic!("{other:?}"),
+        }
+        // An empty value compares with the empty string; `%(..)s` is no substitution.
+        assert_eq!(p("field:networks:name="), "field:networks:name=");
+        assert_eq!(p("field:networks:name=%(x)s"), "field:networks:name=%(x)s");
+        assert_eq!(
+            p("(not field:rbac_policy:target_tenant=* and not field:rbac_policy:target_project=*) or rule:admin_only"),
+            "((not field:rbac_policy:target_tenant=* and not field:rbac_policy:target_project=*) or rule:admin_only)"
+        );
+        assert_eq!(
+            p("field:networks:router:external=True"),
+            "field:networks:router:external=True"
+        );
+    }
+
+    #[test]
+    fn malformed_field_checks_are_syntax_errors() {
+        assert!(e("field:networks").contains("no ':' between resource and field"));
+        assert!(e("field:networks").contains("my_rule"));
+        assert!(e("field:networks:shared").contains("no '=' between field and value"));
+        assert!(e("field:").contains("no ':'"));
+        assert!(e("field::shared=True").contains("names no resource"));
+        assert!(e("field:networks:=True").contains("names no field"));
+        assert!(
+            e("role:a or field:networks:shared").contains("expected field:RESOURCE:FIELD=VALUE")
+        );
+        assert!(e("field:port:device_owner=~(network|compute):").contains("not supported"));
     }
 
     #[test]

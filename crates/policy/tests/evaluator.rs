@@ -367,6 +367,128 @@ fn unknown_kinds_parse_but_fail() {
 }
 
 #[test]
+fn field_checks() {
+    let e = enforcer(
+        r#"
+"shared": "field:networks:shared=True"
+"shared_lower": "field:networks:shared=true"
+"not_shared": "field:networks:shared=False"
+"external": "field:networks:router:external=True"
+"named": "field:networks:name=True"
+"mtu": "field:networks:mtu=1500"
+"network_device": "field:port:device_owner=~^network:"
+"no_wildcard": "not field:rbac_policy:target_tenant=* or role:admin"
+"shared_or_admin": "rule:shared or role:admin"
+"#,
+    );
+    let c = creds(&["member"]);
+    let net = json!({"shared": true, "router:external": false, "name": "true", "mtu": 1500});
+    assert!(allowed(&e, "shared", &net, &c));
+    assert!(allowed(&e, "shared_lower", &net, &c));
+    assert!(!allowed(&e, "not_shared", &net, &c));
+    assert!(!allowed(&e, "external", &net, &c));
+    assert!(allowed(
+        &e,
+        "external",
+        &json!({"router:external": true}),
+        &c
+    ));
+    // Strings compare exactly: "true" is not "True".
+    assert!(!allowed(&e, "named", &net, &c));
+    assert!(allowed(&e, "mtu", &net, &c));
+    // A missing or null field is false (and `not` of it true).
+    assert!(!allowed(&e, "shared", &json!({}), &c));
+    assert!(!allowed(&e, "shared", &json!({"shared": null}), &c));
+    assert!(allowed(&e, "no_wildcard", &json!({}), &c));
+    assert!(allowed(
+        &e,
+        "no_wildcard",
+        &json!({"target_tenant": "p2"}),
+        &c
+    ));
+    assert!(!allowed(
+        &e,
+        "no_wildcard",
+        &json!({"target_tenant": "*"}),
+        &c
+    ));
+    assert!(allowed(
+        &e,
+        "no_wildcard",
+        &json!({"target_tenant": "*"}),
+        &creds(&["admin"])
+    ));
+    assert!(allowed(
+        &e,
+        "network_device",
+        &json!({"device_owner": "network:dhcp"}),
+        &c
+    ));
+    assert!(!allowed(
+        &e,
+        "network_device",
+        &json!({"device_owner": "compute:nova"}),
+        &c
+    ));
+    assert!(allowed(
+        &e,
+        "shared_or_admin",
+        &json!({"shared": false}),
+        &creds(&["admin"])
+    ));
+    assert_eq!(
+        e.check_str("network_device"),
+        Some("field:port:device_owner=~^network:")
+    );
+
+    // Malformed field checks are syntax errors naming the rule.
+    for (bad, why) in [
+        (r#""f": "field:networks""#, "no ':'"),
+        (r#""f": "field:networks:shared""#, "no '='"),
+        (r#""f": "field:networks:shared=~(a|b)""#, "not supported"),
+    ] {
+        let err = Enforcer::new().load_overrides(bad).unwrap_err();
+        assert!(
+            matches!(err, PolicyError::Syntax { ref rule, .. } if rule == "f"),
+            "{err}"
+        );
+        assert!(err.to_string().contains(why), "{err}");
+    }
+}
+
+#[test]
+fn target_keys_with_colons() {
+    // Neutron's owner checks on a parent resource: the service puts the parent's
+    // project in the target under the literal key "network:tenant_id".
+    let e = enforcer(
+        r#"
+"network_owner": "tenant_id:%(network:tenant_id)s"
+"network_owner_new": "project_id:%(network:project_id)s"
+"#,
+    );
+    let c = creds(&["member"]);
+    let port = json!({"project_id": "p2", "network:tenant_id": "p1", "network:project_id": "p1"});
+    assert!(allowed(&e, "network_owner", &port, &c));
+    assert!(allowed(&e, "network_owner_new", &port, &c));
+    let other = json!({"network:tenant_id": "p2", "network:project_id": "p2"});
+    assert!(!allowed(&e, "network_owner", &other, &c));
+    assert!(!allowed(&e, "network_owner_new", &other, &c));
+    assert!(!allowed(
+        &e,
+        "network_owner",
+        &json!({"project_id": "p1"}),
+        &c
+    ));
+    // Nested objects are not split at ':'.
+    assert!(!allowed(
+        &e,
+        "network_owner",
+        &json!({"network": {"tenant_id": "p1"}}),
+        &c
+    ));
+}
+
+#[test]
 fn legacy_list_syntax() {
     let e = enforcer(r#"{"r": [["role:a", "role:b"], ["role:c"]]}"#);
     let t = json!({});

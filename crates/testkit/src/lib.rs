@@ -14,6 +14,7 @@
 pub mod compute;
 pub mod identity;
 pub mod image;
+pub mod network;
 pub mod placement;
 
 use std::path::PathBuf;

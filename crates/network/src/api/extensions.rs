@@ -1,0 +1,64 @@
+//! `/v2.0/extensions`: exactly the API extensions this service implements (clients and
+//! Tempest decide what to call from this list).
+
+use axum::extract::Path;
+use axum::response::{IntoResponse, Response};
+use ferrostack_api::Auth;
+use serde_json::{json, Value};
+
+use crate::error::{NetworkError, Result};
+
+/// (alias, name, description) of every implemented extension.
+pub const EXTENSIONS: [(&str, &str, &str); 22] = [
+    ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
+    ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
+    ("default-subnetpools", "Default Subnetpools", "Provides ability to mark and use a subnetpool as the default."),
+    ("external-net", "Neutron external network", "Adds external network attribute to network resource."),
+    ("extra_dhcp_opt", "Neutron Extra DHCP options", "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can be specified (e.g. tftp-server, server-ip-address, bootfile-name)"),
+    ("filter-validation", "Filter parameters validation", "Provides validation on filter parameters."),
+    ("multi-provider", "Multi Provider Network", "Expose mapping of virtual networks to multiple physical networks"),
+    ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
+    ("net-mtu-writable", "Network MTU (writable)", "Provides a writable MTU attribute for a network resource."),
+    ("network_availability_zone", "Network Availability Zone", "Availability zone support for network."),
+    ("pagination", "Pagination support", "Extension that indicates that pagination is enabled."),
+    ("port-security", "Port Security", "Provides port security"),
+    ("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
+    ("provider", "Provider Network", "Expose mapping of virtual networks to physical networks"),
+    ("quotas", "Quota management support", "Expose functions for quotas management per project"),
+    ("quota_details", "Quota details management support", "Expose functions for quotas usage statistics per project"),
+    ("revision-if-match", "If-Match constraints based on revision_number", "Extension indicating that If-Match based on revision_number is supported."),
+    ("security-group", "security-group", "The security groups extension."),
+    ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
+    ("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard attributes"),
+    ("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number of neutron resources."),
+    ("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes."),
+];
+
+fn entry((alias, name, description): (&str, &str, &str)) -> Value {
+    json!({
+        "alias": alias,
+        "name": name,
+        "description": description,
+        "updated": "2025-01-01T00:00:00-00:00",
+        "links": [],
+    })
+}
+
+pub async fn list(_auth: Auth) -> Response {
+    let list: Vec<Value> = EXTENSIONS.iter().copied().map(entry).collect();
+    axum::Json(json!({ "extensions": list })).into_response()
+}
+
+pub async fn show(_auth: Auth, Path(alias): Path<String>) -> Result<Response> {
+    let e = EXTENSIONS
+        .iter()
+        .copied()
+        .find(|(a, _, _)| *a == alias)
+        .ok_or_else(|| {
+            NetworkError::not_found(
+                "ExtensionNotFound",
+                format!("Extension with alias {alias} does not exist"),
+            )
+        })?;
+    Ok(axum::Json(json!({ "extension": entry(e) })).into_response())
+}

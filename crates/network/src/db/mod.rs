@@ -1,0 +1,40 @@
+//! SQL of the networking service, one file per resource.
+
+pub mod networks;
+pub mod ports;
+pub mod quotas;
+pub mod security_groups;
+pub mod subnets;
+pub mod tags;
+
+pub use ferrostack_store::sqlx::AnyConnection as Conn;
+pub type DbResult<T> = Result<T, ferrostack_store::sqlx::Error>;
+
+use ferrostack_store::sqlx;
+
+/// A stored value that does not parse (only a database written by something else).
+pub(crate) fn decode_err(what: &str, v: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("bad {what} {v:?}").into())
+}
+
+/// Reads a JSON text column.
+pub(crate) fn json_col<T: serde::de::DeserializeOwned>(
+    r: &ferrostack_store::AnyRow,
+    col: &str,
+) -> DbResult<T> {
+    use ferrostack_store::Row;
+    let s: String = r.try_get(col)?;
+    serde_json::from_str(&s).map_err(|_| decode_err(col, &s))
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+/// `$n, $n+1, ...` placeholders for an `IN (...)` list of `count` values from `$first`.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

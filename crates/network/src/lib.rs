@@ -1,0 +1,58 @@
+//! The networking service (Neutron v2.0 API under `/networking`).
+//!
+//! Layout: `api/` (routes, wire bodies, Neutron's query language of filters, `fields`,
+//! sorting and pagination, thin handlers: parse, authorize, call one `app/` function, render;
+//! no database access), `app/` (the application layer: visibility, transactions, IP
+//! allocation, quotas, default security groups), `db/` (SQL, one file per resource),
+//! `ipam.rs` (pure address arithmetic), `model.rs` (domain types), `error.rs` (typed errors
+//! and their one mapping to Neutron's error bodies).
+
+pub mod api;
+pub mod app;
+pub mod db;
+pub mod error;
+pub mod ipam;
+pub mod model;
+
+use std::sync::Arc;
+
+use ferrostack_policy::Enforcer;
+use ferrostack_store::Db;
+
+pub use error::NetworkError;
+
+/// Settings of the networking service.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    pub public_url: String,
+    /// MTU of the hosts' physical networks; VXLAN networks get 50 bytes less (the overlay's
+    /// header).
+    pub physical_mtu: i64,
+    /// VNIs handed to tenant networks, inclusive.
+    pub vni_range: (i64, i64),
+    /// Physical networks flat and VLAN networks may use (the all-in-one's `public`).
+    pub physical_networks: Vec<String>,
+}
+
+impl NetworkConfig {
+    pub fn new(public_url: &str) -> Self {
+        NetworkConfig {
+            public_url: public_url.trim_end_matches('/').to_string(),
+            physical_mtu: 1500,
+            vni_range: (1, 65535),
+            physical_networks: vec!["public".to_string()],
+        }
+    }
+}
+
+pub struct NetworkService {
+    pub db: Db,
+    pub config: NetworkConfig,
+    pub policy: Arc<Enforcer>,
+}
+
+impl NetworkService {
+    pub fn new(db: Db, config: NetworkConfig, policy: Arc<Enforcer>) -> Arc<Self> {
+        Arc::new(NetworkService { db, config, policy })
+    }
+}
