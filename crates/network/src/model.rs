@@ -308,7 +308,7 @@ pub struct SecurityGroupRule {
 }
 
 /// What a project may have of each resource (`-1`: no limit).
-pub const QUOTA_RESOURCES: [(&str, i64); 7] = [
+pub const QUOTA_RESOURCES: [(&str, i64); 8] = [
     ("network", 100),
     ("subnet", 100),
     ("port", 500),
@@ -316,4 +316,99 @@ pub const QUOTA_RESOURCES: [(&str, i64); 7] = [
     ("floatingip", 50),
     ("security_group", 10),
     ("security_group_rule", 100),
+    ("subnetpool", -1),
 ];
+
+/// A static route of a router (`routes`, the extraroute extension).
+pub type Route = HostRoute;
+
+#[derive(Debug, Clone)]
+pub struct Router {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub admin_state_up: bool,
+    pub status: String,
+    /// The external network its gateway is on.
+    pub gw_network_id: Option<String>,
+    pub enable_snat: bool,
+    pub routes: Vec<Route>,
+    pub az_hints: Vec<String>,
+    pub revision_number: i64,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+    /// The gateway port's addresses (filled when read).
+    pub gw_ips: Vec<FixedIp>,
+    pub tags: Vec<String>,
+}
+
+/// Device owners of the ports the networking service makes for itself.
+pub const OWNER_ROUTER_INTERFACE: &str = "network:router_interface";
+pub const OWNER_ROUTER_GATEWAY: &str = "network:router_gateway";
+pub const OWNER_FLOATING_IP: &str = "network:floatingip";
+pub const OWNER_DHCP: &str = "network:dhcp";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatingIpStatus {
+    /// Not associated, or not yet set up by the host that routes it.
+    Down,
+    Active,
+    Error,
+}
+
+impl FloatingIpStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FloatingIpStatus::Down => "DOWN",
+            FloatingIpStatus::Active => "ACTIVE",
+            FloatingIpStatus::Error => "ERROR",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "DOWN" => Some(FloatingIpStatus::Down),
+            "ACTIVE" => Some(FloatingIpStatus::Active),
+            "ERROR" => Some(FloatingIpStatus::Error),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FloatingIp {
+    pub id: String,
+    pub project_id: String,
+    pub floating_network_id: String,
+    pub floating_ip_address: IpAddr,
+    pub floating_port_id: String,
+    pub port_id: Option<String>,
+    pub fixed_ip_address: Option<IpAddr>,
+    pub router_id: Option<String>,
+    pub status: FloatingIpStatus,
+    pub description: String,
+    pub revision_number: i64,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SubnetPool {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub ip_version: u8,
+    pub prefixes: Vec<IpNet>,
+    pub default_prefixlen: u8,
+    pub min_prefixlen: u8,
+    pub max_prefixlen: u8,
+    pub shared: bool,
+    pub is_default: bool,
+    pub default_quota: Option<i64>,
+    pub revision_number: i64,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+    pub tags: Vec<String>,
+}

@@ -9,11 +9,13 @@ use serde_json::{json, Value};
 use crate::error::{NetworkError, Result};
 
 /// (alias, name, description) of every implemented extension.
-pub const EXTENSIONS: [(&str, &str, &str); 22] = [
+pub const EXTENSIONS: [(&str, &str, &str); 27] = [
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
     ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
     ("default-subnetpools", "Default Subnetpools", "Provides ability to mark and use a subnetpool as the default."),
     ("external-net", "Neutron external network", "Adds external network attribute to network resource."),
+    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"),
+    ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
     ("extra_dhcp_opt", "Neutron Extra DHCP options", "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can be specified (e.g. tftp-server, server-ip-address, bootfile-name)"),
     ("filter-validation", "Filter parameters validation", "Provides validation on filter parameters."),
     ("multi-provider", "Multi Provider Network", "Expose mapping of virtual networks to multiple physical networks"),
@@ -25,12 +27,15 @@ pub const EXTENSIONS: [(&str, &str, &str); 22] = [
     ("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
     ("provider", "Provider Network", "Expose mapping of virtual networks to physical networks"),
     ("quotas", "Quota management support", "Expose functions for quotas management per project"),
+    ("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway."),
     ("quota_details", "Quota details management support", "Expose functions for quotas usage statistics per project"),
     ("revision-if-match", "If-Match constraints based on revision_number", "Extension indicating that If-Match based on revision_number is supported."),
     ("security-group", "security-group", "The security groups extension."),
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
     ("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard attributes"),
     ("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number of neutron resources."),
+    ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet pool"),
+    ("subnet-external-network", "Subnet External Network", "Informs if the subnet is associated to an external network."),
     ("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes."),
 ];
 

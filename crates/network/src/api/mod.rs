@@ -5,19 +5,22 @@
 //! language (`query`).
 
 mod extensions;
+mod floating_ips;
 mod input;
 mod networks;
 mod ports;
 pub mod query;
 mod quotas;
+mod routers;
 mod security_groups;
+mod subnetpools;
 mod subnets;
 mod versions;
 pub mod wire;
 
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::Router;
 use ferrostack_api::{Auth, ErrorFormat};
 use serde_json::Value;
@@ -67,6 +70,41 @@ pub fn router(svc: Arc<NetworkService>) -> Router {
         .route(
             "/security-group-rules/{id}",
             get(security_groups::show_rule).delete(security_groups::remove_rule),
+        )
+        .route("/routers", get(routers::list).post(routers::create))
+        .route(
+            "/routers/{id}",
+            get(routers::show)
+                .put(routers::update)
+                .delete(routers::remove),
+        )
+        .route(
+            "/routers/{id}/add_router_interface",
+            put(routers::add_interface),
+        )
+        .route(
+            "/routers/{id}/remove_router_interface",
+            put(routers::remove_interface),
+        )
+        .route(
+            "/floatingips",
+            get(floating_ips::list).post(floating_ips::create),
+        )
+        .route(
+            "/floatingips/{id}",
+            get(floating_ips::show)
+                .put(floating_ips::update)
+                .delete(floating_ips::remove),
+        )
+        .route(
+            "/subnetpools",
+            get(subnetpools::list).post(subnetpools::create),
+        )
+        .route(
+            "/subnetpools/{id}",
+            get(subnetpools::show)
+                .put(subnetpools::update)
+                .delete(subnetpools::remove),
         )
         .route("/quotas", get(quotas::list))
         .route(

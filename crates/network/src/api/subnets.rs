@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::input::{self, Obj};
 use super::{authorize, authorize_attrs, collection_url, created, hide_attrs, query, wire, State};
+use crate::app::subnetpools::PoolRequest;
 use crate::app::subnets::{Gateway, NewSubnet, SubnetChanges};
 use crate::error::{NetworkError, Result};
 use crate::ipam;
@@ -137,28 +138,44 @@ fn parse_new(obj: &Obj) -> Result<NewSubnet> {
     input::only(obj, &CREATE_ATTRS)?;
     let network_id = input::string(obj, "network_id", 255)?
         .ok_or_else(|| NetworkError::invalid_attr("network_id", "'network_id' is required"))?;
-    if !matches!(obj.get("subnetpool_id"), None | Some(Value::Null)) {
+    let cidr = match input::string(obj, "cidr", 64)? {
+        Some(c) => {
+            Some(ipam::parse_subnet_cidr(&c).map_err(|e| NetworkError::invalid_attr("cidr", e))?)
+        }
+        None => None,
+    };
+    let pool_id = match obj.get("subnetpool_id") {
+        None | Some(Value::Null) => None,
+        Some(_) => input::string(obj, "subnetpool_id", 255)?,
+    };
+    let use_default = input::boolean(obj, "use_default_subnetpool")?.unwrap_or(false);
+    let prefixlen = match input::integer(obj, "prefixlen")? {
+        None => None,
+        Some(n) => Some(u8::try_from(n).ok().filter(|n| *n <= 128).ok_or_else(|| {
+            NetworkError::invalid_attr("prefixlen", format!("'{n}' is not a valid prefix length"))
+        })?),
+    };
+    let pool = (pool_id.is_some() || use_default).then_some(PoolRequest {
+        id: pool_id,
+        prefixlen,
+    });
+    if cidr.is_none() && pool.is_none() {
         return Err(NetworkError::bad_request(
             "BadRequest",
-            "Bad subnets request: subnet pools are not available yet; give a cidr.",
+            "Bad subnets request: a cidr must be specified in the absence of a subnet pool.",
         ));
     }
-    let cidr_s = input::string(obj, "cidr", 64)?.ok_or_else(|| {
-        NetworkError::bad_request(
-            "BadRequest",
-            "Bad subnets request: a cidr must be specified in the absence of a subnet pool",
-        )
-    })?;
-    let cidr =
-        ipam::parse_subnet_cidr(&cidr_s).map_err(|e| NetworkError::invalid_attr("cidr", e))?;
     let ip_version = match input::integer(obj, "ip_version")? {
-        None => {
-            if cidr.addr().is_ipv4() {
-                4
-            } else {
-                6
+        None => match cidr {
+            Some(c) if c.addr().is_ipv6() => 6,
+            Some(_) => 4,
+            None => {
+                return Err(NetworkError::invalid_attr(
+                    "ip_version",
+                    "'ip_version' is required",
+                ))
             }
-        }
+        },
         Some(4) => 4,
         Some(6) => 6,
         Some(v) => {
@@ -180,6 +197,7 @@ fn parse_new(obj: &Obj) -> Result<NewSubnet> {
         description: input::string(obj, "description", 255)?.unwrap_or_default(),
         ip_version,
         cidr,
+        pool,
         gateway,
         enable_dhcp: input::boolean(obj, "enable_dhcp")?.unwrap_or(true),
         ipv6_ra_mode: mode(obj, "ipv6_ra_mode")?,

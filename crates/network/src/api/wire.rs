@@ -150,3 +150,88 @@ pub fn security_group(g: &SecurityGroup, is_default: bool) -> Value {
         "revision_number": g.revision_number,
     })
 }
+
+pub fn router(r: &crate::model::Router) -> Value {
+    let gw = r.gw_network_id.as_ref().map(|n| {
+        json!({
+            "network_id": n,
+            "enable_snat": r.enable_snat,
+            "external_fixed_ips": r.gw_ips.iter()
+                .map(|f| json!({"subnet_id": f.subnet_id, "ip_address": f.ip_address.to_string()}))
+                .collect::<Vec<_>>(),
+        })
+    });
+    json!({
+        "id": r.id,
+        "name": r.name,
+        "tenant_id": r.project_id,
+        "project_id": r.project_id,
+        "admin_state_up": r.admin_state_up,
+        "status": r.status,
+        "external_gateway_info": gw,
+        "routes": r.routes.iter()
+            .map(|x| json!({"destination": x.destination.to_string(), "nexthop": x.nexthop.to_string()}))
+            .collect::<Vec<_>>(),
+        "description": r.description,
+        "availability_zone_hints": r.az_hints,
+        "availability_zones": ["nova"],
+        "tags": r.tags,
+        "created_at": time(r.created_at),
+        "updated_at": time(r.updated_at),
+        "revision_number": r.revision_number,
+    })
+}
+
+pub fn interface(i: &crate::app::routers::InterfaceInfo) -> Value {
+    json!({
+        "id": i.router_id,
+        "tenant_id": i.project_id,
+        "project_id": i.project_id,
+        "port_id": i.port_id,
+        "network_id": i.network_id,
+        "subnet_id": i.subnet_id,
+        "subnet_ids": i.subnet_ids,
+    })
+}
+
+pub fn floating_ip(f: &crate::model::FloatingIp) -> Value {
+    json!({
+        "id": f.id,
+        "tenant_id": f.project_id,
+        "project_id": f.project_id,
+        "floating_network_id": f.floating_network_id,
+        "floating_ip_address": f.floating_ip_address.to_string(),
+        "router_id": f.router_id,
+        "port_id": f.port_id,
+        "fixed_ip_address": f.fixed_ip_address.map(|a| a.to_string()),
+        "status": f.status.as_str(),
+        "description": f.description,
+        "tags": f.tags,
+        "created_at": time(f.created_at),
+        "updated_at": time(f.updated_at),
+        "revision_number": f.revision_number,
+    })
+}
+
+pub fn subnetpool(p: &crate::model::SubnetPool) -> Value {
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "tenant_id": p.project_id,
+        "project_id": p.project_id,
+        "prefixes": p.prefixes.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
+        "ip_version": p.ip_version,
+        "default_prefixlen": p.default_prefixlen,
+        "min_prefixlen": p.min_prefixlen,
+        "max_prefixlen": p.max_prefixlen,
+        "shared": p.shared,
+        "is_default": p.is_default,
+        "default_quota": p.default_quota,
+        "address_scope_id": null,
+        "description": p.description,
+        "tags": p.tags,
+        "created_at": time(p.created_at),
+        "updated_at": time(p.updated_at),
+        "revision_number": p.revision_number,
+    })
+}

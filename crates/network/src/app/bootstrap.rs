@@ -55,9 +55,9 @@ impl NetworkService {
                 network_id: net.id.clone(),
                 name: "public-subnet".into(),
                 ip_version: 4,
-                cidr: PUBLIC_CIDR.parse().map_err(|_| {
+                cidr: Some(PUBLIC_CIDR.parse().map_err(|_| {
                     NetworkError::invalid_input(format!("bad built-in CIDR {PUBLIC_CIDR}"))
-                })?,
+                })?),
                 gateway: Gateway::Ip(parse(PUBLIC_GATEWAY)?),
                 enable_dhcp: false,
                 allocation_pools: Some(vec![Pool {

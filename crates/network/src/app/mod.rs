@@ -4,10 +4,13 @@
 //! per resource, named like its `api/` file.
 
 pub mod bootstrap;
+pub mod floating_ips;
 pub mod networks;
 pub mod ports;
 pub mod quotas;
+pub mod routers;
 pub mod security_groups;
+pub mod subnetpools;
 pub mod subnets;
 
 use ferrostack_api::AuthContext;

@@ -13,7 +13,10 @@ use super::{is_service_owner, new_id};
 use crate::db;
 use crate::error::{NetworkError, Result};
 use crate::ipam;
-use crate::model::{AddressPair, DhcpOpt, FixedIp, Ipv6Mode, Network, Port, PortStatus, Subnet};
+use crate::model::{
+    AddressPair, DhcpOpt, FixedIp, Ipv6Mode, Network, Port, PortStatus, Subnet, OWNER_FLOATING_IP,
+    OWNER_ROUTER_GATEWAY, OWNER_ROUTER_INTERFACE,
+};
 use crate::NetworkService;
 
 /// One entry of `fixed_ips` in a request.
@@ -169,6 +172,7 @@ impl NetworkService {
                 visible_to: super::listing_scope(auth),
                 network_id,
                 device_id,
+                device_owner: None,
             },
         )
         .await?)
@@ -455,12 +459,82 @@ impl NetworkService {
 
     pub async fn delete_port(&self, id: &str) -> Result<()> {
         let mut tx = self.write().await?;
-        db::ports::get(&mut tx, id)
+        let p = db::ports::get(&mut tx, id)
             .await?
             .ok_or_else(|| NetworkError::port_not_found(id))?;
+        // A router's or a floating IP's port goes with what it serves, not on its own.
+        if [
+            OWNER_ROUTER_INTERFACE,
+            OWNER_ROUTER_GATEWAY,
+            OWNER_FLOATING_IP,
+        ]
+        .contains(&p.device_owner.as_str())
+        {
+            return Err(NetworkError::conflict(
+                "ServicePortInUse",
+                format!(
+                    "Port {id} cannot be deleted directly via the port API: has device owner {}.",
+                    p.device_owner
+                ),
+            ));
+        }
+        self.release_floating_ips_of(&mut tx, id).await?;
         db::ports::delete(&mut tx, id).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl NetworkService {
+    /// A port the service makes for itself (router interface or gateway, floating IP,
+    /// DHCP) on `net` for `project`: no security groups, addresses as asked or picked.
+    pub(crate) async fn service_port(
+        &self,
+        tx: &mut db::Conn,
+        net: &Network,
+        project: &str,
+        device_owner: &str,
+        device_id: &str,
+        ips: Option<&[IpRequest]>,
+    ) -> Result<Port> {
+        let now = now_micros();
+        let mut port = Port {
+            id: new_id(),
+            project_id: project.to_string(),
+            network_id: net.id.clone(),
+            name: String::new(),
+            description: String::new(),
+            mac_address: random_mac(),
+            admin_state_up: true,
+            status: PortStatus::Down,
+            device_id: device_id.to_string(),
+            device_owner: device_owner.to_string(),
+            binding_host_id: String::new(),
+            binding_vnic_type: "normal".into(),
+            binding_profile: Default::default(),
+            port_security_enabled: false,
+            allowed_address_pairs: Vec::new(),
+            extra_dhcp_opts: Vec::new(),
+            dns_name: String::new(),
+            revision_number: 1,
+            created_at: now,
+            updated_at: now,
+            fixed_ips: Vec::new(),
+            security_groups: Vec::new(),
+            tags: Vec::new(),
+        };
+        db::ports::insert(tx, &port).await?;
+        port.fixed_ips = match allocate(tx, net, &port, ips).await {
+            Ok(f) => f,
+            Err(Attempt::Failed(e)) => return Err(e),
+            Err(Attempt::Raced) => {
+                return Err(NetworkError::conflict(
+                    "IpAddressGenerationFailure",
+                    "Another request took the address at the same time; retry.",
+                ))
+            }
+        };
+        Ok(port)
     }
 }
 

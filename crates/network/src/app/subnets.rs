@@ -34,7 +34,10 @@ pub struct NewSubnet {
     pub name: String,
     pub description: String,
     pub ip_version: u8,
-    pub cidr: IpNet,
+    /// The CIDR asked for; with a pool, optional (a block of the pool is picked).
+    pub cidr: Option<IpNet>,
+    /// The subnet pool to take the CIDR from.
+    pub pool: Option<super::subnetpools::PoolRequest>,
     pub gateway: Gateway,
     pub enable_dhcp: bool,
     pub ipv6_ra_mode: Option<Ipv6Mode>,
@@ -147,7 +150,20 @@ impl NetworkService {
 
     /// Creates a subnet of `project` (the caller is already authorized).
     pub(crate) async fn create_subnet_in(&self, project: String, req: NewSubnet) -> Result<Subnet> {
-        let cidr = req.cidr;
+        let mut tx = self.write().await?;
+        let (cidr, subnetpool_id) = match (&req.cidr, &req.pool) {
+            (Some(c), None) => (*c, None),
+            (cidr, Some(pool)) => {
+                let (c, id) = self
+                    .cidr_from_pool(&mut tx, &project, req.ip_version, *cidr, pool)
+                    .await?;
+                (c, Some(id))
+            }
+            (None, None) => return Err(NetworkError::bad_request(
+                "BadRequest",
+                "Bad subnets request: a cidr must be specified in the absence of a subnet pool.",
+            )),
+        };
         let version = if cidr.addr().is_ipv4() { 4 } else { 6 };
         if req.ip_version != version {
             return Err(NetworkError::invalid_input(format!(
@@ -196,7 +212,6 @@ impl NetworkService {
             check_gateway(&cidr, gw, &pools)?;
         }
 
-        let mut tx = self.write().await?;
         let net = db::networks::get(&mut tx, &req.network_id)
             .await?
             .ok_or_else(|| NetworkError::network_not_found(&req.network_id))?;
@@ -221,7 +236,7 @@ impl NetworkService {
             enable_dhcp: req.enable_dhcp,
             ipv6_ra_mode: req.ipv6_ra_mode,
             ipv6_address_mode: req.ipv6_address_mode,
-            subnetpool_id: None,
+            subnetpool_id,
             dns_nameservers: req.dns_nameservers,
             host_routes: req.host_routes,
             allocation_pools: pools,

@@ -1,9 +1,12 @@
 //! SQL of the networking service, one file per resource.
 
+pub mod floating_ips;
 pub mod networks;
 pub mod ports;
 pub mod quotas;
+pub mod routers;
 pub mod security_groups;
+pub mod subnetpools;
 pub mod subnets;
 pub mod tags;
 

@@ -236,6 +236,7 @@ pub struct PortQuery<'a> {
     pub visible_to: Option<&'a str>,
     pub network_id: Option<&'a str>,
     pub device_id: Option<&'a str>,
+    pub device_owner: Option<&'a str>,
 }
 
 pub async fn list(conn: &mut Conn, q: &PortQuery<'_>) -> DbResult<Vec<Port>> {
@@ -255,6 +256,10 @@ pub async fn list(conn: &mut Conn, q: &PortQuery<'_>) -> DbResult<Vec<Port>> {
     if let Some(d) = q.device_id {
         binds.push(d);
         sql.push_str(&format!(" AND device_id = ${}", binds.len()));
+    }
+    if let Some(o) = q.device_owner {
+        binds.push(o);
+        sql.push_str(&format!(" AND device_owner = ${}", binds.len()));
     }
     sql.push_str(" ORDER BY created_at, id");
     let mut query = sqlx::query(&sql);

@@ -16,5 +16,6 @@ mod common {
 mod networks;
 mod ports;
 mod quotas;
+mod routers;
 mod security_groups;
 mod subnets;

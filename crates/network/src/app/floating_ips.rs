@@ -1,0 +1,298 @@
+//! Floating IPs: an address of an external network (a port of no project on it), forwarded
+//! to a fixed address of a port reachable through a router whose gateway is on that network.
+
+use std::net::IpAddr;
+
+use ferrostack_api::AuthContext;
+use ferrostack_store::now_micros;
+
+use super::ports::IpRequest;
+use super::{listing_scope, new_id};
+use crate::db;
+use crate::error::{NetworkError, Result};
+use crate::model::{FloatingIp, FloatingIpStatus, Port, OWNER_FLOATING_IP, OWNER_ROUTER_INTERFACE};
+use crate::NetworkService;
+
+#[derive(Debug, Clone, Default)]
+pub struct NewFloatingIp {
+    pub project_id: Option<String>,
+    pub floating_network_id: String,
+    pub floating_ip_address: Option<IpAddr>,
+    pub subnet_id: Option<String>,
+    pub port_id: Option<String>,
+    pub fixed_ip_address: Option<IpAddr>,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FloatingIpChanges {
+    /// `Some(None)`: disassociate.
+    pub port_id: Option<Option<String>>,
+    pub fixed_ip_address: Option<IpAddr>,
+    pub description: Option<String>,
+}
+
+pub fn floating_ip_not_found(id: &str) -> NetworkError {
+    NetworkError::not_found(
+        "FloatingIPNotFound",
+        format!("Floating IP {id} could not be found"),
+    )
+}
+
+impl NetworkService {
+    pub async fn find_floating_ip(&self, id: &str, auth: &AuthContext) -> Result<FloatingIp> {
+        let mut conn = self.read().await?;
+        match db::floating_ips::get(&mut conn, id).await? {
+            Some(f) if auth.is_admin || auth.project_id() == Some(f.project_id.as_str()) => Ok(f),
+            _ => Err(floating_ip_not_found(id)),
+        }
+    }
+
+    pub async fn list_floating_ips(&self, auth: &AuthContext) -> Result<Vec<FloatingIp>> {
+        let mut conn = self.read().await?;
+        Ok(db::floating_ips::list(&mut conn, listing_scope(auth)).await?)
+    }
+
+    pub async fn create_floating_ip(
+        &self,
+        auth: &AuthContext,
+        req: NewFloatingIp,
+    ) -> Result<FloatingIp> {
+        let project = super::owner_for(auth, req.project_id.as_deref())?;
+        let mut tx = self.write().await?;
+        let net = db::networks::get(&mut tx, &req.floating_network_id)
+            .await?
+            .filter(|n| Self::network_visible(n, auth))
+            .ok_or_else(|| NetworkError::network_not_found(&req.floating_network_id))?;
+        if !net.router_external {
+            return Err(NetworkError::bad_request(
+                "BadRequest",
+                format!(
+                    "Bad floatingip request: Network {} is not a valid external network.",
+                    net.id
+                ),
+            ));
+        }
+        self.check_quota(&mut tx, &project, "floatingip").await?;
+        let id = new_id();
+        let ip_req = match (req.floating_ip_address, &req.subnet_id) {
+            (None, None) => {
+                let subnets = db::subnets::for_network(&mut tx, &net.id).await?;
+                let v4 = subnets.iter().find(|s| s.cidr.addr().is_ipv4()).ok_or_else(|| {
+                    NetworkError::bad_request(
+                        "BadRequest",
+                        format!("Bad floatingip request: Network {} does not contain any IPv4 subnet.", net.id),
+                    )
+                })?;
+                vec![IpRequest {
+                    subnet_id: Some(v4.id.clone()),
+                    ip_address: None,
+                }]
+            }
+            (ip, subnet) => vec![IpRequest {
+                subnet_id: subnet.clone(),
+                ip_address: ip,
+            }],
+        };
+        let fport = self
+            .service_port(&mut tx, &net, "", OWNER_FLOATING_IP, &id, Some(&ip_req))
+            .await?;
+        let address = fport
+            .fixed_ips
+            .first()
+            .map(|f| f.ip_address)
+            .ok_or_else(|| {
+                NetworkError::conflict(
+                    "IpAddressGenerationFailure",
+                    format!("No more IP addresses available on network {}.", net.id),
+                )
+            })?;
+        let now = now_micros();
+        let mut f = FloatingIp {
+            id,
+            project_id: project,
+            floating_network_id: net.id.clone(),
+            floating_ip_address: address,
+            floating_port_id: fport.id,
+            port_id: None,
+            fixed_ip_address: None,
+            router_id: None,
+            status: FloatingIpStatus::Down,
+            description: req.description,
+            revision_number: 1,
+            created_at: now,
+            updated_at: now,
+            tags: Vec::new(),
+        };
+        if let Some(pid) = &req.port_id {
+            self.associate(&mut tx, auth, &mut f, pid, req.fixed_ip_address)
+                .await?;
+        }
+        db::floating_ips::insert(&mut tx, &f).await?;
+        tx.commit().await?;
+        Ok(f)
+    }
+
+    /// Points `f` at a fixed address of `port_id`: the port is the floating IP's project's
+    /// (or any for an admin), and a router with a gateway on the floating IP's network has
+    /// an interface on that address's subnet.
+    async fn associate(
+        &self,
+        tx: &mut db::Conn,
+        auth: &AuthContext,
+        f: &mut FloatingIp,
+        port_id: &str,
+        fixed: Option<IpAddr>,
+    ) -> Result<()> {
+        let port: Port = db::ports::get(tx, port_id)
+            .await?
+            .filter(|p| auth.is_admin || p.project_id == f.project_id)
+            .ok_or_else(|| NetworkError::port_not_found(port_id))?;
+        let candidates: Vec<_> = port
+            .fixed_ips
+            .iter()
+            .filter(|x| x.ip_address.is_ipv4())
+            .collect();
+        let chosen = match fixed {
+            Some(ip) => port.fixed_ips.iter().find(|x| x.ip_address == ip).ok_or_else(|| {
+                NetworkError::bad_request(
+                    "BadRequest",
+                    format!("Bad floatingip request: Port {port_id} does not have fixed ip {ip}."),
+                )
+            })?,
+            None => match candidates.as_slice() {
+                [one] => *one,
+                [] => {
+                    return Err(NetworkError::bad_request(
+                        "BadRequest",
+                        format!("Bad floatingip request: Port {port_id} does not have any IPv4 address."),
+                    ))
+                }
+                _ => {
+                    return Err(NetworkError::bad_request(
+                        "BadRequest",
+                        format!("Bad floatingip request: Port {port_id} has multiple fixed IPv4 addresses. Must provide a specific IPv4 address when assigning a floating IP."),
+                    ))
+                }
+            },
+        };
+        // Another floating IP of this network on the same address?
+        for other in db::floating_ips::for_port(tx, port_id).await? {
+            if other.id != f.id
+                && other.fixed_ip_address == Some(chosen.ip_address)
+                && other.floating_network_id == f.floating_network_id
+            {
+                return Err(NetworkError::conflict(
+                    "FloatingIPPortAlreadyAssociated",
+                    format!(
+                        "Cannot associate floating IP {} ({}) with port {port_id} using fixed IP {}, as that fixed IP already has a floating IP on external network {}.",
+                        f.floating_ip_address, f.id, chosen.ip_address, f.floating_network_id
+                    ),
+                ));
+            }
+        }
+        // The router that reaches it: gateway on the floating network, interface on the subnet.
+        let routers = db::routers::list(tx, None).await?;
+        let ifaces = db::ports::list(
+            tx,
+            &db::ports::PortQuery {
+                device_owner: Some(OWNER_ROUTER_INTERFACE),
+                network_id: Some(&port.network_id),
+                ..Default::default()
+            },
+        )
+        .await?;
+        let router = routers.iter().find(|r| {
+            r.gw_network_id.as_deref() == Some(f.floating_network_id.as_str())
+                && ifaces.iter().any(|i| {
+                    i.device_id == r.id
+                        && i.fixed_ips.iter().any(|x| x.subnet_id == chosen.subnet_id)
+                })
+        });
+        let Some(router) = router else {
+            return Err(NetworkError::not_found(
+                "ExternalGatewayForFloatingIPNotFound",
+                format!(
+                    "External network {} is not reachable from subnet {}.  Therefore, cannot associate Port {port_id} with a Floating IP.",
+                    f.floating_network_id, chosen.subnet_id
+                ),
+            ));
+        };
+        f.port_id = Some(port_id.to_string());
+        f.fixed_ip_address = Some(chosen.ip_address);
+        f.router_id = Some(router.id.clone());
+        Ok(())
+    }
+
+    pub async fn update_floating_ip(
+        &self,
+        auth: &AuthContext,
+        id: &str,
+        c: FloatingIpChanges,
+        if_match: Option<i64>,
+    ) -> Result<FloatingIp> {
+        let mut tx = self.write().await?;
+        let mut f = db::floating_ips::get(&mut tx, id)
+            .await?
+            .ok_or_else(|| floating_ip_not_found(id))?;
+        Self::check_revision(if_match, f.revision_number)?;
+        if let Some(d) = c.description {
+            f.description = d;
+        }
+        match c.port_id {
+            Some(Some(pid)) => {
+                self.associate(&mut tx, auth, &mut f, &pid, c.fixed_ip_address)
+                    .await?
+            }
+            Some(None) => {
+                f.port_id = None;
+                f.fixed_ip_address = None;
+                f.router_id = None;
+                f.status = FloatingIpStatus::Down;
+            }
+            None => {}
+        }
+        f.revision_number += 1;
+        f.updated_at = now_micros();
+        if let Err(e) = db::floating_ips::update(&mut tx, &f).await {
+            if ferrostack_store::is_unique_violation(&e) {
+                return Err(NetworkError::conflict(
+                    "FloatingIPPortAlreadyAssociated",
+                    "That fixed IP already has a floating IP on this external network.",
+                ));
+            }
+            return Err(e.into());
+        }
+        tx.commit().await?;
+        Ok(f)
+    }
+
+    pub async fn delete_floating_ip(&self, id: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        let f = db::floating_ips::get(&mut tx, id)
+            .await?
+            .ok_or_else(|| floating_ip_not_found(id))?;
+        db::floating_ips::delete(&mut tx, id).await?;
+        db::ports::delete(&mut tx, &f.floating_port_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Disassociates the floating IPs of a port being deleted (Neutron does the same).
+    pub(crate) async fn release_floating_ips_of(
+        &self,
+        tx: &mut db::Conn,
+        port_id: &str,
+    ) -> Result<()> {
+        for mut f in db::floating_ips::for_port(tx, port_id).await? {
+            f.port_id = None;
+            f.fixed_ip_address = None;
+            f.router_id = None;
+            f.status = FloatingIpStatus::Down;
+            f.revision_number += 1;
+            f.updated_at = now_micros();
+            db::floating_ips::update(tx, &f).await?;
+        }
+        Ok(())
+    }
+}
