@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::error::{NetworkError, Result};
 
 /// (alias, name, description) of every implemented extension.
-pub const EXTENSIONS: [(&str, &str, &str); 27] = [
+pub const EXTENSIONS: [(&str, &str, &str); 30] = [
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
     ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
     ("default-subnetpools", "Default Subnetpools", "Provides ability to mark and use a subnetpool as the default."),
@@ -18,6 +18,7 @@ pub const EXTENSIONS: [(&str, &str, &str); 27] = [
     ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
     ("extra_dhcp_opt", "Neutron Extra DHCP options", "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can be specified (e.g. tftp-server, server-ip-address, bootfile-name)"),
     ("filter-validation", "Filter parameters validation", "Provides validation on filter parameters."),
+    ("ip-substring-filtering", "IP address substring filtering", "Provides IP address substring filtering when listing ports"),
     ("multi-provider", "Multi Provider Network", "Expose mapping of virtual networks to multiple physical networks"),
     ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
     ("net-mtu-writable", "Network MTU (writable)", "Provides a writable MTU attribute for a network resource."),
@@ -36,6 +37,8 @@ pub const EXTENSIONS: [(&str, &str, &str); 27] = [
     ("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number of neutron resources."),
     ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet pool"),
     ("subnet-external-network", "Subnet External Network", "Informs if the subnet is associated to an external network."),
+    ("standard-attr-tag", "Tag support for resources with standard attribute: subnet, trunk, network_segment_range, router, network, policy, subnetpool, port, security_group, floatingip", "Enables to set tag on resources with standard attribute."),
+    ("tag-ext", "Tag support for resources: subnet, subnetpool, port, router", "Extends tag support to more L2 and L3 resources."),
     ("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes."),
 ];
 

@@ -15,6 +15,7 @@ mod routers;
 mod security_groups;
 mod subnetpools;
 mod subnets;
+mod tags;
 mod versions;
 pub mod wire;
 
@@ -113,6 +114,14 @@ pub fn router(svc: Arc<NetworkService>) -> Router {
         )
         .route("/quotas/{project_id}/details", get(quotas::details))
         .route("/quotas/{project_id}/default", get(quotas::defaults))
+        .route(
+            "/{collection}/{id}/tags",
+            get(tags::list).put(tags::replace).delete(tags::clear),
+        )
+        .route(
+            "/{collection}/{id}/tags/{tag}",
+            get(tags::check).put(tags::add).delete(tags::remove),
+        )
         .route("/extensions", get(extensions::list))
         .route("/extensions/{alias}", get(extensions::show));
     Router::new()

@@ -137,6 +137,14 @@ fn value_matches(v: &Value, want: &str) -> bool {
         // `fixed_ips=ip_address=10.0.0.5` / `fixed_ips=subnet_id=...`: an element with that.
         Value::Array(items) => {
             if let Some((sub, val)) = want.split_once('=') {
+                // `ip_address_substr=...`: the address contains the text.
+                if let Some(field) = sub.strip_suffix("_substr") {
+                    return items.iter().any(|i| {
+                        i.get(field)
+                            .and_then(Value::as_str)
+                            .is_some_and(|x| x.contains(val))
+                    });
+                }
                 items
                     .iter()
                     .any(|i| i.get(sub).is_some_and(|x| scalar_matches(x, val)))

@@ -12,6 +12,7 @@ pub mod routers;
 pub mod security_groups;
 pub mod subnetpools;
 pub mod subnets;
+pub mod tags;
 
 use ferrostack_api::AuthContext;
 use ferrostack_store::sqlx::{Any, Transaction};

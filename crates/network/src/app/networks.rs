@@ -318,9 +318,19 @@ impl NetworkService {
     /// ports are on it.
     pub async fn delete_network(&self, id: &str) -> Result<()> {
         let mut tx = self.write().await?;
-        db::networks::get(&mut tx, id)
+        let net = db::networks::get(&mut tx, id)
             .await?
             .ok_or_else(|| NetworkError::network_not_found(id))?;
+        // An external network takes its floating IPs with it (as Neutron does); router
+        // gateways on it still keep it.
+        if net.router_external {
+            for f in db::floating_ips::list(&mut tx, None).await? {
+                if f.floating_network_id == id {
+                    db::floating_ips::delete(&mut tx, &f.id).await?;
+                    db::ports::delete(&mut tx, &f.floating_port_id).await?;
+                }
+            }
+        }
         let ports = db::ports::on_network(&mut tx, id).await?;
         if ports.iter().any(|(_, owner)| owner != "network:dhcp") {
             return Err(NetworkError::conflict(

@@ -105,3 +105,28 @@ api_test!(async fn versions_and_extensions_are_discoverable(c) {
     assert_eq!(c.call(Method::GET, "/extensions/nope", &a.token, None).await.0, 404);
     assert_eq!(c.call(Method::GET, "/", &a.token, None).await.0, 200);
 });
+
+api_test!(async fn tags_are_set_checked_replaced_and_removed(c) {
+    let a = c.tenant("member").await;
+    let n = c.network(&a.token, "n").await;
+    let id = n["id"].as_str().unwrap();
+    let base = format!("/networks/{id}/tags");
+    assert_eq!(c.call(Method::PUT, &format!("{base}/red"), &a.token, None).await.0, 201);
+    assert_eq!(c.call(Method::GET, &format!("{base}/red"), &a.token, None).await.0, 204);
+    assert_eq!(c.call(Method::GET, &format!("{base}/blue"), &a.token, None).await.0, 404);
+    let (s, v) = c.call(Method::PUT, &base, &a.token, Some(json!({"tags": ["b", "a", "c"]}))).await;
+    assert_eq!((s.as_u16(), v["tags"].clone()), (200, json!(["a", "b", "c"])));
+    let (_, l) = c.call(Method::GET, "/networks?tags=a,b", &a.token, None).await;
+    assert_eq!(C::ids(&l, "networks"), vec![id.to_string()]);
+    let (_, v) = c.call(Method::GET, &format!("/networks/{id}"), &a.token, None).await;
+    assert_eq!(v["network"]["tags"], json!(["a", "b", "c"]));
+    assert_eq!(c.call(Method::DELETE, &format!("{base}/a"), &a.token, None).await.0, 204);
+    assert_eq!(c.call(Method::DELETE, &format!("{base}/a"), &a.token, None).await.0, 404);
+    assert_eq!(c.call(Method::DELETE, &base, &a.token, None).await.0, 204);
+    let (_, v) = c.call(Method::GET, &base, &a.token, None).await;
+    assert_eq!(v["tags"], json!([]));
+    // Another project neither reads nor writes them.
+    let b = c.tenant("member").await;
+    assert_eq!(c.call(Method::PUT, &format!("{base}/x"), &b.token, None).await.0, 404);
+    assert_eq!(c.call(Method::GET, "/nothing/x/tags", &a.token, None).await.0, 404);
+});
