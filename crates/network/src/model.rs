@@ -68,6 +68,8 @@ pub struct Network {
     /// Ids of the network's subnets (filled when read).
     pub subnets: Vec<String>,
     pub tags: Vec<String>,
+    /// RBAC policies on it (filled when read).
+    pub rbac: Vec<RbacPolicy>,
 }
 
 /// `ipv6_ra_mode` / `ipv6_address_mode`.
@@ -308,7 +310,7 @@ pub struct SecurityGroupRule {
 }
 
 /// What a project may have of each resource (`-1`: no limit).
-pub const QUOTA_RESOURCES: [(&str, i64); 8] = [
+pub const QUOTA_RESOURCES: [(&str, i64); 9] = [
     ("network", 100),
     ("subnet", 100),
     ("port", 500),
@@ -317,6 +319,7 @@ pub const QUOTA_RESOURCES: [(&str, i64); 8] = [
     ("security_group", 10),
     ("security_group_rule", 100),
     ("subnetpool", -1),
+    ("rbac_policy", 10),
 ];
 
 /// A static route of a router (`routes`, the extraroute extension).
@@ -411,4 +414,79 @@ pub struct SubnetPool {
     pub created_at: Micros,
     pub updated_at: Micros,
     pub tags: Vec<String>,
+}
+
+/// What an RBAC policy grants on a network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RbacAction {
+    /// Ports may be made on it (as on a shared network).
+    AccessAsShared,
+    /// It may serve as an external network (router gateways, floating IPs).
+    AccessAsExternal,
+}
+
+impl RbacAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RbacAction::AccessAsShared => "access_as_shared",
+            RbacAction::AccessAsExternal => "access_as_external",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "access_as_shared" => Some(RbacAction::AccessAsShared),
+            "access_as_external" => Some(RbacAction::AccessAsExternal),
+            _ => None,
+        }
+    }
+}
+
+/// An RBAC policy (`/v2.0/rbac-policies`); only networks take them here.
+#[derive(Debug, Clone)]
+pub struct RbacPolicy {
+    pub id: String,
+    pub project_id: String,
+    pub object_id: String,
+    pub action: RbacAction,
+    /// A project id, or `*` for every project.
+    pub target_project: String,
+    pub revision_number: i64,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+}
+
+impl RbacPolicy {
+    pub fn applies_to(&self, project: &str) -> bool {
+        self.target_project == "*" || self.target_project == project
+    }
+}
+
+impl Network {
+    /// Whether `project` may make ports on it (its own, shared, or shared with it).
+    pub fn usable_by(&self, project: &str) -> bool {
+        self.project_id == project
+            || self.shared
+            || self
+                .rbac
+                .iter()
+                .any(|r| r.action == RbacAction::AccessAsShared && r.applies_to(project))
+    }
+    /// Whether it is shared with `project` (what `shared` means to that project).
+    pub fn shared_with(&self, project: &str) -> bool {
+        self.shared
+            || self
+                .rbac
+                .iter()
+                .any(|r| r.action == RbacAction::AccessAsShared && r.applies_to(project))
+    }
+    /// Whether `project` may use it as an external network (router gateways, floating
+    /// IPs): an external network is every project's, and an RBAC entry makes another one
+    /// external for the projects it names.
+    pub fn external_for(&self, project: &str) -> bool {
+        self.router_external
+            || self
+                .rbac
+                .iter()
+                .any(|r| r.action == RbacAction::AccessAsExternal && r.applies_to(project))
+    }
 }

@@ -11,6 +11,7 @@ mod networks;
 mod ports;
 pub mod query;
 mod quotas;
+mod rbac;
 mod routers;
 mod security_groups;
 mod subnetpools;
@@ -106,6 +107,11 @@ pub fn router(svc: Arc<NetworkService>) -> Router {
             get(subnetpools::show)
                 .put(subnetpools::update)
                 .delete(subnetpools::remove),
+        )
+        .route("/rbac-policies", get(rbac::list).post(rbac::create))
+        .route(
+            "/rbac-policies/{id}",
+            get(rbac::show).put(rbac::update).delete(rbac::remove),
         )
         .route("/quotas", get(quotas::list))
         .route(

@@ -43,14 +43,17 @@ const UPDATE_ATTRS: [&str; 8] = [
     "port_security_enabled",
 ];
 
-/// The policy target of a network: its attributes (`project_id`, `shared`,
-/// `router:external`, ...).
-pub(crate) fn target(n: &Network) -> Value {
-    wire::network(n)
+/// The policy target of a network, and its view: its attributes (`project_id`,
+/// `router:external`, ...), with `shared` as the caller sees it (shared with its project by
+/// an RBAC policy counts, as in Neutron).
+pub(crate) fn target(n: &Network, auth: &Auth) -> Value {
+    let mut t = wire::network(n);
+    t["shared"] = json!(n.shared_with(auth.project_id().unwrap_or("")));
+    t
 }
 
 fn view(svc: &NetworkService, auth: &Auth, n: &Network) -> Value {
-    let t = target(n);
+    let t = target(n, auth);
     hide_attrs(svc, auth, "get_network", t.clone(), &t)
 }
 
@@ -110,7 +113,7 @@ pub async fn list(state: State, auth: Auth, RawQuery(q): RawQuery) -> Result<Res
         .await?
         .iter()
         .filter_map(|n| {
-            let t = target(n);
+            let t = target(n, &auth);
             svc.policy
                 .enforce("get_network", &t, &creds)
                 .then(|| hide_attrs(svc, &auth, "get_network", t.clone(), &t))
@@ -124,7 +127,7 @@ async fn readable(svc: &NetworkService, auth: &Auth, id: &str) -> Result<Network
     let n = svc.find_network(id, auth).await?;
     if !svc
         .policy
-        .enforce("get_network", &target(&n), &auth.credentials())
+        .enforce("get_network", &target(&n, auth), &auth.credentials())
     {
         return Err(NetworkError::network_not_found(id));
     }
@@ -154,7 +157,7 @@ pub async fn update(
     let obj = input::update_body(&body, "network")?;
     input::only(&obj, &UPDATE_ATTRS)?;
     let n = readable(svc, &auth, &id).await?;
-    let t = target(&n);
+    let t = target(&n, &auth);
     authorize(svc, &auth, "update_network", &t)?;
     authorize_attrs(svc, &auth, "update_network", &obj, &t, &[])?;
     let changes = NetworkChanges {
@@ -176,7 +179,7 @@ pub async fn update(
 pub async fn remove(state: State, auth: Auth, Path(id): Path<String>) -> Result<StatusCode> {
     let svc = &state.0;
     let n = readable(svc, &auth, &id).await?;
-    authorize(svc, &auth, "delete_network", &target(&n))?;
+    authorize(svc, &auth, "delete_network", &target(&n, &auth))?;
     svc.delete_network(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -58,16 +58,16 @@ const UPDATE_ATTRS: [&str; 16] = [
 ];
 
 /// The policy target of a port: its attributes and its network's owner and sharing.
-fn target(p: &Port, n: &Network) -> Value {
+fn target(p: &Port, n: &Network, auth: &Auth) -> Value {
     let mut t = wire::port(p);
     t["network:project_id"] = json!(n.project_id);
     t["network:tenant_id"] = json!(n.project_id);
-    t["shared"] = json!(n.shared);
+    t["shared"] = json!(n.shared_with(auth.project_id().unwrap_or("")));
     t
 }
 
 fn view(svc: &NetworkService, auth: &Auth, p: &Port, n: &Network) -> Value {
-    hide_attrs(svc, auth, "get_port", wire::port(p), &target(p, n))
+    hide_attrs(svc, auth, "get_port", wire::port(p), &target(p, n, auth))
 }
 
 fn fixed_ips(obj: &Obj) -> Result<Option<Vec<IpRequest>>> {
@@ -206,7 +206,7 @@ pub async fn create(state: State, auth: Auth, body: Bytes) -> Result<Response> {
         let net = svc.find_network(&req.network_id, &auth).await?;
         let t = json!({"project_id": project, "tenant_id": project,
                        "network:project_id": net.project_id, "network:tenant_id": net.project_id,
-                       "shared": net.shared, "device_owner": req.device_owner});
+                       "shared": net.shared_with(auth.project_id().unwrap_or("")), "device_owner": req.device_owner});
         authorize(svc, &auth, "create_port", &t)?;
         authorize_attrs(
             svc,
@@ -248,7 +248,7 @@ pub async fn list(state: State, auth: Auth, RawQuery(q): RawQuery) -> Result<Res
         .iter()
         .filter_map(|p| {
             let n = nets.get(&p.network_id)?;
-            let t = target(p, n);
+            let t = target(p, n, &auth);
             svc.policy
                 .enforce("get_port", &t, &creds)
                 .then(|| hide_attrs(svc, &auth, "get_port", wire::port(p), &t))
@@ -261,7 +261,7 @@ async fn readable(svc: &NetworkService, auth: &Auth, id: &str) -> Result<(Port, 
     let (p, n) = svc.find_port(id, auth).await?;
     if !svc
         .policy
-        .enforce("get_port", &target(&p, &n), &auth.credentials())
+        .enforce("get_port", &target(&p, &n, auth), &auth.credentials())
     {
         return Err(NetworkError::port_not_found(id));
     }
@@ -291,7 +291,7 @@ pub async fn update(
     let obj = input::update_body(&body, "port")?;
     input::only(&obj, &UPDATE_ATTRS)?;
     let (p, n) = readable(svc, &auth, &id).await?;
-    let t = target(&p, &n);
+    let t = target(&p, &n, &auth);
     authorize(svc, &auth, "update_port", &t)?;
     authorize_attrs(svc, &auth, "update_port", &obj, &t, &[])?;
     let changes = PortChanges {
@@ -320,7 +320,7 @@ pub async fn update(
 pub async fn remove(state: State, auth: Auth, Path(id): Path<String>) -> Result<StatusCode> {
     let svc = &state.0;
     let (p, n) = readable(svc, &auth, &id).await?;
-    authorize(svc, &auth, "delete_port", &target(&p, &n))?;
+    authorize(svc, &auth, "delete_port", &target(&p, &n, &auth))?;
     svc.delete_port(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -51,17 +51,23 @@ const UPDATE_ATTRS: [&str; 8] = [
 ];
 
 /// The policy target of a subnet: its attributes and its network's owner and sharing.
-fn target(s: &Subnet, n: &Network) -> Value {
+fn target(s: &Subnet, n: &Network, auth: &Auth) -> Value {
     let mut t = wire::subnet(s);
     t["network:project_id"] = json!(n.project_id);
     t["network:tenant_id"] = json!(n.project_id);
-    t["shared"] = json!(n.shared);
+    t["shared"] = json!(n.shared_with(auth.project_id().unwrap_or("")));
     t["router:external"] = json!(n.router_external);
     t
 }
 
 fn view(svc: &NetworkService, auth: &Auth, s: &Subnet, n: &Network) -> Value {
-    hide_attrs(svc, auth, "get_subnet", wire::subnet(s), &target(s, n))
+    hide_attrs(
+        svc,
+        auth,
+        "get_subnet",
+        wire::subnet(s),
+        &target(s, n, auth),
+    )
 }
 
 fn ip(key: &str, v: &Value) -> Result<IpAddr> {
@@ -218,7 +224,7 @@ pub async fn create(state: State, auth: Auth, body: Bytes) -> Result<Response> {
         let net = svc.find_network(&req.network_id, &auth).await?;
         let t = json!({"project_id": project, "tenant_id": project,
                        "network:project_id": net.project_id, "network:tenant_id": net.project_id,
-                       "shared": net.shared, "router:external": net.router_external});
+                       "shared": net.shared_with(auth.project_id().unwrap_or("")), "router:external": net.router_external});
         authorize(svc, &auth, "create_subnet", &t)?;
         authorize_attrs(svc, &auth, "create_subnet", obj, &t, &[])?;
         let s = svc.create_subnet(&auth, req).await?;
@@ -243,7 +249,7 @@ pub async fn list(state: State, auth: Auth, RawQuery(q): RawQuery) -> Result<Res
         .iter()
         .filter_map(|s| {
             let n = nets.get(&s.network_id)?;
-            let t = target(s, n);
+            let t = target(s, n, &auth);
             svc.policy
                 .enforce("get_subnet", &t, &creds)
                 .then(|| hide_attrs(svc, &auth, "get_subnet", wire::subnet(s), &t))
@@ -256,7 +262,7 @@ async fn readable(svc: &NetworkService, auth: &Auth, id: &str) -> Result<(Subnet
     let (s, n) = svc.find_subnet(id, auth).await?;
     if !svc
         .policy
-        .enforce("get_subnet", &target(&s, &n), &auth.credentials())
+        .enforce("get_subnet", &target(&s, &n, auth), &auth.credentials())
     {
         return Err(NetworkError::subnet_not_found(id));
     }
@@ -286,7 +292,7 @@ pub async fn update(
     let obj = input::update_body(&body, "subnet")?;
     input::only(&obj, &UPDATE_ATTRS)?;
     let (s, n) = readable(svc, &auth, &id).await?;
-    let t = target(&s, &n);
+    let t = target(&s, &n, &auth);
     authorize(svc, &auth, "update_subnet", &t)?;
     authorize_attrs(svc, &auth, "update_subnet", &obj, &t, &[])?;
     let changes = SubnetChanges {
@@ -311,7 +317,7 @@ pub async fn update(
 pub async fn remove(state: State, auth: Auth, Path(id): Path<String>) -> Result<StatusCode> {
     let svc = &state.0;
     let (s, n) = readable(svc, &auth, &id).await?;
-    authorize(svc, &auth, "delete_subnet", &target(&s, &n))?;
+    authorize(svc, &auth, "delete_subnet", &target(&s, &n, &auth))?;
     svc.delete_subnet(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

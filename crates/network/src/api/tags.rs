@@ -23,7 +23,7 @@ async fn resource(
     let owner = |p: &str| json!({"project_id": p, "tenant_id": p});
     Ok(match collection {
         "networks" => (
-            super::networks::target(&svc.find_network(id, auth).await?),
+            super::networks::target(&svc.find_network(id, auth).await?, auth),
             "network",
         ),
         "subnets" => (

@@ -235,3 +235,16 @@ pub fn subnetpool(p: &crate::model::SubnetPool) -> Value {
         "revision_number": p.revision_number,
     })
 }
+
+pub fn rbac(p: &crate::model::RbacPolicy) -> Value {
+    json!({
+        "id": p.id,
+        "project_id": p.project_id,
+        "tenant_id": p.project_id,
+        "object_type": "network",
+        "object_id": p.object_id,
+        "action": p.action.as_str(),
+        "target_tenant": p.target_project,
+        "target_project": p.target_project,
+    })
+}

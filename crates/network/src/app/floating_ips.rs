@@ -64,7 +64,7 @@ impl NetworkService {
             .await?
             .filter(|n| Self::network_visible(n, auth))
             .ok_or_else(|| NetworkError::network_not_found(&req.floating_network_id))?;
-        if !net.router_external {
+        if !net.external_for(&project) {
             return Err(NetworkError::bad_request(
                 "BadRequest",
                 format!(

@@ -7,7 +7,7 @@ use ferrostack_store::now_micros;
 use super::{is_service_owner, listing_scope, new_id};
 use crate::db;
 use crate::error::{NetworkError, Result};
-use crate::model::{Network, NetworkType, Segment};
+use crate::model::{Network, NetworkType, RbacAction, Segment};
 use crate::NetworkService;
 
 /// What a create asks for; `None` fields take Neutron's defaults.
@@ -45,10 +45,8 @@ impl NetworkService {
     /// Whether the caller sees the network: a cloud admin, its project, or anyone when it is
     /// shared or external.
     pub fn network_visible(n: &Network, auth: &AuthContext) -> bool {
-        auth.is_admin
-            || n.shared
-            || n.router_external
-            || auth.project_id() == Some(n.project_id.as_str())
+        let project = auth.project_id().unwrap_or("");
+        auth.is_admin || n.usable_by(project) || n.external_for(project)
     }
 
     /// The network when the caller sees it; 404 otherwise (as when it does not exist).
@@ -206,11 +204,16 @@ impl NetworkService {
             updated_at: now,
             subnets: Vec::new(),
             tags: Vec::new(),
+            rbac: Vec::new(),
         };
         if n.is_default {
             self.check_single_default(&mut tx, &n.id).await?;
         }
-        if let Err(e) = db::networks::insert(&mut tx, &n).await {
+        let insert = db::networks::insert(&mut tx, &n).await;
+        if insert.is_ok() && n.shared {
+            db::rbac::insert(&mut tx, &super::rbac::everyone(&n, now)).await?;
+        }
+        if let Err(e) = insert {
             if ferrostack_store::is_unique_violation(&e) {
                 return Err(NetworkError::conflict(
                     "SegmentInUse",
@@ -269,14 +272,27 @@ impl NetworkService {
                     },
                 )
                 .await?;
-                if ports
-                    .iter()
-                    .any(|p| p.project_id != n.project_id && !is_service_owner(&p.device_owner))
-                {
+                let own_entry = |project: &str| {
+                    n.rbac.iter().any(|r| {
+                        r.action == RbacAction::AccessAsShared && r.target_project == project
+                    })
+                };
+                if ports.iter().any(|p| {
+                    p.project_id != n.project_id
+                        && !is_service_owner(&p.device_owner)
+                        && !own_entry(&p.project_id)
+                }) {
                     return Err(NetworkError::conflict(
                         "InvalidSharedSetting",
                         format!("Unable to reconfigure sharing settings for network {id}. Multiple tenants are using it."),
                     ));
+                }
+            }
+            if v != n.shared {
+                if v {
+                    db::rbac::insert(&mut tx, &super::rbac::everyone(&n, now_micros())).await?;
+                } else {
+                    db::rbac::delete_entry(&mut tx, id, RbacAction::AccessAsShared, "*").await?;
                 }
             }
             n.shared = v;

@@ -221,7 +221,7 @@ impl NetworkService {
             .await?
             .filter(|n| Self::network_visible(n, auth))
             .ok_or_else(|| NetworkError::network_not_found(&req.network_id))?;
-        if !auth.is_admin && !net.shared && net.project_id != project {
+        if !auth.is_admin && !net.usable_by(&project) {
             return Err(NetworkError::policy("create_port").into());
         }
         let id = new_id();

@@ -127,7 +127,7 @@ impl NetworkService {
         let net = db::networks::get(tx, &gw.network_id)
             .await?
             .ok_or_else(|| NetworkError::network_not_found(&gw.network_id))?;
-        if !net.router_external {
+        if !net.external_for(&r.project_id) {
             return Err(bad_router(format!(
                 "Network {} is not an external network",
                 net.id

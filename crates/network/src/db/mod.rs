@@ -4,6 +4,7 @@ pub mod floating_ips;
 pub mod networks;
 pub mod ports;
 pub mod quotas;
+pub mod rbac;
 pub mod routers;
 pub mod security_groups;
 pub mod subnetpools;

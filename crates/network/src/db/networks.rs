@@ -37,6 +37,7 @@ fn from_row(r: &AnyRow) -> DbResult<Network> {
         updated_at: r.try_get("updated_at")?,
         subnets: Vec::new(),
         tags: Vec::new(),
+        rbac: Vec::new(),
     })
 }
 
@@ -65,9 +66,16 @@ async fn complete(conn: &mut Conn, nets: &mut [Network]) -> DbResult<()> {
     }
     let ids: Vec<&str> = nets.iter().map(|n| n.id.as_str()).collect();
     let mut tag_map = tags::for_ids(conn, &ids).await?;
+    let one = (nets.len() == 1).then(|| nets[0].id.clone());
+    let mut rbac: std::collections::HashMap<String, Vec<crate::model::RbacPolicy>> =
+        Default::default();
+    for p in super::rbac::list(conn, one.as_deref()).await? {
+        rbac.entry(p.object_id.clone()).or_default().push(p);
+    }
     for n in nets.iter_mut() {
         n.subnets = by.remove(&n.id).unwrap_or_default();
         n.tags = tag_map.remove(&n.id).unwrap_or_default();
+        n.rbac = rbac.remove(&n.id).unwrap_or_default();
     }
     Ok(())
 }
@@ -123,6 +131,7 @@ pub async fn list(conn: &mut Conn, project: Option<&str>) -> DbResult<Vec<Networ
         Some(p) => {
             sqlx::query(&format!(
                 "SELECT {COLS} FROM networks WHERE project_id = $1 OR shared = 1 OR router_external = 1 \
+                 OR id IN (SELECT object_id FROM network_rbacs WHERE target_project = $1) \
                  ORDER BY created_at, id"
             ))
             .bind(p)
@@ -171,6 +180,7 @@ pub async fn bump_revision(conn: &mut Conn, id: &str, now: i64) -> DbResult<()> 
 }
 
 pub async fn delete(conn: &mut Conn, id: &str) -> DbResult<()> {
+    super::rbac::delete_for(conn, id).await?;
     sqlx::query("DELETE FROM networks WHERE id = $1")
         .bind(id)
         .execute(&mut *conn)

@@ -125,7 +125,8 @@ pub async fn list(conn: &mut Conn, project: Option<&str>) -> DbResult<Vec<Subnet
         Some(p) => {
             sqlx::query(&format!(
                 "SELECT {} FROM subnets s WHERE s.project_id = $1 OR s.network_id IN \
-                 (SELECT id FROM networks WHERE project_id = $1 OR shared = 1 OR router_external = 1) \
+                 (SELECT id FROM networks WHERE project_id = $1 OR shared = 1 OR router_external = 1 \
+                 OR id IN (SELECT object_id FROM network_rbacs WHERE target_project = $1)) \
                  ORDER BY s.created_at, s.id",
                 COLS.split(", ")
                     .map(|c| format!("s.{c}"))

@@ -16,6 +16,7 @@ mod common {
 mod networks;
 mod ports;
 mod quotas;
+mod rbac;
 mod routers;
 mod security_groups;
 mod subnets;
