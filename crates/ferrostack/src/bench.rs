@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 mod churn;
 mod compute;
+mod network;
 mod qemu;
 
 #[derive(Subcommand)]
@@ -60,6 +61,19 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 10_000)]
         servers: usize,
         /// Seconds to run each list measurement (and the pure selection loop).
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
+    /// The networking API: port create with many ports already on the network (address
+    /// allocation), port list and show.
+    Network {
+        /// Ports on the network before the create measurement.
+        #[arg(long, default_value_t = 1_000)]
+        ports: usize,
+        /// Ports created at each concurrency.
+        #[arg(long, default_value_t = 500)]
+        creates: usize,
+        /// Seconds to run each measurement at most.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
@@ -136,6 +150,18 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<()> {
                 clients,
                 creates,
                 servers,
+                dur: Duration::from_secs(seconds),
+            })
+            .await
+        }
+        BenchWhat::Network {
+            ports,
+            creates,
+            seconds,
+        } => {
+            network::run(network::Opts {
+                existing: ports,
+                creates,
                 dur: Duration::from_secs(seconds),
             })
             .await

@@ -1,0 +1,164 @@
+//! `ferrostack bench network`: the networking API over HTTP against a started all-in-one
+//! cloud: port create with many ports already on the network (the address allocation path),
+//! port listing and showing.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::{json, Value};
+
+use super::{issue, measure, password_body, start_cloud_with};
+
+pub struct Opts {
+    /// Ports on the network before the create measurement.
+    pub existing: usize,
+    /// Ports created in the create measurement (each concurrency).
+    pub creates: usize,
+    pub dur: Duration,
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let r = client
+        .post(url)
+        .header("x-auth-token", token)
+        .json(&body)
+        .send()
+        .await?;
+    let status = r.status();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    anyhow::ensure!(status == 201, "POST {url}: {status} {v}");
+    Ok(v)
+}
+
+pub async fn run(o: Opts) -> anyhow::Result<()> {
+    let cloud = start_cloud_with(&["--compute-hosts", "0"]).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let url = cloud.url.clone();
+    let token = issue(&client, &url, &password_body(&cloud.password)).await?;
+    let api = format!("{url}/networking/v2.0");
+    println!(
+        "ferrostack bench network: cloud at {url} (SQLite), {} cores, {} ports on the network before the creates",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        o.existing
+    );
+    let net = post(
+        &client,
+        &format!("{api}/networks"),
+        &token,
+        json!({"network": {"name": "bench"}}),
+    )
+    .await?;
+    let net_id = net["network"]["id"]
+        .as_str()
+        .context("network id")?
+        .to_string();
+    post(
+        &client,
+        &format!("{api}/subnets"),
+        &token,
+        json!({"subnet": {"network_id": net_id, "cidr": "10.0.0.0/16", "ip_version": 4}}),
+    )
+    .await?;
+    // The admin project's quota would stop us at 500 ports.
+    let project = net["network"]["project_id"]
+        .as_str()
+        .context("project id")?
+        .to_string();
+    let r = client
+        .put(format!("{api}/quotas/{project}"))
+        .header("x-auth-token", &token)
+        .json(&json!({"quota": {"port": -1}}))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 200, "quota update: {}", r.status());
+    let mut made = 0;
+    while made < o.existing {
+        let n = (o.existing - made).min(100);
+        let ports: Vec<Value> = (0..n).map(|_| json!({"network_id": net_id})).collect();
+        post(
+            &client,
+            &format!("{api}/ports"),
+            &token,
+            json!({"ports": ports}),
+        )
+        .await?;
+        made += n;
+    }
+    for c in [1usize, 8] {
+        let (client2, api2, token2, net2) =
+            (client.clone(), api.clone(), token.clone(), net_id.clone());
+        let f = measure(c, o.dur, o.creates, move || {
+            let (client, api, token, net) =
+                (client2.clone(), api2.clone(), token2.clone(), net2.clone());
+            async move {
+                client
+                    .post(format!("{api}/ports"))
+                    .header("x-auth-token", &token)
+                    .json(&json!({"port": {"network_id": net}}))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 201)
+            }
+        })
+        .await;
+        f.print(&format!("port create (POST /v2.0/ports), c={c}"));
+    }
+    let total = {
+        let r: Value = client
+            .get(format!("{api}/ports?network_id={net_id}&fields=id"))
+            .header("x-auth-token", &token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        r["ports"].as_array().map_or(0, Vec::len)
+    };
+    let some_port = {
+        let r: Value = client
+            .get(format!("{api}/ports?network_id={net_id}&limit=1"))
+            .header("x-auth-token", &token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        r["ports"][0]["id"].as_str().context("a port")?.to_string()
+    };
+    for (name, path) in [
+        (
+            format!("port list ({total} ports, full bodies)"),
+            format!("{api}/ports?network_id={net_id}"),
+        ),
+        (
+            format!("port list ({total} ports, fields=id)"),
+            format!("{api}/ports?network_id={net_id}&fields=id"),
+        ),
+        ("port show".to_string(), format!("{api}/ports/{some_port}")),
+        (
+            "port list of one device (device_id filter)".to_string(),
+            format!("{api}/ports?device_id=nothing"),
+        ),
+    ] {
+        let (client2, token2) = (client.clone(), token.clone());
+        let f = measure(4, o.dur, 1_000_000, move || {
+            let (client, token, path) = (client2.clone(), token2.clone(), path.clone());
+            async move {
+                client
+                    .get(&path)
+                    .header("x-auth-token", &token)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            }
+        })
+        .await;
+        f.print(&format!("{name}, c=4"));
+    }
+    Ok(())
+}
