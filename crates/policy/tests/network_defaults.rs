@@ -514,10 +514,12 @@ fn routers_security_group_rules_and_rbac() {
         &user("proj-b", MEMBER)
     ));
 
-    // Quotas: a project's manager reads its own, only the admin changes them.
+    // Quotas: a project's readers read its own (as in Neutron before 2026.1 and in Nova),
+    // other projects do not; only the admin changes them.
     let quota = json!({"project_id": "proj-a"});
     assert!(e.enforce("get_quota", &quota, &user("proj-a", MANAGER)));
-    assert!(!e.enforce("get_quota", &quota, &member));
+    assert!(e.enforce("get_quota", &quota, &member));
+    assert!(!e.enforce("get_quota", &quota, &user("proj-b", MEMBER)));
     assert!(!e.enforce("update_quota", &quota, &user("proj-a", MANAGER)));
     assert!(e.enforce("update_quota", &quota, &cloud_admin()));
 }
