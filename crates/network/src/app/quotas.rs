@@ -24,7 +24,15 @@ async fn used(conn: &mut db::Conn, project: &str, resource: &str) -> Result<i64>
         "security_group_rule" => {
             db::security_groups::count_rules_for_project(conn, project).await?
         }
-        _ => 0,
+        "router" => db::routers::count_for_project(conn, project).await?,
+        "floatingip" => db::floating_ips::count_for_project(conn, project).await?,
+        "subnetpool" => db::subnetpools::count_for_project(conn, project).await?,
+        "rbac_policy" => db::rbac::count_for_project(conn, project).await?,
+        other => {
+            return Err(NetworkError::invalid_input(format!(
+                "no usage is counted for quota resource {other}"
+            )))
+        }
     })
 }
 

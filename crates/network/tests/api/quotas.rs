@@ -32,6 +32,24 @@ api_test!(async fn quotas_limit_creates_and_show_usage(c) {
     assert_eq!(c.call(Method::DELETE, &format!("/quotas/{}", a.project_id), &admin, None).await.0, 204);
     let (_, v) = c.call(Method::GET, &format!("/quotas/{}", a.project_id), &a.token, None).await;
     assert_eq!(v["quota"]["network"], 100);
+    // Every resource is counted and limited: routers, floating IPs, subnet pools, RBAC.
+    let body = json!({"quota": {"router": 1, "floatingip": 1, "subnetpool": 1, "rbac_policy": 1}});
+    assert_eq!(c.call(Method::PUT, &format!("/quotas/{}", a.project_id), &admin, Some(body)).await.0, 200);
+    let (_, pubs) = c.call(Method::GET, "/networks?router%3Aexternal=True", &a.token, None).await;
+    let public = pubs["networks"][0]["id"].clone();
+    for (coll, key, body) in [
+        ("routers", "router", json!({"name": "r"})),
+        ("floatingips", "floatingip", json!({"floating_network_id": public})),
+        ("subnetpools", "subnetpool", json!({"prefixes": ["10.0.0.0/16"]})),
+    ] {
+        c.create(&a.token, coll, key, body.clone()).await;
+        let (s, v) = c.call(Method::POST, &format!("/{coll}"), &a.token, Some(json!({ key: body }))).await;
+        assert_eq!((s.as_u16(), C::kind(&v)), (409, "OverQuota"), "{coll}");
+    }
+    let (_, d) = c.call(Method::GET, &format!("/quotas/{}/details", a.project_id), &a.token, None).await;
+    for r in ["router", "floatingip", "subnetpool"] {
+        assert_eq!(d["quota"][r]["used"], 1, "{r}: {d}");
+    }
     // Another project's quota is not a member's to read.
     let b = c.tenant("member").await;
     assert_eq!(c.call(Method::GET, &format!("/quotas/{}", a.project_id), &b.token, None).await.0, 403);
