@@ -293,7 +293,13 @@ pub async fn update(
     let (p, n) = readable(svc, &auth, &id).await?;
     let t = target(&p, &n, &auth);
     authorize(svc, &auth, "update_port", &t)?;
-    authorize_attrs(svc, &auth, "update_port", &obj, &t, &[])?;
+    // Attribute rules see the port as the update would leave it (Neutron merges the body
+    // into the target), so `device_owner: network:dhcp` meets `update_port:device_owner`.
+    let mut after = t.clone();
+    for (k, v) in &obj {
+        after[k.as_str()] = v.clone();
+    }
+    authorize_attrs(svc, &auth, "update_port", &obj, &after, &[])?;
     let changes = PortChanges {
         name: input::string(&obj, "name", 255)?,
         description: input::string(&obj, "description", 255)?,

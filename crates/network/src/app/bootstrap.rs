@@ -19,16 +19,24 @@ impl NetworkService {
     /// Creates `public` (owned by `admin_project`) when the cloud has no network of that name
     /// that is external; returns its id either way.
     pub async fn ensure_public_network(&self, admin_project: &str) -> Result<String> {
-        {
+        let existing = {
             let mut conn = self.read().await?;
             let nets = db::networks::list(&mut conn, None).await?;
-            if let Some(n) = nets
-                .iter()
+            nets.iter()
                 .find(|n| n.name == PUBLIC_NETWORK && n.router_external)
-            {
-                return Ok(n.id.clone());
-            }
-        }
+                .map(|n| (n.id.clone(), n.subnets.is_empty()))
+        };
+        // A first start stopped between the two steps left the network without its subnet.
+        let net_id = match existing {
+            Some((id, false)) => return Ok(id),
+            Some((id, true)) => id,
+            None => self.create_public(admin_project).await?,
+        };
+        self.create_public_subnet(admin_project, &net_id).await?;
+        Ok(net_id)
+    }
+
+    async fn create_public(&self, admin_project: &str) -> Result<String> {
         let net = self
             .create_network_in(
                 admin_project.to_string(),
@@ -45,6 +53,10 @@ impl NetworkService {
                 },
             )
             .await?;
+        Ok(net.id)
+    }
+
+    async fn create_public_subnet(&self, admin_project: &str, net_id: &str) -> Result<()> {
         let parse = |s: &str| {
             s.parse::<std::net::IpAddr>()
                 .map_err(|_| NetworkError::invalid_input(format!("bad built-in address {s}")))
@@ -52,7 +64,7 @@ impl NetworkService {
         self.create_subnet_in(
             admin_project.to_string(),
             NewSubnet {
-                network_id: net.id.clone(),
+                network_id: net_id.to_string(),
                 name: "public-subnet".into(),
                 ip_version: 4,
                 cidr: Some(PUBLIC_CIDR.parse().map_err(|_| {
@@ -68,6 +80,6 @@ impl NetworkService {
             },
         )
         .await?;
-        Ok(net.id)
+        Ok(())
     }
 }

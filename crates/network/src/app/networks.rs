@@ -4,7 +4,7 @@
 use ferrostack_api::AuthContext;
 use ferrostack_store::now_micros;
 
-use super::{is_service_owner, listing_scope, new_id};
+use super::{listing_scope, new_id};
 use crate::db;
 use crate::error::{NetworkError, Result};
 use crate::model::{Network, NetworkType, RbacAction, Segment};
@@ -279,7 +279,7 @@ impl NetworkService {
                 };
                 if ports.iter().any(|p| {
                     p.project_id != n.project_id
-                        && !is_service_owner(&p.device_owner)
+                        && !p.project_id.is_empty()
                         && !own_entry(&p.project_id)
                 }) {
                     return Err(NetworkError::conflict(
@@ -288,16 +288,31 @@ impl NetworkService {
                     ));
                 }
             }
-            if v != n.shared {
-                if v {
-                    db::rbac::insert(&mut tx, &super::rbac::everyone(&n, now_micros())).await?;
-                } else {
-                    db::rbac::delete_entry(&mut tx, id, RbacAction::AccessAsShared, "*").await?;
-                }
+            let has_everyone = n
+                .rbac
+                .iter()
+                .any(|e| e.action == RbacAction::AccessAsShared && e.target_project == "*");
+            if v && !has_everyone {
+                db::rbac::insert(&mut tx, &super::rbac::everyone(&n, now_micros())).await?;
+            } else if !v && has_everyone {
+                db::rbac::delete_entry(&mut tx, id, RbacAction::AccessAsShared, "*").await?;
             }
             n.shared = v;
         }
         if let Some(v) = changes.router_external {
+            if !v && n.router_external {
+                let ports = db::ports::on_network(&mut tx, id).await?;
+                if ports.iter().any(|(_, owner)| {
+                    owner == crate::model::OWNER_ROUTER_GATEWAY
+                        || owner == crate::model::OWNER_FLOATING_IP
+                }) {
+                    return Err(NetworkError::conflict(
+                        "ExternalNetworkInUse",
+                        format!("External network {id} cannot be updated, because it is used by router gateways or floating IPs"),
+                    ));
+                }
+                n.is_default = false;
+            }
             n.router_external = v;
         }
         if let Some(v) = changes.is_default {

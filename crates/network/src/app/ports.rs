@@ -82,6 +82,27 @@ pub const VNIC_TYPES: [&str; 9] = [
     "remote-managed",
 ];
 
+/// Device owners only the service gives its own ports (router interfaces and gateways,
+/// floating IPs): which ports a router has is read from them, so the port API may not set
+/// them.
+pub fn check_owner_settable(device_owner: &str) -> Result<()> {
+    if [
+        OWNER_ROUTER_INTERFACE,
+        OWNER_ROUTER_GATEWAY,
+        OWNER_FLOATING_IP,
+    ]
+    .contains(&device_owner)
+    {
+        return Err(NetworkError::bad_request(
+            "BadRequest",
+            format!(
+                "Bad port request: device_owner {device_owner} is reserved for ports the networking service makes (router interfaces, gateways, floating IPs)."
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a MAC as Neutron does: six hex octets, unicast, not all zeros; lower-cased.
 pub fn parse_mac(s: &str) -> Option<String> {
     let parts: Vec<&str> = s.split(':').collect();
@@ -224,6 +245,7 @@ impl NetworkService {
         if !auth.is_admin && !net.usable_by(&project) {
             return Err(NetworkError::policy("create_port").into());
         }
+        check_owner_settable(&req.device_owner)?;
         let id = new_id();
         let mac = match &req.mac_address {
             Some(m) => {
@@ -376,6 +398,10 @@ impl NetworkService {
             p.device_id = v.clone();
         }
         if let Some(v) = &c.device_owner {
+            if *v != p.device_owner {
+                check_owner_settable(v)?;
+                check_owner_settable(&p.device_owner)?;
+            }
             p.device_owner = v.clone();
         }
         if let Some(v) = &c.dns_name {
@@ -448,6 +474,22 @@ impl NetworkService {
         if let Some(reqs) = &c.fixed_ips {
             db::ports::delete_ips(&mut tx, id).await?;
             p.fixed_ips = allocate(&mut tx, &net, &p, Some(reqs)).await?;
+            // A floating IP forwarding to an address the port gives up would forward to
+            // whoever gets it next.
+            for f in db::floating_ips::for_port(&mut tx, id).await? {
+                if let Some(fixed) = f.fixed_ip_address {
+                    if !p.fixed_ips.iter().any(|x| x.ip_address == fixed) {
+                        return Err(NetworkError::bad_request(
+                            "BadRequest",
+                            format!(
+                                "Bad port request: Cannot update the fixed IPs of port {id}: its address {fixed} has floating IP {} (disassociate it first).",
+                                f.id
+                            ),
+                        )
+                        .into());
+                    }
+                }
+            }
         }
         p.revision_number += 1;
         p.updated_at = now_micros();

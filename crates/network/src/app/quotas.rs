@@ -54,7 +54,9 @@ impl NetworkService {
                     .find(|(r, _)| *r == resource)
                     .map(|(_, l)| *l)
             })
-            .unwrap_or(-1);
+            .ok_or_else(|| {
+                NetworkError::invalid_input(format!("no quota is defined for resource {resource}"))
+            })?;
         if limit < 0 {
             return Ok(());
         }

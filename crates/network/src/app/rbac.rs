@@ -4,7 +4,7 @@
 use ferrostack_api::AuthContext;
 use ferrostack_store::now_micros;
 
-use super::{is_service_owner, new_id};
+use super::new_id;
 use crate::db;
 use crate::error::{NetworkError, Result};
 use crate::model::{Network, RbacAction, RbacPolicy};
@@ -37,6 +37,32 @@ pub(crate) fn everyone(n: &Network, now: i64) -> RbacPolicy {
         created_at: now,
         updated_at: now,
     }
+}
+
+/// Sets a network's `shared` flag to whether an access_as_shared '*' entry exists (after an
+/// entry was created, retargeted or deleted).
+async fn sync_shared_flag(tx: &mut db::Conn, network_id: &str) -> Result<()> {
+    let Some(net) = db::networks::get(tx, network_id).await? else {
+        return Ok(());
+    };
+    let everyone = net
+        .rbac
+        .iter()
+        .any(|e| e.action == RbacAction::AccessAsShared && e.target_project == "*");
+    if everyone != net.shared {
+        let now = now_micros();
+        db::networks::update(
+            tx,
+            &Network {
+                shared: everyone,
+                revision_number: net.revision_number + 1,
+                updated_at: now,
+                ..net
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 impl NetworkService {
@@ -87,18 +113,7 @@ impl NetworkService {
             return Err(e.into());
         }
         // Sharing with everyone is the network's `shared` flag.
-        if p.action == RbacAction::AccessAsShared && p.target_project == "*" && !net.shared {
-            db::networks::update(
-                &mut tx,
-                &Network {
-                    shared: true,
-                    revision_number: net.revision_number + 1,
-                    updated_at: now,
-                    ..net
-                },
-            )
-            .await?;
-        }
+        sync_shared_flag(&mut tx, &p.object_id).await?;
         tx.commit().await?;
         Ok(p)
     }
@@ -122,6 +137,7 @@ impl NetworkService {
             }
             return Err(e.into());
         }
+        sync_shared_flag(&mut tx, &p.object_id).await?;
         tx.commit().await?;
         Ok(p)
     }
@@ -133,21 +149,7 @@ impl NetworkService {
             .ok_or_else(|| rbac_not_found(id))?;
         self.check_not_in_use(&mut tx, &p, None).await?;
         db::rbac::delete(&mut tx, id).await?;
-        if p.action == RbacAction::AccessAsShared && p.target_project == "*" {
-            if let Some(net) = db::networks::get(&mut tx, &p.object_id).await? {
-                let now = now_micros();
-                db::networks::update(
-                    &mut tx,
-                    &Network {
-                        shared: false,
-                        revision_number: net.revision_number + 1,
-                        updated_at: now,
-                        ..net
-                    },
-                )
-                .await?;
-            }
-        }
+        sync_shared_flag(&mut tx, &p.object_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -185,7 +187,9 @@ impl NetworkService {
             )
             .await?
             .into_iter()
-            .filter(|port| !is_service_owner(&port.device_owner))
+            // Every project's port counts, its router interfaces too (only ports of no
+            // project, the service's own, do not).
+            .filter(|port| !port.project_id.is_empty())
             .any(|port| p.applies_to(&port.project_id) && !still_allowed(&port.project_id)),
             RbacAction::AccessAsExternal => {
                 let routers = db::routers::list(tx, None).await?;

@@ -270,6 +270,19 @@ impl NetworkService {
                     .await?
                     .filter(|n| Self::network_visible(n, auth))
                     .ok_or_else(|| NetworkError::subnet_not_found(&sid))?;
+                // A subnet of another project only when its network is shared with the
+                // router's project by name (a global share is not enough: the interface
+                // takes the gateway address of everyone on it), as Neutron decides.
+                let targeted = net.rbac.iter().any(|e| {
+                    e.action == crate::model::RbacAction::AccessAsShared
+                        && e.target_project == r.project_id
+                });
+                if !auth.is_admin && s.project_id != r.project_id && !targeted {
+                    return Err(bad_router(format!(
+                        "Cannot add interface to router because subnet {} is not owned by project making the request",
+                        s.id
+                    )));
+                }
                 let Some(gw) = s.gateway_ip else {
                     return Err(bad_router(
                         "Subnet for router interface must have a gateway IP",

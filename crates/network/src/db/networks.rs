@@ -108,6 +108,18 @@ pub async fn insert(conn: &mut Conn, n: &Network) -> DbResult<()> {
     Ok(())
 }
 
+/// Takes the network's row lock until the transaction ends (PostgreSQL; SQLite has one
+/// writer), so two subnets of one network are checked for overlap one after the other.
+pub async fn lock(conn: &mut Conn, id: &str) -> DbResult<()> {
+    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+        sqlx::query("SELECT id FROM networks WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 pub async fn get(conn: &mut Conn, id: &str) -> DbResult<Option<Network>> {
     let row = sqlx::query(&format!("SELECT {COLS} FROM networks WHERE id = $1"))
         .bind(id)

@@ -49,3 +49,25 @@ api_test!(async fn a_network_is_shared_with_one_project_and_not_others(c) {
     assert_eq!(l["rbac_policies"], json!([]));
     assert_eq!(c.call(Method::GET, &format!("/networks/{nid}"), &other.token, None).await.0, 404);
 });
+
+api_test!(async fn retargeting_the_everyone_entry_changes_the_shared_flag(c) {
+    let admin = c.admin_token().await;
+    let b = c.tenant("member").await;
+    let other = c.tenant("member").await;
+    let n = c.create(&admin, "networks", "network", json!({"name": "s", "shared": true})).await;
+    let nid = n["id"].as_str().unwrap();
+    let (_, l) = c.call(Method::GET, &format!("/rbac-policies?object_id={nid}"), &admin, None).await;
+    let pid = l["rbac_policies"][0]["id"].as_str().unwrap().to_string();
+    let (st, _) = c.call(Method::PUT, &format!("/rbac-policies/{pid}"), &admin, Some(json!({"rbac_policy": {"target_tenant": b.project_id}}))).await;
+    assert_eq!(st, 200);
+    let (_, v) = c.call(Method::GET, &format!("/networks/{nid}"), &admin, None).await;
+    assert_eq!(v["network"]["shared"], false, "no longer shared with everyone");
+    assert_eq!(c.call(Method::GET, &format!("/networks/{nid}"), &b.token, None).await.0, 200);
+    assert_eq!(c.call(Method::GET, &format!("/networks/{nid}"), &other.token, None).await.0, 404);
+    let (_, l) = c.call(Method::GET, "/networks", &other.token, None).await;
+    assert!(!C::ids(&l, "networks").contains(&nid.to_string()));
+    let (st, _) = c.call(Method::PUT, &format!("/rbac-policies/{pid}"), &admin, Some(json!({"rbac_policy": {"target_tenant": "*"}}))).await;
+    assert_eq!(st, 200);
+    let (_, l) = c.call(Method::GET, "/networks", &other.token, None).await;
+    assert!(C::ids(&l, "networks").contains(&nid.to_string()), "listed to everyone again");
+});

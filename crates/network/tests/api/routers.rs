@@ -156,3 +156,58 @@ api_test!(async fn subnets_take_their_cidrs_from_pools(c) {
     assert_eq!(c.call(Method::DELETE, &format!("/subnetpools/{fid}"), &a.token, None).await.0, 204);
     assert_eq!(c.call(Method::GET, &format!("/subnetpools/{fid}"), &a.token, None).await.0, 404);
 });
+
+api_test!(async fn router_ports_are_the_services_and_other_projects_subnets_stay_theirs(c) {
+    let a = c.tenant("member").await;
+    let b = c.tenant("member").await;
+    let admin = c.admin_token().await;
+    let public = public(c, &a.token).await;
+    // B's router may not take the gateway address of the public subnet, nor of a subnet of
+    // a network shared with everyone.
+    let rb = c.create(&b.token, "routers", "router", json!({"name": "rb"})).await;
+    let rbid = rb["id"].as_str().unwrap();
+    let (_, subs) = c.call(Method::GET, &format!("/subnets?network_id={public}"), &b.token, None).await;
+    let pub_subnet = subs["subnets"][0]["id"].clone();
+    let (st, v) = c.call(Method::PUT, &format!("/routers/{rbid}/add_router_interface"), &b.token, Some(json!({"subnet_id": pub_subnet}))).await;
+    assert_eq!(st, 400, "{v}");
+    let shared = c.create(&admin, "networks", "network", json!({"name": "shared", "shared": true})).await;
+    let ss = c.subnet(&admin, shared["id"].as_str().unwrap(), "10.70.0.0/24").await;
+    let (st, _) = c.call(Method::PUT, &format!("/routers/{rbid}/add_router_interface"), &b.token, Some(json!({"subnet_id": ss["id"]}))).await;
+    assert_eq!(st, 400);
+    // Nobody makes a router's port through the port API; B's router stays deletable.
+    let na = c.network(&a.token, "na").await;
+    c.subnet(&a.token, na["id"].as_str().unwrap(), "10.71.0.0/24").await;
+    let (st, _) = c.call(Method::POST, "/ports", &a.token, Some(json!({"port": {"network_id": na["id"],
+        "device_owner": "network:router_interface", "device_id": rbid}}))).await;
+    assert_eq!(st, 400);
+    let p = c.port(&a.token, na["id"].as_str().unwrap()).await;
+    let (st, _) = c.call(Method::PUT, &format!("/ports/{}", p["id"].as_str().unwrap()), &a.token,
+        Some(json!({"port": {"device_owner": "network:floatingip"}}))).await;
+    assert_eq!(st, 400);
+    assert_eq!(c.call(Method::DELETE, &format!("/routers/{rbid}"), &b.token, None).await.0, 204);
+    // A project on a shared network cannot turn its port into the network's DHCP port (which
+    // the owner's deletes would take with them): the rule sees the port as updated.
+    let bp = c.port(&b.token, shared["id"].as_str().unwrap()).await;
+    let (st, _) = c.call(Method::PUT, &format!("/ports/{}", bp["id"].as_str().unwrap()), &b.token,
+        Some(json!({"port": {"device_owner": "network:dhcp"}}))).await;
+    assert_eq!(st, 403);
+});
+
+api_test!(async fn a_floating_ip_keeps_its_address_and_an_external_network_in_use_stays_external(c) {
+    let a = c.tenant("member").await;
+    let admin = c.admin_token().await;
+    let public = public(c, &a.token).await;
+    let n = c.network(&a.token, "n").await;
+    let nid = n["id"].as_str().unwrap();
+    let s = c.subnet(&a.token, nid, "10.0.0.0/24").await;
+    let r = c.create(&a.token, "routers", "router", json!({"name": "r", "external_gateway_info": {"network_id": public}})).await;
+    c.call(Method::PUT, &format!("/routers/{}/add_router_interface", r["id"].as_str().unwrap()), &a.token, Some(json!({"subnet_id": s["id"]}))).await;
+    let vm = c.port(&a.token, nid).await;
+    let f = c.create(&a.token, "floatingips", "floatingip", json!({"floating_network_id": public, "port_id": vm["id"]})).await;
+    assert_eq!(f["fixed_ip_address"], vm["fixed_ips"][0]["ip_address"]);
+    let (st, v) = c.call(Method::PUT, &format!("/ports/{}", vm["id"].as_str().unwrap()), &a.token,
+        Some(json!({"port": {"fixed_ips": [{"subnet_id": s["id"], "ip_address": "10.0.0.77"}]}}))).await;
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = c.call(Method::PUT, &format!("/networks/{public}"), &admin, Some(json!({"network": {"router:external": false}}))).await;
+    assert_eq!((st.as_u16(), C::kind(&v)), (409, "ExternalNetworkInUse"));
+});
