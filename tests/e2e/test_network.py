@@ -36,10 +36,10 @@ def test_a_project_builds_its_network_and_reaches_public(cloud, admin_env):
 
     # The quota the client shows counts what the project made.
     quota = os_cli(env, "quota", "show", "--usage", project["id"])
-    by_name = {q["Resource"]: q for q in quota} if isinstance(quota, list) else None
-    if by_name is not None:
-        assert by_name["networks"]["In Use"] == 1
-        assert by_name["routers"]["In Use"] == 1
+    assert isinstance(quota, list), quota
+    by_name = {q["Resource"]: q for q in quota}
+    assert by_name["networks"]["In Use"] == 1
+    assert by_name["routers"]["In Use"] == 1
 
     # What is in use cannot go; taken apart in order, everything goes.
     cli_fails(env, "network", "delete", net, status=409)

@@ -44,9 +44,6 @@ pub async fn create(state: State, auth: Auth, body: Bytes) -> Result<Response> {
                 "description",
                 "project_id",
                 "tenant_id",
-                "dns_name",
-                "dns_domain",
-                "qos_policy_id",
             ],
         )?;
         let project = crate::app::owner_for(&auth, input::project(obj)?.as_deref())?;
@@ -127,15 +124,7 @@ pub async fn update(
 ) -> Result<Response> {
     let svc = &state.0;
     let obj = input::update_body(&body, "floatingip")?;
-    input::only(
-        &obj,
-        &[
-            "port_id",
-            "fixed_ip_address",
-            "description",
-            "qos_policy_id",
-        ],
-    )?;
+    input::only(&obj, &["port_id", "fixed_ip_address", "description"])?;
     let f = readable(svc, &auth, &id).await?;
     authorize(svc, &auth, "update_floatingip", &target(&f))?;
     let changes = FloatingIpChanges {

@@ -14,7 +14,7 @@ use crate::error::{NetworkError, Result};
 use crate::model::{Network, NetworkType};
 use crate::NetworkService;
 
-const CREATE_ATTRS: [&str; 15] = [
+const CREATE_ATTRS: [&str; 14] = [
     "name",
     "description",
     "admin_state_up",
@@ -29,7 +29,6 @@ const CREATE_ATTRS: [&str; 15] = [
     "availability_zone_hints",
     "project_id",
     "tenant_id",
-    "dns_domain",
 ];
 
 const UPDATE_ATTRS: [&str; 8] = [

@@ -15,7 +15,7 @@ use crate::ipam;
 use crate::model::{AddressPair, DhcpOpt, Network, Port};
 use crate::NetworkService;
 
-const CREATE_ATTRS: [&str; 20] = [
+const CREATE_ATTRS: [&str; 18] = [
     "name",
     "description",
     "network_id",
@@ -34,11 +34,9 @@ const CREATE_ATTRS: [&str; 20] = [
     "dns_name",
     "project_id",
     "tenant_id",
-    "qos_policy_id",
-    "propagate_uplink_status",
 ];
 
-const UPDATE_ATTRS: [&str; 16] = [
+const UPDATE_ATTRS: [&str; 15] = [
     "name",
     "description",
     "admin_state_up",
@@ -54,7 +52,6 @@ const UPDATE_ATTRS: [&str; 16] = [
     "binding:vnic_type",
     "binding:profile",
     "dns_name",
-    "qos_policy_id",
 ];
 
 /// The policy target of a port: its attributes and its network's owner and sharing.

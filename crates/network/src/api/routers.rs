@@ -32,15 +32,7 @@ fn gateway(obj: &Obj) -> Result<Option<Option<GatewayRequest>>> {
         Some(Value::Null) => Ok(Some(None)),
         Some(Value::Object(m)) if m.is_empty() => Ok(Some(None)),
         Some(Value::Object(m)) => {
-            input::only(
-                m,
-                &[
-                    "network_id",
-                    "enable_snat",
-                    "external_fixed_ips",
-                    "qos_policy_id",
-                ],
-            )?;
+            input::only(m, &["network_id", "enable_snat", "external_fixed_ips"])?;
             let network_id = input::string(m, "network_id", 255)?.ok_or_else(|| {
                 NetworkError::invalid_attr("external_gateway_info", "'network_id' is required")
             })?;
@@ -115,22 +107,12 @@ pub async fn create(state: State, auth: Auth, body: Bytes) -> Result<Response> {
                 "project_id",
                 "tenant_id",
                 "availability_zone_hints",
-                "distributed",
-                "ha",
-                "flavor_id",
             ],
         )?;
         let project = crate::app::owner_for(&auth, input::project(obj)?.as_deref())?;
         let t = json!({"project_id": project, "tenant_id": project});
         authorize(svc, &auth, "create_router", &t)?;
-        authorize_attrs(
-            svc,
-            &auth,
-            "create_router",
-            obj,
-            &t,
-            &[("distributed", json!(false)), ("ha", json!(false))],
-        )?;
+        authorize_attrs(svc, &auth, "create_router", obj, &t, &[])?;
         let req = NewRouter {
             project_id: Some(project),
             name: input::string(obj, "name", 255)?.unwrap_or_default(),
@@ -210,8 +192,6 @@ pub async fn update(
             "admin_state_up",
             "external_gateway_info",
             "routes",
-            "distributed",
-            "ha",
         ],
     )?;
     let r = readable(svc, &auth, &id).await?;

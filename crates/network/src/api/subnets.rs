@@ -18,7 +18,7 @@ use crate::ipam;
 use crate::model::{HostRoute, Ipv6Mode, Network, Pool, Subnet};
 use crate::NetworkService;
 
-const CREATE_ATTRS: [&str; 18] = [
+const CREATE_ATTRS: [&str; 17] = [
     "name",
     "description",
     "network_id",
@@ -36,10 +36,9 @@ const CREATE_ATTRS: [&str; 18] = [
     "subnetpool_id",
     "prefixlen",
     "use_default_subnetpool",
-    "service_types",
 ];
 
-const UPDATE_ATTRS: [&str; 8] = [
+const UPDATE_ATTRS: [&str; 7] = [
     "name",
     "description",
     "gateway_ip",
@@ -47,7 +46,6 @@ const UPDATE_ATTRS: [&str; 8] = [
     "dns_nameservers",
     "host_routes",
     "allocation_pools",
-    "service_types",
 ];
 
 /// The policy target of a subnet: its attributes and its network's owner and sharing.

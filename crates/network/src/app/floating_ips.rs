@@ -148,6 +148,18 @@ impl NetworkService {
             .await?
             .filter(|p| auth.is_admin || p.project_id == f.project_id)
             .ok_or_else(|| NetworkError::port_not_found(port_id))?;
+        if super::is_service_owner(&port.device_owner) {
+            return Err(NetworkError::bad_request(
+                "BadRequest",
+                format!("Bad floatingip request: Port {port_id} has owner {} and therefore cannot be assigned a floating IP.", port.device_owner),
+            ));
+        }
+        if fixed.is_some_and(|ip| !ip.is_ipv4()) {
+            return Err(NetworkError::bad_request(
+                "BadRequest",
+                "Bad floatingip request: Cannot process floating IP association with a fixed IP that is not an IPv4 address.",
+            ));
+        }
         let candidates: Vec<_> = port
             .fixed_ips
             .iter()

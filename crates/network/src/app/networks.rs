@@ -159,12 +159,29 @@ impl NetworkService {
         self.create_network_in(project, req).await
     }
 
-    /// Creates a network of `project` (the caller is already authorized).
+    /// Creates a network of `project` (the caller is already authorized). A segment picked
+    /// for it that another controller took first is picked again.
     pub(crate) async fn create_network_in(
         &self,
         project: String,
         req: NewNetwork,
     ) -> Result<Network> {
+        for _ in 0..5 {
+            match self.try_create_network(project.clone(), req.clone()).await {
+                Err(NetworkError::Neutron {
+                    kind: "SegmentInUse",
+                    ..
+                }) if req.segmentation_id.is_none() => continue,
+                other => return other,
+            }
+        }
+        Err(NetworkError::conflict(
+            "SegmentInUse",
+            "Unable to create the network: other requests kept taking its segment; retry.",
+        ))
+    }
+
+    async fn try_create_network(&self, project: String, req: NewNetwork) -> Result<Network> {
         let mut tx = self.write().await?;
         self.check_quota(&mut tx, &project, "network").await?;
         let segment = self.segment_for(&mut tx, &req).await?;

@@ -152,7 +152,7 @@ fn check_rule(r: &NewRule) -> Result<Option<String>> {
                         "For TCP/UDP protocols, port_range_min must be <= port_range_max",
                     ))
                 }
-                (None, Some(_)) => {
+                (None, Some(_)) | (Some(_), None) => {
                     return Err(NetworkError::bad_request(
                         "SecurityGroupInvalidPortRange",
                         "For TCP/UDP protocols, port_range_min must be <= port_range_max",

@@ -208,6 +208,11 @@ api_test!(async fn a_floating_ip_keeps_its_address_and_an_external_network_in_us
     let (st, v) = c.call(Method::PUT, &format!("/ports/{}", vm["id"].as_str().unwrap()), &a.token,
         Some(json!({"port": {"fixed_ips": [{"subnet_id": s["id"], "ip_address": "10.0.0.77"}]}}))).await;
     assert_eq!(st, 400, "{v}");
+    // Not onto the router's own interface, nor an IPv6 address.
+    let (_, ifs) = c.call(Method::GET, &format!("/ports?device_id={}", r["id"].as_str().unwrap()), &a.token, None).await;
+    let (st, _) = c.call(Method::POST, "/floatingips", &a.token,
+        Some(json!({"floatingip": {"floating_network_id": public, "port_id": ifs["ports"][0]["id"]}}))).await;
+    assert_eq!(st, 400);
     let (st, v) = c.call(Method::PUT, &format!("/networks/{public}"), &admin, Some(json!({"network": {"router:external": false}}))).await;
     assert_eq!((st.as_u16(), C::kind(&v)), (409, "ExternalNetworkInUse"));
 });

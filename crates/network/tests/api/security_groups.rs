@@ -76,6 +76,7 @@ api_test!(async fn rules_are_checked_as_neutron_checks_them(c) {
         ("tcp", json!(80), json!(79), "port_range_min must be <= port_range_max"),
         ("tcp", json!(80), json!(65536), "Invalid value for port 65536"),
         ("tcp", Value::Null, json!(6), "port_range_min must be <= port_range_max"),
+        ("tcp", json!(6), Value::Null, "port_range_min must be <= port_range_max"),
         ("icmp", json!(1), json!(256), "Invalid value for ICMP code"),
         ("icmp", json!(-1), json!(25), "Invalid value"),
         ("icmp", Value::Null, json!(6), "ICMP type (port-range-min) is missing"),
