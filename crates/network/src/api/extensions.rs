@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::error::{NetworkError, Result};
 
 /// (alias, name, description) of every implemented extension.
-pub const EXTENSIONS: [(&str, &str, &str); 32] = [
+pub const EXTENSIONS: [(&str, &str, &str); 30] = [
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
     ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
     ("default-subnetpools", "Default Subnetpools", "Provides ability to mark and use a subnetpool as the default."),
@@ -17,9 +17,7 @@ pub const EXTENSIONS: [(&str, &str, &str); 32] = [
     ("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"),
     ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
     ("extra_dhcp_opt", "Neutron Extra DHCP options", "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can be specified (e.g. tftp-server, server-ip-address, bootfile-name)"),
-    ("filter-validation", "Filter parameters validation", "Provides validation on filter parameters."),
     ("ip-substring-filtering", "IP address substring filtering", "Provides IP address substring filtering when listing ports"),
-    ("multi-provider", "Multi Provider Network", "Expose mapping of virtual networks to multiple physical networks"),
     ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
     ("net-mtu-writable", "Network MTU (writable)", "Provides a writable MTU attribute for a network resource."),
     ("network_availability_zone", "Network Availability Zone", "Availability zone support for network."),

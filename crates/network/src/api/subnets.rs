@@ -58,14 +58,12 @@ fn target(s: &Subnet, n: &Network, auth: &Auth) -> Value {
     t
 }
 
+/// A subnet as shown: with its network's `router:external` (the subnet-external-network
+/// extension).
 fn view(svc: &NetworkService, auth: &Auth, s: &Subnet, n: &Network) -> Value {
-    hide_attrs(
-        svc,
-        auth,
-        "get_subnet",
-        wire::subnet(s),
-        &target(s, n, auth),
-    )
+    let mut v = wire::subnet(s);
+    v["router:external"] = json!(n.router_external);
+    hide_attrs(svc, auth, "get_subnet", v, &target(s, n, auth))
 }
 
 fn ip(key: &str, v: &Value) -> Result<IpAddr> {
@@ -250,7 +248,7 @@ pub async fn list(state: State, auth: Auth, RawQuery(q): RawQuery) -> Result<Res
             let t = target(s, n, &auth);
             svc.policy
                 .enforce("get_subnet", &t, &creds)
-                .then(|| hide_attrs(svc, &auth, "get_subnet", wire::subnet(s), &t))
+                .then(|| view(svc, &auth, s, n))
         })
         .collect();
     Ok(axum::Json(lq.render(items, "subnets", &collection_url(svc, "subnets"))?).into_response())

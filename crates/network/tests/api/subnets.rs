@@ -14,6 +14,7 @@ api_test!(async fn a_subnet_gets_neutrons_defaults(c) {
     assert_eq!(s["enable_dhcp"], true);
     assert_eq!(s["ip_version"], 4);
     assert_eq!(s["dns_nameservers"], json!([]));
+    assert_eq!(s["router:external"], false, "subnet-external-network: {s}");
     let (_, v) = c.call(Method::GET, &format!("/networks/{id}"), &a.token, None).await;
     assert_eq!(v["network"]["subnets"], json!([s["id"]]));
     // The same CIDR on another network is fine (projects' networks overlap freely) ...
