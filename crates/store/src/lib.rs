@@ -315,6 +315,15 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     }
 }
 
+/// True when PostgreSQL gave up a transaction to break a deadlock or a serialization conflict
+/// (40P01, 40001): doing the whole transaction again is the cure.
+pub fn is_retryable_conflict(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => matches!(d.code().as_deref(), Some("40P01" | "40001")),
+        _ => false,
+    }
+}
+
 /// True when `e` is a foreign-key violation.
 pub fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
     match e {

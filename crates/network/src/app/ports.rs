@@ -145,7 +145,10 @@ impl From<NetworkError> for Attempt {
 
 impl From<ferrostack_store::sqlx::Error> for Attempt {
     fn from(e: ferrostack_store::sqlx::Error) -> Self {
-        if ferrostack_store::is_unique_violation(&e) {
+        // Another writer took the address or MAC first, or PostgreSQL broke a deadlock between
+        // bulk creates locking subnets in different orders: pick again.
+        if ferrostack_store::is_unique_violation(&e) || ferrostack_store::is_retryable_conflict(&e)
+        {
             Attempt::Raced
         } else {
             Attempt::Failed(e.into())
@@ -220,6 +223,17 @@ impl NetworkService {
         reqs: &[NewPort],
     ) -> std::result::Result<Vec<Port>, Attempt> {
         let mut tx = self.write().await?;
+        // Lock every subnet the creates may take addresses from, in one order (network id,
+        // then creation), so bulk creates naming networks in different orders queue instead of
+        // deadlocking (PostgreSQL; the later per-port locks are already held).
+        let mut nets: Vec<&str> = reqs.iter().map(|r| r.network_id.as_str()).collect();
+        nets.sort_unstable();
+        nets.dedup();
+        for n in nets {
+            for s in db::subnets::for_network(&mut tx, n).await? {
+                db::subnets::lock(&mut tx, &s.id).await?;
+            }
+        }
         let mut out = Vec::with_capacity(reqs.len());
         for req in reqs {
             let project = super::owner_for(auth, req.project_id.as_deref())?;

@@ -120,3 +120,23 @@ api_test!(async fn racing_creates_never_share_an_address(c) {
     }
     assert_eq!(seen.len(), 24);
 });
+
+api_test!(async fn crossing_bulk_creates_both_succeed(c) {
+    // Bulk creates that lock two networks' subnets in opposite orders (on PostgreSQL a
+    // deadlock, which is broken and retried) all succeed.
+    let a = c.tenant("member").await;
+    let n1 = c.network(&a.token, "n1").await;
+    let n2 = c.network(&a.token, "n2").await;
+    c.subnet(&a.token, n1["id"].as_str().unwrap(), "10.1.0.0/24").await;
+    c.subnet(&a.token, n2["id"].as_str().unwrap(), "10.2.0.0/24").await;
+    let calls = (0..12).map(|i| {
+        let (x, y) = if i % 2 == 0 { (&n1, &n2) } else { (&n2, &n1) };
+        let body = json!({"ports": [{"network_id": x["id"]}, {"network_id": y["id"]}]});
+        c.call(Method::POST, "/ports", &a.token, Some(body))
+    });
+    for (s, v) in futures::future::join_all(calls).await {
+        assert_eq!(s, 201, "{v}");
+    }
+    let (_, l) = c.call(Method::GET, "/ports", &a.token, None).await;
+    assert_eq!(l["ports"].as_array().unwrap().len(), 24);
+});
