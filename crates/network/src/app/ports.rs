@@ -231,7 +231,7 @@ impl NetworkService {
         nets.dedup();
         for n in nets {
             for s in db::subnets::for_network(&mut tx, n).await? {
-                db::subnets::lock(&mut tx, &s.id).await?;
+                db::lock_row(&mut tx, "subnets", &s.id).await?;
             }
         }
         let mut out = Vec::with_capacity(reqs.len());
@@ -684,7 +684,7 @@ async fn allocate(
 ) -> std::result::Result<Vec<FixedIp>, Attempt> {
     let subnets = db::subnets::for_network(tx, &net.id).await?;
     for s in &subnets {
-        db::subnets::lock(tx, &s.id).await?;
+        db::lock_row(tx, "subnets", &s.id).await?;
     }
     let router_port = port.device_owner.starts_with("network:router_");
     let mut out: Vec<FixedIp> = Vec::new();

@@ -16,24 +16,13 @@ pub struct Usage {
 }
 
 async fn used(conn: &mut db::Conn, project: &str, resource: &str) -> Result<i64> {
-    Ok(match resource {
-        "network" => db::networks::count_for_project(conn, project).await?,
-        "subnet" => db::subnets::count_for_project(conn, project).await?,
-        "port" => db::ports::count_for_project(conn, project).await?,
-        "security_group" => db::security_groups::count_for_project(conn, project).await?,
-        "security_group_rule" => {
-            db::security_groups::count_rules_for_project(conn, project).await?
-        }
-        "router" => db::routers::count_for_project(conn, project).await?,
-        "floatingip" => db::floating_ips::count_for_project(conn, project).await?,
-        "subnetpool" => db::subnetpools::count_for_project(conn, project).await?,
-        "rbac_policy" => db::rbac::count_for_project(conn, project).await?,
-        other => {
-            return Err(NetworkError::invalid_input(format!(
-                "no usage is counted for quota resource {other}"
-            )))
-        }
-    })
+    db::quotas::used(conn, project, resource)
+        .await?
+        .ok_or_else(|| {
+            NetworkError::invalid_input(format!(
+                "no usage is counted for quota resource {resource}"
+            ))
+        })
 }
 
 impl NetworkService {

@@ -254,7 +254,7 @@ impl NetworkService {
                     )
                 })?,
         };
-        db::subnetpools::lock(tx, &pool.id).await?;
+        db::lock_row(tx, "subnetpools", &pool.id).await?;
         let used: Vec<IpNet> = db::subnetpools::subnet_cidrs(tx, &pool.id)
             .await?
             .iter()

@@ -212,7 +212,7 @@ impl NetworkService {
             check_gateway(&cidr, gw, &pools)?;
         }
 
-        db::networks::lock(&mut tx, &req.network_id).await?;
+        db::lock_row(&mut tx, "networks", &req.network_id).await?;
         let net = db::networks::get(&mut tx, &req.network_id)
             .await?
             .ok_or_else(|| NetworkError::network_not_found(&req.network_id))?;

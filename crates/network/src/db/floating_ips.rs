@@ -38,11 +38,7 @@ fn from_row(r: &AnyRow) -> DbResult<FloatingIp> {
 
 async fn with_tags(conn: &mut Conn, rows: Vec<AnyRow>) -> DbResult<Vec<FloatingIp>> {
     let mut v = rows.iter().map(from_row).collect::<DbResult<Vec<_>>>()?;
-    let ids: Vec<&str> = v.iter().map(|f| f.id.as_str()).collect();
-    let mut t = tags::for_ids(conn, &ids).await?;
-    for f in &mut v {
-        f.tags = t.remove(&f.id).unwrap_or_default();
-    }
+    tags::fill(conn, &mut v).await?;
     Ok(v)
 }
 
@@ -144,12 +140,4 @@ pub async fn delete(conn: &mut Conn, id: &str) -> DbResult<()> {
         .execute(&mut *conn)
         .await?;
     tags::remove_all(conn, id).await
-}
-
-pub async fn count_for_project(conn: &mut Conn, project: &str) -> DbResult<i64> {
-    sqlx::query("SELECT COUNT(*) AS n FROM floating_ips WHERE project_id = $1")
-        .bind(project)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("n")
 }

@@ -42,3 +42,17 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Takes a row's lock until the transaction ends (PostgreSQL; SQLite has one writer anyway),
+/// so writers that read-then-write around that row queue instead of racing: address picks on
+/// a subnet, block picks in a subnet pool, overlap checks of a network's subnets. `table` is
+/// one of this crate's table names.
+pub(crate) async fn lock_row(conn: &mut Conn, table: &'static str, id: &str) -> DbResult<()> {
+    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+        sqlx::query(&format!("SELECT id FROM {table} WHERE id = $1 FOR UPDATE"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}

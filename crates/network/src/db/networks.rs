@@ -64,8 +64,7 @@ async fn complete(conn: &mut Conn, nets: &mut [Network]) -> DbResult<()> {
             .or_default()
             .push(r.try_get("id")?);
     }
-    let ids: Vec<&str> = nets.iter().map(|n| n.id.as_str()).collect();
-    let mut tag_map = tags::for_ids(conn, &ids).await?;
+    tags::fill(conn, nets).await?;
     let one = (nets.len() == 1).then(|| nets[0].id.clone());
     let mut rbac: std::collections::HashMap<String, Vec<crate::model::RbacPolicy>> =
         Default::default();
@@ -74,7 +73,6 @@ async fn complete(conn: &mut Conn, nets: &mut [Network]) -> DbResult<()> {
     }
     for n in nets.iter_mut() {
         n.subnets = by.remove(&n.id).unwrap_or_default();
-        n.tags = tag_map.remove(&n.id).unwrap_or_default();
         n.rbac = rbac.remove(&n.id).unwrap_or_default();
     }
     Ok(())
@@ -105,18 +103,6 @@ pub async fn insert(conn: &mut Conn, n: &Network) -> DbResult<()> {
     .bind(n.updated_at)
     .execute(&mut *conn)
     .await?;
-    Ok(())
-}
-
-/// Takes the network's row lock until the transaction ends (PostgreSQL; SQLite has one
-/// writer), so two subnets of one network are checked for overlap one after the other.
-pub async fn lock(conn: &mut Conn, id: &str) -> DbResult<()> {
-    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
-        sqlx::query("SELECT id FROM networks WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    }
     Ok(())
 }
 
@@ -207,13 +193,4 @@ pub async fn used_segments(conn: &mut Conn, network_type: NetworkType) -> DbResu
         .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(|r| r.try_get("segmentation_id")).collect()
-}
-
-/// How many networks a project has (for its quota).
-pub async fn count_for_project(conn: &mut Conn, project: &str) -> DbResult<i64> {
-    sqlx::query("SELECT COUNT(*) AS n FROM networks WHERE project_id = $1")
-        .bind(project)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("n")
 }

@@ -87,7 +87,7 @@ async fn complete(conn: &mut Conn, ports: &mut [Port]) -> DbResult<()> {
             .or_default()
             .push(r.try_get("security_group_id")?);
     }
-    let mut t = tags::for_ids(conn, &ids).await?;
+    tags::fill(conn, ports).await?;
     for p in ports.iter_mut() {
         let mut f = ips.remove(&p.id).unwrap_or_default();
         f.sort_by_key(|a| a.ip_address);
@@ -95,7 +95,6 @@ async fn complete(conn: &mut Conn, ports: &mut [Port]) -> DbResult<()> {
         let mut g = sgs.remove(&p.id).unwrap_or_default();
         g.sort();
         p.security_groups = g;
-        p.tags = t.remove(&p.id).unwrap_or_default();
     }
     Ok(())
 }
@@ -323,14 +322,6 @@ pub async fn on_network(conn: &mut Conn, network_id: &str) -> DbResult<Vec<(Stri
     rows.iter()
         .map(|r| Ok((r.try_get("id")?, r.try_get("device_owner")?)))
         .collect()
-}
-
-pub async fn count_for_project(conn: &mut Conn, project: &str) -> DbResult<i64> {
-    sqlx::query("SELECT COUNT(*) AS n FROM ports WHERE project_id = $1")
-        .bind(project)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("n")
 }
 
 /// Whether any port uses the security group.

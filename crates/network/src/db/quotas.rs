@@ -6,6 +6,34 @@ use ferrostack_store::sqlx::{self, Row};
 
 use super::{Conn, DbResult};
 
+/// The table each quota resource is counted in (rows with the project's `project_id`).
+const COUNTED_IN: [(&str, &str); 9] = [
+    ("network", "networks"),
+    ("subnet", "subnets"),
+    ("port", "ports"),
+    ("router", "routers"),
+    ("floatingip", "floating_ips"),
+    ("security_group", "security_groups"),
+    ("security_group_rule", "security_group_rules"),
+    ("subnetpool", "subnetpools"),
+    ("rbac_policy", "network_rbacs"),
+];
+
+/// What a project has of a quota resource; `None` for a resource no table counts.
+pub async fn used(conn: &mut Conn, project: &str, resource: &str) -> DbResult<Option<i64>> {
+    let Some((_, table)) = COUNTED_IN.iter().find(|(r, _)| *r == resource) else {
+        return Ok(None);
+    };
+    let n = sqlx::query(&format!(
+        "SELECT COUNT(*) AS n FROM {table} WHERE project_id = $1"
+    ))
+    .bind(project)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("n")?;
+    Ok(Some(n))
+}
+
 pub async fn for_project(conn: &mut Conn, project: &str) -> DbResult<HashMap<String, i64>> {
     let rows =
         sqlx::query("SELECT resource, quota_limit FROM network_quotas WHERE project_id = $1")

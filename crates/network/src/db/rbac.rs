@@ -115,11 +115,3 @@ pub async fn delete_for(conn: &mut Conn, object_id: &str) -> DbResult<()> {
         .await?;
     Ok(())
 }
-
-pub async fn count_for_project(conn: &mut Conn, project: &str) -> DbResult<i64> {
-    sqlx::query("SELECT COUNT(*) AS n FROM network_rbacs WHERE project_id = $1")
-        .bind(project)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("n")
-}

@@ -40,15 +40,13 @@ async fn complete(conn: &mut Conn, routers: &mut [Router]) -> DbResult<()> {
         },
     )
     .await?;
-    let ids: Vec<&str> = routers.iter().map(|r| r.id.as_str()).collect();
-    let mut t = tags::for_ids(conn, &ids).await?;
+    tags::fill(conn, routers).await?;
     for r in routers.iter_mut() {
         r.gw_ips = gw_ports
             .iter()
             .filter(|p| p.device_id == r.id)
             .flat_map(|p| p.fixed_ips.clone())
             .collect();
-        r.tags = t.remove(&r.id).unwrap_or_default();
     }
     Ok(())
 }
@@ -137,12 +135,4 @@ pub async fn delete(conn: &mut Conn, id: &str) -> DbResult<()> {
         .execute(&mut *conn)
         .await?;
     tags::remove_all(conn, id).await
-}
-
-pub async fn count_for_project(conn: &mut Conn, project: &str) -> DbResult<i64> {
-    sqlx::query("SELECT COUNT(*) AS n FROM routers WHERE project_id = $1")
-        .bind(project)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("n")
 }

@@ -126,11 +126,9 @@ async fn complete(conn: &mut Conn, groups: &mut [SecurityGroup]) -> DbResult<()>
     for r in rules {
         by.entry(r.security_group_id.clone()).or_default().push(r);
     }
-    let ids: Vec<&str> = groups.iter().map(|g| g.id.as_str()).collect();
-    let mut t = tags::for_ids(conn, &ids).await?;
+    tags::fill(conn, groups).await?;
     for g in groups.iter_mut() {
         g.rules = by.remove(&g.id).unwrap_or_default();
-        g.tags = t.remove(&g.id).unwrap_or_default();
     }
     Ok(())
 }
@@ -301,20 +299,4 @@ pub async fn referenced_by_rules(conn: &mut Conn, group_id: &str) -> DbResult<bo
     .fetch_optional(&mut *conn)
     .await?;
     Ok(row.is_some())
-}
-
-pub async fn count_for_project(conn: &mut Conn, project: &str) -> DbResult<i64> {
-    sqlx::query("SELECT COUNT(*) AS n FROM security_groups WHERE project_id = $1")
-        .bind(project)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("n")
-}
-
-pub async fn count_rules_for_project(conn: &mut Conn, project: &str) -> DbResult<i64> {
-    sqlx::query("SELECT COUNT(*) AS n FROM security_group_rules WHERE project_id = $1")
-        .bind(project)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("n")
 }

@@ -36,11 +36,7 @@ fn from_row(r: &AnyRow) -> DbResult<SubnetPool> {
 
 async fn with_tags(conn: &mut Conn, rows: Vec<AnyRow>) -> DbResult<Vec<SubnetPool>> {
     let mut v = rows.iter().map(from_row).collect::<DbResult<Vec<_>>>()?;
-    let ids: Vec<&str> = v.iter().map(|f| f.id.as_str()).collect();
-    let mut t = tags::for_ids(conn, &ids).await?;
-    for f in &mut v {
-        f.tags = t.remove(&f.id).unwrap_or_default();
-    }
+    tags::fill(conn, &mut v).await?;
     Ok(v)
 }
 
@@ -65,18 +61,6 @@ pub async fn insert(conn: &mut Conn, p: &SubnetPool) -> DbResult<()> {
     .bind(p.updated_at)
     .execute(&mut *conn)
     .await?;
-    Ok(())
-}
-
-/// Takes the pool's row lock until the transaction ends (PostgreSQL), so two subnets never
-/// take the same block.
-pub async fn lock(conn: &mut Conn, id: &str) -> DbResult<()> {
-    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
-        sqlx::query("SELECT id FROM subnetpools WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    }
     Ok(())
 }
 
@@ -145,12 +129,4 @@ pub async fn subnet_cidrs(conn: &mut Conn, id: &str) -> DbResult<Vec<String>> {
         .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(|r| r.try_get("cidr")).collect()
-}
-
-pub async fn count_for_project(conn: &mut Conn, project: &str) -> DbResult<i64> {
-    sqlx::query("SELECT COUNT(*) AS n FROM subnetpools WHERE project_id = $1")
-        .bind(project)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("n")
 }

@@ -48,11 +48,7 @@ fn from_row(r: &AnyRow) -> DbResult<Subnet> {
 
 async fn with_tags(conn: &mut Conn, rows: Vec<AnyRow>) -> DbResult<Vec<Subnet>> {
     let mut subnets = rows.iter().map(from_row).collect::<DbResult<Vec<_>>>()?;
-    let ids: Vec<&str> = subnets.iter().map(|s| s.id.as_str()).collect();
-    let mut t = tags::for_ids(conn, &ids).await?;
-    for s in &mut subnets {
-        s.tags = t.remove(&s.id).unwrap_or_default();
-    }
+    tags::fill(conn, &mut subnets).await?;
     Ok(subnets)
 }
 
@@ -81,18 +77,6 @@ pub async fn insert(conn: &mut Conn, s: &Subnet) -> DbResult<()> {
     .bind(s.updated_at)
     .execute(&mut *conn)
     .await?;
-    Ok(())
-}
-
-/// Takes the subnet's row lock until the transaction ends (PostgreSQL; SQLite has one writer
-/// anyway), so address picks on one subnet queue instead of racing for the same address.
-pub async fn lock(conn: &mut Conn, id: &str) -> DbResult<()> {
-    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
-        sqlx::query("SELECT id FROM subnets WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    }
     Ok(())
 }
 
@@ -168,12 +152,4 @@ pub async fn delete(conn: &mut Conn, id: &str) -> DbResult<()> {
         .execute(&mut *conn)
         .await?;
     tags::remove_all(conn, id).await
-}
-
-pub async fn count_for_project(conn: &mut Conn, project: &str) -> DbResult<i64> {
-    sqlx::query("SELECT COUNT(*) AS n FROM subnets WHERE project_id = $1")
-        .bind(project)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("n")
 }

@@ -34,6 +34,46 @@ pub async fn for_ids(conn: &mut Conn, ids: &[&str]) -> DbResult<HashMap<String, 
     Ok(by)
 }
 
+/// A resource that carries tags (filled when read).
+pub trait Tagged {
+    fn id(&self) -> &str;
+    fn tags_mut(&mut self) -> &mut Vec<String>;
+}
+
+macro_rules! tagged {
+    ($($t:ty),*) => {$(
+        impl Tagged for $t {
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn tags_mut(&mut self) -> &mut Vec<String> {
+                &mut self.tags
+            }
+        }
+    )*};
+}
+
+tagged!(
+    crate::model::Network,
+    crate::model::Subnet,
+    crate::model::Port,
+    crate::model::SecurityGroup,
+    crate::model::Router,
+    crate::model::FloatingIp,
+    crate::model::SubnetPool
+);
+
+/// Fills the tags of every item.
+pub async fn fill<T: Tagged>(conn: &mut Conn, items: &mut [T]) -> DbResult<()> {
+    let ids: Vec<&str> = items.iter().map(Tagged::id).collect();
+    let mut by = for_ids(conn, &ids).await?;
+    for i in items.iter_mut() {
+        let tags = by.remove(i.id()).unwrap_or_default();
+        *i.tags_mut() = tags;
+    }
+    Ok(())
+}
+
 pub async fn replace(conn: &mut Conn, id: &str, tags: &[String]) -> DbResult<()> {
     sqlx::query("DELETE FROM network_tags WHERE resource_id = $1")
         .bind(id)
