@@ -10,6 +10,7 @@ mod guest;
 mod host;
 mod image;
 mod moves;
+mod network;
 mod query;
 
 pub use console::{ConsoleIo, ConsoleKind, CONSOLE_UPGRADE};
@@ -22,4 +23,8 @@ pub use guest::{
 pub use host::HostInfo;
 pub use image::ImageInfo;
 pub use moves::{Arrival, Departure, MoveProgress, Outgoing};
+pub use network::{
+    AddressPair, Direction, EtherType, FilterRule, GroupMembers, HostNetworking, HostPort,
+    NetSegment, NetworkingReport, Remote, SecurityGroupRules, SegmentKind, Vtep, VxlanPeer,
+};
 pub use query::{Answer, Ask, Query};

@@ -1,0 +1,163 @@
+//! Networking on a host: the networks its guests' ports need, the ports themselves, and the
+//! security groups that filter them. The agent builds this with its host's data plane
+//! (`ferrostack-netplane`: a bridge per network, VXLAN to the other hosts, an nftables ruleset)
+//! and reports which ports it wired.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// Everything about networking the controller wants of one host. Empty: the host has no
+/// network state at all (the agent removes what it made).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostNetworking {
+    /// The networks the host needs a bridge for (one of its ports is on them).
+    #[serde(default)]
+    pub networks: Vec<NetSegment>,
+    /// The guest ports bound to this host.
+    #[serde(default)]
+    pub ports: Vec<HostPort>,
+    /// The security groups those ports are in, with their rules.
+    #[serde(default)]
+    pub security_groups: Vec<SecurityGroupRules>,
+    /// The addresses of the groups those rules name as their remote group (the member ports'
+    /// fixed IPs and allowed address pairs, on every host).
+    #[serde(default)]
+    pub remote_groups: Vec<GroupMembers>,
+}
+
+impl HostNetworking {
+    pub fn is_empty(&self) -> bool {
+        self.networks.is_empty() && self.ports.is_empty()
+    }
+}
+
+/// A network as a host carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetSegment {
+    pub id: String,
+    pub mtu: u32,
+    pub kind: SegmentKind,
+}
+
+/// How a network's frames leave the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum SegmentKind {
+    /// Untagged on the host's interface for `physical_network`.
+    Flat { physical_network: String },
+    /// 802.1q on the host's interface for `physical_network`.
+    Vlan { physical_network: String, vlan: u16 },
+    /// VXLAN with unicast forwarding entries to each peer host (no multicast): every remote
+    /// port's MAC points at its host, and broadcasts go to every peer.
+    Vxlan { vni: u32, peers: Vec<VxlanPeer> },
+}
+
+/// A host's VXLAN endpoint: the address and UDP port its tunnels arrive at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Vtep {
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+/// Another host on a VXLAN network and the MACs of its ports there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VxlanPeer {
+    pub vtep: Vtep,
+    pub macs: Vec<String>,
+}
+
+/// A guest's port on this host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostPort {
+    pub id: String,
+    pub network_id: String,
+    pub mac: String,
+    /// Its fixed IPs.
+    pub ips: Vec<IpAddr>,
+    /// What else it may send from (`allowed_address_pairs`; a CIDR or one address).
+    #[serde(default)]
+    pub address_pairs: Vec<AddressPair>,
+    /// False: no anti-spoofing and no security groups (all traffic passes).
+    pub port_security: bool,
+    /// Its security groups' ids.
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// False: the port is administratively down (its tap stays off its bridge).
+    #[serde(default = "yes")]
+    pub admin_state_up: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressPair {
+    pub mac: String,
+    pub ip: IpNet,
+}
+
+/// A security group's rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityGroupRules {
+    pub id: String,
+    pub rules: Vec<FilterRule>,
+}
+
+/// One security group rule: what it admits, seen from the port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilterRule {
+    /// The rule's id (named in the ruleset's comments).
+    pub id: String,
+    pub direction: Direction,
+    pub ethertype: EtherType,
+    /// The IP protocol number; none: any.
+    pub protocol: Option<u8>,
+    /// TCP/UDP/SCTP: the destination port range; ICMP: `min` is the type and `max` the code.
+    pub port_min: Option<u16>,
+    pub port_max: Option<u16>,
+    pub remote: Remote,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EtherType {
+    IPv4,
+    IPv6,
+}
+
+/// Whom a rule admits: anyone, a prefix, or the members of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum Remote {
+    Any,
+    Prefix(IpNet),
+    Group(String),
+}
+
+/// The addresses of a security group's members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMembers {
+    pub id: String,
+    pub addresses: Vec<IpNet>,
+}
+
+/// What the agent did with the networking it was given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkingReport {
+    /// The ports now wired on the host: their tap is on its bridge and the ruleset that filters
+    /// it is loaded.
+    #[serde(default)]
+    pub wired: Vec<String>,
+    /// Why the data plane could not be converged, if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

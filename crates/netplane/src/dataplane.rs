@@ -1,0 +1,422 @@
+//! Converging one host's data plane to what the controller wants: its namespace, a bridge per
+//! network (with its VXLAN device and forwarding entries, or its uplink), guest taps on their
+//! bridges, and the nftables ruleset. It reads what exists and changes only what differs, so
+//! an agent that restarts never interrupts traffic: bridges, taps and conntrack entries stay,
+//! and the ruleset it loads again is the same one.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use ferrostack_agent_api::{HostNetworking, NetSegment, NetworkingReport, SegmentKind, Vtep};
+
+use crate::host::{Fdb, Link, NetHost, VethEnd};
+use crate::{names, nft, NetplaneError, Result};
+
+/// How a physical network (flat networks on it) reaches the outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Uplink {
+    /// A bridge in another namespace, joined by a veth pair per network: the all-in-one's
+    /// stand-in for the world outside (so nothing leaves the machine).
+    Bridge { netns: String, bridge: String },
+}
+
+/// What a host's data plane needs to know of its host.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// The cloud's prefix of host-level names.
+    pub prefix: String,
+    pub host: String,
+    /// Where this host's VXLAN tunnels end.
+    pub vtep: Vtep,
+    pub physnets: BTreeMap<String, Uplink>,
+}
+
+impl HostConfig {
+    pub fn netns(&self) -> String {
+        names::dataplane_netns(&self.prefix, &self.host)
+    }
+
+    /// The outside end of a network's uplink veth (unique per cloud, host and network, since
+    /// the outside namespace is shared).
+    pub fn uplink_peer(&self, network_id: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let h = Sha256::digest(format!("{}/{}/{network_id}", self.prefix, self.host));
+        format!(
+            "ex{}",
+            h.iter()
+                .take(6)
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        )
+    }
+}
+
+/// What the data plane remembers between passes; rebuilt from the kernel after a restart.
+#[derive(Debug, Default)]
+struct Memory {
+    /// Bridge -> conntrack zone (None until read back from the loaded ruleset).
+    zones: Option<BTreeMap<String, u16>>,
+    /// The ruleset last loaded.
+    loaded: Option<String>,
+}
+
+pub struct Dataplane {
+    host: Arc<dyn NetHost>,
+    config: HostConfig,
+    memory: tokio::sync::Mutex<Memory>,
+}
+
+impl Dataplane {
+    pub fn new(host: Arc<dyn NetHost>, config: HostConfig) -> Dataplane {
+        Dataplane {
+            host,
+            config,
+            memory: Default::default(),
+        }
+    }
+
+    pub fn config(&self) -> &HostConfig {
+        &self.config
+    }
+
+    /// Converges the host to `want` and says which ports are wired. Steps that fail are
+    /// reported and the rest still converges (one network's trouble does not unwire others).
+    pub async fn converge(&self, want: &HostNetworking) -> NetworkingReport {
+        let mut memory = self.memory.lock().await;
+        match self.converge_locked(want, &mut memory).await {
+            Ok(report) => report,
+            Err(e) => NetworkingReport {
+                wired: Vec::new(),
+                error: Some(e.to_string()),
+            },
+        }
+    }
+
+    async fn converge_locked(
+        &self,
+        want: &HostNetworking,
+        memory: &mut Memory,
+    ) -> Result<NetworkingReport> {
+        let ns = self.config.netns();
+        let exists = self.host.namespaces().await?.contains(&ns);
+        if want.is_empty() {
+            if exists {
+                self.remove_uplinks(&ns, &BTreeSet::new()).await;
+                self.host.delete_namespace(&ns).await?;
+                tracing::info!(netns = %ns, "data plane removed: no network left on this host");
+            }
+            *memory = Memory::default();
+            return Ok(NetworkingReport::default());
+        }
+        if !exists {
+            self.host.add_namespace(&ns).await?;
+            memory.zones = Some(BTreeMap::new());
+            memory.loaded = None;
+        }
+        let mut errors = Vec::new();
+        let links: HashMap<String, Link> = self
+            .host
+            .links(Some(&ns))
+            .await?
+            .into_iter()
+            .map(|l| (l.name.clone(), l))
+            .collect();
+
+        // Networks first: their bridges must exist before taps join them.
+        let mut ready = BTreeSet::new();
+        for net in &want.networks {
+            match self.network(&ns, net, &links).await {
+                Ok(()) => {
+                    ready.insert(net.id.as_str());
+                }
+                Err(e) => errors.push(format!("network {}: {e}", net.id)),
+            }
+        }
+
+        // The ruleset before the taps: a tap is never on a bridge without its rules (and one
+        // the ruleset does not name is dropped anyway).
+        let zones = self.zones(&ns, want, memory).await?;
+        let ruleset = nft::compile(want, &zones)?;
+        if memory.loaded.as_deref() != Some(ruleset.as_str()) {
+            self.host.load_ruleset(&ns, &ruleset).await?;
+            memory.loaded = Some(ruleset);
+        }
+        memory.zones = Some(
+            zones
+                .iter()
+                .map(|(net, z)| (names::bridge(net), *z))
+                .collect(),
+        );
+
+        let mtus: HashMap<&str, u32> = want
+            .networks
+            .iter()
+            .map(|n| (n.id.as_str(), n.mtu))
+            .collect();
+        let root: HashMap<String, Link> = self
+            .host
+            .links(None)
+            .await?
+            .into_iter()
+            .filter(|l| l.name.starts_with(names::TAP_PREFIX))
+            .map(|l| (l.name.clone(), l))
+            .collect();
+        let mut wired = Vec::new();
+        let mut taps = BTreeSet::new();
+        for port in &want.ports {
+            let tap = names::tap(&port.id);
+            taps.insert(tap.clone());
+            if !ready.contains(port.network_id.as_str()) {
+                continue;
+            }
+            let here = links.get(&tap);
+            if here.is_none() && !root.contains_key(&tap) {
+                // Its guest is not running (yet): wired once its QEMU made the tap.
+                continue;
+            }
+            let bridge = names::bridge(&port.network_id);
+            let master = port.admin_state_up.then_some(bridge.as_str());
+            let mtu = mtus.get(port.network_id.as_str()).copied().unwrap_or(1500);
+            let step = async {
+                if here.is_none() {
+                    self.host.move_link(&tap, &ns).await?;
+                }
+                let settled =
+                    here.is_some_and(|l| l.up && l.master.as_deref() == master && l.mtu == mtu);
+                if !settled {
+                    self.host.set_link(&ns, &tap, master, mtu).await?;
+                }
+                Ok::<_, NetplaneError>(())
+            };
+            match step.await {
+                Ok(()) => {
+                    if port.admin_state_up {
+                        wired.push(port.id.clone());
+                    }
+                }
+                Err(e) => errors.push(format!("port {}: {e}", port.id)),
+            }
+        }
+
+        // What the cloud no longer wants: taps of ports gone leave their bridge (their QEMU
+        // owns them), then bridges, VXLAN devices and uplinks of networks gone are deleted.
+        for l in links.values() {
+            if l.name.starts_with(names::TAP_PREFIX)
+                && !taps.contains(&l.name)
+                && l.master.is_some()
+            {
+                if let Err(e) = self.host.set_link(&ns, &l.name, None, l.mtu).await {
+                    errors.push(format!("detaching {}: {e}", l.name));
+                }
+            }
+        }
+        let keep: BTreeSet<String> = want
+            .networks
+            .iter()
+            .flat_map(|n| {
+                [
+                    names::bridge(&n.id),
+                    names::vxlan(&n.id),
+                    names::uplink(&n.id),
+                ]
+            })
+            .collect();
+        for l in links.values() {
+            let ours = ["br", "vx", "up"].iter().any(|p| l.name.starts_with(p));
+            if ours
+                && !l.name.starts_with(names::TAP_PREFIX)
+                && !keep.contains(&l.name)
+                && l.kind != "tun"
+            {
+                if let Err(e) = self.host.delete_link(&ns, &l.name).await {
+                    errors.push(format!("deleting {}: {e}", l.name));
+                }
+            }
+        }
+        let flat: BTreeSet<String> = want
+            .networks
+            .iter()
+            .filter(|n| matches!(n.kind, SegmentKind::Flat { .. }))
+            .map(|n| n.id.clone())
+            .collect();
+        self.remove_uplinks(&ns, &flat).await;
+        wired.sort();
+        Ok(NetworkingReport {
+            wired,
+            error: (!errors.is_empty()).then(|| errors.join("; ")),
+        })
+    }
+
+    /// The zones of `want`'s networks: kept from before (read back from the loaded ruleset
+    /// after a restart), new ones the lowest free.
+    async fn zones(
+        &self,
+        ns: &str,
+        want: &HostNetworking,
+        memory: &Memory,
+    ) -> Result<BTreeMap<String, u16>> {
+        let known = match &memory.zones {
+            Some(z) => z.clone(),
+            None => parse_zones(&self.host.inet_table(ns).await?),
+        };
+        let mut zones = BTreeMap::new();
+        let mut used = BTreeSet::new();
+        for n in &want.networks {
+            if let Some(z) = known.get(&names::bridge(&n.id)) {
+                if used.insert(*z) {
+                    zones.insert(n.id.clone(), *z);
+                }
+            }
+        }
+        let mut next = 1u16;
+        for n in &want.networks {
+            if zones.contains_key(&n.id) {
+                continue;
+            }
+            while used.contains(&next) {
+                next = next.checked_add(1).ok_or(NetplaneError::OutOfZones)?;
+            }
+            used.insert(next);
+            zones.insert(n.id.clone(), next);
+        }
+        Ok(zones)
+    }
+
+    /// One network's bridge and how it leaves the host.
+    async fn network(
+        &self,
+        ns: &str,
+        net: &NetSegment,
+        links: &HashMap<String, Link>,
+    ) -> Result<()> {
+        let bridge = names::bridge(&net.id);
+        match links.get(&bridge) {
+            None => self.host.add_bridge(ns, &bridge, net.mtu).await?,
+            Some(l) if !l.up || l.mtu != net.mtu => {
+                self.host.set_link(ns, &bridge, None, net.mtu).await?;
+            }
+            Some(_) => {}
+        }
+        match &net.kind {
+            SegmentKind::Vxlan { vni, peers } => {
+                let dev = names::vxlan(&net.id);
+                if !links.contains_key(&dev) {
+                    self.host
+                        .add_vxlan(ns, &dev, *vni, self.config.vtep, net.mtu)
+                        .await?;
+                }
+                if links
+                    .get(&dev)
+                    .is_none_or(|l| !l.up || l.master.as_deref() != Some(&bridge))
+                {
+                    self.host.set_link(ns, &dev, Some(&bridge), net.mtu).await?;
+                }
+                let mut want = BTreeSet::new();
+                for p in peers.iter().filter(|p| p.vtep != self.config.vtep) {
+                    want.insert(Fdb {
+                        mac: "00:00:00:00:00:00".into(),
+                        dst: p.vtep,
+                    });
+                    for mac in &p.macs {
+                        want.insert(Fdb {
+                            mac: mac.to_ascii_lowercase(),
+                            dst: p.vtep,
+                        });
+                    }
+                }
+                let have: BTreeSet<Fdb> = self.host.fdb(ns, &dev).await?.into_iter().collect();
+                for e in have.difference(&want) {
+                    self.host.delete_fdb(ns, &dev, e).await?;
+                }
+                for e in want.difference(&have) {
+                    self.host.add_fdb(ns, &dev, e).await?;
+                }
+            }
+            SegmentKind::Flat { physical_network } => {
+                let uplink = self
+                    .config
+                    .physnets
+                    .get(physical_network)
+                    .ok_or_else(|| NetplaneError::NoPhysnet(physical_network.clone()))?;
+                let Uplink::Bridge {
+                    netns,
+                    bridge: outside,
+                } = uplink;
+                let dev = names::uplink(&net.id);
+                let peer = self.config.uplink_peer(&net.id);
+                if !links.contains_key(&dev) {
+                    // A half-made pair (the other end left over) is made again.
+                    if self
+                        .host
+                        .links(Some(netns))
+                        .await?
+                        .iter()
+                        .any(|l| l.name == peer)
+                    {
+                        self.host.delete_link(netns, &peer).await?;
+                    }
+                    self.host
+                        .add_veth(
+                            VethEnd {
+                                netns: ns,
+                                name: &dev,
+                            },
+                            VethEnd { netns, name: &peer },
+                            net.mtu,
+                        )
+                        .await?;
+                    self.host
+                        .set_link(netns, &peer, Some(outside), net.mtu)
+                        .await?;
+                }
+                if links
+                    .get(&dev)
+                    .is_none_or(|l| !l.up || l.master.as_deref() != Some(&bridge))
+                {
+                    self.host.set_link(ns, &dev, Some(&bridge), net.mtu).await?;
+                }
+            }
+            SegmentKind::Vlan { .. } => return Err(NetplaneError::NoVlan),
+        }
+        Ok(())
+    }
+
+    /// Deletes the outside ends of uplinks of flat networks not in `keep` (deleting one end
+    /// of a veth deletes both).
+    async fn remove_uplinks(&self, ns: &str, keep: &BTreeSet<String>) {
+        let Ok(links) = self.host.links(Some(ns)).await else {
+            return;
+        };
+        for l in links
+            .iter()
+            .filter(|l| l.name.starts_with("up") && l.kind == "veth")
+        {
+            let id = l.name.trim_start_matches("up");
+            if keep.iter().any(|k| names::uplink(k) == l.name) {
+                continue;
+            }
+            if let Err(e) = self.host.delete_link(ns, &l.name).await {
+                tracing::warn!(link = %l.name, network = id, error = %e, "removing an uplink failed");
+            }
+        }
+    }
+}
+
+/// The bridge -> zone map of a loaded inet table (`ct zone set iifname map { "br.." : 1, .. }`).
+pub fn parse_zones(table: &str) -> BTreeMap<String, u16> {
+    let mut zones = BTreeMap::new();
+    let Some(start) = table.find("ct zone set iifname map {") else {
+        return zones;
+    };
+    let rest = &table[start + "ct zone set iifname map {".len()..];
+    let body = rest.split('}').next().unwrap_or_default();
+    for entry in body.split(',') {
+        if let Some((name, zone)) = entry.split_once(':') {
+            let name = name.trim().trim_matches('"');
+            if let Ok(z) = zone.trim().parse::<u16>() {
+                zones.insert(name.to_string(), z);
+            }
+        }
+    }
+    zones
+}

@@ -1,0 +1,309 @@
+//! The kernel's networking kept in memory: namespaces with their interfaces, VXLAN forwarding
+//! entries and loaded rulesets, so the data plane's converging is unit-tested without root.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ferrostack_agent_api::Vtep;
+use parking_lot::Mutex;
+
+use crate::host::{Fdb, Link, NetHost, VethEnd};
+use crate::{NetplaneError, Result};
+
+/// The root namespace's key.
+const ROOT: &str = "";
+
+#[derive(Debug, Default)]
+struct State {
+    /// Namespace ("" = root) -> interfaces by name.
+    namespaces: BTreeMap<String, BTreeMap<String, Link>>,
+    fdb: BTreeMap<(String, String), BTreeSet<Fdb>>,
+    rulesets: BTreeMap<String, String>,
+    /// Each veth end -> its peer (namespace, name): deleting one deletes both.
+    peers: BTreeMap<(String, String), (String, String)>,
+    /// How many rulesets were loaded (a converge that changes nothing loads none).
+    loads: usize,
+}
+
+#[derive(Debug)]
+pub struct FakeHost {
+    state: Mutex<State>,
+}
+
+impl Default for FakeHost {
+    fn default() -> Self {
+        let mut s = State::default();
+        s.namespaces.insert(ROOT.into(), BTreeMap::new());
+        FakeHost {
+            state: Mutex::new(s),
+        }
+    }
+}
+
+fn missing(what: impl std::fmt::Display) -> NetplaneError {
+    NetplaneError::Command {
+        command: "fake".into(),
+        stderr: format!("{what} does not exist"),
+    }
+}
+
+fn exists(what: impl std::fmt::Display) -> NetplaneError {
+    NetplaneError::Command {
+        command: "fake".into(),
+        stderr: format!("{what} already exists"),
+    }
+}
+
+impl FakeHost {
+    /// A tap as QEMU makes it: in the root namespace, down.
+    pub fn add_tap(&self, name: &str) {
+        self.state
+            .lock()
+            .namespaces
+            .entry(ROOT.into())
+            .or_default()
+            .insert(
+                name.into(),
+                Link {
+                    name: name.into(),
+                    kind: "tun".into(),
+                    master: None,
+                    up: false,
+                    mtu: 1500,
+                },
+            );
+    }
+
+    /// A tap whose QEMU ended: it goes wherever it is.
+    pub fn remove_tap(&self, name: &str) {
+        for links in self.state.lock().namespaces.values_mut() {
+            links.remove(name);
+        }
+    }
+
+    pub fn link(&self, netns: &str, name: &str) -> Option<Link> {
+        self.state.lock().namespaces.get(netns)?.get(name).cloned()
+    }
+
+    pub fn ruleset(&self, netns: &str) -> Option<String> {
+        self.state.lock().rulesets.get(netns).cloned()
+    }
+
+    pub fn loads(&self) -> usize {
+        self.state.lock().loads
+    }
+
+    pub fn fdb_entries(&self, netns: &str, dev: &str) -> Vec<Fdb> {
+        self.state
+            .lock()
+            .fdb
+            .get(&(netns.to_string(), dev.to_string()))
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn insert(&self, netns: &str, link: Link) -> Result<()> {
+        let mut s = self.state.lock();
+        let links = s.namespaces.get_mut(netns).ok_or_else(|| missing(netns))?;
+        if links.contains_key(&link.name) {
+            return Err(exists(&link.name));
+        }
+        links.insert(link.name.clone(), link);
+        Ok(())
+    }
+}
+
+fn new_link(name: &str, kind: &str, mtu: u32, up: bool) -> Link {
+    Link {
+        name: name.into(),
+        kind: kind.into(),
+        master: None,
+        up,
+        mtu,
+    }
+}
+
+#[async_trait::async_trait]
+impl NetHost for FakeHost {
+    async fn namespaces(&self) -> Result<Vec<String>> {
+        Ok(self
+            .state
+            .lock()
+            .namespaces
+            .keys()
+            .filter(|k| !k.is_empty())
+            .cloned()
+            .collect())
+    }
+
+    async fn add_namespace(&self, netns: &str) -> Result<()> {
+        let mut s = self.state.lock();
+        if s.namespaces.contains_key(netns) {
+            return Err(exists(netns));
+        }
+        s.namespaces.insert(netns.into(), BTreeMap::new());
+        Ok(())
+    }
+
+    async fn delete_namespace(&self, netns: &str) -> Result<()> {
+        let mut s = self.state.lock();
+        s.namespaces.remove(netns).ok_or_else(|| missing(netns))?;
+        // Veths in it go, and their peers elsewhere with them.
+        let gone: Vec<(String, String)> = s
+            .peers
+            .keys()
+            .filter(|(ns, _)| ns == netns)
+            .cloned()
+            .collect();
+        for k in gone {
+            if let Some((pns, pname)) = s.peers.remove(&k) {
+                s.peers.remove(&(pns.clone(), pname.clone()));
+                if let Some(l) = s.namespaces.get_mut(&pns) {
+                    l.remove(&pname);
+                }
+            }
+        }
+        s.rulesets.remove(netns);
+        s.fdb.retain(|(ns, _), _| ns != netns);
+        Ok(())
+    }
+
+    async fn links(&self, netns: Option<&str>) -> Result<Vec<Link>> {
+        let s = self.state.lock();
+        let ns = netns.unwrap_or(ROOT);
+        Ok(s.namespaces
+            .get(ns)
+            .ok_or_else(|| missing(ns))?
+            .values()
+            .cloned()
+            .collect())
+    }
+
+    async fn add_bridge(&self, netns: &str, name: &str, mtu: u32) -> Result<()> {
+        self.insert(netns, new_link(name, "bridge", mtu, true))
+    }
+
+    async fn add_vxlan(
+        &self,
+        netns: &str,
+        name: &str,
+        _vni: u32,
+        _local: Vtep,
+        mtu: u32,
+    ) -> Result<()> {
+        self.insert(netns, new_link(name, "vxlan", mtu, false))
+    }
+
+    async fn add_veth(&self, a: VethEnd<'_>, b: VethEnd<'_>, mtu: u32) -> Result<()> {
+        self.insert(a.netns, new_link(a.name, "veth", mtu, false))?;
+        self.insert(b.netns, new_link(b.name, "veth", mtu, false))?;
+        let (ka, kb) = (
+            (a.netns.to_string(), a.name.to_string()),
+            (b.netns.to_string(), b.name.to_string()),
+        );
+        let mut s = self.state.lock();
+        s.peers.insert(ka.clone(), kb.clone());
+        s.peers.insert(kb, ka);
+        Ok(())
+    }
+
+    async fn move_link(&self, name: &str, netns: &str) -> Result<()> {
+        let mut s = self.state.lock();
+        if !s.namespaces.contains_key(netns) {
+            return Err(missing(netns));
+        }
+        let mut link = s
+            .namespaces
+            .get_mut(ROOT)
+            .and_then(|l| l.remove(name))
+            .ok_or_else(|| missing(name))?;
+        // Moving takes a device down and off its bridge.
+        link.up = false;
+        link.master = None;
+        s.namespaces
+            .get_mut(netns)
+            .ok_or_else(|| missing(netns))?
+            .insert(name.into(), link);
+        Ok(())
+    }
+
+    async fn set_link(
+        &self,
+        netns: &str,
+        name: &str,
+        master: Option<&str>,
+        mtu: u32,
+    ) -> Result<()> {
+        let mut s = self.state.lock();
+        let links = s.namespaces.get_mut(netns).ok_or_else(|| missing(netns))?;
+        if let Some(m) = master {
+            if !links.contains_key(m) {
+                return Err(missing(m));
+            }
+        }
+        let link = links.get_mut(name).ok_or_else(|| missing(name))?;
+        link.master = master.map(str::to_string);
+        link.mtu = mtu;
+        link.up = true;
+        Ok(())
+    }
+
+    async fn delete_link(&self, netns: &str, name: &str) -> Result<()> {
+        let mut s = self.state.lock();
+        let links = s.namespaces.get_mut(netns).ok_or_else(|| missing(netns))?;
+        links.remove(name).ok_or_else(|| missing(name))?;
+        // Its ports leave the bridge with it.
+        for l in links.values_mut() {
+            if l.master.as_deref() == Some(name) {
+                l.master = None;
+            }
+        }
+        s.fdb.remove(&(netns.to_string(), name.to_string()));
+        if let Some((pns, pname)) = s.peers.remove(&(netns.to_string(), name.to_string())) {
+            s.peers.remove(&(pns.clone(), pname.clone()));
+            if let Some(l) = s.namespaces.get_mut(&pns) {
+                l.remove(&pname);
+            }
+        }
+        Ok(())
+    }
+
+    async fn fdb(&self, netns: &str, dev: &str) -> Result<Vec<Fdb>> {
+        Ok(self.fdb_entries(netns, dev))
+    }
+
+    async fn add_fdb(&self, netns: &str, dev: &str, entry: &Fdb) -> Result<()> {
+        self.state
+            .lock()
+            .fdb
+            .entry((netns.into(), dev.into()))
+            .or_default()
+            .insert(entry.clone());
+        Ok(())
+    }
+
+    async fn delete_fdb(&self, netns: &str, dev: &str, entry: &Fdb) -> Result<()> {
+        let mut s = self.state.lock();
+        let set = s
+            .fdb
+            .get_mut(&(netns.to_string(), dev.to_string()))
+            .ok_or_else(|| missing(dev))?;
+        set.remove(entry)
+            .then_some(())
+            .ok_or_else(|| missing(&entry.mac))
+    }
+
+    async fn load_ruleset(&self, netns: &str, ruleset: &str) -> Result<()> {
+        let mut s = self.state.lock();
+        if !s.namespaces.contains_key(netns) {
+            return Err(missing(netns));
+        }
+        s.rulesets.insert(netns.into(), ruleset.into());
+        s.loads += 1;
+        Ok(())
+    }
+
+    async fn inet_table(&self, netns: &str) -> Result<String> {
+        // What matters of the listing is the zone map, which the compiled text carries too.
+        Ok(self.ruleset(netns).unwrap_or_default())
+    }
+}

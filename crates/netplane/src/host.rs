@@ -1,0 +1,74 @@
+//! What the data plane asks of a host's kernel, as one small trait: [`crate::linux::Linux`]
+//! runs `ip`, `bridge` and `nft`; [`crate::fake::FakeHost`] keeps the same state in memory for
+//! unit tests. Every call is idempotent where the kernel allows it; the data plane only asks for
+//! what it found missing.
+
+use ferrostack_agent_api::Vtep;
+
+use crate::Result;
+
+/// A network interface as the data plane cares about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub name: String,
+    /// `bridge`, `vxlan`, `veth`, `tun`, ... (empty for a plain device).
+    pub kind: String,
+    pub master: Option<String>,
+    pub up: bool,
+    pub mtu: u32,
+}
+
+/// A VXLAN forwarding entry: frames for `mac` (all zeros: broadcast and unknown) go to `dst`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Fdb {
+    pub mac: String,
+    pub dst: Vtep,
+}
+
+/// A veth pair's end: its name and the namespace it goes into.
+#[derive(Debug, Clone, Copy)]
+pub struct VethEnd<'a> {
+    pub netns: &'a str,
+    pub name: &'a str,
+}
+
+#[async_trait::async_trait]
+pub trait NetHost: Send + Sync {
+    /// The names of the network namespaces.
+    async fn namespaces(&self) -> Result<Vec<String>>;
+    /// Creates namespace `netns` with its loopback up.
+    async fn add_namespace(&self, netns: &str) -> Result<()>;
+    /// Deletes namespace `netns` and every interface in it.
+    async fn delete_namespace(&self, netns: &str) -> Result<()>;
+    /// The interfaces of `netns` (None: the root namespace).
+    async fn links(&self, netns: Option<&str>) -> Result<Vec<Link>>;
+    /// A bridge that hands bridged IP traffic to nftables' inet tables (br_netfilter).
+    async fn add_bridge(&self, netns: &str, name: &str, mtu: u32) -> Result<()>;
+    /// A VXLAN device in `netns` whose tunnel is in the root namespace, at `local`, without
+    /// learning (forwarding entries come from the controller).
+    async fn add_vxlan(
+        &self,
+        netns: &str,
+        name: &str,
+        vni: u32,
+        local: Vtep,
+        mtu: u32,
+    ) -> Result<()>;
+    /// A veth pair, each end in its namespace.
+    async fn add_veth(&self, a: VethEnd<'_>, b: VethEnd<'_>, mtu: u32) -> Result<()>;
+    /// Moves interface `name` from the root namespace into `netns`.
+    async fn move_link(&self, name: &str, netns: &str) -> Result<()>;
+    /// Puts interface `name` of `netns` on bridge `master` (None: off any bridge), with `mtu`,
+    /// and brings it up.
+    async fn set_link(&self, netns: &str, name: &str, master: Option<&str>, mtu: u32)
+        -> Result<()>;
+    async fn delete_link(&self, netns: &str, name: &str) -> Result<()>;
+    /// The forwarding entries of VXLAN device `dev` that point at a remote endpoint.
+    async fn fdb(&self, netns: &str, dev: &str) -> Result<Vec<Fdb>>;
+    async fn add_fdb(&self, netns: &str, dev: &str, entry: &Fdb) -> Result<()>;
+    async fn delete_fdb(&self, netns: &str, dev: &str, entry: &Fdb) -> Result<()>;
+    /// Replaces the ruleset's tables in one transaction (`nft -f`).
+    async fn load_ruleset(&self, netns: &str, ruleset: &str) -> Result<()>;
+    /// The loaded inet table of the data plane, as `nft list` prints it (empty when none).
+    async fn inet_table(&self, netns: &str) -> Result<String>;
+}

@@ -1,0 +1,354 @@
+//! The real kernel: `ip`, `bridge` and `nft` (Debian packages iproute2 and nftables), with
+//! JSON output where they have it.
+
+use ferrostack_agent_api::Vtep;
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+
+use crate::host::{Fdb, Link, NetHost, VethEnd};
+use crate::{NetplaneError, Result};
+
+#[derive(Debug, Clone, Default)]
+pub struct Linux;
+
+/// Runs `program args`, feeding `stdin`, and returns its standard output.
+async fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<String> {
+    let command = || format!("{program} {}", args.join(" "));
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| NetplaneError::Spawn {
+            command: command(),
+            source: e,
+        })?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes())
+            .await
+            .map_err(|e| NetplaneError::Spawn {
+                command: command(),
+                source: e,
+            })?;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| NetplaneError::Spawn {
+            command: command(),
+            source: e,
+        })?;
+    if !out.status.success() {
+        return Err(NetplaneError::Command {
+            command: command(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+async fn ip(netns: Option<&str>, args: &[&str]) -> Result<String> {
+    let mut all = Vec::with_capacity(args.len() + 2);
+    if let Some(ns) = netns {
+        all.extend(["-n", ns]);
+    }
+    all.extend_from_slice(args);
+    run("ip", &all, None).await
+}
+
+fn parse<'a, T: Deserialize<'a>>(what: &str, text: &'a str) -> Result<T> {
+    let text = if text.trim().is_empty() { "[]" } else { text };
+    serde_json::from_str(text).map_err(|e| NetplaneError::Parse {
+        what: what.to_string(),
+        message: e.to_string(),
+    })
+}
+
+#[derive(Deserialize)]
+struct JsonLink {
+    ifname: String,
+    #[serde(default)]
+    master: Option<String>,
+    #[serde(default)]
+    flags: Vec<String>,
+    #[serde(default)]
+    mtu: u32,
+    #[serde(default)]
+    linkinfo: Option<JsonLinkInfo>,
+}
+
+#[derive(Deserialize)]
+struct JsonLinkInfo {
+    #[serde(default)]
+    info_kind: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct JsonNetns {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct JsonFdb {
+    mac: String,
+    #[serde(default)]
+    dst: Option<String>,
+    #[serde(default)]
+    port: Option<u16>,
+}
+
+#[async_trait::async_trait]
+impl NetHost for Linux {
+    async fn namespaces(&self) -> Result<Vec<String>> {
+        let out = ip(None, &["-j", "netns", "list"]).await?;
+        let all: Vec<JsonNetns> = parse("ip netns list", &out)?;
+        Ok(all.into_iter().map(|n| n.name).collect())
+    }
+
+    async fn add_namespace(&self, netns: &str) -> Result<()> {
+        ip(None, &["netns", "add", netns]).await?;
+        ip(Some(netns), &["link", "set", "lo", "up"]).await?;
+        Ok(())
+    }
+
+    async fn delete_namespace(&self, netns: &str) -> Result<()> {
+        ip(None, &["netns", "delete", netns]).await.map(drop)
+    }
+
+    async fn links(&self, netns: Option<&str>) -> Result<Vec<Link>> {
+        let out = ip(netns, &["-j", "-d", "link", "show"]).await?;
+        let all: Vec<JsonLink> = parse("ip link show", &out)?;
+        Ok(all
+            .into_iter()
+            .map(|l| Link {
+                up: l.flags.iter().any(|f| f == "UP"),
+                kind: l.linkinfo.and_then(|i| i.info_kind).unwrap_or_default(),
+                name: l.ifname,
+                master: l.master,
+                mtu: l.mtu,
+            })
+            .collect())
+    }
+
+    async fn add_bridge(&self, netns: &str, name: &str, mtu: u32) -> Result<()> {
+        let mtu = mtu.to_string();
+        ip(
+            Some(netns),
+            &[
+                "link",
+                "add",
+                "name",
+                name,
+                "mtu",
+                &mtu,
+                "type",
+                "bridge",
+                "nf_call_iptables",
+                "1",
+                "nf_call_ip6tables",
+                "1",
+            ],
+        )
+        .await?;
+        ip(Some(netns), &["link", "set", name, "up"])
+            .await
+            .map(drop)
+    }
+
+    async fn add_vxlan(
+        &self,
+        netns: &str,
+        name: &str,
+        vni: u32,
+        local: Vtep,
+        mtu: u32,
+    ) -> Result<()> {
+        // Made from the root namespace straight into `netns`: its UDP socket stays in the
+        // root namespace, where the underlay is.
+        let (vni, local_ip, port, mtu) = (
+            vni.to_string(),
+            local.ip.to_string(),
+            local.port.to_string(),
+            mtu.to_string(),
+        );
+        ip(
+            None,
+            &[
+                "link",
+                "add",
+                name,
+                "netns",
+                netns,
+                "mtu",
+                &mtu,
+                "type",
+                "vxlan",
+                "id",
+                &vni,
+                "local",
+                &local_ip,
+                "dstport",
+                &port,
+                "nolearning",
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn add_veth(&self, a: VethEnd<'_>, b: VethEnd<'_>, mtu: u32) -> Result<()> {
+        let mtu = mtu.to_string();
+        ip(
+            None,
+            &[
+                "link", "add", a.name, "netns", a.netns, "mtu", &mtu, "type", "veth", "peer",
+                "name", b.name, "netns", b.netns, "mtu", &mtu,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn move_link(&self, name: &str, netns: &str) -> Result<()> {
+        ip(None, &["link", "set", "dev", name, "netns", netns])
+            .await
+            .map(drop)
+    }
+
+    async fn set_link(
+        &self,
+        netns: &str,
+        name: &str,
+        master: Option<&str>,
+        mtu: u32,
+    ) -> Result<()> {
+        let mtu = mtu.to_string();
+        match master {
+            Some(m) => {
+                ip(
+                    Some(netns),
+                    &["link", "set", "dev", name, "mtu", &mtu, "master", m, "up"],
+                )
+                .await
+            }
+            None => {
+                ip(
+                    Some(netns),
+                    &["link", "set", "dev", name, "mtu", &mtu, "nomaster", "up"],
+                )
+                .await
+            }
+        }
+        .map(drop)
+    }
+
+    async fn delete_link(&self, netns: &str, name: &str) -> Result<()> {
+        ip(Some(netns), &["link", "delete", "dev", name])
+            .await
+            .map(drop)
+    }
+
+    async fn fdb(&self, netns: &str, dev: &str) -> Result<Vec<Fdb>> {
+        let out = run(
+            "bridge",
+            &["-n", netns, "-j", "fdb", "show", "dev", dev],
+            None,
+        )
+        .await?;
+        let all: Vec<JsonFdb> = parse("bridge fdb show", &out)?;
+        Ok(all
+            .into_iter()
+            .filter_map(|e| {
+                let ip = e.dst?.parse().ok()?;
+                Some(Fdb {
+                    mac: e.mac.to_ascii_lowercase(),
+                    dst: Vtep {
+                        ip,
+                        port: e.port.unwrap_or(0),
+                    },
+                })
+            })
+            .collect())
+    }
+
+    async fn add_fdb(&self, netns: &str, dev: &str, entry: &Fdb) -> Result<()> {
+        let (dst, port) = (entry.dst.ip.to_string(), entry.dst.port.to_string());
+        run(
+            "bridge",
+            &[
+                "-n",
+                netns,
+                "fdb",
+                "append",
+                &entry.mac,
+                "dev",
+                dev,
+                "dst",
+                &dst,
+                "port",
+                &port,
+                "self",
+                "permanent",
+            ],
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn delete_fdb(&self, netns: &str, dev: &str, entry: &Fdb) -> Result<()> {
+        let (dst, port) = (entry.dst.ip.to_string(), entry.dst.port.to_string());
+        run(
+            "bridge",
+            &[
+                "-n", netns, "fdb", "delete", &entry.mac, "dev", dev, "dst", &dst, "port", &port,
+                "self",
+            ],
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn load_ruleset(&self, netns: &str, ruleset: &str) -> Result<()> {
+        run(
+            "ip",
+            &["netns", "exec", netns, "nft", "-f", "-"],
+            Some(ruleset),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn inet_table(&self, netns: &str) -> Result<String> {
+        match run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                netns,
+                "nft",
+                "list",
+                "table",
+                "inet",
+                crate::nft::TABLE,
+            ],
+            None,
+        )
+        .await
+        {
+            Ok(text) => Ok(text),
+            // No table yet.
+            Err(NetplaneError::Command { stderr, .. }) if stderr.contains("No such file") => {
+                Ok(String::new())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Networking descriptions shared by the data plane's tests.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use ferrostack_agent_api::{
+    AddressPair, Direction, EtherType, FilterRule, GroupMembers, HostNetworking, HostPort,
+    NetSegment, Remote, SecurityGroupRules, SegmentKind,
+};
+
+pub const NET: &str = "0a1b2c3d-net1-4000-8000-000000000001";
+pub const PORT_A: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
+pub const PORT_B: &str = "bbbbbbbb-0000-4000-8000-00000000000b";
+pub const MAC_A: &str = "fa:16:3e:00:00:0a";
+pub const MAC_B: &str = "fa:16:3e:00:00:0b";
+
+pub fn rule(
+    id: &str,
+    direction: Direction,
+    ethertype: EtherType,
+    protocol: Option<u8>,
+    ports: Option<(u16, u16)>,
+    remote: Remote,
+) -> FilterRule {
+    FilterRule {
+        id: id.into(),
+        direction,
+        ethertype,
+        protocol,
+        port_min: ports.map(|p| p.0),
+        port_max: ports.map(|p| p.1),
+        remote,
+    }
+}
+
+pub fn egress_any(group: &str) -> Vec<FilterRule> {
+    vec![
+        rule(
+            &format!("{group}-e4"),
+            Direction::Egress,
+            EtherType::IPv4,
+            None,
+            None,
+            Remote::Any,
+        ),
+        rule(
+            &format!("{group}-e6"),
+            Direction::Egress,
+            EtherType::IPv6,
+            None,
+            None,
+            Remote::Any,
+        ),
+    ]
+}
+
+/// The example of docs/network-dataplane.md: port A in group `web` (no ingress), port B in
+/// group `srv` (tcp/8080 from `web`, ICMP from 10.0.0.0/24), A with the pair 10.0.0.99.
+pub fn two_ports() -> HostNetworking {
+    let mut srv = egress_any("srv");
+    srv.push(rule(
+        "srv-8080",
+        Direction::Ingress,
+        EtherType::IPv4,
+        Some(6),
+        Some((8080, 8080)),
+        Remote::Group("web".into()),
+    ));
+    srv.push(rule(
+        "srv-8080v6",
+        Direction::Ingress,
+        EtherType::IPv6,
+        Some(6),
+        Some((8080, 8080)),
+        Remote::Group("web".into()),
+    ));
+    srv.push(rule(
+        "srv-icmp",
+        Direction::Ingress,
+        EtherType::IPv4,
+        Some(1),
+        None,
+        Remote::Prefix("10.0.0.0/24".parse().unwrap()),
+    ));
+    HostNetworking {
+        networks: vec![NetSegment {
+            id: NET.into(),
+            mtu: 1450,
+            kind: SegmentKind::Vxlan {
+                vni: 100,
+                peers: vec![],
+            },
+        }],
+        ports: vec![
+            HostPort {
+                id: PORT_A.into(),
+                network_id: NET.into(),
+                mac: MAC_A.into(),
+                ips: vec!["10.0.0.11".parse().unwrap(), "fd00::11".parse().unwrap()],
+                address_pairs: vec![AddressPair {
+                    mac: MAC_A.into(),
+                    ip: "10.0.0.99/32".parse().unwrap(),
+                }],
+                port_security: true,
+                security_groups: vec!["web".into()],
+                admin_state_up: true,
+            },
+            HostPort {
+                id: PORT_B.into(),
+                network_id: NET.into(),
+                mac: MAC_B.into(),
+                ips: vec!["10.0.0.12".parse().unwrap(), "fd00::12".parse().unwrap()],
+                address_pairs: vec![],
+                port_security: true,
+                security_groups: vec!["srv".into()],
+                admin_state_up: true,
+            },
+        ],
+        security_groups: vec![
+            SecurityGroupRules {
+                id: "web".into(),
+                rules: egress_any("web"),
+            },
+            SecurityGroupRules {
+                id: "srv".into(),
+                rules: srv,
+            },
+        ],
+        remote_groups: vec![GroupMembers {
+            id: "web".into(),
+            addresses: vec![
+                "10.0.0.11/32".parse().unwrap(),
+                "10.0.0.99/32".parse().unwrap(),
+                "fd00::11/128".parse().unwrap(),
+            ],
+        }],
+    }
+}

@@ -1,0 +1,223 @@
+//! Converging against the in-memory kernel: what is made, what is left alone, what is
+//! removed, and what an agent restart keeps.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use common::*;
+use ferrostack_agent_api::{HostNetworking, NetSegment, SegmentKind, Vtep, VxlanPeer};
+use ferrostack_netplane::fake::FakeHost;
+use ferrostack_netplane::{names, Dataplane, Fdb, HostConfig, Uplink};
+
+const NS: &str = "fs-dp-h1";
+
+fn config() -> HostConfig {
+    HostConfig {
+        prefix: "fs".into(),
+        host: "h1".into(),
+        vtep: Vtep {
+            ip: "127.0.0.1".parse().unwrap(),
+            port: 4790,
+        },
+        physnets: BTreeMap::from([(
+            "public".into(),
+            Uplink::Bridge {
+                netns: "fs-ext".into(),
+                bridge: "brext".into(),
+            },
+        )]),
+    }
+}
+
+fn plane(host: &Arc<FakeHost>) -> Dataplane {
+    Dataplane::new(host.clone(), config())
+}
+
+#[tokio::test]
+async fn taps_join_their_bridge_once_their_guest_runs() {
+    let host = Arc::new(FakeHost::default());
+    let dp = plane(&host);
+    let want = two_ports();
+    // No guest runs yet: the network is built, no port is wired.
+    let r = dp.converge(&want).await;
+    assert_eq!(r.error, None);
+    assert!(r.wired.is_empty());
+    let bridge = names::bridge(NET);
+    assert_eq!(host.link(NS, &bridge).unwrap().kind, "bridge");
+    let vx = host.link(NS, &names::vxlan(NET)).unwrap();
+    assert_eq!(vx.master.as_deref(), Some(bridge.as_str()));
+    assert!(host.ruleset(NS).unwrap().contains(&names::tap(PORT_A)));
+
+    // QEMU made A's tap in the root namespace: it moves into the data plane, onto the bridge.
+    host.add_tap(&names::tap(PORT_A));
+    let r = dp.converge(&want).await;
+    assert_eq!((r.error, r.wired), (None, vec![PORT_A.to_string()]));
+    let tap = host.link(NS, &names::tap(PORT_A)).unwrap();
+    assert_eq!(
+        (tap.master.as_deref(), tap.up, tap.mtu),
+        (Some(bridge.as_str()), true, 1450)
+    );
+    assert!(host.link("", &names::tap(PORT_A)).is_none());
+
+    // Nothing changed: nothing is loaded again.
+    let loads = host.loads();
+    dp.converge(&want).await;
+    assert_eq!(host.loads(), loads);
+
+    // Port A administratively down: off the bridge, not wired.
+    let mut down = want.clone();
+    down.ports[0].admin_state_up = false;
+    let r = dp.converge(&down).await;
+    assert!(r.wired.is_empty());
+    assert_eq!(host.link(NS, &names::tap(PORT_A)).unwrap().master, None);
+}
+
+#[tokio::test]
+async fn vxlan_forwarding_follows_the_peers() {
+    let host = Arc::new(FakeHost::default());
+    let dp = plane(&host);
+    let mut want = two_ports();
+    let peer = |port| Vtep {
+        ip: "127.0.0.1".parse().unwrap(),
+        port,
+    };
+    want.networks[0].kind = SegmentKind::Vxlan {
+        vni: 100,
+        peers: vec![
+            VxlanPeer {
+                vtep: peer(4791),
+                macs: vec!["FA:16:3E:00:00:01".into()],
+            },
+            // This host itself is never a peer of its own.
+            VxlanPeer {
+                vtep: peer(4790),
+                macs: vec!["fa:16:3e:00:00:02".into()],
+            },
+        ],
+    };
+    dp.converge(&want).await;
+    let fdb = |mac: &str, port| Fdb {
+        mac: mac.into(),
+        dst: peer(port),
+    };
+    assert_eq!(
+        host.fdb_entries(NS, &names::vxlan(NET)),
+        vec![
+            fdb("00:00:00:00:00:00", 4791),
+            fdb("fa:16:3e:00:00:01", 4791)
+        ]
+    );
+    want.networks[0].kind = SegmentKind::Vxlan {
+        vni: 100,
+        peers: vec![VxlanPeer {
+            vtep: peer(4792),
+            macs: vec![],
+        }],
+    };
+    dp.converge(&want).await;
+    assert_eq!(
+        host.fdb_entries(NS, &names::vxlan(NET)),
+        vec![fdb("00:00:00:00:00:00", 4792)]
+    );
+}
+
+#[tokio::test]
+async fn flat_networks_get_an_uplink_and_unknown_physnets_are_reported() {
+    let host = Arc::new(FakeHost::default());
+    use ferrostack_netplane::NetHost;
+    host.add_namespace("fs-ext").await.unwrap();
+    host.add_bridge("fs-ext", "brext", 1500).await.unwrap();
+    let dp = plane(&host);
+    let mut want = two_ports();
+    want.networks.push(NetSegment {
+        id: "pub".into(),
+        mtu: 1500,
+        kind: SegmentKind::Flat {
+            physical_network: "public".into(),
+        },
+    });
+    want.networks.push(NetSegment {
+        id: "nowhere".into(),
+        mtu: 1500,
+        kind: SegmentKind::Flat {
+            physical_network: "dark".into(),
+        },
+    });
+    let r = dp.converge(&want).await;
+    assert!(r.error.unwrap().contains("physical network \"dark\""));
+    let up = host.link(NS, &names::uplink("pub")).unwrap();
+    assert_eq!(up.master, Some(names::bridge("pub")));
+    let peer = dp.config().uplink_peer("pub");
+    assert_eq!(
+        host.link("fs-ext", &peer).unwrap().master.as_deref(),
+        Some("brext")
+    );
+    // The flat network goes: its bridge and both ends of its uplink go.
+    want.networks.truncate(1);
+    let r = dp.converge(&want).await;
+    assert_eq!(r.error, None);
+    assert!(host.link(NS, &names::bridge("pub")).is_none());
+    assert!(host.link(NS, &names::uplink("pub")).is_none());
+    assert!(host.link("fs-ext", &peer).is_none());
+}
+
+#[tokio::test]
+async fn what_the_cloud_no_longer_wants_is_removed() {
+    let host = Arc::new(FakeHost::default());
+    let dp = plane(&host);
+    let mut want = two_ports();
+    host.add_tap(&names::tap(PORT_A));
+    host.add_tap(&names::tap(PORT_B));
+    assert_eq!(dp.converge(&want).await.wired.len(), 2);
+    // Port B goes (its guest still runs): its tap leaves the bridge and its rules go.
+    want.ports.truncate(1);
+    dp.converge(&want).await;
+    assert_eq!(host.link(NS, &names::tap(PORT_B)).unwrap().master, None);
+    assert!(!host.ruleset(NS).unwrap().contains(&names::tap(PORT_B)));
+    // Nothing left: the namespace goes, and with it everything in it.
+    let r = dp.converge(&HostNetworking::default()).await;
+    assert_eq!(r.error, None);
+    use ferrostack_netplane::NetHost;
+    assert!(host.namespaces().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_restarted_agent_keeps_each_networks_conntrack_zone() {
+    let host = Arc::new(FakeHost::default());
+    let mut want = two_ports();
+    let second = NetSegment {
+        id: "net2".into(),
+        mtu: 1450,
+        kind: SegmentKind::Vxlan {
+            vni: 7,
+            peers: vec![],
+        },
+    };
+    want.networks.push(second.clone());
+    plane(&host).converge(&want).await;
+    let zones = ferrostack_netplane::dataplane::parse_zones(&host.ruleset(NS).unwrap());
+    assert_eq!(
+        zones,
+        BTreeMap::from([(names::bridge(NET), 1), (names::bridge("net2"), 2)])
+    );
+    // A new agent (restart), and the first network is gone: net2 keeps zone 2; a new network
+    // takes the free zone 1.
+    let restarted = plane(&host);
+    want.networks.remove(0);
+    want.ports.clear();
+    want.networks.push(NetSegment {
+        id: "net3".into(),
+        ..second
+    });
+    let r = restarted.converge(&want).await;
+    assert_eq!(r.error, None);
+    let zones = ferrostack_netplane::dataplane::parse_zones(&host.ruleset(NS).unwrap());
+    assert_eq!(
+        zones,
+        BTreeMap::from([(names::bridge("net2"), 2), (names::bridge("net3"), 1)])
+    );
+}

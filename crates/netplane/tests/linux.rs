@@ -1,0 +1,293 @@
+//! The data plane on the real kernel, in namespaces made for the test: veth pairs stand in
+//! for guests' taps (one end born in the root namespace, as QEMU's taps are, the other in a
+//! "guest" namespace), and real traffic checks the security groups and anti-spoofing. Needs
+//! root (the test command runs as root); nothing touches the root namespace beyond the taps'
+//! brief stay there.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use common::*;
+use ferrostack_agent_api::{HostNetworking, Vtep};
+use ferrostack_netplane::linux::Linux;
+use ferrostack_netplane::{names, Dataplane, HostConfig, NetHost};
+
+fn sh(args: &[&str]) -> std::process::Output {
+    Command::new(args[0]).args(&args[1..]).output().unwrap()
+}
+
+fn ok(args: &[&str]) {
+    let out = sh(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Stops the test's servers and deletes its namespaces whatever happens.
+struct Cleanup(Vec<String>, Vec<std::process::Child>);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for c in &mut self.1 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for ns in &self.0 {
+            let _ = sh(&["ip", "netns", "delete", ns]);
+        }
+    }
+}
+
+fn guest(ns: &str, tap: &str, mac: &str, v4: &str, v6: &str) {
+    ok(&["ip", "netns", "add", ns]);
+    ok(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+    ok(&[
+        "ip", "link", "add", tap, "type", "veth", "peer", "name", "eth0", "netns", ns,
+    ]);
+    ok(&["ip", "-n", ns, "link", "set", "eth0", "address", mac]);
+    ok(&["ip", "-n", ns, "addr", "add", v4, "dev", "eth0"]);
+    ok(&["ip", "-n", ns, "addr", "add", v6, "dev", "eth0", "nodad"]);
+    ok(&["ip", "-n", ns, "link", "set", "eth0", "up"]);
+}
+
+fn ping(ns: &str, args: &[&str]) -> bool {
+    let mut a = vec!["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1"];
+    a.extend_from_slice(args);
+    sh(&a).status.success()
+}
+
+fn http(ns: &str, url: &str, from: Option<&str>) -> bool {
+    let mut a = vec![
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "--max-time",
+        "2",
+        "-g",
+    ];
+    if let Some(f) = from {
+        a.extend(["--interface", f]);
+    }
+    a.push(url);
+    sh(&a).status.success()
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn security_groups_and_anti_spoofing_filter_real_traffic() {
+    assert!(
+        is_root(),
+        "the data-plane tests need root (the test command runs as root)"
+    );
+    let prefix = format!("fst{}", std::process::id() % 100_000);
+    let (g1, g2) = (format!("{prefix}-g1"), format!("{prefix}-g2"));
+    let config = HostConfig {
+        prefix: prefix.clone(),
+        host: "h1".into(),
+        vtep: Vtep {
+            ip: "127.0.0.1".parse().unwrap(),
+            port: 47000 + u16::try_from(std::process::id() % 1000).unwrap(),
+        },
+        physnets: BTreeMap::new(),
+    };
+    let dpns = config.netns();
+    let mut cleanup = Cleanup(vec![g1.clone(), g2.clone(), dpns.clone()], Vec::new());
+    guest(
+        &g1,
+        &names::tap(PORT_A),
+        MAC_A,
+        "10.0.0.11/24",
+        "fd00::11/64",
+    );
+    guest(
+        &g2,
+        &names::tap(PORT_B),
+        MAC_B,
+        "10.0.0.12/24",
+        "fd00::12/64",
+    );
+    let server = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &g2,
+            "python3",
+            "-m",
+            "http.server",
+            "8080",
+            "--bind",
+            "::",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server_a = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &g1,
+            "python3",
+            "-m",
+            "http.server",
+            "8080",
+            "--bind",
+            "::",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    cleanup.1.extend([server, server_a]);
+    let dp = Dataplane::new(Arc::new(Linux), config.clone());
+    let mut want = two_ports();
+    let r = dp.converge(&want).await;
+    assert_eq!(r.error, None);
+    assert_eq!(r.wired, vec![PORT_A.to_string(), PORT_B.to_string()]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+
+    // Group srv (B) admits ICMP from 10.0.0.0/24 and tcp/8080 from group web (A); web admits
+    // nothing.
+    assert!(ping(&g1, &["10.0.0.12"]), "A pings B");
+    assert!(!ping(&g2, &["10.0.0.11"]), "B cannot ping A");
+    assert!(
+        http(&g1, "http://10.0.0.12:8080/", None),
+        "A reaches B's tcp/8080"
+    );
+    assert!(
+        http(&g1, "http://[fd00::12]:8080/", None),
+        "A reaches B's tcp/8080 over IPv6"
+    );
+    assert!(
+        !http(&g2, "http://10.0.0.11:8080/", None),
+        "B cannot reach A's tcp/8080"
+    );
+
+    // Anti-spoofing: A sending from an address it does not own is dropped; from its allowed
+    // address pair 10.0.0.99 it passes (the pair is also in group web).
+    ok(&[
+        "ip",
+        "-n",
+        &g1,
+        "addr",
+        "add",
+        "10.0.0.50/24",
+        "dev",
+        "eth0",
+    ]);
+    ok(&[
+        "ip",
+        "-n",
+        &g1,
+        "addr",
+        "add",
+        "10.0.0.99/24",
+        "dev",
+        "eth0",
+    ]);
+    assert!(
+        !ping(&g1, &["-I", "10.0.0.50", "10.0.0.12"]),
+        "a spoofed source is dropped"
+    );
+    assert!(!http(&g1, "http://10.0.0.12:8080/", Some("10.0.0.50")));
+    assert!(
+        ping(&g1, &["-I", "10.0.0.99", "10.0.0.12"]),
+        "an allowed address pair passes"
+    );
+    assert!(http(&g1, "http://10.0.0.12:8080/", Some("10.0.0.99")));
+    // A MAC that is not the port's is dropped.
+    ok(&[
+        "ip",
+        "-n",
+        &g1,
+        "link",
+        "set",
+        "eth0",
+        "address",
+        "fa:16:3e:00:00:ee",
+    ]);
+    assert!(!ping(&g1, &["10.0.0.12"]), "a spoofed MAC is dropped");
+    ok(&["ip", "-n", &g1, "link", "set", "eth0", "address", MAC_A]);
+
+    // Deleting the ICMP rule stops pings; adding ICMP ingress to web lets B ping A.
+    want.security_groups[1].rules.retain(|r| r.id != "srv-icmp");
+    want.security_groups[0].rules.push(rule(
+        "web-icmp",
+        ferrostack_agent_api::Direction::Ingress,
+        ferrostack_agent_api::EtherType::IPv4,
+        Some(1),
+        None,
+        ferrostack_agent_api::Remote::Any,
+    ));
+    assert_eq!(dp.converge(&want).await.error, None);
+    assert!(
+        !ping(&g1, &["10.0.0.12"]),
+        "the rule's deletion stops pings to B"
+    );
+    assert!(ping(&g2, &["10.0.0.11"]), "the new rule lets B ping A");
+
+    // Port security off on B: it may send from any address, and anything reaches it.
+    ok(&[
+        "ip",
+        "-n",
+        &g2,
+        "addr",
+        "add",
+        "10.0.0.60/24",
+        "dev",
+        "eth0",
+    ]);
+    assert!(!ping(&g2, &["-I", "10.0.0.60", "10.0.0.11"]));
+    want.ports[1].port_security = false;
+    assert_eq!(dp.converge(&want).await.error, None);
+    assert!(
+        ping(&g2, &["-I", "10.0.0.60", "10.0.0.11"]),
+        "B without port security may spoof"
+    );
+    assert!(
+        ping(&g1, &["10.0.0.12"]),
+        "B without port security takes any ping"
+    );
+
+    // A restarted agent finds the same and loads the same: the traffic goes on, zones stay.
+    let before = Linux.inet_table(&dpns).await.unwrap();
+    let restarted = Dataplane::new(Arc::new(Linux), config.clone());
+    let r = restarted.converge(&want).await;
+    assert_eq!(r.error, None);
+    assert_eq!(r.wired.len(), 2);
+    assert_eq!(Linux.inet_table(&dpns).await.unwrap(), before);
+    assert!(ping(&g2, &["10.0.0.11"]));
+
+    // Nothing wanted: the data-plane namespace goes, and the taps in it with it.
+    let r = restarted.converge(&HostNetworking::default()).await;
+    assert_eq!(r.error, None);
+    assert!(!Linux.namespaces().await.unwrap().contains(&dpns));
+    // The kernel tears a namespace down in the background.
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        !sh(&["ip", "-n", &g1, "link", "show", "eth0"])
+            .status
+            .success()
+    });
+    assert!(gone, "the tap's peer went with the data plane's namespace");
+}

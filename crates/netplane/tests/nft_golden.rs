@@ -1,0 +1,202 @@
+//! The ruleset compiler against golden files (`tests/golden/*.nft`; `UPDATE_GOLDEN=1` writes
+//! them anew, to be reviewed in the diff), and each golden ruleset checked by the kernel's own
+//! nft (`nft -c`, in a scratch namespace) so the files are not only stable but loadable.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use common::*;
+use ferrostack_agent_api::{AddressPair, Direction, EtherType, HostNetworking, Remote};
+use ferrostack_netplane::nft;
+
+fn golden(name: &str, net: &HostNetworking) {
+    let zones: BTreeMap<String, u16> = net
+        .networks
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.id.clone(), u16::try_from(i + 1).unwrap()))
+        .collect();
+    let text = nft::compile(net, &zones).unwrap();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.nft"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
+    assert_eq!(
+        text, want,
+        "the ruleset of {name} changed: review it, then UPDATE_GOLDEN=1"
+    );
+    nft_check(name, &text);
+}
+
+/// `nft -c -f` in a namespace made for it: the kernel parses and validates the ruleset
+/// without loading it.
+fn nft_check(name: &str, text: &str) {
+    assert!(
+        rustix_is_root(),
+        "the nftables checks need root (the test command runs as root)"
+    );
+    let ns = format!("fsgold-{}-{name}", std::process::id());
+    let run = |args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["netns", "add", &ns]).status.success());
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns, "nft", "-c", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    run(&["netns", "delete", &ns]);
+    assert!(
+        out.status.success(),
+        "nft rejects the {name} ruleset: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn rustix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn two_ports_with_a_remote_group_and_an_address_pair() {
+    golden("two_ports", &two_ports());
+}
+
+#[test]
+fn no_ports_still_drops_unknown_taps() {
+    let mut net = two_ports();
+    net.ports.clear();
+    golden("no_ports", &net);
+}
+
+#[test]
+fn port_security_off_passes_everything() {
+    let mut net = two_ports();
+    net.ports[1].port_security = false;
+    net.ports[1].security_groups.clear();
+    golden("port_security_off", &net);
+}
+
+#[test]
+fn rule_shapes() {
+    let mut net = two_ports();
+    net.ports.truncate(1);
+    net.ports[0].address_pairs.push(AddressPair {
+        mac: "fa:16:3e:00:00:99".into(),
+        ip: "fd00:99::/64".parse().unwrap(),
+    });
+    net.security_groups[0].rules.extend([
+        rule(
+            "udp-range",
+            Direction::Ingress,
+            EtherType::IPv4,
+            Some(17),
+            Some((5000, 5010)),
+            Remote::Any,
+        ),
+        rule(
+            "icmp-echo",
+            Direction::Ingress,
+            EtherType::IPv4,
+            Some(1),
+            Some((8, 0)),
+            Remote::Any,
+        ),
+        rule(
+            "icmp-type",
+            Direction::Ingress,
+            EtherType::IPv4,
+            Some(1),
+            None,
+            Remote::Any,
+        ),
+        rule(
+            "icmpv6-type",
+            Direction::Ingress,
+            EtherType::IPv6,
+            Some(58),
+            Some((128, 0)),
+            Remote::Prefix("fd00::/64".parse().unwrap()),
+        ),
+        rule(
+            "gre",
+            Direction::Ingress,
+            EtherType::IPv4,
+            Some(47),
+            None,
+            Remote::Any,
+        ),
+        rule(
+            "sctp-any",
+            Direction::Egress,
+            EtherType::IPv4,
+            Some(132),
+            None,
+            Remote::Prefix("192.0.2.0/24".parse().unwrap()),
+        ),
+        rule(
+            "tcp-to-group",
+            Direction::Egress,
+            EtherType::IPv4,
+            Some(6),
+            Some((22, 22)),
+            Remote::Group("empty".into()),
+        ),
+        rule(
+            "v4-prefix-on-v6",
+            Direction::Ingress,
+            EtherType::IPv6,
+            None,
+            None,
+            Remote::Prefix("10.0.0.0/8".parse().unwrap()),
+        ),
+    ]);
+    golden("rule_shapes", &net);
+}
+
+#[test]
+fn too_many_ports_are_refused() {
+    let mut net = two_ports();
+    let p = net.ports[0].clone();
+    net.ports = (0..=nft::MAX_PORTS)
+        .map(|i| ferrostack_agent_api::HostPort {
+            id: format!("p{i:06}"),
+            ..p.clone()
+        })
+        .collect();
+    let zones = BTreeMap::from([(NET.to_string(), 1)]);
+    assert_eq!(
+        nft::compile(&net, &zones),
+        Err(nft::CompileError::TooManyPorts(nft::MAX_PORTS + 1))
+    );
+    net.ports.truncate(1);
+    assert_eq!(
+        nft::compile(&net, &BTreeMap::new()).unwrap_err(),
+        nft::CompileError::NoZone(NET.into())
+    );
+}
