@@ -5,6 +5,7 @@
 
 pub mod bootstrap;
 pub mod floating_ips;
+pub mod hosts;
 pub mod networks;
 pub mod ports;
 pub mod quotas;

@@ -196,7 +196,7 @@ impl NetworkService {
                 visible_to: super::listing_scope(auth),
                 network_id,
                 device_id,
-                device_owner: None,
+                ..Default::default()
             },
         )
         .await?)

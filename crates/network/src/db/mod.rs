@@ -1,6 +1,7 @@
 //! SQL of the networking service, one file per resource.
 
 pub mod floating_ips;
+pub mod hosts;
 pub mod networks;
 pub mod ports;
 pub mod quotas;

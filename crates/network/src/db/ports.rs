@@ -236,6 +236,10 @@ pub struct PortQuery<'a> {
     pub network_id: Option<&'a str>,
     pub device_id: Option<&'a str>,
     pub device_owner: Option<&'a str>,
+    /// Only ports bound to this host.
+    pub binding_host: Option<&'a str>,
+    /// Only ports in this security group.
+    pub security_group: Option<&'a str>,
 }
 
 pub async fn list(conn: &mut Conn, q: &PortQuery<'_>) -> DbResult<Vec<Port>> {
@@ -259,6 +263,17 @@ pub async fn list(conn: &mut Conn, q: &PortQuery<'_>) -> DbResult<Vec<Port>> {
     if let Some(o) = q.device_owner {
         binds.push(o);
         sql.push_str(&format!(" AND device_owner = ${}", binds.len()));
+    }
+    if let Some(h) = q.binding_host {
+        binds.push(h);
+        sql.push_str(&format!(" AND binding_host_id = ${}", binds.len()));
+    }
+    if let Some(g) = q.security_group {
+        binds.push(g);
+        sql.push_str(&format!(
+            " AND id IN (SELECT port_id FROM port_security_groups WHERE security_group_id = ${})",
+            binds.len()
+        ));
     }
     sql.push_str(" ORDER BY created_at, id");
     let mut query = sqlx::query(&sql);
@@ -333,4 +348,15 @@ pub async fn group_in_use(conn: &mut Conn, group_id: &str) -> DbResult<bool> {
     .fetch_optional(&mut *conn)
     .await?;
     Ok(row.is_some())
+}
+
+/// Sets a port's status (what its host reported), without a new revision.
+pub async fn set_status(conn: &mut Conn, id: &str, status: PortStatus, now: i64) -> DbResult<()> {
+    sqlx::query("UPDATE ports SET status = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(status.as_str())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

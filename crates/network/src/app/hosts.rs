@@ -1,0 +1,253 @@
+//! The networking a host's agent should build (its bound ports, their networks with the other
+//! hosts' VXLAN endpoints, their security groups and the addresses of remote groups), and what
+//! its reports change (ports wired on their host become ACTIVE). The agent protocol's types
+//! are the answer; the compute service's agent link calls these for each host.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ferrostack_agent_api as proto;
+use ferrostack_store::now_micros;
+use ipnet::IpNet;
+
+use crate::db::{self, Conn};
+use crate::error::Result;
+use crate::model::{Direction, EtherType, NetworkType, Port, PortStatus, SecurityGroupRule};
+use crate::NetworkService;
+
+impl NetworkService {
+    /// Records that `host` runs a data plane whose VXLAN tunnels end at `vtep` (its agent's
+    /// registration; again at every heartbeat).
+    pub async fn register_host(&self, host: &str, vtep: proto::Vtep) -> Result<()> {
+        let mut tx = self.write().await?;
+        db::hosts::upsert(&mut tx, host, &vtep.ip.to_string(), vtep.port, now_micros()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Everything `host`'s data plane should carry.
+    pub async fn host_networking(&self, host: &str) -> Result<proto::HostNetworking> {
+        let mut conn = self.read().await?;
+        let ports: Vec<Port> = db::ports::list(
+            &mut conn,
+            &db::ports::PortQuery {
+                binding_host: Some(host),
+                ..Default::default()
+            },
+        )
+        .await?
+        .into_iter()
+        .filter(|p| !super::is_service_owner(&p.device_owner))
+        .collect();
+        if ports.is_empty() {
+            return Ok(proto::HostNetworking::default());
+        }
+        let vteps: BTreeMap<String, proto::Vtep> = db::hosts::list(&mut conn)
+            .await?
+            .into_iter()
+            .map(|h| {
+                let vtep = proto::Vtep {
+                    ip: h.vtep_ip,
+                    port: h.vtep_port,
+                };
+                (h.host, vtep)
+            })
+            .collect();
+        let mut out = proto::HostNetworking::default();
+        let network_ids: BTreeSet<&str> = ports.iter().map(|p| p.network_id.as_str()).collect();
+        for id in network_ids {
+            if let Some(n) = db::networks::get(&mut conn, id).await? {
+                out.networks
+                    .push(segment(&mut conn, &n, host, &vteps).await?);
+            }
+        }
+        let mut groups = BTreeSet::new();
+        for p in &ports {
+            groups.extend(p.security_groups.iter().cloned());
+            out.ports.push(host_port(p));
+        }
+        let mut remotes = BTreeSet::new();
+        for g in &groups {
+            let rules = db::security_groups::rules_of(&mut conn, g).await?;
+            remotes.extend(rules.iter().filter_map(|r| r.remote_group_id.clone()));
+            out.security_groups.push(proto::SecurityGroupRules {
+                id: g.clone(),
+                rules: rules.iter().filter_map(filter_rule).collect(),
+            });
+        }
+        for g in remotes {
+            let members = db::ports::list(
+                &mut conn,
+                &db::ports::PortQuery {
+                    security_group: Some(&g),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            let mut addresses = BTreeSet::new();
+            for m in &members {
+                addresses.extend(m.fixed_ips.iter().map(|f| IpNet::from(f.ip_address)));
+                addresses.extend(
+                    m.allowed_address_pairs
+                        .iter()
+                        .filter_map(|a| crate::ipam::parse_prefix(&a.ip_address).ok()),
+                );
+            }
+            out.remote_groups.push(proto::GroupMembers {
+                id: g,
+                addresses: addresses.into_iter().collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Applies `host`'s report: its bound ports it wired are ACTIVE, the others DOWN.
+    pub async fn apply_host_report(
+        &self,
+        host: &str,
+        report: &proto::NetworkingReport,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        let ports = db::ports::list(
+            &mut tx,
+            &db::ports::PortQuery {
+                binding_host: Some(host),
+                ..Default::default()
+            },
+        )
+        .await?;
+        let wired: BTreeSet<&str> = report.wired.iter().map(String::as_str).collect();
+        let now = now_micros();
+        for p in ports
+            .iter()
+            .filter(|p| !super::is_service_owner(&p.device_owner))
+        {
+            let status = if wired.contains(p.id.as_str()) {
+                PortStatus::Active
+            } else {
+                PortStatus::Down
+            };
+            if p.status != status {
+                db::ports::set_status(&mut tx, &p.id, status, now).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// A network as `host` carries it: a VXLAN network lists the other hosts with ports on it
+/// and those ports' MACs.
+async fn segment(
+    conn: &mut Conn,
+    n: &crate::model::Network,
+    host: &str,
+    vteps: &BTreeMap<String, proto::Vtep>,
+) -> Result<proto::NetSegment> {
+    let mtu = u32::try_from(n.mtu).unwrap_or(1500);
+    let seg = &n.segment;
+    let kind = match seg.network_type {
+        NetworkType::Flat => proto::SegmentKind::Flat {
+            physical_network: seg.physical_network.clone().unwrap_or_default(),
+        },
+        NetworkType::Vlan => proto::SegmentKind::Vlan {
+            physical_network: seg.physical_network.clone().unwrap_or_default(),
+            vlan: seg
+                .segmentation_id
+                .and_then(|v| u16::try_from(v).ok())
+                .unwrap_or(0),
+        },
+        NetworkType::Vxlan => {
+            let on_network = db::ports::list(
+                conn,
+                &db::ports::PortQuery {
+                    network_id: Some(&n.id),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            let mut peers: BTreeMap<proto::Vtep, BTreeSet<String>> = BTreeMap::new();
+            for p in on_network
+                .iter()
+                .filter(|p| !p.binding_host_id.is_empty() && p.binding_host_id != host)
+            {
+                if let Some(v) = vteps.get(&p.binding_host_id) {
+                    peers.entry(*v).or_default().insert(p.mac_address.clone());
+                }
+            }
+            proto::SegmentKind::Vxlan {
+                vni: seg
+                    .segmentation_id
+                    .and_then(|v| u32::try_from(v).ok())
+                    .unwrap_or(0),
+                peers: peers
+                    .into_iter()
+                    .map(|(vtep, macs)| proto::VxlanPeer {
+                        vtep,
+                        macs: macs.into_iter().collect(),
+                    })
+                    .collect(),
+            }
+        }
+    };
+    Ok(proto::NetSegment {
+        id: n.id.clone(),
+        mtu,
+        kind,
+    })
+}
+
+fn host_port(p: &Port) -> proto::HostPort {
+    proto::HostPort {
+        id: p.id.clone(),
+        network_id: p.network_id.clone(),
+        mac: p.mac_address.clone(),
+        ips: p.fixed_ips.iter().map(|f| f.ip_address).collect(),
+        address_pairs: p
+            .allowed_address_pairs
+            .iter()
+            .filter_map(|a| {
+                Some(proto::AddressPair {
+                    mac: a.mac_address.clone(),
+                    ip: crate::ipam::parse_prefix(&a.ip_address).ok()?,
+                })
+            })
+            .collect(),
+        port_security: p.port_security_enabled,
+        security_groups: p.security_groups.clone(),
+        admin_state_up: p.admin_state_up,
+    }
+}
+
+/// A rule as the data plane filters with it; None for what it cannot express (an address
+/// group, not served yet).
+fn filter_rule(r: &SecurityGroupRule) -> Option<proto::FilterRule> {
+    let remote = match (
+        &r.remote_ip_prefix,
+        &r.remote_group_id,
+        &r.remote_address_group_id,
+    ) {
+        (Some(p), _, _) => proto::Remote::Prefix(*p),
+        (None, Some(g), _) => proto::Remote::Group(g.clone()),
+        (None, None, Some(_)) => return None,
+        (None, None, None) => proto::Remote::Any,
+    };
+    let port = |v: Option<i64>| v.and_then(|x| u16::try_from(x).ok());
+    Some(proto::FilterRule {
+        id: r.id.clone(),
+        direction: match r.direction {
+            Direction::Ingress => proto::Direction::Ingress,
+            Direction::Egress => proto::Direction::Egress,
+        },
+        ethertype: match r.ethertype {
+            EtherType::V4 => proto::EtherType::IPv4,
+            EtherType::V6 => proto::EtherType::IPv6,
+        },
+        protocol: match r.protocol.as_deref() {
+            None | Some("any") => None,
+            Some(p) => Some(super::security_groups::protocol_number(p)?),
+        },
+        port_min: port(r.port_range_min),
+        port_max: port(r.port_range_max),
+        remote,
+    })
+}
