@@ -455,6 +455,22 @@ class Cloud:
 _CLOUDS: list = []
 
 
+def remove_namespaces(data_dir: Path) -> None:
+    """Deletes the network namespaces of the cloud that ran in `data_dir` (its outside
+    world and its hosts' data planes, all named after the prefix in `external-netns`), once
+    the cloud is gone for good; a restarted cloud keeps them, as guests' traffic does."""
+    try:
+        outside = (Path(data_dir) / "external-netns").read_text().strip()
+    except OSError:
+        return
+    prefix = outside[: -len("-ext")] if outside.endswith("-ext") else outside
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for line in listed.splitlines():
+        name = line.split()[0] if line.split() else ""
+        if name == outside or name.startswith(prefix + "-dp-"):
+            subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+
+
 def start_cloud(data_dir: Path, command: str = "all-in-one", extra_args=()) -> Cloud:
     c = Cloud(data_dir=data_dir, port=free_port(), command=command, extra_args=list(extra_args))
     _CLOUDS.append(c)
@@ -476,6 +492,7 @@ def cloud_factory():
     yield make
     for c in started:
         c.stop()
+        remove_namespaces(c.data_dir)
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -487,6 +504,7 @@ def cloud():
     c = start_cloud(data_dir)
     yield c
     rc = c.stop()
+    remove_namespaces(data_dir)
     failed = getattr(c, "_failed", False)
     # Keep the data dir (and its log) when something failed, the process died badly, or
     # FERROSTACK_E2E_KEEP is set.

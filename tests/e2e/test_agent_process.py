@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import websocket
 
-from conftest import _CLOUDS, in_parallel, os_cli, start_cloud, unique
+from conftest import _CLOUDS, in_parallel, os_cli, remove_namespaces, start_cloud, unique
 from test_compute import _nova
 from test_qemu import TESTVM_DIR, _qemu_pids, _serial_prompt
 
@@ -79,6 +79,7 @@ def controller():
     yield c
     rc = c.stop()
     _CLOUDS.remove(c)
+    remove_namespaces(data_dir)
     if rc in (0, -signal.SIGTERM) and not getattr(c, "_failed", False):
         shutil.rmtree(data_dir, ignore_errors=True)
     else:
@@ -201,6 +202,8 @@ def test_a_remote_qemu_agent_carries_its_guests_consoles(controller, tmp_path):
         agent.stop()
         subprocess.run(["pkill", "-9", "-f", str(run_dir)], check=False)
         shutil.rmtree(run_dir, ignore_errors=True)
+        for d in tmp_path.iterdir():
+            remove_namespaces(d)
 
 
 def test_a_server_is_evacuated_from_a_host_whose_agent_was_killed(controller, tmp_path):
@@ -272,3 +275,5 @@ def test_a_server_is_evacuated_from_a_host_whose_agent_was_killed(controller, tm
             a.stop()
         subprocess.run(["pkill", "-9", "-f", str(run_dir)], check=False)
         shutil.rmtree(run_dir, ignore_errors=True)
+        for d in tmp_path.iterdir():
+            remove_namespaces(d)

@@ -69,6 +69,17 @@ pub struct GuestSpec {
     /// password): only while the operation that asked for it (create, rebuild) is under way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub injected: Option<Injected>,
+    /// The guest's NICs, one per port, in order.
+    #[serde(default)]
+    pub nics: Vec<GuestNic>,
+}
+
+/// One NIC of a guest: the port it is, its MAC, and its network's MTU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestNic {
+    pub port_id: String,
+    pub mac: String,
+    pub mtu: u32,
 }
 
 impl GuestSpec {

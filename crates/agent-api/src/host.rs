@@ -15,4 +15,7 @@ pub struct HostInfo {
     /// Placement traits (COMPUTE_*, HW_CPU_*).
     pub traits: Vec<String>,
     pub uptime_seconds: i64,
+    /// Where the host's VXLAN tunnels end, when it runs a network data plane.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vtep: Option<crate::Vtep>,
 }

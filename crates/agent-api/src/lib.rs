@@ -18,13 +18,15 @@ pub use controller::Controller;
 pub use desired::{DesiredHost, HostReport};
 pub use error::{BoxError, LinkError};
 pub use guest::{
-    Desired, DesiredGuest, GuestReport, GuestSpec, Injected, InjectedFile, OneShot, PowerState,
+    Desired, DesiredGuest, GuestNic, GuestReport, GuestSpec, Injected, InjectedFile, OneShot,
+    PowerState,
 };
 pub use host::HostInfo;
 pub use image::ImageInfo;
 pub use moves::{Arrival, Departure, MoveProgress, Outgoing};
 pub use network::{
-    AddressPair, Direction, EtherType, FilterRule, GroupMembers, HostNetworking, HostPort,
-    NetSegment, NetworkingReport, Remote, SecurityGroupRules, SegmentKind, Vtep, VxlanPeer,
+    tap_name, AddressPair, Direction, EtherType, FilterRule, GroupMembers, HostNetworking,
+    HostPort, NetSegment, NetworkingReport, Remote, SecurityGroupRules, SegmentKind, Vtep,
+    VxlanPeer,
 };
 pub use query::{Answer, Ask, Query};

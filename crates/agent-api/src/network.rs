@@ -8,6 +8,16 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+/// The tap device of a guest's port on its host, as Neutron names it (`tap` and the port
+/// id's first 11 characters): the hypervisor creates it, the data plane plugs it.
+pub fn tap_name(port_id: &str) -> String {
+    let end = port_id
+        .char_indices()
+        .nth(11)
+        .map_or(port_id.len(), |(i, _)| i);
+    format!("tap{}", &port_id[..end])
+}
+
 /// Everything about networking the controller wants of one host. Empty: the host has no
 /// network state at all (the agent removes what it made).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -11,8 +11,10 @@
 
 pub mod http;
 pub mod image_cache;
+pub mod network_host;
 pub mod qemu_host;
 pub mod transfer;
+pub mod vifs;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use std::time::Duration;
 pub use ferrostack_agent_api as protocol;
 use ferrostack_agent_api::{
     Answer, Arrival, Ask, Controller, Departure, Desired, DesiredGuest, GuestReport, HostReport,
-    LinkError, OneShot, Outgoing,
+    LinkError, NetworkingReport, OneShot, Outgoing,
 };
 use ferrostack_virt::{Driver, Incoming, PowerState};
 
@@ -79,6 +81,10 @@ pub struct Agent {
     handed_over: tokio::sync::Mutex<std::collections::HashSet<String>>,
     /// The console questions being answered by dialing back (once each).
     dialing: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// The host's network data plane, when it has one.
+    dataplane: Option<Arc<ferrostack_netplane::Dataplane>>,
+    /// What the data plane last reported (a report is sent when it changes).
+    net_reported: tokio::sync::Mutex<Option<NetworkingReport>>,
 }
 
 impl Agent {
@@ -90,7 +96,17 @@ impl Agent {
             done_one_shot: Default::default(),
             handed_over: Default::default(),
             dialing: Default::default(),
+            dataplane: None,
+            net_reported: Default::default(),
         }
+    }
+
+    /// The agent of a host that runs a network data plane: it converges it before the
+    /// guests (bridges and rules before taps) and again after them (taps their QEMUs just
+    /// made), and reports the ports it wired.
+    pub fn with_dataplane(mut self, dataplane: Arc<ferrostack_netplane::Dataplane>) -> Self {
+        self.dataplane = Some(dataplane);
+        self
     }
 
     /// Runs until the task is dropped: registers, then converges whenever the controller says
@@ -142,11 +158,12 @@ impl Agent {
     }
 
     async fn register(&self) -> Result<(), LinkError> {
-        let info = self
+        let mut info = self
             .driver
             .host_info()
             .await
             .map_err(|e| LinkError::Driver(e.into()))?;
+        info.vtep = self.dataplane.as_ref().map(|d| d.config().vtep);
         self.controller.register(&self.host, &info).await?;
         self.controller.heartbeat(&self.host).await
     }
@@ -156,7 +173,12 @@ impl Agent {
     /// being created in this very moment. True when a live migration is under way here, so
     /// the next pass should come soon.
     pub async fn converge_once(&self) -> Result<bool, LinkError> {
-        let desired = self.controller.desired(&self.host).await?.guests;
+        let wanted = self.controller.desired(&self.host).await?;
+        let desired = wanted.guests;
+        if let Some(dp) = &self.dataplane {
+            // Networks and rules first: a guest's tap joins a bridge that is filtered already.
+            dp.converge(&wanted.networking).await;
+        }
         let observed: HashMap<String, PowerState> = self
             .driver
             .list()
@@ -183,7 +205,15 @@ impl Agent {
             }
             outcomes.push(outcome);
         }
+        let networking = self.converge_networking(&wanted.networking).await;
         if desired.is_empty() {
+            if networking.is_some() {
+                let report = HostReport {
+                    guests: Vec::new(),
+                    networking,
+                };
+                self.report_networking(report).await?;
+            }
             return Ok(false);
         }
         let in_motion = outcomes
@@ -223,11 +253,36 @@ impl Agent {
                 news.then_some(report)
             })
             .collect();
-        let report = HostReport { guests };
+        let report = HostReport { guests, networking };
         if !report.is_empty() {
-            self.controller.report(&self.host, report).await?;
+            self.report_networking(report).await?;
         }
         Ok(in_motion)
+    }
+
+    /// Converges the data plane (after the guests: the taps their QEMUs made join their
+    /// bridges) and returns its report when it differs from the last one sent.
+    async fn converge_networking(
+        &self,
+        want: &ferrostack_agent_api::HostNetworking,
+    ) -> Option<NetworkingReport> {
+        let dp = self.dataplane.as_ref()?;
+        let report = dp.converge(want).await;
+        if let Some(e) = &report.error {
+            tracing::warn!(host = %self.host, error = %e, "converging the data plane failed");
+        }
+        let last = self.net_reported.lock().await;
+        (last.as_ref() != Some(&report)).then_some(report)
+    }
+
+    /// Sends `report`; its networking part counts as sent once the controller took it.
+    async fn report_networking(&self, report: HostReport) -> Result<(), LinkError> {
+        let networking = report.networking.clone();
+        self.controller.report(&self.host, report).await?;
+        if networking.is_some() {
+            *self.net_reported.lock().await = networking;
+        }
+        Ok(())
     }
 
     /// Answers the controller's waiting questions from the driver.

@@ -60,6 +60,8 @@ pub enum CloudError {
     Flavors(#[source] ferrostack_store::sqlx::Error),
     #[error("QEMU hosts")]
     QemuHost(#[from] ferrostack_agent::qemu_host::QemuHostError),
+    #[error("making the outside namespace of the external network (root is needed)")]
+    Outside(#[source] ferrostack_netplane::NetplaneError),
     #[error("registering the testvm image from {dir}")]
     Testvm {
         dir: PathBuf,
@@ -217,6 +219,7 @@ impl Cloud {
             Arc::new(image.clone()),
             placement.clone(),
             identity.clone(),
+            network.clone(),
         );
         Ok(Cloud {
             db,
@@ -332,13 +335,48 @@ impl Cloud {
         capacity: (i64, i64, i64),
         delay: Duration,
     ) -> Vec<tokio::task::JoinHandle<()>> {
+        // Each simulated host has a simulated kernel too: its data plane wires its guests'
+        // ports (in memory), so their servers go ACTIVE as on a real host.
+        let net = ferrostack_agent::network_host::NetworkSettings {
+            prefix: "sim".into(),
+            tunnel_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+            vxlan_port: 10000,
+        };
         local_host_names(prefix, n)
             .into_iter()
-            .map(|name| {
-                let driver = Arc::new(ferrostack_virt::fake::FakeDriver::new(
-                    &name, capacity.0, capacity.1, capacity.2, delay,
-                ));
-                ferrostack_compute::agent_link::spawn_agent(&self.compute, &name, driver)
+            .enumerate()
+            .map(|(i, name)| {
+                let kernel = Arc::new(ferrostack_netplane::fake::FakeHost::default());
+                let dataplane = net.dataplane(kernel.clone(), &name, i);
+                let vifs = ferrostack_agent::vifs::DataplaneVifs {
+                    dataplane: dataplane.clone(),
+                    simulated: Some(kernel.clone()),
+                    bridge: None,
+                };
+                let driver = Arc::new(
+                    ferrostack_virt::fake::FakeDriver::new(
+                        &name, capacity.0, capacity.1, capacity.2, delay,
+                    )
+                    .with_vifs(Arc::new(vifs)),
+                );
+                let outside = net.clone();
+                let controller = ferrostack_compute::agent_link::local_controller(&self.compute);
+                tokio::spawn(async move {
+                    // The simulated outside world of the flat network `public`.
+                    if let Err(e) = ferrostack_netplane::outside::ensure_outside(
+                        kernel.as_ref(),
+                        &outside.outside_netns(),
+                        ferrostack_agent::network_host::OUTSIDE_BRIDGE,
+                        ferrostack_agent::network_host::public_gateway(),
+                    )
+                    .await
+                    {
+                        tracing::warn!(error = %e, "simulated outside network");
+                    }
+                    let agent = ferrostack_agent::Agent::new(&name, driver, controller)
+                        .with_dataplane(dataplane);
+                    Arc::new(agent).run().await
+                })
             })
             .collect()
     }
@@ -346,23 +384,57 @@ impl Cloud {
     /// `n` compute hosts on this machine's QEMU (`prefix`, or `prefix-1..n`), each with its
     /// own directories under `settings.data_dir` and an in-process agent. QEMU is probed once
     /// (version, KVM or TCG) for all of them.
+    ///
+    /// With `network`, each host runs its network data plane on this machine's kernel
+    /// (namespaces, bridges, VXLAN, nftables: root is needed), and the outside world of the
+    /// external network is a namespace made here; without it, guests get NICs only on the
+    /// operator's `guest_bridge`.
     pub async fn spawn_qemu_hosts(
         &self,
         prefix: &str,
         n: usize,
         settings: &ferrostack_agent::qemu_host::QemuSettings,
+        network: Option<&ferrostack_agent::network_host::NetworkSettings>,
     ) -> Result<Vec<tokio::task::JoinHandle<()>>, CloudError> {
         let platform = settings.probe().await?;
+        let kernel: Arc<dyn ferrostack_netplane::NetHost> =
+            Arc::new(ferrostack_netplane::linux::Linux);
+        if let Some(net) = network {
+            net.ensure_outside(
+                kernel.as_ref(),
+                ferrostack_agent::network_host::public_gateway(),
+                &settings.data_dir,
+            )
+            .await
+            .map_err(CloudError::Outside)?;
+            tracing::info!(netns = %net.outside_netns(), "the external network's outside world");
+        }
         Ok(local_host_names(prefix, n)
             .into_iter()
-            .map(|name| {
+            .enumerate()
+            .map(|(i, name)| {
                 let controller = ferrostack_compute::agent_link::local_controller(&self.compute);
-                let driver = Arc::new(settings.driver(&platform, &name, controller.clone()));
+                let mut driver = settings.driver(&platform, &name, controller.clone());
+                let dataplane = network.map(|net| net.dataplane(kernel.clone(), &name, i));
+                if let Some(dp) = &dataplane {
+                    driver.vifs = Some(Arc::new(ferrostack_agent::vifs::DataplaneVifs {
+                        dataplane: dp.clone(),
+                        simulated: None,
+                        bridge: settings
+                            .guest_bridge
+                            .clone()
+                            .map(|bridge| ferrostack_virt::vif::LinuxBridge { bridge }),
+                    }));
+                }
                 let consoles = Arc::new(consoles::QemuConsoles {
                     run_root: settings.host_run_dir(&name),
                 });
                 self.compute.consoles.register(&name, consoles);
-                ferrostack_compute::agent_link::spawn_agent_with(controller, &name, driver)
+                let mut agent = ferrostack_agent::Agent::new(&name, Arc::new(driver), controller);
+                if let Some(dp) = dataplane {
+                    agent = agent.with_dataplane(dp);
+                }
+                tokio::spawn(Arc::new(agent).run())
             })
             .collect())
     }

@@ -64,6 +64,7 @@ pub fn desired_guest(i: &Instance) -> DesiredGuest {
             project_id: i.project_id.clone(),
             availability_zone: i.availability_zone.clone(),
             injected: None,
+            nics: Vec::new(),
         },
         desired: i.desired_power,
         one_shot: i.one_shot.clone(),
@@ -319,6 +320,9 @@ impl ComputeService {
             traits: info.traits.clone(),
         };
         self.placement.sync_compute_provider(&provider).await?;
+        if let Some(vtep) = info.vtep {
+            self.networking.register_host(host, vtep).await?;
+        }
         Ok(())
     }
 
@@ -326,6 +330,9 @@ impl ComputeService {
     /// offloaded or moved-away guest gave back leave placement in the same transaction that
     /// records it, so a crash can never keep them allocated.
     pub async fn apply_reports(&self, host: &str, report: HostReport) -> crate::error::Result<()> {
+        if let Some(n) = &report.networking {
+            self.networking.apply_host_report(host, n).await?;
+        }
         let now = now_micros();
         let mut release = Vec::new();
         let mut drop_images: Vec<String> = Vec::new();
@@ -598,7 +605,12 @@ impl ComputeService {
                 }
             }
         }
-        Ok(DesiredHost { guests: out })
+        drop(conn);
+        let networking = self.networking.host_networking(host).await?;
+        Ok(DesiredHost {
+            guests: out,
+            networking,
+        })
     }
 
     pub async fn heartbeat(&self, host: &str) -> crate::error::Result<()> {

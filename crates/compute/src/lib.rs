@@ -105,6 +105,7 @@ pub struct ComputeService {
     pub image: Arc<dyn Images>,
     pub placement: Arc<dyn Placement>,
     pub projects: Arc<dyn Projects>,
+    pub networking: Arc<dyn peers::Networking>,
     /// Wakes the agent of a host when its desired state changed (in-process agents).
     pub wakeups: agent_link::Wakeups,
     /// Wakes the scheduling loop when instances wait for a host.
@@ -126,6 +127,7 @@ impl ComputeService {
         image: Arc<dyn Images>,
         placement: Arc<dyn Placement>,
         projects: Arc<dyn Projects>,
+        networking: Arc<dyn peers::Networking>,
     ) -> Arc<Self> {
         // The cloud checks its key file as it opens (`ferrostack_cloud`): a bad key here is
         // a caller's mistake, and only this process's injections would be affected.
@@ -143,6 +145,7 @@ impl ComputeService {
             image,
             placement,
             projects,
+            networking,
             wakeups: Default::default(),
             schedule_now: tokio::sync::Notify::new(),
             hosts: scheduler::HostCache::new(std::time::Duration::from_millis(500)),

@@ -45,6 +45,7 @@ pub async fn run(cfg: &Config, opts: AgentOpts) -> anyhow::Result<()> {
     let controller: Arc<dyn ferrostack_agent::protocol::Controller> = Arc::new(
         HttpController::with_ca(&opts.controller, auth, ca.as_deref()).context("controller")?,
     );
+    let mut dataplane = None;
     let driver: Arc<dyn ferrostack_virt::Driver> = match cfg.compute_driver.as_str() {
         "fake" => Arc::new(ferrostack_virt::fake::FakeDriver::new(
             &host,
@@ -56,12 +57,38 @@ pub async fn run(cfg: &Config, opts: AgentOpts) -> anyhow::Result<()> {
         "qemu" => {
             let settings = crate::server::qemu_settings(cfg);
             let platform = settings.probe().await?;
-            Arc::new(settings.driver(&platform, &host, controller.clone()))
+            let mut driver = settings.driver(&platform, &host, controller.clone());
+            // This machine's data plane: its own namespace, VXLAN to the other hosts.
+            if let Some(net) = crate::server::network_settings(cfg) {
+                let kernel = Arc::new(ferrostack_netplane::linux::Linux);
+                net.ensure_outside(
+                    kernel.as_ref(),
+                    ferrostack_agent::network_host::public_gateway(),
+                    &cfg.data_dir,
+                )
+                .await
+                .context("the outside namespace of the external network")?;
+                let dp = net.dataplane(kernel, &host, 0);
+                driver.vifs = Some(Arc::new(ferrostack_agent::vifs::DataplaneVifs {
+                    dataplane: dp.clone(),
+                    simulated: None,
+                    bridge: settings
+                        .guest_bridge
+                        .clone()
+                        .map(|bridge| ferrostack_virt::vif::LinuxBridge { bridge }),
+                }));
+                dataplane = Some(dp);
+            }
+            Arc::new(driver)
         }
         other => anyhow::bail!("unknown compute driver {other:?} for an agent (qemu or fake)"),
     };
     tracing::info!(host = %host, controller = %opts.controller, driver = %cfg.compute_driver, "ferrostack agent starting");
-    let agent = Arc::new(Agent::new(&host, driver, controller));
+    let mut agent = Agent::new(&host, driver, controller);
+    if let Some(dp) = dataplane {
+        agent = agent.with_dataplane(dp);
+    }
+    let agent = Arc::new(agent);
     tokio::select! {
         _ = agent.run() => {}
         _ = crate::server::shutdown_signal() => {

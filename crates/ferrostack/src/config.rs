@@ -99,6 +99,18 @@ pub struct CommonOpts {
     /// guests' ports. Default: guests have no NIC.
     #[arg(long, env = "FERROSTACK_GUEST_BRIDGE", global = true)]
     pub guest_bridge: Option<String>,
+    /// Starts the names of this cloud's network namespaces (`<prefix>-dp-<host>`,
+    /// `<prefix>-ext`). Default: `fs` and 4 hex digits of the data directory's path.
+    #[arg(long, env = "FERROSTACK_NET_PREFIX", global = true)]
+    pub net_prefix: Option<String>,
+    /// The address this machine's hosts end VXLAN tunnels at. Default 127.0.0.1 (all hosts
+    /// on one machine).
+    #[arg(long, env = "FERROSTACK_TUNNEL_IP", global = true)]
+    pub tunnel_ip: Option<std::net::IpAddr>,
+    /// The UDP port of the first local host's VXLAN tunnels (the next hosts take the next
+    /// ones). Default: from 20000 on, picked from the data directory's path.
+    #[arg(long, env = "FERROSTACK_VXLAN_PORT", global = true)]
+    pub vxlan_port: Option<u16>,
     /// Placement allocation ratios of the local hosts (Nova's cpu/ram/disk_allocation_ratio).
     /// Defaults 4.0, 1.0, 1.0.
     #[arg(long, env = "FERROSTACK_CPU_ALLOCATION_RATIO", global = true)]
@@ -175,6 +187,9 @@ struct FileConfig {
     migration_address: Option<String>,
     live_migration_bandwidth: Option<u64>,
     guest_bridge: Option<String>,
+    net_prefix: Option<String>,
+    tunnel_ip: Option<std::net::IpAddr>,
+    vxlan_port: Option<u16>,
     cpu_allocation_ratio: Option<f64>,
     ram_allocation_ratio: Option<f64>,
     disk_allocation_ratio: Option<f64>,
@@ -216,6 +231,9 @@ pub struct Config {
     /// MiB/s; 0: no cap.
     pub live_migration_bandwidth: u64,
     pub guest_bridge: Option<String>,
+    pub net_prefix: Option<String>,
+    pub tunnel_ip: Option<std::net::IpAddr>,
+    pub vxlan_port: Option<u16>,
     pub cpu_allocation_ratio: f64,
     pub ram_allocation_ratio: f64,
     pub disk_allocation_ratio: f64,
@@ -362,6 +380,9 @@ impl Config {
                 .or(file.live_migration_bandwidth)
                 .unwrap_or(0),
             guest_bridge: cli.guest_bridge.clone().or(file.guest_bridge),
+            net_prefix: cli.net_prefix.clone().or(file.net_prefix),
+            tunnel_ip: cli.tunnel_ip.or(file.tunnel_ip),
+            vxlan_port: cli.vxlan_port.or(file.vxlan_port),
             cpu_allocation_ratio: ratio(
                 "cpu",
                 cli.cpu_allocation_ratio.or(file.cpu_allocation_ratio),

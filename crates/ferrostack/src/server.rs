@@ -147,6 +147,27 @@ fn trim_root_slash(mut req: axum::extract::Request) -> axum::extract::Request {
     req
 }
 
+/// The network data plane's settings of this process's hosts; None when it cannot run
+/// (it needs root: namespaces, bridges, nftables), which is logged.
+pub(crate) fn network_settings(
+    cfg: &Config,
+) -> Option<ferrostack_agent::network_host::NetworkSettings> {
+    if !rustix::process::geteuid().is_root() {
+        tracing::warn!(
+            "the network data plane needs root: guests get no NICs on their networks' ports"
+        );
+        return None;
+    }
+    Some(
+        ferrostack_agent::network_host::NetworkSettings::for_data_dir(
+            &cfg.data_dir,
+            cfg.net_prefix.clone(),
+            cfg.tunnel_ip,
+            cfg.vxlan_port,
+        ),
+    )
+}
+
 /// The QEMU hosts' settings from the options (all-in-one and `ferrostack agent`).
 pub(crate) fn qemu_settings(cfg: &Config) -> ferrostack_agent::qemu_host::QemuSettings {
     ferrostack_agent::qemu_host::QemuSettings {
@@ -216,7 +237,12 @@ pub async fn run(cfg: Config, mode: Mode) -> anyhow::Result<()> {
             "qemu" if cfg.compute_hosts == 0 => {}
             "qemu" => {
                 cloud
-                    .spawn_qemu_hosts(&hostname(), cfg.compute_hosts, &qemu_settings(&cfg))
+                    .spawn_qemu_hosts(
+                        &hostname(),
+                        cfg.compute_hosts,
+                        &qemu_settings(&cfg),
+                        network_settings(&cfg).as_ref(),
+                    )
                     .await?;
                 tracing::info!(hosts = cfg.compute_hosts, "QEMU compute hosts started");
             }

@@ -54,6 +54,8 @@ impl HostConfig {
 /// What the data plane remembers between passes; rebuilt from the kernel after a restart.
 #[derive(Debug, Default)]
 struct Memory {
+    /// The networking of the last pass (which port a tap being plugged is).
+    want: HostNetworking,
     /// Bridge -> conntrack zone (None until read back from the loaded ruleset).
     zones: Option<BTreeMap<String, u16>>,
     /// The ruleset last loaded.
@@ -83,6 +85,7 @@ impl Dataplane {
     /// reported and the rest still converges (one network's trouble does not unwire others).
     pub async fn converge(&self, want: &HostNetworking) -> NetworkingReport {
         let mut memory = self.memory.lock().await;
+        memory.want = want.clone();
         match self.converge_locked(want, &mut memory).await {
             Ok(report) => report,
             Err(e) => NetworkingReport {
@@ -106,6 +109,7 @@ impl Dataplane {
                 tracing::info!(netns = %ns, "data plane removed: no network left on this host");
             }
             *memory = Memory::default();
+            memory.want = want.clone();
             return Ok(NetworkingReport::default());
         }
         if !exists {
@@ -245,6 +249,37 @@ impl Dataplane {
             wired,
             error: (!errors.is_empty()).then(|| errors.join("; ")),
         })
+    }
+
+    /// Plugs the tap a guest's QEMU just made (in the root namespace) into its port's bridge,
+    /// as the last pass wanted that port. The ruleset of that pass names it already.
+    pub async fn plug(&self, tap: &str) -> Result<()> {
+        let memory = self.memory.lock().await;
+        let port = memory
+            .want
+            .ports
+            .iter()
+            .find(|p| names::tap(&p.id) == tap)
+            .ok_or_else(|| NetplaneError::UnknownTap(tap.to_string()))?;
+        let net = memory
+            .want
+            .networks
+            .iter()
+            .find(|n| n.id == port.network_id)
+            .ok_or_else(|| NetplaneError::UnknownTap(tap.to_string()))?;
+        let ns = self.config.netns();
+        if !self
+            .host
+            .links(Some(&ns))
+            .await?
+            .iter()
+            .any(|l| l.name == tap)
+        {
+            self.host.move_link(tap, &ns).await?;
+        }
+        let bridge = names::bridge(&net.id);
+        let master = port.admin_state_up.then_some(bridge.as_str());
+        self.host.set_link(&ns, tap, master, net.mtu).await
     }
 
     /// The zones of `want`'s networks: kept from before (read back from the loaded ruleset

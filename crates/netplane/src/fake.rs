@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ferrostack_agent_api::Vtep;
+use ipnet::IpNet;
 use parking_lot::Mutex;
 
 use crate::host::{Fdb, Link, NetHost, VethEnd};
@@ -18,6 +19,8 @@ struct State {
     namespaces: BTreeMap<String, BTreeMap<String, Link>>,
     fdb: BTreeMap<(String, String), BTreeSet<Fdb>>,
     rulesets: BTreeMap<String, String>,
+    /// Addresses by (namespace, interface).
+    addresses: BTreeMap<(String, String), Vec<IpNet>>,
     /// Each veth end -> its peer (namespace, name): deleting one deletes both.
     peers: BTreeMap<(String, String), (String, String)>,
     /// How many rulesets were loaded (a converge that changes nothing loads none).
@@ -164,6 +167,7 @@ impl NetHost for FakeHost {
         }
         s.rulesets.remove(netns);
         s.fdb.retain(|(ns, _), _| ns != netns);
+        s.addresses.retain(|(ns, _), _| ns != netns);
         Ok(())
     }
 
@@ -258,6 +262,7 @@ impl NetHost for FakeHost {
             }
         }
         s.fdb.remove(&(netns.to_string(), name.to_string()));
+        s.addresses.remove(&(netns.to_string(), name.to_string()));
         if let Some((pns, pname)) = s.peers.remove(&(netns.to_string(), name.to_string())) {
             s.peers.remove(&(pns.clone(), pname.clone()));
             if let Some(l) = s.namespaces.get_mut(&pns) {
@@ -299,6 +304,38 @@ impl NetHost for FakeHost {
         }
         s.rulesets.insert(netns.into(), ruleset.into());
         s.loads += 1;
+        Ok(())
+    }
+
+    async fn addresses(&self, netns: &str, name: &str) -> Result<Vec<IpNet>> {
+        let s = self.state.lock();
+        if !s
+            .namespaces
+            .get(netns)
+            .is_some_and(|l| l.contains_key(name))
+        {
+            return Err(missing(name));
+        }
+        Ok(s.addresses
+            .get(&(netns.to_string(), name.to_string()))
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn add_address(&self, netns: &str, name: &str, address: IpNet) -> Result<()> {
+        let mut s = self.state.lock();
+        if !s
+            .namespaces
+            .get(netns)
+            .is_some_and(|l| l.contains_key(name))
+        {
+            return Err(missing(name));
+        }
+        let list = s.addresses.entry((netns.into(), name.into())).or_default();
+        if list.contains(&address) {
+            return Err(exists(address));
+        }
+        list.push(address);
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 //! what it found missing.
 
 use ferrostack_agent_api::Vtep;
+use ipnet::IpNet;
 
 use crate::Result;
 
@@ -69,6 +70,9 @@ pub trait NetHost: Send + Sync {
     async fn delete_fdb(&self, netns: &str, dev: &str, entry: &Fdb) -> Result<()>;
     /// Replaces the ruleset's tables in one transaction (`nft -f`).
     async fn load_ruleset(&self, netns: &str, ruleset: &str) -> Result<()>;
+    /// The addresses of interface `name` of `netns` (link-local ones left out).
+    async fn addresses(&self, netns: &str, name: &str) -> Result<Vec<IpNet>>;
+    async fn add_address(&self, netns: &str, name: &str, address: IpNet) -> Result<()>;
     /// The loaded inet table of the data plane, as `nft list` prints it (empty when none).
     async fn inet_table(&self, netns: &str) -> Result<String>;
 }

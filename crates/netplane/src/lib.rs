@@ -12,6 +12,7 @@ pub mod host;
 pub mod linux;
 pub mod names;
 pub mod nft;
+pub mod outside;
 
 pub use dataplane::{Dataplane, HostConfig, Uplink};
 pub use ferrostack_agent_api::HostNetworking;
@@ -35,6 +36,8 @@ pub enum NetplaneError {
     OutOfZones,
     #[error("physical network {0:?} has no uplink on this host")]
     NoPhysnet(String),
+    #[error("tap {0} is no port this host's data plane carries")]
+    UnknownTap(String),
     #[error("VLAN networks need 802.1q, which this data plane does not build yet")]
     NoVlan,
 }

@@ -2,6 +2,7 @@
 //! JSON output where they have it.
 
 use ferrostack_agent_api::Vtep;
+use ipnet::IpNet;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
@@ -87,6 +88,20 @@ struct JsonLink {
 struct JsonLinkInfo {
     #[serde(default)]
     info_kind: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct JsonAddrs {
+    #[serde(default)]
+    addr_info: Vec<JsonAddr>,
+}
+
+#[derive(Deserialize)]
+struct JsonAddr {
+    local: String,
+    prefixlen: u8,
+    #[serde(default)]
+    scope: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -324,6 +339,24 @@ impl NetHost for Linux {
         )
         .await
         .map(drop)
+    }
+
+    async fn addresses(&self, netns: &str, name: &str) -> Result<Vec<IpNet>> {
+        let out = ip(Some(netns), &["-j", "addr", "show", "dev", name]).await?;
+        let all: Vec<JsonAddrs> = parse("ip addr show", &out)?;
+        Ok(all
+            .into_iter()
+            .flat_map(|a| a.addr_info)
+            .filter(|a| a.scope.as_deref() != Some("link"))
+            .filter_map(|a| format!("{}/{}", a.local, a.prefixlen).parse().ok())
+            .collect())
+    }
+
+    async fn add_address(&self, netns: &str, name: &str, address: IpNet) -> Result<()> {
+        let a = address.to_string();
+        ip(Some(netns), &["addr", "add", &a, "dev", name])
+            .await
+            .map(drop)
     }
 
     async fn inet_table(&self, netns: &str) -> Result<String> {

@@ -26,7 +26,7 @@ pub fn uplink(network_id: &str) -> String {
 
 /// A guest port's tap, as Neutron names it (`tap` and the port id's first 11 characters).
 pub fn tap(port_id: &str) -> String {
-    format!("tap{}", short(port_id))
+    ferrostack_agent_api::tap_name(port_id)
 }
 
 /// Every name the data plane gives a guest's tap starts with this (the ruleset drops frames
@@ -34,7 +34,7 @@ pub fn tap(port_id: &str) -> String {
 pub const TAP_PREFIX: &str = "tap";
 
 /// The first 11 characters of an id (Neutron's device name length for a uuid).
-fn short(id: &str) -> &str {
+pub(crate) fn short(id: &str) -> &str {
     let end = id.char_indices().nth(11).map_or(id.len(), |(i, _)| i);
     &id[..end]
 }

@@ -42,6 +42,8 @@ pub struct FakeDriver {
     migration_steps: std::sync::atomic::AtomicU32,
     /// Destroys fail while set (see [`FakeDriver::set_destroys_failing`]).
     destroys_failing: std::sync::atomic::AtomicBool,
+    /// Plugs the simulated taps of guests' ports (a simulated data plane); None: no NICs.
+    vifs: Option<std::sync::Arc<dyn crate::vif::VifPlugger>>,
 }
 
 impl FakeDriver {
@@ -57,7 +59,15 @@ impl FakeDriver {
             guests: Mutex::new(HashMap::new()),
             migration_steps: std::sync::atomic::AtomicU32::new(1),
             destroys_failing: std::sync::atomic::AtomicBool::new(false),
+            vifs: None,
         }
+    }
+
+    /// Guests' ports get simulated taps, plugged by `vifs` as they are made and unplugged as
+    /// they go (the way a QEMU's taps come and go with it).
+    pub fn with_vifs(mut self, vifs: std::sync::Arc<dyn crate::vif::VifPlugger>) -> Self {
+        self.vifs = Some(vifs);
+        self
     }
 
     /// How many more steps ([`Driver::send`] calls) a live migration from this host takes
@@ -117,6 +127,8 @@ impl Driver for FakeDriver {
 
     async fn host_info(&self) -> Result<HostInfo> {
         Ok(HostInfo {
+            // The agent adds its data plane's endpoint.
+            vtep: None,
             hypervisor_type: "fake".into(),
             hypervisor_version: 1000,
             vcpus: self.vcpus,
@@ -147,6 +159,14 @@ impl Driver for FakeDriver {
 
     async fn spawn(&self, spec: &GuestSpec) -> Result<()> {
         self.pause_a_moment().await;
+        let fresh = !self.guests.lock().contains_key(&spec.uuid);
+        if fresh {
+            if let Some(vifs) = &self.vifs {
+                for vif in crate::vif::port_vifs(spec) {
+                    vifs.plug(&vif).await?;
+                }
+            }
+        }
         let mut guests = self.guests.lock();
         guests.entry(spec.uuid.clone()).or_insert_with(|| Guest {
             spec: spec.clone(),
@@ -181,7 +201,12 @@ impl Driver for FakeDriver {
                 "guest {uuid} cannot be removed now (simulated)"
             )));
         }
-        self.guests.lock().remove(uuid);
+        let gone = self.guests.lock().remove(uuid);
+        if let (Some(g), Some(vifs)) = (gone, &self.vifs) {
+            for vif in crate::vif::port_vifs(&g.spec) {
+                vifs.unplug(&vif).await?;
+            }
+        }
         Ok(())
     }
 
@@ -490,6 +515,7 @@ mod tests {
             project_id: String::new(),
             availability_zone: None,
             injected: None,
+            nics: Vec::new(),
         }
     }
 

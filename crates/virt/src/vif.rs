@@ -14,12 +14,36 @@ pub struct Vif {
     pub tap: String,
     /// The guest's MAC address (`fa:16:3e:..`, as Nova's ports).
     pub mac: String,
+    /// The networking port it is; None: a NIC of the guest's own (an operator's bridge).
+    pub port: Option<String>,
 }
 
 /// Connects a guest's tap, just created by its QEMU, to the host's network.
 #[async_trait::async_trait]
 pub trait VifPlugger: Send + Sync {
     async fn plug(&self, vif: &Vif) -> Result<()>;
+    /// The guest's tap went (its QEMU ended); what the host made for it may go too. Real taps
+    /// vanish with their QEMU, so there is nothing to do by default.
+    async fn unplug(&self, _vif: &Vif) -> Result<()> {
+        Ok(())
+    }
+    /// Whether a guest without ports gets a NIC anyway (a plain bridge's one NIC per guest).
+    fn nic_without_port(&self) -> bool {
+        false
+    }
+}
+
+/// The NICs of a guest whose spec names its ports: one tap per port, named after it, with
+/// the port's MAC.
+pub fn port_vifs(spec: &crate::GuestSpec) -> Vec<Vif> {
+    spec.nics
+        .iter()
+        .map(|n| Vif {
+            tap: ferrostack_agent_api::tap_name(&n.port_id),
+            mac: n.mac.clone(),
+            port: Some(n.port_id.clone()),
+        })
+        .collect()
 }
 
 /// Every tap on one existing Linux bridge (no addresses, no filtering: a plain L2 segment).
@@ -30,6 +54,9 @@ pub struct LinuxBridge {
 
 #[async_trait::async_trait]
 impl VifPlugger for LinuxBridge {
+    fn nic_without_port(&self) -> bool {
+        true
+    }
     async fn plug(&self, vif: &Vif) -> Result<()> {
         let out = tokio::process::Command::new("ip")
             .args(["link", "set", "dev", &vif.tap, "master", &self.bridge, "up"])
@@ -63,6 +90,7 @@ pub fn guest_vifs(host_root: &std::path::Path, uuid: &str, count: usize) -> Vec<
                     place[0], place[1], place[2], place[3], place[4]
                 ),
                 mac: format!("fa:16:3e:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2]),
+                port: None,
             }
         })
         .collect()

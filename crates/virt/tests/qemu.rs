@@ -406,6 +406,7 @@ mod driver {
             project_id: String::new(),
             availability_zone: None,
             injected: None,
+            nics: Vec::new(),
         }
     }
 

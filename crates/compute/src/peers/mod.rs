@@ -6,10 +6,12 @@
 
 pub mod consoles;
 mod images;
+mod networking;
 mod placement;
 mod projects;
 
 pub use consoles::{ConsoleDials, ConsoleHosts, ConsoleKind, ConsoleStream, Consoles};
 pub use images::Images;
+pub use networking::Networking;
 pub use placement::Placement;
 pub use projects::Projects;

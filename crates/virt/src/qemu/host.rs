@@ -72,6 +72,8 @@ pub fn host_info(instances_dir: &Path, accel: Accel, qemu_version: i64) -> Resul
         .collect();
     traits.push("COMPUTE_NET_ATTACH_INTERFACE".into());
     Ok(HostInfo {
+        // The agent adds its data plane's endpoint.
+        vtep: None,
         hypervisor_type: accel.hypervisor_type().into(),
         hypervisor_version: qemu_version,
         vcpus,

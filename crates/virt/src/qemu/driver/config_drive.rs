@@ -168,6 +168,7 @@ mod tests {
             project_id: "p1".into(),
             availability_zone: Some("nova".into()),
             injected: None,
+            nics: Vec::new(),
         };
         let md = meta_data(&spec);
         assert_eq!(md["uuid"], "u1");

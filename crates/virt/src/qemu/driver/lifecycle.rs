@@ -69,9 +69,13 @@ impl QemuDriver {
             ramdisk: boot.ramdisk.then(|| layout::ramdisk_file(&dir, kind)),
             cmdline: boot.cmdline,
             vnc_socket: Some(dir.vnc_socket()),
+            // The ports the spec names; else, with an operator's bridge, one NIC of its own.
             nics: match &self.vifs {
-                Some(_) => crate::vif::guest_vifs(&self.root, &spec.uuid, 1),
-                None => Vec::new(),
+                Some(_) if !spec.nics.is_empty() => crate::vif::port_vifs(spec),
+                Some(p) if p.nic_without_port() => {
+                    crate::vif::guest_vifs(&self.root, &spec.uuid, 1)
+                }
+                _ => Vec::new(),
             },
         };
         let nics = machine.nics.clone();
