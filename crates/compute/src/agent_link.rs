@@ -4,18 +4,18 @@
 //! in process; `ferrostack agent` reaches the same functions over HTTP (`api/agents.rs`).
 //! Either way a question to a host takes one path: stored, the host's agent woken, answered.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ferrostack_agent_api::{
-    Answer, Arrival, Ask, Controller, Departure, Desired, DesiredGuest, DesiredHost, GuestSpec,
-    HostInfo, HostReport, ImageInfo, LinkError, OneShot, Outgoing, PowerState, Query,
+    Answer, Arrival, Ask, Controller, Departure, Desired, DesiredGuest, DesiredHost, GuestNic,
+    GuestSpec, HostInfo, HostReport, ImageInfo, LinkError, OneShot, Outgoing, PowerState, Query,
 };
 use ferrostack_placement::{ComputeProvider, Inventory};
 use ferrostack_store::now_micros;
 
-use crate::db::{actions, agent_queries, hosts, instances, migrations};
+use crate::db::{actions, agent_queries, hosts, instance_nics, instances, migrations};
 use crate::error::ComputeError;
 use crate::instance::Instance;
 use crate::state::VmState;
@@ -392,6 +392,19 @@ impl ComputeService {
                 }
                 continue;
             }
+            // A guest being built is ACTIVE only once its ports are wired on this host (Nova's
+            // network-vif-plugged, here a reported fact that cannot be lost): until then its
+            // report waits, and the agent reports again.
+            if inst.vm_state == VmState::Building && r.error.is_none() && !r.gone {
+                let ports: Vec<String> = instance_nics::of_instance(&mut tx, &inst.uuid)
+                    .await?
+                    .into_iter()
+                    .map(|n| n.port_id)
+                    .collect();
+                if !ports.is_empty() && !self.networking.ports_active(&ports).await? {
+                    continue;
+                }
+            }
             // While a copy an earlier move left here is removed before the instance's own
             // guest is built here (`stale_copy`), the reports are about that copy: its end
             // completes the earlier move; its failure fails the move under way.
@@ -605,8 +618,41 @@ impl ComputeService {
                 }
             }
         }
+        // The guests' NICs: ports of the instances placed here are bound here (`own`), those
+        // of guests a move brings or takes carried meanwhile (`moving`).
+        let present: Vec<&str> = out
+            .iter()
+            .filter(|g| g.desired != Desired::Absent)
+            .map(|g| g.spec.uuid.as_str())
+            .collect();
+        let mut nics = instance_nics::of_instances(&mut conn, &present).await?;
         drop(conn);
-        let networking = self.networking.host_networking(host).await?;
+        let placed: HashSet<&str> = list
+            .iter()
+            .filter(|i| i.host.as_deref() == Some(host))
+            .map(|i| i.uuid.as_str())
+            .collect();
+        let (mut own, mut moving) = (Vec::new(), Vec::new());
+        for g in out.iter_mut().filter(|g| g.desired != Desired::Absent) {
+            let Some(list) = nics.remove(&g.spec.uuid) else {
+                continue;
+            };
+            let ports = list.iter().map(|n| n.port_id.clone());
+            if placed.contains(g.spec.uuid.as_str()) {
+                own.extend(ports);
+            } else {
+                moving.extend(ports);
+            }
+            g.spec.nics = list
+                .into_iter()
+                .map(|n| GuestNic {
+                    port_id: n.port_id,
+                    mac: n.mac,
+                    mtu: n.mtu,
+                })
+                .collect();
+        }
+        let networking = self.networking.host_networking(host, &own, &moving).await?;
         Ok(DesiredHost {
             guests: out,
             networking,

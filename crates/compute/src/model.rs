@@ -231,3 +231,14 @@ pub struct UsageInstance {
     pub launched_at: Option<i64>,
     pub terminated_at: Option<i64>,
 }
+
+/// One NIC of an instance: its port, and what the guest's host needs of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceNic {
+    pub port_id: String,
+    pub network_id: String,
+    pub mac: String,
+    pub mtu: u32,
+    /// The server's creator brought the port: it is kept (unbound) when the server goes.
+    pub preserve: bool,
+}

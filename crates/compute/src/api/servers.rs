@@ -18,7 +18,8 @@ use super::server_views::{
 };
 use super::State;
 use crate::app::server_list::{PageServers, ServerFilters, ServerQuery, Sort};
-use crate::app::servers::{CreateRequest, ServerUpdate};
+use crate::app::servers::{CreateRequest, RequestedNetworks, ServerUpdate};
+use crate::peers::NicRequest;
 use crate::ComputeService;
 
 /// Nova's timestamps, as other resources show them (`os-services`).
@@ -182,24 +183,21 @@ fn parse_create(body: &Value, v: Microversion) -> Result<CreateRequest, ApiError
                 return Err(bad(
                     "Invalid input for field/attribute server. 'networks' is a required property",
                 ));
-            } else {
-                json!("auto")
             }
+            RequestedNetworks::Auto
         }
-        Some(Value::String(x)) if x == "auto" || x == "none" => json!(x),
+        Some(Value::String(x)) if x == "auto" && v.at_least(2, 37) => RequestedNetworks::Auto,
+        Some(Value::String(x)) if x == "none" && v.at_least(2, 37) => RequestedNetworks::None,
         Some(Value::Array(a)) => {
-            // No network service yet: any requested network or port is unknown.
-            if let Some(n) = a.first() {
-                let id = n
-                    .get("uuid")
-                    .or(n.get("port"))
-                    .and_then(|x| x.as_str())
-                    .unwrap_or("");
-                return Err(ApiError::bad_request(format!(
-                    "Network {id} could not be found."
-                )));
+            let mut list = Vec::with_capacity(a.len());
+            for n in a {
+                list.push(nic_request(n, v)?);
             }
-            json!([])
+            if list.is_empty() {
+                RequestedNetworks::Auto
+            } else {
+                RequestedNetworks::List(list)
+            }
         }
         Some(other) => {
             return Err(bad(format!(
@@ -617,4 +615,63 @@ async fn remove(
     auth.enforce(&svc.policy, "os_compute_api:servers:delete", &target(&inst))?;
     svc.delete_server(&inst, &auth, &rid.0).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// One entry of `networks`: a port, or a network with an address on it maybe (Nova's schema
+/// and its "Bad networks format" checks).
+fn nic_request(n: &Value, v: Microversion) -> Result<NicRequest, ApiError> {
+    let bad = |m: String| ApiError::bad_request(m);
+    let Some(obj) = n.as_object() else {
+        return Err(bad(format!(
+            "Invalid input for field/attribute networks. Value: {n}. {n} is not of type 'object'"
+        )));
+    };
+    // The tag came in 2.32, went in 2.37 and came back in 2.42.
+    let tagged = v.at_least(2, 32) && (!v.at_least(2, 37) || v.at_least(2, 42));
+    let allowed: &[&str] = if tagged {
+        &["uuid", "port", "fixed_ip", "tag"]
+    } else {
+        &["uuid", "port", "fixed_ip"]
+    };
+    if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(bad(format!(
+            "Invalid input for field/attribute networks. Value: {n}. Additional properties are not allowed ('{k}' was unexpected)"
+        )));
+    }
+    let text = |k: &str| -> Result<Option<String>, ApiError> {
+        match obj.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(bad(format!(
+                "Invalid input for field/attribute {k}. Value: {other}. {other} is not of type 'string'"
+            ))),
+        }
+    };
+    if let Some(port) = text("port")? {
+        if uuid::Uuid::parse_str(&port).is_err() {
+            return Err(bad(format!(
+                "Invalid input for field/attribute port. Value: {port}. '{port}' is not a 'uuid'"
+            )));
+        }
+        return Ok(NicRequest::Port(port));
+    }
+    let Some(id) = text("uuid")? else {
+        return Err(bad(
+            "Bad networks format: network uuid is not in proper format ()".into(),
+        ));
+    };
+    if uuid::Uuid::parse_str(&id).is_err() {
+        return Err(bad(format!(
+            "Bad networks format: network uuid is not in proper format ({id})"
+        )));
+    }
+    let fixed_ip = match text("fixed_ip")? {
+        None => None,
+        Some(ip) => Some(ip.parse().map_err(|_| {
+            bad(format!(
+                "Invalid input for field/attribute fixed_ip. Value: {ip}. '{ip}' is not a 'ip-address'"
+            ))
+        })?),
+    };
+    Ok(NicRequest::Network { id, fixed_ip })
 }

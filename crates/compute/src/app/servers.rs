@@ -30,7 +30,7 @@ pub struct CreateRequest {
     pub min_count: i64,
     pub max_count: i64,
     pub hints: serde_json::Map<String, serde_json::Value>,
-    pub networks: serde_json::Value,
+    pub networks: RequestedNetworks,
     pub security_groups: Vec<String>,
     pub config_drive: bool,
     pub access_ip_v4: Option<String>,
@@ -38,6 +38,90 @@ pub struct CreateRequest {
     pub tags: Vec<String>,
     /// Personality files (before 2.57) and the admin password, given to the new guests.
     pub injected: ferrostack_agent_api::Injected,
+}
+
+/// The networks a new server asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RequestedNetworks {
+    /// The project's one available network (Nova's `auto`, and no `networks` before 2.37).
+    #[default]
+    Auto,
+    /// No NIC at all.
+    None,
+    List(Vec<crate::peers::NicRequest>),
+}
+
+impl RequestedNetworks {
+    /// As the request spec keeps it.
+    fn to_json(&self) -> serde_json::Value {
+        use crate::peers::NicRequest;
+        match self {
+            RequestedNetworks::Auto => serde_json::json!("auto"),
+            RequestedNetworks::None => serde_json::json!("none"),
+            RequestedNetworks::List(l) => l
+                .iter()
+                .map(|r| match r {
+                    NicRequest::Network { id, fixed_ip } => {
+                        serde_json::json!({"uuid": id, "fixed_ip": fixed_ip.map(|i| i.to_string())})
+                    }
+                    NicRequest::Port(p) => serde_json::json!({"port": p}),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Ports made for servers of a create that no committed server took: given back when the
+/// create ends, however it ends.
+struct HeldNics {
+    networking: std::sync::Arc<dyn crate::peers::Networking>,
+    nics: HashMap<String, Vec<crate::peers::ServerNic>>,
+}
+
+impl HeldNics {
+    fn new(networking: std::sync::Arc<dyn crate::peers::Networking>) -> Self {
+        HeldNics {
+            networking,
+            nics: HashMap::new(),
+        }
+    }
+}
+
+impl Drop for HeldNics {
+    fn drop(&mut self) {
+        let left: Vec<crate::model::InstanceNic> = self
+            .nics
+            .drain()
+            .flat_map(|(_, n)| n.into_iter().map(|x| x.nic))
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        let networking = self.networking.clone();
+        tokio::spawn(async move { networking.release(&left).await });
+    }
+}
+
+/// Nova's `addresses` of a server from its NICs: by network name, each address with its
+/// version, type and MAC.
+pub fn addresses_of(nics: &[crate::peers::ServerNic]) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for n in nics {
+        let list = out
+            .entry(n.network_name.clone())
+            .or_insert_with(|| serde_json::json!([]));
+        if let Some(a) = list.as_array_mut() {
+            for ip in &n.ips {
+                a.push(serde_json::json!({
+                    "version": if ip.is_ipv4() { 4 } else { 6 },
+                    "addr": ip.to_string(),
+                    "OS-EXT-IPS:type": "fixed",
+                    "OS-EXT-IPS-MAC:mac_addr": n.nic.mac,
+                }));
+            }
+        }
+    }
+    serde_json::Value::Object(out)
 }
 
 /// A validated server update (`PUT /servers/{id}`); `None` fields keep their value.
@@ -168,6 +252,41 @@ impl ComputeService {
         }
         drop(conn);
 
+        // The NICs, made before anything is written for every instance that may be created:
+        // a network, address or port that cannot be had fails the create with nothing left.
+        // The guard gives back whatever no committed instance took (surplus ones, and all of
+        // them on any failure below).
+        let requests = self.requested_nics(auth, &req).await?;
+        let uuids: Vec<String> = (0..req.max_count)
+            .map(|_| uuid::Uuid::new_v4().to_string())
+            .collect();
+        let mut held = HeldNics::new(self.networking.clone());
+        if !requests.is_empty() {
+            if req.max_count > 1
+                && requests
+                    .iter()
+                    .any(|r| matches!(r, crate::peers::NicRequest::Port(_)))
+            {
+                return Err(ComputeError::BadRequest(
+                    "Unable to launch multiple instances with a single configured port ID. Please launch your instance one by one with different ports.".into(),
+                ));
+            }
+            let zone = req
+                .availability_zone
+                .as_deref()
+                .map(|a| split_az(a).0)
+                .filter(|z| !z.is_empty())
+                .unwrap_or(&self.config.default_availability_zone);
+            let owner = format!("compute:{zone}");
+            for u in &uuids {
+                let nics = self
+                    .networking
+                    .allocate(auth, u, &owner, &requests, &req.security_groups)
+                    .await?;
+                held.nics.insert(u.clone(), nics);
+            }
+        }
+
         let snapshot = FlavorSnapshot {
             id: flavor.id.clone(),
             name: flavor.name.clone(),
@@ -181,7 +300,7 @@ impl ComputeService {
         let now = now_micros();
         let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let spec = serde_json::json!({
-            "networks": req.networks,
+            "networks": req.networks.to_json(),
             "security_groups": req.security_groups,
             "scheduler_hints": req.hints,
             "availability_zone": req.availability_zone,
@@ -225,7 +344,11 @@ impl ComputeService {
         }
         let mut created = Vec::new();
         for index in 0..count {
-            let uuid = uuid::Uuid::new_v4().to_string();
+            let uuid = uuids
+                .get(usize::try_from(index).unwrap_or(usize::MAX))
+                .cloned()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let nics = held.nics.get(&uuid).cloned().unwrap_or_default();
             let name = if count > 1 {
                 format!("{}-{}", req.name, index + 1)
             } else {
@@ -275,7 +398,7 @@ impl ComputeService {
                 launch_index: index,
                 progress: 0,
                 request_spec: spec.clone(),
-                addresses: serde_json::json!({}),
+                addresses: addresses_of(&nics),
                 launched_at: None,
                 terminated_at: None,
                 created_at: now,
@@ -285,6 +408,8 @@ impl ComputeService {
                 tags: req.tags.clone(),
             };
             instances::insert(&mut tx, &inst).await?;
+            let rows: Vec<crate::model::InstanceNic> = nics.iter().map(|n| n.nic.clone()).collect();
+            db::instance_nics::insert(&mut tx, &uuid, &rows).await?;
             self.record_injection(&mut tx, &inst, inst.generation, &req.injected, now)
                 .await?;
             if let Some(g) = &group {
@@ -304,8 +429,38 @@ impl ComputeService {
             created.push(inst);
         }
         tx.commit().await?;
+        for i in &created {
+            held.nics.remove(&i.uuid);
+        }
         self.schedule_now.notify_one();
         Ok(created)
+    }
+
+    /// The NICs a create asks for: its list, or for `auto` the project's one available
+    /// network (none when it has none; several are ambiguous, as in Nova).
+    async fn requested_nics(
+        &self,
+        auth: &AuthContext,
+        req: &CreateRequest,
+    ) -> Result<Vec<crate::peers::NicRequest>> {
+        match &req.networks {
+            RequestedNetworks::None => Ok(Vec::new()),
+            RequestedNetworks::List(l) => Ok(l.clone()),
+            RequestedNetworks::Auto => {
+                let mut nets = self.networking.server_networks(auth).await?;
+                match nets.len() {
+                    0 => Ok(Vec::new()),
+                    1 => Ok(vec![crate::peers::NicRequest::Network {
+                        id: nets.remove(0),
+                        fixed_ip: None,
+                    }]),
+                    _ => Err(ComputeError::Conflict(
+                        "Multiple possible networks found, use a Network ID to be more specific."
+                            .into(),
+                    )),
+                }
+            }
+        }
     }
 
     /// The availability zone of `host`: its aggregate's, else the default.
@@ -754,6 +909,9 @@ impl ComputeService {
         )
         .await?;
         let on_host = inst.host.is_some();
+        // Its ports go now: the host's data plane unplugs them as it removes the guest.
+        let nics = db::instance_nics::of_instance(&mut tx, &inst.uuid).await?;
+        db::instance_nics::delete_of(&mut tx, &inst.uuid).await?;
         // Hosts holding a copy from an unfinished move remove it too.
         db::migrations::abandon_for_delete(&mut tx, &inst.uuid, now).await?;
         if on_host {
@@ -776,6 +934,7 @@ impl ComputeService {
                 .await?;
         }
         tx.commit().await?;
+        self.networking.release(&nics).await;
         if let Some(h) = &inst.host {
             self.wakeups.wake(h);
         }

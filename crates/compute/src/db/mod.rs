@@ -6,6 +6,7 @@ pub mod aggregates;
 pub mod flavors;
 pub mod hosts;
 pub mod instance_injections;
+pub mod instance_nics;
 pub mod instances;
 pub mod keypairs;
 pub mod migrations;

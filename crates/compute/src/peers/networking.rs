@@ -1,31 +1,109 @@
-//! What compute needs of the networking service: the networking each host's data plane should
-//! carry (handed to the host's agent with its guests), the hosts' tunnel endpoints, and what
-//! the agents report wired.
+//! What compute needs of the networking service (Nova's side of Neutron): servers' ports
+//! (made or taken at create, bound to the host the server runs on, given back when it goes,
+//! wired or not), and for hosts' agents the networking each data plane should carry, the
+//! hosts' tunnel endpoints and what they report wired.
+
+use std::net::IpAddr;
 
 use async_trait::async_trait;
 use ferrostack_agent_api::{HostNetworking, NetworkingReport, Vtep};
-use ferrostack_api::ApiError;
+use ferrostack_api::{ApiError, AuthContext};
+use ferrostack_network::app::server_ports as sp;
 use ferrostack_network::{NetworkError, NetworkService};
 
 use crate::error::{ComputeError, Result};
+use crate::model::InstanceNic;
+
+/// One NIC a new server asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NicRequest {
+    /// A new port on a network, with this address when given.
+    Network {
+        id: String,
+        fixed_ip: Option<IpAddr>,
+    },
+    /// A port the caller made.
+    Port(String),
+}
+
+/// A NIC a server was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerNic {
+    pub nic: InstanceNic,
+    pub network_name: String,
+    pub ips: Vec<IpAddr>,
+}
 
 #[async_trait]
 pub trait Networking: Send + Sync {
+    /// The networks a server of the caller's goes on when it names none.
+    async fn server_networks(&self, auth: &AuthContext) -> Result<Vec<String>>;
+    /// Makes or takes the ports of server `device_id`: all, or none and the error.
+    async fn allocate(
+        &self,
+        auth: &AuthContext,
+        device_id: &str,
+        device_owner: &str,
+        requests: &[NicRequest],
+        security_groups: &[String],
+    ) -> Result<Vec<ServerNic>>;
+    /// Gives back a server's ports (made ones deleted, brought ones unbound and kept).
+    async fn release(&self, nics: &[InstanceNic]);
+    /// Whether every port of `ports` is wired on its host (ACTIVE).
+    async fn ports_active(&self, ports: &[String]) -> Result<bool>;
     /// `host` runs a data plane whose VXLAN tunnels end at `vtep`.
     async fn register_host(&self, host: &str, vtep: Vtep) -> Result<()>;
-    /// What `host`'s data plane should carry.
-    async fn host_networking(&self, host: &str) -> Result<HostNetworking>;
+    /// What `host`'s data plane should carry: the ports bound to it, and `guests`' ports,
+    /// which are bound to it (`own`) or carried during a move (`moving`).
+    async fn host_networking(
+        &self,
+        host: &str,
+        own: &[String],
+        moving: &[String],
+    ) -> Result<HostNetworking>;
     /// What `host`'s data plane wired.
     async fn apply_host_report(&self, host: &str, report: &NetworkingReport) -> Result<()>;
 }
 
+/// A networking error as Nova words it for a server create.
 fn from_network(e: NetworkError) -> ComputeError {
     match e {
         NetworkError::Db(e) => ComputeError::Db(e),
         NetworkError::Api(e) => ComputeError::Api(e),
         NetworkError::Neutron {
-            status, message, ..
-        } => ComputeError::Api(ApiError::new(status, message)),
+            status,
+            kind,
+            message,
+        } => match kind {
+            "NetworkNotFound"
+            | "SecurityGroupNotFound"
+            | "InvalidInput"
+            | "HTTPBadRequest"
+            | "IpAddressAlreadyAllocated"
+            | "InvalidIpForNetwork"
+            | "InvalidIpForSubnet" => ComputeError::BadRequest(message),
+            "PortNotFound" => ComputeError::BadRequest(message.replacen("Port ", "Port id ", 1)),
+            "PortInUse" => ComputeError::Conflict(message),
+            "IpAddressGenerationFailure" => {
+                ComputeError::BadRequest(format!("No fixed IP addresses available: {message}"))
+            }
+            "OverQuota" => ComputeError::QuotaExceeded("Maximum number of ports exceeded".into()),
+            _ => ComputeError::Api(ApiError::new(status, message)),
+        },
+    }
+}
+
+fn to_server_nic(n: sp::ServerNic) -> ServerNic {
+    ServerNic {
+        nic: InstanceNic {
+            port_id: n.port_id,
+            network_id: n.network_id,
+            mac: n.mac,
+            mtu: n.mtu,
+            preserve: n.preserve,
+        },
+        network_name: n.network_name,
+        ips: n.ips,
     }
 }
 
@@ -33,16 +111,84 @@ fn from_network(e: NetworkError) -> ComputeError {
 /// a compute transaction.
 #[async_trait]
 impl Networking for NetworkService {
+    async fn server_networks(&self, auth: &AuthContext) -> Result<Vec<String>> {
+        Ok(NetworkService::server_networks(self, auth)
+            .await
+            .map_err(from_network)?
+            .into_iter()
+            .map(|n| n.id)
+            .collect())
+    }
+
+    async fn allocate(
+        &self,
+        auth: &AuthContext,
+        device_id: &str,
+        device_owner: &str,
+        requests: &[NicRequest],
+        security_groups: &[String],
+    ) -> Result<Vec<ServerNic>> {
+        let requests: Vec<sp::NicRequest> = requests
+            .iter()
+            .map(|r| match r {
+                NicRequest::Network { id, fixed_ip } => sp::NicRequest::Network {
+                    id: id.clone(),
+                    fixed_ip: *fixed_ip,
+                },
+                NicRequest::Port(p) => sp::NicRequest::Port(p.clone()),
+            })
+            .collect();
+        Ok(self
+            .allocate_server_ports(auth, device_id, device_owner, &requests, security_groups)
+            .await
+            .map_err(from_network)?
+            .into_iter()
+            .map(to_server_nic)
+            .collect())
+    }
+
+    async fn release(&self, nics: &[InstanceNic]) {
+        let nics: Vec<sp::ServerNic> = nics
+            .iter()
+            .map(|n| sp::ServerNic {
+                port_id: n.port_id.clone(),
+                network_id: n.network_id.clone(),
+                network_name: String::new(),
+                mac: n.mac.clone(),
+                mtu: n.mtu,
+                ips: Vec::new(),
+                preserve: n.preserve,
+            })
+            .collect();
+        self.release_server_ports(&nics).await
+    }
+
+    async fn ports_active(&self, ports: &[String]) -> Result<bool> {
+        self.ports_are_active(ports).await.map_err(from_network)
+    }
+
     async fn register_host(&self, host: &str, vtep: Vtep) -> Result<()> {
         NetworkService::register_host(self, host, vtep)
             .await
             .map_err(from_network)
     }
-    async fn host_networking(&self, host: &str) -> Result<HostNetworking> {
-        NetworkService::host_networking(self, host)
+
+    async fn host_networking(
+        &self,
+        host: &str,
+        own: &[String],
+        moving: &[String],
+    ) -> Result<HostNetworking> {
+        if !own.is_empty() {
+            self.bind_server_ports(own, host)
+                .await
+                .map_err(from_network)?;
+        }
+        NetworkService::host_networking(self, host, moving)
             .await
             .map_err(from_network)
     }
+
     async fn apply_host_report(&self, host: &str, report: &NetworkingReport) -> Result<()> {
         NetworkService::apply_host_report(self, host, report)
             .await

@@ -34,5 +34,6 @@ mod server_extras;
 mod server_groups;
 mod server_list;
 mod server_moves;
+mod server_ports;
 mod servers;
 mod usage;

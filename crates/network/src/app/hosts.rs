@@ -24,10 +24,15 @@ impl NetworkService {
         Ok(())
     }
 
-    /// Everything `host`'s data plane should carry.
-    pub async fn host_networking(&self, host: &str) -> Result<proto::HostNetworking> {
+    /// Everything `host`'s data plane should carry: the ports bound to it, and `also`
+    /// (ports of guests moving to or from it, bound to the other side).
+    pub async fn host_networking(
+        &self,
+        host: &str,
+        also: &[String],
+    ) -> Result<proto::HostNetworking> {
         let mut conn = self.read().await?;
-        let ports: Vec<Port> = db::ports::list(
+        let mut ports: Vec<Port> = db::ports::list(
             &mut conn,
             &db::ports::PortQuery {
                 binding_host: Some(host),
@@ -38,6 +43,13 @@ impl NetworkService {
         .into_iter()
         .filter(|p| !super::is_service_owner(&p.device_owner))
         .collect();
+        for id in also {
+            if !ports.iter().any(|p| p.id == *id) {
+                if let Some(p) = db::ports::get(&mut conn, id).await? {
+                    ports.push(p);
+                }
+            }
+        }
         if ports.is_empty() {
             return Ok(proto::HostNetworking::default());
         }
@@ -98,6 +110,19 @@ impl NetworkService {
             });
         }
         Ok(out)
+    }
+
+    /// Whether every one of `ports` is ACTIVE (wired on its host); a port that does not
+    /// exist is not.
+    pub async fn ports_are_active(&self, ports: &[String]) -> Result<bool> {
+        let mut conn = self.read().await?;
+        for id in ports {
+            match db::ports::get(&mut conn, id).await? {
+                Some(p) if p.status == PortStatus::Active => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
     }
 
     /// Applies `host`'s report: its bound ports it wired are ACTIVE, the others DOWN.

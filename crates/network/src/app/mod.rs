@@ -12,6 +12,7 @@ pub mod quotas;
 pub mod rbac;
 pub mod routers;
 pub mod security_groups;
+pub mod server_ports;
 pub mod subnetpools;
 pub mod subnets;
 pub mod tags;

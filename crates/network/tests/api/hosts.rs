@@ -26,7 +26,7 @@ api_test!(async fn a_host_is_given_its_ports_networks_and_groups(c) {
     c.cloud.network.register_host("h1", v(4790)).await.unwrap();
     c.cloud.network.register_host("h2", v(4791)).await.unwrap();
 
-    let h1 = c.cloud.network.host_networking("h1").await.unwrap();
+    let h1 = c.cloud.network.host_networking("h1", &[]).await.unwrap();
     assert_eq!(h1.ports.len(), 1);
     let port = &h1.ports[0];
     assert_eq!(port.id, p1["id"].as_str().unwrap());
@@ -58,7 +58,7 @@ api_test!(async fn a_host_is_given_its_ports_networks_and_groups(c) {
     }
     assert!(addrs.contains(&"10.0.0.96/28".to_string()));
     // A host without ports has nothing to build.
-    assert!(c.cloud.network.host_networking("h3").await.unwrap().is_empty());
+    assert!(c.cloud.network.host_networking("h3", &[]).await.unwrap().is_empty());
 
     // h1 wired p1: ACTIVE; the unbound port and h2's stay DOWN; unwired again: DOWN.
     let status = |id: String| { let c = &c; let t = a.token.clone(); async move {

@@ -1,0 +1,178 @@
+//! Servers on networks: ports made (or taken) at create, bound to the host, wired by its data
+//! plane before the server is ACTIVE, shown as the server's addresses, and given back when
+//! it goes; a create that cannot have its ports fails with nothing left.
+
+use ferrostack_testkit::compute::ComputeCloud as C;
+use http::Method;
+use serde_json::{json, Value};
+
+/// A networking call (`/networking/v2.0{path}`): status and JSON body.
+async fn neutron(
+    c: &C,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let (s, _, bytes) = c
+        .raw(
+            method,
+            &format!("/networking/v2.0{path}"),
+            Some(token),
+            body,
+            &[],
+        )
+        .await;
+    (
+        s.as_u16(),
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn network(c: &C, token: &str, name: &str, cidr: &str) -> String {
+    let (s, n) = neutron(
+        c,
+        Method::POST,
+        "/networks",
+        token,
+        Some(json!({"network": {"name": name}})),
+    )
+    .await;
+    assert_eq!(s, 201, "{n}");
+    let id = n["network"]["id"].as_str().unwrap().to_string();
+    let (s, v) = neutron(
+        c,
+        Method::POST,
+        "/subnets",
+        token,
+        Some(json!({"subnet": {"network_id": id, "cidr": cidr, "ip_version": 4}})),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    id
+}
+
+async fn ports_of(c: &C, token: &str, device: &str) -> Vec<Value> {
+    let (s, v) = neutron(
+        c,
+        Method::GET,
+        &format!("/ports?device_id={device}"),
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    v["ports"].as_array().unwrap().clone()
+}
+
+async fn all_ports(c: &C, token: &str) -> usize {
+    neutron(c, Method::GET, "/ports", token, None).await.1["ports"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+api_test!(async fn a_server_on_a_network_gets_a_wired_port_and_gives_it_back(c) {
+    let hosts = c.start_hosts(1).await;
+    let t = c.tenant("member").await;
+    let net = network(c, &t.token, "app", "10.0.0.0/24").await;
+    let (s, v) = c.create_server_with(&t.token, "2.37", json!({"networks": [{"uuid": net}]}), None).await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["server"]["id"].as_str().unwrap().to_string();
+    let server = c.wait_status(&id, "ACTIVE").await;
+    // The port: made for the server, bound to its host, wired there (ACTIVE) before the
+    // server was.
+    let ports = ports_of(c, &t.token, &id).await;
+    assert_eq!(ports.len(), 1, "{ports:?}");
+    let p = &ports[0];
+    assert_eq!(p["device_owner"], "compute:nova");
+    assert_eq!(p["status"], "ACTIVE");
+    let admin = c.admin().await;
+    let (_, shown) = neutron(c, Method::GET, &format!("/ports/{}", p["id"].as_str().unwrap()), &admin, None).await;
+    assert_eq!(shown["port"]["binding:host_id"], hosts[0].as_str());
+    // The server's addresses are the port's.
+    let addr = &server["addresses"]["app"][0];
+    assert_eq!(addr["addr"], p["fixed_ips"][0]["ip_address"]);
+    assert_eq!(addr["version"], 4);
+    assert_eq!(addr["OS-EXT-IPS:type"], "fixed");
+    assert_eq!(addr["OS-EXT-IPS-MAC:mac_addr"], p["mac_address"]);
+    let (_, ips) = c.call(Method::GET, &format!("/servers/{id}/ips"), &t.token, None).await;
+    assert_eq!(ips["addresses"]["app"][0]["addr"], p["fixed_ips"][0]["ip_address"]);
+    // Deleted: the port goes with it.
+    let (s, _) = c.call(Method::DELETE, &format!("/servers/{id}"), &t.token, None).await;
+    assert_eq!(s, 204);
+    c.wait_gone(&id).await;
+    assert!(ports_of(c, &t.token, &id).await.is_empty());
+});
+
+api_test!(async fn a_port_the_user_brought_is_taken_and_kept(c) {
+    c.start_hosts(1).await;
+    let t = c.tenant("member").await;
+    let net = network(c, &t.token, "app", "10.1.0.0/24").await;
+    let (_, p) = neutron(c, Method::POST, "/ports", &t.token,
+        Some(json!({"port": {"network_id": net, "fixed_ips": [{"ip_address": "10.1.0.50"}]}}))).await;
+    let port = p["port"]["id"].as_str().unwrap().to_string();
+    let (s, v) = c.create_server_with(&t.token, "2.37", json!({"networks": [{"port": port}]}), None).await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["server"]["id"].as_str().unwrap().to_string();
+    let server = c.wait_status(&id, "ACTIVE").await;
+    assert_eq!(server["addresses"]["app"][0]["addr"], "10.1.0.50");
+    // In use: a second server cannot take it.
+    let (s, v) = c.create_server_with(&t.token, "2.37", json!({"networks": [{"port": port}]}), None).await;
+    assert_eq!(s, 409, "{v}");
+    let (s, _) = c.call(Method::DELETE, &format!("/servers/{id}"), &t.token, None).await;
+    assert_eq!(s, 204);
+    c.wait_gone(&id).await;
+    // Kept, unbound, free again.
+    let (_, kept) = neutron(c, Method::GET, &format!("/ports/{port}"), &t.token, None).await;
+    assert_eq!(kept["port"]["device_id"], "");
+    assert_eq!(kept["port"]["device_owner"], "");
+    assert_eq!(kept["port"]["status"], "DOWN");
+});
+
+api_test!(async fn a_create_whose_ports_cannot_be_had_leaves_nothing(c) {
+    c.start_hosts(1).await;
+    let t = c.tenant("member").await;
+    let net = network(c, &t.token, "app", "10.2.0.0/24").await;
+    let servers_before = c.instance_rows().await;
+    let ports_before = all_ports(c, &t.token).await;
+    let create = |networks: Value| { let c = &c; let t = t.token.clone(); async move {
+        c.create_server_with(&t, "2.37", json!({"networks": networks}), None).await
+    }};
+    // Not a uuid; a network that does not exist (or is another project's); a bad address.
+    let (s, v) = create(json!([{"uuid": "nope"}])).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(C::message(&v).contains("Bad networks format"), "{v}");
+    let (s, v) = create(json!([{"uuid": "6b4f1c2e-1111-4222-8333-444455556666"}])).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(C::message(&v).contains("could not be found"), "{v}");
+    let (s, v) = create(json!([{"uuid": net, "fixed_ip": "10.2.0.300"}])).await;
+    assert_eq!(s, 400, "{v}");
+    // The second NIC's address is taken: the first NIC's port is given back too.
+    let (_, p) = neutron(c, Method::POST, "/ports", &t.token,
+        Some(json!({"port": {"network_id": net, "fixed_ips": [{"ip_address": "10.2.0.9"}]}}))).await;
+    assert_eq!(p["port"]["fixed_ips"][0]["ip_address"], "10.2.0.9");
+    let (s, v) = create(json!([{"uuid": net}, {"uuid": net, "fixed_ip": "10.2.0.9"}])).await;
+    assert_eq!(s, 400, "{v}");
+    // Several servers cannot share one port.
+    let port = p["port"]["id"].as_str().unwrap();
+    let (s, v) = c.create_server_with(&t.token, "2.37",
+        json!({"networks": [{"port": port}], "min_count": 2, "max_count": 2}), None).await;
+    assert_eq!(s, 400, "{v}");
+    // Nothing was left behind: no server, no port but the one made here.
+    for _ in 0..50 {
+        if all_ports(c, &t.token).await == ports_before + 1 { break; }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(all_ports(c, &t.token).await, ports_before + 1);
+    assert_eq!(c.instance_rows().await, servers_before);
+    // `auto` with two networks is ambiguous (409); with none the server has no NIC.
+    network(c, &t.token, "other", "10.3.0.0/24").await;
+    let (s, v) = create(json!("auto")).await;
+    assert_eq!(s, 409, "{v}");
+    let u = c.tenant("member").await;
+    let (s, v) = c.create_server_with(&u.token, "2.37", json!({"networks": "auto"}), None).await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["server"]["id"].as_str().unwrap().to_string();
+    assert_eq!(c.wait_status(&id, "ACTIVE").await["addresses"], json!({}));
+});

@@ -1,0 +1,76 @@
+"""Real guests on networks: a server's port is made by the networking service, its tap made
+by QEMU and plugged by the host's data plane (moved into the host's namespace, onto the
+network's bridge, filtered by the nftables ruleset) before the server is ACTIVE; deleting it
+takes everything away again."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from conftest import os_cli, unique
+from test_qemu import _nova, _qemu_pids, qemu_cloud
+
+
+@pytest.fixture(scope="module")
+def qnc(cloud_factory, tmp_path_factory):
+    yield from qemu_cloud(cloud_factory, tmp_path_factory, "qnet", 1)
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), capture_output=True, text=True)
+
+
+def _prefix(cloud) -> str:
+    outside = (cloud.data_dir / "external-netns").read_text().strip()
+    assert outside.endswith("-ext"), outside
+    return outside[: -len("-ext")]
+
+
+def test_a_guests_port_is_wired_into_the_data_plane_and_unwired_on_delete(qnc):
+    env = qnc.env
+    _, hv = _nova(qnc, "GET", "os-hypervisors/detail", mv="2.53")
+    host = hv["hypervisors"][0]["hypervisor_hostname"]
+    dpns = f"{_prefix(qnc)}-dp-{host}"
+    # The outside world of `public` exists, with public's gateway.
+    outside = f"{_prefix(qnc)}-ext"
+    addrs = _run("ip", "-n", outside, "-j", "addr", "show", "dev", "brext")
+    assert addrs.returncode == 0, addrs.stderr
+    assert "172.24.4.1" in addrs.stdout
+
+    net = os_cli(env, "network", "create", unique("net"))
+    os_cli(env, "subnet", "create", "--network", net["id"], "--subnet-range", "10.20.0.0/24", unique("sub"))
+    server = os_cli(env, "server", "create", "--image", "testvm", "--flavor", "m1.tiny",
+                    "--network", net["id"], "--wait", unique("vm"))
+    assert server["status"] == "ACTIVE", server
+    ports = os_cli(env, "port", "list", "--server", server["id"], "--long")
+    assert len(ports) == 1, ports
+    port = os_cli(env, "port", "show", ports[0]["ID"])
+    assert port["status"] == "ACTIVE", port
+    assert port["device_owner"] == "compute:nova"
+    # QEMU's NIC has the port's MAC; its tap is on the network's bridge in the host's
+    # namespace, and the ruleset names it.
+    pids = _qemu_pids(server["id"])
+    cmdline = open(f"/proc/{pids[0]}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+    assert port["mac_address"] in cmdline
+    tap = "tap" + port["id"][:11]
+    link = _run("ip", "-n", dpns, "-j", "link", "show", "dev", tap)
+    assert link.returncode == 0, link.stderr
+    assert json.loads(link.stdout)[0]["master"] == "br" + net["id"][:11]
+    ruleset = _run("ip", "netns", "exec", dpns, "nft", "list", "table", "bridge", "ferrostack")
+    assert tap in ruleset.stdout, ruleset.stdout[-2000:]
+    # The server shows the port's address.
+    shown = os_cli(env, "server", "show", server["id"])
+    assert port["fixed_ips"][0]["ip_address"] in json.dumps(shown["addresses"]), shown
+
+    # Deleted: the port goes, and the host, left with no network, drops its namespace.
+    os_cli(env, "server", "delete", "--wait", server["id"])
+    assert os_cli(env, "port", "list", "--device-id", server["id"]) == []
+    deadline = time.monotonic() + 30
+    while dpns in _run("ip", "netns", "list").stdout:
+        assert time.monotonic() < deadline, "the host's data-plane namespace stayed"
+        time.sleep(0.5)
+    os_cli(env, "network", "delete", net["id"])
