@@ -467,8 +467,13 @@ def remove_namespaces(data_dir: Path) -> None:
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     for line in listed.splitlines():
         name = line.split()[0] if line.split() else ""
-        if name == outside or name.startswith(prefix + "-dp-"):
+        if name == outside or name.startswith((prefix + "-dp-", prefix + "-dhcp-")):
+            # Daemons in it (dnsmasq) would keep it alive: they end first.
+            pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
+            for pid in pids:
+                subprocess.run(["kill", pid], capture_output=True)
             subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+    shutil.rmtree(f"/run/ferrostack/net/{prefix}", ignore_errors=True)
 
 
 def start_cloud(data_dir: Path, command: str = "all-in-one", extra_args=()) -> Cloud:

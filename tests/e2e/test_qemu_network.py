@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import os_cli, unique
-from test_qemu import _nova, _qemu_pids, qemu_cloud
+from test_qemu import _nova, _qemu_pids, _serial_run, _wait_ready, qemu_cloud
 
 
 @pytest.fixture(scope="module")
@@ -73,4 +73,31 @@ def test_a_guests_port_is_wired_into_the_data_plane_and_unwired_on_delete(qnc):
     while dpns in _run("ip", "netns", "list").stdout:
         assert time.monotonic() < deadline, "the host's data-plane namespace stayed"
         time.sleep(0.5)
+    os_cli(env, "network", "delete", net["id"])
+
+
+def test_two_guests_get_their_addresses_by_dhcp_and_reach_each_other(qnc):
+    """The network's DHCP server (dnsmasq in its namespace on the host) gives each guest its
+    port's address; the default security group lets members reach each other."""
+    env = qnc.env
+    net = os_cli(env, "network", "create", unique("net"))
+    os_cli(env, "subnet", "create", "--network", net["id"], "--subnet-range", "10.30.0.0/24", unique("sub"))
+    names = [unique("vm"), unique("vm")]
+    servers = [
+        os_cli(env, "server", "create", "--image", "testvm", "--flavor", "m1.tiny",
+               "--network", net["id"], "--wait", n)
+        for n in names
+    ]
+    ips = []
+    for s in servers:
+        port = os_cli(env, "port", "list", "--server", s["id"], "--long")[0]
+        ip = os_cli(env, "port", "show", port["ID"])["fixed_ips"][0]["ip_address"]
+        log = _wait_ready(qnc, s["id"])
+        ready = [line for line in log.splitlines() if "testvm ready" in line][-1]
+        assert ip in ready, f"{s['id']} did not get {ip} by DHCP: {ready}"
+        ips.append(ip)
+    out = _serial_run(qnc, servers[0]["id"], f"ping -c 2 -W 2 {ips[1]} && echo PING-OK")
+    assert "PING-OK" in out, out
+    for s in servers:
+        os_cli(env, "server", "delete", "--wait", s["id"])
     os_cli(env, "network", "delete", net["id"])

@@ -25,8 +25,8 @@ pub use host::HostInfo;
 pub use image::ImageInfo;
 pub use moves::{Arrival, Departure, MoveProgress, Outgoing};
 pub use network::{
-    tap_name, AddressPair, Direction, EtherType, FilterRule, GroupMembers, HostNetworking,
-    HostPort, NetSegment, NetworkingReport, Remote, SecurityGroupRules, SegmentKind, Vtep,
-    VxlanPeer,
+    tap_name, AddressPair, DhcpHost, DhcpServer, DhcpSubnet, Direction, EtherType, FilterRule,
+    GroupMembers, HostNetworking, HostPort, NetSegment, NetworkingReport, Remote,
+    SecurityGroupRules, SegmentKind, Vtep, VxlanPeer,
 };
 pub use query::{Answer, Ask, Query};

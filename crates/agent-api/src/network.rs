@@ -35,12 +35,53 @@ pub struct HostNetworking {
     /// fixed IPs and allowed address pairs, on every host).
     #[serde(default)]
     pub remote_groups: Vec<GroupMembers>,
+    /// The DHCP servers of networks this host serves DHCP for.
+    #[serde(default)]
+    pub dhcp: Vec<DhcpServer>,
 }
 
 impl HostNetworking {
     pub fn is_empty(&self) -> bool {
-        self.networks.is_empty() && self.ports.is_empty()
+        self.networks.is_empty() && self.ports.is_empty() && self.dhcp.is_empty()
     }
+}
+
+/// A network's DHCP server on this host: a namespace with the network's DHCP port, and
+/// dnsmasq answering from static entries (one per port of the network: no dynamic leases).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpServer {
+    pub network_id: String,
+    /// The network's DHCP port (device owner `network:dhcp`).
+    pub port_id: String,
+    pub mac: String,
+    /// The DHCP port's addresses, with their subnets' prefix lengths.
+    pub addresses: Vec<IpNet>,
+    pub mtu: u32,
+    /// The network's subnets with DHCP on.
+    pub subnets: Vec<DhcpSubnet>,
+    /// What each port of the network is given.
+    pub hosts: Vec<DhcpHost>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpSubnet {
+    pub id: String,
+    pub cidr: IpNet,
+    pub gateway: Option<IpAddr>,
+    #[serde(default)]
+    pub dns_nameservers: Vec<IpAddr>,
+    /// Static routes handed out (destination, next hop).
+    #[serde(default)]
+    pub host_routes: Vec<(IpNet, IpAddr)>,
+}
+
+/// A port's static DHCP entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpHost {
+    pub mac: String,
+    pub ip: IpAddr,
+    /// The host name it is told (`host-10-0-0-5` when the port has no DNS name).
+    pub hostname: String,
 }
 
 /// A network as a host carries it.

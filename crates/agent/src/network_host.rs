@@ -32,7 +32,13 @@ pub struct NetworkSettings {
     pub tunnel_ip: IpAddr,
     /// The first host's VXLAN port; the next hosts of this process take the next ones.
     pub vxlan_port: u16,
+    /// Where hosts' daemons keep their files (`<root>/<prefix>/<host>/`): a directory the
+    /// user dnsmasq drops to can read.
+    pub state_root: std::path::PathBuf,
 }
+
+/// The default root of hosts' daemon files.
+pub const STATE_ROOT: &str = "/run/ferrostack/net";
 
 impl NetworkSettings {
     /// Settings whose defaults come from the cloud's data directory, so two clouds on one
@@ -51,6 +57,7 @@ impl NetworkSettings {
             prefix: prefix.unwrap_or_else(|| format!("fs{:02x}{:02x}", h[0], h[1])),
             tunnel_ip: tunnel_ip.unwrap_or(IpAddr::from([127, 0, 0, 1])),
             vxlan_port: vxlan_port.unwrap_or(20000 + (n % 5000) * 8),
+            state_root: std::path::PathBuf::from(STATE_ROOT),
         }
     }
 
@@ -69,6 +76,7 @@ impl NetworkSettings {
                 ip: self.tunnel_ip,
                 port: self.vxlan_port.saturating_add(offset),
             },
+            state_dir: self.state_root.join(&self.prefix).join(host),
             physnets: BTreeMap::from([(
                 PUBLIC_PHYSNET.to_string(),
                 Uplink::Bridge {

@@ -341,6 +341,8 @@ impl Cloud {
             prefix: "sim".into(),
             tunnel_ip: std::net::IpAddr::from([127, 0, 0, 1]),
             vxlan_port: 10000,
+            // Simulated: files stay in the simulated kernel's memory.
+            state_root: std::path::PathBuf::from("/simulated"),
         };
         local_host_names(prefix, n)
             .into_iter()

@@ -29,6 +29,9 @@ pub struct HostConfig {
     /// Where this host's VXLAN tunnels end.
     pub vtep: Vtep,
     pub physnets: BTreeMap<String, Uplink>,
+    /// Where the host's daemons (dnsmasq) keep their files: readable by the user dnsmasq
+    /// drops to.
+    pub state_dir: std::path::PathBuf,
 }
 
 impl HostConfig {
@@ -60,6 +63,16 @@ struct Memory {
     zones: Option<BTreeMap<String, u16>>,
     /// The ruleset last loaded.
     loaded: Option<String>,
+    /// What each network's dnsmasq was started with and last given (empty after a restart:
+    /// each is then started anew once).
+    dhcp: HashMap<String, DhcpMemory>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DhcpMemory {
+    args: Vec<String>,
+    hosts: String,
+    opts: String,
 }
 
 pub struct Dataplane {
@@ -103,6 +116,7 @@ impl Dataplane {
         let ns = self.config.netns();
         let exists = self.host.namespaces().await?.contains(&ns);
         if want.is_empty() {
+            self.remove_dhcp(&BTreeSet::new(), memory).await?;
             if exists {
                 self.remove_uplinks(&ns, &BTreeSet::new()).await;
                 self.host.delete_namespace(&ns).await?;
@@ -135,6 +149,20 @@ impl Dataplane {
                 }
                 Err(e) => errors.push(format!("network {}: {e}", net.id)),
             }
+        }
+
+        // DHCP servers of networks that are ready.
+        for d in &want.dhcp {
+            if !ready.contains(d.network_id.as_str()) {
+                continue;
+            }
+            if let Err(e) = self.dhcp_server(&ns, d, &links, memory).await {
+                errors.push(format!("DHCP of network {}: {e}", d.network_id));
+            }
+        }
+        let serving: BTreeSet<String> = want.dhcp.iter().map(|d| d.network_id.clone()).collect();
+        if let Err(e) = self.remove_dhcp(&serving, memory).await {
+            errors.push(format!("removing DHCP servers: {e}"));
         }
 
         // The ruleset before the taps: a tap is never on a bridge without its rules (and one
@@ -224,9 +252,18 @@ impl Dataplane {
                     names::uplink(&n.id),
                 ]
             })
+            .chain(
+                want.dhcp
+                    .iter()
+                    .map(|d| crate::dhcp::bridge_end(&d.port_id)),
+            )
             .collect();
-        for l in links.values() {
-            let ours = ["br", "vx", "up"].iter().any(|p| l.name.starts_with(p));
+        // Read again: removed DHCP servers took their veths with them.
+        let now: Vec<Link> = self.host.links(Some(&ns)).await?;
+        for l in &now {
+            let ours = ["br", "vx", "up", "dh"]
+                .iter()
+                .any(|p| l.name.starts_with(p));
             if ours
                 && !l.name.starts_with(names::TAP_PREFIX)
                 && !keep.contains(&l.name)
@@ -412,6 +449,138 @@ impl Dataplane {
                 }
             }
             SegmentKind::Vlan { .. } => return Err(NetplaneError::NoVlan),
+        }
+        Ok(())
+    }
+
+    /// A network's DHCP server: its namespace, the DHCP port's veth (its MAC, its addresses,
+    /// its end on the bridge), dnsmasq's files, and dnsmasq, told to re-read them when they
+    /// changed and started anew when its command line did.
+    async fn dhcp_server(
+        &self,
+        dp: &str,
+        d: &ferrostack_agent_api::DhcpServer,
+        links: &HashMap<String, Link>,
+        memory: &mut Memory,
+    ) -> Result<()> {
+        use crate::dhcp;
+        let ns = dhcp::netns(&self.config.prefix, &self.config.host, &d.network_id);
+        if !self.host.namespaces().await?.contains(&ns) {
+            self.host.add_namespace(&ns).await?;
+        }
+        let (outer, inner) = (dhcp::bridge_end(&d.port_id), dhcp::server_end(&d.port_id));
+        let inside = self.host.links(Some(&ns)).await?;
+        let made = !links.contains_key(&outer);
+        if made {
+            if inside.iter().any(|l| l.name == inner) {
+                self.host.delete_link(&ns, &inner).await?;
+            }
+            self.host
+                .add_veth(
+                    VethEnd {
+                        netns: dp,
+                        name: &outer,
+                    },
+                    VethEnd {
+                        netns: &ns,
+                        name: &inner,
+                    },
+                    d.mtu,
+                )
+                .await?;
+            self.host.set_mac(&ns, &inner, &d.mac).await?;
+        }
+        let bridge = names::bridge(&d.network_id);
+        if made
+            || links
+                .get(&outer)
+                .is_none_or(|l| !l.up || l.master.as_deref() != Some(&bridge) || l.mtu != d.mtu)
+        {
+            self.host.set_link(dp, &outer, Some(&bridge), d.mtu).await?;
+        }
+        if made
+            || inside
+                .iter()
+                .find(|l| l.name == inner)
+                .is_none_or(|l| !l.up || l.mtu != d.mtu)
+        {
+            self.host.set_link(&ns, &inner, None, d.mtu).await?;
+        }
+        let have = self.host.addresses(&ns, &inner).await?;
+        for a in d.addresses.iter().filter(|a| !have.contains(a)) {
+            self.host.add_address(&ns, &inner, *a).await?;
+        }
+
+        let dir = dhcp::dir(&self.config.state_dir, &d.network_id);
+        let now = DhcpMemory {
+            args: dhcp::dnsmasq_args(d, &dir, &inner),
+            hosts: dhcp::hosts_file(d),
+            opts: dhcp::opts_file(d),
+        };
+        let pid_file = dhcp::pid_file(&dir);
+        let running = self.host.daemon(&pid_file).await;
+        let known = memory.dhcp.get(&d.network_id);
+        let files_changed = known.is_none_or(|k| k.hosts != now.hosts || k.opts != now.opts);
+        if files_changed {
+            let root = &self.config.state_dir;
+            self.host
+                .write_file(root, &dir.join("hosts"), &now.hosts)
+                .await?;
+            self.host
+                .write_file(root, &dir.join("opts"), &now.opts)
+                .await?;
+        }
+        match (running, known) {
+            (Some(pid), Some(k)) if k.args == now.args => {
+                if files_changed {
+                    self.host.signal_daemon(pid, false).await?;
+                }
+            }
+            (running, _) => {
+                if let Some(pid) = running {
+                    self.stop_daemon(pid, &pid_file).await?;
+                }
+                self.host.start_daemon(&ns, &now.args, &pid_file).await?;
+                tracing::info!(network = %d.network_id, netns = %ns, "dnsmasq started");
+            }
+        }
+        memory.dhcp.insert(d.network_id.clone(), now);
+        Ok(())
+    }
+
+    /// Ends a daemon and waits (a little) until it is gone, so its successor can bind.
+    async fn stop_daemon(&self, pid: u32, pid_file: &std::path::Path) -> Result<()> {
+        self.host.signal_daemon(pid, true).await?;
+        for _ in 0..50 {
+            if self.host.daemon(pid_file).await.is_none() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// Ends the DHCP servers of this host's networks not in `keep`: dnsmasq, its files, its
+    /// namespace (the veth goes with it).
+    async fn remove_dhcp(&self, keep: &BTreeSet<String>, memory: &mut Memory) -> Result<()> {
+        use crate::dhcp;
+        let prefix = dhcp::netns_prefix(&self.config.prefix, &self.config.host);
+        for ns in self.host.namespaces().await? {
+            let Some(network) = ns.strip_prefix(&prefix) else {
+                continue;
+            };
+            if keep.contains(network) {
+                continue;
+            }
+            let dir = dhcp::dir(&self.config.state_dir, network);
+            let pid_file = dhcp::pid_file(&dir);
+            if let Some(pid) = self.host.daemon(&pid_file).await {
+                self.stop_daemon(pid, &pid_file).await?;
+            }
+            self.host.remove_dir(&dir).await?;
+            self.host.delete_namespace(&ns).await?;
+            memory.dhcp.remove(network);
+            tracing::info!(network, netns = %ns, "DHCP server removed");
         }
         Ok(())
     }

@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::path::Path;
+
 use ferrostack_agent_api::Vtep;
 use ipnet::IpNet;
 use parking_lot::Mutex;
@@ -19,12 +21,26 @@ struct State {
     namespaces: BTreeMap<String, BTreeMap<String, Link>>,
     fdb: BTreeMap<(String, String), BTreeSet<Fdb>>,
     rulesets: BTreeMap<String, String>,
+    files: BTreeMap<std::path::PathBuf, String>,
+    macs: BTreeMap<(String, String), String>,
+    daemons: BTreeMap<std::path::PathBuf, Daemon>,
+    next_pid: u32,
     /// Addresses by (namespace, interface).
     addresses: BTreeMap<(String, String), Vec<IpNet>>,
     /// Each veth end -> its peer (namespace, name): deleting one deletes both.
     peers: BTreeMap<(String, String), (String, String)>,
     /// How many rulesets were loaded (a converge that changes nothing loads none).
     loads: usize,
+}
+
+/// A daemon the fake runs (by its pid file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Daemon {
+    pub pid: u32,
+    pub netns: String,
+    pub argv: Vec<String>,
+    /// How often it was told to read its files again.
+    pub reloads: u32,
 }
 
 #[derive(Debug)]
@@ -89,6 +105,28 @@ impl FakeHost {
 
     pub fn ruleset(&self, netns: &str) -> Option<String> {
         self.state.lock().rulesets.get(netns).cloned()
+    }
+
+    pub fn mac(&self, netns: &str, name: &str) -> Option<String> {
+        self.state
+            .lock()
+            .macs
+            .get(&(netns.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    pub fn file(&self, path: &Path) -> Option<String> {
+        self.state.lock().files.get(path).cloned()
+    }
+
+    /// The daemons running, by pid file.
+    pub fn daemons(&self) -> BTreeMap<std::path::PathBuf, Daemon> {
+        self.state.lock().daemons.clone()
+    }
+
+    /// A daemon dies (crash, kill).
+    pub fn kill_daemon(&self, pid_file: &Path) {
+        self.state.lock().daemons.remove(pid_file);
     }
 
     pub fn loads(&self) -> usize {
@@ -272,6 +310,20 @@ impl NetHost for FakeHost {
         Ok(())
     }
 
+    async fn set_mac(&self, netns: &str, name: &str, mac: &str) -> Result<()> {
+        let mut s = self.state.lock();
+        if !s
+            .namespaces
+            .get(netns)
+            .is_some_and(|l| l.contains_key(name))
+        {
+            return Err(missing(name));
+        }
+        s.macs
+            .insert((netns.into(), name.into()), mac.to_ascii_lowercase());
+        Ok(())
+    }
+
     async fn fdb(&self, netns: &str, dev: &str) -> Result<Vec<Fdb>> {
         Ok(self.fdb_entries(netns, dev))
     }
@@ -336,6 +388,58 @@ impl NetHost for FakeHost {
             return Err(exists(address));
         }
         list.push(address);
+        Ok(())
+    }
+
+    async fn write_file(&self, _root: &Path, path: &Path, contents: &str) -> Result<()> {
+        self.state
+            .lock()
+            .files
+            .insert(path.to_path_buf(), contents.to_string());
+        Ok(())
+    }
+
+    async fn remove_dir(&self, path: &Path) -> Result<()> {
+        self.state.lock().files.retain(|p, _| !p.starts_with(path));
+        Ok(())
+    }
+
+    async fn start_daemon(&self, netns: &str, argv: &[String], pid_file: &Path) -> Result<()> {
+        let mut s = self.state.lock();
+        if !s.namespaces.contains_key(netns) {
+            return Err(missing(netns));
+        }
+        s.next_pid += 1;
+        let pid = s.next_pid;
+        s.daemons.insert(
+            pid_file.to_path_buf(),
+            Daemon {
+                pid,
+                netns: netns.to_string(),
+                argv: argv.to_vec(),
+                reloads: 0,
+            },
+        );
+        Ok(())
+    }
+
+    async fn daemon(&self, pid_file: &Path) -> Option<u32> {
+        self.state.lock().daemons.get(pid_file).map(|d| d.pid)
+    }
+
+    async fn signal_daemon(&self, pid: u32, stop: bool) -> Result<()> {
+        let mut s = self.state.lock();
+        let key = s
+            .daemons
+            .iter()
+            .find(|(_, d)| d.pid == pid)
+            .map(|(k, _)| k.clone())
+            .ok_or_else(|| missing(pid))?;
+        if stop {
+            s.daemons.remove(&key);
+        } else if let Some(d) = s.daemons.get_mut(&key) {
+            d.reloads += 1;
+        }
         Ok(())
     }
 

@@ -3,6 +3,8 @@
 //! unit tests. Every call is idempotent where the kernel allows it; the data plane only asks for
 //! what it found missing.
 
+use std::path::Path;
+
 use ferrostack_agent_api::Vtep;
 use ipnet::IpNet;
 
@@ -64,6 +66,8 @@ pub trait NetHost: Send + Sync {
     async fn set_link(&self, netns: &str, name: &str, master: Option<&str>, mtu: u32)
         -> Result<()>;
     async fn delete_link(&self, netns: &str, name: &str) -> Result<()>;
+    /// Gives interface `name` of `netns` the MAC `mac`.
+    async fn set_mac(&self, netns: &str, name: &str, mac: &str) -> Result<()>;
     /// The forwarding entries of VXLAN device `dev` that point at a remote endpoint.
     async fn fdb(&self, netns: &str, dev: &str) -> Result<Vec<Fdb>>;
     async fn add_fdb(&self, netns: &str, dev: &str, entry: &Fdb) -> Result<()>;
@@ -73,6 +77,19 @@ pub trait NetHost: Send + Sync {
     /// The addresses of interface `name` of `netns` (link-local ones left out).
     async fn addresses(&self, netns: &str, name: &str) -> Result<Vec<IpNet>>;
     async fn add_address(&self, netns: &str, name: &str, address: IpNet) -> Result<()>;
+    /// Writes a file the host's daemons read (replaced whole), under `root`: the daemons
+    /// drop their privileges, so the file and the directories from `root` down are readable
+    /// by all, and `root`'s ancestors searchable (never listable) by all.
+    async fn write_file(&self, root: &Path, path: &Path, contents: &str) -> Result<()>;
+    /// Removes a directory of such files (none: nothing to do).
+    async fn remove_dir(&self, path: &Path) -> Result<()>;
+    /// Starts `argv` in `netns` as a daemon that writes its pid to `pid_file` (it forks
+    /// itself away: it runs on whatever happens to the agent).
+    async fn start_daemon(&self, netns: &str, argv: &[String], pid_file: &Path) -> Result<()>;
+    /// The pid of the daemon of `pid_file` when it runs.
+    async fn daemon(&self, pid_file: &Path) -> Option<u32>;
+    /// Tells daemon `pid` to read its files again (SIGHUP), or to end (SIGTERM).
+    async fn signal_daemon(&self, pid: u32, stop: bool) -> Result<()>;
     /// The loaded inet table of the data plane, as `nft list` prints it (empty when none).
     async fn inet_table(&self, netns: &str) -> Result<String>;
 }

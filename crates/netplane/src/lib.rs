@@ -7,6 +7,7 @@
 //! memory.
 
 pub mod dataplane;
+pub mod dhcp;
 pub mod fake;
 pub mod host;
 pub mod linux;

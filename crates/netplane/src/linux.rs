@@ -1,6 +1,8 @@
 //! The real kernel: `ip`, `bridge` and `nft` (Debian packages iproute2 and nftables), with
 //! JSON output where they have it.
 
+use std::path::Path;
+
 use ferrostack_agent_api::Vtep;
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -269,6 +271,12 @@ impl NetHost for Linux {
             .map(drop)
     }
 
+    async fn set_mac(&self, netns: &str, name: &str, mac: &str) -> Result<()> {
+        ip(Some(netns), &["link", "set", "dev", name, "address", mac])
+            .await
+            .map(drop)
+    }
+
     async fn fdb(&self, netns: &str, dev: &str) -> Result<Vec<Fdb>> {
         let out = run(
             "bridge",
@@ -359,6 +367,94 @@ impl NetHost for Linux {
             .map(drop)
     }
 
+    async fn write_file(&self, root: &Path, path: &Path, contents: &str) -> Result<()> {
+        let io = |e: std::io::Error| NetplaneError::Spawn {
+            command: format!("writing {}", path.display()),
+            source: e,
+        };
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await.map_err(io)?;
+            open_up(root, dir).map_err(io)?;
+        }
+        // Replaced whole: a daemon reading it meanwhile sees the old or the new file.
+        let tmp = path.with_extension("tmp");
+        tokio::fs::write(&tmp, contents).await.map_err(io)?;
+        set_mode(&tmp, 0o644, 0o644).map_err(io)?;
+        tokio::fs::rename(&tmp, path).await.map_err(io)
+    }
+
+    async fn remove_dir(&self, path: &Path) -> Result<()> {
+        match tokio::fs::remove_dir_all(path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(NetplaneError::Spawn {
+                command: format!("removing {}", path.display()),
+                source: e,
+            }),
+        }
+    }
+
+    async fn start_daemon(&self, netns: &str, argv: &[String], pid_file: &Path) -> Result<()> {
+        let log = pid_file.with_extension("log");
+        let io = |e: std::io::Error| NetplaneError::Spawn {
+            command: argv.join(" "),
+            source: e,
+        };
+        let err = std::fs::File::create(&log).map_err(io)?;
+        // The daemon forks away; the command returns once it is running (or failed to).
+        let status = tokio::process::Command::new("ip")
+            .args(["netns", "exec", netns])
+            .args(argv)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(err)
+            .status()
+            .await
+            .map_err(io)?;
+        if !status.success() {
+            let said = tokio::fs::read_to_string(&log).await.unwrap_or_default();
+            return Err(NetplaneError::Command {
+                command: argv.join(" "),
+                stderr: said.trim().to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn daemon(&self, pid_file: &Path) -> Option<u32> {
+        let pid: u32 = tokio::fs::read_to_string(pid_file)
+            .await
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        // The pid is this daemon's only while its command line names the pid file.
+        let cmdline = tokio::fs::read(format!("/proc/{pid}/cmdline")).await.ok()?;
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        cmdline
+            .contains(&*pid_file.to_string_lossy())
+            .then_some(pid)
+    }
+
+    async fn signal_daemon(&self, pid: u32, stop: bool) -> Result<()> {
+        let signal = if stop {
+            rustix::process::Signal::TERM
+        } else {
+            rustix::process::Signal::HUP
+        };
+        let pid = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+            .ok_or_else(|| NetplaneError::Command {
+                command: "kill".into(),
+                stderr: format!("no process {pid}"),
+            })?;
+        rustix::process::kill_process(pid, signal).map_err(|e| NetplaneError::Spawn {
+            command: format!("signalling {}", pid.as_raw_nonzero()),
+            source: e.into(),
+        })
+    }
+
     async fn inet_table(&self, netns: &str) -> Result<String> {
         match run(
             "ip",
@@ -384,4 +480,30 @@ impl NetHost for Linux {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Gives `path` at least the bits `add` (and at most `keep | add`).
+fn set_mode(path: &Path, keep: u32, add: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o7777;
+    let want = (mode & keep) | add;
+    if want != mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(want))?;
+    }
+    Ok(())
+}
+
+/// Makes the directories from `root` down to `dir` readable and searchable by all, and
+/// `root`'s ancestors searchable by all (whatever the process's umask made them).
+fn open_up(root: &Path, dir: &Path) -> std::io::Result<()> {
+    let mut at = Some(dir);
+    while let Some(d) = at {
+        if d.starts_with(root) {
+            set_mode(d, 0o7777, 0o755)?;
+        } else {
+            set_mode(d, 0o7777, 0o001)?;
+        }
+        at = d.parent().filter(|p| !p.as_os_str().is_empty());
+    }
+    Ok(())
 }

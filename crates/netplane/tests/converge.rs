@@ -23,6 +23,7 @@ fn config() -> HostConfig {
             ip: "127.0.0.1".parse().unwrap(),
             port: 4790,
         },
+        state_dir: "/state/h1".into(),
         physnets: BTreeMap::from([(
             "public".into(),
             Uplink::Bridge {
@@ -220,4 +221,99 @@ async fn a_restarted_agent_keeps_each_networks_conntrack_zone() {
         zones,
         BTreeMap::from([(names::bridge("net2"), 2), (names::bridge("net3"), 1)])
     );
+}
+
+fn dhcp_server() -> ferrostack_agent_api::DhcpServer {
+    ferrostack_agent_api::DhcpServer {
+        network_id: NET.into(),
+        port_id: "dddddddd-0000-4000-8000-00000000000d".into(),
+        mac: "fa:16:3e:00:00:0d".into(),
+        addresses: vec!["10.0.0.2/24".parse().unwrap()],
+        mtu: 1450,
+        subnets: vec![ferrostack_agent_api::DhcpSubnet {
+            id: "s1".into(),
+            cidr: "10.0.0.0/24".parse().unwrap(),
+            gateway: Some("10.0.0.1".parse().unwrap()),
+            dns_nameservers: vec![],
+            host_routes: vec![],
+        }],
+        hosts: vec![ferrostack_agent_api::DhcpHost {
+            mac: MAC_A.into(),
+            ip: "10.0.0.11".parse().unwrap(),
+            hostname: "host-10-0-0-11".into(),
+        }],
+    }
+}
+
+#[tokio::test]
+async fn a_dhcp_server_is_started_reloaded_restarted_and_removed() {
+    use ferrostack_netplane::dhcp;
+    let host = Arc::new(FakeHost::default());
+    let dp = plane(&host);
+    let mut want = two_ports();
+    want.dhcp = vec![dhcp_server()];
+    let r = dp.converge(&want).await;
+    assert_eq!(r.error, None);
+    let d = want.dhcp[0].clone();
+    let ns = dhcp::netns("fs", "h1", NET);
+    // The DHCP port: a veth from the network's bridge into the DHCP namespace, with the
+    // port's MAC and address.
+    assert_eq!(
+        host.link(NS, &dhcp::bridge_end(&d.port_id)).unwrap().master,
+        Some(names::bridge(NET))
+    );
+    let inner = dhcp::server_end(&d.port_id);
+    assert!(host.link(&ns, &inner).unwrap().up);
+    assert_eq!(host.mac(&ns, &inner).as_deref(), Some("fa:16:3e:00:00:0d"));
+    use ferrostack_netplane::NetHost;
+    assert_eq!(
+        host.addresses(&ns, &inner).await.unwrap(),
+        vec!["10.0.0.2/24".parse().unwrap()]
+    );
+    // dnsmasq runs there with the port entries in its files.
+    let dir = dhcp::dir(std::path::Path::new("/state/h1"), NET);
+    let daemons = host.daemons();
+    let running = &daemons[&dhcp::pid_file(&dir)];
+    assert_eq!(running.netns, ns);
+    assert_eq!(running.argv[0], "dnsmasq");
+    assert_eq!(
+        host.file(&dir.join("hosts")).unwrap(),
+        "fa:16:3e:00:00:0a,host-10-0-0-11,10.0.0.11\n"
+    );
+    // Nothing new: left alone. A new port: its entry is written and dnsmasq told (SIGHUP),
+    // not restarted.
+    dp.converge(&want).await;
+    assert_eq!(host.daemons()[&dhcp::pid_file(&dir)].reloads, 0);
+    want.dhcp[0].hosts.push(ferrostack_agent_api::DhcpHost {
+        mac: MAC_B.into(),
+        ip: "10.0.0.12".parse().unwrap(),
+        hostname: "host-10-0-0-12".into(),
+    });
+    dp.converge(&want).await;
+    let after = &host.daemons()[&dhcp::pid_file(&dir)];
+    assert_eq!((after.pid, after.reloads), (running.pid, 1));
+    assert!(host.file(&dir.join("hosts")).unwrap().contains("10.0.0.12"));
+    // A new subnet changes its command line: restarted. A dead dnsmasq is started again.
+    want.dhcp[0].subnets.push(ferrostack_agent_api::DhcpSubnet {
+        id: "s2".into(),
+        cidr: "10.9.0.0/24".parse().unwrap(),
+        gateway: None,
+        dns_nameservers: vec![],
+        host_routes: vec![],
+    });
+    dp.converge(&want).await;
+    let restarted = host.daemons()[&dhcp::pid_file(&dir)].clone();
+    assert_ne!(restarted.pid, running.pid);
+    assert!(restarted.argv.iter().any(|a| a.contains("10.9.0.0")));
+    host.kill_daemon(&dhcp::pid_file(&dir));
+    dp.converge(&want).await;
+    assert!(host.daemons().contains_key(&dhcp::pid_file(&dir)));
+    // Served elsewhere now: dnsmasq, its files and its namespace go; the network stays.
+    want.dhcp.clear();
+    assert_eq!(dp.converge(&want).await.error, None);
+    assert!(host.daemons().is_empty());
+    assert!(host.file(&dir.join("hosts")).is_none());
+    assert!(!host.namespaces().await.unwrap().contains(&ns));
+    assert!(host.link(NS, &dhcp::bridge_end(&d.port_id)).is_none());
+    assert!(host.link(NS, &names::bridge(NET)).is_some());
 }

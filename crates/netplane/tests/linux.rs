@@ -108,6 +108,7 @@ async fn security_groups_and_anti_spoofing_filter_real_traffic() {
             port: 47000 + u16::try_from(std::process::id() % 1000).unwrap(),
         },
         physnets: BTreeMap::new(),
+        state_dir: std::env::temp_dir().join(format!("{prefix}-state")),
     };
     let dpns = config.netns();
     let mut cleanup = Cleanup(vec![g1.clone(), g2.clone(), dpns.clone()], Vec::new());
@@ -290,4 +291,125 @@ async fn security_groups_and_anti_spoofing_filter_real_traffic() {
             .success()
     });
     assert!(gone, "the tap's peer went with the data plane's namespace");
+}
+
+#[tokio::test]
+async fn dnsmasq_gives_a_guest_its_port_address() {
+    assert!(
+        is_root(),
+        "the data-plane tests need root (the test command runs as root)"
+    );
+    let prefix = format!("fsd{}", std::process::id() % 100_000);
+    let g1 = format!("{prefix}-g1");
+    let state = std::env::temp_dir().join(format!("{prefix}-state"));
+    std::fs::create_dir_all(&state).unwrap();
+    // dnsmasq reads its files after dropping to an unprivileged user.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = HostConfig {
+        prefix: prefix.clone(),
+        host: "h1".into(),
+        vtep: Vtep {
+            ip: "127.0.0.1".parse().unwrap(),
+            port: 46000 + u16::try_from(std::process::id() % 1000).unwrap(),
+        },
+        physnets: BTreeMap::new(),
+        state_dir: state.clone(),
+    };
+    let dhcp_ns = ferrostack_netplane::dhcp::netns(&prefix, "h1", NET);
+    let mut cleanup = Cleanup(
+        vec![g1.clone(), config.netns(), dhcp_ns.clone()],
+        Vec::new(),
+    );
+    ok(&["ip", "netns", "add", &g1]);
+    // A port of its own: the other test's taps are in the same root namespace meanwhile.
+    let port = "cccccccc-0000-4000-8000-00000000000c";
+    ok(&[
+        "ip",
+        "link",
+        "add",
+        &names::tap(port),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        &g1,
+    ]);
+    ok(&["ip", "-n", &g1, "link", "set", "eth0", "address", MAC_A]);
+    ok(&["ip", "-n", &g1, "link", "set", "eth0", "up"]);
+    let dp = Dataplane::new(Arc::new(Linux), config.clone());
+    let mut want = two_ports();
+    want.ports.truncate(1);
+    want.ports[0].id = port.into();
+    want.dhcp = vec![ferrostack_agent_api::DhcpServer {
+        network_id: NET.into(),
+        port_id: "dddddddd-0000-4000-8000-00000000000d".into(),
+        mac: "fa:16:3e:00:00:0d".into(),
+        addresses: vec!["10.0.0.2/24".parse().unwrap()],
+        mtu: 1450,
+        subnets: vec![ferrostack_agent_api::DhcpSubnet {
+            id: "s1".into(),
+            cidr: "10.0.0.0/24".parse().unwrap(),
+            gateway: Some("10.0.0.1".parse().unwrap()),
+            dns_nameservers: vec![],
+            host_routes: vec![],
+        }],
+        hosts: vec![ferrostack_agent_api::DhcpHost {
+            mac: MAC_A.into(),
+            ip: "10.0.0.11".parse().unwrap(),
+            hostname: "vm1".into(),
+        }],
+    }];
+    let r = dp.converge(&want).await;
+    assert_eq!(r.error, None);
+    let lease = |ns: &str| {
+        let out = sh(&[
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "busybox",
+            "udhcpc",
+            "-i",
+            "eth0",
+            "-n",
+            "-q",
+            "-f",
+            "-t",
+            "5",
+            "-T",
+            "1",
+            "-s",
+            "/bin/true",
+        ]);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let said = lease(&g1);
+    assert!(said.contains("lease of 10.0.0.11 obtained"), "{said}");
+    // A changed entry reaches dnsmasq without a restart.
+    let pid_file =
+        ferrostack_netplane::dhcp::pid_file(&ferrostack_netplane::dhcp::dir(&state, NET));
+    let pid = Linux.daemon(&pid_file).await.expect("dnsmasq runs");
+    want.dhcp[0].hosts[0].ip = "10.0.0.44".parse().unwrap();
+    want.ports[0].ips[0] = "10.0.0.44".parse().unwrap();
+    assert_eq!(dp.converge(&want).await.error, None);
+    let said = lease(&g1);
+    assert!(said.contains("lease of 10.0.0.44 obtained"), "{said}");
+    assert_eq!(
+        Linux.daemon(&pid_file).await,
+        Some(pid),
+        "reloaded, not restarted"
+    );
+    // Gone: dnsmasq ends and its namespace goes.
+    assert_eq!(dp.converge(&HostNetworking::default()).await.error, None);
+    assert_eq!(Linux.daemon(&pid_file).await, None);
+    assert!(!Linux.namespaces().await.unwrap().contains(&dhcp_ns));
+    cleanup.1.clear();
+    let _ = std::fs::remove_dir_all(&state);
 }

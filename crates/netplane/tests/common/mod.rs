@@ -132,5 +132,6 @@ pub fn two_ports() -> HostNetworking {
                 "fd00::11/128".parse().unwrap(),
             ],
         }],
+        dhcp: vec![],
     }
 }

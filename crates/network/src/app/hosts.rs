@@ -11,7 +11,9 @@ use ipnet::IpNet;
 
 use crate::db::{self, Conn};
 use crate::error::Result;
-use crate::model::{Direction, EtherType, NetworkType, Port, PortStatus, SecurityGroupRule};
+use crate::model::{
+    Direction, EtherType, NetworkType, Port, PortStatus, SecurityGroupRule, Subnet, OWNER_DHCP,
+};
 use crate::NetworkService;
 
 impl NetworkService {
@@ -72,6 +74,10 @@ impl NetworkService {
                     .push(segment(&mut conn, &n, host, &vteps).await?);
             }
         }
+        let carried: Vec<String> = out.networks.iter().map(|n| n.id.clone()).collect();
+        drop(conn);
+        out.dhcp = self.dhcp_servers(host, &carried).await?;
+        let mut conn = self.read().await?;
         let mut groups = BTreeSet::new();
         for p in &ports {
             groups.extend(p.security_groups.iter().cloned());
@@ -158,6 +164,171 @@ impl NetworkService {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// How long a host's agent may be silent before another host takes over the DHCP servers
+/// it ran (its registration is refreshed every 10 s).
+pub const DHCP_TAKEOVER_MICROS: i64 = 60_000_000;
+
+impl NetworkService {
+    /// The DHCP servers `host` runs among the networks it carries (`networks`): a network
+    /// with DHCP on is served by the host its DHCP port is bound to. The first host that
+    /// carries it makes that port; a live host takes it over from one whose agent went
+    /// silent (the DHCP agent's HA, without a scheduler of its own).
+    async fn dhcp_servers(
+        &self,
+        host: &str,
+        networks: &[String],
+    ) -> Result<Vec<proto::DhcpServer>> {
+        let mut out = Vec::new();
+        for id in networks {
+            let mut conn = self.read().await?;
+            let subnets: Vec<Subnet> = db::subnets::for_network(&mut conn, id)
+                .await?
+                .into_iter()
+                .filter(|s| s.enable_dhcp && s.ip_version() == 4)
+                .collect();
+            if subnets.is_empty() {
+                continue;
+            }
+            let alive: BTreeSet<String> = db::hosts::list(&mut conn)
+                .await?
+                .into_iter()
+                .filter(|h| now_micros() - h.heartbeat_at < DHCP_TAKEOVER_MICROS)
+                .map(|h| h.host)
+                .collect();
+            let current = dhcp_port(&mut conn, id).await?;
+            drop(conn);
+            let port = match current {
+                Some(p) if p.binding_host_id == host => p,
+                Some(p) if alive.contains(&p.binding_host_id) => continue,
+                _ => match self.take_dhcp(host, id, &alive).await? {
+                    Some(p) => p,
+                    None => continue,
+                },
+            };
+            let mut conn = self.read().await?;
+            let Some(net) = db::networks::get(&mut conn, id).await? else {
+                continue;
+            };
+            let on_network = db::ports::list(
+                &mut conn,
+                &db::ports::PortQuery {
+                    network_id: Some(id),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            let served: BTreeMap<&str, &Subnet> =
+                subnets.iter().map(|s| (s.id.as_str(), s)).collect();
+            let mut hosts = Vec::new();
+            for p in on_network.iter().filter(|p| p.id != port.id) {
+                for f in p
+                    .fixed_ips
+                    .iter()
+                    .filter(|f| served.contains_key(f.subnet_id.as_str()))
+                {
+                    let hostname = if p.dns_name.is_empty() {
+                        format!("host-{}", f.ip_address.to_string().replace(['.', ':'], "-"))
+                    } else {
+                        p.dns_name.clone()
+                    };
+                    hosts.push(proto::DhcpHost {
+                        mac: p.mac_address.clone(),
+                        ip: f.ip_address,
+                        hostname,
+                    });
+                }
+            }
+            let addresses = port
+                .fixed_ips
+                .iter()
+                .filter_map(|f| {
+                    let s = served.get(f.subnet_id.as_str())?;
+                    IpNet::new(f.ip_address, s.cidr.prefix_len()).ok()
+                })
+                .collect();
+            out.push(proto::DhcpServer {
+                network_id: id.clone(),
+                port_id: port.id.clone(),
+                mac: port.mac_address.clone(),
+                addresses,
+                mtu: u32::try_from(net.mtu).unwrap_or(1500),
+                subnets: subnets
+                    .iter()
+                    .map(|s| proto::DhcpSubnet {
+                        id: s.id.clone(),
+                        cidr: s.cidr,
+                        gateway: s.gateway_ip,
+                        dns_nameservers: s.dns_nameservers.clone(),
+                        host_routes: s
+                            .host_routes
+                            .iter()
+                            .map(|r| (r.destination, r.nexthop))
+                            .collect(),
+                    })
+                    .collect(),
+                hosts,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Makes network `id`'s DHCP port bound to `host`, or binds it to `host` when the host it
+    /// is bound to is not alive; None when another live host got it first.
+    async fn take_dhcp(
+        &self,
+        host: &str,
+        id: &str,
+        alive: &BTreeSet<String>,
+    ) -> Result<Option<Port>> {
+        let mut tx = self.write().await?;
+        // Racing hosts queue on the network's row; the first one makes the port.
+        db::lock_row(&mut tx, "networks", id).await?;
+        let Some(net) = db::networks::get(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        let mut port = match dhcp_port(&mut tx, id).await? {
+            Some(p) if p.binding_host_id == host => return Ok(Some(p)),
+            Some(p) if alive.contains(&p.binding_host_id) => return Ok(None),
+            Some(p) => p,
+            None => {
+                self.service_port(
+                    &mut tx,
+                    &net,
+                    &net.project_id,
+                    OWNER_DHCP,
+                    &format!("dhcp-{id}"),
+                    None,
+                )
+                .await?
+            }
+        };
+        let from = std::mem::replace(&mut port.binding_host_id, host.to_string());
+        port.revision_number += 1;
+        port.updated_at = now_micros();
+        db::ports::update(&mut tx, &port).await?;
+        tx.commit().await?;
+        if !from.is_empty() {
+            tracing::info!(network = id, from = %from, to = host, "DHCP server moved to a live host");
+        }
+        Ok(Some(port))
+    }
+}
+
+/// The network's DHCP port, if it has one.
+async fn dhcp_port(conn: &mut Conn, network_id: &str) -> Result<Option<Port>> {
+    Ok(db::ports::list(
+        conn,
+        &db::ports::PortQuery {
+            network_id: Some(network_id),
+            device_owner: Some(OWNER_DHCP),
+            ..Default::default()
+        },
+    )
+    .await?
+    .into_iter()
+    .next())
 }
 
 /// A network as `host` carries it: a VXLAN network lists the other hosts with ports on it

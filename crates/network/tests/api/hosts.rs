@@ -57,6 +57,26 @@ api_test!(async fn a_host_is_given_its_ports_networks_and_groups(c) {
         assert!(addrs.contains(&format!("{}/32", p["fixed_ips"][0]["ip_address"].as_str().unwrap())), "{addrs:?}");
     }
     assert!(addrs.contains(&"10.0.0.96/28".to_string()));
+    // DHCP: the first host that carries the network serves it, from static entries of every
+    // port on it; the other host does not, and reaches its DHCP port over VXLAN.
+    assert_eq!(h1.dhcp.len(), 1);
+    let d = &h1.dhcp[0];
+    assert_eq!(d.network_id, net);
+    assert_eq!(d.subnets.len(), 1);
+    assert_eq!(d.addresses.len(), 1);
+    assert_eq!(d.addresses[0].prefix_len(), 24);
+    let macs: Vec<&str> = d.hosts.iter().map(|h| h.mac.as_str()).collect();
+    for p in [&p1, &p2, &unbound] {
+        assert!(macs.contains(&p["mac_address"].as_str().unwrap()), "{macs:?}");
+    }
+    let (_, dports) = c.call(Method::GET, &format!("/ports?device_owner=network:dhcp&network_id={net}"), &admin, None).await;
+    assert_eq!(dports["ports"][0]["binding:host_id"], "h1");
+    let h2 = c.cloud.network.host_networking("h2", &[]).await.unwrap();
+    assert!(h2.dhcp.is_empty());
+    match &h2.networks[0].kind {
+        SegmentKind::Vxlan { peers, .. } => assert!(peers[0].macs.contains(&d.mac), "{peers:?}"),
+        k => panic!("not vxlan: {k:?}"),
+    }
     // A host without ports has nothing to build.
     assert!(c.cloud.network.host_networking("h3", &[]).await.unwrap().is_empty());
 

@@ -1,0 +1,242 @@
+//! DHCP of a network on its host: a namespace holding the network's DHCP port (a veth whose
+//! other end is on the network's bridge) and one dnsmasq answering only from static entries,
+//! one per port of the network, as Neutron's DHCP agent runs it. Changed entries are written
+//! to its files and dnsmasq re-reads them on SIGHUP (no restart); a changed command line (a
+//! subnet added or removed) restarts it. dnsmasq is a daemon of its own: an agent restart
+//! leaves it serving.
+//!
+//! The files and the command line are pure functions of the [`DhcpServer`] (tested below).
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use ferrostack_agent_api::DhcpServer;
+use ipnet::IpNet;
+
+/// How long a lease lasts (Neutron's default `dhcp_lease_duration`).
+pub const LEASE_SECONDS: u32 = 86400;
+
+/// The namespace of `network_id`'s DHCP server on `host`.
+pub fn netns(prefix: &str, host: &str, network_id: &str) -> String {
+    format!("{}{network_id}", netns_prefix(prefix, host))
+}
+
+/// What the names of `host`'s DHCP namespaces start with.
+pub fn netns_prefix(prefix: &str, host: &str) -> String {
+    format!("{prefix}-dhcp-{host}-")
+}
+
+/// The DHCP port's veth end on the network's bridge (in the data-plane namespace).
+pub fn bridge_end(port_id: &str) -> String {
+    format!("dh{}", crate::names::short(port_id))
+}
+
+/// The DHCP port's veth end in the DHCP namespace (where dnsmasq listens).
+pub fn server_end(port_id: &str) -> String {
+    format!("ns-{}", crate::names::short(port_id))
+}
+
+/// Where the files of a network's dnsmasq are.
+pub fn dir(state_dir: &Path, network_id: &str) -> PathBuf {
+    state_dir.join("dhcp").join(network_id)
+}
+
+pub fn pid_file(dir: &Path) -> PathBuf {
+    dir.join("pid")
+}
+
+/// The static entries: `mac,hostname,address` per port address (IPv4; IPv6 addresses come
+/// from router advertisements, not from this server yet).
+pub fn hosts_file(d: &DhcpServer) -> String {
+    let mut out = String::new();
+    let mut hosts: Vec<_> = d.hosts.iter().filter(|h| h.ip.is_ipv4()).collect();
+    hosts.sort_by(|a, b| (a.ip, &a.mac).cmp(&(b.ip, &b.mac)));
+    for h in hosts {
+        let _ = writeln!(
+            out,
+            "{},{},{}",
+            h.mac.to_ascii_lowercase(),
+            h.hostname,
+            h.ip
+        );
+    }
+    out
+}
+
+/// The options of each subnet, by its tag: router, DNS servers, and host routes (option 121,
+/// which a client then takes instead of the router, so the default route joins them).
+pub fn opts_file(d: &DhcpServer) -> String {
+    let mut out = String::new();
+    for (i, s) in v4_subnets(d) {
+        let tag = format!("tag:subnet{i}");
+        if let Some(gw) = s.gateway {
+            let _ = writeln!(out, "{tag},option:router,{gw}");
+        } else {
+            let _ = writeln!(out, "{tag},option:router");
+        }
+        let dns: Vec<String> = s
+            .dns_nameservers
+            .iter()
+            .filter(|a| a.is_ipv4())
+            .map(IpAddr::to_string)
+            .collect();
+        if !dns.is_empty() {
+            let _ = writeln!(out, "{tag},option:dns-server,{}", dns.join(","));
+        }
+        let mut routes: Vec<String> = s
+            .host_routes
+            .iter()
+            .filter(|(dst, via)| matches!(dst, IpNet::V4(_)) && via.is_ipv4())
+            .map(|(dst, via)| format!("{dst},{via}"))
+            .collect();
+        if !routes.is_empty() {
+            if let Some(gw) = s.gateway {
+                routes.push(format!("0.0.0.0/0,{gw}"));
+            }
+            let _ = writeln!(
+                out,
+                "{tag},option:classless-static-route,{}",
+                routes.join(",")
+            );
+        }
+    }
+    out
+}
+
+fn v4_subnets(d: &DhcpServer) -> impl Iterator<Item = (usize, &ferrostack_agent_api::DhcpSubnet)> {
+    d.subnets
+        .iter()
+        .filter(|s| matches!(s.cidr, IpNet::V4(_)))
+        .enumerate()
+}
+
+/// dnsmasq's command line: static leases only, on the DHCP port's interface only, no DNS.
+pub fn dnsmasq_args(d: &DhcpServer, dir: &Path, interface: &str) -> Vec<String> {
+    let file = |name: &str| dir.join(name).display().to_string();
+    let mut args = vec![
+        "dnsmasq".to_string(),
+        "--conf-file=/dev/null".into(),
+        "--no-hosts".into(),
+        "--no-resolv".into(),
+        "--port=0".into(),
+        format!("--pid-file={}", file("pid")),
+        format!("--dhcp-hostsfile={}", file("hosts")),
+        format!("--dhcp-optsfile={}", file("opts")),
+        "--leasefile-ro".into(),
+        "--dhcp-authoritative".into(),
+        "--bind-interfaces".into(),
+        format!("--interface={interface}"),
+        "--except-interface=lo".into(),
+        format!("--dhcp-option-force=option:mtu,{}", d.mtu),
+    ];
+    for (i, s) in v4_subnets(d) {
+        if let IpNet::V4(net) = s.cidr {
+            args.push(format!(
+                "--dhcp-range=set:subnet{i},{},static,{},{LEASE_SECONDS}s",
+                net.network(),
+                net.netmask()
+            ));
+        }
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrostack_agent_api::{DhcpHost, DhcpSubnet};
+
+    fn server() -> DhcpServer {
+        DhcpServer {
+            network_id: "net1".into(),
+            port_id: "dhcpport-0000-1111".into(),
+            mac: "fa:16:3e:00:00:02".into(),
+            addresses: vec!["10.0.0.2/24".parse().unwrap()],
+            mtu: 1450,
+            subnets: vec![
+                DhcpSubnet {
+                    id: "s1".into(),
+                    cidr: "10.0.0.0/24".parse().unwrap(),
+                    gateway: Some("10.0.0.1".parse().unwrap()),
+                    dns_nameservers: vec!["192.0.2.53".parse().unwrap()],
+                    host_routes: vec![(
+                        "192.168.0.0/16".parse().unwrap(),
+                        "10.0.0.254".parse().unwrap(),
+                    )],
+                },
+                DhcpSubnet {
+                    id: "s6".into(),
+                    cidr: "fd00::/64".parse().unwrap(),
+                    gateway: None,
+                    dns_nameservers: vec![],
+                    host_routes: vec![],
+                },
+                DhcpSubnet {
+                    id: "s2".into(),
+                    cidr: "10.1.0.0/16".parse().unwrap(),
+                    gateway: None,
+                    dns_nameservers: vec![],
+                    host_routes: vec![],
+                },
+            ],
+            hosts: vec![
+                DhcpHost {
+                    mac: "FA:16:3E:00:00:0B".into(),
+                    ip: "10.0.0.12".parse().unwrap(),
+                    hostname: "host-10-0-0-12".into(),
+                },
+                DhcpHost {
+                    mac: "fa:16:3e:00:00:0a".into(),
+                    ip: "10.0.0.11".parse().unwrap(),
+                    hostname: "vm1".into(),
+                },
+                DhcpHost {
+                    mac: "fa:16:3e:00:00:0a".into(),
+                    ip: "fd00::11".parse().unwrap(),
+                    hostname: "vm1".into(),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn hosts_are_static_ipv4_entries_in_address_order() {
+        assert_eq!(
+            hosts_file(&server()),
+            "fa:16:3e:00:00:0a,vm1,10.0.0.11\nfa:16:3e:00:00:0b,host-10-0-0-12,10.0.0.12\n"
+        );
+    }
+
+    #[test]
+    fn options_per_subnet_tag() {
+        assert_eq!(
+            opts_file(&server()),
+            "tag:subnet0,option:router,10.0.0.1\n\
+             tag:subnet0,option:dns-server,192.0.2.53\n\
+             tag:subnet0,option:classless-static-route,192.168.0.0/16,10.0.0.254,0.0.0.0/0,10.0.0.1\n\
+             tag:subnet1,option:router\n"
+        );
+    }
+
+    #[test]
+    fn one_static_range_per_ipv4_subnet() {
+        let args = dnsmasq_args(&server(), Path::new("/run/x"), "ns-dhcpport-00");
+        assert!(args.contains(&"--interface=ns-dhcpport-00".to_string()));
+        assert!(args.contains(&"--dhcp-hostsfile=/run/x/hosts".to_string()));
+        assert!(args.contains(&"--dhcp-option-force=option:mtu,1450".to_string()));
+        let ranges: Vec<&String> = args
+            .iter()
+            .filter(|a| a.starts_with("--dhcp-range"))
+            .collect();
+        assert_eq!(
+            ranges,
+            vec![
+                "--dhcp-range=set:subnet0,10.0.0.0,static,255.255.255.0,86400s",
+                "--dhcp-range=set:subnet1,10.1.0.0,static,255.255.0.0,86400s"
+            ]
+        );
+        assert_eq!(bridge_end("dhcpport-0000"), "dhdhcpport-00");
+        assert!(server_end("3f2a1b4c-5d6e-7f80").len() <= 15);
+    }
+}
