@@ -29,6 +29,7 @@ mod consoles;
 mod migrations;
 mod server_diagnostics;
 mod server_external_events;
+mod server_interfaces;
 mod server_ips;
 mod server_metadata;
 mod server_password;
@@ -77,6 +78,7 @@ pub fn router(svc: Arc<ComputeService>) -> Router {
         .merge(hypervisors::routes())
         .merge(server_metadata::routes())
         .merge(server_tags::routes())
+        .merge(server_interfaces::routes())
         .merge(server_ips::routes())
         .merge(server_password::routes())
         .merge(consoles::routes())

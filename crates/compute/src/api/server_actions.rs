@@ -39,6 +39,7 @@ fn action_properties(name: &str, v: Microversion) -> Option<&'static [&'static s
         "lock" => &[],
         "unshelve" => &["availability_zone", "host"],
         "os-getConsoleOutput" => &["length"],
+        "addSecurityGroup" | "removeSecurityGroup" => &["name"],
         "os-resetState" => &["state"],
         "os-getVNCConsole" | "os-getSPICEConsole" | "os-getSerialConsole" | "os-getRDPConsole" => {
             &["type"]
@@ -156,6 +157,25 @@ async fn action(
                 enforce("os_compute_api:os-shelve:unshelve_to_host")?;
             }
             svc.unshelve(&inst, &auth, rid, &to).await?;
+        }
+        "addSecurityGroup" | "removeSecurityGroup" => {
+            let add = name == "addSecurityGroup";
+            enforce(if add {
+                "os_compute_api:os-security-groups:add"
+            } else {
+                "os_compute_api:os-security-groups:remove"
+            })?;
+            let group = args
+                .get("name")
+                .and_then(|n| n.as_str())
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "Invalid input for field/attribute {name}. Value: {args}. 'name' is a required property"
+                    ))
+                })?;
+            svc.change_security_group(&inst, &auth, group, add).await?;
         }
         "lock" => {
             enforce("os_compute_api:os-lock-server:lock")?;

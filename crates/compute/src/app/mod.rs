@@ -25,6 +25,7 @@ pub mod server_actions;
 pub mod server_diagnostics;
 pub mod server_external_events;
 pub mod server_groups;
+pub mod server_interfaces;
 pub mod server_ips;
 pub mod server_list;
 pub mod server_metadata;

@@ -34,8 +34,31 @@ pub struct ServerNic {
     pub ips: Vec<IpAddr>,
 }
 
+/// A server's port as the compute API shows it (`os-interface`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortView {
+    pub port_id: String,
+    pub network_id: String,
+    pub mac: String,
+    pub status: String,
+    /// (subnet, address)
+    pub fixed_ips: Vec<(String, IpAddr)>,
+}
+
 #[async_trait]
 pub trait Networking: Send + Sync {
+    /// The ports of server `device_id`.
+    async fn server_ports(&self, device_id: &str) -> Result<Vec<PortView>>;
+    /// Adds the caller's security group `name` to the server's ports `ports` (`add`), or
+    /// takes it off them.
+    async fn change_server_group(
+        &self,
+        auth: &AuthContext,
+        device_id: &str,
+        ports: &[String],
+        name: &str,
+        add: bool,
+    ) -> Result<()>;
     /// The networks a server of the caller's goes on when it names none.
     async fn server_networks(&self, auth: &AuthContext) -> Result<Vec<String>>;
     /// Makes or takes the ports of server `device_id`: all, or none and the error.
@@ -111,6 +134,48 @@ fn to_server_nic(n: sp::ServerNic) -> ServerNic {
 /// a compute transaction.
 #[async_trait]
 impl Networking for NetworkService {
+    async fn server_ports(&self, device_id: &str) -> Result<Vec<PortView>> {
+        Ok(self
+            .server_port_list(device_id)
+            .await
+            .map_err(from_network)?
+            .into_iter()
+            .map(|p| PortView {
+                port_id: p.id,
+                network_id: p.network_id,
+                mac: p.mac_address,
+                status: p.status.as_str().to_string(),
+                fixed_ips: p
+                    .fixed_ips
+                    .into_iter()
+                    .map(|f| (f.subnet_id, f.ip_address))
+                    .collect(),
+            })
+            .collect())
+    }
+
+    async fn change_server_group(
+        &self,
+        auth: &AuthContext,
+        device_id: &str,
+        ports: &[String],
+        name: &str,
+        add: bool,
+    ) -> Result<()> {
+        NetworkService::change_server_group(self, auth, device_id, ports, name, add)
+            .await
+            .map_err(|e| match e {
+                NetworkError::Neutron {
+                    kind: "SecurityGroupNotFound",
+                    ..
+                } => ComputeError::NotFound(format!(
+                    "Security group {name} not found for project {}.",
+                    auth.project_id().unwrap_or("")
+                )),
+                e => from_network(e),
+            })
+    }
+
     async fn server_networks(&self, auth: &AuthContext) -> Result<Vec<String>> {
         Ok(NetworkService::server_networks(self, auth)
             .await

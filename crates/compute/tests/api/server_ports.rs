@@ -98,6 +98,39 @@ api_test!(async fn a_server_on_a_network_gets_a_wired_port_and_gives_it_back(c) 
     assert_eq!(addr["OS-EXT-IPS-MAC:mac_addr"], p["mac_address"]);
     let (_, ips) = c.call(Method::GET, &format!("/servers/{id}/ips"), &t.token, None).await;
     assert_eq!(ips["addresses"]["app"][0]["addr"], p["fixed_ips"][0]["ip_address"]);
+    // Its interfaces are its ports.
+    let (s, ifs) = c.call(Method::GET, &format!("/servers/{id}/os-interface"), &t.token, None).await;
+    assert_eq!(s, 200, "{ifs}");
+    let att = &ifs["interfaceAttachments"][0];
+    assert_eq!((&att["port_id"], &att["net_id"], &att["mac_addr"], &att["port_state"]),
+        (&p["id"], &json!(net), &p["mac_address"], &json!("ACTIVE")));
+    assert_eq!(att["fixed_ips"][0]["ip_address"], p["fixed_ips"][0]["ip_address"]);
+    let (s, one) = c.call(Method::GET, &format!("/servers/{id}/os-interface/{}", p["id"].as_str().unwrap()), &t.token, None).await;
+    assert_eq!(s, 200, "{one}");
+    assert_eq!(one["interfaceAttachment"]["port_id"], p["id"]);
+    let (s, _) = c.call(Method::GET, &format!("/servers/{id}/os-interface/6b4f1c2e-1111-4222-8333-444455556666"), &t.token, None).await;
+    assert_eq!(s, 404);
+    // Security groups on the server are on its port.
+    let (_, web) = neutron(c, Method::POST, "/security-groups", &t.token, Some(json!({"security_group": {"name": "web"}}))).await;
+    let web_id = web["security_group"]["id"].as_str().unwrap().to_string();
+    let act = |body: Value| { let c = &c; let t = t.token.clone(); let id = id.clone(); async move {
+        c.call(Method::POST, &format!("/servers/{id}/action"), &t, Some(body)).await
+    }};
+    let (s, v) = act(json!({"addSecurityGroup": {"name": "web"}})).await;
+    assert_eq!(s, 202, "{v}");
+    let groups = ports_of(c, &t.token, &id).await[0]["security_groups"].clone();
+    assert!(groups.as_array().unwrap().contains(&json!(web_id)), "{groups}");
+    assert!(c.server(&id).await["security_groups"].as_array().unwrap().contains(&json!({"name": "web"})));
+    let (s, v) = act(json!({"addSecurityGroup": {"name": "web"}})).await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = act(json!({"addSecurityGroup": {"name": "nope"}})).await;
+    assert_eq!(s, 404, "{v}");
+    let (s, v) = act(json!({"removeSecurityGroup": {"name": "web"}})).await;
+    assert_eq!(s, 202, "{v}");
+    let groups = ports_of(c, &t.token, &id).await[0]["security_groups"].clone();
+    assert!(!groups.as_array().unwrap().contains(&json!(web_id)), "{groups}");
+    let (s, v) = act(json!({"removeSecurityGroup": {"name": "web"}})).await;
+    assert_eq!(s, 400, "{v}");
     // Deleted: the port goes with it.
     let (s, _) = c.call(Method::DELETE, &format!("/servers/{id}"), &t.token, None).await;
     assert_eq!(s, 204);

@@ -168,6 +168,91 @@ impl NetworkService {
         Ok(ids)
     }
 
+    /// The ports of server `device_id`.
+    pub async fn server_port_list(&self, device_id: &str) -> Result<Vec<crate::model::Port>> {
+        let mut conn = self.read().await?;
+        Ok(db::ports::list(
+            &mut conn,
+            &db::ports::PortQuery {
+                device_id: Some(device_id),
+                ..Default::default()
+            },
+        )
+        .await?)
+    }
+
+    /// Adds the caller's group `name` to the ports `ports` of server `device_id` (`add`), or
+    /// takes it off them, as Nova's addSecurityGroup and removeSecurityGroup. Returns the
+    /// group's name as found.
+    pub async fn change_server_group(
+        &self,
+        auth: &AuthContext,
+        device_id: &str,
+        ports: &[String],
+        name: &str,
+        add: bool,
+    ) -> Result<()> {
+        let group = self
+            .group_ids_by_name(auth, &[name.to_string()])
+            .await?
+            .pop()
+            .ok_or_else(|| {
+                NetworkError::not_found(
+                    "SecurityGroupNotFound",
+                    format!("Security group {name} not found."),
+                )
+            })?;
+        let mut tx = self.write().await?;
+        let mut found = Vec::new();
+        for id in ports {
+            if let Some(p) = db::ports::get(&mut tx, id).await? {
+                found.push(p);
+            }
+        }
+        if found.is_empty()
+            || found
+                .iter()
+                .any(|p| !p.port_security_enabled || p.fixed_ips.is_empty())
+        {
+            return Err(NetworkError::bad_request(
+                "BadRequest",
+                "Network requires port_security_enabled and subnet associated in order to apply security groups.",
+            ));
+        }
+        let has = |p: &crate::model::Port| p.security_groups.contains(&group);
+        if add && found.iter().all(has) {
+            return Err(NetworkError::bad_request(
+                "BadRequest",
+                format!(
+                    "Security group {group} is already associated with the instance {device_id}"
+                ),
+            ));
+        }
+        if !add && !found.iter().any(has) {
+            return Err(NetworkError::bad_request(
+                "BadRequest",
+                format!("Security group {name} not associated with the instance {device_id}"),
+            ));
+        }
+        let now = now_micros();
+        for mut p in found {
+            let mut groups = p.security_groups.clone();
+            if add {
+                if !groups.contains(&group) {
+                    groups.push(group.clone());
+                }
+            } else {
+                groups.retain(|g| *g != group);
+            }
+            db::ports::set_security_groups(&mut tx, &p.id, &groups).await?;
+            p.revision_number += 1;
+            p.updated_at = now;
+            db::ports::update(&mut tx, &p).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Binds a server's ports to the host it runs on (`binding:host_id`); a port gone
     /// meanwhile is skipped.
     pub async fn bind_server_ports(&self, ports: &[String], host: &str) -> Result<()> {

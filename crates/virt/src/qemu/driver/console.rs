@@ -69,7 +69,12 @@ async fn tail(path: &Path, max: u64) -> Result<Vec<u8>> {
 /// short), at most [`CONSOLE_OUTPUT_MAX`] bytes, carriage returns dropped.
 pub(super) async fn output(dir: &GuestDir) -> Result<String> {
     let mut bytes = tail(&dir.console_log(), CONSOLE_OUTPUT_MAX).await?;
-    let missing = CONSOLE_OUTPUT_MAX - bytes.len() as u64;
+    // The log may grow between finding its end and reading it: keep the last part only.
+    let max = usize::try_from(CONSOLE_OUTPUT_MAX).unwrap_or(usize::MAX);
+    if bytes.len() > max {
+        bytes.drain(..bytes.len() - max);
+    }
+    let missing = CONSOLE_OUTPUT_MAX.saturating_sub(bytes.len() as u64);
     if missing > 0 {
         let mut older = tail(&rotated(dir), missing).await?;
         older.append(&mut bytes);
