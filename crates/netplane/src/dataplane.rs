@@ -63,6 +63,8 @@ struct Memory {
     zones: Option<BTreeMap<String, u16>>,
     /// The ruleset last loaded.
     loaded: Option<String>,
+    /// What filters each port (its rules, remote groups' members, addresses), as loaded.
+    filters: HashMap<String, String>,
     /// What each network's dnsmasq was started with and last given (empty after a restart:
     /// each is then started anew once).
     dhcp: HashMap<String, DhcpMemory>,
@@ -172,6 +174,24 @@ impl Dataplane {
         if memory.loaded.as_deref() != Some(ruleset.as_str()) {
             self.host.load_ruleset(&ns, &ruleset).await?;
             memory.loaded = Some(ruleset);
+            // Connections a changed filter may no longer admit lose their conntrack entries
+            // (the ruleset alone would let established ones go on).
+            let filters = port_filters(want);
+            for p in &want.ports {
+                let changed = memory
+                    .filters
+                    .get(&p.id)
+                    .is_some_and(|old| filters.get(&p.id) != Some(old));
+                let Some(zone) = zones.get(&p.network_id).copied().filter(|_| changed) else {
+                    continue;
+                };
+                for ip in &p.ips {
+                    if let Err(e) = self.host.flush_conntrack(&ns, zone, *ip).await {
+                        errors.push(format!("flushing connections of {ip}: {e}"));
+                    }
+                }
+            }
+            memory.filters = filters;
         }
         memory.zones = Some(
             zones
@@ -604,6 +624,39 @@ impl Dataplane {
             }
         }
     }
+}
+
+/// What filters each port of `want`: its own settings, its groups' rules and the members of
+/// the remote groups those name (a change of any of them changes what it admits).
+fn port_filters(want: &HostNetworking) -> HashMap<String, String> {
+    let groups: HashMap<&str, &ferrostack_agent_api::SecurityGroupRules> = want
+        .security_groups
+        .iter()
+        .map(|g| (g.id.as_str(), g))
+        .collect();
+    let members: HashMap<&str, &ferrostack_agent_api::GroupMembers> = want
+        .remote_groups
+        .iter()
+        .map(|g| (g.id.as_str(), g))
+        .collect();
+    want.ports
+        .iter()
+        .map(|p| {
+            let mut sgs = p.security_groups.clone();
+            sgs.sort();
+            let rules: Vec<_> = sgs.iter().filter_map(|g| groups.get(g.as_str())).collect();
+            let remotes: Vec<_> = rules
+                .iter()
+                .flat_map(|g| g.rules.iter())
+                .filter_map(|r| match &r.remote {
+                    ferrostack_agent_api::Remote::Group(g) => members.get(g.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let sig = serde_json::json!([p.port_security, p.ips, p.address_pairs, rules, remotes]);
+            (p.id.clone(), sig.to_string())
+        })
+        .collect()
 }
 
 /// The bridge -> zone map of a loaded inet table (`ct zone set iifname map { "br.." : 1, .. }`).

@@ -23,6 +23,7 @@ struct State {
     rulesets: BTreeMap<String, String>,
     files: BTreeMap<std::path::PathBuf, String>,
     macs: BTreeMap<(String, String), String>,
+    flushes: Vec<(String, u16, std::net::IpAddr)>,
     daemons: BTreeMap<std::path::PathBuf, Daemon>,
     next_pid: u32,
     /// Addresses by (namespace, interface).
@@ -113,6 +114,11 @@ impl FakeHost {
             .macs
             .get(&(netns.to_string(), name.to_string()))
             .cloned()
+    }
+
+    /// The conntrack flushes asked for: (namespace, zone, address).
+    pub fn flushes(&self) -> Vec<(String, u16, std::net::IpAddr)> {
+        self.state.lock().flushes.clone()
     }
 
     pub fn file(&self, path: &Path) -> Option<String> {
@@ -440,6 +446,14 @@ impl NetHost for FakeHost {
         } else if let Some(d) = s.daemons.get_mut(&key) {
             d.reloads += 1;
         }
+        Ok(())
+    }
+
+    async fn flush_conntrack(&self, netns: &str, zone: u16, ip: std::net::IpAddr) -> Result<()> {
+        self.state
+            .lock()
+            .flushes
+            .push((netns.to_string(), zone, ip));
         Ok(())
     }
 

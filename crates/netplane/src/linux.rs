@@ -455,6 +455,36 @@ impl NetHost for Linux {
         })
     }
 
+    async fn flush_conntrack(&self, netns: &str, zone: u16, ip: std::net::IpAddr) -> Result<()> {
+        let (zone, ip) = (zone.to_string(), ip.to_string());
+        for side in ["-d", "-s"] {
+            match run(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    netns,
+                    "conntrack",
+                    "-D",
+                    "-w",
+                    &zone,
+                    side,
+                    &ip,
+                ],
+                None,
+            )
+            .await
+            {
+                Ok(_) => {}
+                // Nothing to delete is no failure.
+                Err(NetplaneError::Command { stderr, .. }) if stderr.contains("0 flow entries") => {
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     async fn inet_table(&self, netns: &str) -> Result<String> {
         match run(
             "ip",

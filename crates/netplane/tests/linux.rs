@@ -184,6 +184,51 @@ async fn security_groups_and_anti_spoofing_filter_real_traffic() {
         "B cannot reach A's tcp/8080"
     );
 
+    // An established connection ends when the rule that admitted it goes (its conntrack
+    // entry is deleted; the ruleset alone would let it go on).
+    use ferrostack_agent_api::{Direction as D, EtherType as E, Remote as R};
+    want.security_groups[1].rules.push(rule(
+        "srv-9000",
+        D::Ingress,
+        E::IPv4,
+        Some(6),
+        Some((9000, 9000)),
+        R::Group("web".into()),
+    ));
+    assert_eq!(dp.converge(&want).await.error, None);
+    let echo = "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('0.0.0.0',9000))\ns.listen()\nc,_=s.accept()\nwhile True:\n d=c.recv(100)\n if not d: break\n c.sendall(d)\n";
+    let server = Command::new("ip")
+        .args(["netns", "exec", &g2, "python3", "-c", echo])
+        .spawn()
+        .unwrap();
+    cleanup.1.push(server);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let client_code = "import socket,sys\nc=socket.create_connection(('10.0.0.12',9000),timeout=2)\nfor l in sys.stdin:\n c.sendall(l.encode())\n try: print(c.recv(100).decode().strip(), flush=True)\n except Exception: print('TIMEOUT', flush=True)\n";
+    let mut client = Command::new("ip")
+        .args(["netns", "exec", &g1, "python3", "-u", "-c", client_code])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to = client.stdin.take().unwrap();
+    let mut from = std::io::BufReader::new(client.stdout.take().unwrap());
+    cleanup.1.push(client);
+    let mut say = |word: &str| {
+        use std::io::{BufRead, Write};
+        writeln!(to, "{word}").unwrap();
+        let mut line = String::new();
+        from.read_line(&mut line).unwrap();
+        line.trim().to_string()
+    };
+    assert_eq!(say("one"), "one");
+    want.security_groups[1].rules.retain(|r| r.id != "srv-9000");
+    assert_eq!(dp.converge(&want).await.error, None);
+    assert_eq!(
+        say("two"),
+        "TIMEOUT",
+        "the connection went on after its rule was deleted"
+    );
+
     // Anti-spoofing: A sending from an address it does not own is dropped; from its allowed
     // address pair 10.0.0.99 it passes (the pair is also in group web).
     ok(&[
