@@ -221,6 +221,9 @@ impl Cloud {
             identity.clone(),
             network.clone(),
         );
+        // A change of networking wakes the agents of the hosts it touches.
+        let wakeups = compute.clone();
+        network.set_host_waker(Arc::new(move |host: &str| wakeups.wakeups.wake(host)));
         Ok(Cloud {
             db,
             policy,

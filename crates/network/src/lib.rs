@@ -49,10 +49,26 @@ pub struct NetworkService {
     pub db: Db,
     pub config: NetworkConfig,
     pub policy: Arc<Enforcer>,
+    /// Tells the agent of a host that its networking changed (set by the wiring: the
+    /// compute service's wake-ups), so a rule reaches the host's ruleset at once.
+    host_waker: std::sync::OnceLock<HostWaker>,
 }
+
+/// Wakes the agent of the host named.
+pub type HostWaker = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl NetworkService {
     pub fn new(db: Db, config: NetworkConfig, policy: Arc<Enforcer>) -> Arc<Self> {
-        Arc::new(NetworkService { db, config, policy })
+        Arc::new(NetworkService {
+            db,
+            config,
+            policy,
+            host_waker: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Sets how hosts' agents are told of changes (once).
+    pub fn set_host_waker(&self, waker: HostWaker) {
+        let _ = self.host_waker.set(waker);
     }
 }

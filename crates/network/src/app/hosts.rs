@@ -166,6 +166,47 @@ impl NetworkService {
     }
 }
 
+impl NetworkService {
+    /// Wakes the agents of the hosts carrying network `network_id` (a port, subnet or DHCP
+    /// entry of it changed). Best effort: an agent not woken converges at its next resync.
+    pub(crate) async fn wake_network(&self, network_id: &str) {
+        self.wake_where(
+            "SELECT DISTINCT binding_host_id FROM ports WHERE network_id = $1 AND binding_host_id <> ''",
+            network_id,
+        )
+        .await
+    }
+
+    /// Wakes the agents of the hosts whose ports' filters security group `group_id` touches:
+    /// its members' hosts, and those of ports in groups that name it as their remote group.
+    pub(crate) async fn wake_group(&self, group_id: &str) {
+        self.wake_where(
+            "SELECT DISTINCT p.binding_host_id FROM ports p JOIN port_security_groups g ON g.port_id = p.id \
+             WHERE p.binding_host_id <> '' AND (g.security_group_id = $1 OR g.security_group_id IN \
+             (SELECT security_group_id FROM security_group_rules WHERE remote_group_id = $1))",
+            group_id,
+        )
+        .await
+    }
+
+    async fn wake_where(&self, sql: &str, id: &str) {
+        let Some(wake) = self.host_waker.get() else {
+            return;
+        };
+        let hosts = match self.read().await {
+            Ok(mut conn) => db::hosts::select_hosts(&mut conn, sql, id).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "finding the hosts to wake");
+                return;
+            }
+        };
+        match hosts {
+            Ok(hosts) => hosts.iter().for_each(|h| wake(h)),
+            Err(e) => tracing::warn!(error = %e, "finding the hosts to wake"),
+        }
+    }
+}
+
 /// How long a host's agent may be silent before another host takes over the DHCP servers
 /// it ran (its registration is refreshed every 10 s).
 pub const DHCP_TAKEOVER_MICROS: i64 = 60_000_000;

@@ -206,7 +206,14 @@ impl NetworkService {
     pub async fn create_ports(&self, auth: &AuthContext, reqs: Vec<NewPort>) -> Result<Vec<Port>> {
         for _ in 0..ATTEMPTS {
             match self.try_create_ports(auth, &reqs).await {
-                Ok(ports) => return Ok(ports),
+                Ok(ports) => {
+                    let nets: std::collections::BTreeSet<&str> =
+                        ports.iter().map(|p| p.network_id.as_str()).collect();
+                    for n in nets {
+                        self.wake_network(n).await;
+                    }
+                    return Ok(ports);
+                }
                 Err(Attempt::Failed(e)) => return Err(e),
                 Err(Attempt::Raced) => continue,
             }
@@ -373,7 +380,10 @@ impl NetworkService {
     ) -> Result<Port> {
         for _ in 0..ATTEMPTS {
             match self.try_update_port(auth, id, &changes, if_match).await {
-                Ok(p) => return Ok(p),
+                Ok(p) => {
+                    self.wake_network(&p.network_id).await;
+                    return Ok(p);
+                }
                 Err(Attempt::Failed(e)) => return Err(e),
                 Err(Attempt::Raced) => continue,
             }
@@ -535,8 +545,14 @@ impl NetworkService {
             ));
         }
         self.release_floating_ips_of(&mut tx, id).await?;
+        // Its host is woken too (it is no longer bound there once the row is gone).
+        let host = p.binding_host_id.clone();
         db::ports::delete(&mut tx, id).await?;
         tx.commit().await?;
+        self.wake_network(&p.network_id).await;
+        if let Some(wake) = self.host_waker.get().filter(|_| !host.is_empty()) {
+            wake(&host);
+        }
         Ok(())
     }
 }

@@ -514,6 +514,11 @@ impl NetworkService {
             out.push(r);
         }
         tx.commit().await?;
+        let groups: std::collections::BTreeSet<&str> =
+            out.iter().map(|r| r.security_group_id.as_str()).collect();
+        for g in groups {
+            self.wake_group(g).await;
+        }
         Ok(out)
     }
 
@@ -525,6 +530,7 @@ impl NetworkService {
         db::security_groups::delete_rule(&mut tx, id).await?;
         db::security_groups::bump_revision(&mut tx, &r.security_group_id, now_micros()).await?;
         tx.commit().await?;
+        self.wake_group(&r.security_group_id).await;
         Ok(())
     }
 }

@@ -235,6 +235,7 @@ impl NetworkService {
             ));
         }
         let now = now_micros();
+        let mut networks = std::collections::BTreeSet::new();
         for mut p in found {
             let mut groups = p.security_groups.clone();
             if add {
@@ -248,8 +249,12 @@ impl NetworkService {
             p.revision_number += 1;
             p.updated_at = now;
             db::ports::update(&mut tx, &p).await?;
+            networks.insert(p.network_id.clone());
         }
         tx.commit().await?;
+        for n in &networks {
+            self.wake_network(n).await;
+        }
         Ok(())
     }
 

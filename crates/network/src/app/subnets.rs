@@ -249,6 +249,7 @@ impl NetworkService {
         db::subnets::insert(&mut tx, &s).await?;
         db::networks::bump_revision(&mut tx, &net.id, now).await?;
         tx.commit().await?;
+        self.wake_network(&s.network_id).await;
         Ok(s)
     }
 
@@ -311,6 +312,7 @@ impl NetworkService {
         db::subnets::update(&mut tx, &s).await?;
         db::networks::bump_revision(&mut tx, &s.network_id, s.updated_at).await?;
         tx.commit().await?;
+        self.wake_network(&s.network_id).await;
         Ok(s)
     }
 
@@ -333,6 +335,7 @@ impl NetworkService {
         db::subnets::delete(&mut tx, id).await?;
         db::networks::bump_revision(&mut tx, &s.network_id, now_micros()).await?;
         tx.commit().await?;
+        self.wake_network(&s.network_id).await;
         Ok(())
     }
 }

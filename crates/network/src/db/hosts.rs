@@ -51,3 +51,9 @@ pub async fn list(conn: &mut Conn) -> DbResult<Vec<NetHost>> {
         })
         .collect()
 }
+
+/// The host names a query on ports returns (its one bind is `id`).
+pub async fn select_hosts(conn: &mut Conn, sql: &str, id: &str) -> DbResult<Vec<String>> {
+    let rows = sqlx::query(sql).bind(id).fetch_all(&mut *conn).await?;
+    rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
+}
