@@ -77,6 +77,16 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// A security group rule's way from the API to a host's nftables ruleset (this
+    /// machine's kernel, as root) filtering many ports of the rule's group.
+    SgRule {
+        /// Ports of the group on the host.
+        #[arg(long, default_value_t = 500)]
+        ports: usize,
+        /// Rules created, one at a time.
+        #[arg(long, default_value_t = 20)]
+        rules: usize,
+    },
     /// Real guests on this machine's QEMU (two local hosts): create to ACTIVE and to
     /// `testvm ready` one at a time and many at once, QEMU's memory beyond guest RAM, live
     /// migration time and downtime.
@@ -165,6 +175,9 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<()> {
                 dur: Duration::from_secs(seconds),
             })
             .await
+        }
+        BenchWhat::SgRule { ports, rules } => {
+            network::run_rule_latency(network::RuleOpts { ports, rules }).await
         }
         BenchWhat::Qemu {
             testvm_dir,

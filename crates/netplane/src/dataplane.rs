@@ -64,7 +64,7 @@ struct Memory {
     /// The ruleset last loaded.
     loaded: Option<String>,
     /// What filters each port (its rules, remote groups' members, addresses), as loaded.
-    filters: HashMap<String, String>,
+    filters: HashMap<String, PortFilter>,
     /// What each network's dnsmasq was started with and last given (empty after a restart:
     /// each is then started anew once).
     dhcp: HashMap<String, DhcpMemory>,
@@ -176,18 +176,33 @@ impl Dataplane {
             memory.loaded = Some(ruleset);
             // Connections a changed filter may no longer admit lose their conntrack entries
             // (the ruleset alone would let established ones go on).
+            // Only a filter that admits less needs it: one that only admits more (a rule
+            // added) leaves every connection as it was.
             let filters = port_filters(want);
+            let mut narrowed: BTreeMap<u16, Vec<std::net::IpAddr>> = BTreeMap::new();
             for p in &want.ports {
-                let changed = memory
-                    .filters
-                    .get(&p.id)
-                    .is_some_and(|old| filters.get(&p.id) != Some(old));
-                let Some(zone) = zones.get(&p.network_id).copied().filter(|_| changed) else {
-                    continue;
+                let less = match (memory.filters.get(&p.id), filters.get(&p.id)) {
+                    (Some(old), Some(new)) => !old.within(new),
+                    _ => false,
                 };
-                for ip in &p.ips {
-                    if let Err(e) = self.host.flush_conntrack(&ns, zone, *ip).await {
-                        errors.push(format!("flushing connections of {ip}: {e}"));
+                if let Some(zone) = zones.get(&p.network_id).copied().filter(|_| less) {
+                    narrowed
+                        .entry(zone)
+                        .or_default()
+                        .extend(p.ips.iter().copied());
+                }
+            }
+            for (zone, ips) in narrowed {
+                // Many ports of a network at once: the whole zone (allowed connections are
+                // picked up again by their next packet).
+                let targets: Vec<Option<std::net::IpAddr>> = if ips.len() > FLUSH_ZONE_AT {
+                    vec![None]
+                } else {
+                    ips.into_iter().map(Some).collect()
+                };
+                for ip in targets {
+                    if let Err(e) = self.host.flush_conntrack(&ns, zone, ip).await {
+                        errors.push(format!("flushing connections of zone {zone}: {e}"));
                     }
                 }
             }
@@ -626,9 +641,30 @@ impl Dataplane {
     }
 }
 
-/// What filters each port of `want`: its own settings, its groups' rules and the members of
-/// the remote groups those name (a change of any of them changes what it admits).
-fn port_filters(want: &HostNetworking) -> HashMap<String, String> {
+/// Past this many ports of one network whose filters admit less, the network's whole
+/// conntrack zone is flushed instead of each port's addresses.
+const FLUSH_ZONE_AT: usize = 8;
+
+/// What filters a port: its own settings, its groups' rules, and the members of the remote
+/// groups those name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PortFilter {
+    settings: String,
+    rules: BTreeSet<String>,
+    members: BTreeSet<String>,
+}
+
+impl PortFilter {
+    /// True when this filter admits nothing `other` does not (same settings, no rule or
+    /// remote member that `other` lacks).
+    fn within(&self, other: &PortFilter) -> bool {
+        self.settings == other.settings
+            && self.rules.is_subset(&other.rules)
+            && self.members.is_subset(&other.members)
+    }
+}
+
+fn port_filters(want: &HostNetworking) -> HashMap<String, PortFilter> {
     let groups: HashMap<&str, &ferrostack_agent_api::SecurityGroupRules> = want
         .security_groups
         .iter()
@@ -642,19 +678,36 @@ fn port_filters(want: &HostNetworking) -> HashMap<String, String> {
     want.ports
         .iter()
         .map(|p| {
-            let mut sgs = p.security_groups.clone();
-            sgs.sort();
-            let rules: Vec<_> = sgs.iter().filter_map(|g| groups.get(g.as_str())).collect();
-            let remotes: Vec<_> = rules
+            let mut f = PortFilter {
+                settings: serde_json::json!([
+                    p.port_security,
+                    p.ips,
+                    p.address_pairs,
+                    p.security_groups
+                ])
+                .to_string(),
+                rules: BTreeSet::new(),
+                members: BTreeSet::new(),
+            };
+            for g in p
+                .security_groups
                 .iter()
-                .flat_map(|g| g.rules.iter())
-                .filter_map(|r| match &r.remote {
-                    ferrostack_agent_api::Remote::Group(g) => members.get(g.as_str()),
-                    _ => None,
-                })
-                .collect();
-            let sig = serde_json::json!([p.port_security, p.ips, p.address_pairs, rules, remotes]);
-            (p.id.clone(), sig.to_string())
+                .filter_map(|g| groups.get(g.as_str()))
+            {
+                for r in &g.rules {
+                    f.rules.insert(serde_json::json!(r).to_string());
+                    if let ferrostack_agent_api::Remote::Group(rg) = &r.remote {
+                        for a in members
+                            .get(rg.as_str())
+                            .map(|m| m.addresses.as_slice())
+                            .unwrap_or_default()
+                        {
+                            f.members.insert(format!("{rg}/{a}"));
+                        }
+                    }
+                }
+            }
+            (p.id.clone(), f)
         })
         .collect()
 }

@@ -23,7 +23,7 @@ struct State {
     rulesets: BTreeMap<String, String>,
     files: BTreeMap<std::path::PathBuf, String>,
     macs: BTreeMap<(String, String), String>,
-    flushes: Vec<(String, u16, std::net::IpAddr)>,
+    flushes: Vec<(String, u16, Option<std::net::IpAddr>)>,
     daemons: BTreeMap<std::path::PathBuf, Daemon>,
     next_pid: u32,
     /// Addresses by (namespace, interface).
@@ -117,7 +117,7 @@ impl FakeHost {
     }
 
     /// The conntrack flushes asked for: (namespace, zone, address).
-    pub fn flushes(&self) -> Vec<(String, u16, std::net::IpAddr)> {
+    pub fn flushes(&self) -> Vec<(String, u16, Option<std::net::IpAddr>)> {
         self.state.lock().flushes.clone()
     }
 
@@ -449,7 +449,12 @@ impl NetHost for FakeHost {
         Ok(())
     }
 
-    async fn flush_conntrack(&self, netns: &str, zone: u16, ip: std::net::IpAddr) -> Result<()> {
+    async fn flush_conntrack(
+        &self,
+        netns: &str,
+        zone: u16,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<()> {
         self.state
             .lock()
             .flushes

@@ -90,9 +90,15 @@ pub trait NetHost: Send + Sync {
     async fn daemon(&self, pid_file: &Path) -> Option<u32>;
     /// Tells daemon `pid` to read its files again (SIGHUP), or to end (SIGTERM).
     async fn signal_daemon(&self, pid: u32, stop: bool) -> Result<()>;
-    /// Deletes the conntrack entries of `zone` to and from `ip` (connections a changed rule
-    /// may no longer admit; allowed ones are picked up again by their next packet).
-    async fn flush_conntrack(&self, netns: &str, zone: u16, ip: std::net::IpAddr) -> Result<()>;
+    /// Deletes the conntrack entries of `zone` to and from `ip` (all of the zone's without
+    /// one): connections a changed rule may no longer admit; allowed ones are picked up
+    /// again by their next packet.
+    async fn flush_conntrack(
+        &self,
+        netns: &str,
+        zone: u16,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<()>;
     /// The loaded inet table of the data plane, as `nft list` prints it (empty when none).
     async fn inet_table(&self, netns: &str) -> Result<String>;
 }

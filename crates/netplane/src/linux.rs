@@ -455,26 +455,21 @@ impl NetHost for Linux {
         })
     }
 
-    async fn flush_conntrack(&self, netns: &str, zone: u16, ip: std::net::IpAddr) -> Result<()> {
-        let (zone, ip) = (zone.to_string(), ip.to_string());
-        for side in ["-d", "-s"] {
-            match run(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    netns,
-                    "conntrack",
-                    "-D",
-                    "-w",
-                    &zone,
-                    side,
-                    &ip,
-                ],
-                None,
-            )
-            .await
-            {
+    async fn flush_conntrack(
+        &self,
+        netns: &str,
+        zone: u16,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<()> {
+        let zone = zone.to_string();
+        let ip = ip.map(|i| i.to_string());
+        let sides: &[&str] = if ip.is_some() { &["-d", "-s"] } else { &[""] };
+        for side in sides {
+            let mut args = vec!["netns", "exec", netns, "conntrack", "-D", "-w", &zone];
+            if let Some(ip) = &ip {
+                args.extend([*side, ip.as_str()]);
+            }
+            match run("ip", &args, None).await {
                 Ok(_) => {}
                 // Nothing to delete is no failure.
                 Err(NetplaneError::Command { stderr, .. }) if stderr.contains("0 flow entries") => {

@@ -162,3 +162,186 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `ferrostack bench sg-rule`: the time from a security group rule's API call to the rule
+/// being in the nftables ruleset of a host (this machine's kernel, root needed) whose data
+/// plane filters `ports` ports of that group.
+pub struct RuleOpts {
+    pub ports: usize,
+    pub rules: usize,
+}
+
+pub async fn run_rule_latency(o: RuleOpts) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        rustix::process::geteuid().is_root(),
+        "the data plane needs root: run this as root"
+    );
+    let cloud = start_cloud_with(&["--compute-driver", "qemu", "--compute-hosts", "1"]).await?;
+    let host = crate::server::hostname();
+    let client = reqwest::Client::new();
+    let url = cloud.url.clone();
+    let token = issue(&client, &url, &password_body(&cloud.password)).await?;
+    let api = format!("{url}/networking/v2.0");
+    let net = post(
+        &client,
+        &format!("{api}/networks"),
+        &token,
+        json!({"network": {"name": "bench"}}),
+    )
+    .await?;
+    let net_id = net["network"]["id"]
+        .as_str()
+        .context("network id")?
+        .to_string();
+    let project = net["network"]["project_id"]
+        .as_str()
+        .context("project id")?
+        .to_string();
+    post(
+        &client,
+        &format!("{api}/subnets"),
+        &token,
+        json!({"subnet": {"network_id": net_id, "cidr": "10.0.0.0/16", "ip_version": 4}}),
+    )
+    .await?;
+    let r = client
+        .put(format!("{api}/quotas/{project}"))
+        .header("x-auth-token", &token)
+        .json(&json!({"quota": {"port": -1, "security_group_rule": -1}}))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 200, "quota update: {}", r.status());
+    // Ports bound to the host, as a server's are: the host's ruleset filters each of them.
+    let mut made = 0;
+    while made < o.ports {
+        let n = (o.ports - made).min(100);
+        let ports: Vec<Value> = (0..n)
+            .map(|_| {
+                json!({"network_id": net_id, "binding:host_id": host, "device_owner": "compute:nova",
+                    "device_id": uuid::Uuid::new_v4().to_string()})
+            })
+            .collect();
+        post(
+            &client,
+            &format!("{api}/ports"),
+            &token,
+            json!({"ports": ports}),
+        )
+        .await?;
+        made += n;
+    }
+    let groups: Value = client
+        .get(format!(
+            "{api}/security-groups?name=default&project_id={project}"
+        ))
+        .header("x-auth-token", &token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let group = groups["security_groups"][0]["id"]
+        .as_str()
+        .context("default group")?
+        .to_string();
+    let outside =
+        std::fs::read_to_string(cloud._dir.0.join("external-netns")).context("external-netns")?;
+    let dp = format!("{}-dp-{host}", outside.trim().trim_end_matches("-ext"));
+    let chain = |name: &str| {
+        std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &dp,
+                "nft",
+                "list",
+                "chain",
+                "inet",
+                "ferrostack",
+                name,
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let last = format!("ingress_p{}", o.ports);
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while !chain(&last).contains(&last) {
+        anyhow::ensure!(
+            std::time::Instant::now() < until,
+            "the host never filtered {} ports",
+            o.ports
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "ferrostack bench sg-rule: cloud at {url}, one host on this kernel filtering {} ports of one group",
+        o.ports
+    );
+    let mut latencies = Vec::new();
+    let started = std::time::Instant::now();
+    for i in 0..o.rules {
+        let t0 = std::time::Instant::now();
+        let rule = post(
+            &client,
+            &format!("{api}/security-group-rules"),
+            &token,
+            json!({"security_group_rule": {"security_group_id": group, "direction": "ingress",
+                "protocol": "tcp", "port_range_min": 10000 + i, "port_range_max": 10000 + i}}),
+        )
+        .await?;
+        let id = rule["security_group_rule"]["id"]
+            .as_str()
+            .context("rule id")?
+            .to_string();
+        while !chain("ingress_p1").contains(&id) {
+            anyhow::ensure!(
+                t0.elapsed() < Duration::from_secs(30),
+                "rule {id} never reached the ruleset"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        latencies.push(t0.elapsed());
+    }
+    latencies.sort();
+    super::Figures {
+        count: latencies.len(),
+        errors: 0,
+        elapsed: started.elapsed(),
+        latencies,
+    }
+    .print(&format!("rule API call -> in nftables ({} ports)", o.ports));
+    // The cloud ends; what its host made on this machine goes with it.
+    let prefix = outside.trim().trim_end_matches("-ext").to_string();
+    let mut cloud = cloud;
+    let _ = cloud.child.kill().await;
+    remove_namespaces(&prefix);
+    Ok(())
+}
+
+/// Deletes the namespaces named after `prefix` (ending the daemons in them first) and the
+/// hosts' daemon files.
+fn remove_namespaces(prefix: &str) {
+    let run = |args: &[&str]| {
+        std::process::Command::new(args[0])
+            .args(&args[1..])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    for line in run(&["ip", "netns", "list"]).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        if !name.starts_with(&format!("{prefix}-")) {
+            continue;
+        }
+        for pid in run(&["ip", "netns", "pids", name]).split_whitespace() {
+            run(&["kill", pid]);
+        }
+        run(&["ip", "netns", "delete", name]);
+    }
+    let _ = std::fs::remove_dir_all(format!(
+        "{}/{prefix}",
+        ferrostack_agent::network_host::STATE_ROOT
+    ));
+}
