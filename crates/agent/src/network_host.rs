@@ -56,7 +56,8 @@ impl NetworkSettings {
         NetworkSettings {
             prefix: prefix.unwrap_or_else(|| format!("fs{:02x}{:02x}", h[0], h[1])),
             tunnel_ip: tunnel_ip.unwrap_or(IpAddr::from([127, 0, 0, 1])),
-            vxlan_port: vxlan_port.unwrap_or(20000 + (n % 5000) * 8),
+            // Below the ephemeral range (32768 on), where a passing socket could hold it.
+            vxlan_port: vxlan_port.unwrap_or(20000 + (n % 1500) * 8),
             state_root: std::path::PathBuf::from(STATE_ROOT),
         }
     }

@@ -36,6 +36,10 @@ impl Wakeups {
     }
 }
 
+/// How long a building server waits for its ports to be wired before it goes ACTIVE
+/// anyway (Nova's `vif_plugging_timeout`, 300 s).
+pub const VIF_PLUG_TIMEOUT_MICROS: i64 = 300_000_000;
+
 fn err(what: &'static str) -> impl Fn(ComputeError) -> LinkError {
     move |e| LinkError::controller(what, e)
 }
@@ -401,7 +405,13 @@ impl ComputeService {
                     .into_iter()
                     .map(|n| n.port_id)
                     .collect();
-                if !ports.is_empty() && !self.networking.ports_active(&ports).await? {
+                // As Nova's vif_plugging_timeout (not fatal): a port never wired does not
+                // keep its server building forever.
+                let waited = now - inst.created_at > VIF_PLUG_TIMEOUT_MICROS;
+                if !ports.is_empty()
+                    && !waited
+                    && !self.networking.ports_active(&ports, host).await?
+                {
                     continue;
                 }
             }

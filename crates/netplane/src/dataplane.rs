@@ -601,7 +601,11 @@ impl Dataplane {
         use crate::dhcp;
         let prefix = dhcp::netns_prefix(&self.config.prefix, &self.config.host);
         for ns in self.host.namespaces().await? {
-            let Some(network) = ns.strip_prefix(&prefix) else {
+            // Exactly a network id after this host's prefix: another host's name may start
+            // with this one's (`node` and `node-2`).
+            let Some(network) = ns.strip_prefix(&prefix).filter(|n| {
+                n.len() == 36 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            }) else {
                 continue;
             };
             if keep.contains(network) {

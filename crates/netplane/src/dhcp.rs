@@ -57,11 +57,32 @@ pub fn hosts_file(d: &DhcpServer) -> String {
             out,
             "{},{},{}",
             h.mac.to_ascii_lowercase(),
-            h.hostname,
+            safe_name(&h.hostname),
             h.ip
         );
     }
     out
+}
+
+/// A host name as dnsmasq's files may carry it: letters, digits, `-` and `.` only (a tenant
+/// chooses its ports' DNS names; a comma or a newline would write entries of its own).
+fn safe_name(name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .take(63)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if clean.is_empty() {
+        "host".into()
+    } else {
+        clean
+    }
 }
 
 /// The options of each subnet, by its tag: router, DNS servers, and host routes (option 121,
@@ -205,6 +226,17 @@ mod tests {
         assert_eq!(
             hosts_file(&server()),
             "fa:16:3e:00:00:0a,vm1,10.0.0.11\nfa:16:3e:00:00:0b,host-10-0-0-12,10.0.0.12\n"
+        );
+    }
+
+    #[test]
+    fn host_names_cannot_write_entries() {
+        let mut d = server();
+        d.hosts.truncate(1);
+        d.hosts[0].hostname = "evil,ignore\nfa:16:3e:00:00:01,x,10.0.0.99".into();
+        assert_eq!(
+            hosts_file(&d),
+            "fa:16:3e:00:00:0b,evil-ignore-fa-16-3e-00-00-01-x-10.0.0.99,10.0.0.12\n"
         );
     }
 

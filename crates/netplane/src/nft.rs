@@ -135,6 +135,13 @@ fn bridge_table(out: &mut String, ports: &[&HostPort]) {
         from_port_chain(out, index(i), p);
     }
     out.push_str("\tchain forward {\n\t\ttype filter hook forward priority -200; policy accept;\n");
+    // br_netfilter hands no VLAN-tagged IP to the stateful stage, and the guard below sees
+    // their tag, not IP: no tagged frame reaches a guest.
+    let _ = writeln!(
+        out,
+        "\t\tether type {{ 8021q, 8021ad }} oifname \"{}*\" counter drop comment \"VLAN-tagged frame to a guest\"",
+        names::TAP_PREFIX
+    );
     if !ports.is_empty() {
         let _ = writeln!(out, "\t\toifname vmap {{ {} }}", taps("to"));
     }
@@ -209,7 +216,22 @@ fn sources(p: &HostPort) -> Sources {
     for pair in &p.address_pairs {
         s.macs.insert(pair.mac.to_ascii_lowercase());
     }
+    // An interval set refuses overlapping elements: a pair covering the port's own address
+    // (`0.0.0.0/0`, the subnet, a VRRP range) keeps only the covering one, per MAC.
+    s.v4 = without_covered(&s.v4);
+    s.v6 = without_covered(&s.v6);
     s
+}
+
+/// The elements no other element of the same MAC covers.
+fn without_covered(set: &BTreeSet<(String, IpNet)>) -> BTreeSet<(String, IpNet)> {
+    set.iter()
+        .filter(|(m, net)| {
+            !set.iter()
+                .any(|(m2, other)| m2 == m && other != net && other.contains(net))
+        })
+        .cloned()
+        .collect()
 }
 
 /// The EUI-64 link-local address of a MAC.

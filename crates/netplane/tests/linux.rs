@@ -30,13 +30,28 @@ fn ok(args: &[&str]) {
     );
 }
 
-/// Stops the test's servers and deletes its namespaces whatever happens.
+/// A port id of this test process's own (its tap name, `tap` and the first 11 characters,
+/// is in the root namespace for a moment: concurrent runs must not share it).
+fn port_id(tag: char) -> String {
+    format!(
+        "{:07x}{tag}-0000-4000-8000-000000000000",
+        std::process::id() & 0x0fff_ffff
+    )
+}
+
+/// Stops the test's servers and daemons and deletes its namespaces whatever happens.
 struct Cleanup(Vec<String>, Vec<std::process::Child>);
 impl Drop for Cleanup {
     fn drop(&mut self) {
         for c in &mut self.1 {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        for ns in &self.0 {
+            let pids = sh(&["ip", "netns", "pids", ns]);
+            for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
+                let _ = sh(&["kill", pid]);
+            }
         }
         for ns in &self.0 {
             let _ = sh(&["ip", "netns", "delete", ns]);
@@ -100,32 +115,21 @@ async fn security_groups_and_anti_spoofing_filter_real_traffic() {
     );
     let prefix = format!("fst{}", std::process::id() % 100_000);
     let (g1, g2) = (format!("{prefix}-g1"), format!("{prefix}-g2"));
+    let (pa, pb) = (port_id('a'), port_id('b'));
     let config = HostConfig {
         prefix: prefix.clone(),
         host: "h1".into(),
         vtep: Vtep {
             ip: "127.0.0.1".parse().unwrap(),
-            port: 47000 + u16::try_from(std::process::id() % 1000).unwrap(),
+            port: 28000 + u16::try_from(std::process::id() % 2000).unwrap(),
         },
         physnets: BTreeMap::new(),
         state_dir: std::env::temp_dir().join(format!("{prefix}-state")),
     };
     let dpns = config.netns();
     let mut cleanup = Cleanup(vec![g1.clone(), g2.clone(), dpns.clone()], Vec::new());
-    guest(
-        &g1,
-        &names::tap(PORT_A),
-        MAC_A,
-        "10.0.0.11/24",
-        "fd00::11/64",
-    );
-    guest(
-        &g2,
-        &names::tap(PORT_B),
-        MAC_B,
-        "10.0.0.12/24",
-        "fd00::12/64",
-    );
+    guest(&g1, &names::tap(&pa), MAC_A, "10.0.0.11/24", "fd00::11/64");
+    guest(&g2, &names::tap(&pb), MAC_B, "10.0.0.12/24", "fd00::12/64");
     let server = Command::new("ip")
         .args([
             "netns",
@@ -162,9 +166,11 @@ async fn security_groups_and_anti_spoofing_filter_real_traffic() {
     cleanup.1.extend([server, server_a]);
     let dp = Dataplane::new(Arc::new(Linux), config.clone());
     let mut want = two_ports();
+    want.ports[0].id = pa.clone();
+    want.ports[1].id = pb.clone();
     let r = dp.converge(&want).await;
     assert_eq!(r.error, None);
-    assert_eq!(r.wired, vec![PORT_A.to_string(), PORT_B.to_string()]);
+    assert_eq!(r.wired, vec![pa.clone(), pb.clone()]);
     std::thread::sleep(std::time::Duration::from_millis(500));
 
     // Group srv (B) admits ICMP from 10.0.0.0/24 and tcp/8080 from group web (A); web admits
@@ -356,7 +362,7 @@ async fn dnsmasq_gives_a_guest_its_port_address() {
         host: "h1".into(),
         vtep: Vtep {
             ip: "127.0.0.1".parse().unwrap(),
-            port: 46000 + u16::try_from(std::process::id() % 1000).unwrap(),
+            port: 30000 + u16::try_from(std::process::id() % 2000).unwrap(),
         },
         physnets: BTreeMap::new(),
         state_dir: state.clone(),
@@ -368,7 +374,8 @@ async fn dnsmasq_gives_a_guest_its_port_address() {
     );
     ok(&["ip", "netns", "add", &g1]);
     // A port of its own: the other test's taps are in the same root namespace meanwhile.
-    let port = "cccccccc-0000-4000-8000-00000000000c";
+    let port = port_id('c');
+    let port = port.as_str();
     ok(&[
         "ip",
         "link",

@@ -180,6 +180,27 @@ fn rule_shapes() {
 }
 
 #[test]
+fn address_pairs_covering_the_ports_own_address() {
+    let mut net = two_ports();
+    net.ports.truncate(1);
+    net.ports[0].address_pairs.extend([
+        AddressPair {
+            mac: MAC_A.into(),
+            ip: "10.0.0.0/24".parse().unwrap(),
+        },
+        AddressPair {
+            mac: MAC_A.into(),
+            ip: "0.0.0.0/0".parse().unwrap(),
+        },
+        AddressPair {
+            mac: MAC_A.into(),
+            ip: "fd00::/64".parse().unwrap(),
+        },
+    ]);
+    golden("covering_pairs", &net);
+}
+
+#[test]
 fn too_many_ports_are_refused() {
     let mut net = two_ports();
     let p = net.ports[0].clone();

@@ -75,13 +75,18 @@ impl RequestedNetworks {
 /// create ends, however it ends.
 struct HeldNics {
     networking: std::sync::Arc<dyn crate::peers::Networking>,
+    db: ferrostack_store::Db,
     nics: HashMap<String, Vec<crate::peers::ServerNic>>,
 }
 
 impl HeldNics {
-    fn new(networking: std::sync::Arc<dyn crate::peers::Networking>) -> Self {
+    fn new(
+        networking: std::sync::Arc<dyn crate::peers::Networking>,
+        db: ferrostack_store::Db,
+    ) -> Self {
         HeldNics {
             networking,
+            db,
             nics: HashMap::new(),
         }
     }
@@ -89,16 +94,30 @@ impl HeldNics {
 
 impl Drop for HeldNics {
     fn drop(&mut self) {
-        let left: Vec<crate::model::InstanceNic> = self
+        let left: Vec<(String, Vec<crate::model::InstanceNic>)> = self
             .nics
             .drain()
-            .flat_map(|(_, n)| n.into_iter().map(|x| x.nic))
+            .map(|(uuid, n)| (uuid, n.into_iter().map(|x| x.nic).collect()))
             .collect();
         if left.is_empty() {
             return;
         }
-        let networking = self.networking.clone();
-        tokio::spawn(async move { networking.release(&left).await });
+        let (networking, db) = (self.networking.clone(), self.db.clone());
+        tokio::spawn(async move {
+            for (uuid, nics) in left {
+                // A commit that failed to answer (or a request dropped while committing) may
+                // have made the instance after all: its ports are its own then.
+                let exists = match db.pool.acquire().await {
+                    Ok(mut conn) => {
+                        !matches!(instances::get(&mut conn, &uuid, true).await, Ok(None))
+                    }
+                    Err(_) => true,
+                };
+                if !exists {
+                    networking.release(&uuid, &nics).await;
+                }
+            }
+        });
     }
 }
 
@@ -260,7 +279,7 @@ impl ComputeService {
         let uuids: Vec<String> = (0..req.max_count)
             .map(|_| uuid::Uuid::new_v4().to_string())
             .collect();
-        let mut held = HeldNics::new(self.networking.clone());
+        let mut held = HeldNics::new(self.networking.clone(), self.db.clone());
         if !requests.is_empty() {
             if req.max_count > 1
                 && requests
@@ -934,7 +953,7 @@ impl ComputeService {
                 .await?;
         }
         tx.commit().await?;
-        self.networking.release(&nics).await;
+        self.networking.release(&inst.uuid, &nics).await;
         if let Some(h) = &inst.host {
             self.wakeups.wake(h);
         }

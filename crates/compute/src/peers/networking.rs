@@ -71,9 +71,10 @@ pub trait Networking: Send + Sync {
         security_groups: &[String],
     ) -> Result<Vec<ServerNic>>;
     /// Gives back a server's ports (made ones deleted, brought ones unbound and kept).
-    async fn release(&self, nics: &[InstanceNic]);
-    /// Whether every port of `ports` is wired on its host (ACTIVE).
-    async fn ports_active(&self, ports: &[String]) -> Result<bool>;
+    async fn release(&self, device_id: &str, nics: &[InstanceNic]);
+    /// Whether the ports `ports` of a guest on `host` are wired there (ACTIVE; true for a
+    /// host without a data plane).
+    async fn ports_active(&self, ports: &[String], host: &str) -> Result<bool>;
     /// `host` runs a data plane whose VXLAN tunnels end at `vtep`.
     async fn register_host(&self, host: &str, vtep: Vtep) -> Result<()>;
     /// What `host`'s data plane should carry: the ports bound to it, and `guests`' ports,
@@ -212,7 +213,7 @@ impl Networking for NetworkService {
             .collect())
     }
 
-    async fn release(&self, nics: &[InstanceNic]) {
+    async fn release(&self, device_id: &str, nics: &[InstanceNic]) {
         let nics: Vec<sp::ServerNic> = nics
             .iter()
             .map(|n| sp::ServerNic {
@@ -225,11 +226,13 @@ impl Networking for NetworkService {
                 preserve: n.preserve,
             })
             .collect();
-        self.release_server_ports(&nics).await
+        self.release_server_ports(device_id, &nics).await
     }
 
-    async fn ports_active(&self, ports: &[String]) -> Result<bool> {
-        self.ports_are_active(ports).await.map_err(from_network)
+    async fn ports_active(&self, ports: &[String], host: &str) -> Result<bool> {
+        self.ports_are_active(ports, host)
+            .await
+            .map_err(from_network)
     }
 
     async fn register_host(&self, host: &str, vtep: Vtep) -> Result<()> {

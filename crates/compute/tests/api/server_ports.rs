@@ -156,6 +156,16 @@ api_test!(async fn a_port_the_user_brought_is_taken_and_kept(c) {
     let (s, _) = c.call(Method::DELETE, &format!("/servers/{id}"), &t.token, None).await;
     assert_eq!(s, 204);
     c.wait_gone(&id).await;
+    // Another project's port on this project's network: seen (the network is ours), but
+    // not ours to take (Nova's PortNotUsable).
+    let other = c.tenant("member").await;
+    let admin = c.admin().await;
+    let (_, theirs) = neutron(c, Method::POST, "/ports", &admin,
+        Some(json!({"port": {"network_id": net, "project_id": other.project_id}}))).await;
+    let theirs = theirs["port"]["id"].as_str().unwrap().to_string();
+    let (s, v) = c.create_server_with(&t.token, "2.37", json!({"networks": [{"port": theirs}]}), None).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(C::message(&v).contains("not usable"), "{v}");
     // Kept, unbound, free again.
     let (_, kept) = neutron(c, Method::GET, &format!("/ports/{port}"), &t.token, None).await;
     assert_eq!(kept["port"]["device_id"], "");

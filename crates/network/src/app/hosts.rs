@@ -120,11 +120,21 @@ impl NetworkService {
 
     /// Whether every one of `ports` is ACTIVE (wired on its host); a port that does not
     /// exist is not.
-    pub async fn ports_are_active(&self, ports: &[String]) -> Result<bool> {
+    /// Whether the ports of a guest on `host` are wired there as far as they will be: every
+    /// one ACTIVE, except those administratively down (never wired); true at once for a host
+    /// without a data plane (nothing would ever wire them).
+    pub async fn ports_are_active(&self, ports: &[String], host: &str) -> Result<bool> {
         let mut conn = self.read().await?;
+        if !db::hosts::list(&mut conn)
+            .await?
+            .iter()
+            .any(|h| h.host == host)
+        {
+            return Ok(true);
+        }
         for id in ports {
             match db::ports::get(&mut conn, id).await? {
-                Some(p) if p.status == PortStatus::Active => {}
+                Some(p) if p.status == PortStatus::Active || !p.admin_state_up => {}
                 _ => return Ok(false),
             }
         }
@@ -208,7 +218,8 @@ impl NetworkService {
 }
 
 /// How long a host's agent may be silent before another host takes over the DHCP servers
-/// it ran (its registration is refreshed every 10 s).
+/// it ran (its registration is refreshed every 10 s). A host that no longer carries a
+/// network gives its DHCP up at once.
 pub const DHCP_TAKEOVER_MICROS: i64 = 60_000_000;
 
 impl NetworkService {
@@ -232,11 +243,26 @@ impl NetworkService {
             if subnets.is_empty() {
                 continue;
             }
+            // A host may keep the network's DHCP while its agent is alive and it still
+            // carries the network (a guest port of it is bound there).
+            let carriers: BTreeSet<String> = db::ports::list(
+                &mut conn,
+                &db::ports::PortQuery {
+                    network_id: Some(id),
+                    ..Default::default()
+                },
+            )
+            .await?
+            .into_iter()
+            .filter(|p| !super::is_service_owner(&p.device_owner))
+            .map(|p| p.binding_host_id)
+            .collect();
             let alive: BTreeSet<String> = db::hosts::list(&mut conn)
                 .await?
                 .into_iter()
                 .filter(|h| now_micros() - h.heartbeat_at < DHCP_TAKEOVER_MICROS)
                 .map(|h| h.host)
+                .filter(|h| carriers.contains(h))
                 .collect();
             let current = dhcp_port(&mut conn, id).await?;
             drop(conn);

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use ferrostack_api::AuthContext;
 use ferrostack_store::now_micros;
 
-use super::ports::{IpRequest, NewPort, PortChanges};
+use super::ports::{IpRequest, NewPort};
 use crate::db;
 use crate::error::{NetworkError, Result};
 use crate::model::Network;
@@ -69,7 +69,7 @@ impl NetworkService {
             {
                 Ok(nic) => done.push(nic),
                 Err(e) => {
-                    self.release_server_ports(&done).await;
+                    self.release_server_ports(device_id, &done).await;
                     return Err(e);
                 }
             }
@@ -119,24 +119,32 @@ impl NetworkService {
             }
             NicRequest::Port(id) => {
                 let (port, net) = self.find_port(id, auth).await?;
-                if !port.device_id.is_empty() || !port.device_owner.is_empty() {
+                // Only the server's own project's ports (as Nova: PortNotUsable, admins too).
+                if auth.project_id() != Some(port.project_id.as_str()) {
+                    return Err(NetworkError::bad_request(
+                        "PortNotUsable",
+                        format!("Port {id} not usable for instance {device_id}."),
+                    ));
+                }
+                // Taken only if still free, in one transaction (two creates naming it race).
+                let taken = self
+                    .change_port(id, |p| {
+                        if !p.device_id.is_empty() || !p.device_owner.is_empty() {
+                            return false;
+                        }
+                        p.device_id = device_id.to_string();
+                        p.device_owner = device_owner.to_string();
+                        true
+                    })
+                    .await?;
+                if !taken {
                     return Err(NetworkError::conflict(
                         "PortInUse",
                         format!("Port {id} is still in use."),
                     ));
                 }
-                let port = self
-                    .update_port(
-                        auth,
-                        id,
-                        PortChanges {
-                            device_id: Some(device_id.to_string()),
-                            device_owner: Some(device_owner.to_string()),
-                            ..Default::default()
-                        },
-                        None,
-                    )
-                    .await?;
+                let (port, _) = self.find_port(&port.id, auth).await?;
+                self.wake_network(&net.id).await;
                 Ok(nic(port, &net, true))
             }
         }
@@ -262,6 +270,17 @@ impl NetworkService {
     /// meanwhile is skipped.
     pub async fn bind_server_ports(&self, ports: &[String], host: &str) -> Result<()> {
         for id in ports {
+            // Read first: the binding is almost always right already, and a write would
+            // queue every agent's pass on the one writer.
+            let bound = match self.read().await {
+                Ok(mut conn) => db::ports::get(&mut conn, id)
+                    .await?
+                    .is_none_or(|p| p.binding_host_id == host),
+                Err(_) => false,
+            };
+            if bound {
+                continue;
+            }
             self.change_port(id, |p| {
                 if p.binding_host_id == host {
                     return false;
@@ -277,10 +296,14 @@ impl NetworkService {
     /// Gives back a server's ports: the ones made for it are deleted, the ones its creator
     /// brought are unbound and kept. Failures are logged (a port left is visible and can be
     /// deleted through the API).
-    pub async fn release_server_ports(&self, nics: &[ServerNic]) {
+    /// Only ports still `device_id`'s are touched (one reassigned since is someone else's).
+    pub async fn release_server_ports(&self, device_id: &str, nics: &[ServerNic]) {
         for n in nics {
             let outcome = if n.preserve {
                 self.change_port(&n.port_id, |p| {
+                    if p.device_id != device_id {
+                        return false;
+                    }
                     p.device_id.clear();
                     p.device_owner.clear();
                     p.binding_host_id.clear();
@@ -288,6 +311,9 @@ impl NetworkService {
                     true
                 })
                 .await
+                .map(drop)
+            } else if !self.port_of_device(&n.port_id, device_id).await {
+                Ok(())
             } else {
                 match self.delete_port(&n.port_id).await {
                     Err(NetworkError::Neutron {
@@ -303,24 +329,36 @@ impl NetworkService {
         }
     }
 
-    /// Applies `change` to port `id` (when it says it changed something), with a new
-    /// revision; a port that does not exist is left alone.
+    /// Whether port `id` is (still) `device_id`'s.
+    async fn port_of_device(&self, id: &str, device_id: &str) -> bool {
+        match self.read().await {
+            Ok(mut conn) => {
+                matches!(db::ports::get(&mut conn, id).await, Ok(Some(p)) if p.device_id == device_id)
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Applies `change` to port `id` under its row lock (when it says it changed something),
+    /// with a new revision; a port that does not exist is left alone. True when changed.
     async fn change_port(
         &self,
         id: &str,
         change: impl FnOnce(&mut crate::model::Port) -> bool,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut tx = self.write().await?;
+        db::lock_row(&mut tx, "ports", id).await?;
         let Some(mut p) = db::ports::get(&mut tx, id).await? else {
-            return Ok(());
+            return Ok(false);
         };
-        if change(&mut p) {
-            p.revision_number += 1;
-            p.updated_at = now_micros();
-            db::ports::update(&mut tx, &p).await?;
-            tx.commit().await?;
+        if !change(&mut p) {
+            return Ok(false);
         }
-        Ok(())
+        p.revision_number += 1;
+        p.updated_at = now_micros();
+        db::ports::update(&mut tx, &p).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }
 

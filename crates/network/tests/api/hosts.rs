@@ -91,4 +91,13 @@ api_test!(async fn a_host_is_given_its_ports_networks_and_groups(c) {
     assert_eq!(status(id(&unbound)).await, "DOWN");
     c.cloud.network.apply_host_report("h1", &NetworkingReport::default()).await.unwrap();
     assert_eq!(status(id(&p1)).await, "DOWN");
+    // h1 no longer carries the network (its port goes): h2 takes the DHCP over at once,
+    // although h1's agent is alive.
+    let (s, _) = c.call(Method::DELETE, &format!("/ports/{}", p1["id"].as_str().unwrap()), &admin, None).await;
+    assert_eq!(s, 204);
+    let h2 = c.cloud.network.host_networking("h2", &[]).await.unwrap();
+    assert_eq!(h2.dhcp.len(), 1, "{:?}", h2.dhcp);
+    assert_eq!(h2.dhcp[0].port_id, d.port_id);
+    let (_, dports) = c.call(Method::GET, &format!("/ports?device_owner=network:dhcp&network_id={net}"), &admin, None).await;
+    assert_eq!(dports["ports"][0]["binding:host_id"], "h2");
 });
