@@ -246,6 +246,10 @@ mod tempdir {
 impl Drop for BenchCloud {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
+        // What its hosts made on this machine (the outside namespace, data planes) goes too.
+        if let Ok(outside) = std::fs::read_to_string(self._dir.0.join("external-netns")) {
+            network::remove_namespaces(outside.trim().trim_end_matches("-ext"));
+        }
     }
 }
 

@@ -310,17 +310,15 @@ pub async fn run_rule_latency(o: RuleOpts) -> anyhow::Result<()> {
         latencies,
     }
     .print(&format!("rule API call -> in nftables ({} ports)", o.ports));
-    // The cloud ends; what its host made on this machine goes with it.
-    let prefix = outside.trim().trim_end_matches("-ext").to_string();
+    // The cloud ends first (dropping it also removes what its host made on this machine).
     let mut cloud = cloud;
     let _ = cloud.child.kill().await;
-    remove_namespaces(&prefix);
     Ok(())
 }
 
 /// Deletes the namespaces named after `prefix` (ending the daemons in them first) and the
 /// hosts' daemon files.
-fn remove_namespaces(prefix: &str) {
+pub(super) fn remove_namespaces(prefix: &str) {
     let run = |args: &[&str]| {
         std::process::Command::new(args[0])
             .args(&args[1..])
