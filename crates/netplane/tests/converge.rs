@@ -223,28 +223,6 @@ async fn a_restarted_agent_keeps_each_networks_conntrack_zone() {
     );
 }
 
-fn dhcp_server() -> ferrostack_agent_api::DhcpServer {
-    ferrostack_agent_api::DhcpServer {
-        network_id: NET.into(),
-        port_id: "dddddddd-0000-4000-8000-00000000000d".into(),
-        mac: "fa:16:3e:00:00:0d".into(),
-        addresses: vec!["10.0.0.2/24".parse().unwrap()],
-        mtu: 1450,
-        subnets: vec![ferrostack_agent_api::DhcpSubnet {
-            id: "s1".into(),
-            cidr: "10.0.0.0/24".parse().unwrap(),
-            gateway: Some("10.0.0.1".parse().unwrap()),
-            dns_nameservers: vec![],
-            host_routes: vec![],
-        }],
-        hosts: vec![ferrostack_agent_api::DhcpHost {
-            mac: MAC_A.into(),
-            ip: "10.0.0.11".parse().unwrap(),
-            hostname: "host-10-0-0-11".into(),
-        }],
-    }
-}
-
 #[tokio::test]
 async fn a_dhcp_server_is_started_reloaded_restarted_and_removed() {
     use ferrostack_netplane::dhcp;

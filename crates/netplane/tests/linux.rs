@@ -395,25 +395,8 @@ async fn dnsmasq_gives_a_guest_its_port_address() {
     let mut want = two_ports();
     want.ports.truncate(1);
     want.ports[0].id = port.into();
-    want.dhcp = vec![ferrostack_agent_api::DhcpServer {
-        network_id: NET.into(),
-        port_id: "dddddddd-0000-4000-8000-00000000000d".into(),
-        mac: "fa:16:3e:00:00:0d".into(),
-        addresses: vec!["10.0.0.2/24".parse().unwrap()],
-        mtu: 1450,
-        subnets: vec![ferrostack_agent_api::DhcpSubnet {
-            id: "s1".into(),
-            cidr: "10.0.0.0/24".parse().unwrap(),
-            gateway: Some("10.0.0.1".parse().unwrap()),
-            dns_nameservers: vec![],
-            host_routes: vec![],
-        }],
-        hosts: vec![ferrostack_agent_api::DhcpHost {
-            mac: MAC_A.into(),
-            ip: "10.0.0.11".parse().unwrap(),
-            hostname: "vm1".into(),
-        }],
-    }];
+    want.dhcp = vec![dhcp_server()];
+    want.dhcp[0].hosts[0].hostname = "vm1".into();
     let r = dp.converge(&want).await;
     assert_eq!(r.error, None);
     let lease = |ns: &str| {

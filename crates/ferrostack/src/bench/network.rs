@@ -35,6 +35,70 @@ async fn post(
     Ok(v)
 }
 
+/// A network `bench` with a /16 subnet, its project's quotas set to `quota` (the admin
+/// project's would stop a bench at 500 ports); returns the network's and project's ids.
+async fn bench_network(
+    client: &reqwest::Client,
+    api: &str,
+    token: &str,
+    quota: Value,
+) -> anyhow::Result<(String, String)> {
+    let net = post(
+        client,
+        &format!("{api}/networks"),
+        token,
+        json!({"network": {"name": "bench"}}),
+    )
+    .await?;
+    let net_id = net["network"]["id"]
+        .as_str()
+        .context("network id")?
+        .to_string();
+    let project = net["network"]["project_id"]
+        .as_str()
+        .context("project id")?
+        .to_string();
+    post(
+        client,
+        &format!("{api}/subnets"),
+        token,
+        json!({"subnet": {"network_id": net_id, "cidr": "10.0.0.0/16", "ip_version": 4}}),
+    )
+    .await?;
+    let r = client
+        .put(format!("{api}/quotas/{project}"))
+        .header("x-auth-token", token)
+        .json(&json!({"quota": quota}))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 200, "quota update: {}", r.status());
+    Ok((net_id, project))
+}
+
+/// Creates `count` ports with bodies from `port`, 100 per bulk request.
+async fn bulk_ports(
+    client: &reqwest::Client,
+    api: &str,
+    token: &str,
+    count: usize,
+    port: impl Fn() -> Value,
+) -> anyhow::Result<()> {
+    let mut made = 0;
+    while made < count {
+        let n = (count - made).min(100);
+        let ports: Vec<Value> = (0..n).map(|_| port()).collect();
+        post(
+            client,
+            &format!("{api}/ports"),
+            token,
+            json!({"ports": ports}),
+        )
+        .await?;
+        made += n;
+    }
+    Ok(())
+}
+
 pub async fn run(o: Opts) -> anyhow::Result<()> {
     let cloud = start_cloud_with(&["--compute-hosts", "0"]).await?;
     let client = reqwest::Client::builder()
@@ -48,49 +112,15 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         o.existing
     );
-    let net = post(
+    let (net_id, _) = bench_network(&client, &api, &token, json!({"port": -1})).await?;
+    bulk_ports(
         &client,
-        &format!("{api}/networks"),
+        &api,
         &token,
-        json!({"network": {"name": "bench"}}),
+        o.existing,
+        || json!({"network_id": net_id}),
     )
     .await?;
-    let net_id = net["network"]["id"]
-        .as_str()
-        .context("network id")?
-        .to_string();
-    post(
-        &client,
-        &format!("{api}/subnets"),
-        &token,
-        json!({"subnet": {"network_id": net_id, "cidr": "10.0.0.0/16", "ip_version": 4}}),
-    )
-    .await?;
-    // The admin project's quota would stop us at 500 ports.
-    let project = net["network"]["project_id"]
-        .as_str()
-        .context("project id")?
-        .to_string();
-    let r = client
-        .put(format!("{api}/quotas/{project}"))
-        .header("x-auth-token", &token)
-        .json(&json!({"quota": {"port": -1}}))
-        .send()
-        .await?;
-    anyhow::ensure!(r.status() == 200, "quota update: {}", r.status());
-    let mut made = 0;
-    while made < o.existing {
-        let n = (o.existing - made).min(100);
-        let ports: Vec<Value> = (0..n).map(|_| json!({"network_id": net_id})).collect();
-        post(
-            &client,
-            &format!("{api}/ports"),
-            &token,
-            json!({"ports": ports}),
-        )
-        .await?;
-        made += n;
-    }
     for c in [1usize, 8] {
         let (client2, api2, token2, net2) =
             (client.clone(), api.clone(), token.clone(), net_id.clone());
@@ -182,54 +212,19 @@ pub async fn run_rule_latency(o: RuleOpts) -> anyhow::Result<()> {
     let url = cloud.url.clone();
     let token = issue(&client, &url, &password_body(&cloud.password)).await?;
     let api = format!("{url}/networking/v2.0");
-    let net = post(
+    let (net_id, project) = bench_network(
         &client,
-        &format!("{api}/networks"),
+        &api,
         &token,
-        json!({"network": {"name": "bench"}}),
+        json!({"port": -1, "security_group_rule": -1}),
     )
     .await?;
-    let net_id = net["network"]["id"]
-        .as_str()
-        .context("network id")?
-        .to_string();
-    let project = net["network"]["project_id"]
-        .as_str()
-        .context("project id")?
-        .to_string();
-    post(
-        &client,
-        &format!("{api}/subnets"),
-        &token,
-        json!({"subnet": {"network_id": net_id, "cidr": "10.0.0.0/16", "ip_version": 4}}),
-    )
-    .await?;
-    let r = client
-        .put(format!("{api}/quotas/{project}"))
-        .header("x-auth-token", &token)
-        .json(&json!({"quota": {"port": -1, "security_group_rule": -1}}))
-        .send()
-        .await?;
-    anyhow::ensure!(r.status() == 200, "quota update: {}", r.status());
     // Ports bound to the host, as a server's are: the host's ruleset filters each of them.
-    let mut made = 0;
-    while made < o.ports {
-        let n = (o.ports - made).min(100);
-        let ports: Vec<Value> = (0..n)
-            .map(|_| {
-                json!({"network_id": net_id, "binding:host_id": host, "device_owner": "compute:nova",
-                    "device_id": uuid::Uuid::new_v4().to_string()})
-            })
-            .collect();
-        post(
-            &client,
-            &format!("{api}/ports"),
-            &token,
-            json!({"ports": ports}),
-        )
-        .await?;
-        made += n;
-    }
+    bulk_ports(&client, &api, &token, o.ports, || {
+        json!({"network_id": net_id, "binding:host_id": host, "device_owner": "compute:nova",
+            "device_id": uuid::Uuid::new_v4().to_string()})
+    })
+    .await?;
     let groups: Value = client
         .get(format!(
             "{api}/security-groups?name=default&project_id={project}"

@@ -135,3 +135,26 @@ pub fn two_ports() -> HostNetworking {
         dhcp: vec![],
     }
 }
+
+/// The DHCP server of network NET on this host: port A's entry (10.0.0.11) on 10.0.0.0/24.
+pub fn dhcp_server() -> ferrostack_agent_api::DhcpServer {
+    ferrostack_agent_api::DhcpServer {
+        network_id: NET.into(),
+        port_id: "dddddddd-0000-4000-8000-00000000000d".into(),
+        mac: "fa:16:3e:00:00:0d".into(),
+        addresses: vec!["10.0.0.2/24".parse().unwrap()],
+        mtu: 1450,
+        subnets: vec![ferrostack_agent_api::DhcpSubnet {
+            id: "s1".into(),
+            cidr: "10.0.0.0/24".parse().unwrap(),
+            gateway: Some("10.0.0.1".parse().unwrap()),
+            dns_nameservers: vec![],
+            host_routes: vec![],
+        }],
+        hosts: vec![ferrostack_agent_api::DhcpHost {
+            mac: MAC_A.into(),
+            ip: "10.0.0.11".parse().unwrap(),
+            hostname: "host-10-0-0-11".into(),
+        }],
+    }
+}
