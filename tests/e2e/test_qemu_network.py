@@ -101,3 +101,81 @@ def test_two_guests_get_their_addresses_by_dhcp_and_reach_each_other(qnc):
     for s in servers:
         os_cli(env, "server", "delete", "--wait", s["id"])
     os_cli(env, "network", "delete", net["id"])
+
+
+def _outside(cloud, *argv: str, timeout: float = 20) -> subprocess.CompletedProcess:
+    """Runs ``argv`` in the namespace standing for the world outside (where `public`'s
+    gateway 172.24.4.1 is)."""
+    return subprocess.run(["ip", "netns", "exec", f"{_prefix(cloud)}-ext", *argv],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _until(what: str, check, seconds: float = 60):
+    deadline = time.monotonic() + seconds
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"{what} never happened"
+        time.sleep(1)
+
+
+def test_a_router_takes_guests_outside_and_a_floating_ip_brings_the_outside_in(qnc, tmp_path):
+    """The issue's walk-through: a guest behind a router reaches the outside through SNAT; its
+    floating IP answers HTTP from the outside only while its security group allows it, and
+    ssh with the key pair; deleting it all leaves no router namespace behind."""
+    env = qnc.env
+    net = os_cli(env, "network", "create", unique("app"))
+    sub = os_cli(env, "subnet", "create", "--network", net["id"], "--subnet-range", "10.40.0.0/24",
+                 unique("app-v4"))
+    router = os_cli(env, "router", "create", unique("r"))
+    os_cli(env, "router", "set", "--external-gateway", "public", router["id"], json_output=False)
+    os_cli(env, "router", "add", "subnet", router["id"], sub["id"], json_output=False)
+    sg = os_cli(env, "security", "group", "create", unique("web"))
+    http = os_cli(env, "security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "80",
+                  "--remote-ip", "0.0.0.0/0", sg["id"])
+    os_cli(env, "security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "22",
+           "--remote-ip", "0.0.0.0/0", sg["id"])
+    key = tmp_path / "k"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    kp = unique("kp")
+    os_cli(env, "keypair", "create", "--public-key", f"{key}.pub", kp)
+    # The key comes by config drive (the guest prefers it to the metadata service).
+    server = os_cli(env, "server", "create", "--image", "testvm", "--flavor", "m1.tiny",
+                    "--network", net["id"], "--security-group", sg["id"], "--key-name", kp,
+                    "--config-drive", "True", "--wait", unique("vm1"))
+    assert server["status"] == "ACTIVE", server
+    _wait_ready(qnc, server["id"])
+    # The router is set up on the host: its ports are ACTIVE.
+    _until("router ports ACTIVE", lambda: all(
+        p["Status"] == "ACTIVE" for p in os_cli(env, "port", "list", "--router", router["id"], "--long")))
+    host = _nova(qnc, "GET", "os-hypervisors/detail", mv="2.53")[1]["hypervisors"][0]["hypervisor_hostname"]
+    rns = f"{_prefix(qnc)}-router-{host}-{router['id']}"
+    assert rns in _run("ip", "netns", "list").stdout
+
+    # Outbound: SNAT to the router's gateway address.
+    out = _serial_run(qnc, server["id"], "ping -c 2 -W 2 172.24.4.1 && echo PING-OK")
+    assert "PING-OK" in out, out
+
+    fip = os_cli(env, "floating", "ip", "create", "public")
+    address = fip["floating_ip_address"]
+    os_cli(env, "server", "add", "floating", "ip", server["id"], address, json_output=False)
+    _until("floating IP ACTIVE", lambda: os_cli(env, "floating", "ip", "show", fip["id"])["status"] == "ACTIVE")
+    page = _until("HTTP through the floating IP", lambda: (
+        r := _outside(qnc, "curl", "-sS", "-m", "5", f"http://{address}/")).returncode == 0 and r.stdout)
+    assert page.strip(), page
+    ssh = _outside(qnc, "ssh", "-i", str(key), "-o", "StrictHostKeyChecking=no", "-o",
+                   "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "-o", "BatchMode=yes",
+                   f"testvm@{address}", "echo SSH-OK", timeout=60)
+    assert "SSH-OK" in ssh.stdout, ssh.stderr
+    # Delete the HTTP rule: the floating IP stops answering on port 80.
+    os_cli(env, "security", "group", "rule", "delete", http["id"], json_output=False)
+    _until("HTTP refused", lambda: _outside(qnc, "curl", "-sS", "-m", "3", f"http://{address}/").returncode != 0)
+
+    os_cli(env, "server", "delete", "--wait", server["id"], json_output=False)
+    os_cli(env, "floating", "ip", "delete", fip["id"], json_output=False)
+    os_cli(env, "router", "remove", "subnet", router["id"], sub["id"], json_output=False)
+    os_cli(env, "router", "delete", router["id"], json_output=False)
+    _until("router namespace gone", lambda: rns not in _run("ip", "netns", "list").stdout)
+    os_cli(env, "network", "delete", net["id"], json_output=False)
+    os_cli(env, "security", "group", "delete", sg["id"], json_output=False)

@@ -26,7 +26,7 @@ pub use image::ImageInfo;
 pub use moves::{Arrival, Departure, MoveProgress, Outgoing};
 pub use network::{
     tap_name, AddressPair, DhcpHost, DhcpServer, DhcpSubnet, Direction, EtherType, FilterRule,
-    GroupMembers, HostNetworking, HostPort, NetSegment, NetworkingReport, Remote,
-    SecurityGroupRules, SegmentKind, Vtep, VxlanPeer,
+    FloatingNat, GroupMembers, HostNetworking, HostPort, HostRouter, NetSegment, NetworkingReport,
+    Remote, RouterGateway, RouterPort, SecurityGroupRules, SegmentKind, Vtep, VxlanPeer,
 };
 pub use query::{Answer, Ask, Query};

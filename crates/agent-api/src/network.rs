@@ -38,12 +38,66 @@ pub struct HostNetworking {
     /// The DHCP servers of networks this host serves DHCP for.
     #[serde(default)]
     pub dhcp: Vec<DhcpServer>,
+    /// The routers scheduled to this host.
+    #[serde(default)]
+    pub routers: Vec<HostRouter>,
 }
 
 impl HostNetworking {
     pub fn is_empty(&self) -> bool {
-        self.networks.is_empty() && self.ports.is_empty() && self.dhcp.is_empty()
+        self.networks.is_empty()
+            && self.ports.is_empty()
+            && self.dhcp.is_empty()
+            && self.routers.is_empty()
     }
+}
+
+/// A router on this host: a namespace with an interface into each attached subnet's network
+/// and a gateway on an external network, forwarding between them, with SNAT for the inside's
+/// outbound traffic and a 1:1 NAT per floating IP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRouter {
+    pub id: String,
+    /// Its ports on the networks of its subnets.
+    #[serde(default)]
+    pub interfaces: Vec<RouterPort>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<RouterGateway>,
+    /// Static routes (destination, next hop).
+    #[serde(default)]
+    pub routes: Vec<(IpNet, IpAddr)>,
+    #[serde(default)]
+    pub floating_ips: Vec<FloatingNat>,
+}
+
+/// One of a router's ports: its network, MAC, and addresses with their subnets' prefixes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouterPort {
+    pub port_id: String,
+    pub network_id: String,
+    pub mac: String,
+    pub addresses: Vec<IpNet>,
+    pub mtu: u32,
+}
+
+/// A router's gateway on an external network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouterGateway {
+    pub port: RouterPort,
+    /// The external subnets' gateways: the router's default routes.
+    #[serde(default)]
+    pub next_hops: Vec<IpAddr>,
+    /// Outbound traffic from the inside leaves with the gateway's address.
+    pub enable_snat: bool,
+}
+
+/// A floating IP: traffic to `floating_ip` goes to `fixed_ip`, and what `fixed_ip` sends out
+/// leaves from `floating_ip`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FloatingNat {
+    pub id: String,
+    pub floating_ip: IpAddr,
+    pub fixed_ip: IpAddr,
 }
 
 /// A network's DHCP server on this host: a namespace with the network's DHCP port, and
@@ -208,6 +262,9 @@ pub struct NetworkingReport {
     /// it is loaded.
     #[serde(default)]
     pub wired: Vec<String>,
+    /// The routers now set up on the host (every port, address, route and NAT rule in place).
+    #[serde(default)]
+    pub routers: Vec<String>,
     /// Why the data plane could not be converged, if it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -8,9 +8,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use ferrostack_agent_api::{HostNetworking, NetSegment, NetworkingReport, SegmentKind, Vtep};
+use ipnet::IpNet;
 
+use crate::host::Route;
 use crate::host::{Fdb, Link, NetHost, VethEnd};
-use crate::{names, nft, NetplaneError, Result};
+use crate::{names, nft, router, NetplaneError, Result};
 
 /// How a physical network (flat networks on it) reaches the outside.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +70,16 @@ struct Memory {
     /// What each network's dnsmasq was started with and last given (empty after a restart:
     /// each is then started anew once).
     dhcp: HashMap<String, DhcpMemory>,
+    /// What each router's NAT table was loaded with and which floating IPs it translated
+    /// (empty after a restart: each table is then loaded again once, the same).
+    routers: HashMap<String, RouterMemory>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RouterMemory {
+    ruleset: String,
+    /// (floating IP, fixed IP) pairs.
+    fips: BTreeSet<(std::net::IpAddr, std::net::IpAddr)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,8 +116,8 @@ impl Dataplane {
         match self.converge_locked(want, &mut memory).await {
             Ok(report) => report,
             Err(e) => NetworkingReport {
-                wired: Vec::new(),
                 error: Some(e.to_string()),
+                ..Default::default()
             },
         }
     }
@@ -119,6 +131,7 @@ impl Dataplane {
         let exists = self.host.namespaces().await?.contains(&ns);
         if want.is_empty() {
             self.remove_dhcp(&BTreeSet::new(), memory).await?;
+            self.remove_routers(&BTreeSet::new(), memory).await?;
             if exists {
                 self.remove_uplinks(&ns, &BTreeSet::new()).await;
                 self.host.delete_namespace(&ns).await?;
@@ -165,6 +178,20 @@ impl Dataplane {
         let serving: BTreeSet<String> = want.dhcp.iter().map(|d| d.network_id.clone()).collect();
         if let Err(e) = self.remove_dhcp(&serving, memory).await {
             errors.push(format!("removing DHCP servers: {e}"));
+        }
+
+        // Routers whose networks are ready (a port on one that is not waits for it).
+        let mut routed = Vec::new();
+        for r in &want.routers {
+            match self.router(&ns, r, &ready, &links, memory).await {
+                Ok(true) => routed.push(r.id.clone()),
+                Ok(false) => {}
+                Err(e) => errors.push(format!("router {}: {e}", r.id)),
+            }
+        }
+        let routing: BTreeSet<String> = want.routers.iter().map(|r| r.id.clone()).collect();
+        if let Err(e) = self.remove_routers(&routing, memory).await {
+            errors.push(format!("removing routers: {e}"));
         }
 
         // The ruleset before the taps: a tap is never on a bridge without its rules (and one
@@ -292,11 +319,16 @@ impl Dataplane {
                     .iter()
                     .map(|d| crate::dhcp::bridge_end(&d.port_id)),
             )
+            .chain(
+                want.routers
+                    .iter()
+                    .flat_map(|r| router::wires(r).into_iter().map(|w| w.outer)),
+            )
             .collect();
         // Read again: removed DHCP servers took their veths with them.
         let now: Vec<Link> = self.host.links(Some(&ns)).await?;
         for l in &now {
-            let ours = ["br", "vx", "up", "dh"]
+            let ours = ["br", "vx", "up", "dh", "ri", "rg"]
                 .iter()
                 .any(|p| l.name.starts_with(p));
             if ours
@@ -317,8 +349,10 @@ impl Dataplane {
             .collect();
         self.remove_uplinks(&ns, &flat).await;
         wired.sort();
+        routed.sort();
         Ok(NetworkingReport {
             wired,
+            routers: routed,
             error: (!errors.is_empty()).then(|| errors.join("; ")),
         })
     }
@@ -620,6 +654,161 @@ impl Dataplane {
             self.host.delete_namespace(&ns).await?;
             memory.dhcp.remove(network);
             tracing::info!(network, netns = %ns, "DHCP server removed");
+        }
+        Ok(())
+    }
+
+    /// One router: its namespace (forwarding), a veth per port with the port's MAC and
+    /// addresses (the gateway's also holds the floating IPs, each announced when it arrives),
+    /// its routes and its NAT table. True when all of it is in place; false when a network of
+    /// one of its ports is not ready yet.
+    async fn router(
+        &self,
+        dp: &str,
+        r: &ferrostack_agent_api::HostRouter,
+        ready: &BTreeSet<&str>,
+        links: &HashMap<String, Link>,
+        memory: &mut Memory,
+    ) -> Result<bool> {
+        let ns = router::netns(&self.config.prefix, &self.config.host, &r.id);
+        let fresh = !self.host.namespaces().await?.contains(&ns);
+        if fresh {
+            self.host.add_namespace(&ns).await?;
+        }
+        if fresh || !memory.routers.contains_key(&r.id) {
+            self.host.enable_forwarding(&ns).await?;
+        }
+        let inside: HashMap<String, Link> = self
+            .host
+            .links(Some(&ns))
+            .await?
+            .into_iter()
+            .map(|l| (l.name.clone(), l))
+            .collect();
+        let wires = router::wires(r);
+        let mut complete = true;
+        for w in &wires {
+            if !ready.contains(w.port.network_id.as_str()) {
+                complete = false;
+                continue;
+            }
+            let mtu = w.port.mtu;
+            let made = !links.contains_key(&w.outer);
+            if made {
+                // A half-made pair (the inner end left over) is made again.
+                if inside.contains_key(&w.inner) {
+                    self.host.delete_link(&ns, &w.inner).await?;
+                }
+                self.host
+                    .add_veth(
+                        VethEnd {
+                            netns: dp,
+                            name: &w.outer,
+                        },
+                        VethEnd {
+                            netns: &ns,
+                            name: &w.inner,
+                        },
+                        mtu,
+                    )
+                    .await?;
+                self.host.set_mac(&ns, &w.inner, &w.port.mac).await?;
+            }
+            let bridge = names::bridge(&w.port.network_id);
+            if made
+                || links
+                    .get(&w.outer)
+                    .is_none_or(|l| !l.up || l.master.as_deref() != Some(&bridge) || l.mtu != mtu)
+            {
+                self.host.set_link(dp, &w.outer, Some(&bridge), mtu).await?;
+            }
+            if made || inside.get(&w.inner).is_none_or(|l| !l.up || l.mtu != mtu) {
+                self.host.set_link(&ns, &w.inner, None, mtu).await?;
+            }
+            let have: BTreeSet<IpNet> = if made {
+                BTreeSet::new()
+            } else {
+                self.host
+                    .addresses(&ns, &w.inner)
+                    .await?
+                    .into_iter()
+                    .collect()
+            };
+            for a in have.difference(&w.addresses) {
+                self.host.delete_address(&ns, &w.inner, *a).await?;
+            }
+            for a in w.addresses.difference(&have) {
+                self.host.add_address(&ns, &w.inner, *a).await?;
+                if w.inner.starts_with("qg-") {
+                    // The outside learns at once where the address is now (a floating IP
+                    // moved here from another router or host).
+                    if let Err(e) = self.host.announce(&ns, &w.inner, a.addr()).await {
+                        tracing::warn!(router = %r.id, address = %a, error = %e, "announcing an address failed");
+                    }
+                }
+            }
+        }
+        // Ports the router no longer has (deleting one end deletes the pair).
+        let names: BTreeSet<&str> = wires.iter().map(|w| w.inner.as_str()).collect();
+        for l in inside.values() {
+            if (l.name.starts_with("qr-") || l.name.starts_with("qg-"))
+                && !names.contains(l.name.as_str())
+            {
+                self.host.delete_link(&ns, &l.name).await?;
+            }
+        }
+        if complete {
+            let want: BTreeSet<Route> = router::routes(r);
+            let have: BTreeSet<Route> = self.host.routes(&ns).await?.into_iter().collect();
+            for x in have.difference(&want) {
+                self.host.delete_route(&ns, x).await?;
+            }
+            for x in want.difference(&have) {
+                self.host.add_route(&ns, x).await?;
+            }
+        }
+        let ruleset = router::ruleset(r);
+        let fips: BTreeSet<_> = r
+            .floating_ips
+            .iter()
+            .map(|f| (f.floating_ip, f.fixed_ip))
+            .collect();
+        let known = memory.routers.get(&r.id);
+        if known.is_none_or(|m| m.ruleset != ruleset) {
+            self.host.load_ruleset(&ns, &ruleset).await?;
+        }
+        // A floating IP taken away keeps no translated connection going.
+        if let Some(old) = known {
+            for (fip, fixed) in old.fips.difference(&fips) {
+                for ip in [fip, fixed] {
+                    if let Err(e) = self.host.flush_conntrack(&ns, 0, Some(*ip)).await {
+                        tracing::warn!(router = %r.id, address = %ip, error = %e, "flushing a floating IP's connections failed");
+                    }
+                }
+            }
+        }
+        memory
+            .routers
+            .insert(r.id.clone(), RouterMemory { ruleset, fips });
+        Ok(complete)
+    }
+
+    /// Removes the routers of this host not in `keep`: their namespaces (their veths go
+    /// with them).
+    async fn remove_routers(&self, keep: &BTreeSet<String>, memory: &mut Memory) -> Result<()> {
+        let prefix = router::netns_prefix(&self.config.prefix, &self.config.host);
+        for ns in self.host.namespaces().await? {
+            let Some(id) = ns.strip_prefix(&prefix).filter(|n| {
+                n.len() == 36 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            }) else {
+                continue;
+            };
+            if keep.contains(id) {
+                continue;
+            }
+            self.host.delete_namespace(&ns).await?;
+            memory.routers.remove(id);
+            tracing::info!(router = id, netns = %ns, "router removed from this host");
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use ferrostack_agent_api::Vtep;
 use ipnet::IpNet;
 use parking_lot::Mutex;
 
-use crate::host::{Fdb, Link, NetHost, VethEnd};
+use crate::host::{Fdb, Link, NetHost, Route, VethEnd};
 use crate::{NetplaneError, Result};
 
 /// The root namespace's key.
@@ -32,6 +32,10 @@ struct State {
     peers: BTreeMap<(String, String), (String, String)>,
     /// How many rulesets were loaded (a converge that changes nothing loads none).
     loads: usize,
+    routes: BTreeMap<String, BTreeSet<Route>>,
+    forwarding: BTreeSet<String>,
+    /// Gratuitous ARPs sent: (namespace, interface, address).
+    announced: Vec<(String, String, std::net::IpAddr)>,
 }
 
 /// A daemon the fake runs (by its pid file).
@@ -135,6 +139,33 @@ impl FakeHost {
         self.state.lock().daemons.remove(pid_file);
     }
 
+    pub fn routes_of(&self, netns: &str) -> Vec<Route> {
+        self.state
+            .lock()
+            .routes
+            .get(netns)
+            .map(|r| r.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn forwards(&self, netns: &str) -> bool {
+        self.state.lock().forwarding.contains(netns)
+    }
+
+    /// The gratuitous ARPs sent: (namespace, interface, address).
+    pub fn announced(&self) -> Vec<(String, String, std::net::IpAddr)> {
+        self.state.lock().announced.clone()
+    }
+
+    pub fn addresses_of(&self, netns: &str, name: &str) -> Vec<IpNet> {
+        self.state
+            .lock()
+            .addresses
+            .get(&(netns.to_string(), name.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     pub fn loads(&self) -> usize {
         self.state.lock().loads
     }
@@ -212,6 +243,8 @@ impl NetHost for FakeHost {
         s.rulesets.remove(netns);
         s.fdb.retain(|(ns, _), _| ns != netns);
         s.addresses.retain(|(ns, _), _| ns != netns);
+        s.routes.remove(netns);
+        s.forwarding.remove(netns);
         Ok(())
     }
 
@@ -394,6 +427,74 @@ impl NetHost for FakeHost {
             return Err(exists(address));
         }
         list.push(address);
+        Ok(())
+    }
+
+    async fn delete_address(&self, netns: &str, name: &str, address: IpNet) -> Result<()> {
+        let mut s = self.state.lock();
+        let list = s
+            .addresses
+            .get_mut(&(netns.to_string(), name.to_string()))
+            .ok_or_else(|| missing(name))?;
+        let before = list.len();
+        list.retain(|a| *a != address);
+        if list.len() == before {
+            return Err(missing(address));
+        }
+        Ok(())
+    }
+
+    async fn routes(&self, netns: &str) -> Result<Vec<Route>> {
+        let s = self.state.lock();
+        if !s.namespaces.contains_key(netns) {
+            return Err(missing(netns));
+        }
+        Ok(s.routes
+            .get(netns)
+            .map(|r| r.iter().copied().collect())
+            .unwrap_or_default())
+    }
+
+    async fn add_route(&self, netns: &str, route: &Route) -> Result<()> {
+        let mut s = self.state.lock();
+        if !s.namespaces.contains_key(netns) {
+            return Err(missing(netns));
+        }
+        let routes = s.routes.entry(netns.into()).or_default();
+        routes.retain(|r| r.dst != route.dst);
+        routes.insert(*route);
+        Ok(())
+    }
+
+    async fn delete_route(&self, netns: &str, route: &Route) -> Result<()> {
+        let mut s = self.state.lock();
+        let removed = s.routes.get_mut(netns).is_some_and(|r| r.remove(route));
+        if removed {
+            Ok(())
+        } else {
+            Err(missing(route.dst))
+        }
+    }
+
+    async fn enable_forwarding(&self, netns: &str) -> Result<()> {
+        let mut s = self.state.lock();
+        if !s.namespaces.contains_key(netns) {
+            return Err(missing(netns));
+        }
+        s.forwarding.insert(netns.into());
+        Ok(())
+    }
+
+    async fn announce(&self, netns: &str, name: &str, ip: std::net::IpAddr) -> Result<()> {
+        let mut s = self.state.lock();
+        if !s
+            .namespaces
+            .get(netns)
+            .is_some_and(|l| l.contains_key(name))
+        {
+            return Err(missing(name));
+        }
+        s.announced.push((netns.into(), name.into(), ip));
         Ok(())
     }
 

@@ -28,6 +28,13 @@ pub struct Fdb {
     pub dst: Vtep,
 }
 
+/// A route through a next hop (the only kind the data plane makes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Route {
+    pub dst: IpNet,
+    pub via: std::net::IpAddr,
+}
+
 /// A veth pair's end: its name and the namespace it goes into.
 #[derive(Debug, Clone, Copy)]
 pub struct VethEnd<'a> {
@@ -77,6 +84,17 @@ pub trait NetHost: Send + Sync {
     /// The addresses of interface `name` of `netns` (link-local ones left out).
     async fn addresses(&self, netns: &str, name: &str) -> Result<Vec<IpNet>>;
     async fn add_address(&self, netns: &str, name: &str, address: IpNet) -> Result<()>;
+    async fn delete_address(&self, netns: &str, name: &str, address: IpNet) -> Result<()>;
+    /// The routes of `netns` through a next hop (main table, both families).
+    async fn routes(&self, netns: &str) -> Result<Vec<Route>>;
+    /// Adds `route`, replacing one to the same destination.
+    async fn add_route(&self, netns: &str, route: &Route) -> Result<()>;
+    async fn delete_route(&self, netns: &str, route: &Route) -> Result<()>;
+    /// Makes `netns` forward IPv4 and IPv6 between its interfaces (a router).
+    async fn enable_forwarding(&self, netns: &str) -> Result<()>;
+    /// Tells the neighbours on interface `name` of `netns` that `ip` is there now (a
+    /// gratuitous ARP), so they forget where it was before.
+    async fn announce(&self, netns: &str, name: &str, ip: std::net::IpAddr) -> Result<()>;
     /// Writes a file the host's daemons read (replaced whole), under `root`: the daemons
     /// drop their privileges, so the file and the directories from `root` down are readable
     /// by all, and `root`'s ancestors searchable (never listable) by all.

@@ -14,10 +14,11 @@ pub mod linux;
 pub mod names;
 pub mod nft;
 pub mod outside;
+pub mod router;
 
 pub use dataplane::{Dataplane, HostConfig, Uplink};
 pub use ferrostack_agent_api::HostNetworking;
-pub use host::{Fdb, Link, NetHost};
+pub use host::{Fdb, Link, NetHost, Route};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetplaneError {

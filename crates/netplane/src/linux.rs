@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
-use crate::host::{Fdb, Link, NetHost, VethEnd};
+use crate::host::{Fdb, Link, NetHost, Route, VethEnd};
 use crate::{NetplaneError, Result};
 
 #[derive(Debug, Clone, Default)]
@@ -104,6 +104,13 @@ struct JsonAddr {
     prefixlen: u8,
     #[serde(default)]
     scope: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct JsonRoute {
+    dst: String,
+    #[serde(default)]
+    gateway: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -365,6 +372,93 @@ impl NetHost for Linux {
         ip(Some(netns), &["addr", "add", &a, "dev", name])
             .await
             .map(drop)
+    }
+
+    async fn delete_address(&self, netns: &str, name: &str, address: IpNet) -> Result<()> {
+        let a = address.to_string();
+        ip(Some(netns), &["addr", "del", &a, "dev", name])
+            .await
+            .map(drop)
+    }
+
+    async fn routes(&self, netns: &str) -> Result<Vec<Route>> {
+        let mut out = Vec::new();
+        for family in ["-4", "-6"] {
+            let text = ip(
+                Some(netns),
+                &[family, "-j", "route", "show", "table", "main"],
+            )
+            .await?;
+            let all: Vec<JsonRoute> = parse("ip route show", &text)?;
+            for r in all {
+                let Some(via) = r.gateway.and_then(|g| g.parse().ok()) else {
+                    continue;
+                };
+                let dst = if r.dst == "default" {
+                    if family == "-4" {
+                        "0.0.0.0/0".parse().ok()
+                    } else {
+                        "::/0".parse().ok()
+                    }
+                } else if r.dst.contains('/') {
+                    r.dst.parse().ok()
+                } else {
+                    r.dst.parse::<std::net::IpAddr>().ok().map(IpNet::from)
+                };
+                if let Some(dst) = dst {
+                    out.push(Route { dst, via });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn add_route(&self, netns: &str, route: &Route) -> Result<()> {
+        let (dst, via) = (route.dst.to_string(), route.via.to_string());
+        ip(Some(netns), &["route", "replace", &dst, "via", &via])
+            .await
+            .map(drop)
+    }
+
+    async fn delete_route(&self, netns: &str, route: &Route) -> Result<()> {
+        let (dst, via) = (route.dst.to_string(), route.via.to_string());
+        ip(Some(netns), &["route", "del", &dst, "via", &via])
+            .await
+            .map(drop)
+    }
+
+    async fn enable_forwarding(&self, netns: &str) -> Result<()> {
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                netns,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+                "net.ipv6.conf.all.forwarding=1",
+            ],
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn announce(&self, netns: &str, name: &str, ip: std::net::IpAddr) -> Result<()> {
+        // IPv6 neighbours learn from the next packet (unsolicited NA needs ndisc6).
+        if ip.is_ipv4() {
+            let ip = ip.to_string();
+            run(
+                "ip",
+                &[
+                    "netns", "exec", netns, "arping", "-U", "-c", "1", "-w", "1", "-I", name, &ip,
+                ],
+                None,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     async fn write_file(&self, root: &Path, path: &Path, contents: &str) -> Result<()> {

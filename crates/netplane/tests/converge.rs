@@ -295,3 +295,103 @@ async fn a_dhcp_server_is_started_reloaded_restarted_and_removed() {
     assert!(host.link(NS, &dhcp::bridge_end(&d.port_id)).is_none());
     assert!(host.link(NS, &names::bridge(NET)).is_some());
 }
+
+#[tokio::test]
+async fn a_router_is_wired_translated_and_removed() {
+    use ferrostack_netplane::{router, NetHost};
+    let host = Arc::new(FakeHost::default());
+    host.add_namespace("fs-ext").await.unwrap();
+    host.add_bridge("fs-ext", "brext", 1500).await.unwrap();
+    let dp = plane(&host);
+    let mut want = two_ports();
+    want.networks.push(external_network());
+    want.routers.push(common::router(1450));
+    let r = dp.converge(&want).await;
+    assert_eq!(r.error, None);
+    assert_eq!(r.routers, vec![ROUTER.to_string()]);
+    let ns = router::netns("fs", "h1", ROUTER);
+    assert!(host.forwards(&ns));
+    let qr = router::interface_end(ROUTER_IFACE);
+    let qg = router::gateway_end(ROUTER_GW);
+    assert_eq!(host.mac(&ns, &qr).as_deref(), Some("fa:16:3e:00:00:a1"));
+    assert_eq!(
+        host.addresses_of(&ns, &qr),
+        vec!["10.0.0.1/24".parse().unwrap()]
+    );
+    let mut gw = host.addresses_of(&ns, &qg);
+    gw.sort();
+    assert_eq!(
+        gw,
+        vec![
+            "172.24.4.10/24".parse().unwrap(),
+            "172.24.4.20/32".parse().unwrap()
+        ]
+    );
+    assert_eq!(
+        host.link(NS, &router::interface_bridge_end(ROUTER_IFACE))
+            .unwrap()
+            .master,
+        Some(names::bridge(NET))
+    );
+    assert_eq!(
+        host.link(NS, &router::gateway_bridge_end(ROUTER_GW))
+            .unwrap()
+            .master,
+        Some(names::bridge(EXT))
+    );
+    let routes = host.routes_of(&ns);
+    assert_eq!(routes.len(), 1);
+    assert_eq!(
+        routes[0].via,
+        "172.24.4.1".parse::<std::net::IpAddr>().unwrap()
+    );
+    let nat = host.ruleset(&ns).unwrap();
+    assert!(nat.contains("ip daddr 172.24.4.20 dnat to 10.0.0.11"));
+    let announced: Vec<_> = host.announced().into_iter().map(|a| a.2).collect();
+    assert!(announced.contains(&"172.24.4.20".parse().unwrap()));
+    assert!(announced.contains(&"172.24.4.10".parse().unwrap()));
+
+    // Again, unchanged: nothing loaded, nothing announced again.
+    let (loads, sent) = (host.loads(), host.announced().len());
+    let again = dp.converge(&want).await;
+    assert_eq!(again, r);
+    assert_eq!((host.loads(), host.announced().len()), (loads, sent));
+
+    // The floating IP moves to port B: the old one's address and connections go, the new
+    // one is announced.
+    want.routers[0].floating_ips[0].fixed_ip = "10.0.0.12".parse().unwrap();
+    want.routers[0].floating_ips[0].floating_ip = "172.24.4.21".parse().unwrap();
+    assert_eq!(dp.converge(&want).await.error, None);
+    assert!(!host
+        .addresses_of(&ns, &qg)
+        .contains(&"172.24.4.20/32".parse().unwrap()));
+    assert!(host
+        .flushes()
+        .contains(&(ns.clone(), 0, Some("172.24.4.20".parse().unwrap()))));
+    assert_eq!(host.announced().len(), sent + 1);
+
+    // A static route, then the router's gateway cleared: no default route, no NAT.
+    want.routers[0].routes = vec![(
+        "192.168.7.0/24".parse().unwrap(),
+        "10.0.0.254".parse().unwrap(),
+    )];
+    want.routers[0].gateway = None;
+    want.routers[0].floating_ips.clear();
+    assert_eq!(dp.converge(&want).await.error, None);
+    let routes = host.routes_of(&ns);
+    assert_eq!(routes.len(), 1);
+    assert_eq!(routes[0].dst, "192.168.7.0/24".parse().unwrap());
+    assert!(host.link(&ns, &qg).is_none());
+    assert!(host
+        .link(NS, &router::gateway_bridge_end(ROUTER_GW))
+        .is_none());
+    assert!(!host.ruleset(&ns).unwrap().contains("chain"));
+
+    // The router leaves the host: its namespace and the veth ends on the bridges go.
+    want.routers.clear();
+    assert_eq!(dp.converge(&want).await.error, None);
+    assert!(!host.namespaces().await.unwrap().contains(&ns));
+    assert!(host
+        .link(NS, &router::interface_bridge_end(ROUTER_IFACE))
+        .is_none());
+}

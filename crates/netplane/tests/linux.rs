@@ -448,3 +448,171 @@ async fn dnsmasq_gives_a_guest_its_port_address() {
     cleanup.1.clear();
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// Starts `python3 -m http.server port` in `ns`, its request log (client addresses) in `log`.
+fn http_server(
+    ns: &str,
+    port: &str,
+    bind: &str,
+    log: Option<&std::path::Path>,
+) -> std::process::Child {
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "python3",
+            "-m",
+            "http.server",
+            port,
+            "--bind",
+            bind,
+        ])
+        .stdout(Stdio::null())
+        .stderr(match log {
+            Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
+            None => Stdio::null(),
+        })
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (a little) until `check` holds: servers just started need a moment to listen.
+fn eventually(check: impl Fn() -> bool) -> bool {
+    for _ in 0..20 {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_router_snats_the_inside_and_floating_ips_bring_the_outside_in() {
+    assert!(
+        is_root(),
+        "the data-plane tests need root (the test command runs as root)"
+    );
+    let prefix = format!("fsr{}", std::process::id() % 100_000);
+    let (g1, g2) = (format!("{prefix}-g1"), format!("{prefix}-g2"));
+    let outside = format!("{prefix}-ext");
+    let (pa, pb) = (port_id('d'), port_id('e'));
+    let config = HostConfig {
+        prefix: prefix.clone(),
+        host: "h1".into(),
+        vtep: Vtep {
+            ip: "127.0.0.1".parse().unwrap(),
+            port: 26000 + u16::try_from(std::process::id() % 2000).unwrap(),
+        },
+        physnets: BTreeMap::from([(
+            "public".into(),
+            ferrostack_netplane::Uplink::Bridge {
+                netns: outside.clone(),
+                bridge: "brext".into(),
+            },
+        )]),
+        state_dir: std::env::temp_dir().join(format!("{prefix}-state")),
+    };
+    let rns = ferrostack_netplane::router::netns(&prefix, "h1", ROUTER);
+    let mut cleanup = Cleanup(
+        vec![
+            g1.clone(),
+            g2.clone(),
+            config.netns(),
+            rns.clone(),
+            outside.clone(),
+        ],
+        Vec::new(),
+    );
+    ferrostack_netplane::outside::ensure_outside(
+        &Linux,
+        &outside,
+        "brext",
+        "172.24.4.1/24".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    guest(&g1, &names::tap(&pa), MAC_A, "10.0.0.11/24", "fd00::11/64");
+    guest(&g2, &names::tap(&pb), MAC_B, "10.0.0.12/24", "fd00::12/64");
+    for g in [&g1, &g2] {
+        ok(&["ip", "-n", g, "route", "add", "default", "via", "10.0.0.1"]);
+    }
+    let log = std::env::temp_dir().join(format!("{prefix}-outside.log"));
+    cleanup
+        .1
+        .push(http_server(&outside, "8081", "172.24.4.1", Some(&log)));
+    cleanup.1.push(http_server(&g2, "8080", "::", None));
+
+    let mut want = two_ports();
+    want.ports[0].id = pa.clone();
+    want.ports[1].id = pb.clone();
+    // B admits tcp/8080 from the outside's addresses too.
+    let srv = want
+        .security_groups
+        .iter_mut()
+        .find(|g| g.id == "srv")
+        .unwrap();
+    srv.rules.push(rule(
+        "srv-outside",
+        ferrostack_agent_api::Direction::Ingress,
+        ferrostack_agent_api::EtherType::IPv4,
+        Some(6),
+        Some((8080, 8080)),
+        ferrostack_agent_api::Remote::Prefix("172.24.4.0/24".parse().unwrap()),
+    ));
+    want.networks.push(external_network());
+    let mut r = router(1450);
+    r.floating_ips[0].fixed_ip = "10.0.0.12".parse().unwrap();
+    want.routers.push(r);
+    let dp = Dataplane::new(Arc::new(Linux), config.clone());
+    let report = dp.converge(&want).await;
+    assert_eq!(report.error, None);
+    assert_eq!(report.routers, vec![ROUTER.to_string()]);
+
+    // Outbound from A (no floating IP): SNAT to the gateway's address (the outside has no
+    // route back to 10.0.0.0/24, so an answer proves it).
+    assert!(
+        eventually(|| ping(&g1, &["172.24.4.1"])),
+        "A reaches the outside"
+    );
+    assert!(eventually(|| http(&g1, "http://172.24.4.1:8081/", None)));
+    // From B: its floating IP's address.
+    assert!(http(&g2, "http://172.24.4.1:8081/", None));
+    let seen = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        seen.contains("172.24.4.10 -"),
+        "A leaves as the router: {seen}"
+    );
+    assert!(
+        seen.contains("172.24.4.20 -"),
+        "B leaves as its floating IP: {seen}"
+    );
+    // Inbound: the floating IP reaches B's port 8080 (its group admits the outside) ...
+    assert!(
+        http(&outside, "http://172.24.4.20:8080/", None),
+        "floating IP answers"
+    );
+    // ... and A reaches B through B's floating IP from the inside.
+    assert!(http(&g1, "http://172.24.4.20:8080/", None), "hairpin");
+    // The outside cannot reach a fixed address, nor a port B's groups do not admit.
+    assert!(!ping(&outside, &["10.0.0.12"]));
+
+    // An agent restart: converging again from scratch changes nothing and keeps traffic.
+    let again = Dataplane::new(Arc::new(Linux), config.clone());
+    assert_eq!(again.converge(&want).await, report);
+    assert!(http(&outside, "http://172.24.4.20:8080/", None));
+
+    // The floating IP goes: the outside no longer reaches B.
+    want.routers[0].floating_ips.clear();
+    assert_eq!(again.converge(&want).await.error, None);
+    assert!(!http(&outside, "http://172.24.4.20:8080/", None));
+    // The router goes: its namespace with it, and the inside loses the outside.
+    want.routers.clear();
+    assert_eq!(again.converge(&want).await.error, None);
+    assert!(!Linux.namespaces().await.unwrap().contains(&rns));
+    assert!(!ping(&g1, &["172.24.4.1"]));
+    assert_eq!(again.converge(&HostNetworking::default()).await.error, None);
+    drop(cleanup);
+    let _ = std::fs::remove_file(&log);
+}

@@ -20,12 +20,16 @@ fn golden(name: &str, net: &HostNetworking) {
         .enumerate()
         .map(|(i, n)| (n.id.clone(), u16::try_from(i + 1).unwrap()))
         .collect();
-    let text = nft::compile(net, &zones).unwrap();
+    compare(name, &nft::compile(net, &zones).unwrap());
+}
+
+/// `text` against golden file `name`, and checked by nft.
+fn compare(name: &str, text: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(format!("{name}.nft"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, &text).unwrap();
+        std::fs::write(&path, text).unwrap();
     }
     let want = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
@@ -33,7 +37,7 @@ fn golden(name: &str, net: &HostNetworking) {
         text, want,
         "the ruleset of {name} changed: review it, then UPDATE_GOLDEN=1"
     );
-    nft_check(name, &text);
+    nft_check(name, text);
 }
 
 /// `nft -c -f` in a namespace made for it: the kernel parses and validates the ruleset
@@ -219,5 +223,25 @@ fn too_many_ports_are_refused() {
     assert_eq!(
         nft::compile(&net, &BTreeMap::new()).unwrap_err(),
         nft::CompileError::NoZone(NET.into())
+    );
+}
+
+#[test]
+fn a_router_with_snat_a_floating_ip_and_a_route() {
+    let mut r = router(1450);
+    r.routes = vec![(
+        "192.168.7.0/24".parse().unwrap(),
+        "10.0.0.254".parse().unwrap(),
+    )];
+    r.floating_ips.push(ferrostack_agent_api::FloatingNat {
+        id: "fip2".into(),
+        floating_ip: "172.24.4.21".parse().unwrap(),
+        fixed_ip: "10.0.0.12".parse().unwrap(),
+    });
+    compare("router", &ferrostack_netplane::router::ruleset(&r));
+    r.gateway = None;
+    compare(
+        "router_without_gateway",
+        &ferrostack_netplane::router::ruleset(&r),
     );
 }

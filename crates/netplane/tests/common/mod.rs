@@ -133,6 +133,7 @@ pub fn two_ports() -> HostNetworking {
             ],
         }],
         dhcp: vec![],
+        routers: vec![],
     }
 }
 
@@ -155,6 +156,55 @@ pub fn dhcp_server() -> ferrostack_agent_api::DhcpServer {
             mac: MAC_A.into(),
             ip: "10.0.0.11".parse().unwrap(),
             hostname: "host-10-0-0-11".into(),
+        }],
+    }
+}
+
+pub const EXT: &str = "0e0e0e0e-ext1-4000-8000-0000000000e1";
+pub const ROUTER: &str = "70707070-0000-4000-8000-0000000000r1";
+pub const ROUTER_IFACE: &str = "a1a1a1a1-0000-4000-8000-0000000000a1";
+pub const ROUTER_GW: &str = "a2a2a2a2-0000-4000-8000-0000000000a2";
+
+/// The external flat network (physical network `public`) a router's gateway is on.
+pub fn external_network() -> NetSegment {
+    NetSegment {
+        id: EXT.into(),
+        mtu: 1500,
+        kind: SegmentKind::Flat {
+            physical_network: "public".into(),
+        },
+    }
+}
+
+/// A router between NET (10.0.0.1/24) and EXT (172.24.4.10/24, next hop 172.24.4.1), with
+/// SNAT and the floating IP 172.24.4.20 of port A (10.0.0.11).
+pub fn router(mtu: u32) -> ferrostack_agent_api::HostRouter {
+    use ferrostack_agent_api::{FloatingNat, HostRouter, RouterGateway, RouterPort};
+    HostRouter {
+        id: ROUTER.into(),
+        interfaces: vec![RouterPort {
+            port_id: ROUTER_IFACE.into(),
+            network_id: NET.into(),
+            mac: "fa:16:3e:00:00:a1".into(),
+            addresses: vec!["10.0.0.1/24".parse().unwrap()],
+            mtu,
+        }],
+        gateway: Some(RouterGateway {
+            port: RouterPort {
+                port_id: ROUTER_GW.into(),
+                network_id: EXT.into(),
+                mac: "fa:16:3e:00:00:a2".into(),
+                addresses: vec!["172.24.4.10/24".parse().unwrap()],
+                mtu: 1500,
+            },
+            next_hops: vec!["172.24.4.1".parse().unwrap()],
+            enable_snat: true,
+        }),
+        routes: vec![],
+        floating_ips: vec![FloatingNat {
+            id: "fip1".into(),
+            floating_ip: "172.24.4.20".parse().unwrap(),
+            fixed_ip: "10.0.0.11".parse().unwrap(),
         }],
     }
 }

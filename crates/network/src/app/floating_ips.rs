@@ -130,6 +130,9 @@ impl NetworkService {
         }
         db::floating_ips::insert(&mut tx, &f).await?;
         tx.commit().await?;
+        if let Some(r) = &f.router_id {
+            self.wake_router(r).await;
+        }
         Ok(f)
     }
 
@@ -248,6 +251,7 @@ impl NetworkService {
             .await?
             .ok_or_else(|| floating_ip_not_found(id))?;
         Self::check_revision(if_match, f.revision_number)?;
+        let router_before = f.router_id.clone();
         if let Some(d) = c.description {
             f.description = d;
         }
@@ -276,6 +280,9 @@ impl NetworkService {
             return Err(e.into());
         }
         tx.commit().await?;
+        for r in router_before.iter().chain(f.router_id.iter()) {
+            self.wake_router(r).await;
+        }
         Ok(f)
     }
 
@@ -287,6 +294,9 @@ impl NetworkService {
         db::floating_ips::delete(&mut tx, id).await?;
         db::ports::delete(&mut tx, &f.floating_port_id).await?;
         tx.commit().await?;
+        if let Some(r) = &f.router_id {
+            self.wake_router(r).await;
+        }
         Ok(())
     }
 

@@ -33,6 +33,10 @@ impl NetworkService {
         host: &str,
         also: &[String],
     ) -> Result<proto::HostNetworking> {
+        if let Err(e) = self.fail_over_routers().await {
+            tracing::warn!(error = %e, "moving the routers of silent hosts");
+        }
+        let (routers, router_networks) = self.host_routers(host).await?;
         let mut conn = self.read().await?;
         let mut ports: Vec<Port> = db::ports::list(
             &mut conn,
@@ -52,7 +56,7 @@ impl NetworkService {
                 }
             }
         }
-        if ports.is_empty() {
+        if ports.is_empty() && routers.is_empty() {
             return Ok(proto::HostNetworking::default());
         }
         let vteps: BTreeMap<String, proto::Vtep> = db::hosts::list(&mut conn)
@@ -67,14 +71,27 @@ impl NetworkService {
             })
             .collect();
         let mut out = proto::HostNetworking::default();
-        let network_ids: BTreeSet<&str> = ports.iter().map(|p| p.network_id.as_str()).collect();
+        let guest_networks: BTreeSet<&str> = ports.iter().map(|p| p.network_id.as_str()).collect();
+        let network_ids: BTreeSet<&str> = guest_networks
+            .iter()
+            .copied()
+            .chain(router_networks.iter().map(String::as_str))
+            .collect();
         for id in network_ids {
             if let Some(n) = db::networks::get(&mut conn, id).await? {
                 out.networks
                     .push(segment(&mut conn, &n, host, &vteps).await?);
             }
         }
-        let carried: Vec<String> = out.networks.iter().map(|n| n.id.clone()).collect();
+        // DHCP goes with guests: a network only a router of this host is on is served
+        // where its guests are.
+        let carried: Vec<String> = out
+            .networks
+            .iter()
+            .filter(|n| guest_networks.contains(n.id.as_str()))
+            .map(|n| n.id.clone())
+            .collect();
+        out.routers = routers;
         drop(conn);
         out.dhcp = self.dhcp_servers(host, &carried).await?;
         let mut conn = self.read().await?;
@@ -172,7 +189,7 @@ impl NetworkService {
             }
         }
         tx.commit().await?;
-        Ok(())
+        self.apply_router_report(host, report).await
     }
 }
 

@@ -10,6 +10,7 @@ pub mod networks;
 pub mod ports;
 pub mod quotas;
 pub mod rbac;
+pub mod router_hosts;
 pub mod routers;
 pub mod security_groups;
 pub mod server_ports;

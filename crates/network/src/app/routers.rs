@@ -108,11 +108,15 @@ impl NetworkService {
             tags: Vec::new(),
         };
         db::routers::insert(&mut tx, &r).await?;
+        let has_gateway = req.gateway.is_some();
         if let Some(gw) = req.gateway {
             self.set_gateway(&mut tx, &mut r, gw).await?;
             db::routers::update(&mut tx, &r).await?;
         }
         tx.commit().await?;
+        if has_gateway {
+            self.router_changed(&r.id, &[]).await;
+        }
         Ok(r)
     }
 
@@ -197,6 +201,7 @@ impl NetworkService {
         c: RouterChanges,
         if_match: Option<i64>,
     ) -> Result<Router> {
+        let was_on = self.router_hosts_now(id).await;
         let mut tx = self.write().await?;
         let mut r = db::routers::get(&mut tx, id)
             .await?
@@ -228,11 +233,13 @@ impl NetworkService {
         r.updated_at = now_micros();
         db::routers::update(&mut tx, &r).await?;
         tx.commit().await?;
+        self.router_changed(id, &was_on).await;
         Ok(r)
     }
 
     /// Deletes a router and its gateway port; refused while it has interfaces.
     pub async fn delete_router(&self, id: &str) -> Result<()> {
+        let was_on = self.router_hosts_now(id).await;
         let mut tx = self.write().await?;
         let mut r = db::routers::get(&mut tx, id)
             .await?
@@ -246,6 +253,7 @@ impl NetworkService {
         self.clear_gateway(&mut tx, &mut r).await?;
         db::routers::delete(&mut tx, id).await?;
         tx.commit().await?;
+        self.wake_hosts(&was_on);
         Ok(())
     }
 
@@ -363,6 +371,7 @@ impl NetworkService {
         )
         .await?;
         tx.commit().await?;
+        self.router_changed(router_id, &[]).await;
         Ok(info(&r, &port, None))
     }
 
@@ -372,6 +381,7 @@ impl NetworkService {
         router_id: &str,
         what: InterfaceRef,
     ) -> Result<InterfaceInfo> {
+        let was_on = self.router_hosts_now(router_id).await;
         let mut tx = self.write().await?;
         let r = db::routers::get(&mut tx, router_id)
             .await?
@@ -446,6 +456,7 @@ impl NetworkService {
         )
         .await?;
         tx.commit().await?;
+        self.router_changed(router_id, &was_on).await;
         Ok(info(&r, &port, subnet))
     }
 }

@@ -141,3 +141,19 @@ pub async fn delete(conn: &mut Conn, id: &str) -> DbResult<()> {
         .await?;
     tags::remove_all(conn, id).await
 }
+
+/// Sets a floating IP's status (what its router's host reported), without a new revision.
+pub async fn set_status(
+    conn: &mut Conn,
+    id: &str,
+    status: FloatingIpStatus,
+    now: i64,
+) -> DbResult<()> {
+    sqlx::query("UPDATE floating_ips SET status = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(status.as_str())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

@@ -360,3 +360,37 @@ pub async fn set_status(conn: &mut Conn, id: &str, status: PortStatus, now: i64)
         .await?;
     Ok(())
 }
+
+/// The routers that have ports, each with the host its ports are bound to ("" when none).
+pub async fn router_hosts(conn: &mut Conn) -> DbResult<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT device_id, binding_host_id FROM ports \
+         WHERE device_owner IN ('network:router_interface', 'network:router_gateway') \
+         ORDER BY device_id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// Binds every port of router `router_id` to `host` (a new revision for those that move).
+pub async fn bind_router_ports(
+    conn: &mut Conn,
+    router_id: &str,
+    host: &str,
+    now: i64,
+) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE ports SET binding_host_id = $1, revision_number = revision_number + 1, \
+         updated_at = $2 WHERE device_id = $3 AND binding_host_id <> $1 \
+         AND device_owner IN ('network:router_interface', 'network:router_gateway')",
+    )
+    .bind(host)
+    .bind(now)
+    .bind(router_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

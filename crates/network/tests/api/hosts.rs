@@ -85,7 +85,7 @@ api_test!(async fn a_host_is_given_its_ports_networks_and_groups(c) {
         c.call(Method::GET, &format!("/ports/{id}"), &t, None).await.1["port"]["status"].clone()
     }};
     let id = |p: &serde_json::Value| p["id"].as_str().unwrap().to_string();
-    c.cloud.network.apply_host_report("h1", &NetworkingReport { wired: vec![id(&p1)], error: None }).await.unwrap();
+    c.cloud.network.apply_host_report("h1", &NetworkingReport { wired: vec![id(&p1)], ..Default::default() }).await.unwrap();
     assert_eq!(status(id(&p1)).await, "ACTIVE");
     assert_eq!(status(id(&p2)).await, "DOWN");
     assert_eq!(status(id(&unbound)).await, "DOWN");
@@ -100,4 +100,84 @@ api_test!(async fn a_host_is_given_its_ports_networks_and_groups(c) {
     assert_eq!(h2.dhcp[0].port_id, d.port_id);
     let (_, dports) = c.call(Method::GET, &format!("/ports?device_owner=network:dhcp&network_id={net}"), &admin, None).await;
     assert_eq!(dports["ports"][0]["binding:host_id"], "h2");
+});
+
+api_test!(async fn routers_are_scheduled_to_live_hosts_and_move_when_theirs_goes_silent(c) {
+    let admin = c.admin_token().await;
+    let a = c.tenant("member").await;
+    let (_, l) = c.call(Method::GET, "/networks?router%3Aexternal=True", &a.token, None).await;
+    let public = l["networks"][0]["id"].as_str().unwrap().to_string();
+    let n = c.network(&a.token, "app").await;
+    let net = n["id"].as_str().unwrap();
+    let s = c.subnet(&a.token, net, "10.0.0.0/24").await;
+    let r1 = c.create(&a.token, "routers", "router", json!({"name": "r1", "external_gateway_info": {"network_id": public}})).await;
+    let r1_id = r1["id"].as_str().unwrap().to_string();
+    let (st, _) = c.call(Method::PUT, &format!("/routers/{r1_id}/add_router_interface"), &a.token, Some(json!({"subnet_id": s["id"]}))).await;
+    assert_eq!(st, 200);
+    let vm = c.create(&admin, "ports", "port", json!({"network_id": net, "binding:host_id": "h1", "device_owner": "compute:nova"})).await;
+    let fip = c.create(&admin, "floatingips", "floatingip", json!({"floating_network_id": public, "port_id": vm["id"]})).await;
+    // No data-plane host yet: the router runs nowhere.
+    let (_, ports) = c.call(Method::GET, &format!("/ports?device_id={r1_id}"), &admin, None).await;
+    assert!(ports["ports"].as_array().unwrap().iter().all(|p| p["binding:host_id"] == ""), "{ports}");
+
+    let v = |port| Vtep { ip: "127.0.0.1".parse().unwrap(), port };
+    c.cloud.network.register_host("h1", v(4790)).await.unwrap();
+    c.cloud.network.register_host("h2", v(4791)).await.unwrap();
+    // The first host to ask places it: on the host with the fewest routers (h1 by name).
+    let h2 = c.cloud.network.host_networking("h2", &[]).await.unwrap();
+    assert!(h2.routers.is_empty());
+    let h1 = c.cloud.network.host_networking("h1", &[]).await.unwrap();
+    assert_eq!(h1.routers.len(), 1);
+    let r = &h1.routers[0];
+    assert_eq!(r.id, r1_id);
+    assert_eq!(r.interfaces.len(), 1);
+    assert_eq!(r.interfaces[0].addresses[0].to_string(), "10.0.0.1/24");
+    let gw = r.gateway.as_ref().unwrap();
+    assert_eq!(gw.next_hops[0].to_string(), "172.24.4.1");
+    assert!(gw.enable_snat);
+    assert_eq!(gw.port.addresses[0].prefix_len(), 24);
+    assert_eq!(r.floating_ips.len(), 1);
+    assert_eq!(r.floating_ips[0].floating_ip.to_string(), fip["floating_ip_address"].as_str().unwrap());
+    assert_eq!(r.floating_ips[0].fixed_ip.to_string(), vm["fixed_ips"][0]["ip_address"].as_str().unwrap());
+    // h1 carries both the tenant network and the external one.
+    let nets: Vec<&str> = h1.networks.iter().map(|n| n.id.as_str()).collect();
+    assert!(nets.contains(&net) && nets.contains(&public.as_str()), "{nets:?}");
+    // Set up on h1: its ports and the floating IP are ACTIVE.
+    c.cloud.network.apply_host_report("h1", &NetworkingReport { routers: vec![r1_id.clone()], ..Default::default() }).await.unwrap();
+    let (_, f) = c.call(Method::GET, &format!("/floatingips/{}", fip["id"].as_str().unwrap()), &admin, None).await;
+    assert_eq!(f["floatingip"]["status"], "ACTIVE");
+    let (_, ports) = c.call(Method::GET, &format!("/ports?device_id={r1_id}"), &admin, None).await;
+    for p in ports["ports"].as_array().unwrap() {
+        assert_eq!((p["binding:host_id"].as_str(), p["status"].as_str()), (Some("h1"), Some("ACTIVE")), "{p}");
+    }
+
+    // A second router goes to the less loaded h2.
+    let r2 = c.create(&a.token, "routers", "router", json!({"name": "r2", "external_gateway_info": {"network_id": public}})).await;
+    let r2_id = r2["id"].as_str().unwrap().to_string();
+    let h2 = c.cloud.network.host_networking("h2", &[]).await.unwrap();
+    assert_eq!(h2.routers.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), vec![r2_id.clone()]);
+
+    // h1's agent goes silent past the down time: the next live host to ask takes r1 over.
+    let mut tx = c.db.begin_write().await.unwrap();
+    ferrostack_store::sqlx::query("UPDATE network_hosts SET heartbeat_at = 0 WHERE host = 'h1'")
+        .execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    let h2 = c.cloud.network.host_networking("h2", &[]).await.unwrap();
+    let mut ids: Vec<String> = h2.routers.iter().map(|r| r.id.clone()).collect();
+    ids.sort();
+    let mut both = vec![r1_id.clone(), r2_id.clone()];
+    both.sort();
+    assert_eq!(ids, both);
+    let (_, ports) = c.call(Method::GET, &format!("/ports?device_id={r1_id}"), &admin, None).await;
+    assert!(ports["ports"].as_array().unwrap().iter().all(|p| p["binding:host_id"] == "h2"), "{ports}");
+    // h1, back, has no router left to build.
+    c.cloud.network.register_host("h1", v(4790)).await.unwrap();
+    assert!(c.cloud.network.host_networking("h1", &[]).await.unwrap().routers.is_empty());
+
+    // An administratively down router keeps its place but builds no port.
+    let (st, _) = c.call(Method::PUT, &format!("/routers/{r2_id}"), &a.token, Some(json!({"router": {"admin_state_up": false}}))).await;
+    assert_eq!(st, 200);
+    let h2 = c.cloud.network.host_networking("h2", &[]).await.unwrap();
+    let down = h2.routers.iter().find(|r| r.id == r2_id).unwrap();
+    assert!(down.gateway.is_none() && down.interfaces.is_empty());
 });

@@ -1,0 +1,296 @@
+//! Where routers run, and what a host's data plane builds of them. A router with ports is
+//! scheduled to one live data-plane host (the one running the fewest routers) by binding its
+//! ports there, as Neutron binds a router's ports to its L3 agent's host; when that host's
+//! agent has been silent longer than the down time, the router moves to a live host (the next
+//! time any live host asks for its networking), so its traffic comes back without an operator.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ferrostack_agent_api as proto;
+use ferrostack_store::now_micros;
+use ipnet::IpNet;
+
+use crate::db::{self, Conn};
+use crate::error::Result;
+use crate::model::{FloatingIpStatus, Port, PortStatus, OWNER_ROUTER_GATEWAY};
+use crate::NetworkService;
+
+/// How long a host's agent may be silent before its routers move to a live host (Nova's
+/// `service_down_time`; the agent reports every 10 s).
+pub const ROUTER_TAKEOVER_MICROS: i64 = 60_000_000;
+
+impl NetworkService {
+    /// The data-plane hosts whose agents reported within the down time.
+    async fn live_hosts(conn: &mut Conn) -> Result<BTreeSet<String>> {
+        let now = now_micros();
+        Ok(db::hosts::list(conn)
+            .await?
+            .into_iter()
+            .filter(|h| now - h.heartbeat_at < ROUTER_TAKEOVER_MICROS)
+            .map(|h| h.host)
+            .collect())
+    }
+
+    /// Places router `id` on a host: it stays where its ports are bound while that host is
+    /// alive; otherwise it goes to the live host running the fewest routers. A router
+    /// without ports runs nowhere; one whose hosts are all silent stays until one is back.
+    /// The hosts it leaves and joins, and those sharing its networks, are woken.
+    pub async fn schedule_router(&self, id: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        // Racing schedulers (two hosts failing it over) queue on the router's row.
+        db::lock_row(&mut tx, "routers", id).await?;
+        let placed = db::ports::router_hosts(&mut tx).await?;
+        let current: BTreeSet<&str> = placed
+            .iter()
+            .filter(|(r, _)| r == id)
+            .map(|(_, h)| h.as_str())
+            .collect();
+        if current.is_empty() {
+            return Ok(());
+        }
+        let live = Self::live_hosts(&mut tx).await?;
+        let target = match current.iter().find(|h| live.contains(**h)) {
+            Some(h) => h.to_string(),
+            None => {
+                let mut load: BTreeMap<&str, usize> =
+                    live.iter().map(|h| (h.as_str(), 0)).collect();
+                for (_, h) in placed.iter().filter(|(r, _)| r != id) {
+                    if let Some(n) = load.get_mut(h.as_str()) {
+                        *n += 1;
+                    }
+                }
+                match load.iter().min_by_key(|(h, n)| (**n, **h)) {
+                    Some((h, _)) => h.to_string(),
+                    None => return Ok(()),
+                }
+            }
+        };
+        if current.len() == 1 && current.contains(target.as_str()) {
+            return Ok(());
+        }
+        let from: Vec<String> = current
+            .iter()
+            .filter(|h| !h.is_empty() && **h != target)
+            .map(|h| h.to_string())
+            .collect();
+        db::ports::bind_router_ports(&mut tx, id, &target, now_micros()).await?;
+        tx.commit().await?;
+        if !from.is_empty() {
+            tracing::info!(router = id, from = ?from, to = %target, "router moved to a live host");
+        }
+        self.wake_hosts(&from);
+        self.wake_router(id).await;
+        Ok(())
+    }
+
+    /// Schedules every router whose host is silent (or that has an unbound port). Called
+    /// when a live host asks for its networking, so a router never waits for an operator.
+    pub(crate) async fn fail_over_routers(&self) -> Result<()> {
+        let mut conn = self.read().await?;
+        let live = Self::live_hosts(&mut conn).await?;
+        let stranded: BTreeSet<String> = db::ports::router_hosts(&mut conn)
+            .await?
+            .into_iter()
+            .filter(|(_, h)| !live.contains(h))
+            .map(|(r, _)| r)
+            .collect();
+        drop(conn);
+        for id in stranded {
+            self.schedule_router(&id).await?;
+        }
+        Ok(())
+    }
+
+    /// Schedules router `id` after a change, best effort (a failure is logged: the next
+    /// host to ask for its networking schedules it again), and wakes the hosts it was on.
+    pub(crate) async fn router_changed(&self, id: &str, was_on: &[String]) {
+        if let Err(e) = self.schedule_router(id).await {
+            tracing::warn!(router = id, error = %e, "scheduling a router");
+        }
+        self.wake_hosts(was_on);
+        self.wake_router(id).await;
+    }
+
+    /// The hosts of the networks router `id` has ports on (its own host among them).
+    pub(crate) async fn router_hosts_now(&self, id: &str) -> Vec<String> {
+        let Ok(mut conn) = self.read().await else {
+            return Vec::new();
+        };
+        db::hosts::select_hosts(&mut conn, ROUTER_NETWORK_HOSTS, id)
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Wakes the hosts of the networks router `id` has ports on (its own host among them).
+    pub(crate) async fn wake_router(&self, id: &str) {
+        let hosts = self.router_hosts_now(id).await;
+        self.wake_hosts(&hosts);
+    }
+
+    pub(crate) fn wake_hosts(&self, hosts: &[String]) {
+        if let Some(wake) = self.host_waker.get() {
+            hosts.iter().filter(|h| !h.is_empty()).for_each(|h| wake(h));
+        }
+    }
+
+    /// The routers `host` runs, as its data plane builds them, and the networks their ports
+    /// are on.
+    pub(crate) async fn host_routers(
+        &self,
+        host: &str,
+    ) -> Result<(Vec<proto::HostRouter>, BTreeSet<String>)> {
+        let mut conn = self.read().await?;
+        let ids: BTreeSet<String> = db::ports::router_hosts(&mut conn)
+            .await?
+            .into_iter()
+            .filter(|(_, h)| h == host)
+            .map(|(r, _)| r)
+            .collect();
+        let mut out = Vec::new();
+        let mut networks = BTreeSet::new();
+        for id in ids {
+            let Some(r) = db::routers::get(&mut conn, &id).await? else {
+                continue;
+            };
+            let ports = db::ports::list(
+                &mut conn,
+                &db::ports::PortQuery {
+                    device_id: Some(&id),
+                    binding_host: Some(host),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            let mut router = proto::HostRouter {
+                id: id.clone(),
+                interfaces: Vec::new(),
+                gateway: None,
+                routes: r
+                    .routes
+                    .iter()
+                    .map(|x| (x.destination, x.nexthop))
+                    .collect(),
+                floating_ips: Vec::new(),
+            };
+            for p in &ports {
+                let Some(wire) = router_port(&mut conn, p).await? else {
+                    continue;
+                };
+                networks.insert(p.network_id.clone());
+                if p.device_owner == OWNER_ROUTER_GATEWAY {
+                    let mut next_hops = Vec::new();
+                    for f in &p.fixed_ips {
+                        if let Some(s) = db::subnets::get(&mut conn, &f.subnet_id).await? {
+                            next_hops.extend(s.gateway_ip);
+                        }
+                    }
+                    router.gateway = Some(proto::RouterGateway {
+                        port: wire,
+                        next_hops,
+                        enable_snat: r.enable_snat,
+                    });
+                } else {
+                    router.interfaces.push(wire);
+                }
+            }
+            if router.gateway.is_some() {
+                router.floating_ips = db::floating_ips::for_router(&mut conn, &id)
+                    .await?
+                    .into_iter()
+                    .filter_map(|f| {
+                        f.port_id.as_ref()?;
+                        Some(proto::FloatingNat {
+                            id: f.id,
+                            floating_ip: f.floating_ip_address,
+                            fixed_ip: f.fixed_ip_address?,
+                        })
+                    })
+                    .collect();
+            }
+            if !r.admin_state_up {
+                // An administratively down router forwards nothing: no ports on its host.
+                router.interfaces.clear();
+                router.gateway = None;
+                router.floating_ips.clear();
+            }
+            out.push(router);
+        }
+        Ok((out, networks))
+    }
+
+    /// Applies `host`'s report of its routers: the ports of those set up are ACTIVE (the
+    /// others DOWN), and so are their associated floating IPs.
+    pub(crate) async fn apply_router_report(
+        &self,
+        host: &str,
+        report: &proto::NetworkingReport,
+    ) -> Result<()> {
+        let up: BTreeSet<&str> = report.routers.iter().map(String::as_str).collect();
+        let mut tx = self.write().await?;
+        let ids: BTreeSet<String> = db::ports::router_hosts(&mut tx)
+            .await?
+            .into_iter()
+            .filter(|(_, h)| h == host)
+            .map(|(r, _)| r)
+            .collect();
+        let now = now_micros();
+        for id in &ids {
+            let active = up.contains(id.as_str());
+            let ports = db::ports::list(
+                &mut tx,
+                &db::ports::PortQuery {
+                    device_id: Some(id),
+                    binding_host: Some(host),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            let status = if active {
+                PortStatus::Active
+            } else {
+                PortStatus::Down
+            };
+            for p in ports.iter().filter(|p| p.status != status) {
+                db::ports::set_status(&mut tx, &p.id, status, now).await?;
+            }
+            for f in db::floating_ips::for_router(&mut tx, id).await? {
+                let want = if active && f.port_id.is_some() {
+                    FloatingIpStatus::Active
+                } else {
+                    FloatingIpStatus::Down
+                };
+                if f.status != want {
+                    db::floating_ips::set_status(&mut tx, &f.id, want, now).await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Hosts with ports on the networks of router `$1`'s ports.
+const ROUTER_NETWORK_HOSTS: &str = "SELECT DISTINCT binding_host_id FROM ports \
+     WHERE binding_host_id <> '' AND network_id IN (SELECT network_id FROM ports WHERE device_id = $1)";
+
+/// A router's port as its host wires it: the addresses with their subnets' prefixes.
+async fn router_port(conn: &mut Conn, p: &Port) -> Result<Option<proto::RouterPort>> {
+    let Some(net) = db::networks::get(conn, &p.network_id).await? else {
+        return Ok(None);
+    };
+    let mut addresses = Vec::new();
+    for f in &p.fixed_ips {
+        if let Some(s) = db::subnets::get(conn, &f.subnet_id).await? {
+            if let Ok(a) = IpNet::new(f.ip_address, s.cidr.prefix_len()) {
+                addresses.push(a);
+            }
+        }
+    }
+    Ok(Some(proto::RouterPort {
+        port_id: p.id.clone(),
+        network_id: p.network_id.clone(),
+        mac: p.mac_address.clone(),
+        addresses,
+        mtu: u32::try_from(net.mtu).unwrap_or(1500),
+    }))
+}
