@@ -131,6 +131,27 @@ stop_cloud() {
   local dir=$1
   [ -f "$dir/pid" ] && kill "$(cat "$dir/pid")" 2>/dev/null && wait "$(cat "$dir/pid")" 2>/dev/null
   rm -f "$dir/pid"
+  remove_cloud_namespaces "$dir"
+  return 0
+}
+
+# The network namespaces a stopped cloud's hosts left (its outside world, data planes, DHCP
+# servers and routers, all named after the prefix in <dir>/external-netns), their daemons
+# first; a cloud's namespaces outlive its process on purpose (guests' traffic goes on).
+remove_cloud_namespaces() {
+  local dir=$1 outside prefix ns pid
+  [ -f "$dir/external-netns" ] || return 0
+  outside=$(tr -d '[:space:]' <"$dir/external-netns")
+  prefix=${outside%-ext}
+  [ -n "$prefix" ] || return 0
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+    case $ns in
+      "$outside"|"$prefix"-dp-*|"$prefix"-dhcp-*|"$prefix"-router-*)
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null; done
+        ip netns delete "$ns" 2>/dev/null ;;
+    esac
+  done
+  rm -rf "/run/ferrostack/net/$prefix"
   return 0
 }
 

@@ -467,7 +467,7 @@ def remove_namespaces(data_dir: Path) -> None:
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     for line in listed.splitlines():
         name = line.split()[0] if line.split() else ""
-        if name == outside or name.startswith((prefix + "-dp-", prefix + "-dhcp-")):
+        if name == outside or name.startswith((prefix + "-dp-", prefix + "-dhcp-", prefix + "-router-")):
             # Daemons in it (dnsmasq) would keep it alive: they end first.
             pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
             for pid in pids:

@@ -133,7 +133,7 @@ def test_a_router_takes_guests_outside_and_a_floating_ip_brings_the_outside_in(q
     os_cli(env, "router", "add", "subnet", router["id"], sub["id"], json_output=False)
     sg = os_cli(env, "security", "group", "create", unique("web"))
     http = os_cli(env, "security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "80",
-                  "--remote-ip", "0.0.0.0/0", sg["id"])
+                  "--remote-ip", "0.0.0.0/0", sg["id"], json_output=True)
     os_cli(env, "security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "22",
            "--remote-ip", "0.0.0.0/0", sg["id"])
     key = tmp_path / "k"

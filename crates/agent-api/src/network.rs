@@ -265,6 +265,9 @@ pub struct NetworkingReport {
     /// The routers now set up on the host (every port, address, route and NAT rule in place).
     #[serde(default)]
     pub routers: Vec<String>,
+    /// The floating IPs now translated by those routers.
+    #[serde(default)]
+    pub floating_ips: Vec<String>,
     /// Why the data plane could not be converged, if it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

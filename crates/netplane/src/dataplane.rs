@@ -182,9 +182,13 @@ impl Dataplane {
 
         // Routers whose networks are ready (a port on one that is not waits for it).
         let mut routed = Vec::new();
+        let mut translated = Vec::new();
         for r in &want.routers {
             match self.router(&ns, r, &ready, &links, memory).await {
-                Ok(true) => routed.push(r.id.clone()),
+                Ok(true) => {
+                    routed.push(r.id.clone());
+                    translated.extend(r.floating_ips.iter().map(|f| f.id.clone()));
+                }
                 Ok(false) => {}
                 Err(e) => errors.push(format!("router {}: {e}", r.id)),
             }
@@ -350,9 +354,11 @@ impl Dataplane {
         self.remove_uplinks(&ns, &flat).await;
         wired.sort();
         routed.sort();
+        translated.sort();
         Ok(NetworkingReport {
             wired,
             routers: routed,
+            floating_ips: translated,
             error: (!errors.is_empty()).then(|| errors.join("; ")),
         })
     }

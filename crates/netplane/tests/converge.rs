@@ -309,6 +309,7 @@ async fn a_router_is_wired_translated_and_removed() {
     let r = dp.converge(&want).await;
     assert_eq!(r.error, None);
     assert_eq!(r.routers, vec![ROUTER.to_string()]);
+    assert_eq!(r.floating_ips, vec!["fip1".to_string()]);
     let ns = router::netns("fs", "h1", ROUTER);
     assert!(host.forwards(&ns));
     let qr = router::interface_end(ROUTER_IFACE);

@@ -219,13 +219,14 @@ impl NetworkService {
     }
 
     /// Applies `host`'s report of its routers: the ports of those set up are ACTIVE (the
-    /// others DOWN), and so are their associated floating IPs.
+    /// others DOWN), and so are the floating IPs it translates.
     pub(crate) async fn apply_router_report(
         &self,
         host: &str,
         report: &proto::NetworkingReport,
     ) -> Result<()> {
         let up: BTreeSet<&str> = report.routers.iter().map(String::as_str).collect();
+        let translated: BTreeSet<&str> = report.floating_ips.iter().map(String::as_str).collect();
         let mut tx = self.write().await?;
         let ids: BTreeSet<String> = db::ports::router_hosts(&mut tx)
             .await?
@@ -254,7 +255,7 @@ impl NetworkService {
                 db::ports::set_status(&mut tx, &p.id, status, now).await?;
             }
             for f in db::floating_ips::for_router(&mut tx, id).await? {
-                let want = if active && f.port_id.is_some() {
+                let want = if active && translated.contains(f.id.as_str()) {
                     FloatingIpStatus::Active
                 } else {
                     FloatingIpStatus::Down

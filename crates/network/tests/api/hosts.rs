@@ -143,7 +143,8 @@ api_test!(async fn routers_are_scheduled_to_live_hosts_and_move_when_theirs_goes
     let nets: Vec<&str> = h1.networks.iter().map(|n| n.id.as_str()).collect();
     assert!(nets.contains(&net) && nets.contains(&public.as_str()), "{nets:?}");
     // Set up on h1: its ports and the floating IP are ACTIVE.
-    c.cloud.network.apply_host_report("h1", &NetworkingReport { routers: vec![r1_id.clone()], ..Default::default() }).await.unwrap();
+    c.cloud.network.apply_host_report("h1", &NetworkingReport { routers: vec![r1_id.clone()],
+        floating_ips: vec![fip["id"].as_str().unwrap().to_string()], ..Default::default() }).await.unwrap();
     let (_, f) = c.call(Method::GET, &format!("/floatingips/{}", fip["id"].as_str().unwrap()), &admin, None).await;
     assert_eq!(f["floatingip"]["status"], "ACTIVE");
     let (_, ports) = c.call(Method::GET, &format!("/ports?device_id={r1_id}"), &admin, None).await;
