@@ -98,6 +98,18 @@ def test_two_guests_get_their_addresses_by_dhcp_and_reach_each_other(qnc):
         ips.append(ip)
     out = _serial_run(qnc, servers[0]["id"], f"ping -c 2 -W 2 {ips[1]} && echo PING-OK")
     assert "PING-OK" in out, out
+    # Each read its identity from the metadata service (no config drive), through the route
+    # to 169.254.169.254 DHCP gave it; each sees its own and never the other's.
+    for i, s in enumerate(servers):
+        log = _wait_ready(qnc, s["id"])
+        assert "metadata source: metadata-service" in log, log[-2000:]
+        ready = [line for line in log.splitlines() if "testvm ready" in line][-1]
+        assert f"instance_id={s['id']}" in ready, ready
+        out = _serial_run(qnc, s["id"], "wget -q -O - http://169.254.169.254/openstack/latest/meta_data.json; echo; "
+                          "wget -q -O - http://169.254.169.254/latest/meta-data/local-ipv4; echo MD-DONE")
+        assert f'"uuid": "{s["id"]}"' in out or f'"uuid":"{s["id"]}"' in out, out
+        assert servers[1 - i]["id"] not in out, out
+        assert ips[i] in out, out
     for s in servers:
         os_cli(env, "server", "delete", "--wait", s["id"])
     os_cli(env, "network", "delete", net["id"])
@@ -140,10 +152,10 @@ def test_a_router_takes_guests_outside_and_a_floating_ip_brings_the_outside_in(q
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     kp = unique("kp")
     os_cli(env, "keypair", "create", "--public-key", f"{key}.pub", kp)
-    # The key comes by config drive (the guest prefers it to the metadata service).
+    # The key comes from the metadata service.
     server = os_cli(env, "server", "create", "--image", "testvm", "--flavor", "m1.tiny",
                     "--network", net["id"], "--security-group", sg["id"], "--key-name", kp,
-                    "--config-drive", "True", "--wait", unique("vm1"))
+                    "--wait", unique("vm1"))
     assert server["status"] == "ACTIVE", server
     _wait_ready(qnc, server["id"])
     # The router is set up on the host: its ports are ACTIVE.

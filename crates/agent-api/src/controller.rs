@@ -55,6 +55,15 @@ pub trait Controller: Send + Sync {
         migration: &str,
         dest: &std::path::Path,
     ) -> Result<bool, LinkError>;
+    /// The guest whose port on network `network_id` holds `address`, as the metadata
+    /// service shows it (nothing injected); None when no server's port holds it. `host`'s
+    /// metadata proxy asks, for a request it received from `address` on that network.
+    async fn metadata(
+        &self,
+        host: &str,
+        network_id: &str,
+        address: std::net::IpAddr,
+    ) -> Result<Option<crate::GuestSpec>, LinkError>;
     /// The questions waiting for `host`'s answer.
     async fn queries(&self, host: &str) -> Result<Vec<Query>, LinkError>;
     async fn answer(&self, host: &str, query_id: &str, answer: &Answer) -> Result<(), LinkError>;

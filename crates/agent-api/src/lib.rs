@@ -9,6 +9,7 @@ mod error;
 mod guest;
 mod host;
 mod image;
+pub mod metadata;
 mod moves;
 mod network;
 mod query;

@@ -559,6 +559,31 @@ impl Controller for HttpController {
         Ok(true)
     }
 
+    async fn metadata(
+        &self,
+        host: &str,
+        network_id: &str,
+        address: std::net::IpAddr,
+    ) -> Result<Option<ferrostack_agent_api::GuestSpec>, LinkError> {
+        #[derive(serde::Deserialize)]
+        struct Found {
+            guest: Option<ferrostack_agent_api::GuestSpec>,
+        }
+        let resp = self
+            .call(
+                Method::GET,
+                &format!("hosts/{host}/metadata?network_id={network_id}&address={address}"),
+                None,
+                CALL_TIMEOUT,
+            )
+            .await?;
+        let found: Found = resp
+            .json()
+            .await
+            .map_err(|e| LinkError::transport("a metadata request's guest", e))?;
+        Ok(found.guest)
+    }
+
     async fn image(&self, host: &str, image_id: &str) -> Result<ImageInfo, LinkError> {
         let resp = self
             .call(

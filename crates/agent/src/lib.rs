@@ -11,6 +11,7 @@
 
 pub mod http;
 pub mod image_cache;
+pub mod metadata_proxy;
 pub mod network_host;
 pub mod qemu_host;
 pub mod transfer;
@@ -85,6 +86,8 @@ pub struct Agent {
     dataplane: Option<Arc<ferrostack_netplane::Dataplane>>,
     /// What the data plane last reported (a report is sent when it changes).
     net_reported: tokio::sync::Mutex<Option<NetworkingReport>>,
+    /// The metadata servers of the host's DHCP namespaces (a data plane on a real kernel).
+    metadata: Option<Arc<metadata_proxy::MetadataProxy>>,
 }
 
 impl Agent {
@@ -98,6 +101,7 @@ impl Agent {
             dialing: Default::default(),
             dataplane: None,
             net_reported: Default::default(),
+            metadata: None,
         }
     }
 
@@ -106,6 +110,19 @@ impl Agent {
     /// made), and reports the ports it wired.
     pub fn with_dataplane(mut self, dataplane: Arc<ferrostack_netplane::Dataplane>) -> Self {
         self.dataplane = Some(dataplane);
+        self
+    }
+
+    /// The agent of a host whose data plane runs on the real kernel: it serves the metadata
+    /// of its DHCP namespaces' guests.
+    pub fn with_metadata_proxy(mut self) -> Self {
+        if let Some(dp) = &self.dataplane {
+            self.metadata = Some(Arc::new(metadata_proxy::MetadataProxy::new(
+                &self.host,
+                &dp.config().prefix,
+                self.controller.clone(),
+            )));
+        }
         self
     }
 
@@ -270,6 +287,9 @@ impl Agent {
         let report = dp.converge(want).await;
         if let Some(e) = &report.error {
             tracing::warn!(host = %self.host, error = %e, "converging the data plane failed");
+        }
+        if let Some(m) = &self.metadata {
+            m.sync(want).await;
         }
         let last = self.net_reported.lock().await;
         (last.as_ref() != Some(&report)).then_some(report)

@@ -437,7 +437,7 @@ impl Cloud {
                 self.compute.consoles.register(&name, consoles);
                 let mut agent = ferrostack_agent::Agent::new(&name, Arc::new(driver), controller);
                 if let Some(dp) = dataplane {
-                    agent = agent.with_dataplane(dp);
+                    agent = agent.with_dataplane(dp).with_metadata_proxy();
                 }
                 tokio::spawn(Arc::new(agent).run())
             })

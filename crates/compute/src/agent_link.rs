@@ -785,6 +785,18 @@ impl Controller for LocalController {
         Ok(Box::new(ours))
     }
 
+    async fn metadata(
+        &self,
+        _host: &str,
+        network_id: &str,
+        address: std::net::IpAddr,
+    ) -> Result<Option<GuestSpec>, LinkError> {
+        self.0
+            .metadata_guest(network_id, address)
+            .await
+            .map_err(err("finding the guest of a metadata request"))
+    }
+
     async fn image(&self, _host: &str, image_id: &str) -> Result<ImageInfo, LinkError> {
         self.0
             .image_for_host(image_id)

@@ -86,7 +86,7 @@ pub async fn run(cfg: &Config, opts: AgentOpts) -> anyhow::Result<()> {
     tracing::info!(host = %host, controller = %opts.controller, driver = %cfg.compute_driver, "ferrostack agent starting");
     let mut agent = Agent::new(&host, driver, controller);
     if let Some(dp) = dataplane {
-        agent = agent.with_dataplane(dp);
+        agent = agent.with_dataplane(dp).with_metadata_proxy();
     }
     let agent = Arc::new(agent);
     tokio::select! {

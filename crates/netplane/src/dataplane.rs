@@ -582,7 +582,13 @@ impl Dataplane {
             self.host.set_link(&ns, &inner, None, d.mtu).await?;
         }
         let have = self.host.addresses(&ns, &inner).await?;
-        for a in d.addresses.iter().filter(|a| !have.contains(a)) {
+        let metadata = IpNet::from(std::net::IpAddr::from(dhcp::METADATA_IP));
+        for a in d
+            .addresses
+            .iter()
+            .chain([&metadata])
+            .filter(|a| !have.contains(a))
+        {
             self.host.add_address(&ns, &inner, *a).await?;
         }
 

@@ -14,6 +14,11 @@ use std::path::{Path, PathBuf};
 use ferrostack_agent_api::DhcpServer;
 use ipnet::IpNet;
 
+/// The metadata service's address: the DHCP namespace holds it, and every subnet's guests
+/// are given a route to it through the DHCP port (Neutron's isolated metadata, here on every
+/// network, with or without a router).
+pub const METADATA_IP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(169, 254, 169, 254);
+
 /// How long a lease lasts (Neutron's default `dhcp_lease_duration`).
 pub const LEASE_SECONDS: u32 = 86400;
 
@@ -86,7 +91,8 @@ fn safe_name(name: &str) -> String {
 }
 
 /// The options of each subnet, by its tag: router, DNS servers, and host routes (option 121,
-/// which a client then takes instead of the router, so the default route joins them).
+/// which a client then takes instead of the router, so the default route joins them): the
+/// subnet's own, and the metadata address through the DHCP port.
 pub fn opts_file(d: &DhcpServer) -> String {
     let mut out = String::new();
     for (i, s) in v4_subnets(d) {
@@ -111,6 +117,14 @@ pub fn opts_file(d: &DhcpServer) -> String {
             .filter(|(dst, via)| matches!(dst, IpNet::V4(_)) && via.is_ipv4())
             .map(|(dst, via)| format!("{dst},{via}"))
             .collect();
+        if let Some(own) = d
+            .addresses
+            .iter()
+            .find(|a| s.cidr.contains(&a.addr()))
+            .map(IpNet::addr)
+        {
+            routes.insert(0, format!("{METADATA_IP}/32,{own}"));
+        }
         if !routes.is_empty() {
             if let Some(gw) = s.gateway {
                 routes.push(format!("0.0.0.0/0,{gw}"));
@@ -246,7 +260,7 @@ mod tests {
             opts_file(&server()),
             "tag:subnet0,option:router,10.0.0.1\n\
              tag:subnet0,option:dns-server,192.0.2.53\n\
-             tag:subnet0,option:classless-static-route,192.168.0.0/16,10.0.0.254,0.0.0.0/0,10.0.0.1\n\
+             tag:subnet0,option:classless-static-route,169.254.169.254/32,10.0.0.2,192.168.0.0/16,10.0.0.254,0.0.0.0/0,10.0.0.1\n\
              tag:subnet1,option:router\n"
         );
     }

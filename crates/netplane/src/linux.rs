@@ -626,3 +626,33 @@ fn open_up(root: &Path, dir: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// A TCP listener bound to `addr` inside namespace `netns`, for a server of the agent's own
+/// that answers what lives there (the metadata proxy in a DHCP namespace). A socket stays in
+/// the namespace it was made in, so a short-lived thread moves into it, binds, and ends;
+/// the agent's own threads never change namespace.
+pub async fn listen_in(netns: &str, addr: std::net::SocketAddr) -> Result<std::net::TcpListener> {
+    let path = format!("/run/netns/{netns}");
+    let what = format!("listening on {addr} in namespace {netns}");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let bound = (|| -> std::io::Result<std::net::TcpListener> {
+            let ns = std::fs::File::open(&path)?;
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&ns),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )?;
+            let listener = std::net::TcpListener::bind(addr)?;
+            listener.set_nonblocking(true)?;
+            Ok(listener)
+        })();
+        let _ = tx.send(bound);
+    });
+    let spawn_err = |e: std::io::Error| NetplaneError::Spawn {
+        command: what.clone(),
+        source: e,
+    };
+    rx.await
+        .map_err(|_| spawn_err(std::io::Error::other("the binding thread ended")))?
+        .map_err(spawn_err)
+}

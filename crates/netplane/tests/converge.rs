@@ -246,7 +246,11 @@ async fn a_dhcp_server_is_started_reloaded_restarted_and_removed() {
     use ferrostack_netplane::NetHost;
     assert_eq!(
         host.addresses(&ns, &inner).await.unwrap(),
-        vec!["10.0.0.2/24".parse().unwrap()]
+        vec![
+            "10.0.0.2/24".parse().unwrap(),
+            "169.254.169.254/32".parse().unwrap()
+        ],
+        "the DHCP port and the metadata service's address"
     );
     // dnsmasq runs there with the port entries in its files.
     let dir = dhcp::dir(std::path::Path::new("/state/h1"), NET);

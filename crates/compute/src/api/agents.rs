@@ -10,6 +10,8 @@
 //! - `GET  /hosts/{host}/wait?timeout=S` long poll                  → `{"changed": bool}`
 //! - `GET  /hosts/{host}/queries`                                   → `{"queries": [Query]}`
 //! - `POST /hosts/{host}/queries/{id}` body: `Answer`               → 204 (404: nobody waits)
+//! - `GET  /hosts/{host}/metadata?network_id=N&address=A`           → `{"guest": GuestSpec|null}`
+//!   (the guest a metadata request from `A` on network `N` came from)
 //! - `GET  /hosts/{host}/images/{id}`                               → `ImageInfo`
 //! - `GET  /hosts/{host}/images/{id}/file`                          → the image's data
 //! - `PUT  /hosts/{host}/images/{id}/file` body: the snapshot's data,
@@ -54,6 +56,7 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
         .route("/hosts/{host}/wait", get(wait))
         .route("/hosts/{host}/queries", get(queries))
         .route("/hosts/{host}/queries/{id}", post(answer))
+        .route("/hosts/{host}/metadata", get(metadata))
         .route("/hosts/{host}/images/{id}", get(image))
         .route(
             "/hosts/{host}/images/{id}/file",
@@ -229,6 +232,27 @@ async fn answer(
         )));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+struct MetadataQuery {
+    network_id: String,
+    address: String,
+}
+
+async fn metadata(
+    svc: State,
+    auth: Auth,
+    Path(host): Path<String>,
+    Query(q): Query<MetadataQuery>,
+) -> Result<Response, ApiError> {
+    allow(&svc, &auth, &host)?;
+    let address: std::net::IpAddr = q
+        .address
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("Invalid address {:?}.", q.address)))?;
+    let guest = svc.metadata_guest(&q.network_id, address).await?;
+    Ok(axum::Json(json!({ "guest": guest })).into_response())
 }
 
 async fn image(

@@ -15,6 +15,7 @@ pub mod injection;
 pub mod keypairs;
 pub mod lifecycle;
 pub mod limits;
+pub mod metadata;
 pub mod migration_control;
 pub mod migration_disks;
 pub mod migrations;

@@ -87,6 +87,12 @@ pub trait Networking: Send + Sync {
     ) -> Result<HostNetworking>;
     /// What `host`'s data plane wired.
     async fn apply_host_report(&self, host: &str, report: &NetworkingReport) -> Result<()>;
+    /// The server whose port on `network_id` holds `address`.
+    async fn server_at(
+        &self,
+        network_id: &str,
+        address: std::net::IpAddr,
+    ) -> Result<Option<String>>;
 }
 
 /// A networking error as Nova words it for a server create.
@@ -259,6 +265,16 @@ impl Networking for NetworkService {
 
     async fn apply_host_report(&self, host: &str, report: &NetworkingReport) -> Result<()> {
         NetworkService::apply_host_report(self, host, report)
+            .await
+            .map_err(from_network)
+    }
+
+    async fn server_at(
+        &self,
+        network_id: &str,
+        address: std::net::IpAddr,
+    ) -> Result<Option<String>> {
+        NetworkService::server_at(self, network_id, address)
             .await
             .map_err(from_network)
     }

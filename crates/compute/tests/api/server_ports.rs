@@ -219,3 +219,40 @@ api_test!(async fn a_create_whose_ports_cannot_be_had_leaves_nothing(c) {
     let id = v["server"]["id"].as_str().unwrap().to_string();
     assert_eq!(c.wait_status(&id, "ACTIVE").await["addresses"], json!({}));
 });
+
+api_test!(async fn the_metadata_service_knows_a_guest_by_its_address_on_its_network(c) {
+    let hosts = c.start_hosts(1).await;
+    let t = c.tenant("member").await;
+    let net = network(c, &t.token, "app", "10.0.0.0/24").await;
+    let other = network(c, &t.token, "other", "10.0.0.0/24").await;
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let (s, v) = c.create_server_with(&t.token, "2.37", json!({"networks": [{"uuid": net}], "user_data": "aGVsbG8="}), None).await;
+        assert_eq!(s, 202, "{v}");
+        let id = v["server"]["id"].as_str().unwrap().to_string();
+        c.wait_status(&id, "ACTIVE").await;
+        let ip: std::net::IpAddr = ports_of(c, &t.token, &id).await[0]["fixed_ips"][0]["ip_address"]
+            .as_str().unwrap().parse().unwrap();
+        servers.push((id, ip));
+    }
+    for (id, ip) in &servers {
+        let spec = c.compute.metadata_guest(&net, *ip).await.unwrap().expect("a guest");
+        assert_eq!(&spec.uuid, id);
+        assert_eq!(spec.user_data.as_deref(), Some("aGVsbG8="));
+        assert!(spec.injected.is_none());
+        assert_eq!(spec.nics.len(), 1);
+        // The same address on another network is nobody (overlapping CIDRs).
+        assert!(c.compute.metadata_guest(&other, *ip).await.unwrap().is_none());
+    }
+    assert!(c.compute.metadata_guest(&net, "10.0.0.250".parse().unwrap()).await.unwrap().is_none());
+    // Over the agent protocol: an agent's (admin's) call, never a tenant's.
+    let (id, ip) = &servers[0];
+    let path = format!("/compute/agent-api/v1/hosts/{}/metadata?network_id={net}&address={ip}", hosts[0]);
+    let admin = c.admin().await;
+    let (s, _, body) = c.raw(Method::GET, &path, Some(&admin), None, &[]).await;
+    assert_eq!(s, 200);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["guest"]["uuid"], id.as_str());
+    let (s, _, _) = c.raw(Method::GET, &path, Some(&t.token), None, &[]).await;
+    assert_eq!(s, 403);
+});

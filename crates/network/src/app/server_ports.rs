@@ -176,6 +176,30 @@ impl NetworkService {
         Ok(ids)
     }
 
+    /// The server whose port on network `network_id` holds `address` (a compute port's
+    /// device): who a metadata request from that address on that network comes from.
+    pub async fn server_at(
+        &self,
+        network_id: &str,
+        address: std::net::IpAddr,
+    ) -> Result<Option<String>> {
+        let mut conn = self.read().await?;
+        for s in db::subnets::for_network(&mut conn, network_id).await? {
+            if !s.cidr.contains(&address) {
+                continue;
+            }
+            let Some(port_id) = db::ports::holder_of(&mut conn, &s.id, address).await? else {
+                continue;
+            };
+            if let Some(p) = db::ports::get(&mut conn, &port_id).await? {
+                if p.device_owner.starts_with("compute:") && !p.device_id.is_empty() {
+                    return Ok(Some(p.device_id));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// The ports of server `device_id`.
     pub async fn server_port_list(&self, device_id: &str) -> Result<Vec<crate::model::Port>> {
         let mut conn = self.read().await?;

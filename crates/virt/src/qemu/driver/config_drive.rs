@@ -7,53 +7,13 @@ use std::path::Path;
 
 use base64::Engine;
 use ferrostack_agent_api::GuestSpec;
-use serde_json::{json, Value};
 
 use super::super::{io, QemuError};
 use crate::{DriverError, Result};
 
-/// The metadata versions written (the newest Nova's and `latest`).
-const VERSIONS: [&str; 2] = ["2018-08-27", "latest"];
-
-/// `meta_data.json` of a guest, as Nova's metadata service and config drive serve it.
-pub(super) fn meta_data(spec: &GuestSpec) -> Value {
-    let mut md = json!({
-        "uuid": spec.uuid,
-        "name": spec.name,
-        "hostname": spec.hostname,
-        "launch_index": 0,
-        "availability_zone": spec.availability_zone,
-        "project_id": spec.project_id,
-        "meta": spec.metadata,
-        "devices": [],
-    });
-    if let Some(key) = &spec.key_data {
-        let name = spec.key_name.clone().unwrap_or_else(|| "key".into());
-        md["public_keys"] = json!({ name.clone(): key });
-        md["keys"] = json!([{"name": name, "type": "ssh", "data": key}]);
-    }
-    if let Some(injected) = &spec.injected {
-        // Nova's layout: each file's contents in openstack/content/NNNN (Nova's "%04i"),
-        // named in `files`; the admin password as `admin_pass`.
-        if !injected.files.is_empty() {
-            md["files"] = injected
-                .files
-                .iter()
-                .enumerate()
-                .map(|(i, f)| json!({"path": f.path, "content_path": content_path(i)}))
-                .collect();
-        }
-        if let Some(pass) = &injected.admin_pass {
-            md["admin_pass"] = json!(pass);
-        }
-    }
-    md
-}
-
-/// Where the `i`th personality file's contents are, under `openstack/`.
-fn content_path(i: usize) -> String {
-    format!("/content/{i:04}")
-}
+use ferrostack_agent_api::metadata::{
+    content_path, meta_data, network_data, OPENSTACK_VERSIONS as VERSIONS,
+};
 
 /// Writes the config drive of `spec` to `iso`.
 pub(super) async fn build(spec: &GuestSpec, iso: &Path) -> Result<()> {
@@ -71,7 +31,8 @@ pub(super) async fn build(spec: &GuestSpec, iso: &Path) -> Result<()> {
         .map_err(io("creating the config drive's staging directory"))?;
     let md = serde_json::to_vec(&meta_data(spec))
         .map_err(|e| DriverError::failed_with("encoding meta_data.json", e))?;
-    let empty_network = br#"{"links": [], "networks": [], "services": []}"#;
+    let network = serde_json::to_vec(&network_data(spec))
+        .map_err(|e| DriverError::failed_with("encoding network_data.json", e))?;
     if let Some(injected) = &spec.injected {
         let content = staging.path().join("openstack").join("content");
         tokio::fs::create_dir_all(&content)
@@ -98,7 +59,7 @@ pub(super) async fn build(spec: &GuestSpec, iso: &Path) -> Result<()> {
             .map_err(io(format!("creating {}", dir.display())))?;
         let mut files: Vec<(&str, &[u8])> = vec![
             ("meta_data.json", &md),
-            ("network_data.json", empty_network),
+            ("network_data.json", &network),
             ("vendor_data.json", b"{}"),
             ("vendor_data2.json", b"{}"),
         ];
@@ -147,6 +108,7 @@ pub(super) async fn build(spec: &GuestSpec, iso: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn meta_data_has_novas_keys() {
