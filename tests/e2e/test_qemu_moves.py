@@ -254,3 +254,40 @@ def test_delete_leaves_nothing_on_any_host(mc, hosts, vm):
         assert not _guest_dir(mc, h, vm).exists()
         assert not (mc.run_dir / h / vm).exists()
     assert not list((mc.data_dir / "transfers").glob("*"))
+
+
+def test_guests_on_two_hosts_reach_each_other_over_vxlan_and_after_a_live_migration(mc, hosts):
+    """A VXLAN network spans both hosts (unicast forwarding entries, no multicast): the guest
+    on the host without the network's DHCP server gets its address across the tunnel, the
+    two guests ping each other, and still do once one of them live-migrated to the other's
+    host (its port's binding, the tunnels' entries and its tap follow it)."""
+    env = mc.env
+    net = os_cli(env, "network", "create", unique("vx"))
+    assert net["provider:network_type"] == "vxlan", net
+    os_cli(env, "subnet", "create", "--network", net["id"], "--subnet-range", "10.50.0.0/24", unique("vx4"))
+    ids, ips = [], []
+    for h in hosts:
+        s = os_cli(env, "server", "create", "--image", "testvm", "--flavor", "m1.tiny", "--network", net["id"],
+                   "--availability-zone", f"nova:{h}", "--wait", unique("vx"))
+        assert _host(mc, s["id"]) == h
+        port = os_cli(env, "port", "list", "--server", s["id"], "--long")[0]
+        ips.append(os_cli(env, "port", "show", port["ID"])["fixed_ips"][0]["ip_address"])
+        ids.append(s["id"])
+    for sid, ip in zip(ids, ips):
+        ready = [line for line in _wait_ready(mc, sid).splitlines() if "testvm ready" in line][-1]
+        assert ip in ready, f"{sid} did not get {ip} by DHCP: {ready}"
+    out = _serial_run(mc, ids[0], f"ping -c 2 -W 2 {ips[1]} && echo PING-OK")
+    assert "PING-OK" in out, out
+
+    m = _live_migrate(mc, ids[1], hosts[0])
+    _force_complete(mc, ids[1], m["id"])
+    _wait_moved(mc, ids[1], "ACTIVE", hosts[0])
+    port = os_cli(env, "port", "list", "--server", ids[1], "--long")[0]
+    assert os_cli(env, "port", "show", port["ID"])["binding_host_id"] == hosts[0]
+    _wait_until("the moved guest answers", lambda: "PING-OK" in _serial_run(
+        mc, ids[0], f"ping -c 2 -W 2 {ips[1]} && echo PING-OK"))
+    out = _serial_run(mc, ids[1], f"ping -c 2 -W 2 {ips[0]} && echo PING-OK")
+    assert "PING-OK" in out, out
+    for sid in ids:
+        os_cli(env, "server", "delete", "--wait", sid, json_output=False)
+    os_cli(env, "network", "delete", net["id"], json_output=False)

@@ -4,6 +4,7 @@
 //! renders (`wire`), hiding attributes the caller may not read and applying the list query
 //! language (`query`).
 
+mod agents;
 mod extensions;
 mod floating_ips;
 mod input;
@@ -127,6 +128,13 @@ pub fn router(svc: Arc<NetworkService>) -> Router {
         .route(
             "/{collection}/{id}/tags/{tag}",
             get(tags::check).put(tags::add).delete(tags::remove),
+        )
+        .route("/agents", get(agents::list))
+        .route("/agents/{id}", get(agents::show))
+        .route("/routers/{id}/l3-agents", get(agents::router_l3_agents))
+        .route(
+            "/networks/{id}/dhcp-agents",
+            get(agents::network_dhcp_agents),
         )
         .route("/extensions", get(extensions::list))
         .route("/extensions/{alias}", get(extensions::show));

@@ -133,6 +133,44 @@ impl NetworkService {
         }
     }
 
+    /// The host router `id` runs on (none while it runs nowhere); 404 for no router.
+    pub async fn router_host(&self, id: &str) -> Result<Vec<String>> {
+        let mut conn = self.read().await?;
+        if db::routers::get(&mut conn, id).await?.is_none() {
+            return Err(crate::error::NetworkError::not_found(
+                "RouterNotFound",
+                format!("Router {id} could not be found"),
+            ));
+        }
+        Ok(db::ports::router_hosts(&mut conn)
+            .await?
+            .into_iter()
+            .filter(|(r, h)| r == id && !h.is_empty())
+            .map(|(_, h)| h)
+            .collect())
+    }
+
+    /// The host serving network `id`'s DHCP (none while nobody does); 404 for no network.
+    pub async fn dhcp_host(&self, id: &str) -> Result<Vec<String>> {
+        let mut conn = self.read().await?;
+        if db::networks::get(&mut conn, id).await?.is_none() {
+            return Err(crate::error::NetworkError::network_not_found(id));
+        }
+        Ok(db::ports::list(
+            &mut conn,
+            &db::ports::PortQuery {
+                network_id: Some(id),
+                device_owner: Some(crate::model::OWNER_DHCP),
+                ..Default::default()
+            },
+        )
+        .await?
+        .into_iter()
+        .map(|p| p.binding_host_id)
+        .filter(|h| !h.is_empty())
+        .collect())
+    }
+
     /// The routers `host` runs, as its data plane builds them, and the networks their ports
     /// are on.
     pub(crate) async fn host_routers(

@@ -182,3 +182,44 @@ api_test!(async fn routers_are_scheduled_to_live_hosts_and_move_when_theirs_goes
     let down = h2.routers.iter().find(|r| r.id == r2_id).unwrap();
     assert!(down.gateway.is_none() && down.interfaces.is_empty());
 });
+
+api_test!(async fn each_data_plane_host_runs_the_four_agents(c) {
+    let admin = c.admin_token().await;
+    let a = c.tenant("member").await;
+    let v = Vtep { ip: "127.0.0.1".parse().unwrap(), port: 4790 };
+    c.cloud.network.register_host("h1", v).await.unwrap();
+    let (st, l) = c.call(Method::GET, "/agents", &admin, None).await;
+    assert_eq!(st, 200, "{l}");
+    let agents = l["agents"].as_array().unwrap();
+    let mut types: Vec<&str> = agents.iter().map(|x| x["agent_type"].as_str().unwrap()).collect();
+    types.sort();
+    assert_eq!(types, ["DHCP agent", "L3 agent", "Linux bridge agent", "Metadata agent"]);
+    assert!(agents.iter().all(|x| x["host"] == "h1" && x["alive"] == true && x["admin_state_up"] == true));
+    let l3 = agents.iter().find(|x| x["agent_type"] == "L3 agent").unwrap();
+    let (st, one) = c.call(Method::GET, &format!("/agents/{}", l3["id"].as_str().unwrap()), &admin, None).await;
+    assert_eq!((st.as_u16(), &one["agent"]["binary"]), (200, &json!("neutron-l3-agent")));
+    let (_, l) = c.call(Method::GET, "/agents?agent_type=DHCP%20agent", &admin, None).await;
+    assert_eq!(l["agents"].as_array().unwrap().len(), 1);
+    // Agents are an admin's to see.
+    let (st, l) = c.call(Method::GET, "/agents", &a.token, None).await;
+    assert_eq!((st.as_u16(), l["agents"].clone()), (200, json!([])));
+    let (st, _) = c.call(Method::GET, &format!("/agents/{}", l3["id"].as_str().unwrap()), &a.token, None).await;
+    assert_eq!(st, 404);
+    // Where a router and a network's DHCP run.
+    let (_, l) = c.call(Method::GET, "/networks?router%3Aexternal=True", &a.token, None).await;
+    let public = l["networks"][0]["id"].as_str().unwrap().to_string();
+    let n = c.network(&a.token, "app").await;
+    let net = n["id"].as_str().unwrap();
+    c.subnet(&a.token, net, "10.0.0.0/24").await;
+    c.create(&admin, "ports", "port", json!({"network_id": net, "binding:host_id": "h1", "device_owner": "compute:nova"})).await;
+    let r = c.create(&admin, "routers", "router", json!({"name": "r", "external_gateway_info": {"network_id": public}})).await;
+    let rid = r["id"].as_str().unwrap();
+    c.cloud.network.host_networking("h1", &[]).await.unwrap();
+    let (st, l) = c.call(Method::GET, &format!("/routers/{rid}/l3-agents"), &admin, None).await;
+    assert_eq!(st, 200, "{l}");
+    assert_eq!(l["agents"][0]["id"], l3["id"]);
+    let (_, l) = c.call(Method::GET, &format!("/networks/{net}/dhcp-agents"), &admin, None).await;
+    assert_eq!(l["agents"][0]["agent_type"], "DHCP agent");
+    let (st, _) = c.call(Method::GET, "/routers/6b4f1c2e-1111-4222-8333-444455556666/l3-agents", &admin, None).await;
+    assert_eq!(st, 404);
+});
