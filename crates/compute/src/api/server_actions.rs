@@ -228,6 +228,11 @@ async fn action(
             };
             svc.reset_state(&inst, state).await?;
         }
+        "injectNetworkInfo" => {
+            // Nothing to inject: guests take their network from DHCP and the metadata
+            // service, which always show the ports as they are (as Nova with Neutron).
+            enforce("os_compute_api:os-admin-actions:inject_network_info")?;
+        }
         "os-getVNCConsole" | "os-getSPICEConsole" | "os-getSerialConsole" | "os-getRDPConsole" => {
             return super::consoles::legacy_action(&svc, &auth, v, &inst, name, args).await;
         }
@@ -281,6 +286,7 @@ fn unshelve_target(args: &Value, v: Microversion) -> Result<UnshelveTo, ApiError
 async fn list_actions(
     svc: State,
     auth: Auth,
+    v: ferrostack_api::microversion::Microversion,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let inst = svc.find_server(&auth, &id).await?;
@@ -293,11 +299,16 @@ async fn list_actions(
     let out: Vec<Value> = list
         .iter()
         .map(|a| {
-            json!({
+            let mut one = json!({
                 "action": a.action, "instance_uuid": a.instance_uuid, "request_id": a.request_id,
                 "user_id": a.user_id, "project_id": a.project_id, "start_time": iso(a.start_time),
-                "message": a.message, "updated_at": a.updated_at.map(iso),
-            })
+                "message": a.message,
+            });
+            // An action's last change is shown from 2.58 on.
+            if v.at_least(2, 58) {
+                one["updated_at"] = json!(a.updated_at.map(iso));
+            }
+            one
         })
         .collect();
     Ok(axum::Json(json!({"instanceActions": out})).into_response())
@@ -324,8 +335,11 @@ async fn show_action(
     let mut body = json!({
         "action": a.action, "instance_uuid": a.instance_uuid, "request_id": a.request_id,
         "user_id": a.user_id, "project_id": a.project_id, "start_time": iso(a.start_time),
-        "message": a.message, "updated_at": a.updated_at.map(iso),
+        "message": a.message,
     });
+    if v.at_least(2, 58) {
+        body["updated_at"] = json!(a.updated_at.map(iso));
+    }
     let details = show_events || auth.is_admin;
     // Since 2.51 everyone sees the events; the traceback (and the host, 2.62) stay admin
     // details.

@@ -213,7 +213,8 @@ pub fn server_view(
 }
 
 /// The rebuild and update answers: before 2.75 Nova shows the server without the extended
-/// attributes (status, AZ, usage, host, security groups, volumes, config drive); key_name
+/// attributes (status, AZ, usage, host, security groups, volumes, config drive, the
+/// addresses' type and MAC); key_name
 /// comes back at 2.54 and user_data at 2.57 in a rebuild answer. From 2.75 it is the full
 /// show body (with user_data instead of `OS-EXT-SRV-ATTR:user_data` for a rebuild).
 pub fn limited_view(mut server: Value, inst: &Instance, v: Microversion, rebuild: bool) -> Value {
@@ -243,6 +244,16 @@ pub fn limited_view(mut server: Value, inst: &Instance, v: Microversion, rebuild
             );
             !(extended || hidden)
         });
+        // Addresses without their extended attributes (Nova's `extend_address=False`).
+        if let Some(Value::Object(nets)) = o.get_mut("addresses") {
+            for list in nets.values_mut() {
+                for a in list.as_array_mut().into_iter().flatten() {
+                    if let Some(a) = a.as_object_mut() {
+                        a.retain(|k, _| !k.starts_with("OS-EXT-IPS"));
+                    }
+                }
+            }
+        }
         if rebuild && v.at_least(2, 54) {
             o.insert("key_name".into(), json!(inst.key_name));
         }

@@ -367,6 +367,8 @@ fn query_filters(
     };
     ServerFilters {
         name: text("name"),
+        ip: text("ip"),
+        ip6: text("ip6"),
         status: text("status"),
         host: text("host"),
         flavor: text("flavor"),

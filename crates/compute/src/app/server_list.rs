@@ -40,6 +40,9 @@ pub struct ServerFilters {
     pub reservation_id: Option<String>,
     pub availability_zone: Option<String>,
     pub locked: Option<bool>,
+    /// Regular expressions one of the server's IPv4 / IPv6 addresses must match.
+    pub ip: Option<String>,
+    pub ip6: Option<String>,
     /// Changed at or after (microseconds); includes deleted servers.
     pub changes_since: Option<i64>,
     /// Deleted servers only (admins).
@@ -64,6 +67,8 @@ impl ServerFilters {
     fn any(&self) -> bool {
         self.deleted
             || self.name.is_some()
+            || self.ip.is_some()
+            || self.ip6.is_some()
             || self.status.is_some()
             || self.host.is_some()
             || self.flavor.is_some()
@@ -201,10 +206,30 @@ async fn filtered_page(
         ),
         None => None,
     };
+    let address_re = |filter: &Option<String>, key: &str| match filter {
+        Some(p) => regex::Regex::new(p)
+            .map(Some)
+            .map_err(|_| ComputeError::BadRequest(format!("Invalid filter {key}={p}"))),
+        None => Ok(None),
+    };
+    let (ip_re, ip6_re) = (address_re(&f.ip, "ip")?, address_re(&f.ip6, "ip6")?);
+    let has_address = |i: &Instance, re: &regex::Regex, version: u64| {
+        i.addresses
+            .as_object()
+            .into_iter()
+            .flat_map(|nets| nets.values())
+            .filter_map(|l| l.as_array())
+            .flatten()
+            .filter(|a| a["version"].as_u64() == Some(version))
+            .filter_map(|a| a["addr"].as_str())
+            .any(|a| re.is_match(a))
+    };
     let status = f.status.as_ref().map(|s| s.to_ascii_uppercase());
     let has = |i: &Instance, t: &String| i.tags.iter().any(|x| x == t);
     all.retain(|i| {
         name_re.as_ref().is_none_or(|r| r.is_match(&i.display_name))
+            && ip_re.as_ref().is_none_or(|r| has_address(i, r, 4))
+            && ip6_re.as_ref().is_none_or(|r| has_address(i, r, 6))
             && status
                 .as_deref()
                 .is_none_or(|s| crate::state::status(i.vm_state, i.task_state) == s)
