@@ -104,7 +104,11 @@ impl NetworkSettings {
         )
         .await?;
         let file = data_dir.join("external-netns");
-        if let Err(e) = std::fs::write(&file, format!("{}\n", self.outside_netns())) {
+        // The data directory may not exist yet (an agent's first start): without the file,
+        // nothing would know whose namespace this is and it would outlive the cloud.
+        let written = std::fs::create_dir_all(data_dir)
+            .and_then(|()| std::fs::write(&file, format!("{}\n", self.outside_netns())));
+        if let Err(e) = written {
             tracing::warn!(file = %file.display(), error = %e, "writing the outside namespace's name failed");
         }
         Ok(())
