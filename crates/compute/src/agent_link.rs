@@ -80,6 +80,15 @@ pub fn desired_guest(i: &Instance) -> DesiredGuest {
     }
 }
 
+/// A guest's NIC as its host makes it, from the port the instance has.
+pub(crate) fn guest_nic(n: crate::model::InstanceNic) -> GuestNic {
+    GuestNic {
+        port_id: n.port_id,
+        mac: n.mac,
+        mtu: n.mtu,
+    }
+}
+
 /// How a guest moving to its destination comes there, or None when the destination must wait
 /// (a cold move's source has not handed the disk over yet) and not see it at all.
 fn arrival(m: &migrations::Migration) -> Option<Option<Arrival>> {
@@ -653,14 +662,7 @@ impl ComputeService {
             } else {
                 moving.extend(ports);
             }
-            g.spec.nics = list
-                .into_iter()
-                .map(|n| GuestNic {
-                    port_id: n.port_id,
-                    mac: n.mac,
-                    mtu: n.mtu,
-                })
-                .collect();
+            g.spec.nics = list.into_iter().map(guest_nic).collect();
         }
         let networking = self.networking.host_networking(host, &own, &moving).await?;
         Ok(DesiredHost {

@@ -545,42 +545,20 @@ impl Dataplane {
         }
         let (outer, inner) = (dhcp::bridge_end(&d.port_id), dhcp::server_end(&d.port_id));
         let inside = self.host.links(Some(&ns)).await?;
-        let made = !links.contains_key(&outer);
-        if made {
-            if inside.iter().any(|l| l.name == inner) {
-                self.host.delete_link(&ns, &inner).await?;
-            }
-            self.host
-                .add_veth(
-                    VethEnd {
-                        netns: dp,
-                        name: &outer,
-                    },
-                    VethEnd {
-                        netns: &ns,
-                        name: &inner,
-                    },
-                    d.mtu,
-                )
-                .await?;
-            self.host.set_mac(&ns, &inner, &d.mac).await?;
-        }
-        let bridge = names::bridge(&d.network_id);
-        if made
-            || links
-                .get(&outer)
-                .is_none_or(|l| !l.up || l.master.as_deref() != Some(&bridge) || l.mtu != d.mtu)
-        {
-            self.host.set_link(dp, &outer, Some(&bridge), d.mtu).await?;
-        }
-        if made
-            || inside
-                .iter()
-                .find(|l| l.name == inner)
-                .is_none_or(|l| !l.up || l.mtu != d.mtu)
-        {
-            self.host.set_link(&ns, &inner, None, d.mtu).await?;
-        }
+        self.service_veth(
+            dp,
+            &ServiceVeth {
+                netns: &ns,
+                outer: &outer,
+                inner: &inner,
+                mac: &d.mac,
+                bridge: &names::bridge(&d.network_id),
+                mtu: d.mtu,
+            },
+            links.get(&outer),
+            inside.iter().find(|l| l.name == inner),
+        )
+        .await?;
         let have = self.host.addresses(&ns, &inner).await?;
         let metadata = IpNet::from(std::net::IpAddr::from(dhcp::METADATA_IP));
         for a in d
@@ -647,11 +625,7 @@ impl Dataplane {
         use crate::dhcp;
         let prefix = dhcp::netns_prefix(&self.config.prefix, &self.config.host);
         for ns in self.host.namespaces().await? {
-            // Exactly a network id after this host's prefix: another host's name may start
-            // with this one's (`node` and `node-2`).
-            let Some(network) = ns.strip_prefix(&prefix).filter(|n| {
-                n.len() == 36 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            }) else {
+            let Some(network) = id_after(&ns, &prefix) else {
                 continue;
             };
             if keep.contains(network) {
@@ -704,39 +678,21 @@ impl Dataplane {
                 complete = false;
                 continue;
             }
-            let mtu = w.port.mtu;
-            let made = !links.contains_key(&w.outer);
-            if made {
-                // A half-made pair (the inner end left over) is made again.
-                if inside.contains_key(&w.inner) {
-                    self.host.delete_link(&ns, &w.inner).await?;
-                }
-                self.host
-                    .add_veth(
-                        VethEnd {
-                            netns: dp,
-                            name: &w.outer,
-                        },
-                        VethEnd {
-                            netns: &ns,
-                            name: &w.inner,
-                        },
-                        mtu,
-                    )
-                    .await?;
-                self.host.set_mac(&ns, &w.inner, &w.port.mac).await?;
-            }
-            let bridge = names::bridge(&w.port.network_id);
-            if made
-                || links
-                    .get(&w.outer)
-                    .is_none_or(|l| !l.up || l.master.as_deref() != Some(&bridge) || l.mtu != mtu)
-            {
-                self.host.set_link(dp, &w.outer, Some(&bridge), mtu).await?;
-            }
-            if made || inside.get(&w.inner).is_none_or(|l| !l.up || l.mtu != mtu) {
-                self.host.set_link(&ns, &w.inner, None, mtu).await?;
-            }
+            let made = self
+                .service_veth(
+                    dp,
+                    &ServiceVeth {
+                        netns: &ns,
+                        outer: &w.outer,
+                        inner: &w.inner,
+                        mac: &w.port.mac,
+                        bridge: &names::bridge(&w.port.network_id),
+                        mtu: w.port.mtu,
+                    },
+                    links.get(&w.outer),
+                    inside.get(&w.inner),
+                )
+                .await?;
             let have: BTreeSet<IpNet> = if made {
                 BTreeSet::new()
             } else {
@@ -805,14 +761,58 @@ impl Dataplane {
         Ok(complete)
     }
 
+    /// A service port's veth pair (a DHCP server's, a router's): `outer` on its network's
+    /// bridge in the data-plane namespace `dp`, `inner` with the port's MAC in the service's
+    /// namespace, both up at the network's MTU. `outer_now` and `inner_now` are the ends as
+    /// they are; a half-made pair (only the inner end left over) is made again. True when the
+    /// pair was made now.
+    async fn service_veth(
+        &self,
+        dp: &str,
+        v: &ServiceVeth<'_>,
+        outer_now: Option<&Link>,
+        inner_now: Option<&Link>,
+    ) -> Result<bool> {
+        let made = outer_now.is_none();
+        if made {
+            if inner_now.is_some() {
+                self.host.delete_link(v.netns, v.inner).await?;
+            }
+            self.host
+                .add_veth(
+                    VethEnd {
+                        netns: dp,
+                        name: v.outer,
+                    },
+                    VethEnd {
+                        netns: v.netns,
+                        name: v.inner,
+                    },
+                    v.mtu,
+                )
+                .await?;
+            self.host.set_mac(v.netns, v.inner, v.mac).await?;
+        }
+        if made
+            || outer_now
+                .is_none_or(|l| !l.up || l.master.as_deref() != Some(v.bridge) || l.mtu != v.mtu)
+        {
+            self.host
+                .set_link(dp, v.outer, Some(v.bridge), v.mtu)
+                .await?;
+        }
+        if made || inner_now.is_none_or(|l| !l.up || l.mtu != v.mtu) {
+            self.host.set_link(v.netns, v.inner, None, v.mtu).await?;
+        }
+        Ok(made)
+    }
+
     /// Removes the routers of this host not in `keep`: their namespaces (their veths go
     /// with them).
     async fn remove_routers(&self, keep: &BTreeSet<String>, memory: &mut Memory) -> Result<()> {
         let prefix = router::netns_prefix(&self.config.prefix, &self.config.host);
         for ns in self.host.namespaces().await? {
-            let Some(id) = ns.strip_prefix(&prefix).filter(|n| {
-                n.len() == 36 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            }) else {
+            let Some(id) = id_after(&ns, &prefix) else {
                 continue;
             };
             if keep.contains(id) {
@@ -844,6 +844,23 @@ impl Dataplane {
             }
         }
     }
+}
+
+/// The id a namespace of this host is named after (`<prefix><id>`): exactly an id after the
+/// prefix, since another host's name may start with this one's (`node` and `node-2`).
+fn id_after<'a>(ns: &'a str, prefix: &str) -> Option<&'a str> {
+    ns.strip_prefix(prefix)
+        .filter(|n| n.len() == 36 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+}
+
+/// A service port's veth pair, as [`Dataplane::service_veth`] makes it.
+struct ServiceVeth<'a> {
+    netns: &'a str,
+    outer: &'a str,
+    inner: &'a str,
+    mac: &'a str,
+    bridge: &'a str,
+    mtu: u32,
 }
 
 /// Past this many ports of one network whose filters admit less, the network's whole

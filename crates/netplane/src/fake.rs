@@ -63,6 +63,29 @@ impl Default for FakeHost {
     }
 }
 
+impl State {
+    fn require_namespace(&self, netns: &str) -> Result<()> {
+        if self.namespaces.contains_key(netns) {
+            Ok(())
+        } else {
+            Err(missing(netns))
+        }
+    }
+
+    /// Interface `name` of `netns` exists (the kernel's "Cannot find device" otherwise).
+    fn require_link(&self, netns: &str, name: &str) -> Result<()> {
+        if self
+            .namespaces
+            .get(netns)
+            .is_some_and(|l| l.contains_key(name))
+        {
+            Ok(())
+        } else {
+            Err(missing(name))
+        }
+    }
+}
+
 fn missing(what: impl std::fmt::Display) -> NetplaneError {
     NetplaneError::Command {
         command: "fake".into(),
@@ -289,9 +312,7 @@ impl NetHost for FakeHost {
 
     async fn move_link(&self, name: &str, netns: &str) -> Result<()> {
         let mut s = self.state.lock();
-        if !s.namespaces.contains_key(netns) {
-            return Err(missing(netns));
-        }
+        s.require_namespace(netns)?;
         let mut link = s
             .namespaces
             .get_mut(ROOT)
@@ -351,13 +372,7 @@ impl NetHost for FakeHost {
 
     async fn set_mac(&self, netns: &str, name: &str, mac: &str) -> Result<()> {
         let mut s = self.state.lock();
-        if !s
-            .namespaces
-            .get(netns)
-            .is_some_and(|l| l.contains_key(name))
-        {
-            return Err(missing(name));
-        }
+        s.require_link(netns, name)?;
         s.macs
             .insert((netns.into(), name.into()), mac.to_ascii_lowercase());
         Ok(())
@@ -390,9 +405,7 @@ impl NetHost for FakeHost {
 
     async fn load_ruleset(&self, netns: &str, ruleset: &str) -> Result<()> {
         let mut s = self.state.lock();
-        if !s.namespaces.contains_key(netns) {
-            return Err(missing(netns));
-        }
+        s.require_namespace(netns)?;
         s.rulesets.insert(netns.into(), ruleset.into());
         s.loads += 1;
         Ok(())
@@ -400,13 +413,7 @@ impl NetHost for FakeHost {
 
     async fn addresses(&self, netns: &str, name: &str) -> Result<Vec<IpNet>> {
         let s = self.state.lock();
-        if !s
-            .namespaces
-            .get(netns)
-            .is_some_and(|l| l.contains_key(name))
-        {
-            return Err(missing(name));
-        }
+        s.require_link(netns, name)?;
         Ok(s.addresses
             .get(&(netns.to_string(), name.to_string()))
             .cloned()
@@ -415,13 +422,7 @@ impl NetHost for FakeHost {
 
     async fn add_address(&self, netns: &str, name: &str, address: IpNet) -> Result<()> {
         let mut s = self.state.lock();
-        if !s
-            .namespaces
-            .get(netns)
-            .is_some_and(|l| l.contains_key(name))
-        {
-            return Err(missing(name));
-        }
+        s.require_link(netns, name)?;
         let list = s.addresses.entry((netns.into(), name.into())).or_default();
         if list.contains(&address) {
             return Err(exists(address));
@@ -446,9 +447,7 @@ impl NetHost for FakeHost {
 
     async fn routes(&self, netns: &str) -> Result<Vec<Route>> {
         let s = self.state.lock();
-        if !s.namespaces.contains_key(netns) {
-            return Err(missing(netns));
-        }
+        s.require_namespace(netns)?;
         Ok(s.routes
             .get(netns)
             .map(|r| r.iter().copied().collect())
@@ -457,9 +456,7 @@ impl NetHost for FakeHost {
 
     async fn add_route(&self, netns: &str, route: &Route) -> Result<()> {
         let mut s = self.state.lock();
-        if !s.namespaces.contains_key(netns) {
-            return Err(missing(netns));
-        }
+        s.require_namespace(netns)?;
         let routes = s.routes.entry(netns.into()).or_default();
         routes.retain(|r| r.dst != route.dst);
         routes.insert(*route);
@@ -478,22 +475,14 @@ impl NetHost for FakeHost {
 
     async fn enable_forwarding(&self, netns: &str) -> Result<()> {
         let mut s = self.state.lock();
-        if !s.namespaces.contains_key(netns) {
-            return Err(missing(netns));
-        }
+        s.require_namespace(netns)?;
         s.forwarding.insert(netns.into());
         Ok(())
     }
 
     async fn announce(&self, netns: &str, name: &str, ip: std::net::IpAddr) -> Result<()> {
         let mut s = self.state.lock();
-        if !s
-            .namespaces
-            .get(netns)
-            .is_some_and(|l| l.contains_key(name))
-        {
-            return Err(missing(name));
-        }
+        s.require_link(netns, name)?;
         s.announced.push((netns.into(), name.into(), ip));
         Ok(())
     }
@@ -513,9 +502,7 @@ impl NetHost for FakeHost {
 
     async fn start_daemon(&self, netns: &str, argv: &[String], pid_file: &Path) -> Result<()> {
         let mut s = self.state.lock();
-        if !s.namespaces.contains_key(netns) {
-            return Err(missing(netns));
-        }
+        s.require_namespace(netns)?;
         s.next_pid += 1;
         let pid = s.next_pid;
         s.daemons.insert(

@@ -2,7 +2,7 @@
 //! a network, as the host's metadata proxy received it) and what it is. The proxy renders
 //! the documents (`ferrostack_agent_api::metadata`) from the answer.
 
-use ferrostack_agent_api::{GuestNic, GuestSpec};
+use ferrostack_agent_api::GuestSpec;
 
 use crate::db::{self, instances};
 use crate::error::Result;
@@ -29,11 +29,7 @@ impl ComputeService {
         spec.nics = db::instance_nics::of_instance(&mut conn, &uuid)
             .await?
             .into_iter()
-            .map(|n| GuestNic {
-                port_id: n.port_id,
-                mac: n.mac,
-                mtu: n.mtu,
-            })
+            .map(crate::agent_link::guest_nic)
             .collect();
         Ok(Some(spec.without_injected()))
     }

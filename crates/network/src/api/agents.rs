@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::{collection_url, query, wire, State};
 use crate::app::agents::NetAgent;
 use crate::error::{NetworkError, Result};
+use crate::NetworkService;
 
 pub fn agent(a: &NetAgent) -> Value {
     json!({
@@ -23,11 +24,19 @@ pub fn agent(a: &NetAgent) -> Value {
         "availability_zone": a.availability_zone,
         "configurations": {},
         "description": null,
-        "created_at": wire::time(a.created_at).replace(['T', 'Z'], " ").trim().to_string(),
-        "started_at": wire::time(a.created_at).replace(['T', 'Z'], " ").trim().to_string(),
-        "heartbeat_timestamp": wire::time(a.heartbeat_at).replace(['T', 'Z'], " ").trim().to_string(),
+        "created_at": agent_time(a.created_at),
+        "started_at": agent_time(a.created_at),
+        "heartbeat_timestamp": agent_time(a.heartbeat_at),
         "resources_synced": null,
     })
+}
+
+/// Neutron shows agents' times as `2024-05-01 10:00:00` (no `T`, no zone).
+fn agent_time(micros: i64) -> String {
+    wire::time(micros)
+        .replace(['T', 'Z'], " ")
+        .trim()
+        .to_string()
 }
 
 fn agent_not_found(id: &str) -> NetworkError {
@@ -68,14 +77,7 @@ pub async fn router_l3_agents(
     let svc = &state.0;
     super::authorize(svc, &auth, "get_l3-agents", &json!({}))?;
     let hosts = svc.router_host(&id).await?;
-    let agents: Vec<Value> = svc
-        .list_agents()
-        .await?
-        .iter()
-        .filter(|a| a.agent_type == "L3 agent" && hosts.contains(&a.host))
-        .map(agent)
-        .collect();
-    Ok(axum::Json(json!({ "agents": agents })).into_response())
+    agents_of(svc, "L3 agent", &hosts).await
 }
 
 /// The DHCP agent of the host serving a network's DHCP.
@@ -87,11 +89,16 @@ pub async fn network_dhcp_agents(
     let svc = &state.0;
     super::authorize(svc, &auth, "get_dhcp-agents", &json!({}))?;
     let hosts = svc.dhcp_host(&id).await?;
+    agents_of(svc, "DHCP agent", &hosts).await
+}
+
+/// The agents of `agent_type` on `hosts`, as a listing.
+async fn agents_of(svc: &NetworkService, agent_type: &str, hosts: &[String]) -> Result<Response> {
     let agents: Vec<Value> = svc
         .list_agents()
         .await?
         .iter()
-        .filter(|a| a.agent_type == "DHCP agent" && hosts.contains(&a.host))
+        .filter(|a| a.agent_type == agent_type && hosts.contains(&a.host))
         .map(agent)
         .collect();
     Ok(axum::Json(json!({ "agents": agents })).into_response())

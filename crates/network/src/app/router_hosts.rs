@@ -34,8 +34,9 @@ impl NetworkService {
     /// Places router `id` on a host: it stays where its ports are bound while that host is
     /// alive; otherwise it goes to the live host running the fewest routers. A router
     /// without ports runs nowhere; one whose hosts are all silent stays until one is back.
-    /// The hosts it leaves and joins, and those sharing its networks, are woken.
-    pub async fn schedule_router(&self, id: &str) -> Result<()> {
+    /// The hosts it leaves and joins, and those sharing its networks, are woken; true when
+    /// it was placed anew (and they were).
+    pub async fn schedule_router(&self, id: &str) -> Result<bool> {
         let mut tx = self.write().await?;
         // Racing schedulers (two hosts failing it over) queue on the router's row.
         db::lock_row(&mut tx, "routers", id).await?;
@@ -46,7 +47,7 @@ impl NetworkService {
             .map(|(_, h)| h.as_str())
             .collect();
         if current.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let live = Self::live_hosts(&mut tx).await?;
         let target = match current.iter().find(|h| live.contains(**h)) {
@@ -61,12 +62,12 @@ impl NetworkService {
                 }
                 match load.iter().min_by_key(|(h, n)| (**n, **h)) {
                     Some((h, _)) => h.to_string(),
-                    None => return Ok(()),
+                    None => return Ok(false),
                 }
             }
         };
         if current.len() == 1 && current.contains(target.as_str()) {
-            return Ok(());
+            return Ok(false);
         }
         let from: Vec<String> = current
             .iter()
@@ -80,20 +81,15 @@ impl NetworkService {
         }
         self.wake_hosts(&from);
         self.wake_router(id).await;
-        Ok(())
+        Ok(true)
     }
 
     /// Schedules every router whose host is silent (or that has an unbound port). Called
     /// when a live host asks for its networking, so a router never waits for an operator.
     pub(crate) async fn fail_over_routers(&self) -> Result<()> {
         let mut conn = self.read().await?;
-        let live = Self::live_hosts(&mut conn).await?;
-        let stranded: BTreeSet<String> = db::ports::router_hosts(&mut conn)
-            .await?
-            .into_iter()
-            .filter(|(_, h)| !live.contains(h))
-            .map(|(r, _)| r)
-            .collect();
+        let stranded =
+            db::ports::stranded_routers(&mut conn, now_micros() - ROUTER_TAKEOVER_MICROS).await?;
         drop(conn);
         for id in stranded {
             self.schedule_router(&id).await?;
@@ -104,11 +100,17 @@ impl NetworkService {
     /// Schedules router `id` after a change, best effort (a failure is logged: the next
     /// host to ask for its networking schedules it again), and wakes the hosts it was on.
     pub(crate) async fn router_changed(&self, id: &str, was_on: &[String]) {
-        if let Err(e) = self.schedule_router(id).await {
-            tracing::warn!(router = id, error = %e, "scheduling a router");
-        }
+        let woken = match self.schedule_router(id).await {
+            Ok(placed) => placed,
+            Err(e) => {
+                tracing::warn!(router = id, error = %e, "scheduling a router");
+                false
+            }
+        };
         self.wake_hosts(was_on);
-        self.wake_router(id).await;
+        if !woken {
+            self.wake_router(id).await;
+        }
     }
 
     /// The hosts of the networks router `id` has ports on (its own host among them).
@@ -178,12 +180,7 @@ impl NetworkService {
         host: &str,
     ) -> Result<(Vec<proto::HostRouter>, BTreeSet<String>)> {
         let mut conn = self.read().await?;
-        let ids: BTreeSet<String> = db::ports::router_hosts(&mut conn)
-            .await?
-            .into_iter()
-            .filter(|(_, h)| h == host)
-            .map(|(r, _)| r)
-            .collect();
+        let ids = db::ports::routers_on(&mut conn, host).await?;
         let mut out = Vec::new();
         let mut networks = BTreeSet::new();
         for id in ids {
@@ -266,12 +263,7 @@ impl NetworkService {
         let up: BTreeSet<&str> = report.routers.iter().map(String::as_str).collect();
         let translated: BTreeSet<&str> = report.floating_ips.iter().map(String::as_str).collect();
         let mut tx = self.write().await?;
-        let ids: BTreeSet<String> = db::ports::router_hosts(&mut tx)
-            .await?
-            .into_iter()
-            .filter(|(_, h)| h == host)
-            .map(|(r, _)| r)
-            .collect();
+        let ids = db::ports::routers_on(&mut tx, host).await?;
         let now = now_micros();
         for id in &ids {
             let active = up.contains(id.as_str());

@@ -375,6 +375,34 @@ pub async fn router_hosts(conn: &mut Conn) -> DbResult<Vec<(String, String)>> {
         .collect()
 }
 
+/// The routers whose ports are bound to `host`.
+pub async fn routers_on(conn: &mut Conn, host: &str) -> DbResult<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT device_id FROM ports WHERE binding_host_id = $1 \
+         AND device_owner IN ('network:router_interface', 'network:router_gateway') \
+         ORDER BY device_id",
+    )
+    .bind(host)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
+}
+
+/// The routers with a port not bound to a host that reported since `alive_since` (unbound
+/// ones among them): those to schedule again.
+pub async fn stranded_routers(conn: &mut Conn, alive_since: i64) -> DbResult<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT device_id FROM ports \
+         WHERE device_owner IN ('network:router_interface', 'network:router_gateway') \
+         AND binding_host_id NOT IN (SELECT host FROM network_hosts WHERE heartbeat_at > $1) \
+         ORDER BY device_id",
+    )
+    .bind(alive_since)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
+}
+
 /// Binds every port of router `router_id` to `host` (a new revision for those that move).
 pub async fn bind_router_ports(
     conn: &mut Conn,
