@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import os_cli, unique
+from conftest import os_cli, unique, user_env
 from test_qemu import _nova, _qemu_pids, _serial_run, _wait_ready, qemu_cloud
 
 
@@ -191,3 +191,45 @@ def test_a_router_takes_guests_outside_and_a_floating_ip_brings_the_outside_in(q
     _until("router namespace gone", lambda: rns not in _run("ip", "netns", "list").stdout)
     os_cli(env, "network", "delete", net["id"], json_output=False)
     os_cli(env, "security", "group", "delete", sg["id"], json_output=False)
+
+
+def test_a_server_created_with_no_network_gets_one_made_that_reaches_outside(qnc):
+    """Get-me-a-network: a project with no network creates a server naming none (the client
+    sends `networks: auto`); the cloud makes the project a network, a subnet from the default
+    pool and a router to `public`, and the guest gets its address by DHCP and reaches the
+    outside through the router."""
+    env = qnc.env
+    project = unique("gman")
+    user, password = unique("u"), unique("pw")
+    os_cli(env, "project", "create", project)
+    os_cli(env, "user", "create", "--password", password, "--project", project, user)
+    os_cli(env, "role", "add", "--user", user, "--project", project, "member", json_output=False)
+    mine = user_env(env, user, password, project=project)
+    # The dry run succeeds (it fails with Neutron's 409 when a requirement is missing; the
+    # client shows no more than that, as with Neutron).
+    os_cli(mine, "network", "auto", "allocated", "topology", "create", "--check-resources")
+    server = os_cli(mine, "server", "create", "--image", "testvm", "--flavor", "m1.tiny", "--wait", unique("vm2"))
+    assert server["status"] == "ACTIVE", server
+    nets = os_cli(mine, "network", "list")
+    assert [n["Name"] for n in nets if n["Name"] != "public"] == ["auto_allocated_network"], nets
+    ports = os_cli(mine, "port", "list", "--server", server["id"], "--long")
+    ip = os_cli(mine, "port", "show", ports[0]["ID"])["fixed_ips"][0]["ip_address"]
+    assert ip.startswith("10.128."), ip
+    log = _wait_ready(qnc, server["id"])
+    ready = [line for line in log.splitlines() if "testvm ready" in line][-1]
+    assert ip in ready, ready
+    router = os_cli(mine, "router", "list")[0]
+    _until("router ports ACTIVE", lambda: all(
+        p["Status"] == "ACTIVE" for p in os_cli(mine, "port", "list", "--router", router["ID"], "--long")))
+    out = _serial_run(qnc, server["id"], "ping -c 2 -W 2 172.24.4.1 && echo PING-OK")
+    assert "PING-OK" in out, out
+    # A second server takes the same network.
+    again = os_cli(mine, "server", "create", "--image", "testvm", "--flavor", "m1.tiny", "--nic", "auto",
+                   "--wait", unique("vm3"))
+    assert list(again["addresses"].keys()) == ["auto_allocated_network"] or "auto_allocated_network" in json.dumps(
+        again["addresses"]), again
+    for s in (server, again):
+        os_cli(mine, "server", "delete", "--wait", s["id"], json_output=False)
+    os_cli(mine, "network", "auto", "allocated", "topology", "delete", json_output=False)
+    assert [n for n in os_cli(mine, "network", "list") if n["Name"] != "public"] == []
+    assert os_cli(mine, "router", "list") == []

@@ -237,7 +237,8 @@ impl Cloud {
 
     /// The first-start objects (idempotent): region, default domain, admin project and user,
     /// roles, the catalog of `catalog_services()`, the image service's registered limits, the
-    /// external network `public` (when the catalog has the network service) and
+    /// external network `public` and the default subnet pool (when the catalog has the
+    /// network service) and
     /// the default flavors. With `admin_password`, a new admin user gets it (else a generated
     /// one, returned in the outcome).
     pub async fn bootstrap(
@@ -265,6 +266,9 @@ impl Cloud {
         if services.iter().any(|s| s.service_type == "network") {
             self.network
                 .ensure_public_network(&out.admin_project_id)
+                .await?;
+            self.network
+                .ensure_default_subnetpool(&out.admin_project_id)
                 .await?;
         }
         Ok(out)

@@ -184,7 +184,7 @@ fn parse_create(body: &Value, v: Microversion) -> Result<CreateRequest, ApiError
                     "Invalid input for field/attribute server. 'networks' is a required property",
                 ));
             }
-            RequestedNetworks::Auto
+            RequestedNetworks::Available
         }
         Some(Value::String(x)) if x == "auto" && v.at_least(2, 37) => RequestedNetworks::Auto,
         Some(Value::String(x)) if x == "none" && v.at_least(2, 37) => RequestedNetworks::None,
@@ -194,7 +194,7 @@ fn parse_create(body: &Value, v: Microversion) -> Result<CreateRequest, ApiError
                 list.push(nic_request(n, v)?);
             }
             if list.is_empty() {
-                RequestedNetworks::Auto
+                RequestedNetworks::Available
             } else {
                 RequestedNetworks::List(list)
             }

@@ -43,8 +43,11 @@ pub struct CreateRequest {
 /// The networks a new server asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum RequestedNetworks {
-    /// The project's one available network (Nova's `auto`, and no `networks` before 2.37).
+    /// The caller's one available network, else none (no `networks` before 2.37).
     #[default]
+    Available,
+    /// As `Available`, but a project with no network gets one made (Nova's `auto`:
+    /// get-me-a-network).
     Auto,
     /// No NIC at all.
     None,
@@ -56,6 +59,7 @@ impl RequestedNetworks {
     fn to_json(&self) -> serde_json::Value {
         use crate::peers::NicRequest;
         match self {
+            RequestedNetworks::Available => serde_json::Value::Null,
             RequestedNetworks::Auto => serde_json::json!("auto"),
             RequestedNetworks::None => serde_json::json!("none"),
             RequestedNetworks::List(l) => l
@@ -455,8 +459,9 @@ impl ComputeService {
         Ok(created)
     }
 
-    /// The NICs a create asks for: its list, or for `auto` the project's one available
-    /// network (none when it has none; several are ambiguous, as in Nova).
+    /// The NICs a create asks for: its list, or the project's one available network
+    /// (several are ambiguous, as in Nova); with none, no NIC, or for `auto` the network
+    /// get-me-a-network makes for the project.
     async fn requested_nics(
         &self,
         auth: &AuthContext,
@@ -465,9 +470,15 @@ impl ComputeService {
         match &req.networks {
             RequestedNetworks::None => Ok(Vec::new()),
             RequestedNetworks::List(l) => Ok(l.clone()),
-            RequestedNetworks::Auto => {
+            RequestedNetworks::Available | RequestedNetworks::Auto => {
                 let mut nets = self.networking.server_networks(auth).await?;
                 match nets.len() {
+                    0 if req.networks == RequestedNetworks::Auto => {
+                        Ok(vec![crate::peers::NicRequest::Network {
+                            id: self.networking.auto_allocated_network(auth).await?,
+                            fixed_ip: None,
+                        }])
+                    }
                     0 => Ok(Vec::new()),
                     1 => Ok(vec![crate::peers::NicRequest::Network {
                         id: nets.remove(0),

@@ -61,6 +61,8 @@ pub trait Networking: Send + Sync {
     ) -> Result<()>;
     /// The networks a server of the caller's goes on when it names none.
     async fn server_networks(&self, auth: &AuthContext) -> Result<Vec<String>>;
+    /// The network get-me-a-network made (or makes now) for the caller's project.
+    async fn auto_allocated_network(&self, auth: &AuthContext) -> Result<String>;
     /// Makes or takes the ports of server `device_id`: all, or none and the error.
     async fn allocate(
         &self,
@@ -190,6 +192,21 @@ impl Networking for NetworkService {
             .into_iter()
             .map(|n| n.id)
             .collect())
+    }
+
+    async fn auto_allocated_network(&self, auth: &AuthContext) -> Result<String> {
+        let project = auth.project_id().unwrap_or("");
+        NetworkService::auto_allocated_network(self, auth, project)
+            .await
+            .map_err(|e| match e {
+                NetworkError::Neutron {
+                    kind: "AutoAllocationFailure",
+                    ..
+                } => ComputeError::BadRequest(format!(
+                    "Unable to automatically allocate a network for project {project}"
+                )),
+                e => from_network(e),
+            })
     }
 
     async fn allocate(

@@ -209,15 +209,53 @@ api_test!(async fn a_create_whose_ports_cannot_be_had_leaves_nothing(c) {
     }
     assert_eq!(all_ports(c, &t.token).await, ports_before + 1);
     assert_eq!(c.instance_rows().await, servers_before);
-    // `auto` with two networks is ambiguous (409); with none the server has no NIC.
+    // `auto` with two networks is ambiguous (409).
     network(c, &t.token, "other", "10.3.0.0/24").await;
     let (s, v) = create(json!("auto")).await;
     assert_eq!(s, 409, "{v}");
+});
+
+api_test!(async fn networks_auto_gets_the_project_a_network(c) {
+    c.start_hosts(1).await;
+    // Before 2.37, no `networks` with no network available: no NIC, nothing made.
     let u = c.tenant("member").await;
-    let (s, v) = c.create_server_with(&u.token, "2.37", json!({"networks": "auto"}), None).await;
+    let (s, v) = c.create_server_with(&u.token, "2.36", json!({"networks": null}), None).await;
     assert_eq!(s, 202, "{v}");
     let id = v["server"]["id"].as_str().unwrap().to_string();
     assert_eq!(c.wait_status(&id, "ACTIVE").await["addresses"], json!({}));
+    let (_, l) = neutron(c, Method::GET, "/networks?router%3Aexternal=False", &u.token, None).await;
+    assert_eq!(l["networks"], json!([]));
+    // `auto`: three servers in one request share the one network made for the project.
+    let (s, v) = c.create_server_with(&u.token, "2.37",
+        json!({"networks": "auto", "min_count": 3, "return_reservation_id": true}), None).await;
+    assert_eq!(s, 202, "{v}");
+    let (_, l) = neutron(c, Method::GET, "/networks?router%3Aexternal=False", &u.token, None).await;
+    let nets = l["networks"].as_array().unwrap();
+    assert_eq!(nets.len(), 1, "{l}");
+    assert_eq!(nets[0]["name"], "auto_allocated_network");
+    let rid = v["reservation_id"].as_str().unwrap();
+    let (_, l) = c.nova(Method::GET, &format!("/servers?reservation_id={rid}"), &u.token, "2.37", None).await;
+    let servers = l["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 3, "{l}");
+    for srv in servers {
+        let got = c.wait_status(srv["id"].as_str().unwrap(), "ACTIVE").await;
+        let addrs = got["addresses"].as_object().unwrap();
+        assert_eq!(addrs.keys().collect::<Vec<_>>(), vec!["auto_allocated_network"], "{got}");
+    }
+    // With the network there, `auto` takes it; with no default external network, a project
+    // without one is told it cannot have one.
+    let (s, v) = c.create_server_with(&u.token, "2.37", json!({"networks": "auto"}), None).await;
+    assert_eq!(s, 202, "{v}");
+    let admin = c.admin().await;
+    let (_, l) = neutron(c, Method::GET, "/networks?router%3Aexternal=True", &admin, None).await;
+    let public = l["networks"][0]["id"].as_str().unwrap().to_string();
+    let (s, _) = neutron(c, Method::PUT, &format!("/networks/{public}"), &admin,
+        Some(json!({"network": {"is_default": false}}))).await;
+    assert_eq!(s, 200);
+    let w = c.tenant("member").await;
+    let (s, v) = c.create_server_with(&w.token, "2.37", json!({"networks": "auto"}), None).await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(C::message(&v), format!("Unable to automatically allocate a network for project {}", w.project_id));
 });
 
 api_test!(async fn the_metadata_service_knows_a_guest_by_its_address_on_its_network(c) {

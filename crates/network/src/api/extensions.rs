@@ -9,8 +9,9 @@ use serde_json::{json, Value};
 use crate::error::{NetworkError, Result};
 
 /// (alias, name, description) of every implemented extension.
-pub const EXTENSIONS: [(&str, &str, &str); 31] = [
+pub const EXTENSIONS: [(&str, &str, &str); 32] = [
     ("agent", "agent", "The agent management extension."),
+    ("auto-allocated-topology", "Auto Allocated Topology Services", "Auto Allocated Topology Services."),
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
     ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
     ("default-subnetpools", "Default Subnetpools", "Provides ability to mark and use a subnetpool as the default."),

@@ -5,6 +5,7 @@
 //! language (`query`).
 
 mod agents;
+mod auto_allocate;
 mod extensions;
 mod floating_ips;
 mod input;
@@ -135,6 +136,10 @@ pub fn router(svc: Arc<NetworkService>) -> Router {
         .route(
             "/networks/{id}/dhcp-agents",
             get(agents::network_dhcp_agents),
+        )
+        .route(
+            "/auto-allocated-topology/{project_id}",
+            get(auto_allocate::show).delete(auto_allocate::remove),
         )
         .route("/extensions", get(extensions::list))
         .route("/extensions/{alias}", get(extensions::show));

@@ -1,8 +1,10 @@
 //! What a new cloud starts with: the external network `public`, on the physical network of
 //! the same name (which the all-in-one's hosts attach to a namespace standing for the outside
-//! world), with a subnet whose pool floating IPs and router gateways come from.
+//! world), with a subnet whose pool floating IPs and router gateways come from; and the
+//! shared default IPv4 subnet pool that get-me-a-network takes projects' subnets from.
 
 use super::networks::NewNetwork;
+use super::subnetpools::NewSubnetPool;
 use super::subnets::{Gateway, NewSubnet};
 use crate::db;
 use crate::error::{NetworkError, Result};
@@ -14,6 +16,11 @@ pub const PUBLIC_NETWORK: &str = "public";
 pub const PUBLIC_CIDR: &str = "172.24.4.0/24";
 pub const PUBLIC_GATEWAY: &str = "172.24.4.1";
 pub const PUBLIC_POOL: (&str, &str) = ("172.24.4.10", "172.24.4.250");
+
+/// The default subnet pool (DevStack's name; a range apart from the 10.0.0.0/24 people type).
+pub const DEFAULT_POOL_NAME: &str = "shared-default-subnetpool-v4";
+pub const DEFAULT_POOL_PREFIX: &str = "10.128.0.0/16";
+pub const DEFAULT_POOL_PREFIXLEN: u8 = 26;
 
 impl NetworkService {
     /// Creates `public` (owned by `admin_project`) when the cloud has no network of that name
@@ -34,6 +41,38 @@ impl NetworkService {
         };
         self.create_public_subnet(admin_project, &net_id).await?;
         Ok(net_id)
+    }
+
+    /// Creates the shared default IPv4 subnet pool (owned by `admin_project`) when the cloud
+    /// has no default IPv4 pool.
+    pub async fn ensure_default_subnetpool(&self, admin_project: &str) -> Result<()> {
+        let has_default = {
+            let mut conn = self.read().await?;
+            db::subnetpools::list(&mut conn, None)
+                .await?
+                .iter()
+                .any(|p| p.is_default && p.ip_version == 4)
+        };
+        if has_default {
+            return Ok(());
+        }
+        let prefix = DEFAULT_POOL_PREFIX.parse().map_err(|_| {
+            NetworkError::invalid_input(format!("bad built-in CIDR {DEFAULT_POOL_PREFIX}"))
+        })?;
+        self.create_subnetpool_in(
+            admin_project.to_string(),
+            NewSubnetPool {
+                name: DEFAULT_POOL_NAME.into(),
+                description: "Where get-me-a-network takes projects' subnets from".into(),
+                prefixes: vec![prefix],
+                default_prefixlen: Some(DEFAULT_POOL_PREFIXLEN),
+                shared: true,
+                is_default: true,
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(())
     }
 
     async fn create_public(&self, admin_project: &str) -> Result<String> {

@@ -4,6 +4,7 @@
 //! per resource, named like its `api/` file.
 
 pub mod agents;
+pub mod auto_allocate;
 pub mod bootstrap;
 pub mod floating_ips;
 pub mod hosts;

@@ -38,16 +38,18 @@ pub struct ServerNic {
 }
 
 impl NetworkService {
-    /// The networks a server of the caller's goes on when it names none (Nova's
-    /// `networks: auto` without auto-allocation): its project's own and the shared ones,
-    /// never external ones.
+    /// The networks a server of the caller's goes on when it names none: its project's own
+    /// (up ones: a get-me-a-network topology being built is down) and the shared ones, never
+    /// external ones.
     pub async fn server_networks(&self, auth: &AuthContext) -> Result<Vec<Network>> {
         let project = auth.project_id().unwrap_or("");
         Ok(self
             .list_networks(auth)
             .await?
             .into_iter()
-            .filter(|n| (n.project_id == project && !n.router_external) || n.shared)
+            .filter(|n| {
+                (n.project_id == project && !n.router_external && n.admin_state_up) || n.shared
+            })
             .collect())
     }
 

@@ -115,6 +115,15 @@ impl NetworkService {
         req: NewSubnetPool,
     ) -> Result<SubnetPool> {
         let project = super::owner_for(auth, req.project_id.as_deref())?;
+        self.create_subnetpool_in(project, req).await
+    }
+
+    /// Creates a subnet pool of `project` (the caller is already authorized).
+    pub(crate) async fn create_subnetpool_in(
+        &self,
+        project: String,
+        req: NewSubnetPool,
+    ) -> Result<SubnetPool> {
         let ip_version = match req.prefixes.first() {
             Some(IpNet::V6(_)) => 6,
             _ => 4,

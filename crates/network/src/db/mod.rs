@@ -1,5 +1,6 @@
 //! SQL of the networking service, one file per resource.
 
+pub mod auto_allocated;
 pub mod floating_ips;
 pub mod hosts;
 pub mod networks;

@@ -179,6 +179,7 @@ pub async fn bump_revision(conn: &mut Conn, id: &str, now: i64) -> DbResult<()> 
 
 pub async fn delete(conn: &mut Conn, id: &str) -> DbResult<()> {
     super::rbac::delete_for(conn, id).await?;
+    super::auto_allocated::delete_for_network(conn, id).await?;
     sqlx::query("DELETE FROM networks WHERE id = $1")
         .bind(id)
         .execute(&mut *conn)

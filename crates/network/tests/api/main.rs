@@ -13,6 +13,7 @@ mod common {
     #[allow(unused_imports)]
     pub use ferrostack_testkit::network::*;
 }
+mod auto_allocate;
 mod hosts;
 mod networks;
 mod ports;
