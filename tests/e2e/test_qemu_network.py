@@ -233,3 +233,52 @@ def test_a_server_created_with_no_network_gets_one_made_that_reaches_outside(qnc
     os_cli(mine, "network", "auto", "allocated", "topology", "delete", json_output=False)
     assert [n for n in os_cli(mine, "network", "list") if n["Name"] != "public"] == []
     assert os_cli(mine, "router", "list") == []
+
+
+def test_a_port_hot_plugged_into_a_running_guest_carries_traffic_and_unplugs(qnc):
+    """`server add port` puts a second NIC into the running guest (QMP hot-plug at the NIC's
+    own PCI slot), the data plane wires it, and the guest gets the port's address by DHCP on
+    it and reaches that network; `server remove port` takes it out of the guest again and
+    leaves the user's port unbound."""
+    env = qnc.env
+    password = "Adm1n-" + unique("pw")[-8:]
+    front = os_cli(env, "network", "create", unique("front"))
+    os_cli(env, "subnet", "create", "--network", front["id"], "--subnet-range", "10.60.0.0/24", unique("sub"))
+    back = os_cli(env, "network", "create", unique("back"))
+    os_cli(env, "subnet", "create", "--network", back["id"], "--subnet-range", "10.61.0.0/24", unique("sub"))
+    server = os_cli(env, "server", "create", "--image", "testvm", "--flavor", "m1.tiny", "--network", front["id"],
+                    "--config-drive", "True", "--password", password, "--wait", unique("vm"))
+    _wait_ready(qnc, server["id"])
+    port = os_cli(env, "port", "create", "--network", back["id"], "--fixed-ip", "ip-address=10.61.0.50", unique("p"))
+    os_cli(env, "server", "add", "port", server["id"], port["id"], json_output=False)
+    _until("hot-plugged port ACTIVE", lambda: os_cli(env, "port", "show", port["id"])["status"] == "ACTIVE")
+    shown = os_cli(env, "server", "show", server["id"])
+    assert "10.61.0.50" in json.dumps(shown["addresses"]), shown
+    dhcp = [p for p in os_cli(env, "port", "list", "--network", back["id"], "--long")
+            if p["Device Owner"] == "network:dhcp"]
+    assert dhcp, "the network has no DHCP port"
+    dhcp_ip = os_cli(env, "port", "show", dhcp[0]["ID"])["fixed_ips"][0]["ip_address"]
+    find = f"for n in /sys/class/net/*; do grep -qi {port['mac_address']} $n/address && basename $n; done"
+    # One console session, root's, for every command (the console keeps the login).
+    def run(cmd: str) -> str:
+        return _serial_run(qnc, server["id"], cmd, user="root", password=password)
+
+    # What the guest prints, not the command echoed as typed: "NIC-$((1+1))" prints NIC-2.
+    def plugged() -> bool:
+        return "NIC-2-HERE" in run(f'[ -n "$({find})" ] && echo NIC-$((1+1))-HERE')
+
+    _until("the guest sees the new NIC", plugged, seconds=60)
+    out = run(f"n=$({find}); ip link set $n up; udhcpc -i $n -s /etc/testvm/udhcpc.sh -n -q -t 5 >/dev/null 2>&1; "
+              f"ip -4 addr show $n; ping -c 2 -W 2 {dhcp_ip} && echo PING-OK")
+    assert "10.61.0.50" in out, out
+    assert "PING-OK" in out, out
+
+    os_cli(env, "server", "remove", "port", server["id"], port["id"], json_output=False)
+    _until("the NIC leaves the guest", lambda: not plugged(), seconds=60)
+    left = os_cli(env, "port", "show", port["id"])
+    assert left["device_id"] == "" and left["status"] == "DOWN", left
+    assert "10.61.0.50" not in json.dumps(os_cli(env, "server", "show", server["id"])["addresses"])
+    os_cli(env, "server", "delete", "--wait", server["id"], json_output=False)
+    os_cli(env, "port", "delete", port["id"], json_output=False)
+    for n in (front, back):
+        os_cli(env, "network", "delete", n["id"], json_output=False)

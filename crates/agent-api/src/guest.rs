@@ -80,6 +80,12 @@ pub struct GuestNic {
     pub port_id: String,
     pub mac: String,
     pub mtu: u32,
+    /// Its place among the server's NICs, kept while it is attached (a NIC attached later
+    /// takes the lowest free one): the hypervisor puts it at the same device address on
+    /// every start and on a live migration's destination, whatever was hot-plugged before.
+    /// None: in the order of the list (a spec from before NICs were hot-plugged).
+    #[serde(default)]
+    pub position: Option<u32>,
 }
 
 impl GuestSpec {

@@ -243,6 +243,7 @@ mod tests {
                 admin_pass: Some("s3cret".into()),
             }),
             nics: vec![crate::GuestNic {
+                position: Some(0),
                 port_id: "port-1".into(),
                 mac: "fa:16:3e:00:00:01".into(),
                 mtu: 1450,

@@ -88,6 +88,9 @@ pub struct Agent {
     net_reported: tokio::sync::Mutex<Option<NetworkingReport>>,
     /// The metadata servers of the host's DHCP namespaces (a data plane on a real kernel).
     metadata: Option<Arc<metadata_proxy::MetadataProxy>>,
+    /// The NICs each guest was last given (`Driver::set_nics`), so a guest is only asked
+    /// again when its ports change (and once after a restart).
+    nics_applied: tokio::sync::Mutex<HashMap<String, Vec<ferrostack_agent_api::GuestNic>>>,
 }
 
 impl Agent {
@@ -102,6 +105,7 @@ impl Agent {
             dataplane: None,
             net_reported: Default::default(),
             metadata: None,
+            nics_applied: Default::default(),
         }
     }
 
@@ -493,7 +497,36 @@ impl Agent {
                 }
             }
         }
-        self.converge_power(g, have).await.map(|()| Converged::Done)
+        self.converge_power(g, have).await?;
+        if g.desired == Desired::Absent {
+            self.nics_applied.lock().await.remove(&g.spec.uuid);
+        } else {
+            self.converge_nics(g).await;
+        }
+        Ok(Converged::Done)
+    }
+
+    /// Hot-plugs the NICs attached or detached since the guest's NICs were last set. A
+    /// failure is logged and tried again on the next pass; it never fails the guest (the
+    /// port stays DOWN, which its user sees).
+    async fn converge_nics(&self, g: &DesiredGuest) {
+        let uuid = &g.spec.uuid;
+        if self.nics_applied.lock().await.get(uuid) == Some(&g.spec.nics) {
+            return;
+        }
+        match self.driver.set_nics(&g.spec).await {
+            Ok(()) => {
+                self.nics_applied
+                    .lock()
+                    .await
+                    .insert(uuid.clone(), g.spec.nics.clone());
+            }
+            // Not made yet (a guest still to be received, or stopped before it was built).
+            Err(ferrostack_virt::DriverError::NotFound(_)) => {}
+            Err(e) => {
+                tracing::warn!(host = %self.host, %uuid, error = %e, "setting a guest's NICs failed")
+            }
+        }
     }
 
     /// The guest's power and one-shot operation, wherever it came from.

@@ -86,6 +86,7 @@ pub(crate) fn guest_nic(n: crate::model::InstanceNic) -> GuestNic {
         port_id: n.port_id,
         mac: n.mac,
         mtu: n.mtu,
+        position: Some(n.position),
     }
 }
 

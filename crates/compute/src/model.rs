@@ -235,6 +235,8 @@ pub struct UsageInstance {
 /// One NIC of an instance: its port, and what the guest's host needs of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceNic {
+    /// Its place among the server's NICs (kept while attached; see `GuestNic::position`).
+    pub position: u32,
     pub port_id: String,
     pub network_id: String,
     pub mac: String,

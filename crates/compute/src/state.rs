@@ -144,6 +144,8 @@ nova_strings! {
         RevertResize = "revertResize",
         ForceDelete = "forceDelete",
         Restore = "restore",
+        AttachInterface = "attach_interface",
+        DetachInterface = "detach_interface",
     }
 }
 
@@ -212,6 +214,7 @@ impl Action {
             Action::Evacuate => &[Active, Stopped, Error],
             Action::ConfirmResize | Action::RevertResize => &[Resized],
             Action::ForceDelete | Action::Restore => &[SoftDeleted],
+            Action::AttachInterface | Action::DetachInterface => &[Active, Paused, Stopped],
         }
     }
 
@@ -318,6 +321,8 @@ mod tests {
             (A::RevertResize, &[Resized]),
             (A::ForceDelete, &[SoftDeleted]),
             (A::Restore, &[SoftDeleted]),
+            (A::AttachInterface, &[Active, Paused, Stopped]),
+            (A::DetachInterface, &[Active, Paused, Stopped]),
         ];
         assert_eq!(expect.len(), Action::ALL.len(), "every action has a row");
         for (action, allowed) in expect {

@@ -210,6 +210,34 @@ impl Driver for FakeDriver {
         Ok(())
     }
 
+    async fn set_nics(&self, spec: &GuestSpec) -> Result<()> {
+        let before = match self.guests.lock().get(&spec.uuid) {
+            Some(g) => g.spec.clone(),
+            None => return Err(DriverError::NotFound(spec.uuid.clone())),
+        };
+        let (added, removed) = crate::vif::changed_vifs(&before, spec);
+        if let Some(vifs) = &self.vifs {
+            for vif in &removed {
+                vifs.unplug(vif).await?;
+            }
+            for vif in &added {
+                vifs.plug(vif).await?;
+            }
+        }
+        if let Some(g) = self.guests.lock().get_mut(&spec.uuid) {
+            g.spec.nics = spec.nics.clone();
+            for v in &added {
+                g.console
+                    .push(format!("[fake] NIC {} ({}) plugged", v.tap, v.mac));
+            }
+            for v in &removed {
+                g.console
+                    .push(format!("[fake] NIC {} ({}) unplugged", v.tap, v.mac));
+            }
+        }
+        Ok(())
+    }
+
     async fn power_on(&self, uuid: &str) -> Result<()> {
         self.pause_a_moment().await;
         self.transition(

@@ -130,4 +130,7 @@ pub trait Driver: Send + Sync {
     /// began. Called on every pass for every guest with no move to make, so it must be cheap
     /// when nothing is being sent.
     async fn stay(&self, uuid: &str) -> Result<()>;
+    /// Makes the guest's NICs those of `spec` (`spec.nics`, by port): hot-plugged into and
+    /// out of a running or paused guest, and kept for its next start. Idempotent.
+    async fn set_nics(&self, spec: &GuestSpec) -> Result<()>;
 }

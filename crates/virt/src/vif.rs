@@ -16,6 +16,9 @@ pub struct Vif {
     pub mac: String,
     /// The networking port it is; None: a NIC of the guest's own (an operator's bridge).
     pub port: Option<String>,
+    /// Its place among the guest's NICs (`GuestNic::position`), which fixes its device
+    /// address; None: wherever the hypervisor puts it.
+    pub position: Option<u32>,
 }
 
 /// Connects a guest's tap, just created by its QEMU, to the host's network.
@@ -42,8 +45,17 @@ pub fn port_vifs(spec: &crate::GuestSpec) -> Vec<Vif> {
             tap: ferrostack_agent_api::tap_name(&n.port_id),
             mac: n.mac.clone(),
             port: Some(n.port_id.clone()),
+            position: n.position,
         })
         .collect()
+}
+
+/// The NICs `after` has that `before` lacks, and those it no longer has (by port).
+pub fn changed_vifs(before: &crate::GuestSpec, after: &crate::GuestSpec) -> (Vec<Vif>, Vec<Vif>) {
+    let (old, new) = (port_vifs(before), port_vifs(after));
+    let added = new.iter().filter(|v| !old.contains(v)).cloned().collect();
+    let removed = old.iter().filter(|v| !new.contains(v)).cloned().collect();
+    (added, removed)
 }
 
 /// Every tap on one existing Linux bridge (no addresses, no filtering: a plain L2 segment).
@@ -91,6 +103,7 @@ pub fn guest_vifs(host_root: &std::path::Path, uuid: &str, count: usize) -> Vec<
                 ),
                 mac: format!("fa:16:3e:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2]),
                 port: None,
+                position: None,
             }
         })
         .collect()

@@ -1,16 +1,166 @@
 //! A server's interfaces (`os-interface`) and security groups (`addSecurityGroup`,
-//! `removeSecurityGroup`): its ports, through the networking service.
+//! `removeSecurityGroup`): its ports, through the networking service. Attaching makes (or
+//! takes) the port and adds it to the server's NICs; the host's agent then hot-plugs it into
+//! the running guest and its data plane wires it (the port turns ACTIVE). Detaching takes the
+//! NIC away (the agent unplugs it) and gives the port back.
 
 use ferrostack_api::AuthContext;
 use ferrostack_store::now_micros;
 
+use super::servers::{check_lock, check_state};
 use crate::db::{self, instances};
 use crate::error::{ComputeError, Result};
 use crate::instance::Instance;
-use crate::peers::PortView;
+use crate::model::InstanceNic;
+use crate::peers::{NicRequest, PortView, ServerNic};
+use crate::state::Action;
 use crate::ComputeService;
 
+/// What an interface attach names: a port, a network (with an address, maybe), or neither
+/// (the project's one available network).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttachRequest {
+    Nic(NicRequest),
+    Any,
+}
+
+/// The lowest position no NIC of `nics` holds.
+fn free_position(nics: &[InstanceNic]) -> u32 {
+    (0..)
+        .find(|p| !nics.iter().any(|n| n.position == *p))
+        .unwrap_or(0)
+}
+
+/// `addresses` with the NIC `mac`'s entries taken out.
+fn without_mac(addresses: &serde_json::Value, mac: &str) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for (net, list) in addresses.as_object().into_iter().flatten() {
+        let kept: Vec<serde_json::Value> = list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["OS-EXT-IPS-MAC:mac_addr"] != mac)
+            .cloned()
+            .collect();
+        if !kept.is_empty() {
+            out.insert(net.clone(), kept.into());
+        }
+    }
+    out.into()
+}
+
+/// `addresses` with those of `nic` added.
+fn with_nic(addresses: &serde_json::Value, nic: &ServerNic) -> serde_json::Value {
+    let mut out = addresses.as_object().cloned().unwrap_or_default();
+    let added = super::servers::addresses_of(std::slice::from_ref(nic));
+    for (net, list) in added.as_object().into_iter().flatten() {
+        let entry = out
+            .entry(net.clone())
+            .or_insert_with(|| serde_json::json!([]));
+        if let (Some(have), Some(new)) = (entry.as_array_mut(), list.as_array()) {
+            have.extend(new.iter().cloned());
+        }
+    }
+    out.into()
+}
+
 impl ComputeService {
+    /// Attaches a port to the server (Nova's `attach_interface`): made or taken now, plugged
+    /// by the host's agent. All or nothing: a port that cannot be recorded is given back.
+    pub async fn attach_interface(
+        &self,
+        inst: &Instance,
+        auth: &AuthContext,
+        what: AttachRequest,
+    ) -> Result<PortView> {
+        check_lock(inst, auth)?;
+        check_state(inst, Action::AttachInterface)?;
+        let request = match what {
+            AttachRequest::Nic(r) => r,
+            AttachRequest::Any => {
+                let mut nets = self.networking.server_networks(auth).await?;
+                match nets.len() {
+                    1 => NicRequest::Network {
+                        id: nets.remove(0),
+                        fixed_ip: None,
+                    },
+                    0 => {
+                        return Err(ComputeError::BadRequest(
+                            "No network is available to attach the interface to.".into(),
+                        ))
+                    }
+                    _ => return Err(ComputeError::Conflict(
+                        "Multiple possible networks found, use a Network ID to be more specific."
+                            .into(),
+                    )),
+                }
+            }
+        };
+        let mut made = self
+            .networking
+            .allocate(auth, &inst.uuid, "compute:nova", &[request], &[])
+            .await?;
+        let Some(mut nic) = made.pop() else {
+            return Err(ComputeError::BadRequest("No port was made".into()));
+        };
+        if let Err(e) = self.record_attached(inst, &mut nic).await {
+            self.networking
+                .release(&inst.uuid, std::slice::from_ref(&nic.nic))
+                .await;
+            return Err(e);
+        }
+        if let Some(h) = &inst.host {
+            self.wakeups.wake(h);
+        }
+        self.server_interface(inst, &nic.nic.port_id).await
+    }
+
+    async fn record_attached(&self, inst: &Instance, nic: &mut ServerNic) -> Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        let current = instances::get(&mut tx, &inst.uuid, false)
+            .await?
+            .ok_or_else(|| super::servers::instance_not_found(&inst.uuid))?;
+        let nics = db::instance_nics::of_instance(&mut tx, &inst.uuid).await?;
+        nic.nic.position = free_position(&nics);
+        db::instance_nics::insert_one(&mut tx, &inst.uuid, &nic.nic).await?;
+        let addresses = with_nic(&current.addresses, nic);
+        instances::set_addresses(&mut tx, &inst.uuid, &addresses, now_micros()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Detaches the server's port `port_id` (Nova's `detach_interface`): the agent unplugs
+    /// it; a port compute made is deleted, one its user brought is kept, unbound.
+    pub async fn detach_interface(
+        &self,
+        inst: &Instance,
+        auth: &AuthContext,
+        port_id: &str,
+    ) -> Result<()> {
+        check_lock(inst, auth)?;
+        check_state(inst, Action::DetachInterface)?;
+        let mut tx = self.db.begin_write().await?;
+        let nics = db::instance_nics::of_instance(&mut tx, &inst.uuid).await?;
+        let nic = nics
+            .into_iter()
+            .find(|n| n.port_id == port_id)
+            .ok_or_else(|| ComputeError::NotFound(format!("Port {port_id} is not attached")))?;
+        let current = instances::get(&mut tx, &inst.uuid, false)
+            .await?
+            .ok_or_else(|| super::servers::instance_not_found(&inst.uuid))?;
+        db::instance_nics::delete_one(&mut tx, &inst.uuid, port_id).await?;
+        let addresses = without_mac(&current.addresses, &nic.mac);
+        instances::set_addresses(&mut tx, &inst.uuid, &addresses, now_micros()).await?;
+        tx.commit().await?;
+        self.networking
+            .release(&inst.uuid, std::slice::from_ref(&nic))
+            .await;
+        if let Some(h) = &inst.host {
+            self.wakeups.wake(h);
+        }
+        Ok(())
+    }
+
     /// The server's ports.
     pub async fn server_interfaces(&self, inst: &Instance) -> Result<Vec<PortView>> {
         self.networking.server_ports(&inst.uuid).await

@@ -882,6 +882,22 @@ pub async fn set_request_spec(
     Ok(())
 }
 
+/// Replaces the server's `addresses` (an interface attached or detached).
+pub async fn set_addresses(
+    conn: &mut Conn,
+    uuid: &str,
+    addresses: &serde_json::Value,
+    now: i64,
+) -> DbResult<()> {
+    sqlx::query("UPDATE instances SET addresses = $2, updated_at = $3 WHERE uuid = $1")
+        .bind(uuid)
+        .bind(addresses.to_string())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Sets the vm state alone (reset-state, the start of an unshelve).
 pub async fn set_vm_state(
     conn: &mut Conn,

@@ -128,6 +128,7 @@ fn from_network(e: NetworkError) -> ComputeError {
 fn to_server_nic(n: sp::ServerNic) -> ServerNic {
     ServerNic {
         nic: InstanceNic {
+            position: 0,
             port_id: n.port_id,
             network_id: n.network_id,
             mac: n.mac,

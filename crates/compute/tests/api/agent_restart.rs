@@ -99,6 +99,9 @@ impl Driver for HangingSpawn {
     async fn stay(&self, uuid: &str) -> Result<()> {
         self.inner.stay(uuid).await
     }
+    async fn set_nics(&self, spec: &GuestSpec) -> Result<()> {
+        self.inner.set_nics(spec).await
+    }
     async fn open_console(
         &self,
         uuid: &str,

@@ -294,3 +294,100 @@ api_test!(async fn the_metadata_service_knows_a_guest_by_its_address_on_its_netw
     let (s, _, _) = c.raw(Method::GET, &path, Some(&t.token), None, &[]).await;
     assert_eq!(s, 403);
 });
+
+/// Waits until the server's port `port` shows `state` on its interface list.
+async fn wait_interface(c: &C, token: &str, server: &str, port: &str, state: &str) {
+    for _ in 0..200 {
+        let (_, ifs) = c
+            .call(
+                Method::GET,
+                &format!("/servers/{server}/os-interface"),
+                token,
+                None,
+            )
+            .await;
+        if ifs["interfaceAttachments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["port_id"] == port && a["port_state"] == state)
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("port {port} of {server} never became {state}");
+}
+
+api_test!(async fn interfaces_attach_to_and_detach_from_a_running_server(c) {
+    c.start_hosts(1).await;
+    let t = c.tenant("member").await;
+    let app = network(c, &t.token, "app", "10.0.0.0/24").await;
+    let db = network(c, &t.token, "db", "10.9.0.0/24").await;
+    let (s, v) = c.create_server_with(&t.token, "2.37", json!({"networks": [{"uuid": app}]}), None).await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["server"]["id"].as_str().unwrap().to_string();
+    c.wait_status(&id, "ACTIVE").await;
+    let post = |body: Value| { let c = &c; let t = t.token.clone(); let id = id.clone(); async move {
+        c.call(Method::POST, &format!("/servers/{id}/os-interface"), &t, Some(body)).await
+    }};
+    // Bad requests: both a port and a network; an address without a network; not uuids.
+    let (s, v) = post(json!({"interfaceAttachment": {"net_id": db, "port_id": db}})).await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = post(json!({"interfaceAttachment": {"fixed_ips": [{"ip_address": "10.9.0.5"}]}})).await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = post(json!({"interfaceAttachment": {"net_id": "db"}})).await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = post(json!({"interfaceAttachment": {"net_id": "6b4f1c2e-1111-4222-8333-444455556666"}})).await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = post(json!({})).await;
+    assert_eq!(s, 409, "two networks: which one is ambiguous: {v}");
+
+    // A new port on `db` at a chosen address: plugged into the guest and wired (ACTIVE).
+    let (s, v) = post(json!({"interfaceAttachment": {"net_id": db, "fixed_ips": [{"ip_address": "10.9.0.5"}]}})).await;
+    assert_eq!(s, 200, "{v}");
+    let att = &v["interfaceAttachment"];
+    assert_eq!((att["net_id"].as_str(), att["fixed_ips"][0]["ip_address"].as_str()), (Some(db.as_str()), Some("10.9.0.5")));
+    let port = att["port_id"].as_str().unwrap().to_string();
+    wait_interface(c, &t.token, &id, &port, "ACTIVE").await;
+    let server = c.server(&id).await;
+    assert_eq!(server["addresses"]["db"][0]["addr"], "10.9.0.5", "{server}");
+    assert_eq!(server["addresses"]["app"].as_array().unwrap().len(), 1, "{server}");
+    let (_, log) = c.call(Method::POST, &format!("/servers/{id}/action"), &t.token, Some(json!({"os-getConsoleOutput": {}}))).await;
+    assert!(log["output"].as_str().unwrap().contains("plugged"), "{log}");
+    // The user's own port, attached and detached: kept, unbound.
+    let (_, mine) = neutron(c, Method::POST, "/ports", &t.token, Some(json!({"port": {"network_id": app}}))).await;
+    let mine = mine["port"]["id"].as_str().unwrap().to_string();
+    let (s, v) = post(json!({"interfaceAttachment": {"port_id": mine}})).await;
+    assert_eq!(s, 200, "{v}");
+    wait_interface(c, &t.token, &id, &mine, "ACTIVE").await;
+    assert_eq!(c.server(&id).await["addresses"]["app"].as_array().unwrap().len(), 2);
+    // Taken already: 409.
+    let (s, v) = post(json!({"interfaceAttachment": {"port_id": mine}})).await;
+    assert_eq!(s, 409, "{v}");
+    let del = |p: String| { let c = &c; let t = t.token.clone(); let id = id.clone(); async move {
+        c.call(Method::DELETE, &format!("/servers/{id}/os-interface/{p}"), &t, None).await
+    }};
+    let (s, _) = del(mine.clone()).await;
+    assert_eq!(s, 202);
+    let (_, p) = neutron(c, Method::GET, &format!("/ports/{mine}"), &t.token, None).await;
+    assert_eq!((p["port"]["device_id"].as_str(), p["port"]["status"].as_str()), (Some(""), Some("DOWN")), "{p}");
+    // The port compute made goes; the server keeps its first NIC only.
+    let (s, _) = del(port.clone()).await;
+    assert_eq!(s, 202);
+    let (s, _) = neutron(c, Method::GET, &format!("/ports/{port}"), &t.token, None).await;
+    assert_eq!(s, 404);
+    let (s, _) = del(port.clone()).await;
+    assert_eq!(s, 404);
+    let server = c.server(&id).await;
+    assert_eq!(server["addresses"].as_object().unwrap().keys().collect::<Vec<_>>(), vec!["app"], "{server}");
+    assert_eq!(server["addresses"]["app"].as_array().unwrap().len(), 1, "{server}");
+    let (_, ifs) = c.call(Method::GET, &format!("/servers/{id}/os-interface"), &t.token, None).await;
+    assert_eq!(ifs["interfaceAttachments"].as_array().unwrap().len(), 1, "{ifs}");
+    // Not while suspended (Nova's states: active, paused, stopped).
+    let (s, _) = c.call(Method::POST, &format!("/servers/{id}/action"), &t.token, Some(json!({"suspend": null}))).await;
+    assert_eq!(s, 202);
+    c.wait_status(&id, "SUSPENDED").await;
+    let (s, v) = post(json!({"interfaceAttachment": {"net_id": db}})).await;
+    assert_eq!(s, 409, "{v}");
+});

@@ -45,7 +45,7 @@ pub enum VifModel {
 
 impl VifModel {
     /// QEMU's device.
-    fn device(self) -> &'static str {
+    pub fn device(self) -> &'static str {
         match self {
             VifModel::Virtio => "virtio-net-pci",
             VifModel::E1000 => "e1000",
@@ -126,6 +126,33 @@ impl Hardware {
     }
 }
 
+/// The QEMU ids of a NIC's backend and device, and its PCI slot when its position fixes one:
+/// the same at launch and when hot-plugged, so a NIC is found again by its tap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NicIds {
+    pub netdev: String,
+    pub device: String,
+    pub addr: Option<String>,
+}
+
+/// The first PCI slot of NICs with a position (slots 0x10-0x1f; disks, the RNG and the video
+/// card take the low ones as QEMU hands them out).
+const FIRST_NIC_SLOT: u32 = 0x10;
+const NIC_SLOTS: u32 = 16;
+
+impl NicIds {
+    pub fn of(vif: &crate::vif::Vif) -> NicIds {
+        NicIds {
+            netdev: format!("net-{}", vif.tap),
+            device: format!("nic-{}", vif.tap),
+            addr: vif
+                .position
+                .filter(|p| *p < NIC_SLOTS)
+                .map(|p| format!("0x{:x}", FIRST_NIC_SLOT + p)),
+        }
+    }
+}
+
 /// A guest's machine: sizes, disks, hardware, and a kernel to boot directly when the image
 /// has one (`kernel_id`/`ramdisk_id`/`os_command_line`).
 #[derive(Debug, Clone)]
@@ -203,18 +230,25 @@ impl Machine {
                 _ => "ide-cd,bus=ide.1,drive=cd0".into(),
             });
         }
-        for (i, nic) in self.nics.iter().enumerate() {
+        for nic in &self.nics {
+            let ids = NicIds::of(nic);
             push("-netdev".into());
             push(format!(
-                "tap,id=net{i},ifname={},script=no,downscript=no",
-                nic.tap
+                "tap,id={},ifname={},script=no,downscript=no",
+                ids.netdev, nic.tap
             ));
             push("-device".into());
-            push(format!(
-                "{},netdev=net{i},mac={}",
+            let mut dev = format!(
+                "{},netdev={},mac={},id={}",
                 self.hardware.vif_model.device(),
-                nic.mac
-            ));
+                ids.netdev,
+                nic.mac,
+                ids.device
+            );
+            if let Some(addr) = &ids.addr {
+                dev.push_str(&format!(",addr={addr}"));
+            }
+            push(dev);
         }
         push("-device".into());
         push("virtio-rng-pci".into());

@@ -168,6 +168,59 @@ impl Qmp {
             .map(|_| ())
     }
 
+    /// Adds a tap backend `id` on the host tap `ifname` (made by QEMU, no scripts).
+    pub async fn netdev_add_tap(&self, id: &str, ifname: &str) -> Result<()> {
+        let tap = qmp::NetdevTapOptions {
+            ifname: Some(ifname.to_string()),
+            script: Some("no".into()),
+            downscript: Some("no".into()),
+            ..Default::default()
+        };
+        self.execute(
+            "netdev_add",
+            qmp::netdev_add(qmp::Netdev::tap {
+                id: id.to_string(),
+                tap,
+            }),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn netdev_del(&self, id: &str) -> Result<()> {
+        self.execute("netdev_del", qmp::netdev_del { id: id.to_string() })
+            .await
+            .map(|_| ())
+    }
+
+    /// Hot-plugs device `driver` named `id` with `arguments` (`netdev`, `mac`, `addr`, ...).
+    pub async fn device_add(
+        &self,
+        driver: &str,
+        id: &str,
+        arguments: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<()> {
+        let arguments = arguments.into_iter().collect();
+        self.execute(
+            "device_add",
+            qmp::device_add {
+                bus: None,
+                id: Some(id.to_string()),
+                driver: driver.to_string(),
+                arguments,
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Asks the guest to release device `id` (done when the guest acknowledges the unplug).
+    pub async fn device_del(&self, id: &str) -> Result<()> {
+        self.execute("device_del", qmp::device_del { id: id.to_string() })
+            .await
+            .map(|_| ())
+    }
+
     /// Ends QEMU at once.
     pub async fn quit(&self) -> Result<()> {
         self.execute("quit", qmp::quit {}).await.map(|_| ())

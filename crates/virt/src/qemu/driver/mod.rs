@@ -10,6 +10,7 @@ mod disks;
 mod layout;
 mod lifecycle;
 mod migration;
+mod nics;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -291,5 +292,9 @@ impl Driver for QemuDriver {
 
     async fn stay(&self, uuid: &str) -> Result<()> {
         self.stay_here(uuid).await
+    }
+
+    async fn set_nics(&self, spec: &GuestSpec) -> Result<()> {
+        self.set_guest_nics(spec).await
     }
 }
