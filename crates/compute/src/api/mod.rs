@@ -27,6 +27,7 @@ mod versions;
 // Server sub-resources and os-migrations.
 mod consoles;
 mod migrations;
+mod networks;
 mod server_diagnostics;
 mod server_external_events;
 mod server_interfaces;
@@ -79,6 +80,7 @@ pub fn router(svc: Arc<ComputeService>) -> Router {
         .merge(server_metadata::routes())
         .merge(server_tags::routes())
         .merge(server_interfaces::routes())
+        .merge(networks::routes())
         .merge(server_ips::routes())
         .merge(server_password::routes())
         .merge(consoles::routes())

@@ -12,6 +12,6 @@ mod projects;
 
 pub use consoles::{ConsoleDials, ConsoleHosts, ConsoleKind, ConsoleStream, Consoles};
 pub use images::Images;
-pub use networking::{Networking, NicRequest, PortView, ServerNic};
+pub use networking::{NetworkView, Networking, NicRequest, PortView, ServerNic};
 pub use placement::Placement;
 pub use projects::Projects;

@@ -34,6 +34,14 @@ pub struct ServerNic {
     pub ips: Vec<IpAddr>,
 }
 
+/// A network as the compute API's proxies show it: id, name and its subnets' CIDRs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkView {
+    pub id: String,
+    pub name: String,
+    pub cidrs: Vec<String>,
+}
+
 /// A server's port as the compute API shows it (`os-interface`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortView {
@@ -61,6 +69,8 @@ pub trait Networking: Send + Sync {
     ) -> Result<()>;
     /// The networks a server of the caller's goes on when it names none.
     async fn server_networks(&self, auth: &AuthContext) -> Result<Vec<String>>;
+    /// Every network the caller sees (the `os-networks` proxy).
+    async fn visible_networks(&self, auth: &AuthContext) -> Result<Vec<NetworkView>>;
     /// The network get-me-a-network made (or makes now) for the caller's project.
     async fn auto_allocated_network(&self, auth: &AuthContext) -> Result<String>;
     /// Makes or takes the ports of server `device_id`: all, or none and the error.
@@ -192,6 +202,25 @@ impl Networking for NetworkService {
             .map_err(from_network)?
             .into_iter()
             .map(|n| n.id)
+            .collect())
+    }
+
+    async fn visible_networks(&self, auth: &AuthContext) -> Result<Vec<NetworkView>> {
+        let subnets = self.list_subnets(auth).await.map_err(from_network)?;
+        Ok(self
+            .list_networks(auth)
+            .await
+            .map_err(from_network)?
+            .into_iter()
+            .map(|n| NetworkView {
+                cidrs: subnets
+                    .iter()
+                    .filter(|s| s.network_id == n.id)
+                    .map(|s| s.cidr.to_string())
+                    .collect(),
+                id: n.id,
+                name: n.name,
+            })
             .collect())
     }
 

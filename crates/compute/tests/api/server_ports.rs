@@ -391,3 +391,26 @@ api_test!(async fn interfaces_attach_to_and_detach_from_a_running_server(c) {
     let (s, v) = post(json!({"interfaceAttachment": {"net_id": db}})).await;
     assert_eq!(s, 409, "{v}");
 });
+
+api_test!(async fn the_network_proxies_show_the_networks_the_caller_sees(c) {
+    let t = c.tenant("member").await;
+    let net = network(c, &t.token, "app", "10.5.0.0/24").await;
+    let (s, l) = c.nova(Method::GET, "/os-networks", &t.token, "2.35", None).await;
+    assert_eq!(s, 200, "{l}");
+    let labels: Vec<&str> = l["networks"].as_array().unwrap().iter().map(|n| n["label"].as_str().unwrap()).collect();
+    assert!(labels.contains(&"app") && labels.contains(&"public"), "{l}");
+    let (s, one) = c.nova(Method::GET, &format!("/os-networks/{net}"), &t.token, "2.35", None).await;
+    assert_eq!(s, 200, "{one}");
+    assert_eq!((one["network"]["label"].as_str(), one["network"]["cidr"].is_null()), (Some("app"), true));
+    let (s, one) = c.nova(Method::GET, &format!("/os-tenant-networks/{net}"), &t.token, "2.35", None).await;
+    assert_eq!(s, 200, "{one}");
+    assert_eq!(one["network"]["cidr"], "10.5.0.0/24");
+    // Another project's network is not there; the proxies went at 2.36; changes are gone.
+    let u = c.tenant("member").await;
+    let (s, _) = c.nova(Method::GET, &format!("/os-networks/{net}"), &u.token, "2.35", None).await;
+    assert_eq!(s, 404);
+    let (s, _) = c.nova(Method::GET, "/os-networks", &t.token, "2.36", None).await;
+    assert_eq!(s, 404);
+    let (s, _) = c.nova(Method::POST, "/os-networks", &t.token, "2.35", Some(json!({"network": {"label": "x"}}))).await;
+    assert_eq!(s, 410);
+});
