@@ -35,6 +35,9 @@ pub struct HostNetworking {
     /// fixed IPs and allowed address pairs, on every host).
     #[serde(default)]
     pub remote_groups: Vec<GroupMembers>,
+    /// The addresses of the address groups those rules name as their remote.
+    #[serde(default)]
+    pub address_groups: Vec<GroupMembers>,
     /// The DHCP servers of networks this host serves DHCP for.
     #[serde(default)]
     pub dhcp: Vec<DhcpServer>,
@@ -246,6 +249,8 @@ pub enum Remote {
     Any,
     Prefix(IpNet),
     Group(String),
+    /// An address group: a named set of CIDRs.
+    AddressGroup(String),
 }
 
 /// The addresses of a security group's members.

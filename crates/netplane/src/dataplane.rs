@@ -897,6 +897,11 @@ fn port_filters(want: &HostNetworking) -> HashMap<String, PortFilter> {
         .iter()
         .map(|g| (g.id.as_str(), g))
         .collect();
+    let address_groups: HashMap<&str, &ferrostack_agent_api::GroupMembers> = want
+        .address_groups
+        .iter()
+        .map(|g| (g.id.as_str(), g))
+        .collect();
     want.ports
         .iter()
         .map(|p| {
@@ -918,14 +923,17 @@ fn port_filters(want: &HostNetworking) -> HashMap<String, PortFilter> {
             {
                 for r in &g.rules {
                     f.rules.insert(serde_json::json!(r).to_string());
-                    if let ferrostack_agent_api::Remote::Group(rg) = &r.remote {
-                        for a in members
-                            .get(rg.as_str())
-                            .map(|m| m.addresses.as_slice())
-                            .unwrap_or_default()
-                        {
-                            f.members.insert(format!("{rg}/{a}"));
-                        }
+                    let (from, id) = match &r.remote {
+                        ferrostack_agent_api::Remote::Group(rg) => (&members, rg),
+                        ferrostack_agent_api::Remote::AddressGroup(ag) => (&address_groups, ag),
+                        _ => continue,
+                    };
+                    for a in from
+                        .get(id.as_str())
+                        .map(|m| m.addresses.as_slice())
+                        .unwrap_or_default()
+                    {
+                        f.members.insert(format!("{id}/{a}"));
                     }
                 }
             }

@@ -75,11 +75,22 @@ pub fn compile(
         .iter()
         .map(|g| (g.id.as_str(), g.addresses.as_slice()))
         .collect();
+    let address_groups: BTreeMap<&str, &[IpNet]> = net
+        .address_groups
+        .iter()
+        .map(|g| (g.id.as_str(), g.addresses.as_slice()))
+        .collect();
 
     let mut out = String::new();
     out.push_str(HEADER);
     bridge_table(&mut out, &ports);
-    inet_table(&mut out, &ports, &bridges, &groups, &members);
+    inet_table(
+        &mut out,
+        &ports,
+        &bridges,
+        &groups,
+        &[&members, &address_groups],
+    );
     Ok(out)
 }
 
@@ -340,11 +351,36 @@ fn from_port_chain(out: &mut String, n: u32, p: &HostPort) {
 }
 
 fn group_set(id: &str, v: EtherType) -> String {
+    remote_set(RemoteSet::Group, id, v)
+}
+
+/// What an address set of the inet table holds: a security group's members' addresses, or
+/// an address group's CIDRs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum RemoteSet {
+    Group,
+    AddressGroup,
+}
+
+impl RemoteSet {
+    fn what(self) -> &'static str {
+        match self {
+            RemoteSet::Group => "group",
+            RemoteSet::AddressGroup => "address group",
+        }
+    }
+}
+
+fn remote_set(kind: RemoteSet, id: &str, v: EtherType) -> String {
     let fam = match v {
         EtherType::IPv4 => "v4",
         EtherType::IPv6 => "v6",
     };
-    format!("sg_{}_{fam}", names::nft_ident(id))
+    let prefix = match kind {
+        RemoteSet::Group => "sg",
+        RemoteSet::AddressGroup => "ag",
+    };
+    format!("{prefix}_{}_{fam}", names::nft_ident(id))
 }
 
 fn inet_table(
@@ -352,10 +388,11 @@ fn inet_table(
     ports: &[&HostPort],
     bridges: &[(String, u16)],
     groups: &BTreeMap<&str, &SecurityGroupRules>,
-    members: &BTreeMap<&str, &[IpNet]>,
+    // The addresses of remote groups, then of address groups.
+    sources: &[&BTreeMap<&str, &[IpNet]>; 2],
 ) {
     let _ = writeln!(out, "\ntable inet {TABLE} {{");
-    // The remote groups the rules of local ports name.
+    // The remote groups and address groups the rules of local ports name.
     let mut remotes = BTreeSet::new();
     for p in ports.iter().filter(|p| p.port_security) {
         for g in p
@@ -364,14 +401,24 @@ fn inet_table(
             .filter_map(|g| groups.get(g.as_str()))
         {
             for r in &g.rules {
-                if let Remote::Group(rg) = &r.remote {
-                    remotes.insert(rg.as_str());
+                match &r.remote {
+                    Remote::Group(rg) => {
+                        remotes.insert((RemoteSet::Group, rg.as_str()));
+                    }
+                    Remote::AddressGroup(ag) => {
+                        remotes.insert((RemoteSet::AddressGroup, ag.as_str()));
+                    }
+                    Remote::Any | Remote::Prefix(_) => {}
                 }
             }
         }
     }
-    for rg in &remotes {
-        let addrs = members.get(rg).copied().unwrap_or_default();
+    for (kind, rg) in &remotes {
+        let from = match kind {
+            RemoteSet::Group => sources[0],
+            RemoteSet::AddressGroup => sources[1],
+        };
+        let addrs = from.get(rg).copied().unwrap_or_default();
         for (v, want4) in [(EtherType::IPv4, true), (EtherType::IPv6, false)] {
             let (ty, mut set): (&str, Vec<IpNet>) = if want4 {
                 (
@@ -402,9 +449,10 @@ fn inet_table(
                 .collect();
             let _ = writeln!(
                 out,
-                "\tset {} {{ type {ty}; flags interval;{} }} # group {rg}",
-                group_set(rg, v),
-                elements(kept, |a| a.to_string())
+                "\tset {} {{ type {ty}; flags interval;{} }} # {} {rg}",
+                remote_set(*kind, rg, v),
+                elements(kept, |a| a.to_string()),
+                kind.what()
             );
         }
     }
@@ -537,6 +585,13 @@ fn rule_match(r: &FilterRule) -> Option<String> {
         }
         Remote::Group(g) => {
             let _ = write!(m, "{ip} {side} @{} ", group_set(g, r.ethertype));
+        }
+        Remote::AddressGroup(g) => {
+            let _ = write!(
+                m,
+                "{ip} {side} @{} ",
+                remote_set(RemoteSet::AddressGroup, g, r.ethertype)
+            );
         }
     }
     if let Some(proto) = r.protocol {

@@ -235,6 +235,44 @@ async fn security_groups_and_anti_spoofing_filter_real_traffic() {
         "the connection went on after its rule was deleted"
     );
 
+    // An address group as a rule's remote (an allow list): A's tcp/8080 admits the group's
+    // addresses, so B once its address is in the group, and not after it left (the
+    // connection's conntrack entry goes with it, as with a deleted rule).
+    want.security_groups[0].rules.push(rule(
+        "web-8080-office",
+        D::Ingress,
+        E::IPv4,
+        Some(6),
+        Some((8080, 8080)),
+        R::AddressGroup("office".into()),
+    ));
+    let office = |addrs: &[&str]| ferrostack_agent_api::GroupMembers {
+        id: "office".into(),
+        addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+    };
+    want.address_groups = vec![office(&["192.0.2.0/24"])];
+    assert_eq!(dp.converge(&want).await.error, None);
+    assert!(
+        !http(&g2, "http://10.0.0.11:8080/", None),
+        "B is not in the address group yet"
+    );
+    want.address_groups = vec![office(&["192.0.2.0/24", "10.0.0.12/32"])];
+    assert_eq!(dp.converge(&want).await.error, None);
+    assert!(
+        http(&g2, "http://10.0.0.11:8080/", None),
+        "B's address in the group reaches A's tcp/8080"
+    );
+    want.address_groups = vec![office(&["192.0.2.0/24"])];
+    assert_eq!(dp.converge(&want).await.error, None);
+    assert!(
+        !http(&g2, "http://10.0.0.11:8080/", None),
+        "B's address left the group"
+    );
+    want.security_groups[0]
+        .rules
+        .retain(|r| r.id != "web-8080-office");
+    want.address_groups.clear();
+
     // Anti-spoofing: A sending from an address it does not own is dropped; from its allowed
     // address pair 10.0.0.99 it passes (the pair is also in group web).
     ok(&[

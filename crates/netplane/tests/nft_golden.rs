@@ -183,6 +183,43 @@ fn rule_shapes() {
     golden("rule_shapes", &net);
 }
 
+/// An allow list as an address group: one rule, one interval set per family (a CIDR inside
+/// another one kept once, as the kernel refuses overlaps), HTTP only from its addresses.
+#[test]
+fn an_address_group_as_the_remote_of_a_rule() {
+    let mut net = two_ports();
+    net.ports.truncate(1);
+    net.security_groups[0].rules.push(rule(
+        "http-from-office",
+        Direction::Ingress,
+        EtherType::IPv4,
+        Some(6),
+        Some((80, 80)),
+        Remote::AddressGroup("office".into()),
+    ));
+    net.security_groups[0].rules.push(rule(
+        "ssh-from-office-v6",
+        Direction::Ingress,
+        EtherType::IPv6,
+        Some(6),
+        Some((22, 22)),
+        Remote::AddressGroup("office".into()),
+    ));
+    net.address_groups.push(ferrostack_agent_api::GroupMembers {
+        id: "office".into(),
+        addresses: [
+            "198.51.100.0/24",
+            "198.51.100.7/32",
+            "203.0.113.9/32",
+            "2001:db8::/64",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect(),
+    });
+    golden("address_group", &net);
+}
+
 #[test]
 fn address_pairs_covering_the_ports_own_address() {
     let mut net = two_ports();

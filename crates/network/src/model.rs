@@ -396,6 +396,20 @@ pub struct FloatingIp {
     pub tags: Vec<String>,
 }
 
+/// A named set of CIDRs that security group rules can name as their remote.
+#[derive(Debug, Clone)]
+pub struct AddressGroup {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    /// Normalized (host bits cleared), sorted, without duplicates.
+    pub addresses: Vec<IpNet>,
+    pub revision_number: i64,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+}
+
 #[derive(Debug, Clone)]
 pub struct SubnetPool {
     pub id: String,

@@ -132,6 +132,7 @@ pub fn two_ports() -> HostNetworking {
                 "fd00::11/128".parse().unwrap(),
             ],
         }],
+        address_groups: vec![],
         dhcp: vec![],
         routers: vec![],
     }

@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use crate::error::{NetworkError, Result};
 
 /// (alias, name, description) of every implemented extension.
-pub const EXTENSIONS: [(&str, &str, &str); 32] = [
+pub const EXTENSIONS: [(&str, &str, &str); 33] = [
+    ("address-group", "Address group", "Support address group"),
     ("agent", "agent", "The agent management extension."),
     ("auto-allocated-topology", "Auto Allocated Topology Services", "Auto Allocated Topology Services."),
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),

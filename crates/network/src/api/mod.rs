@@ -4,6 +4,7 @@
 //! renders (`wire`), hiding attributes the caller may not read and applying the list query
 //! language (`query`).
 
+mod address_groups;
 mod agents;
 mod auto_allocate;
 mod extensions;
@@ -109,6 +110,24 @@ pub fn router(svc: Arc<NetworkService>) -> Router {
             get(subnetpools::show)
                 .put(subnetpools::update)
                 .delete(subnetpools::remove),
+        )
+        .route(
+            "/address-groups",
+            get(address_groups::list).post(address_groups::create),
+        )
+        .route(
+            "/address-groups/{id}",
+            get(address_groups::show)
+                .put(address_groups::update)
+                .delete(address_groups::remove),
+        )
+        .route(
+            "/address-groups/{id}/add_addresses",
+            put(address_groups::add_addresses),
+        )
+        .route(
+            "/address-groups/{id}/remove_addresses",
+            put(address_groups::remove_addresses),
         )
         .route("/rbac-policies", get(rbac::list).post(rbac::create))
         .route(

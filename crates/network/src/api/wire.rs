@@ -213,6 +213,21 @@ pub fn floating_ip(f: &crate::model::FloatingIp) -> Value {
     })
 }
 
+pub fn address_group(g: &crate::model::AddressGroup) -> Value {
+    json!({
+        "id": g.id,
+        "name": g.name,
+        "description": g.description,
+        "tenant_id": g.project_id,
+        "project_id": g.project_id,
+        "addresses": g.addresses.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
+        "shared": false,
+        "created_at": time(g.created_at),
+        "updated_at": time(g.updated_at),
+        "revision_number": g.revision_number,
+    })
+}
+
 pub fn subnetpool(p: &crate::model::SubnetPool) -> Value {
     json!({
         "id": p.id,

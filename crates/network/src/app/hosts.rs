@@ -101,9 +101,15 @@ impl NetworkService {
             out.ports.push(host_port(p));
         }
         let mut remotes = BTreeSet::new();
+        let mut address_groups = BTreeSet::new();
         for g in &groups {
             let rules = db::security_groups::rules_of(&mut conn, g).await?;
             remotes.extend(rules.iter().filter_map(|r| r.remote_group_id.clone()));
+            address_groups.extend(
+                rules
+                    .iter()
+                    .filter_map(|r| r.remote_address_group_id.clone()),
+            );
             out.security_groups.push(proto::SecurityGroupRules {
                 id: g.clone(),
                 rules: rules.iter().filter_map(filter_rule).collect(),
@@ -131,6 +137,15 @@ impl NetworkService {
                 id: g,
                 addresses: addresses.into_iter().collect(),
             });
+        }
+        for ag in address_groups {
+            // A group deleted meanwhile (its rules go first) is an empty set.
+            let addresses = db::address_groups::get(&mut conn, &ag)
+                .await?
+                .map(|g| g.addresses)
+                .unwrap_or_default();
+            out.address_groups
+                .push(proto::GroupMembers { id: ag, addresses });
         }
         Ok(out)
     }
@@ -212,6 +227,17 @@ impl NetworkService {
              WHERE p.binding_host_id <> '' AND (g.security_group_id = $1 OR g.security_group_id IN \
              (SELECT security_group_id FROM security_group_rules WHERE remote_group_id = $1))",
             group_id,
+        )
+        .await
+    }
+
+    /// Wakes the hosts of ports in security groups whose rules name address group `id`.
+    pub(crate) async fn wake_address_group(&self, id: &str) {
+        self.wake_where(
+            "SELECT DISTINCT p.binding_host_id FROM ports p JOIN port_security_groups g ON g.port_id = p.id \
+             WHERE p.binding_host_id <> '' AND g.security_group_id IN \
+             (SELECT security_group_id FROM security_group_rules WHERE remote_address_group_id = $1)",
+            id,
         )
         .await
     }
@@ -498,8 +524,8 @@ fn host_port(p: &Port) -> proto::HostPort {
     }
 }
 
-/// A rule as the data plane filters with it; None for what it cannot express (an address
-/// group, not served yet).
+/// A rule as the data plane filters with it; None for what it cannot express (a protocol
+/// without a number).
 fn filter_rule(r: &SecurityGroupRule) -> Option<proto::FilterRule> {
     let remote = match (
         &r.remote_ip_prefix,
@@ -508,7 +534,7 @@ fn filter_rule(r: &SecurityGroupRule) -> Option<proto::FilterRule> {
     ) {
         (Some(p), _, _) => proto::Remote::Prefix(*p),
         (None, Some(g), _) => proto::Remote::Group(g.clone()),
-        (None, None, Some(_)) => return None,
+        (None, None, Some(ag)) => proto::Remote::AddressGroup(ag.clone()),
         (None, None, None) => proto::Remote::Any,
     };
     let port = |v: Option<i64>| v.and_then(|x| u16::try_from(x).ok());

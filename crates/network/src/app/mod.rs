@@ -3,6 +3,7 @@
 //! handlers (`api/`) and the compute service call these; nothing here knows HTTP. One file
 //! per resource, named like its `api/` file.
 
+pub mod address_groups;
 pub mod agents;
 pub mod auto_allocate;
 pub mod bootstrap;

@@ -482,6 +482,14 @@ impl NetworkService {
                     return Err(NetworkError::security_group_not_found(remote));
                 }
             }
+            if let Some(ag) = &req.remote_address_group_id {
+                let found = db::address_groups::get(&mut tx, ag).await?.filter(|g| {
+                    Self::address_group_visible(g, auth) || g.project_id == group.project_id
+                });
+                if found.is_none() {
+                    return Err(super::address_groups::address_group_not_found(ag));
+                }
+            }
             self.check_quota(&mut tx, &project, "security_group_rule")
                 .await?;
             let now = now_micros();

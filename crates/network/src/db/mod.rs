@@ -1,5 +1,6 @@
 //! SQL of the networking service, one file per resource.
 
+pub mod address_groups;
 pub mod auto_allocated;
 pub mod floating_ips;
 pub mod hosts;

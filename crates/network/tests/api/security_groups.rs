@@ -127,3 +127,73 @@ api_test!(async fn a_group_in_use_stays_and_deleting_a_group_takes_its_rules(c) 
     let (s, v) = c.call(Method::POST, "/ports", &a.token, Some(json!({"port": {"network_id": n["id"], "security_groups": [bg["id"]]}}))).await;
     assert_eq!((s.as_u16(), C::kind(&v)), (404, "SecurityGroupNotFound"));
 });
+
+api_test!(async fn address_groups_are_named_cidr_sets_that_rules_filter_with(c) {
+    let admin = c.admin_token().await;
+    let a = c.tenant("member").await;
+    let g = c.create(&a.token, "address-groups", "address_group",
+        json!({"name": "office", "addresses": ["198.51.100.7/24", "2001:db8::1/64"]})).await;
+    let id = g["id"].as_str().unwrap().to_string();
+    // Normalized, as Neutron keeps them.
+    assert_eq!(g["addresses"], json!(["198.51.100.0/24", "2001:db8::/64"]));
+    assert_eq!(g["project_id"], a.project_id.as_str());
+    let put = |path: String, body: Value| { let c = &c; let t = a.token.clone(); async move {
+        c.call(Method::PUT, &path, &t, Some(body)).await
+    }};
+    let (s, v) = put(format!("/address-groups/{id}/add_addresses"), json!({"addresses": ["203.0.113.9"]})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["address_group"]["addresses"], json!(["198.51.100.0/24", "203.0.113.9/32", "2001:db8::/64"]));
+    let (s, v) = put(format!("/address-groups/{id}/add_addresses"), json!({"addresses": ["203.0.113.9/32"]})).await;
+    assert_eq!((s.as_u16(), C::kind(&v)), (400, "AddressesAlreadyExist"), "{v}");
+    let (s, v) = put(format!("/address-groups/{id}/remove_addresses"), json!({"addresses": ["192.0.2.1/32"]})).await;
+    assert_eq!((s.as_u16(), C::kind(&v)), (404, "AddressesNotFound"), "{v}");
+    let (s, v) = put(format!("/address-groups/{id}/add_addresses"), json!({"addresses": ["not-a-cidr"]})).await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = put(format!("/address-groups/{id}"), json!({"address_group": {"addresses": []}})).await;
+    assert_eq!(s, 400, "addresses change only through add/remove: {v}");
+    let (s, v) = put(format!("/address-groups/{id}"), json!({"address_group": {"name": "hq", "description": "the office"}})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!((v["address_group"]["name"].as_str(), v["address_group"]["revision_number"].as_i64()), (Some("hq"), Some(3)));
+    // Another project neither sees it nor names it in a rule.
+    let b = c.tenant("member").await;
+    let (s, _) = c.call(Method::GET, &format!("/address-groups/{id}"), &b.token, None).await;
+    assert_eq!(s, 404);
+    let (_, l) = c.call(Method::GET, "/address-groups", &b.token, None).await;
+    assert_eq!(l["address_groups"], json!([]));
+    let bsg = c.create(&b.token, "security-groups", "security_group", json!({"name": "b"})).await;
+    let (s, v) = c.call(Method::POST, "/security-group-rules", &b.token, Some(json!({"security_group_rule": {
+        "security_group_id": bsg["id"], "direction": "ingress", "remote_address_group_id": id}}))).await;
+    assert_eq!((s.as_u16(), C::kind(&v)), (404, "AddressGroupNotFound"), "{v}");
+
+    // A rule naming it; not with a prefix too. The host filtering a port in the group gets
+    // the rule and the group's addresses.
+    let web = c.create(&a.token, "security-groups", "security_group", json!({"name": "web"})).await;
+    let web_id = web["id"].as_str().unwrap();
+    let (s, v) = c.call(Method::POST, "/security-group-rules", &a.token, Some(json!({"security_group_rule": {
+        "security_group_id": web_id, "direction": "ingress", "remote_address_group_id": id,
+        "remote_ip_prefix": "10.0.0.0/8"}}))).await;
+    assert_eq!(s, 400, "{v}");
+    let rule = c.create(&a.token, "security-group-rules", "security_group_rule", json!({
+        "security_group_id": web_id, "direction": "ingress", "protocol": "tcp", "port_range_min": 80,
+        "port_range_max": 80, "remote_address_group_id": id})).await;
+    assert_eq!(rule["remote_address_group_id"], id.as_str());
+    let n = c.network(&a.token, "n").await;
+    let net = n["id"].as_str().unwrap();
+    c.subnet(&a.token, net, "10.0.0.0/24").await;
+    c.create(&admin, "ports", "port", json!({"network_id": net, "security_groups": [web_id],
+        "binding:host_id": "h1", "device_owner": "compute:nova"})).await;
+    let h1 = c.cloud.network.host_networking("h1", &[]).await.unwrap();
+    let rules = &h1.security_groups.iter().find(|g| g.id == web_id).unwrap().rules;
+    assert!(rules.iter().any(|r| r.remote == ferrostack_agent_api::Remote::AddressGroup(id.clone())), "{rules:?}");
+    assert_eq!(h1.address_groups.len(), 1);
+    assert_eq!(h1.address_groups[0].addresses.len(), 3);
+    // In use: not deleted; once the rule is gone, deleted.
+    let (s, v) = c.call(Method::DELETE, &format!("/address-groups/{id}"), &a.token, None).await;
+    assert_eq!((s.as_u16(), C::kind(&v)), (409, "AddressGroupInUse"), "{v}");
+    let (s, _) = c.call(Method::DELETE, &format!("/security-group-rules/{}", rule["id"].as_str().unwrap()), &a.token, None).await;
+    assert_eq!(s, 204);
+    let (s, _) = c.call(Method::DELETE, &format!("/address-groups/{id}"), &a.token, None).await;
+    assert_eq!(s, 204);
+    let (s, _) = c.call(Method::GET, &format!("/address-groups/{id}"), &a.token, None).await;
+    assert_eq!(s, 404);
+});
