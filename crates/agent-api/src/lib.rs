@@ -28,6 +28,7 @@ pub use moves::{Arrival, Departure, MoveProgress, Outgoing};
 pub use network::{
     tap_name, AddressPair, DhcpHost, DhcpServer, DhcpSubnet, Direction, EtherType, FilterRule,
     FloatingNat, GroupMembers, HostNetworking, HostPort, HostRouter, NetSegment, NetworkingReport,
-    Remote, RouterGateway, RouterPort, SecurityGroupRules, SegmentKind, Vtep, VxlanPeer,
+    PortForward, Remote, RouterGateway, RouterPort, SecurityGroupRules, SegmentKind, Vtep,
+    VxlanPeer,
 };
 pub use query::{Answer, Ask, Query};

@@ -71,6 +71,24 @@ pub struct HostRouter {
     pub routes: Vec<(IpNet, IpAddr)>,
     #[serde(default)]
     pub floating_ips: Vec<FloatingNat>,
+    /// Floating IPs' port forwardings through this router.
+    #[serde(default)]
+    pub port_forwardings: Vec<PortForward>,
+}
+
+/// A port forwarding: `protocol` traffic to `floating_ip:external_port` goes to
+/// `internal_ip:internal_port`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortForward {
+    pub id: String,
+    /// The floating IP it belongs to.
+    pub floating_ip_id: String,
+    pub floating_ip: IpAddr,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    pub external_port: u16,
+    pub internal_ip: IpAddr,
+    pub internal_port: u16,
 }
 
 /// One of a router's ports: its network, MAC, and addresses with their subnets' prefixes.

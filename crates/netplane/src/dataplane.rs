@@ -188,6 +188,7 @@ impl Dataplane {
                 Ok(true) => {
                     routed.push(r.id.clone());
                     translated.extend(r.floating_ips.iter().map(|f| f.id.clone()));
+                    translated.extend(r.port_forwardings.iter().map(|f| f.floating_ip_id.clone()));
                 }
                 Ok(false) => {}
                 Err(e) => errors.push(format!("router {}: {e}", r.id)),

@@ -76,6 +76,11 @@ pub fn wires(r: &HostRouter) -> Vec<Wire<'_>> {
     if let Some(g) = &r.gateway {
         let mut addresses: BTreeSet<IpNet> = g.port.addresses.iter().copied().collect();
         addresses.extend(r.floating_ips.iter().map(|f| IpNet::from(f.floating_ip)));
+        addresses.extend(
+            r.port_forwardings
+                .iter()
+                .map(|f| IpNet::from(f.floating_ip)),
+        );
         out.push(Wire {
             port: &g.port,
             outer: gateway_bridge_end(&g.port.port_id),
@@ -139,6 +144,19 @@ pub fn ruleset(r: &HostRouter) -> String {
         .filter(|f| f.floating_ip.is_ipv4() && f.fixed_ip.is_ipv4())
         .collect();
     fips.sort_by_key(|f| (f.floating_ip, f.fixed_ip));
+    let mut forwards: Vec<_> = r
+        .port_forwardings
+        .iter()
+        .filter(|f| f.floating_ip.is_ipv4() && f.internal_ip.is_ipv4())
+        .filter(|f| matches!(f.protocol.as_str(), "tcp" | "udp"))
+        .collect();
+    forwards.sort_by(|a, b| {
+        (a.floating_ip, &a.protocol, a.external_port).cmp(&(
+            b.floating_ip,
+            &b.protocol,
+            b.external_port,
+        ))
+    });
     out.push_str(
         "\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n",
     );
@@ -149,12 +167,26 @@ pub fn ruleset(r: &HostRouter) -> String {
             f.floating_ip, f.fixed_ip, f.id
         );
     }
+    for f in &forwards {
+        let _ = writeln!(
+            out,
+            "\t\tip daddr {} {} dport {} dnat to {}:{} comment \"port forwarding {}\"",
+            f.floating_ip, f.protocol, f.external_port, f.internal_ip, f.internal_port, f.id
+        );
+    }
     out.push_str("\t}\n");
     // What the router itself sends to a floating IP (a probe from its namespace) is
     // translated as well.
     out.push_str("\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n");
     for f in &fips {
         let _ = writeln!(out, "\t\tip daddr {} dnat to {}", f.floating_ip, f.fixed_ip);
+    }
+    for f in &forwards {
+        let _ = writeln!(
+            out,
+            "\t\tip daddr {} {} dport {} dnat to {}:{}",
+            f.floating_ip, f.protocol, f.external_port, f.internal_ip, f.internal_port
+        );
     }
     out.push_str("\t}\n");
     out.push_str(
@@ -225,6 +257,7 @@ mod tests {
                 floating_ip: "172.24.4.20".parse().unwrap(),
                 fixed_ip: "10.0.0.5".parse().unwrap(),
             }],
+            port_forwardings: vec![],
         }
     }
 

@@ -645,6 +645,30 @@ async fn a_router_snats_the_inside_and_floating_ips_bring_the_outside_in() {
     want.routers[0].floating_ips.clear();
     assert_eq!(again.converge(&want).await.error, None);
     assert!(!http(&outside, "http://172.24.4.20:8080/", None));
+    // A port forwarding: another floating IP's port 2280 reaches B's port 8080 (and only
+    // that port of that address), announced on the outside like a floating IP.
+    want.routers[0]
+        .port_forwardings
+        .push(ferrostack_agent_api::PortForward {
+            id: "pf1".into(),
+            floating_ip_id: "fip9".into(),
+            floating_ip: "172.24.4.30".parse().unwrap(),
+            protocol: "tcp".into(),
+            external_port: 2280,
+            internal_ip: "10.0.0.12".parse().unwrap(),
+            internal_port: 8080,
+        });
+    let r = again.converge(&want).await;
+    assert_eq!(r.error, None);
+    assert!(r.floating_ips.contains(&"fip9".to_string()), "{r:?}");
+    assert!(
+        eventually(|| http(&outside, "http://172.24.4.30:2280/", None)),
+        "the forwarded port answers"
+    );
+    assert!(!http(&outside, "http://172.24.4.30:8080/", None));
+    want.routers[0].port_forwardings.clear();
+    assert_eq!(again.converge(&want).await.error, None);
+    assert!(!http(&outside, "http://172.24.4.30:2280/", None));
     // The router goes: its namespace with it, and the inside loses the outside.
     want.routers.clear();
     assert_eq!(again.converge(&want).await.error, None);

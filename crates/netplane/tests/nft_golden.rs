@@ -276,6 +276,27 @@ fn a_router_with_snat_a_floating_ip_and_a_route() {
         fixed_ip: "10.0.0.12".parse().unwrap(),
     });
     compare("router", &ferrostack_netplane::router::ruleset(&r));
+    // A floating IP shared by port forwardings: each external port to one guest's port.
+    let forward =
+        |id: &str, proto: &str, ext: u16, ip: &str, int: u16| ferrostack_agent_api::PortForward {
+            id: id.into(),
+            floating_ip_id: "fip3".into(),
+            floating_ip: "172.24.4.22".parse().unwrap(),
+            protocol: proto.into(),
+            external_port: ext,
+            internal_ip: ip.parse().unwrap(),
+            internal_port: int,
+        };
+    let mut pf = r.clone();
+    pf.port_forwardings = vec![
+        forward("pf-ssh-a", "tcp", 2201, "10.0.0.11", 22),
+        forward("pf-ssh-b", "tcp", 2202, "10.0.0.12", 22),
+        forward("pf-dns", "udp", 5353, "10.0.0.12", 53),
+    ];
+    compare(
+        "router_port_forwardings",
+        &ferrostack_netplane::router::ruleset(&pf),
+    );
     r.gateway = None;
     compare(
         "router_without_gateway",

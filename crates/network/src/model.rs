@@ -396,6 +396,21 @@ pub struct FloatingIp {
     pub tags: Vec<String>,
 }
 
+/// A floating IP's port forwarding: `protocol` traffic to the floating IP's
+/// `external_port` goes to `internal_ip_address:internal_port` of port `internal_port_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortForwarding {
+    pub id: String,
+    pub floatingip_id: String,
+    pub internal_port_id: String,
+    pub internal_ip_address: IpAddr,
+    pub internal_port: u16,
+    pub external_port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    pub description: String,
+}
+
 /// A named set of CIDRs that security group rules can name as their remote.
 #[derive(Debug, Clone)]
 pub struct AddressGroup {

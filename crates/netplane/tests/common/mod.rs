@@ -207,5 +207,6 @@ pub fn router(mtu: u32) -> ferrostack_agent_api::HostRouter {
             floating_ip: "172.24.4.20".parse().unwrap(),
             fixed_ip: "10.0.0.11".parse().unwrap(),
         }],
+        port_forwardings: vec![],
     }
 }

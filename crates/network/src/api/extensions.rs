@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::error::{NetworkError, Result};
 
 /// (alias, name, description) of every implemented extension.
-pub const EXTENSIONS: [(&str, &str, &str); 33] = [
+pub const EXTENSIONS: [(&str, &str, &str); 34] = [
     ("address-group", "Address group", "Support address group"),
     ("agent", "agent", "The agent management extension."),
     ("auto-allocated-topology", "Auto Allocated Topology Services", "Auto Allocated Topology Services."),
@@ -20,6 +20,7 @@ pub const EXTENSIONS: [(&str, &str, &str); 33] = [
     ("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"),
     ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
     ("extra_dhcp_opt", "Neutron Extra DHCP options", "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can be specified (e.g. tftp-server, server-ip-address, bootfile-name)"),
+    ("floating-ip-port-forwarding", "Floating IP Port Forwarding", "Allows a floating IP to forward its ports to the ports of others."),
     ("ip-substring-filtering", "IP address substring filtering", "Provides IP address substring filtering when listing ports"),
     ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
     ("net-mtu-writable", "Network MTU (writable)", "Provides a writable MTU attribute for a network resource."),

@@ -92,7 +92,7 @@ pub async fn list(state: State, auth: Auth, RawQuery(q): RawQuery) -> Result<Res
     )
 }
 
-async fn readable(svc: &NetworkService, auth: &Auth, id: &str) -> Result<FloatingIp> {
+pub(crate) async fn readable(svc: &NetworkService, auth: &Auth, id: &str) -> Result<FloatingIp> {
     let f = svc.find_floating_ip(id, auth).await?;
     if !svc
         .policy

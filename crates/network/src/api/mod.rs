@@ -11,6 +11,7 @@ mod extensions;
 mod floating_ips;
 mod input;
 mod networks;
+mod port_forwardings;
 mod ports;
 pub mod query;
 mod quotas;
@@ -100,6 +101,16 @@ pub fn router(svc: Arc<NetworkService>) -> Router {
             get(floating_ips::show)
                 .put(floating_ips::update)
                 .delete(floating_ips::remove),
+        )
+        .route(
+            "/floatingips/{id}/port_forwardings",
+            get(port_forwardings::list).post(port_forwardings::create),
+        )
+        .route(
+            "/floatingips/{id}/port_forwardings/{pf_id}",
+            get(port_forwardings::show)
+                .put(port_forwardings::update)
+                .delete(port_forwardings::remove),
         )
         .route(
             "/subnetpools",

@@ -206,36 +206,22 @@ impl NetworkService {
                 ));
             }
         }
-        // The router that reaches it: gateway on the floating network, interface on the subnet.
-        let routers = db::routers::list(tx, None).await?;
-        let ifaces = db::ports::list(
-            tx,
-            &db::ports::PortQuery {
-                device_owner: Some(OWNER_ROUTER_INTERFACE),
-                network_id: Some(&port.network_id),
-                ..Default::default()
-            },
-        )
-        .await?;
-        let router = routers.iter().find(|r| {
-            r.gw_network_id.as_deref() == Some(f.floating_network_id.as_str())
-                && ifaces.iter().any(|i| {
-                    i.device_id == r.id
-                        && i.fixed_ips.iter().any(|x| x.subnet_id == chosen.subnet_id)
-                })
-        });
-        let Some(router) = router else {
-            return Err(NetworkError::not_found(
-                "ExternalGatewayForFloatingIPNotFound",
+        if !db::port_forwardings::of_floating_ip(tx, &f.id)
+            .await?
+            .is_empty()
+        {
+            return Err(NetworkError::conflict(
+                "FipInUseByPortForwarding",
                 format!(
-                    "External network {} is not reachable from subnet {}.  Therefore, cannot associate Port {port_id} with a Floating IP.",
-                    f.floating_network_id, chosen.subnet_id
+                    "Floating IP {} has port forwardings: it cannot also be associated with a port.",
+                    f.id
                 ),
             ));
-        };
+        }
+        let router = router_reaching(tx, &f.floating_network_id, &port, &chosen.subnet_id).await?;
         f.port_id = Some(port_id.to_string());
         f.fixed_ip_address = Some(chosen.ip_address);
-        f.router_id = Some(router.id.clone());
+        f.router_id = Some(router);
         Ok(())
     }
 
@@ -260,12 +246,14 @@ impl NetworkService {
                 self.associate(&mut tx, auth, &mut f, &pid, c.fixed_ip_address)
                     .await?
             }
-            Some(None) => {
+            // Port forwardings keep their router (and the floating IP its status).
+            Some(None) if f.port_id.is_some() => {
                 f.port_id = None;
                 f.fixed_ip_address = None;
                 f.router_id = None;
                 f.status = FloatingIpStatus::Down;
             }
+            Some(None) => {}
             None => {}
         }
         f.revision_number += 1;
@@ -291,6 +279,7 @@ impl NetworkService {
         let f = db::floating_ips::get(&mut tx, id)
             .await?
             .ok_or_else(|| floating_ip_not_found(id))?;
+        db::port_forwardings::delete_of_floating_ip(&mut tx, id).await?;
         db::floating_ips::delete(&mut tx, id).await?;
         db::ports::delete(&mut tx, &f.floating_port_id).await?;
         tx.commit().await?;
@@ -317,4 +306,42 @@ impl NetworkService {
         }
         Ok(())
     }
+}
+
+/// The router through which port `port`'s address on `subnet_id` reaches external network
+/// `floating_network`: its gateway is on that network and an interface on the subnet.
+pub(crate) async fn router_reaching(
+    tx: &mut db::Conn,
+    floating_network: &str,
+    port: &Port,
+    subnet_id: &str,
+) -> Result<String> {
+    let routers = db::routers::list(tx, None).await?;
+    let ifaces = db::ports::list(
+        tx,
+        &db::ports::PortQuery {
+            device_owner: Some(OWNER_ROUTER_INTERFACE),
+            network_id: Some(&port.network_id),
+            ..Default::default()
+        },
+    )
+    .await?;
+    routers
+        .iter()
+        .find(|r| {
+            r.gw_network_id.as_deref() == Some(floating_network)
+                && ifaces.iter().any(|i| {
+                    i.device_id == r.id && i.fixed_ips.iter().any(|x| x.subnet_id == subnet_id)
+                })
+        })
+        .map(|r| r.id.clone())
+        .ok_or_else(|| {
+            NetworkError::not_found(
+                "ExternalGatewayForFloatingIPNotFound",
+                format!(
+                    "External network {floating_network} is not reachable from subnet {subnet_id}.  Therefore, cannot associate Port {} with a Floating IP.",
+                    port.id
+                ),
+            )
+        })
 }

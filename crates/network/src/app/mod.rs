@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod floating_ips;
 pub mod hosts;
 pub mod networks;
+pub mod port_forwardings;
 pub mod ports;
 pub mod quotas;
 pub mod rbac;

@@ -547,8 +547,16 @@ impl NetworkService {
         self.release_floating_ips_of(&mut tx, id).await?;
         // Its host is woken too (it is no longer bound there once the row is gone).
         let host = p.binding_host_id.clone();
+        let forwarded = db::port_forwardings::floating_ips_to_port(&mut tx, id).await?;
         db::ports::delete(&mut tx, id).await?;
+        let mut routers = Vec::new();
+        for fip in &forwarded {
+            routers.extend(self.release_forwarding_router(&mut tx, fip).await?);
+        }
         tx.commit().await?;
+        for r in &routers {
+            self.wake_router(r).await;
+        }
         self.wake_network(&p.network_id).await;
         if let Some(wake) = self.host_waker.get().filter(|_| !host.is_empty()) {
             wake(&host);

@@ -206,6 +206,7 @@ impl NetworkService {
                     .map(|x| (x.destination, x.nexthop))
                     .collect(),
                 floating_ips: Vec::new(),
+                port_forwardings: Vec::new(),
             };
             for p in &ports {
                 let Some(wire) = router_port(&mut conn, p).await? else {
@@ -229,8 +230,24 @@ impl NetworkService {
                 }
             }
             if router.gateway.is_some() {
-                router.floating_ips = db::floating_ips::for_router(&mut conn, &id)
-                    .await?
+                let fips = db::floating_ips::for_router(&mut conn, &id).await?;
+                for f in &fips {
+                    if f.port_id.is_some() {
+                        continue;
+                    }
+                    for pf in db::port_forwardings::of_floating_ip(&mut conn, &f.id).await? {
+                        router.port_forwardings.push(proto::PortForward {
+                            id: pf.id,
+                            floating_ip_id: f.id.clone(),
+                            floating_ip: f.floating_ip_address,
+                            protocol: pf.protocol,
+                            external_port: pf.external_port,
+                            internal_ip: pf.internal_ip_address,
+                            internal_port: pf.internal_port,
+                        });
+                    }
+                }
+                router.floating_ips = fips
                     .into_iter()
                     .filter_map(|f| {
                         f.port_id.as_ref()?;
@@ -247,6 +264,7 @@ impl NetworkService {
                 router.interfaces.clear();
                 router.gateway = None;
                 router.floating_ips.clear();
+                router.port_forwardings.clear();
             }
             out.push(router);
         }

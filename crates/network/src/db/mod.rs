@@ -5,6 +5,7 @@ pub mod auto_allocated;
 pub mod floating_ips;
 pub mod hosts;
 pub mod networks;
+pub mod port_forwardings;
 pub mod ports;
 pub mod quotas;
 pub mod rbac;

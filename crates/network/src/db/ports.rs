@@ -317,6 +317,8 @@ pub async fn update(conn: &mut Conn, p: &Port) -> DbResult<()> {
 
 pub async fn delete(conn: &mut Conn, id: &str) -> DbResult<()> {
     delete_ips(conn, id).await?;
+    // Forwardings to it go with it, as in Neutron.
+    super::port_forwardings::delete_to_port(conn, id).await?;
     sqlx::query("DELETE FROM port_security_groups WHERE port_id = $1")
         .bind(id)
         .execute(&mut *conn)

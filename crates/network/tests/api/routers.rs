@@ -216,3 +216,81 @@ api_test!(async fn a_floating_ip_keeps_its_address_and_an_external_network_in_us
     let (st, v) = c.call(Method::PUT, &format!("/networks/{public}"), &admin, Some(json!({"network": {"router:external": false}}))).await;
     assert_eq!((st.as_u16(), C::kind(&v)), (409, "ExternalNetworkInUse"));
 });
+
+api_test!(async fn port_forwardings_share_a_floating_ip_among_guests(c) {
+    let a = c.tenant("member").await;
+    let public = public(c, &a.token).await;
+    let n = c.network(&a.token, "app").await;
+    let net = n["id"].as_str().unwrap();
+    let s = c.subnet(&a.token, net, "10.0.0.0/24").await;
+    let r = c.create(&a.token, "routers", "router", json!({"name": "r1", "external_gateway_info": {"network_id": public}})).await;
+    let rid = r["id"].as_str().unwrap().to_string();
+    let (st, _) = c.call(Method::PUT, &format!("/routers/{rid}/add_router_interface"), &a.token, Some(json!({"subnet_id": s["id"]}))).await;
+    assert_eq!(st, 200);
+    let vm1 = c.create(&a.token, "ports", "port", json!({"network_id": net, "fixed_ips": [{"ip_address": "10.0.0.11"}]})).await;
+    let vm2 = c.create(&a.token, "ports", "port", json!({"network_id": net, "fixed_ips": [{"ip_address": "10.0.0.12"}]})).await;
+    let fip = c.create(&a.token, "floatingips", "floatingip", json!({"floating_network_id": public})).await;
+    let fid = fip["id"].as_str().unwrap().to_string();
+    let pfs = format!("/floatingips/{fid}/port_forwardings");
+    let post = |body: Value| { let c = &c; let t = a.token.clone(); let p = pfs.clone(); async move {
+        c.call(Method::POST, &p, &t, Some(json!({"port_forwarding": body}))).await
+    }};
+    let (st, v) = post(json!({"protocol": "tcp", "internal_ip_address": "10.0.0.11", "internal_port": 22,
+        "internal_port_id": vm1["id"], "external_port": 2201})).await;
+    assert_eq!(st, 201, "{v}");
+    let pf1 = v["port_forwarding"]["id"].as_str().unwrap().to_string();
+    assert_eq!(v["port_forwarding"]["external_port"], 2201);
+    let (st, v) = post(json!({"protocol": "tcp", "internal_ip_address": "10.0.0.12", "internal_port": 22,
+        "internal_port_id": vm2["id"], "external_port": 2202})).await;
+    assert_eq!(st, 201, "{v}");
+    // The floating IP now goes through the router; it is not associated with a port.
+    let (_, f) = c.call(Method::GET, &format!("/floatingips/{fid}"), &a.token, None).await;
+    assert_eq!((f["floatingip"]["router_id"].as_str(), f["floatingip"]["port_id"].is_null()), (Some(rid.as_str()), true));
+    // Mistakes: the same external port; an address not the port's; another protocol; a
+    // port out of range; associating the floating IP with a port now.
+    let (st, v) = post(json!({"protocol": "tcp", "internal_ip_address": "10.0.0.12", "internal_port": 80,
+        "internal_port_id": vm2["id"], "external_port": 2201})).await;
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = post(json!({"protocol": "tcp", "internal_ip_address": "10.0.0.99", "internal_port": 80,
+        "internal_port_id": vm2["id"], "external_port": 2280})).await;
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = post(json!({"protocol": "icmp", "internal_ip_address": "10.0.0.12", "internal_port": 80,
+        "internal_port_id": vm2["id"], "external_port": 2280})).await;
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = post(json!({"protocol": "tcp", "internal_ip_address": "10.0.0.12", "internal_port": 0,
+        "internal_port_id": vm2["id"], "external_port": 2280})).await;
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = c.call(Method::PUT, &format!("/floatingips/{fid}"), &a.token, Some(json!({"floatingip": {"port_id": vm1["id"]}}))).await;
+    assert_eq!(st, 409, "{v}");
+    // Another project sees none of it.
+    let b = c.tenant("member").await;
+    let (st, _) = c.call(Method::GET, &pfs, &b.token, None).await;
+    assert_eq!(st, 404);
+    // Listed, shown, changed.
+    let (_, l) = c.call(Method::GET, &pfs, &a.token, None).await;
+    assert_eq!(l["port_forwardings"].as_array().unwrap().len(), 2, "{l}");
+    let (st, v) = c.call(Method::PUT, &format!("{pfs}/{pf1}"), &a.token,
+        Some(json!({"port_forwarding": {"external_port": 2211, "description": "ssh to vm1"}}))).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!((v["port_forwarding"]["external_port"].as_u64(), v["port_forwarding"]["description"].as_str()), (Some(2211), Some("ssh to vm1")));
+    // The router's host DNATs both.
+    c.cloud.network.register_host("h1", ferrostack_agent_api::Vtep { ip: "127.0.0.1".parse().unwrap(), port: 4790 }).await.unwrap();
+    let h1 = c.cloud.network.host_networking("h1", &[]).await.unwrap();
+    let fw = &h1.routers[0].port_forwardings;
+    assert_eq!(fw.iter().map(|f| (f.external_port, f.internal_port)).collect::<Vec<_>>().len(), 2, "{fw:?}");
+    assert!(fw.iter().any(|f| f.external_port == 2211 && f.internal_ip.to_string() == "10.0.0.11"), "{fw:?}");
+    // A forwarded port deleted takes its forwarding; the last one deleted frees the router.
+    let (st, _) = c.call(Method::DELETE, &format!("/ports/{}", vm2["id"].as_str().unwrap()), &a.token, None).await;
+    assert_eq!(st, 204);
+    let (_, l) = c.call(Method::GET, &pfs, &a.token, None).await;
+    assert_eq!(l["port_forwardings"].as_array().unwrap().len(), 1, "{l}");
+    let (st, _) = c.call(Method::DELETE, &format!("{pfs}/{pf1}"), &a.token, None).await;
+    assert_eq!(st, 204);
+    let (st, _) = c.call(Method::DELETE, &format!("{pfs}/{pf1}"), &a.token, None).await;
+    assert_eq!(st, 404);
+    let (_, f) = c.call(Method::GET, &format!("/floatingips/{fid}"), &a.token, None).await;
+    assert!(f["floatingip"]["router_id"].is_null(), "{f}");
+    // Associating it with a port works again.
+    let (st, v) = c.call(Method::PUT, &format!("/floatingips/{fid}"), &a.token, Some(json!({"floatingip": {"port_id": vm1["id"]}}))).await;
+    assert_eq!(st, 200, "{v}");
+});
