@@ -28,6 +28,7 @@ mod versions;
 mod consoles;
 mod migrations;
 mod networks;
+mod security_groups;
 mod server_diagnostics;
 mod server_external_events;
 mod server_interfaces;
@@ -81,6 +82,7 @@ pub fn router(svc: Arc<ComputeService>) -> Router {
         .merge(server_tags::routes())
         .merge(server_interfaces::routes())
         .merge(networks::routes())
+        .merge(security_groups::routes())
         .merge(server_ips::routes())
         .merge(server_password::routes())
         .merge(consoles::routes())

@@ -12,6 +12,8 @@ mod projects;
 
 pub use consoles::{ConsoleDials, ConsoleHosts, ConsoleKind, ConsoleStream, Consoles};
 pub use images::Images;
-pub use networking::{NetworkView, Networking, NicRequest, PortView, ServerNic};
+pub use networking::{
+    GroupView, NetworkView, Networking, NicRequest, NovaRule, PortView, RuleView, ServerNic,
+};
 pub use placement::Placement;
 pub use projects::Projects;

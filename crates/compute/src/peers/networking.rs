@@ -42,6 +42,41 @@ pub struct NetworkView {
     pub cidrs: Vec<String>,
 }
 
+/// A security group as Nova's proxy shows it: its ingress rules in Nova's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub project_id: String,
+    pub rules: Vec<RuleView>,
+}
+
+/// An ingress rule in Nova's terms: protocol, port range (ICMP type and code; tcp/udp without
+/// ports are 1-65535, other protocols -1), and either a CIDR or a remote group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleView {
+    pub id: String,
+    pub parent_group_id: String,
+    pub ip_protocol: Option<String>,
+    pub from_port: Option<i64>,
+    pub to_port: Option<i64>,
+    pub cidr: Option<String>,
+    /// (name, project) of the remote group.
+    pub group: Option<(String, String)>,
+}
+
+/// A new rule as Nova's proxy takes it, already validated as Nova does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NovaRule {
+    pub parent_group_id: String,
+    pub ip_protocol: Option<String>,
+    pub from_port: Option<i64>,
+    pub to_port: Option<i64>,
+    pub cidr: Option<ipnet::IpNet>,
+    pub group_id: Option<String>,
+}
+
 /// A server's port as the compute API shows it (`os-interface`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortView {
@@ -71,6 +106,35 @@ pub trait Networking: Send + Sync {
     async fn server_networks(&self, auth: &AuthContext) -> Result<Vec<String>>;
     /// Every network the caller sees (the `os-networks` proxy).
     async fn visible_networks(&self, auth: &AuthContext) -> Result<Vec<NetworkView>>;
+    /// The caller's project's security groups (`os-security-groups`).
+    /// With `all_projects` (an admin's `all_tenants`), every project's.
+    async fn security_groups(
+        &self,
+        auth: &AuthContext,
+        all_projects: bool,
+    ) -> Result<Vec<GroupView>>;
+    async fn security_group(&self, auth: &AuthContext, id: &str) -> Result<GroupView>;
+    /// Creates a group (`id` None) or renames one.
+    async fn save_security_group(
+        &self,
+        auth: &AuthContext,
+        id: Option<&str>,
+        name: &str,
+        description: &str,
+    ) -> Result<GroupView>;
+    async fn delete_security_group(&self, auth: &AuthContext, id: &str) -> Result<()>;
+    async fn create_security_group_rule(
+        &self,
+        auth: &AuthContext,
+        rule: NovaRule,
+    ) -> Result<RuleView>;
+    async fn delete_security_group_rule(&self, auth: &AuthContext, id: &str) -> Result<()>;
+    /// The groups of server `device_id`'s ports.
+    async fn server_security_groups(
+        &self,
+        auth: &AuthContext,
+        device_id: &str,
+    ) -> Result<Vec<GroupView>>;
     /// The network get-me-a-network made (or makes now) for the caller's project.
     async fn auto_allocated_network(&self, auth: &AuthContext) -> Result<String>;
     /// Makes or takes the ports of server `device_id`: all, or none and the error.
@@ -224,6 +288,147 @@ impl Networking for NetworkService {
             .collect())
     }
 
+    async fn security_groups(
+        &self,
+        auth: &AuthContext,
+        all_projects: bool,
+    ) -> Result<Vec<GroupView>> {
+        self.ensure_caller_default_group(auth)
+            .await
+            .map_err(group_error)?;
+        let project = auth.project_id().unwrap_or("");
+        let groups = self.list_groups(auth).await.map_err(group_error)?;
+        Ok(sorted_views(
+            &groups,
+            groups
+                .iter()
+                .filter(|g| all_projects || g.project_id == project),
+        ))
+    }
+
+    async fn security_group(&self, auth: &AuthContext, id: &str) -> Result<GroupView> {
+        let g = self.find_group(id, auth).await.map_err(group_error)?;
+        let all = self.list_groups(auth).await.map_err(group_error)?;
+        Ok(group_view(&g, &all))
+    }
+
+    async fn save_security_group(
+        &self,
+        auth: &AuthContext,
+        id: Option<&str>,
+        name: &str,
+        description: &str,
+    ) -> Result<GroupView> {
+        use ferrostack_network::app::security_groups::{GroupChanges, NewGroup};
+        let g = match id {
+            None => self
+                .create_group(
+                    auth,
+                    NewGroup {
+                        project_id: None,
+                        name: name.to_string(),
+                        description: description.to_string(),
+                        stateful: true,
+                    },
+                )
+                .await
+                .map_err(group_error)?,
+            Some(id) => {
+                self.find_group(id, auth).await.map_err(group_error)?;
+                self.update_group(
+                    id,
+                    GroupChanges {
+                        name: Some(name.to_string()),
+                        description: Some(description.to_string()),
+                        stateful: None,
+                    },
+                    None,
+                )
+                .await
+                .map_err(group_error)?
+            }
+        };
+        let all = self.list_groups(auth).await.map_err(group_error)?;
+        Ok(group_view(&g, &all))
+    }
+
+    async fn delete_security_group(&self, auth: &AuthContext, id: &str) -> Result<()> {
+        self.find_group(id, auth).await.map_err(group_error)?;
+        self.delete_group(auth, id).await.map_err(group_error)
+    }
+
+    async fn create_security_group_rule(
+        &self,
+        auth: &AuthContext,
+        rule: NovaRule,
+    ) -> Result<RuleView> {
+        use ferrostack_network::app::security_groups::NewRule;
+        use ferrostack_network::model::{Direction, EtherType};
+        let parent = self
+            .find_group(&rule.parent_group_id, auth)
+            .await
+            .map_err(group_error)?;
+        if let Some(g) = &rule.group_id {
+            self.find_group(g, auth).await.map_err(group_error)?;
+        }
+        let icmp = rule.ip_protocol.as_deref() == Some("icmp");
+        let port = |p: Option<i64>| p.filter(|v| !(icmp && *v == -1));
+        let made = self
+            .create_rules(
+                auth,
+                vec![NewRule {
+                    project_id: None,
+                    security_group_id: parent.id.clone(),
+                    direction: Direction::Ingress,
+                    ethertype: match rule.cidr {
+                        Some(ipnet::IpNet::V6(_)) => EtherType::V6,
+                        _ => EtherType::V4,
+                    },
+                    protocol: rule.ip_protocol.clone(),
+                    port_range_min: port(rule.from_port),
+                    port_range_max: port(rule.to_port),
+                    remote_ip_prefix: rule.cidr.filter(|_| rule.group_id.is_none()),
+                    remote_group_id: rule.group_id.clone(),
+                    remote_address_group_id: None,
+                    description: String::new(),
+                }],
+            )
+            .await
+            .map_err(group_error)?;
+        let all = self.list_groups(auth).await.map_err(group_error)?;
+        made.first()
+            .map(|r| rule_view(r, &all))
+            .ok_or_else(|| ComputeError::BadRequest("No rule was made".into()))
+    }
+
+    async fn delete_security_group_rule(&self, auth: &AuthContext, id: &str) -> Result<()> {
+        self.find_rule(id, auth).await.map_err(group_error)?;
+        self.delete_rule(id).await.map_err(group_error)
+    }
+
+    async fn server_security_groups(
+        &self,
+        auth: &AuthContext,
+        device_id: &str,
+    ) -> Result<Vec<GroupView>> {
+        let ports = self
+            .server_port_list(device_id)
+            .await
+            .map_err(from_network)?;
+        let ids: std::collections::BTreeSet<&str> = ports
+            .iter()
+            .flat_map(|p| p.security_groups.iter().map(String::as_str))
+            .collect();
+        let all = self
+            .list_groups(&admin_view(auth))
+            .await
+            .map_err(group_error)?;
+        Ok(sorted_views(
+            &all,
+            all.iter().filter(|g| ids.contains(g.id.as_str())),
+        ))
+    }
+
     async fn auto_allocated_network(&self, auth: &AuthContext) -> Result<String> {
         let project = auth.project_id().unwrap_or("");
         NetworkService::auto_allocated_network(self, auth, project)
@@ -325,4 +530,102 @@ impl Networking for NetworkService {
             .await
             .map_err(from_network)
     }
+}
+
+/// A networking error of the security group proxy as Nova words it: what Neutron refuses
+/// with 409 (a group in use, the default group, a rule that exists) is Nova's 400, over
+/// quota its 403.
+fn group_error(e: NetworkError) -> ComputeError {
+    match e {
+        NetworkError::Neutron {
+            kind: "SecurityGroupNotFound" | "SecurityGroupRuleNotFound",
+            message,
+            ..
+        } => ComputeError::NotFound(message),
+        NetworkError::Neutron {
+            kind: "OverQuota", ..
+        } => ComputeError::Forbidden("Quota exceeded, too many security groups or rules.".into()),
+        NetworkError::Neutron {
+            status, message, ..
+        } if status == http::StatusCode::CONFLICT || status == http::StatusCode::BAD_REQUEST => {
+            ComputeError::BadRequest(message)
+        }
+        e => from_network(e),
+    }
+}
+
+/// The caller with a cloud admin's view (to read the groups a server's ports name).
+fn admin_view(auth: &AuthContext) -> AuthContext {
+    AuthContext {
+        is_admin: true,
+        ..auth.clone()
+    }
+}
+
+fn rule_view(
+    r: &ferrostack_network::model::SecurityGroupRule,
+    groups: &[ferrostack_network::model::SecurityGroup],
+) -> RuleView {
+    let protocol = r.protocol.clone();
+    let ported = matches!(protocol.as_deref(), Some("tcp" | "udp" | "6" | "17"));
+    let (from, to) = match (&protocol, r.port_range_min, r.port_range_max) {
+        (None, _, _) => (None, None),
+        (Some(_), None, None) if ported => (Some(1), Some(65535)),
+        (Some(_), None, None) => (Some(-1), Some(-1)),
+        (Some(_), lo, hi) => (lo.or(Some(-1)), hi.or(Some(-1))),
+    };
+    let group = r.remote_group_id.as_ref().map(|g| {
+        groups
+            .iter()
+            .find(|x| &x.id == g)
+            .map(|x| (x.name.clone(), x.project_id.clone()))
+            .unwrap_or_default()
+    });
+    RuleView {
+        id: r.id.clone(),
+        parent_group_id: r.security_group_id.clone(),
+        ip_protocol: protocol,
+        from_port: from,
+        to_port: to,
+        cidr: if group.is_some() {
+            None
+        } else {
+            Some(r.remote_ip_prefix.map_or_else(
+                || match r.ethertype {
+                    ferrostack_network::model::EtherType::V6 => "::/0".to_string(),
+                    ferrostack_network::model::EtherType::V4 => "0.0.0.0/0".to_string(),
+                },
+                |p| p.to_string(),
+            ))
+        },
+        group,
+    }
+}
+
+fn group_view(
+    g: &ferrostack_network::model::SecurityGroup,
+    all: &[ferrostack_network::model::SecurityGroup],
+) -> GroupView {
+    GroupView {
+        id: g.id.clone(),
+        name: g.name.clone(),
+        description: g.description.clone(),
+        project_id: g.project_id.clone(),
+        rules: g
+            .rules
+            .iter()
+            .filter(|r| r.direction == ferrostack_network::model::Direction::Ingress)
+            .map(|r| rule_view(r, all))
+            .collect(),
+    }
+}
+
+/// Views of `groups` by project and name, as Nova sorts them.
+fn sorted_views<'a>(
+    all: &[ferrostack_network::model::SecurityGroup],
+    groups: impl Iterator<Item = &'a ferrostack_network::model::SecurityGroup>,
+) -> Vec<GroupView> {
+    let mut v: Vec<GroupView> = groups.map(|g| group_view(g, all)).collect();
+    v.sort_by(|a, b| (&a.project_id, &a.name).cmp(&(&b.project_id, &b.name)));
+    v
 }

@@ -414,3 +414,60 @@ api_test!(async fn the_network_proxies_show_the_networks_the_caller_sees(c) {
     let (s, _) = c.nova(Method::POST, "/os-networks", &t.token, "2.35", Some(json!({"network": {"label": "x"}}))).await;
     assert_eq!(s, 410);
 });
+
+api_test!(async fn the_security_group_proxy_speaks_novas_terms(c) {
+    let t = c.tenant("member").await;
+    let nova = |m: Method, p: String, body: Option<Value>| { let c = &c; let tok = t.token.clone(); async move {
+        c.nova(m, &p, &tok, "2.35", body).await
+    }};
+    let (s, v) = nova(Method::POST, "/os-security-groups".into(), Some(json!({"security_group": {"name": " web ", "description": "w"}}))).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["security_group"]["name"], " web ");
+    let web = v["security_group"]["id"].as_str().unwrap().to_string();
+    let (s, _) = nova(Method::POST, "/os-security-groups".into(), Some(json!({"security_group": {"name": "", "description": "w"}}))).await;
+    assert_eq!(s, 400);
+    // Rules in Nova's terms; Nova's checks first.
+    let rule = |body: Value| nova(Method::POST, "/os-security-group-rules".into(), Some(json!({"security_group_rule": body})));
+    let (s, v) = rule(json!({"parent_group_id": web, "ip_protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "10.0.0.0/8"})).await;
+    assert_eq!(s, 200, "{v}");
+    let r = &v["security_group_rule"];
+    assert_eq!((r["ip_protocol"].as_str(), r["from_port"].as_i64(), r["ip_range"]["cidr"].as_str()), (Some("tcp"), Some(22), Some("10.0.0.0/8")));
+    let rid = r["id"].as_str().unwrap().to_string();
+    for bad in [
+        json!({"parent_group_id": web, "ip_protocol": "tcp", "from_port": 30, "to_port": 20}),
+        json!({"parent_group_id": web, "ip_protocol": "gre", "from_port": 1, "to_port": 2}),
+        json!({"parent_group_id": web, "ip_protocol": "tcp", "from_port": "x", "to_port": 2}),
+        json!({"parent_group_id": web, "ip_protocol": "icmp", "from_port": 300, "to_port": 0}),
+        json!({"parent_group_id": "not-a-uuid", "ip_protocol": "tcp", "from_port": 1, "to_port": 2}),
+        json!({"parent_group_id": web, "ip_protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "10.0.0.0/8"}),
+    ] {
+        let (s, v) = rule(bad.clone()).await;
+        assert_eq!(s, 400, "{bad}: {v}");
+    }
+    let (s, _) = rule(json!({"parent_group_id": "6b4f1c2e-1111-4222-8333-444455556666", "ip_protocol": "tcp", "from_port": 1, "to_port": 2})).await;
+    assert_eq!(s, 404);
+    // The group shows its ingress rules only (not Neutron's default egress ones).
+    let (_, g) = nova(Method::GET, format!("/os-security-groups/{web}"), None).await;
+    assert_eq!(g["security_group"]["rules"].as_array().unwrap().len(), 1, "{g}");
+    let (_, l) = nova(Method::GET, "/os-security-groups".into(), None).await;
+    let names: Vec<&str> = l["security_groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"default") && names.contains(&" web "), "{l}");
+    // A group named by another's rule may go: the rule goes with it.
+    let (_, db) = nova(Method::POST, "/os-security-groups".into(), Some(json!({"security_group": {"name": "db", "description": "d"}}))).await;
+    let db = db["security_group"]["id"].as_str().unwrap().to_string();
+    let (s, v) = rule(json!({"parent_group_id": db, "ip_protocol": "tcp", "from_port": 5432, "to_port": 5432, "group_id": web})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["security_group_rule"]["group"]["name"], " web ");
+    let (s, _) = nova(Method::DELETE, format!("/os-security-group-rules/{rid}"), None).await;
+    assert_eq!(s, 202);
+    let (s, v) = nova(Method::DELETE, format!("/os-security-groups/{web}"), None).await;
+    assert_eq!(s, 202, "{v}");
+    let (_, g) = nova(Method::GET, format!("/os-security-groups/{db}"), None).await;
+    assert_eq!(g["security_group"]["rules"], json!([]), "{g}");
+    // The default group cannot go; the proxy went at 2.36.
+    let default = l["security_groups"].as_array().unwrap().iter().find(|g| g["name"] == "default").unwrap()["id"].as_str().unwrap().to_string();
+    let (s, _) = nova(Method::DELETE, format!("/os-security-groups/{default}"), None).await;
+    assert_eq!(s, 400);
+    let (s, _) = c.nova(Method::GET, "/os-security-groups", &t.token, "2.36", None).await;
+    assert_eq!(s, 404);
+});

@@ -423,16 +423,18 @@ impl NetworkService {
                 "Insufficient rights for removing default security group.",
             ));
         }
-        if db::ports::group_in_use(&mut tx, id).await?
-            || db::security_groups::referenced_by_rules(&mut tx, id).await?
-        {
+        if db::ports::group_in_use(&mut tx, id).await? {
             return Err(NetworkError::conflict(
                 "SecurityGroupInUse",
                 format!("Security Group {id} in use."),
             ));
         }
+        let naming = db::security_groups::delete_rules_naming(&mut tx, id).await?;
         db::security_groups::delete(&mut tx, id).await?;
         tx.commit().await?;
+        for g in &naming {
+            self.wake_group(g).await;
+        }
         Ok(())
     }
 

@@ -290,13 +290,28 @@ pub async fn delete_rule(conn: &mut Conn, id: &str) -> DbResult<()> {
     Ok(())
 }
 
-/// Rules elsewhere that name the group as their remote group.
-pub async fn referenced_by_rules(conn: &mut Conn, group_id: &str) -> DbResult<bool> {
-    let row = sqlx::query(
-        "SELECT id FROM security_group_rules WHERE remote_group_id = $1 AND security_group_id <> $1 LIMIT 1",
+/// Deletes the rules of other groups that name the group as their remote group (they go
+/// with it, as Neutron's foreign key cascades); returns those groups.
+pub async fn delete_rules_naming(conn: &mut Conn, group_id: &str) -> DbResult<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT security_group_id FROM security_group_rules \
+         WHERE remote_group_id = $1 AND security_group_id <> $1",
     )
     .bind(group_id)
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(row.is_some())
+    let groups = rows
+        .iter()
+        .map(|r| r.try_get("security_group_id"))
+        .collect::<DbResult<Vec<String>>>()?;
+    sqlx::query(
+        "DELETE FROM security_group_rules WHERE remote_group_id = $1 AND security_group_id <> $1",
+    )
+    .bind(group_id)
+    .execute(&mut *conn)
+    .await?;
+    for g in &groups {
+        bump_revision(conn, g, ferrostack_store::now_micros()).await?;
+    }
+    Ok(groups)
 }
