@@ -1,12 +1,13 @@
 //! `/servers/{id}/os-interface`: the server's ports (Nova's interface attachments): list,
 //! show, attach (a port, or a new port on a network) and detach, hot-plugged into the guest.
 
-use axum::extract::Path;
+use axum::extract::{Extension, Path};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use ferrostack_api::microversion::Microversion;
+use ferrostack_api::request::RequestId;
 use ferrostack_api::{ApiError, Auth, Json};
 use serde_json::{json, Value};
 
@@ -119,6 +120,7 @@ async fn create(
     svc: State,
     auth: Auth,
     v: Microversion,
+    Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
@@ -129,13 +131,14 @@ async fn create(
         &target(&inst),
     )?;
     let what = attach_request(&body, v)?;
-    let port = svc.attach_interface(&inst, &auth, what).await?;
+    let port = svc.attach_interface(&inst, &auth, &rid.0, what).await?;
     Ok(axum::Json(json!({"interfaceAttachment": wire(&port, v)})).into_response())
 }
 
 async fn remove(
     svc: State,
     auth: Auth,
+    Extension(rid): Extension<RequestId>,
     Path((id, port_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let inst = svc.find_server(&auth, &id).await?;
@@ -144,7 +147,7 @@ async fn remove(
         "os_compute_api:os-attach-interfaces:delete",
         &target(&inst),
     )?;
-    svc.detach_interface(&inst, &auth, &port_id).await?;
+    svc.detach_interface(&inst, &auth, &rid.0, &port_id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 

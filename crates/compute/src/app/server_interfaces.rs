@@ -71,6 +71,7 @@ impl ComputeService {
         &self,
         inst: &Instance,
         auth: &AuthContext,
+        request_id: &str,
         what: AttachRequest,
     ) -> Result<PortView> {
         check_lock(inst, auth)?;
@@ -103,7 +104,16 @@ impl ComputeService {
         let Some(mut nic) = made.pop() else {
             return Err(ComputeError::BadRequest("No port was made".into()));
         };
-        if let Err(e) = self.record_attached(inst, &mut nic).await {
+        // Two attaches at once may pick the same position: the loser picks again.
+        let mut recorded = Err(ComputeError::Conflict("not recorded".into()));
+        for _ in 0..3 {
+            recorded = self.record_attached(inst, auth, request_id, &mut nic).await;
+            match &recorded {
+                Err(ComputeError::Db(e)) if ferrostack_store::is_unique_violation(e) => continue,
+                _ => break,
+            }
+        }
+        if let Err(e) = recorded {
             self.networking
                 .release(&inst.uuid, std::slice::from_ref(&nic.nic))
                 .await;
@@ -115,7 +125,13 @@ impl ComputeService {
         self.server_interface(inst, &nic.nic.port_id).await
     }
 
-    async fn record_attached(&self, inst: &Instance, nic: &mut ServerNic) -> Result<()> {
+    async fn record_attached(
+        &self,
+        inst: &Instance,
+        auth: &AuthContext,
+        request_id: &str,
+        nic: &mut ServerNic,
+    ) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
         let current = instances::get(&mut tx, &inst.uuid, false)
             .await?
@@ -125,7 +141,35 @@ impl ComputeService {
         db::instance_nics::insert_one(&mut tx, &inst.uuid, &nic.nic).await?;
         let addresses = with_nic(&current.addresses, nic);
         instances::set_addresses(&mut tx, &inst.uuid, &addresses, now_micros()).await?;
+        self.record_done(&mut tx, inst, auth, request_id, "attach_interface")
+            .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// An instance action for a change done at once (Nova's `attach_interface` and
+    /// `detach_interface` records).
+    async fn record_done(
+        &self,
+        tx: &mut db::Conn,
+        inst: &Instance,
+        auth: &AuthContext,
+        request_id: &str,
+        action: &str,
+    ) -> Result<()> {
+        let now = now_micros();
+        db::actions::start(
+            tx,
+            &inst.uuid,
+            request_id,
+            action,
+            &inst.project_id,
+            &auth.user_id,
+            inst.host.as_deref(),
+            now,
+        )
+        .await?;
+        db::actions::finish_open(tx, &inst.uuid, None, None, now).await?;
         Ok(())
     }
 
@@ -135,6 +179,7 @@ impl ComputeService {
         &self,
         inst: &Instance,
         auth: &AuthContext,
+        request_id: &str,
         port_id: &str,
     ) -> Result<()> {
         check_lock(inst, auth)?;
@@ -151,6 +196,8 @@ impl ComputeService {
         db::instance_nics::delete_one(&mut tx, &inst.uuid, port_id).await?;
         let addresses = without_mac(&current.addresses, &nic.mac);
         instances::set_addresses(&mut tx, &inst.uuid, &addresses, now_micros()).await?;
+        self.record_done(&mut tx, inst, auth, request_id, "detach_interface")
+            .await?;
         tx.commit().await?;
         self.networking
             .release(&inst.uuid, std::slice::from_ref(&nic))

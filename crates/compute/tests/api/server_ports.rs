@@ -384,6 +384,11 @@ api_test!(async fn interfaces_attach_to_and_detach_from_a_running_server(c) {
     assert_eq!(server["addresses"]["app"].as_array().unwrap().len(), 1, "{server}");
     let (_, ifs) = c.call(Method::GET, &format!("/servers/{id}/os-interface"), &t.token, None).await;
     assert_eq!(ifs["interfaceAttachments"].as_array().unwrap().len(), 1, "{ifs}");
+    // Each is an instance action, as in Nova.
+    let (_, acts) = c.call(Method::GET, &format!("/servers/{id}/os-instance-actions"), &t.token, None).await;
+    let names: Vec<&str> = acts["instanceActions"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
+    assert_eq!(names.iter().filter(|a| **a == "attach_interface").count(), 2, "{acts}");
+    assert_eq!(names.iter().filter(|a| **a == "detach_interface").count(), 2, "{acts}");
     // Not while suspended (Nova's states: active, paused, stopped).
     let (s, _) = c.call(Method::POST, &format!("/servers/{id}/action"), &t.token, Some(json!({"suspend": null}))).await;
     assert_eq!(s, 202);
