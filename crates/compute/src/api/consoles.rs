@@ -108,9 +108,7 @@ pub(crate) async fn legacy_action(
     action: &str,
     args: &Value,
 ) -> Result<Response, ApiError> {
-    if v.at_least(2, 6) {
-        return Err(ApiError::not_found("The resource could not be found."));
-    }
+    super::removed_at(v, 6)?;
     auth.enforce(&svc.policy, POLICY, &target(inst))?;
     let (protocol, types): (&str, &[&str]) = match action {
         "os-getVNCConsole" => ("vnc", &["novnc", "xvpvnc"]),

@@ -25,10 +25,7 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
 
 /// Nova removed the API at 2.43.
 fn check_version(v: Microversion) -> Result<(), ApiError> {
-    if v.at_least(2, 43) {
-        return Err(ApiError::not_found("The resource could not be found."));
-    }
-    Ok(())
+    super::removed_at(v, 43)
 }
 
 fn not_found(host: &str) -> ApiError {

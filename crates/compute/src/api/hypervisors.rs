@@ -209,9 +209,7 @@ async fn hypervisor_uptime(
     v: Microversion,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if v.at_least(2, 88) {
-        return Err(ApiError::not_found("The resource could not be found."));
-    }
+    super::removed_at(v, 88)?;
     auth.enforce(
         &svc.policy,
         "os_compute_api:os-hypervisors:uptime",
@@ -241,9 +239,7 @@ async fn search_hypervisors(
     v: Microversion,
     Path(pattern): Path<String>,
 ) -> Result<Response, ApiError> {
-    if v.at_least(2, 53) {
-        return Err(ApiError::not_found("The resource could not be found."));
-    }
+    super::removed_at(v, 53)?;
     auth.enforce(
         &svc.policy,
         "os_compute_api:os-hypervisors:search",
@@ -264,9 +260,7 @@ async fn hypervisor_servers(
     v: Microversion,
     Path(pattern): Path<String>,
 ) -> Result<Response, ApiError> {
-    if v.at_least(2, 53) {
-        return Err(ApiError::not_found("The resource could not be found."));
-    }
+    super::removed_at(v, 53)?;
     auth.enforce(
         &svc.policy,
         "os_compute_api:os-hypervisors:servers",

@@ -39,13 +39,6 @@ pub fn routes() -> Router<Arc<ComputeService>> {
         )
 }
 
-fn check_version(v: Microversion, removed_at: u32) -> Result<(), ApiError> {
-    if v.at_least(2, removed_at) {
-        return Err(ApiError::not_found("The resource could not be found."));
-    }
-    Ok(())
-}
-
 fn image_not_found() -> ApiError {
     ApiError::not_found("Image not found.")
 }
@@ -224,7 +217,7 @@ async fn list(
     v: Microversion,
     axum::extract::Query(q): axum::extract::Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    check_version(v, 36)?;
+    super::removed_at(v, 36)?;
     let (page, more) = list_page(&svc, &auth, &q).await?;
     let images: Vec<Value> = page
         .iter()
@@ -243,7 +236,7 @@ async fn detail(
     v: Microversion,
     axum::extract::Query(q): axum::extract::Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    check_version(v, 36)?;
+    super::removed_at(v, 36)?;
     let (page, more) = list_page(&svc, &auth, &q).await?;
     let mut images = Vec::with_capacity(page.len());
     for (id, _) in &page {
@@ -272,7 +265,7 @@ async fn show(
     v: Microversion,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    check_version(v, 36)?;
+    super::removed_at(v, 36)?;
     let i = find(&svc, &auth, &id).await?;
     Ok(axum::Json(json!({"image": detail_view(&svc, &i)})).into_response())
 }
@@ -283,7 +276,7 @@ async fn remove(
     v: Microversion,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    check_version(v, 36)?;
+    super::removed_at(v, 36)?;
     let (s, body) = glance(
         &svc,
         &auth,
@@ -308,7 +301,7 @@ async fn metadata(
     v: Microversion,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    check_version(v, 39)?;
+    super::removed_at(v, 39)?;
     let i = find(&svc, &auth, &id).await?;
     Ok(axum::Json(json!({"metadata": i.properties})).into_response())
 }
@@ -319,7 +312,7 @@ async fn metadata_item(
     v: Microversion,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    check_version(v, 39)?;
+    super::removed_at(v, 39)?;
     let i = find(&svc, &auth, &id).await?;
     let value = i
         .properties
@@ -383,7 +376,7 @@ async fn merge_metadata(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
-    check_version(v, 39)?;
+    super::removed_at(v, 39)?;
     let items = string_map(metadata_body(&body, "metadata")?);
     let i = find(&svc, &auth, &id).await?;
     let all = write_properties(&svc, &auth, &i, &items, &[]).await?;
@@ -398,7 +391,7 @@ async fn replace_metadata(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
-    check_version(v, 39)?;
+    super::removed_at(v, 39)?;
     let items = string_map(metadata_body(&body, "metadata")?);
     let i = find(&svc, &auth, &id).await?;
     let unset: Vec<String> = i
@@ -419,7 +412,7 @@ async fn set_metadata_item(
     Path((id, key)): Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
-    check_version(v, 39)?;
+    super::removed_at(v, 39)?;
     let items = string_map(metadata_body(&body, "meta")?);
     if !items.contains_key(&key) {
         return Err(ApiError::bad_request("Request body and URI mismatch"));
@@ -435,7 +428,7 @@ async fn remove_metadata_item(
     v: Microversion,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    check_version(v, 39)?;
+    super::removed_at(v, 39)?;
     let i = find(&svc, &auth, &id).await?;
     if !i.properties.contains_key(&key) {
         return Err(ApiError::not_found("Invalid metadata key"));

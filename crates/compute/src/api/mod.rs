@@ -124,6 +124,20 @@ pub fn root_router(svc: Arc<ComputeService>) -> Router {
         .layer(ErrorFormat::Nova.layer())
 }
 
+/// 404 from microversion 2.`minor` on: the API Nova removed there answers as a path that
+/// does not exist.
+pub(crate) fn removed_at(
+    v: ferrostack_api::microversion::Microversion,
+    minor: u32,
+) -> Result<(), ferrostack_api::ApiError> {
+    if v.at_least(2, minor) {
+        return Err(ferrostack_api::ApiError::not_found(
+            "The resource could not be found.",
+        ));
+    }
+    Ok(())
+}
+
 /// Nova's `<collection>_links` for a page that more items follow: the request's own query
 /// (filters, sort keys, limit) with `marker` set to the page's last item. `base` is the
 /// compute endpoint (`<public_url>/compute`), `path` the collection (`servers/detail`).

@@ -25,11 +25,9 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
         .route("/os-tenant-networks/{id}", get(tenant_show).delete(gone))
 }
 
+/// Removed with the other networking proxies at 2.36.
 fn check_version(v: Microversion) -> Result<(), ApiError> {
-    if v.at_least(2, 36) {
-        return Err(ApiError::not_found("The resource could not be found."));
-    }
-    Ok(())
+    super::removed_at(v, 36)
 }
 
 async fn gone(v: Microversion) -> Result<Response, ApiError> {

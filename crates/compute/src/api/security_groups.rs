@@ -42,9 +42,7 @@ fn uuid(id: &str) -> Result<(), ApiError> {
 }
 
 fn check(svc: &ComputeService, auth: &Auth, v: Microversion, rule: &str) -> Result<(), ApiError> {
-    if v.at_least(2, 36) {
-        return Err(ApiError::not_found("The resource could not be found."));
-    }
+    super::removed_at(v, 36)?;
     auth.enforce(
         &svc.policy,
         rule,

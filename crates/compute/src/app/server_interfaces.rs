@@ -78,24 +78,14 @@ impl ComputeService {
         check_state(inst, Action::AttachInterface)?;
         let request = match what {
             AttachRequest::Nic(r) => r,
-            AttachRequest::Any => {
-                let mut nets = self.networking.server_networks(auth).await?;
-                match nets.len() {
-                    1 => NicRequest::Network {
-                        id: nets.remove(0),
-                        fixed_ip: None,
-                    },
-                    0 => {
-                        return Err(ComputeError::BadRequest(
-                            "No network is available to attach the interface to.".into(),
-                        ))
-                    }
-                    _ => return Err(ComputeError::Conflict(
-                        "Multiple possible networks found, use a Network ID to be more specific."
-                            .into(),
-                    )),
-                }
-            }
+            AttachRequest::Any => NicRequest::Network {
+                id: self.available_network(auth).await?.ok_or_else(|| {
+                    ComputeError::BadRequest(
+                        "No network is available to attach the interface to.".into(),
+                    )
+                })?,
+                fixed_ip: None,
+            },
         };
         let mut made = self
             .networking

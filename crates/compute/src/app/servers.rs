@@ -471,25 +471,31 @@ impl ComputeService {
             RequestedNetworks::None => Ok(Vec::new()),
             RequestedNetworks::List(l) => Ok(l.clone()),
             RequestedNetworks::Available | RequestedNetworks::Auto => {
-                let mut nets = self.networking.server_networks(auth).await?;
-                match nets.len() {
-                    0 if req.networks == RequestedNetworks::Auto => {
-                        Ok(vec![crate::peers::NicRequest::Network {
-                            id: self.networking.auto_allocated_network(auth).await?,
-                            fixed_ip: None,
-                        }])
+                let id = match self.available_network(auth).await? {
+                    Some(id) => id,
+                    None if req.networks == RequestedNetworks::Auto => {
+                        self.networking.auto_allocated_network(auth).await?
                     }
-                    0 => Ok(Vec::new()),
-                    1 => Ok(vec![crate::peers::NicRequest::Network {
-                        id: nets.remove(0),
-                        fixed_ip: None,
-                    }]),
-                    _ => Err(ComputeError::Conflict(
-                        "Multiple possible networks found, use a Network ID to be more specific."
-                            .into(),
-                    )),
-                }
+                    None => return Ok(Vec::new()),
+                };
+                Ok(vec![crate::peers::NicRequest::Network {
+                    id,
+                    fixed_ip: None,
+                }])
             }
+        }
+    }
+
+    /// The caller's one available network when it names none (for a create or an
+    /// interface attach): None when it has none, Nova's 409 when several would do.
+    pub(crate) async fn available_network(&self, auth: &AuthContext) -> Result<Option<String>> {
+        let mut nets = self.networking.server_networks(auth).await?;
+        match nets.len() {
+            0 => Ok(None),
+            1 => Ok(Some(nets.remove(0))),
+            _ => Err(ComputeError::Conflict(
+                "Multiple possible networks found, use a Network ID to be more specific.".into(),
+            )),
         }
     }
 

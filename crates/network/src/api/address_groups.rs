@@ -8,27 +8,15 @@ use http::{HeaderMap, StatusCode};
 use ipnet::IpNet;
 use serde_json::{json, Value};
 
-use super::input::{self, Obj};
+use super::input;
 use super::{authorize, collection_url, created, query, wire, State};
 use crate::app::address_groups::{address_group_not_found, AddressGroupChanges, NewAddressGroup};
 use crate::error::{NetworkError, Result};
-use crate::ipam;
 use crate::model::AddressGroup;
 use crate::NetworkService;
 
 fn target(g: &AddressGroup) -> Value {
     wire::address_group(g)
-}
-
-fn addresses(obj: &Obj) -> Result<Option<Vec<IpNet>>> {
-    match input::strings(obj, "addresses")? {
-        None => Ok(None),
-        Some(list) => list
-            .iter()
-            .map(|p| ipam::parse_prefix(p).map_err(|e| NetworkError::invalid_attr("addresses", e)))
-            .collect::<Result<Vec<_>>>()
-            .map(Some),
-    }
 }
 
 pub async fn create(state: State, auth: Auth, body: Bytes) -> Result<Response> {
@@ -53,7 +41,7 @@ pub async fn create(state: State, auth: Auth, body: Bytes) -> Result<Response> {
             project_id: Some(project),
             name: input::string(obj, "name", 255)?.unwrap_or_default(),
             description: input::string(obj, "description", 255)?.unwrap_or_default(),
-            addresses: addresses(obj)?.unwrap_or_default(),
+            addresses: input::prefixes(obj, "addresses")?.unwrap_or_default(),
         };
         let g = svc.create_address_group(&auth, req).await?;
         out.push(wire::address_group(&g));
@@ -130,7 +118,7 @@ fn address_list(body: &[u8]) -> Result<Vec<IpNet>> {
     let v: Value = ferrostack_api::json::parse(body)?;
     let obj = v.as_object().cloned().unwrap_or_default();
     input::only(&obj, &["addresses"])?;
-    addresses(&obj)?
+    input::prefixes(&obj, "addresses")?
         .filter(|a| !a.is_empty())
         .ok_or_else(|| NetworkError::invalid_attr("addresses", "'addresses' is required"))
 }

@@ -11,21 +11,11 @@ use super::input;
 use super::{authorize, authorize_attrs, collection_url, created, query, wire, State};
 use crate::app::floating_ips::{floating_ip_not_found, FloatingIpChanges, NewFloatingIp};
 use crate::error::{NetworkError, Result};
-use crate::ipam;
 use crate::model::FloatingIp;
 use crate::NetworkService;
 
 fn target(f: &FloatingIp) -> Value {
     wire::floating_ip(f)
-}
-
-fn ip(obj: &input::Obj, key: &str) -> Result<Option<std::net::IpAddr>> {
-    match input::string(obj, key, 64)? {
-        None => Ok(None),
-        Some(s) => Ok(Some(
-            ipam::parse_ip(&s).map_err(|e| NetworkError::invalid_attr(key, e))?,
-        )),
-    }
 }
 
 pub async fn create(state: State, auth: Auth, body: Bytes) -> Result<Response> {
@@ -60,13 +50,13 @@ pub async fn create(state: State, auth: Auth, body: Bytes) -> Result<Response> {
                     )
                 },
             )?,
-            floating_ip_address: ip(obj, "floating_ip_address")?,
+            floating_ip_address: input::ip(obj, "floating_ip_address")?,
             subnet_id: input::string(obj, "subnet_id", 255)?,
             port_id: match obj.get("port_id") {
                 None | Some(Value::Null) => None,
                 _ => input::string(obj, "port_id", 255)?,
             },
-            fixed_ip_address: ip(obj, "fixed_ip_address")?,
+            fixed_ip_address: input::ip(obj, "fixed_ip_address")?,
             description: input::string(obj, "description", 255)?.unwrap_or_default(),
         };
         let f = svc.create_floating_ip(&auth, req).await?;
@@ -133,7 +123,7 @@ pub async fn update(
             Some(Value::Null) => Some(None),
             Some(_) => Some(input::string(&obj, "port_id", 255)?),
         },
-        fixed_ip_address: ip(&obj, "fixed_ip_address")?,
+        fixed_ip_address: input::ip(&obj, "fixed_ip_address")?,
         description: input::string(&obj, "description", 255)?,
     };
     let f = svc

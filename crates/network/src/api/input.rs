@@ -140,6 +140,28 @@ pub fn strings(obj: &Obj, key: &str) -> Result<Option<Vec<String>>> {
     }
 }
 
+/// An IP address given as a string.
+pub fn ip(obj: &Obj, key: &str) -> Result<Option<std::net::IpAddr>> {
+    match string(obj, key, 64)? {
+        None => Ok(None),
+        Some(s) => Ok(Some(
+            crate::ipam::parse_ip(&s).map_err(|e| NetworkError::invalid_attr(key, e))?,
+        )),
+    }
+}
+
+/// A list of CIDRs (an address alone is its host prefix).
+pub fn prefixes(obj: &Obj, key: &str) -> Result<Option<Vec<ipnet::IpNet>>> {
+    match strings(obj, key)? {
+        None => Ok(None),
+        Some(list) => list
+            .iter()
+            .map(|p| crate::ipam::parse_prefix(p).map_err(|e| NetworkError::invalid_attr(key, e)))
+            .collect::<Result<Vec<_>>>()
+            .map(Some),
+    }
+}
+
 /// A list of objects (`null`: an empty list).
 pub fn objects(obj: &Obj, key: &str) -> Result<Option<Vec<Obj>>> {
     match obj.get(key) {

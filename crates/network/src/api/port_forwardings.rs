@@ -11,7 +11,6 @@ use super::input::{self, Obj};
 use super::{authorize, collection_url, created, query, State};
 use crate::app::port_forwardings::{port_forwarding_not_found, ForwardingRequest};
 use crate::error::{NetworkError, Result};
-use crate::ipam;
 use crate::model::{FloatingIp, PortForwarding};
 use crate::NetworkService;
 
@@ -62,13 +61,7 @@ fn request(obj: &Obj) -> Result<ForwardingRequest> {
     input::only(obj, &FIELDS)?;
     Ok(ForwardingRequest {
         internal_port_id: input::string(obj, "internal_port_id", 36)?,
-        internal_ip_address: match input::string(obj, "internal_ip_address", 64)? {
-            None => None,
-            Some(s) => Some(
-                ipam::parse_ip(&s)
-                    .map_err(|e| NetworkError::invalid_attr("internal_ip_address", e))?,
-            ),
-        },
+        internal_ip_address: input::ip(obj, "internal_ip_address")?,
         internal_port: port_number(obj, "internal_port")?,
         external_port: port_number(obj, "external_port")?,
         protocol: input::string(obj, "protocol", 40)?.map(|p| p.to_ascii_lowercase()),

@@ -5,30 +5,17 @@ use axum::extract::{Path, RawQuery};
 use axum::response::{IntoResponse, Response};
 use ferrostack_api::Auth;
 use http::{HeaderMap, StatusCode};
-use ipnet::IpNet;
 use serde_json::{json, Value};
 
 use super::input::{self, Obj};
 use super::{authorize, authorize_attrs, collection_url, created, query, wire, State};
 use crate::app::subnetpools::{subnetpool_not_found, NewSubnetPool, SubnetPoolChanges};
 use crate::error::{NetworkError, Result};
-use crate::ipam;
 use crate::model::SubnetPool;
 use crate::NetworkService;
 
 fn target(p: &SubnetPool) -> Value {
     wire::subnetpool(p)
-}
-
-fn prefixes(obj: &Obj) -> Result<Option<Vec<IpNet>>> {
-    match input::strings(obj, "prefixes")? {
-        None => Ok(None),
-        Some(list) => list
-            .iter()
-            .map(|p| ipam::parse_prefix(p).map_err(|e| NetworkError::invalid_attr("prefixes", e)))
-            .collect::<Result<Vec<_>>>()
-            .map(Some),
-    }
 }
 
 fn prefixlen(obj: &Obj, key: &str) -> Result<Option<u8>> {
@@ -87,7 +74,7 @@ pub async fn create(state: State, auth: Auth, body: Bytes) -> Result<Response> {
             project_id: Some(project),
             name: input::string(obj, "name", 255)?.unwrap_or_default(),
             description: input::string(obj, "description", 255)?.unwrap_or_default(),
-            prefixes: prefixes(obj)?
+            prefixes: input::prefixes(obj, "prefixes")?
                 .ok_or_else(|| NetworkError::invalid_attr("prefixes", "'prefixes' is required"))?,
             default_prefixlen: prefixlen(obj, "default_prefixlen")?,
             min_prefixlen: prefixlen(obj, "min_prefixlen")?,
@@ -171,7 +158,7 @@ pub async fn update(
     let changes = SubnetPoolChanges {
         name: input::string(&obj, "name", 255)?,
         description: input::string(&obj, "description", 255)?,
-        prefixes: prefixes(&obj)?,
+        prefixes: input::prefixes(&obj, "prefixes")?,
         default_prefixlen: prefixlen(&obj, "default_prefixlen")?,
         min_prefixlen: prefixlen(&obj, "min_prefixlen")?,
         max_prefixlen: prefixlen(&obj, "max_prefixlen")?,

@@ -118,13 +118,7 @@ impl NetworkService {
                 .collect()
         };
         if let Some(r) = &router {
-            for s in &subnets {
-                gone_is_fine(
-                    self.remove_interface(auth, r, InterfaceRef::Subnet(s.clone()))
-                        .await,
-                )?;
-            }
-            gone_is_fine(self.delete_router(r).await)?;
+            self.remove_router(auth, r, &subnets).await?;
         }
         gone_is_fine(self.delete_network(&net).await)?;
         let mut tx = self.write().await?;
@@ -238,9 +232,7 @@ impl NetworkService {
                 .add_interface(auth, &router.id, InterfaceRef::Subnet(s.clone()))
                 .await
             {
-                let _ = self
-                    .delete_router_with_interfaces(auth, &router.id, subnets)
-                    .await;
+                let _ = self.remove_router(auth, &router.id, subnets).await;
                 return Err(e);
             }
         }
@@ -256,7 +248,7 @@ impl NetworkService {
         subnets: &[String],
     ) {
         if let Some(r) = router_id {
-            if let Err(e) = self.delete_router_with_interfaces(auth, r, subnets).await {
+            if let Err(e) = self.remove_router(auth, r, subnets).await {
                 tracing::warn!(router = r, error = %e, "auto-allocation: router left behind");
             }
         }
@@ -265,17 +257,20 @@ impl NetworkService {
         }
     }
 
-    async fn delete_router_with_interfaces(
+    /// Takes router `router_id` off `subnets` and deletes it; an interface or router already
+    /// gone (never attached, or removed by a racing delete) is fine.
+    async fn remove_router(
         &self,
         auth: &AuthContext,
         router_id: &str,
         subnets: &[String],
     ) -> Result<()> {
         for s in subnets {
-            let _ = self
-                .remove_interface(auth, router_id, InterfaceRef::Subnet(s.clone()))
-                .await;
+            gone_is_fine(
+                self.remove_interface(auth, router_id, InterfaceRef::Subnet(s.clone()))
+                    .await,
+            )?;
         }
-        self.delete_router(router_id).await
+        gone_is_fine(self.delete_router(router_id).await)
     }
 }
