@@ -277,3 +277,131 @@ def test_a_server_is_evacuated_from_a_host_whose_agent_was_killed(controller, tm
         shutil.rmtree(run_dir, ignore_errors=True)
         for d in tmp_path.iterdir():
             remove_namespaces(d)
+
+
+def _kill_host_dataplane(prefix: str, host: str) -> list[str]:
+    """Does to `host`'s data plane what the host's death would: its namespaces (data plane,
+    routers, DHCP servers) and their daemons are gone. Returns the namespaces removed."""
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    names = [line.split()[0] for line in listed.splitlines() if line.split()]
+    mine = [n for n in names if n == f"{prefix}-dp-{host}"
+            or n.startswith((f"{prefix}-router-{host}-", f"{prefix}-dhcp-{host}-"))]
+    for name in mine:
+        for pid in subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split():
+            subprocess.run(["kill", "-9", pid], capture_output=True)
+        subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+    return mine
+
+
+def test_a_router_moves_to_a_live_host_when_its_agent_dies_and_traffic_comes_back(controller, tmp_path):
+    """Two QEMU agent processes sharing one data plane prefix (two hosts of one cloud on one
+    machine, VXLAN between them over loopback). The router runs on one host, the guest on the
+    other; the outside pings the guest's floating IP. The router's host dies (its agent is
+    killed and its namespaces vanish, as with a host that lost power): the floating IP goes
+    dark, and once the controller sees the agent down the router is rebuilt on the live host
+    and the floating IP answers again. The dead host's agent comes back without taking the
+    router back."""
+    env = dict(controller.env)
+    run_dir = Path(tempfile.mkdtemp(prefix="fsrun-"))
+    prefix = "fsfo" + os.urandom(2).hex()
+    vxlan_port = 21000 + int.from_bytes(os.urandom(1), "big") * 16
+    # The router goes to the live host with the fewest routers, the first by name on a tie.
+    router_host, guest_host = "e2e-l3-a", "e2e-l3-b"
+    agents = {
+        host: AgentProcess(
+            controller, host, "--compute-driver", "qemu", "--data-dir", str(tmp_path / host),
+            "--run-dir", str(run_dir), "--testvm-dir", str(TESTVM_DIR), "--shutdown-timeout", "30",
+            "--net-prefix", prefix, "--vxlan-port", str(vxlan_port + i),
+        )
+        for i, host in enumerate((router_host, guest_host))
+    }
+
+    def l3_alive() -> set[str]:
+        rows = os_cli(env, "network", "agent", "list", "--agent-type", "l3")
+        return {r["Host"] for r in rows if r["Alive"] in (True, ":-)")}
+
+    def routers_of(host: str) -> list[str]:
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        return [line.split()[0] for line in listed.splitlines()
+                if line.startswith(f"{prefix}-router-{host}-")]
+
+    def ping(address: str) -> bool:
+        r = subprocess.run(["ip", "netns", "exec", f"{prefix}-ext", "ping", "-c", "1", "-W", "2", address],
+                           capture_output=True, text=True, timeout=10)
+        return r.returncode == 0
+
+    made: list[tuple[str, ...]] = []
+    try:
+        # One after the other: both make the shared outside namespace.
+        for host, a in agents.items():
+            a.start()
+            _eventually(f"{host}'s L3 agent alive", lambda h=host: h in l3_alive(), 60, a)
+
+        net = os_cli(env, "network", "create", unique("ha"))
+        made.append(("network", net["id"]))
+        sub = os_cli(env, "subnet", "create", "--network", net["id"], "--subnet-range", "10.41.0.0/24",
+                     unique("ha-v4"))
+        router = os_cli(env, "router", "create", unique("ha-r"))
+        made.append(("router", router["id"]))
+        os_cli(env, "router", "set", "--external-gateway", "public", router["id"], json_output=False)
+        os_cli(env, "router", "add", "subnet", router["id"], sub["id"], json_output=False)
+        sg = os_cli(env, "security", "group", "create", unique("ping"))
+        made.append(("security group", sg["id"]))
+        os_cli(env, "security", "group", "rule", "create", "--protocol", "icmp", "--remote-ip", "0.0.0.0/0",
+               sg["id"])
+        server = os_cli(env, "server", "create", "--image", "testvm", "--flavor", "m1.tiny",
+                        "--network", net["id"], "--security-group", sg["id"],
+                        "--availability-zone", f"nova:{guest_host}", "--wait", unique("ha-vm"))
+        sid = server["id"]
+        made.insert(0, ("server", sid))
+        assert server["OS-EXT-SRV-ATTR:host"] == guest_host
+        fip = os_cli(env, "floating", "ip", "create", "public")
+        made.insert(0, ("floating ip", fip["id"]))
+        address = fip["floating_ip_address"]
+        os_cli(env, "server", "add", "floating", "ip", sid, address, json_output=False)
+
+        def l3_hosts() -> list[str]:
+            return [r["Host"] for r in os_cli(env, "network", "agent", "list", "--router", router["id"])]
+
+        assert l3_hosts() == [router_host]
+        _eventually("the router's namespace on its host", lambda: routers_of(router_host), 60, agents[router_host])
+        _eventually("the floating IP answering through the router", lambda: ping(address), 180, agents[guest_host])
+
+        # The router's host dies.
+        agents[router_host].kill()
+        assert _kill_host_dataplane(prefix, router_host)
+        assert not ping(address), "the floating IP still answers with its router's host gone"
+
+        # Once its agent has been silent for the down time, the router moves to the live host.
+        _eventually("the router on the live host", lambda: l3_hosts() == [guest_host], DOWN_TIME + 60,
+                    agents[guest_host])
+        _eventually("the floating IP answering again", lambda: ping(address), 90, agents[guest_host])
+        assert routers_of(guest_host) and not routers_of(router_host)
+
+        # The dead host's agent comes back: the router stays where it is, the traffic too.
+        agents[router_host].start()
+        _eventually("the old host's L3 agent alive", lambda: router_host in l3_alive(), 60, agents[router_host])
+        time.sleep(5)
+        assert l3_hosts() == [guest_host]
+        assert not routers_of(router_host)
+        assert ping(address)
+        ns = routers_of(guest_host)[0]
+
+        os_cli(env, "server", "delete", "--wait", sid, json_output=False)
+        os_cli(env, "floating", "ip", "delete", fip["id"], json_output=False)
+        os_cli(env, "router", "remove", "subnet", router["id"], sub["id"], json_output=False)
+        made.clear()
+        os_cli(env, "router", "delete", router["id"], json_output=False)
+        os_cli(env, "network", "delete", net["id"], json_output=False)
+        os_cli(env, "security", "group", "delete", sg["id"], json_output=False)
+        _eventually("the router's namespace gone", lambda: ns not in routers_of(guest_host), 60)
+    finally:
+        # A failed test's leftovers, in an order their deletes succeed.
+        for kind, rid in made:
+            subprocess.run(["openstack", *kind.split(), "delete", rid], env=env, capture_output=True)
+        for a in agents.values():
+            a.stop()
+        subprocess.run(["pkill", "-9", "-f", str(run_dir)], check=False)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        for d in tmp_path.iterdir():
+            remove_namespaces(d)

@@ -201,7 +201,10 @@ impl Cloud {
         let placement = PlacementService::new(db.clone(), policy.clone());
         let network = NetworkService::new(
             db.clone(),
-            NetworkConfig::new(&cfg.public_url),
+            NetworkConfig {
+                agent_down_time: cfg.compute.service_down_time,
+                ..NetworkConfig::new(&cfg.public_url)
+            },
             policy.clone(),
         );
         // Disks handed between hosts wait beside the cloud's other data.

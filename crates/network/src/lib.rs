@@ -32,15 +32,25 @@ pub struct NetworkConfig {
     pub vni_range: (i64, i64),
     /// Physical networks flat and VLAN networks may use (the all-in-one's `public`).
     pub physical_networks: Vec<String>,
+    /// How long a host's agent may be silent before it is shown dead and its routers and
+    /// DHCP servers move to a live host (Nova's `service_down_time`, Neutron's
+    /// `agent_down_time`; agents report every 10 s).
+    pub agent_down_time: std::time::Duration,
 }
 
 impl NetworkConfig {
+    /// [`NetworkConfig::agent_down_time`] in microseconds, as heartbeats are kept.
+    pub fn agent_down_micros(&self) -> i64 {
+        i64::try_from(self.agent_down_time.as_micros()).unwrap_or(i64::MAX)
+    }
+
     pub fn new(public_url: &str) -> Self {
         NetworkConfig {
             public_url: public_url.trim_end_matches('/').to_string(),
             physical_mtu: 1500,
             vni_range: (1, 65535),
             physical_networks: vec!["public".to_string()],
+            agent_down_time: std::time::Duration::from_secs(60),
         }
     }
 }

@@ -10,10 +10,6 @@ use crate::db;
 use crate::error::Result;
 use crate::NetworkService;
 
-/// How long a host may be silent before its agents are shown dead (Neutron's
-/// `agent_down_time` is 75 s; ours report every 10 s and take over after 60 s).
-pub const AGENT_DOWN_MICROS: i64 = 60_000_000;
-
 /// (agent_type, binary, topic, has an availability zone) of the agents each host runs.
 pub const KINDS: [(&str, &str, &str, bool); 4] = [
     (
@@ -58,6 +54,7 @@ impl NetworkService {
     pub async fn list_agents(&self) -> Result<Vec<NetAgent>> {
         let mut conn = self.read().await?;
         let now = now_micros();
+        let down = self.config.agent_down_micros();
         let mut out = Vec::new();
         for h in db::hosts::list(&mut conn).await? {
             for (agent_type, binary, topic, zoned) in KINDS {
@@ -67,7 +64,7 @@ impl NetworkService {
                     binary,
                     topic,
                     host: h.host.clone(),
-                    alive: now - h.heartbeat_at < AGENT_DOWN_MICROS,
+                    alive: now - h.heartbeat_at < down,
                     availability_zone: zoned.then_some("nova"),
                     created_at: h.created_at,
                     heartbeat_at: h.heartbeat_at,

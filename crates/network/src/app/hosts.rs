@@ -260,10 +260,9 @@ impl NetworkService {
     }
 }
 
-/// How long a host's agent may be silent before another host takes over the DHCP servers
-/// it ran (its registration is refreshed every 10 s). A host that no longer carries a
-/// network gives its DHCP up at once.
-pub const DHCP_TAKEOVER_MICROS: i64 = 60_000_000;
+// A host's DHCP servers move to another host once its agent has been silent for the
+// agent down time (`NetworkConfig::agent_down_time`); a host that no longer carries a
+// network gives its DHCP up at once.
 
 impl NetworkService {
     /// The DHCP servers `host` runs among the networks it carries (`networks`): a network
@@ -303,7 +302,7 @@ impl NetworkService {
             let alive: BTreeSet<String> = db::hosts::list(&mut conn)
                 .await?
                 .into_iter()
-                .filter(|h| now_micros() - h.heartbeat_at < DHCP_TAKEOVER_MICROS)
+                .filter(|h| now_micros() - h.heartbeat_at < self.config.agent_down_micros())
                 .map(|h| h.host)
                 .filter(|h| carriers.contains(h))
                 .collect();

@@ -15,18 +15,15 @@ use crate::error::Result;
 use crate::model::{FloatingIpStatus, Port, PortStatus, OWNER_ROUTER_GATEWAY};
 use crate::NetworkService;
 
-/// How long a host's agent may be silent before its routers move to a live host (Nova's
-/// `service_down_time`; the agent reports every 10 s).
-pub const ROUTER_TAKEOVER_MICROS: i64 = 60_000_000;
-
 impl NetworkService {
     /// The data-plane hosts whose agents reported within the down time.
-    async fn live_hosts(conn: &mut Conn) -> Result<BTreeSet<String>> {
+    async fn live_hosts(&self, conn: &mut Conn) -> Result<BTreeSet<String>> {
         let now = now_micros();
+        let down = self.config.agent_down_micros();
         Ok(db::hosts::list(conn)
             .await?
             .into_iter()
-            .filter(|h| now - h.heartbeat_at < ROUTER_TAKEOVER_MICROS)
+            .filter(|h| now - h.heartbeat_at < down)
             .map(|h| h.host)
             .collect())
     }
@@ -49,7 +46,7 @@ impl NetworkService {
         if current.is_empty() {
             return Ok(false);
         }
-        let live = Self::live_hosts(&mut tx).await?;
+        let live = self.live_hosts(&mut tx).await?;
         let target = match current.iter().find(|h| live.contains(**h)) {
             Some(h) => h.to_string(),
             None => {
@@ -89,7 +86,8 @@ impl NetworkService {
     pub(crate) async fn fail_over_routers(&self) -> Result<()> {
         let mut conn = self.read().await?;
         let stranded =
-            db::ports::stranded_routers(&mut conn, now_micros() - ROUTER_TAKEOVER_MICROS).await?;
+            db::ports::stranded_routers(&mut conn, now_micros() - self.config.agent_down_micros())
+                .await?;
         drop(conn);
         for id in stranded {
             self.schedule_router(&id).await?;
