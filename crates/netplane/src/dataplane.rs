@@ -44,16 +44,36 @@ impl HostConfig {
     /// The outside end of a network's uplink veth (unique per cloud, host and network, since
     /// the outside namespace is shared).
     pub fn uplink_peer(&self, network_id: &str) -> String {
-        use sha2::{Digest, Sha256};
-        let h = Sha256::digest(format!("{}/{}/{network_id}", self.prefix, self.host));
         format!(
             "ex{}",
-            h.iter()
-                .take(6)
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
+            short_hash(&format!("{}/{}/{network_id}", self.prefix, self.host))
         )
     }
+
+    /// This host's trunk on physical network `physnet`, carrying its VLAN networks' tagged
+    /// frames (in the data-plane namespace).
+    pub fn trunk(&self, physnet: &str) -> String {
+        format!("tk{}", short_hash(physnet))
+    }
+
+    /// The outside end of the trunk on `physnet` (unique per cloud, host and physical
+    /// network, since the outside namespace is shared).
+    pub fn trunk_peer(&self, physnet: &str) -> String {
+        format!(
+            "et{}",
+            short_hash(&format!("{}/{}/{physnet}", self.prefix, self.host))
+        )
+    }
+}
+
+/// 12 hex digits of a name's SHA-256: a name of any length inside an interface name.
+fn short_hash(name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(name)
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// What the data plane remembers between passes; rebuilt from the kernel after a restart.
@@ -313,11 +333,20 @@ impl Dataplane {
             .networks
             .iter()
             .flat_map(|n| {
+                let trunk = match &n.kind {
+                    SegmentKind::Vlan {
+                        physical_network, ..
+                    } => Some(self.config.trunk(physical_network)),
+                    _ => None,
+                };
                 [
                     names::bridge(&n.id),
                     names::vxlan(&n.id),
                     names::uplink(&n.id),
+                    names::vlan(&n.id),
                 ]
+                .into_iter()
+                .chain(trunk)
             })
             .chain(
                 want.dhcp
@@ -331,9 +360,11 @@ impl Dataplane {
             )
             .collect();
         // Read again: removed DHCP servers took their veths with them.
-        let now: Vec<Link> = self.host.links(Some(&ns)).await?;
+        let mut now: Vec<Link> = self.host.links(Some(&ns)).await?;
+        // 802.1q devices before the trunks they are on (which would take them along).
+        now.sort_by_key(|l| l.name.starts_with("tk"));
         for l in &now {
-            let ours = ["br", "vx", "up", "dh", "ri", "rg"]
+            let ours = ["br", "vx", "up", "dh", "ri", "rg", "vl", "tk"]
                 .iter()
                 .any(|p| l.name.starts_with(p));
             if ours
@@ -486,36 +517,10 @@ impl Dataplane {
                     .physnets
                     .get(physical_network)
                     .ok_or_else(|| NetplaneError::NoPhysnet(physical_network.clone()))?;
-                let Uplink::Bridge {
-                    netns,
-                    bridge: outside,
-                } = uplink;
                 let dev = names::uplink(&net.id);
-                let peer = self.config.uplink_peer(&net.id);
                 if !links.contains_key(&dev) {
-                    // A half-made pair (the other end left over) is made again.
-                    if self
-                        .host
-                        .links(Some(netns))
-                        .await?
-                        .iter()
-                        .any(|l| l.name == peer)
-                    {
-                        self.host.delete_link(netns, &peer).await?;
-                    }
-                    self.host
-                        .add_veth(
-                            VethEnd {
-                                netns: ns,
-                                name: &dev,
-                            },
-                            VethEnd { netns, name: &peer },
-                            net.mtu,
-                        )
-                        .await?;
-                    self.host
-                        .set_link(netns, &peer, Some(outside), net.mtu)
-                        .await?;
+                    let peer = self.config.uplink_peer(&net.id);
+                    self.outside_veth(ns, &dev, uplink, &peer, net.mtu).await?;
                 }
                 if links
                     .get(&dev)
@@ -524,9 +529,97 @@ impl Dataplane {
                     self.host.set_link(ns, &dev, Some(&bridge), net.mtu).await?;
                 }
             }
-            SegmentKind::Vlan { .. } => return Err(NetplaneError::NoVlan),
+            SegmentKind::Vlan {
+                physical_network,
+                vlan,
+            } => {
+                let uplink = self
+                    .config
+                    .physnets
+                    .get(physical_network)
+                    .ok_or_else(|| NetplaneError::NoPhysnet(physical_network.clone()))?;
+                // One trunk per physical network carries every VLAN network on it; each
+                // network's 802.1q device on the trunk is a port of its bridge.
+                let trunk = self.config.trunk(physical_network);
+                // Read again: another VLAN network of this pass may have made it.
+                let made = self.host.links(Some(ns)).await?;
+                // Its MTU is the largest of its networks' (802.1q's 4 bytes ride outside it).
+                match made.iter().find(|l| l.name == trunk) {
+                    None => {
+                        let peer = self.config.trunk_peer(physical_network);
+                        self.outside_veth(ns, &trunk, uplink, &peer, net.mtu)
+                            .await?;
+                        self.host.set_link(ns, &trunk, None, net.mtu).await?;
+                    }
+                    Some(l) if !l.up || l.mtu < net.mtu => {
+                        self.host
+                            .set_link(ns, &trunk, None, l.mtu.max(net.mtu))
+                            .await?;
+                    }
+                    Some(_) => {}
+                }
+                let dev = names::vlan(&net.id);
+                if !made.iter().any(|l| l.name == dev) {
+                    self.host
+                        .add_vlan(ns, &trunk, &dev, *vlan, net.mtu)
+                        .await
+                        .map_err(|e| match e {
+                            // The kernel's words without 8021q: no such link type.
+                            NetplaneError::Command { stderr, .. }
+                                if stderr.contains("Unknown device type")
+                                    || stderr.contains("not supported") =>
+                            {
+                                NetplaneError::NoVlan(stderr)
+                            }
+                            e => e,
+                        })?;
+                }
+                if links
+                    .get(&dev)
+                    .is_none_or(|l| !l.up || l.master.as_deref() != Some(&bridge))
+                {
+                    self.host.set_link(ns, &dev, Some(&bridge), net.mtu).await?;
+                }
+            }
         }
         Ok(())
+    }
+
+    /// A veth pair from the data-plane namespace (`dev`) to the bridge of `uplink` (`peer`):
+    /// a flat network's uplink, or a physical network's trunk.
+    async fn outside_veth(
+        &self,
+        ns: &str,
+        dev: &str,
+        uplink: &Uplink,
+        peer: &str,
+        mtu: u32,
+    ) -> Result<()> {
+        let Uplink::Bridge {
+            netns,
+            bridge: outside,
+        } = uplink;
+        // A half-made pair (the other end left over) is made again.
+        if self
+            .host
+            .links(Some(netns))
+            .await?
+            .iter()
+            .any(|l| l.name == peer)
+        {
+            self.host.delete_link(netns, peer).await?;
+        }
+        self.host
+            .add_veth(
+                VethEnd {
+                    netns: ns,
+                    name: dev,
+                },
+                VethEnd { netns, name: peer },
+                mtu,
+            )
+            .await?;
+        self.host.set_link(netns, peer, Some(outside), mtu).await
     }
 
     /// A network's DHCP server: its namespace, the DHCP port's veth (its MAC, its addresses,

@@ -297,6 +297,18 @@ impl NetHost for FakeHost {
         self.insert(netns, new_link(name, "vxlan", mtu, false))
     }
 
+    async fn add_vlan(
+        &self,
+        netns: &str,
+        parent: &str,
+        name: &str,
+        _vlan: u16,
+        mtu: u32,
+    ) -> Result<()> {
+        self.state.lock().require_link(netns, parent)?;
+        self.insert(netns, new_link(name, "vlan", mtu, false))
+    }
+
     async fn add_veth(&self, a: VethEnd<'_>, b: VethEnd<'_>, mtu: u32) -> Result<()> {
         self.insert(a.netns, new_link(a.name, "veth", mtu, false))?;
         self.insert(b.netns, new_link(b.name, "veth", mtu, false))?;

@@ -64,6 +64,16 @@ pub trait NetHost: Send + Sync {
         local: Vtep,
         mtu: u32,
     ) -> Result<()>;
+    /// An 802.1q device `name` on `parent` (both in `netns`) that tags with `vlan`. Needs the
+    /// kernel's 8021q support, which some kernels lack (the device is then refused).
+    async fn add_vlan(
+        &self,
+        netns: &str,
+        parent: &str,
+        name: &str,
+        vlan: u16,
+        mtu: u32,
+    ) -> Result<()>;
     /// A veth pair, each end in its namespace.
     async fn add_veth(&self, a: VethEnd<'_>, b: VethEnd<'_>, mtu: u32) -> Result<()>;
     /// Moves interface `name` from the root namespace into `netns`.

@@ -40,8 +40,8 @@ pub enum NetplaneError {
     NoPhysnet(String),
     #[error("tap {0} is no port this host's data plane carries")]
     UnknownTap(String),
-    #[error("VLAN networks need 802.1q, which this data plane does not build yet")]
-    NoVlan,
+    #[error("VLAN networks need the kernel's 802.1q support, which this host lacks: {0}")]
+    NoVlan(String),
 }
 
 pub type Result<T, E = NetplaneError> = std::result::Result<T, E>;

@@ -226,6 +226,26 @@ impl NetHost for Linux {
         .map(drop)
     }
 
+    async fn add_vlan(
+        &self,
+        netns: &str,
+        parent: &str,
+        name: &str,
+        vlan: u16,
+        mtu: u32,
+    ) -> Result<()> {
+        let (vlan, mtu) = (vlan.to_string(), mtu.to_string());
+        ip(
+            Some(netns),
+            &[
+                "link", "add", "link", parent, "name", name, "mtu", &mtu, "type", "vlan", "id",
+                &vlan,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
     async fn add_veth(&self, a: VethEnd<'_>, b: VethEnd<'_>, mtu: u32) -> Result<()> {
         let mtu = mtu.to_string();
         ip(

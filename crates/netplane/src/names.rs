@@ -24,6 +24,12 @@ pub fn uplink(network_id: &str) -> String {
     format!("up{}", short(network_id))
 }
 
+/// A VLAN network's 802.1q device on its physical network's trunk (in the data-plane
+/// namespace).
+pub fn vlan(network_id: &str) -> String {
+    format!("vl{}", short(network_id))
+}
+
 /// A guest port's tap, as Neutron names it (`tap` and the port id's first 11 characters).
 pub fn tap(port_id: &str) -> String {
     ferrostack_agent_api::tap_name(port_id)
@@ -53,7 +59,7 @@ mod tests {
     #[test]
     fn interface_names_fit_the_kernel_limit() {
         let id = "3f2a1b4c-5d6e-7f80-9a0b-1c2d3e4f5a6b";
-        for n in [bridge(id), vxlan(id), uplink(id), tap(id)] {
+        for n in [bridge(id), vxlan(id), uplink(id), vlan(id), tap(id)] {
             assert!(n.len() <= 15, "{n}");
         }
         assert_eq!(tap(id), "tap3f2a1b4c-5d");

@@ -167,6 +167,55 @@ async fn flat_networks_get_an_uplink_and_unknown_physnets_are_reported() {
 }
 
 #[tokio::test]
+async fn vlan_networks_share_their_physnets_trunk_and_leave_it_when_gone() {
+    let host = Arc::new(FakeHost::default());
+    use ferrostack_netplane::NetHost;
+    host.add_namespace("fs-ext").await.unwrap();
+    host.add_bridge("fs-ext", "brext", 1500).await.unwrap();
+    let dp = plane(&host);
+    let mut want = two_ports();
+    for (id, vlan) in [("v101", 101), ("v102", 102)] {
+        want.networks.push(NetSegment {
+            id: id.into(),
+            mtu: 1500,
+            kind: SegmentKind::Vlan {
+                physical_network: "public".into(),
+                vlan,
+            },
+        });
+    }
+    let r = dp.converge(&want).await;
+    assert_eq!(r.error, None);
+    // One trunk to the physical network's bridge; each network's 802.1q device on its bridge.
+    let trunk = dp.config().trunk("public");
+    assert!(host.link(NS, &trunk).unwrap().up);
+    let peer = dp.config().trunk_peer("public");
+    assert_eq!(
+        host.link("fs-ext", &peer).unwrap().master.as_deref(),
+        Some("brext")
+    );
+    for id in ["v101", "v102"] {
+        let dev = host.link(NS, &names::vlan(id)).unwrap();
+        assert_eq!(dev.kind, "vlan");
+        assert_eq!(dev.master, Some(names::bridge(id)));
+    }
+    // A second pass changes nothing.
+    assert_eq!(dp.converge(&want).await.error, None);
+    // One network goes: its device goes, the trunk stays for the other.
+    want.networks.pop();
+    assert_eq!(dp.converge(&want).await.error, None);
+    assert!(host.link(NS, &names::vlan("v102")).is_none());
+    assert!(host.link(NS, &names::bridge("v102")).is_none());
+    assert!(host.link(NS, &trunk).is_some());
+    // The last goes: the trunk goes, both ends.
+    want.networks.pop();
+    assert_eq!(dp.converge(&want).await.error, None);
+    assert!(host.link(NS, &names::vlan("v101")).is_none());
+    assert!(host.link(NS, &trunk).is_none());
+    assert!(host.link("fs-ext", &peer).is_none());
+}
+
+#[tokio::test]
 async fn what_the_cloud_no_longer_wants_is_removed() {
     let host = Arc::new(FakeHost::default());
     let dp = plane(&host);

@@ -678,3 +678,130 @@ async fn a_router_snats_the_inside_and_floating_ips_bring_the_outside_in() {
     drop(cleanup);
     let _ = std::fs::remove_file(&log);
 }
+
+/// Whether this kernel makes 802.1q devices: Err with the kernel's answer when it does not
+/// (tried on a veth in a namespace of its own).
+fn vlan_support(prefix: &str) -> Result<(), String> {
+    let ns = format!("{prefix}-probe");
+    let _cleanup = Cleanup(vec![ns.clone()], Vec::new());
+    ok(&["ip", "netns", "add", &ns]);
+    ok(&[
+        "ip", "-n", &ns, "link", "add", "p0", "type", "veth", "peer", "name", "p1",
+    ]);
+    let out = sh(&[
+        "ip", "-n", &ns, "link", "add", "link", "p0", "name", "p0.5", "type", "vlan", "id", "5",
+    ]);
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+#[tokio::test]
+async fn vlan_networks_carry_tagged_frames_between_hosts_and_stay_apart() {
+    assert!(
+        is_root(),
+        "the data-plane tests need root (the test command runs as root)"
+    );
+    let prefix = format!("fsv{}", std::process::id() % 100_000);
+    if let Err(why) = vlan_support(&prefix) {
+        skip(
+            "netplane vlan_networks_carry_tagged_frames_between_hosts_and_stay_apart",
+            &format!("this kernel makes no 802.1q devices (ip link add ... type vlan: {why})"),
+        );
+        return;
+    }
+    // Two hosts on one physical network (a bridge in a namespace of its own); network NET on
+    // VLAN 101 with port A on h1 and B on h2, network NET2 on VLAN 102 with port C on h2, in
+    // the same addresses as NET: A reaches B and never C.
+    let physnet = format!("{prefix}-phys");
+    let (g1, g2, g3) = (
+        format!("{prefix}-g1"),
+        format!("{prefix}-g2"),
+        format!("{prefix}-g3"),
+    );
+    let (pa, pb, pc) = (port_id('v'), port_id('w'), port_id('x'));
+    let net2 = "0a1b2c3d-net2-4000-8000-000000000002";
+    let config = |host: &str, n: u16| HostConfig {
+        prefix: prefix.clone(),
+        host: host.into(),
+        vtep: Vtep {
+            ip: "127.0.0.1".parse().unwrap(),
+            port: 24000 + 2 * u16::try_from(std::process::id() % 2000).unwrap() + n,
+        },
+        physnets: BTreeMap::from([(
+            "physnet1".into(),
+            ferrostack_netplane::Uplink::Bridge {
+                netns: physnet.clone(),
+                bridge: "brphys".into(),
+            },
+        )]),
+        state_dir: std::env::temp_dir().join(format!("{prefix}-{host}-state")),
+    };
+    let (c1, c2) = (config("h1", 0), config("h2", 1));
+    let _cleanup = Cleanup(
+        vec![
+            g1.clone(),
+            g2.clone(),
+            g3.clone(),
+            c1.netns(),
+            c2.netns(),
+            physnet.clone(),
+        ],
+        Vec::new(),
+    );
+    ok(&["ip", "netns", "add", &physnet]);
+    ok(&[
+        "ip", "-n", &physnet, "link", "add", "brphys", "type", "bridge",
+    ]);
+    ok(&["ip", "-n", &physnet, "link", "set", "brphys", "up"]);
+    guest(&g1, &names::tap(&pa), MAC_A, "10.0.0.11/24", "fd00::11/64");
+    guest(&g2, &names::tap(&pb), MAC_B, "10.0.0.12/24", "fd00::12/64");
+    guest(
+        &g3,
+        &names::tap(&pc),
+        "fa:16:3e:00:00:0c",
+        "10.0.0.13/24",
+        "fd00::13/64",
+    );
+
+    let vlan = |id: &str, vlan: u16| ferrostack_agent_api::NetSegment {
+        id: id.into(),
+        mtu: 1500,
+        kind: ferrostack_agent_api::SegmentKind::Vlan {
+            physical_network: "physnet1".into(),
+            vlan,
+        },
+    };
+    let mut all = two_ports();
+    all.ports[0].id = pa.clone();
+    all.ports[1].id = pb.clone();
+    let mut c = all.ports[1].clone();
+    c.id = pc.clone();
+    c.network_id = net2.into();
+    c.mac = "fa:16:3e:00:00:0c".into();
+    c.ips = vec!["10.0.0.13".parse().unwrap(), "fd00::13".parse().unwrap()];
+    // h1 carries A on NET; h2 carries B on NET and C on NET2.
+    let mut on_h1 = all.clone();
+    on_h1.networks = vec![vlan(NET, 101)];
+    on_h1.ports.truncate(1);
+    let mut on_h2 = all.clone();
+    on_h2.networks = vec![vlan(NET, 101), vlan(net2, 102)];
+    on_h2.ports = vec![all.ports[1].clone(), c];
+    let h1 = Dataplane::new(Arc::new(Linux), c1);
+    let h2 = Dataplane::new(Arc::new(Linux), c2);
+    assert_eq!(h1.converge(&on_h1).await.error, None);
+    assert_eq!(h2.converge(&on_h2).await.error, None);
+
+    // B admits ICMP from 10.0.0.0/24, and so does C (the same groups).
+    assert!(
+        eventually(|| ping(&g1, &["10.0.0.12"])),
+        "A reaches B over VLAN 101"
+    );
+    assert!(!ping(&g1, &["10.0.0.13"]), "VLAN 102 is another network");
+    // A restarted agent changes nothing.
+    let again = Dataplane::new(Arc::new(Linux), h2.config().clone());
+    assert_eq!(again.converge(&on_h2).await.error, None);
+    assert!(ping(&g1, &["10.0.0.12"]));
+}

@@ -1,5 +1,5 @@
 //! Networking descriptions shared by the data plane's tests.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use ferrostack_agent_api::{
     AddressPair, Direction, EtherType, FilterRule, GroupMembers, HostNetworking, HostPort,
@@ -208,5 +208,21 @@ pub fn router(mtu: u32) -> ferrostack_agent_api::HostRouter {
             fixed_ip: "10.0.0.11".parse().unwrap(),
         }],
         port_forwardings: vec![],
+    }
+}
+
+/// Records that a test could not run on this machine, and why: the test command counts it as
+/// skipped and prints the reason (a test that returns early would otherwise pass silently).
+pub fn skip(test: &str, reason: &str) {
+    use std::io::Write;
+    eprintln!("SKIPPED {test}: {reason}");
+    if let Some(path) = std::env::var_os("FERROSTACK_TEST_SKIP_LOG") {
+        let line = format!("{test}: {reason}\n");
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .expect("writing FERROSTACK_TEST_SKIP_LOG");
     }
 }
