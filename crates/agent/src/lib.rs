@@ -194,11 +194,20 @@ impl Agent {
     /// being created in this very moment. True when a live migration is under way here, so
     /// the next pass should come soon.
     pub async fn converge_once(&self) -> Result<bool, LinkError> {
+        let started = std::time::Instant::now();
         let wanted = self.controller.desired(&self.host).await?;
+        let fetched = started.elapsed();
         let desired = wanted.guests;
         if let Some(dp) = &self.dataplane {
             // Networks and rules first: a guest's tap joins a bridge that is filtered already.
             dp.converge(&wanted.networking).await;
+            tracing::debug!(
+                host = %self.host,
+                fetch_ms = fetched.as_secs_f64() * 1e3,
+                dataplane_ms = (started.elapsed() - fetched).as_secs_f64() * 1e3,
+                ports = wanted.networking.ports.len(),
+                "desired state fetched and the data plane converged"
+            );
         }
         let observed: HashMap<String, PowerState> = self
             .driver

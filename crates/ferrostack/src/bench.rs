@@ -14,6 +14,7 @@ mod churn;
 mod compute;
 mod network;
 mod qemu;
+mod throughput;
 
 #[derive(Subcommand)]
 pub enum BenchWhat {
@@ -86,6 +87,16 @@ pub enum BenchWhat {
         /// Rules created, one at a time.
         #[arg(long, default_value_t = 20)]
         rules: usize,
+    },
+    /// TCP between two ports through a host's data plane (bridge, anti-spoofing, conntrack,
+    /// security groups; this machine's kernel, as root) against a bare veth pair.
+    Throughput {
+        /// Seconds each transfer runs.
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        /// Transfers each way (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Real guests on this machine's QEMU (two local hosts): create to ACTIVE and to
     /// `testvm ready` one at a time and many at once, QEMU's memory beyond guest RAM, live
@@ -178,6 +189,9 @@ pub async fn run(what: BenchWhat) -> anyhow::Result<()> {
         }
         BenchWhat::SgRule { ports, rules } => {
             network::run_rule_latency(network::RuleOpts { ports, rules }).await
+        }
+        BenchWhat::Throughput { seconds, rounds } => {
+            throughput::run(throughput::Opts { seconds, rounds }).await
         }
         BenchWhat::Qemu {
             testvm_dir,

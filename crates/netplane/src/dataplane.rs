@@ -84,9 +84,9 @@ struct Memory {
     /// Bridge -> conntrack zone (None until read back from the loaded ruleset).
     zones: Option<BTreeMap<String, u16>>,
     /// The ruleset last loaded.
-    loaded: Option<String>,
+    loaded: Option<nft::Ruleset>,
     /// What filters each port (its rules, remote groups' members, addresses), as loaded.
-    filters: HashMap<String, PortFilter>,
+    filters: Filters,
     /// What each network's dnsmasq was started with and last given (empty after a restart:
     /// each is then started anew once).
     dhcp: HashMap<String, DhcpMemory>,
@@ -222,19 +222,32 @@ impl Dataplane {
         // The ruleset before the taps: a tap is never on a bridge without its rules (and one
         // the ruleset does not name is dropped anyway).
         let zones = self.zones(&ns, want, memory).await?;
-        let ruleset = nft::compile(want, &zones)?;
-        if memory.loaded.as_deref() != Some(ruleset.as_str()) {
-            self.host.load_ruleset(&ns, &ruleset).await?;
+        let ruleset = nft::compile_ruleset(want, &zones)?;
+        if memory.loaded.as_ref() != Some(&ruleset) {
+            // Only the chains and sets that changed when the rest stands (a rule added or
+            // removed, a remote group's members): a rule reaches a host with hundreds of
+            // ports in one small transaction. After a restart, or when ports came or went,
+            // the whole ruleset.
+            let changes = memory
+                .loaded
+                .as_ref()
+                .and_then(|old| ruleset.changes_from(old));
+            self.host
+                .update_ruleset(&ns, &ruleset, changes.as_deref())
+                .await?;
             memory.loaded = Some(ruleset);
             // Connections a changed filter may no longer admit lose their conntrack entries
             // (the ruleset alone would let established ones go on).
             // Only a filter that admits less needs it: one that only admits more (a rule
             // added) leaves every connection as it was.
-            let filters = port_filters(want);
+            let filters = Filters::of(want);
+            let narrowed_groups = memory.filters.narrowed_groups(&filters);
             let mut narrowed: BTreeMap<u16, Vec<std::net::IpAddr>> = BTreeMap::new();
             for p in &want.ports {
-                let less = match (memory.filters.get(&p.id), filters.get(&p.id)) {
-                    (Some(old), Some(new)) => !old.within(new),
+                let less = match (memory.filters.ports.get(&p.id), filters.ports.get(&p.id)) {
+                    (Some(old), Some(new)) => {
+                        old != new || new.groups.iter().any(|g| narrowed_groups.contains(g))
+                    }
                     _ => false,
                 };
                 if let Some(zone) = zones.get(&p.network_id).copied().filter(|_| less) {
@@ -961,60 +974,52 @@ struct ServiceVeth<'a> {
 /// conntrack zone is flushed instead of each port's addresses.
 const FLUSH_ZONE_AT: usize = 8;
 
-/// What filters a port: its own settings, its groups' rules, and the members of the remote
-/// groups those name.
+/// What filters the ports: each port's own settings and groups, and each group's rules and
+/// the members of the remote groups and address groups those name. Kept per group, not per
+/// port: a group of 500 ports whose remote group has 500 members is 500 entries, not 250,000.
+#[derive(Debug, Default)]
+struct Filters {
+    ports: HashMap<String, PortSettings>,
+    groups: HashMap<String, GroupFilter>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct PortFilter {
+struct PortSettings {
     settings: String,
+    groups: Vec<String>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct GroupFilter {
     rules: BTreeSet<String>,
     members: BTreeSet<String>,
 }
 
-impl PortFilter {
-    /// True when this filter admits nothing `other` does not (same settings, no rule or
-    /// remote member that `other` lacks).
-    fn within(&self, other: &PortFilter) -> bool {
-        self.settings == other.settings
-            && self.rules.is_subset(&other.rules)
-            && self.members.is_subset(&other.members)
+impl GroupFilter {
+    /// True when this filter admits nothing `other` does not (no rule or remote member that
+    /// `other` lacks).
+    fn within(&self, other: &GroupFilter) -> bool {
+        self.rules.is_subset(&other.rules) && self.members.is_subset(&other.members)
     }
 }
 
-fn port_filters(want: &HostNetworking) -> HashMap<String, PortFilter> {
-    let groups: HashMap<&str, &ferrostack_agent_api::SecurityGroupRules> = want
-        .security_groups
-        .iter()
-        .map(|g| (g.id.as_str(), g))
-        .collect();
-    let members: HashMap<&str, &ferrostack_agent_api::GroupMembers> = want
-        .remote_groups
-        .iter()
-        .map(|g| (g.id.as_str(), g))
-        .collect();
-    let address_groups: HashMap<&str, &ferrostack_agent_api::GroupMembers> = want
-        .address_groups
-        .iter()
-        .map(|g| (g.id.as_str(), g))
-        .collect();
-    want.ports
-        .iter()
-        .map(|p| {
-            let mut f = PortFilter {
-                settings: serde_json::json!([
-                    p.port_security,
-                    p.ips,
-                    p.address_pairs,
-                    p.security_groups
-                ])
-                .to_string(),
-                rules: BTreeSet::new(),
-                members: BTreeSet::new(),
-            };
-            for g in p
-                .security_groups
-                .iter()
-                .filter_map(|g| groups.get(g.as_str()))
-            {
+impl Filters {
+    fn of(want: &HostNetworking) -> Filters {
+        let members: HashMap<&str, &ferrostack_agent_api::GroupMembers> = want
+            .remote_groups
+            .iter()
+            .map(|g| (g.id.as_str(), g))
+            .collect();
+        let address_groups: HashMap<&str, &ferrostack_agent_api::GroupMembers> = want
+            .address_groups
+            .iter()
+            .map(|g| (g.id.as_str(), g))
+            .collect();
+        let groups = want
+            .security_groups
+            .iter()
+            .map(|g| {
+                let mut f = GroupFilter::default();
                 for r in &g.rules {
                     f.rules.insert(serde_json::json!(r).to_string());
                     let (from, id) = match &r.remote {
@@ -1030,10 +1035,33 @@ fn port_filters(want: &HostNetworking) -> HashMap<String, PortFilter> {
                         f.members.insert(format!("{id}/{a}"));
                     }
                 }
-            }
-            (p.id.clone(), f)
-        })
-        .collect()
+                (g.id.clone(), f)
+            })
+            .collect();
+        let ports = want
+            .ports
+            .iter()
+            .map(|p| {
+                let settings =
+                    serde_json::json!([p.port_security, p.ips, p.address_pairs, p.security_groups])
+                        .to_string();
+                let groups = p.security_groups.clone();
+                (p.id.clone(), PortSettings { settings, groups })
+            })
+            .collect();
+        Filters { ports, groups }
+    }
+
+    /// The groups whose filter in `new` admits less than in `self` (a group gone admits
+    /// nothing).
+    fn narrowed_groups(&self, new: &Filters) -> BTreeSet<String> {
+        let none = GroupFilter::default();
+        self.groups
+            .iter()
+            .filter(|(id, old)| !old.within(new.groups.get(*id).unwrap_or(&none)))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
 }
 
 /// The bridge -> zone map of a loaded inet table (`ct zone set iifname map { "br.." : 1, .. }`).

@@ -32,6 +32,8 @@ struct State {
     peers: BTreeMap<(String, String), (String, String)>,
     /// How many rulesets were loaded (a converge that changes nothing loads none).
     loads: usize,
+    /// How many of those replaced only the chains and sets that changed.
+    partial_loads: usize,
     routes: BTreeMap<String, BTreeSet<Route>>,
     forwarding: BTreeSet<String>,
     /// Gratuitous ARPs sent: (namespace, interface, address).
@@ -187,6 +189,10 @@ impl FakeHost {
             .get(&(netns.to_string(), name.to_string()))
             .cloned()
             .unwrap_or_default()
+    }
+
+    pub fn partial_loads(&self) -> usize {
+        self.state.lock().partial_loads
     }
 
     pub fn loads(&self) -> usize {
@@ -420,6 +426,21 @@ impl NetHost for FakeHost {
         s.require_namespace(netns)?;
         s.rulesets.insert(netns.into(), ruleset.into());
         s.loads += 1;
+        Ok(())
+    }
+
+    /// Keeps the whole ruleset (what the kernel would have), counting the loads that only
+    /// replaced what changed.
+    async fn update_ruleset(
+        &self,
+        netns: &str,
+        full: &crate::nft::Ruleset,
+        changes: Option<&str>,
+    ) -> Result<()> {
+        self.load_ruleset(netns, &full.text()).await?;
+        if changes.is_some() {
+            self.state.lock().partial_loads += 1;
+        }
         Ok(())
     }
 

@@ -91,6 +91,26 @@ pub trait NetHost: Send + Sync {
     async fn delete_fdb(&self, netns: &str, dev: &str, entry: &Fdb) -> Result<()>;
     /// Replaces the ruleset's tables in one transaction (`nft -f`).
     async fn load_ruleset(&self, netns: &str, ruleset: &str) -> Result<()>;
+    /// Brings the data plane's ruleset to `full`. `changes`, when given, does the same from
+    /// the ruleset loaded now by replacing only the chains and sets that differ (one
+    /// transaction too, and much less for nft to parse on a host with many ports): tried
+    /// first, the whole ruleset when it fails.
+    async fn update_ruleset(
+        &self,
+        netns: &str,
+        full: &crate::nft::Ruleset,
+        changes: Option<&str>,
+    ) -> Result<()> {
+        if let Some(script) = changes {
+            match self.load_ruleset(netns, script).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    tracing::warn!(netns, error = %e, "replacing the changed chains failed; loading the whole ruleset");
+                }
+            }
+        }
+        self.load_ruleset(netns, &full.text()).await
+    }
     /// The addresses of interface `name` of `netns` (link-local ones left out).
     async fn addresses(&self, netns: &str, name: &str) -> Result<Vec<IpNet>>;
     async fn add_address(&self, netns: &str, name: &str, address: IpNet) -> Result<()>;

@@ -51,6 +51,15 @@ pub fn compile(
     net: &HostNetworking,
     zones: &BTreeMap<String, u16>,
 ) -> Result<String, CompileError> {
+    Ok(compile_ruleset(net, zones)?.text())
+}
+
+/// [`compile`], as the tables' sets and chains: what a host keeps to change only those that
+/// differ next time ([`Ruleset::changes_from`]).
+pub fn compile_ruleset(
+    net: &HostNetworking,
+    zones: &BTreeMap<String, u16>,
+) -> Result<Ruleset, CompileError> {
     let mut ports: Vec<&HostPort> = net.ports.iter().collect();
     ports.sort_by(|a, b| a.id.cmp(&b.id));
     ports.dedup_by(|a, b| a.id == b.id);
@@ -81,17 +90,116 @@ pub fn compile(
         .map(|g| (g.id.as_str(), g.addresses.as_slice()))
         .collect();
 
-    let mut out = String::new();
-    out.push_str(HEADER);
-    bridge_table(&mut out, &ports);
-    inet_table(
-        &mut out,
-        &ports,
-        &bridges,
-        &groups,
-        &[&members, &address_groups],
-    );
-    Ok(out)
+    Ok(Ruleset {
+        tables: vec![
+            bridge_table(&ports),
+            inet_table(&ports, &bridges, &groups, &[&members, &address_groups]),
+        ],
+    })
+}
+
+/// A host's compiled ruleset: each table's sets and chains, in the order they are declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ruleset {
+    tables: Vec<Table>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Table {
+    family: &'static str,
+    items: Vec<Item>,
+}
+
+/// One set or chain of a table: its whole declaration (tab-indented lines).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Item {
+    kind: &'static str,
+    name: String,
+    text: String,
+}
+
+impl Table {
+    fn new(family: &'static str) -> Table {
+        Table {
+            family,
+            items: Vec::new(),
+        }
+    }
+
+    fn set(&mut self, name: String, text: String) {
+        self.items.push(Item {
+            kind: "set",
+            name,
+            text,
+        });
+    }
+
+    fn chain(&mut self, name: impl Into<String>, text: String) {
+        self.items.push(Item {
+            kind: "chain",
+            name: name.into(),
+            text,
+        });
+    }
+
+    /// (kind, name) -> declaration.
+    fn index(&self) -> BTreeMap<(&'static str, &str), &str> {
+        self.items
+            .iter()
+            .map(|i| ((i.kind, i.name.as_str()), i.text.as_str()))
+            .collect()
+    }
+}
+
+impl Ruleset {
+    /// The whole ruleset as one `nft -f` script: both tables deleted and declared anew, in
+    /// one transaction.
+    pub fn text(&self) -> String {
+        let mut out = String::from(HEADER);
+        for t in &self.tables {
+            let _ = writeln!(out, "\ntable {} {TABLE} {{", t.family);
+            for i in &t.items {
+                out.push_str(&i.text);
+            }
+            out.push_str("}\n");
+        }
+        out
+    }
+
+    /// The `nft -f` script that turns `old` (the loaded ruleset) into this one by replacing
+    /// only the chains and sets that differ (each flushed and declared again, all in one
+    /// transaction, so traffic never sees half of it): a rule added to a group rewrites that
+    /// group's chain, not the host's. None when the two do not have the same tables, chains
+    /// and sets (a port or a remote group came or went): the whole ruleset is loaded then.
+    pub fn changes_from(&self, old: &Ruleset) -> Option<String> {
+        if self.tables.len() != old.tables.len() {
+            return None;
+        }
+        let mut out = String::new();
+        for (new, old) in self.tables.iter().zip(&old.tables) {
+            let (now, was) = (new.index(), old.index());
+            if new.family != old.family || !now.keys().eq(was.keys()) {
+                return None;
+            }
+            let changed: Vec<&Item> = new
+                .items
+                .iter()
+                .filter(|i| was.get(&(i.kind, i.name.as_str())) != Some(&i.text.as_str()))
+                .collect();
+            if changed.is_empty() {
+                continue;
+            }
+            for i in &changed {
+                let _ = writeln!(out, "flush {} {} {TABLE} {}", i.kind, new.family, i.name);
+            }
+            let _ = writeln!(out, "table {} {TABLE} {{", new.family);
+            for i in &changed {
+                out.push_str(&i.text);
+            }
+            out.push_str("}\n");
+        }
+        Some(out)
+    }
 }
 
 const HEADER: &str = "\
@@ -114,11 +222,11 @@ fn in_mark(i: usize) -> u32 {
     index(i) << 16
 }
 
-fn bridge_table(out: &mut String, ports: &[&HostPort]) {
-    let _ = writeln!(out, "\ntable bridge {TABLE} {{");
+fn bridge_table(ports: &[&HostPort]) -> Table {
+    let mut t = Table::new("bridge");
     for (i, p) in ports.iter().enumerate() {
         if p.port_security {
-            spoofing_sets(out, index(i), p);
+            spoofing_sets(&mut t, index(i), p);
         }
     }
     let taps = |chain: &str| -> String {
@@ -129,62 +237,74 @@ fn bridge_table(out: &mut String, ports: &[&HostPort]) {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    out.push_str(
+    let mut c = String::from(
         "\tchain prerouting {\n\t\ttype filter hook prerouting priority -300; policy accept;\n",
     );
-    out.push_str("\t\tmeta mark set 0x00000000\n");
+    c.push_str("\t\tmeta mark set 0x00000000\n");
     if !ports.is_empty() {
-        let _ = writeln!(out, "\t\tiifname vmap {{ {} }}", taps("from"));
+        let _ = writeln!(c, "\t\tiifname vmap {{ {} }}", taps("from"));
     }
     let _ = writeln!(
-        out,
+        c,
         "\t\tiifname \"{}*\" counter drop comment \"guest port without rules\"\n\t}}",
         names::TAP_PREFIX
     );
-    out.push_str(FROM_VM_CHAINS);
+    t.chain("prerouting", c);
+    t.chain("from_vm_ip4", FROM_VM_IP4.to_string());
+    t.chain("from_vm_ip6", FROM_VM_IP6.to_string());
     for (i, p) in ports.iter().enumerate() {
-        from_port_chain(out, index(i), p);
+        t.chain(format!("from_p{}", index(i)), from_port_chain(index(i), p));
     }
-    out.push_str("\tchain forward {\n\t\ttype filter hook forward priority -200; policy accept;\n");
+    let mut c = String::from(
+        "\tchain forward {\n\t\ttype filter hook forward priority -200; policy accept;\n",
+    );
     // br_netfilter hands no VLAN-tagged IP to the stateful stage, and the guard below sees
     // their tag, not IP: no tagged frame reaches a guest.
     let _ = writeln!(
-        out,
+        c,
         "\t\tether type {{ 8021q, 8021ad }} oifname \"{}*\" counter drop comment \"VLAN-tagged frame to a guest\"",
         names::TAP_PREFIX
     );
     if !ports.is_empty() {
-        let _ = writeln!(out, "\t\toifname vmap {{ {} }}", taps("to"));
+        let _ = writeln!(c, "\t\toifname vmap {{ {} }}", taps("to"));
     }
     let _ = writeln!(
-        out,
+        c,
         "\t\toifname \"{}*\" counter drop comment \"guest port without rules\"\n\t}}",
         names::TAP_PREFIX
     );
+    t.chain("forward", c);
     for i in 0..ports.len() {
-        let _ = writeln!(
-            out,
-            "\tchain to_p{n} {{ meta mark set meta mark | 0x{n:08x} accept; }}",
-            n = index(i)
+        t.chain(
+            format!("to_p{}", index(i)),
+            format!(
+                "\tchain to_p{n} {{ meta mark set meta mark | 0x{n:08x} accept; }}\n",
+                n = index(i)
+            ),
         );
     }
-    let _ = writeln!(
-        out,
-        "\tchain postrouting {{
+    t.chain(
+        "postrouting",
+        format!(
+            "\tchain postrouting {{
 \t\ttype filter hook postrouting priority 0; policy accept;
 \t\tether type {{ ip, ip6 }} meta mark & 0x0000ffff != 0 meta mark & 0x{PASSED:08x} == 0 counter drop comment \"not seen by the stateful stage\"
 \t\tmeta mark set 0x00000000
 \t}}
-}}"
+"
+        ),
     );
+    t
 }
 
 /// What every guest may not send whatever its rules: DHCP and router advertisement servers.
-const FROM_VM_CHAINS: &str = "\
+const FROM_VM_IP4: &str = "\
 \tchain from_vm_ip4 {
 \t\tudp sport 67 udp dport 68 counter drop comment \"DHCP server in a guest\"
 \t\tip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept comment \"DHCP discover/request\"
 \t}
+";
+const FROM_VM_IP6: &str = "\
 \tchain from_vm_ip6 {
 \t\ticmpv6 type nd-router-advert counter drop comment \"router advertisement from a guest\"
 \t\tudp sport 547 udp dport 546 counter drop comment \"DHCPv6 server in a guest\"
@@ -284,47 +404,56 @@ fn elements<T>(items: impl IntoIterator<Item = T>, f: impl Fn(T) -> String) -> S
     }
 }
 
-fn spoofing_sets(out: &mut String, n: u32, p: &HostPort) {
+fn spoofing_sets(t: &mut Table, n: u32, p: &HostPort) {
     let s = sources(p);
-    let _ = writeln!(
-        out,
-        "\tset p{n}_mac {{ type ether_addr;{} }}",
-        elements(&s.macs, |m| m.clone())
+    t.set(
+        format!("p{n}_mac"),
+        format!(
+            "\tset p{n}_mac {{ type ether_addr;{} }}\n",
+            elements(&s.macs, |m| m.clone())
+        ),
     );
-    let _ = writeln!(
-        out,
-        "\tset p{n}_v4 {{ type ether_addr . ipv4_addr; flags interval;{} }}",
-        elements(&s.v4, |(m, ip)| format!("{m} . {ip}"))
+    t.set(
+        format!("p{n}_v4"),
+        format!(
+            "\tset p{n}_v4 {{ type ether_addr . ipv4_addr; flags interval;{} }}\n",
+            elements(&s.v4, |(m, ip)| format!("{m} . {ip}"))
+        ),
     );
-    let _ = writeln!(
-        out,
-        "\tset p{n}_v6 {{ type ether_addr . ipv6_addr; flags interval;{} }}",
-        elements(&s.v6, |(m, ip)| format!("{m} . {ip}"))
+    t.set(
+        format!("p{n}_v6"),
+        format!(
+            "\tset p{n}_v6 {{ type ether_addr . ipv6_addr; flags interval;{} }}\n",
+            elements(&s.v6, |(m, ip)| format!("{m} . {ip}"))
+        ),
     );
     // The targets a neighbor advertisement may name: nft 1.0.6 has no `icmpv6 taddr`, so the
     // raw payload as a 128-bit number. Only single addresses: a port with an IPv6 prefix among
     // its address pairs is not checked for NA targets (the prefix is its to announce).
     if s.v6.iter().all(|(_, net)| net.prefix_len() == 128) {
-        let _ = writeln!(
-            out,
-            "\tset p{n}_nd {{ typeof ether saddr . @th,64,128;{} }}",
-            elements(
-                s.v6.iter().filter_map(|(m, net)| match net.addr() {
-                    IpAddr::V6(a) => Some((m, a)),
-                    IpAddr::V4(_) => None,
-                }),
-                |(m, a)| format!("{m} . 0x{:032x}", u128::from(a))
-            )
+        t.set(
+            format!("p{n}_nd"),
+            format!(
+                "\tset p{n}_nd {{ typeof ether saddr . @th,64,128;{} }}\n",
+                elements(
+                    s.v6.iter().filter_map(|(m, net)| match net.addr() {
+                        IpAddr::V6(a) => Some((m, a)),
+                        IpAddr::V4(_) => None,
+                    }),
+                    |(m, a)| format!("{m} . 0x{:032x}", u128::from(a))
+                )
+            ),
         );
     }
 }
 
-fn from_port_chain(out: &mut String, n: u32, p: &HostPort) {
+fn from_port_chain(n: u32, p: &HostPort) -> String {
+    let mut out = String::new();
     let _ = writeln!(out, "\tchain from_p{n} {{ # port {}", p.id);
     let _ = writeln!(out, "\t\tmeta mark set 0x{:08x}", n << 16);
     if !p.port_security {
         out.push_str("\t\taccept comment \"port security disabled\"\n\t}\n");
-        return;
+        return out;
     }
     let checks_nd = sources(p).v6.iter().all(|(_, net)| net.prefix_len() == 128);
     let _ = writeln!(
@@ -348,6 +477,7 @@ fn from_port_chain(out: &mut String, n: u32, p: &HostPort) {
 \t\tcounter drop comment \"other ethertypes\"
 \t}}"
     );
+    out
 }
 
 fn group_set(id: &str, v: EtherType) -> String {
@@ -384,15 +514,16 @@ fn remote_set(kind: RemoteSet, id: &str, v: EtherType) -> String {
 }
 
 fn inet_table(
-    out: &mut String,
     ports: &[&HostPort],
     bridges: &[(String, u16)],
     groups: &BTreeMap<&str, &SecurityGroupRules>,
     // The addresses of remote groups, then of address groups.
     sources: &[&BTreeMap<&str, &[IpNet]>; 2],
-) {
-    let _ = writeln!(out, "\ntable inet {TABLE} {{");
-    // The remote groups and address groups the rules of local ports name.
+) -> Table {
+    let mut t = Table::new("inet");
+    // The groups of local ports with port security, and the remote groups and address
+    // groups their rules name.
+    let mut used: BTreeSet<&str> = BTreeSet::new();
     let mut remotes = BTreeSet::new();
     for p in ports.iter().filter(|p| p.port_security) {
         for g in p
@@ -400,6 +531,7 @@ fn inet_table(
             .iter()
             .filter_map(|g| groups.get(g.as_str()))
         {
+            used.insert(g.id.as_str());
             for r in &g.rules {
                 match &r.remote {
                     Remote::Group(rg) => {
@@ -447,16 +579,18 @@ fn inet_table(
                 .filter(|a| !set.iter().any(|b| b != *a && b.contains(*a)))
                 .copied()
                 .collect();
-            let _ = writeln!(
-                out,
-                "\tset {} {{ type {ty}; flags interval;{} }} # {} {rg}",
-                remote_set(*kind, rg, v),
-                elements(kept, |a| a.to_string()),
-                kind.what()
+            let name = remote_set(*kind, rg, v);
+            t.set(
+                name.clone(),
+                format!(
+                    "\tset {name} {{ type {ty}; flags interval;{} }} # {} {rg}\n",
+                    elements(kept, |a| a.to_string()),
+                    kind.what()
+                ),
             );
         }
     }
-    out.push_str(
+    let mut c = String::from(
         "\tchain prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;\n",
     );
     if !bridges.is_empty() {
@@ -465,96 +599,142 @@ fn inet_table(
             .map(|(b, z)| format!("\"{b}\" : {z}"))
             .collect();
         let _ = writeln!(
-            out,
+            c,
             "\t\tct zone set iifname map {{ {} }} comment \"one conntrack zone per network\"",
             zones.join(", ")
         );
     }
-    out.push_str("\t}\n");
-    let _ = writeln!(
-        out,
-        "\tchain forward {{
-\t\ttype filter hook forward priority filter; policy accept;
+    c.push_str("\t}\n");
+    t.chain("prerouting", c);
+
+    // Two base chains on the forward hook: the in-port's egress rules first, then the
+    // out-port's ingress rules. A rule's `accept` ends its base chain only, so an allowed
+    // egress goes on to the ingress stage while a drop ends it all; and a rule can live in
+    // its group's chain, which every port of the group jumps to (a rule changed is one chain
+    // rewritten, however many ports the group has).
+    const STATEFUL: &str = "\
 \t\tmeta mark 0x00000000 accept comment \"no guest port involved\"
-\t\tmeta mark set meta mark | 0x{PASSED:08x}
 \t\tct state established,related accept
-\t\ticmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert, mld-listener-query, mld-listener-report, mld2-listener-report }} accept comment \"neighbor discovery is untracked\"
-\t\tct state invalid counter drop"
+\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert, mld-listener-query, mld-listener-report, mld2-listener-report } accept comment \"neighbor discovery is untracked\"
+\t\tct state invalid counter drop
+";
+    let mut c = String::from(
+        "\tchain egress {\n\t\ttype filter hook forward priority filter - 1; policy accept;\n",
     );
+    c.push_str(STATEFUL);
     if !ports.is_empty() {
         let egress: Vec<String> = (0..ports.len())
             .map(|i| format!("0x{:08x} : jump egress_p{}", in_mark(i), index(i)))
             .collect();
+        let _ = writeln!(
+            c,
+            "\t\tmeta mark & 0x7fff0000 vmap {{ {} }}",
+            egress.join(", ")
+        );
+    }
+    c.push_str("\t}\n");
+    t.chain("egress", c);
+    let mut c = format!(
+        "\tchain forward {{
+\t\ttype filter hook forward priority filter; policy accept;
+\t\tmeta mark 0x00000000 accept comment \"no guest port involved\"
+\t\tmeta mark set meta mark | 0x{PASSED:08x}
+"
+    );
+    c.push_str(STATEFUL.split_once('\n').map_or("", |(_, rest)| rest));
+    if !ports.is_empty() {
         let ingress: Vec<String> = (0..ports.len())
             .map(|i| format!("0x{:08x} : jump ingress_p{}", index(i), index(i)))
             .collect();
         let _ = writeln!(
-            out,
-            "\t\tmeta mark & 0x7fff0000 vmap {{ {} }}\n\t\tmeta mark & 0x0000ffff vmap {{ {} }}",
-            egress.join(", "),
+            c,
+            "\t\tmeta mark & 0x0000ffff vmap {{ {} }}",
             ingress.join(", ")
         );
     }
-    out.push_str("\t}\n");
+    c.push_str("\t}\n");
+    t.chain("forward", c);
     for (i, p) in ports.iter().enumerate() {
-        port_chains(out, index(i), p, groups);
+        port_chains(&mut t, index(i), p, groups);
     }
-    out.push_str("}\n");
+    for g in used {
+        group_chains(&mut t, groups[g]);
+    }
+    t
 }
 
-/// A port's egress chain (allowed: `return`, so the destination's ingress chain still runs)
-/// and ingress chain (allowed: `accept`); both drop the rest.
-fn port_chains(
-    out: &mut String,
-    n: u32,
-    p: &HostPort,
-    groups: &BTreeMap<&str, &SecurityGroupRules>,
-) {
+/// A group's chain per direction: a rule that matches accepts (which ends the egress or the
+/// ingress stage), the rest returns to the port's chain for its next group.
+fn group_chain(direction: Direction, id: &str) -> String {
+    let dir = match direction {
+        Direction::Egress => "egress",
+        Direction::Ingress => "ingress",
+    };
+    format!("{dir}_sg_{}", names::nft_ident(id))
+}
+
+fn group_chains(t: &mut Table, g: &SecurityGroupRules) {
+    for dir in [Direction::Egress, Direction::Ingress] {
+        let name = group_chain(dir, &g.id);
+        let mut c = format!("\tchain {name} {{ # group {}\n", g.id);
+        for r in g.rules.iter().filter(|r| r.direction == dir) {
+            if let Some(m) = rule_match(r) {
+                let _ = writeln!(c, "\t\t{m}accept comment \"rule {}\"", r.id);
+            }
+        }
+        c.push_str("\t}\n");
+        t.chain(name, c);
+    }
+}
+
+/// A port's egress and ingress chains: a jump to each of its groups' chains (one accepts
+/// what it allows), then drop.
+fn port_chains(t: &mut Table, n: u32, p: &HostPort, groups: &BTreeMap<&str, &SecurityGroupRules>) {
     if !p.port_security {
-        let _ = writeln!(
-            out,
-            "\tchain egress_p{n} {{ return; }}\n\tchain ingress_p{n} {{ accept; }}"
+        t.chain(
+            format!("egress_p{n}"),
+            format!("\tchain egress_p{n} {{ accept; }}\n"),
+        );
+        t.chain(
+            format!("ingress_p{n}"),
+            format!("\tchain ingress_p{n} {{ accept; }}\n"),
         );
         return;
     }
-    let mut sgs: Vec<&str> = p.security_groups.iter().map(String::as_str).collect();
+    let mut sgs: Vec<&str> = p
+        .security_groups
+        .iter()
+        .map(String::as_str)
+        .filter(|g| groups.contains_key(g))
+        .collect();
     sgs.sort_unstable();
     sgs.dedup();
-    let rules = |dir: Direction| -> Vec<String> {
-        let mut lines = Vec::new();
-        for g in &sgs {
-            let Some(group) = groups.get(g) else { continue };
-            for r in group.rules.iter().filter(|r| r.direction == dir) {
-                if let Some(m) = rule_match(r) {
-                    let verdict = match dir {
-                        Direction::Egress => "return",
-                        Direction::Ingress => "accept",
-                    };
-                    lines.push(format!(
-                        "\t\t{m}{verdict} comment \"group {g} rule {}\"",
-                        r.id
-                    ));
-                }
-            }
-        }
-        lines
+    let jumps = |dir: Direction| -> String {
+        sgs.iter()
+            .map(|g| format!("\t\tjump {}\n", group_chain(dir, g)))
+            .collect()
     };
-    let _ = writeln!(out, "\tchain egress_p{n} {{ # port {}", p.id);
-    for l in rules(Direction::Egress) {
-        let _ = writeln!(out, "{l}");
-    }
-    out.push_str("\t\tcounter drop\n\t}\n");
-    let _ = writeln!(
-        out,
-        "\tchain ingress_p{n} {{ # port {}
-\t\tmeta mark & 0x7fff0000 0 udp sport 67 udp dport 68 accept comment \"DHCP from the network's own ports\"
-\t\tmeta mark & 0x7fff0000 0 udp sport 547 udp dport 546 accept comment \"DHCPv6 from the network's own ports\"",
-        p.id
+    t.chain(
+        format!("egress_p{n}"),
+        format!(
+            "\tchain egress_p{n} {{ # port {}\n{}\t\tcounter drop\n\t}}\n",
+            p.id,
+            jumps(Direction::Egress)
+        ),
     );
-    for l in rules(Direction::Ingress) {
-        let _ = writeln!(out, "{l}");
-    }
-    out.push_str("\t\tcounter drop\n\t}\n");
+    t.chain(
+        format!("ingress_p{n}"),
+        format!(
+            "\tchain ingress_p{n} {{ # port {}
+\t\tmeta mark & 0x7fff0000 0 udp sport 67 udp dport 68 accept comment \"DHCP from the network's own ports\"
+\t\tmeta mark & 0x7fff0000 0 udp sport 547 udp dport 546 accept comment \"DHCPv6 from the network's own ports\"
+{}\t\tcounter drop
+\t}}
+",
+            p.id,
+            jumps(Direction::Ingress)
+        ),
+    );
 }
 
 /// The match of one rule (ending in a space), or None when it can match nothing (a prefix of

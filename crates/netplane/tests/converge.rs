@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use common::*;
-use ferrostack_agent_api::{HostNetworking, NetSegment, SegmentKind, Vtep, VxlanPeer};
+use ferrostack_agent_api::{
+    Direction, EtherType, HostNetworking, NetSegment, Remote, SegmentKind, Vtep, VxlanPeer,
+};
 use ferrostack_netplane::fake::FakeHost;
 use ferrostack_netplane::{names, Dataplane, Fdb, HostConfig, Uplink};
 
@@ -213,6 +215,30 @@ async fn vlan_networks_share_their_physnets_trunk_and_leave_it_when_gone() {
     assert!(host.link(NS, &names::vlan("v101")).is_none());
     assert!(host.link(NS, &trunk).is_none());
     assert!(host.link("fs-ext", &peer).is_none());
+}
+
+#[tokio::test]
+async fn a_rule_added_replaces_only_its_groups_chain() {
+    let host = Arc::new(FakeHost::default());
+    let dp = plane(&host);
+    let mut want = two_ports();
+    assert_eq!(dp.converge(&want).await.error, None);
+    assert_eq!((host.loads(), host.partial_loads()), (1, 0));
+    want.security_groups[1].rules.push(rule(
+        "srv-ssh",
+        Direction::Ingress,
+        EtherType::IPv4,
+        Some(6),
+        Some((22, 22)),
+        Remote::Any,
+    ));
+    assert_eq!(dp.converge(&want).await.error, None);
+    assert_eq!((host.loads(), host.partial_loads()), (2, 1));
+    assert!(host.ruleset(NS).unwrap().contains("rule srv-ssh"));
+    // A port gone: the whole ruleset again.
+    want.ports.truncate(1);
+    assert_eq!(dp.converge(&want).await.error, None);
+    assert_eq!((host.loads(), host.partial_loads()), (3, 1));
 }
 
 #[tokio::test]

@@ -303,3 +303,100 @@ fn a_router_with_snat_a_floating_ip_and_a_route() {
         &ferrostack_netplane::router::ruleset(&r),
     );
 }
+
+/// Runs `script` with nft in namespace `ns`; panics with nft's words when it fails.
+fn nft_in(ns: &str, script: &str) {
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "nft refuses {script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn nft_list(ns: &str) -> String {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "list", "ruleset"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_changed_rule_or_remote_group_replaces_only_its_chain_or_set() {
+    let zones = BTreeMap::from([(NET.to_string(), 1u16)]);
+    let before = two_ports();
+    let mut after = before.clone();
+    // A rule added to group srv, and a member more in remote group web.
+    after.security_groups[1].rules.push(rule(
+        "srv-ssh",
+        Direction::Ingress,
+        EtherType::IPv4,
+        Some(6),
+        Some((22, 22)),
+        Remote::Any,
+    ));
+    after.remote_groups[0]
+        .addresses
+        .push("10.0.0.50/32".parse().unwrap());
+    let old = nft::compile_ruleset(&before, &zones).unwrap();
+    let new = nft::compile_ruleset(&after, &zones).unwrap();
+    let script = new.changes_from(&old).unwrap();
+    assert_eq!(
+        script
+            .lines()
+            .filter(|l| l.starts_with("flush"))
+            .collect::<Vec<_>>(),
+        vec![
+            "flush set inet ferrostack sg_web_v4",
+            "flush chain inet ferrostack ingress_sg_srv",
+        ],
+        "{script}"
+    );
+    // Nothing changed: nothing to do; a port more (new chains and sets): the whole ruleset.
+    assert_eq!(old.changes_from(&old).as_deref(), Some(""));
+    let mut more = before.clone();
+    more.ports.truncate(1);
+    let fewer = nft::compile_ruleset(&more, &zones).unwrap();
+    assert_eq!(fewer.changes_from(&old), None);
+
+    // On the kernel: the old ruleset plus the changes is what loading the new one gives.
+    assert!(rustix_is_root(), "the nftables checks need root");
+    let (a, b) = (
+        format!("fsinc-{}-a", std::process::id()),
+        format!("fsinc-{}-b", std::process::id()),
+    );
+    for ns in [&a, &b] {
+        std::process::Command::new("ip")
+            .args(["netns", "add", ns])
+            .status()
+            .unwrap();
+    }
+    let result = std::panic::catch_unwind(|| {
+        nft_in(&a, &old.text());
+        nft_in(&a, &script);
+        nft_in(&b, &new.text());
+        assert_eq!(nft_list(&a), nft_list(&b));
+        assert!(nft_list(&a).contains("tcp dport 22 accept"));
+    });
+    for ns in [&a, &b] {
+        std::process::Command::new("ip")
+            .args(["netns", "delete", ns])
+            .status()
+            .unwrap();
+    }
+    result.unwrap();
+}

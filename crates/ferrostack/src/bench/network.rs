@@ -272,6 +272,11 @@ pub async fn run_rule_latency(o: RuleOpts) -> anyhow::Result<()> {
         "ferrostack bench sg-rule: cloud at {url}, one host on this kernel filtering {} ports of one group",
         o.ports
     );
+    // The group's chain, which every port of the group jumps to.
+    let group_chain = format!(
+        "ingress_sg_{}",
+        ferrostack_netplane::names::nft_ident(&group)
+    );
     let mut latencies = Vec::new();
     let started = std::time::Instant::now();
     for i in 0..o.rules {
@@ -288,7 +293,7 @@ pub async fn run_rule_latency(o: RuleOpts) -> anyhow::Result<()> {
             .as_str()
             .context("rule id")?
             .to_string();
-        while !chain("ingress_p1").contains(&id) {
+        while !chain(&group_chain).contains(&id) {
             anyhow::ensure!(
                 t0.elapsed() < Duration::from_secs(30),
                 "rule {id} never reached the ruleset"

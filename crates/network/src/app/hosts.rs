@@ -116,23 +116,13 @@ impl NetworkService {
             });
         }
         for g in remotes {
-            let members = db::ports::list(
-                &mut conn,
-                &db::ports::PortQuery {
-                    security_group: Some(&g),
-                    ..Default::default()
-                },
-            )
-            .await?;
-            let mut addresses = BTreeSet::new();
-            for m in &members {
-                addresses.extend(m.fixed_ips.iter().map(|f| IpNet::from(f.ip_address)));
-                addresses.extend(
-                    m.allowed_address_pairs
-                        .iter()
-                        .filter_map(|a| crate::ipam::parse_prefix(&a.ip_address).ok()),
-                );
-            }
+            let (ips, pairs) = db::ports::group_member_addresses(&mut conn, &g).await?;
+            let mut addresses: BTreeSet<IpNet> = ips.into_iter().map(IpNet::from).collect();
+            addresses.extend(
+                pairs
+                    .iter()
+                    .filter_map(|a| crate::ipam::parse_prefix(a).ok()),
+            );
             out.remote_groups.push(proto::GroupMembers {
                 id: g,
                 addresses: addresses.into_iter().collect(),
@@ -287,18 +277,12 @@ impl NetworkService {
             }
             // A host may keep the network's DHCP while its agent is alive and it still
             // carries the network (a guest port of it is bound there).
-            let carriers: BTreeSet<String> = db::ports::list(
-                &mut conn,
-                &db::ports::PortQuery {
-                    network_id: Some(id),
-                    ..Default::default()
-                },
-            )
-            .await?
-            .into_iter()
-            .filter(|p| !super::is_service_owner(&p.device_owner))
-            .map(|p| p.binding_host_id)
-            .collect();
+            let carriers: BTreeSet<String> = db::ports::hosts_on_network(&mut conn, id)
+                .await?
+                .into_iter()
+                .filter(|(_, owner)| !super::is_service_owner(owner))
+                .map(|(host, _)| host)
+                .collect();
             let alive: BTreeSet<String> = db::hosts::list(&mut conn)
                 .await?
                 .into_iter()
@@ -320,35 +304,22 @@ impl NetworkService {
             let Some(net) = db::networks::get(&mut conn, id).await? else {
                 continue;
             };
-            let on_network = db::ports::list(
-                &mut conn,
-                &db::ports::PortQuery {
-                    network_id: Some(id),
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let on_network = db::ports::addresses_on_network(&mut conn, id).await?;
             let served: BTreeMap<&str, &Subnet> =
                 subnets.iter().map(|s| (s.id.as_str(), s)).collect();
-            let mut hosts = Vec::new();
-            for p in on_network.iter().filter(|p| p.id != port.id) {
-                for f in p
-                    .fixed_ips
-                    .iter()
-                    .filter(|f| served.contains_key(f.subnet_id.as_str()))
-                {
-                    let hostname = if p.dns_name.is_empty() {
-                        format!("host-{}", f.ip_address.to_string().replace(['.', ':'], "-"))
+            let hosts = on_network
+                .into_iter()
+                .filter(|a| a.port_id != port.id && served.contains_key(a.subnet_id.as_str()))
+                .map(|a| proto::DhcpHost {
+                    hostname: if a.dns_name.is_empty() {
+                        format!("host-{}", a.ip_address.to_string().replace(['.', ':'], "-"))
                     } else {
-                        p.dns_name.clone()
-                    };
-                    hosts.push(proto::DhcpHost {
-                        mac: p.mac_address.clone(),
-                        ip: f.ip_address,
-                        hostname,
-                    });
-                }
-            }
+                        a.dns_name
+                    },
+                    mac: a.mac_address,
+                    ip: a.ip_address,
+                })
+                .collect();
             let addresses = port
                 .fixed_ips
                 .iter()
@@ -462,21 +433,10 @@ async fn segment(
                 .unwrap_or(0),
         },
         NetworkType::Vxlan => {
-            let on_network = db::ports::list(
-                conn,
-                &db::ports::PortQuery {
-                    network_id: Some(&n.id),
-                    ..Default::default()
-                },
-            )
-            .await?;
             let mut peers: BTreeMap<proto::Vtep, BTreeSet<String>> = BTreeMap::new();
-            for p in on_network
-                .iter()
-                .filter(|p| !p.binding_host_id.is_empty() && p.binding_host_id != host)
-            {
-                if let Some(v) = vteps.get(&p.binding_host_id) {
-                    peers.entry(*v).or_default().insert(p.mac_address.clone());
+            for (other, mac) in db::ports::remote_macs(conn, &n.id, host).await? {
+                if let Some(v) = vteps.get(&other) {
+                    peers.entry(*v).or_default().insert(mac);
                 }
             }
             proto::SegmentKind::Vxlan {

@@ -341,6 +341,116 @@ pub async fn on_network(conn: &mut Conn, network_id: &str) -> DbResult<Vec<(Stri
         .collect()
 }
 
+/// The hosts the ports of a network are bound to, with the ports' device owners (each pair
+/// once): who carries the network, without reading its ports whole.
+pub async fn hosts_on_network(
+    conn: &mut Conn,
+    network_id: &str,
+) -> DbResult<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT binding_host_id, device_owner FROM ports WHERE network_id = $1",
+    )
+    .bind(network_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("binding_host_id")?, r.try_get("device_owner")?)))
+        .collect()
+}
+
+/// The MACs of a network's ports bound to hosts other than `host`, with those hosts: the
+/// VXLAN forwarding entries `host` needs.
+pub async fn remote_macs(
+    conn: &mut Conn,
+    network_id: &str,
+    host: &str,
+) -> DbResult<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "SELECT binding_host_id, mac_address FROM ports \
+         WHERE network_id = $1 AND binding_host_id <> '' AND binding_host_id <> $2",
+    )
+    .bind(network_id)
+    .bind(host)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("binding_host_id")?, r.try_get("mac_address")?)))
+        .collect()
+}
+
+/// One address of a port, as a DHCP server's static entry needs it.
+#[derive(Debug, Clone)]
+pub struct AddressEntry {
+    pub port_id: String,
+    pub mac_address: String,
+    pub dns_name: String,
+    pub subnet_id: String,
+    pub ip_address: IpAddr,
+}
+
+/// Every address of a network's ports (one entry per address), without reading the ports
+/// whole.
+pub async fn addresses_on_network(
+    conn: &mut Conn,
+    network_id: &str,
+) -> DbResult<Vec<AddressEntry>> {
+    let rows = sqlx::query(
+        "SELECT p.id, p.mac_address, p.dns_name, a.subnet_id, a.ip_address \
+         FROM ports p JOIN ip_allocations a ON a.port_id = p.id WHERE p.network_id = $1 \
+         ORDER BY p.id, a.ip_address",
+    )
+    .bind(network_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let ip: String = r.try_get("ip_address")?;
+        out.push(AddressEntry {
+            port_id: r.try_get("id")?,
+            mac_address: r.try_get("mac_address")?,
+            dns_name: r.try_get("dns_name")?,
+            subnet_id: r.try_get("subnet_id")?,
+            ip_address: ip.parse().map_err(|_| decode_err("ip_address", &ip))?,
+        });
+    }
+    Ok(out)
+}
+
+/// The addresses of a security group's members, as a rule naming the group as its remote
+/// sees them: every fixed IP and the address pairs (as stored: an address or a CIDR) of each
+/// port in the group, without reading the ports whole.
+pub async fn group_member_addresses(
+    conn: &mut Conn,
+    group_id: &str,
+) -> DbResult<(Vec<IpAddr>, Vec<String>)> {
+    let rows = sqlx::query(
+        "SELECT a.ip_address FROM ip_allocations a \
+         JOIN port_security_groups g ON g.port_id = a.port_id WHERE g.security_group_id = $1",
+    )
+    .bind(group_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut ips = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let ip: String = r.try_get("ip_address")?;
+        ips.push(ip.parse().map_err(|_| decode_err("ip_address", &ip))?);
+    }
+    let rows = sqlx::query(
+        "SELECT p.allowed_address_pairs FROM ports p \
+         JOIN port_security_groups g ON g.port_id = p.id \
+         WHERE g.security_group_id = $1 AND p.allowed_address_pairs <> '[]'",
+    )
+    .bind(group_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut pairs = Vec::new();
+    for r in &rows {
+        let list: Vec<crate::model::AddressPair> = json_col(r, "allowed_address_pairs")?;
+        pairs.extend(list.into_iter().map(|a| a.ip_address));
+    }
+    Ok((ips, pairs))
+}
+
 /// Whether any port uses the security group.
 pub async fn group_in_use(conn: &mut Conn, group_id: &str) -> DbResult<bool> {
     let row = sqlx::query(
