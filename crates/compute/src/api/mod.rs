@@ -7,6 +7,7 @@ mod console_proxy;
 mod extensions;
 mod flavor_access;
 mod flavors;
+mod floating_ips;
 mod hosts;
 mod hypervisors;
 mod images;
@@ -83,6 +84,7 @@ pub fn router(svc: Arc<ComputeService>) -> Router {
         .merge(server_interfaces::routes())
         .merge(networks::routes())
         .merge(security_groups::routes())
+        .merge(floating_ips::routes())
         .merge(server_ips::routes())
         .merge(server_password::routes())
         .merge(consoles::routes())

@@ -40,6 +40,8 @@ fn action_properties(name: &str, v: Microversion) -> Option<&'static [&'static s
         "unshelve" => &["availability_zone", "host"],
         "os-getConsoleOutput" => &["length"],
         "addSecurityGroup" | "removeSecurityGroup" => &["name"],
+        "addFloatingIp" => &["address", "fixed_address"],
+        "removeFloatingIp" => &["address"],
         "os-resetState" => &["state"],
         "os-getVNCConsole" | "os-getSPICEConsole" | "os-getSerialConsole" | "os-getRDPConsole" => {
             &["type"]
@@ -71,6 +73,10 @@ async fn action(
     // looked up, as Nova validates first).
     if let (Some(allowed), Value::Object(o)) = (action_properties(name, v), args) {
         input::properties(o, name, allowed, &[])?;
+    }
+    // The floating IP actions went with the proxies at 2.44.
+    if matches!(name.as_str(), "addFloatingIp" | "removeFloatingIp") {
+        super::removed_at(v, 44)?;
     }
     let inst = svc.find_server(&auth, &id).await?;
     let t = target(&inst);
@@ -176,6 +182,25 @@ async fn action(
                     ))
                 })?;
             svc.change_security_group(&inst, &auth, group, add).await?;
+        }
+        "addFloatingIp" | "removeFloatingIp" => {
+            let add = name == "addFloatingIp";
+            enforce(if add {
+                "os_compute_api:os-floating-ips:add"
+            } else {
+                "os_compute_api:os-floating-ips:remove"
+            })?;
+            let address = super::floating_ips::address(args, name, "address")?.ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Invalid input for field/attribute {name}. Value: {args}. 'address' is a required property"
+                ))
+            })?;
+            if add {
+                let fixed = super::floating_ips::address(args, name, "fixed_address")?;
+                super::floating_ips::associate(&svc, &auth, &inst, address, fixed).await?;
+            } else {
+                super::floating_ips::disassociate(&svc, &auth, &inst, address).await?;
+            }
         }
         "lock" => {
             enforce("os_compute_api:os-lock-server:lock")?;

@@ -13,7 +13,8 @@ mod projects;
 pub use consoles::{ConsoleDials, ConsoleHosts, ConsoleKind, ConsoleStream, Consoles};
 pub use images::Images;
 pub use networking::{
-    GroupView, NetworkView, Networking, NicRequest, NovaRule, PortView, RuleView, ServerNic,
+    FloatingIpView, GroupView, NetworkView, Networking, NicRequest, NovaRule, PortView, RuleView,
+    ServerNic,
 };
 pub use placement::Placement;
 pub use projects::Projects;

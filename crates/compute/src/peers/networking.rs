@@ -77,6 +77,20 @@ pub struct NovaRule {
     pub group_id: Option<String>,
 }
 
+/// A floating IP as Nova's proxy shows it (`os-floating-ips`): its pool is its external
+/// network's name, its instance the device of the port it points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FloatingIpView {
+    pub id: String,
+    pub ip: IpAddr,
+    /// Its external network's name (its id when unnamed).
+    pub pool_name: String,
+    pub fixed_ip: Option<IpAddr>,
+    pub instance_id: Option<String>,
+    /// The port it points at.
+    pub port_id: Option<String>,
+}
+
 /// A server's port as the compute API shows it (`os-interface`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortView {
@@ -135,6 +149,33 @@ pub trait Networking: Send + Sync {
         auth: &AuthContext,
         device_id: &str,
     ) -> Result<Vec<GroupView>>;
+    /// The caller's project's floating IPs (`os-floating-ips`).
+    async fn floating_ips(&self, auth: &AuthContext) -> Result<Vec<FloatingIpView>>;
+    /// One of the caller's floating IPs, by id or (`by_address`) by address; None when the
+    /// caller has no such floating IP.
+    async fn floating_ip(
+        &self,
+        auth: &AuthContext,
+        id: Option<&str>,
+        by_address: Option<IpAddr>,
+    ) -> Result<Option<FloatingIpView>>;
+    /// A new floating IP from external network `pool` (a name or an id; none: the only
+    /// external network the caller sees).
+    async fn allocate_floating_ip(
+        &self,
+        auth: &AuthContext,
+        pool: Option<&str>,
+    ) -> Result<FloatingIpView>;
+    async fn release_floating_ip(&self, auth: &AuthContext, id: &str) -> Result<()>;
+    /// The names of the external networks the caller sees (`os-floating-ip-pools`).
+    async fn floating_ip_pools(&self, auth: &AuthContext) -> Result<Vec<String>>;
+    /// Points floating IP `id` at `port`'s address `fixed` (`to`), or at nothing.
+    async fn point_floating_ip(
+        &self,
+        auth: &AuthContext,
+        id: &str,
+        to: Option<(&str, IpAddr)>,
+    ) -> Result<()>;
     /// The network get-me-a-network made (or makes now) for the caller's project.
     async fn auto_allocated_network(&self, auth: &AuthContext) -> Result<String>;
     /// Makes or takes the ports of server `device_id`: all, or none and the error.
@@ -429,6 +470,124 @@ impl Networking for NetworkService {
         ))
     }
 
+    async fn floating_ips(&self, auth: &AuthContext) -> Result<Vec<FloatingIpView>> {
+        let mut out = Vec::new();
+        for f in own_floating_ips(self, auth).await? {
+            out.push(floating_view(self, auth, f).await?);
+        }
+        Ok(out)
+    }
+
+    async fn floating_ip(
+        &self,
+        auth: &AuthContext,
+        id: Option<&str>,
+        by_address: Option<IpAddr>,
+    ) -> Result<Option<FloatingIpView>> {
+        let found = own_floating_ips(self, auth).await?.into_iter().find(|f| {
+            id.is_none_or(|id| f.id == id) && by_address.is_none_or(|a| f.floating_ip_address == a)
+        });
+        match found {
+            Some(f) => Ok(Some(floating_view(self, auth, f).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn allocate_floating_ip(
+        &self,
+        auth: &AuthContext,
+        pool: Option<&str>,
+    ) -> Result<FloatingIpView> {
+        let project = auth.project_id().unwrap_or("").to_string();
+        let external: Vec<_> = self
+            .list_networks(auth)
+            .await
+            .map_err(from_network)?
+            .into_iter()
+            .filter(|n| n.external_for(&project))
+            .collect();
+        let matching: Vec<_> = match pool {
+            Some(p) => external
+                .iter()
+                .filter(|n| n.id == p || n.name == p)
+                .collect(),
+            None => external.iter().collect(),
+        };
+        let net = match matching.as_slice() {
+            [n] => *n,
+            [] => return Err(ComputeError::NotFound("Floating IP pool not found.".into())),
+            _ => {
+                return Err(ComputeError::Conflict(format!(
+                    "Multiple floating IP pools matches found for name '{}'",
+                    pool.unwrap_or("")
+                )))
+            }
+        };
+        let f = self
+            .create_floating_ip(
+                auth,
+                ferrostack_network::app::floating_ips::NewFloatingIp {
+                    floating_network_id: net.id.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                NetworkError::Neutron {
+                    kind: "IpAddressGenerationFailure" | "ExternalIpAddressExhausted",
+                    ..
+                } => ComputeError::NotFound(match pool {
+                    Some(p) => format!("No more floating IPs in pool {p}."),
+                    None => "No more floating IPs available.".into(),
+                }),
+                NetworkError::Neutron {
+                    kind: "OverQuota", ..
+                } => ComputeError::Forbidden(match pool {
+                    Some(p) => format!("IP allocation over quota in pool {p}."),
+                    None => "IP allocation over quota.".into(),
+                }),
+                e => floating_error(e),
+            })?;
+        floating_view(self, auth, f).await
+    }
+
+    async fn release_floating_ip(&self, auth: &AuthContext, id: &str) -> Result<()> {
+        let f = self
+            .find_floating_ip(id, auth)
+            .await
+            .map_err(|_| ComputeError::NotFound(format!("Floating IP not found for ID {id}")))?;
+        self.delete_floating_ip(&f.id).await.map_err(floating_error)
+    }
+
+    async fn floating_ip_pools(&self, auth: &AuthContext) -> Result<Vec<String>> {
+        let project = auth.project_id().unwrap_or("").to_string();
+        Ok(self
+            .list_networks(auth)
+            .await
+            .map_err(from_network)?
+            .into_iter()
+            .filter(|n| n.external_for(&project))
+            .map(|n| if n.name.is_empty() { n.id } else { n.name })
+            .collect())
+    }
+
+    async fn point_floating_ip(
+        &self,
+        auth: &AuthContext,
+        id: &str,
+        to: Option<(&str, IpAddr)>,
+    ) -> Result<()> {
+        let changes = ferrostack_network::app::floating_ips::FloatingIpChanges {
+            port_id: Some(to.map(|(p, _)| p.to_string())),
+            fixed_ip_address: to.map(|(_, ip)| ip),
+            description: None,
+        };
+        self.update_floating_ip(auth, id, changes, None)
+            .await
+            .map(drop)
+            .map_err(floating_error)
+    }
+
     async fn auto_allocated_network(&self, auth: &AuthContext) -> Result<String> {
         let project = auth.project_id().unwrap_or("");
         NetworkService::auto_allocated_network(self, auth, project)
@@ -533,6 +692,67 @@ impl Networking for NetworkService {
 }
 
 /// A networking error of the security group proxy as Nova words it: what Neutron refuses
+/// Nova's view of floating IP `f`.
+async fn floating_view(
+    svc: &NetworkService,
+    auth: &AuthContext,
+    f: ferrostack_network::model::FloatingIp,
+) -> Result<FloatingIpView> {
+    let admin = admin_view(auth);
+    let pool_name = match svc.find_network(&f.floating_network_id, &admin).await {
+        Ok(n) if !n.name.is_empty() => n.name,
+        _ => f.floating_network_id.clone(),
+    };
+    let instance_id = match &f.port_id {
+        Some(p) => svc
+            .find_port(p, &admin)
+            .await
+            .ok()
+            .map(|(port, _)| port.device_id)
+            .filter(|d| !d.is_empty()),
+        None => None,
+    };
+    Ok(FloatingIpView {
+        id: f.id,
+        ip: f.floating_ip_address,
+        pool_name,
+        fixed_ip: f.fixed_ip_address,
+        instance_id,
+        port_id: f.port_id,
+    })
+}
+
+/// The caller's project's floating IPs (an admin's too: Nova lists by project).
+async fn own_floating_ips(
+    svc: &NetworkService,
+    auth: &AuthContext,
+) -> Result<Vec<ferrostack_network::model::FloatingIp>> {
+    let project = auth.project_id().unwrap_or("");
+    Ok(svc
+        .list_floating_ips(auth)
+        .await
+        .map_err(from_network)?
+        .into_iter()
+        .filter(|f| f.project_id == project)
+        .collect())
+}
+
+/// A networking error of the floating IP proxy as Nova words it: its own 404s, a conflict
+/// (that fixed address has a floating IP on that network already) as 400.
+fn floating_error(e: NetworkError) -> ComputeError {
+    match e {
+        NetworkError::Neutron {
+            status, message, ..
+        } if status == http::StatusCode::CONFLICT || status == http::StatusCode::BAD_REQUEST => {
+            ComputeError::BadRequest(message)
+        }
+        NetworkError::Neutron {
+            kind: "OverQuota", ..
+        } => ComputeError::Forbidden("IP allocation over quota.".into()),
+        e => from_network(e),
+    }
+}
+
 /// with 409 (a group in use, the default group, a rule that exists) is Nova's 400, over
 /// quota its 403.
 fn group_error(e: NetworkError) -> ComputeError {

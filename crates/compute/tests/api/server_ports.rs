@@ -476,3 +476,90 @@ api_test!(async fn the_security_group_proxy_speaks_novas_terms(c) {
     let (s, _) = c.nova(Method::GET, "/os-security-groups", &t.token, "2.36", None).await;
     assert_eq!(s, 404);
 });
+
+api_test!(async fn the_floating_ip_proxy_allocates_associates_and_releases(c) {
+    c.start_hosts(1).await;
+    let t = c.tenant("member").await;
+    let app = network(c, &t.token, "app", "10.6.0.0/24").await;
+    let (_, subs) = neutron(c, Method::GET, &format!("/subnets?network_id={app}"), &t.token, None).await;
+    let sub = subs["subnets"][0]["id"].as_str().unwrap().to_string();
+    let (_, nets) = neutron(c, Method::GET, "/networks?name=public", &t.token, None).await;
+    let public = nets["networks"][0]["id"].as_str().unwrap().to_string();
+    let (s, r) = neutron(c, Method::POST, "/routers", &t.token, Some(json!({"router": {"name": "r", "external_gateway_info": {"network_id": public}}}))).await;
+    assert_eq!(s, 201, "{r}");
+    let router = r["router"]["id"].as_str().unwrap().to_string();
+    let (s, v) = neutron(c, Method::PUT, &format!("/routers/{router}/add_router_interface"), &t.token, Some(json!({"subnet_id": sub}))).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = c.create_server_with(&t.token, "2.37", json!({"networks": [{"uuid": app}]}), None).await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["server"]["id"].as_str().unwrap().to_string();
+    c.wait_status(&id, "ACTIVE").await;
+    let nova = |m: Method, p: String, mv: &'static str, body: Option<Value>| { let c = &c; let tok = t.token.clone(); async move {
+        c.nova(m, &p, &tok, mv, body).await
+    }};
+
+    // Allocate from a pool by name and by id; an unknown pool is 404.
+    let (s, a) = nova(Method::POST, "/os-floating-ips".into(), "2.35", Some(json!({"pool": "public"}))).await;
+    assert_eq!(s, 200, "{a}");
+    let fip = a["floating_ip"].clone();
+    assert_eq!((fip["pool"].as_str(), fip["fixed_ip"].is_null(), fip["instance_id"].is_null()), (Some("public"), true, true), "{fip}");
+    assert_eq!(fip.as_object().unwrap().len(), 5, "{fip}");
+    let (s, b) = nova(Method::POST, "/os-floating-ips".into(), "2.35", Some(json!({"pool": public}))).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, _) = nova(Method::POST, "/os-floating-ips".into(), "2.35", Some(json!({"pool": "non_exist_pool"}))).await;
+    assert_eq!(s, 404);
+    // Without a pool: the only external network.
+    let (s, d) = nova(Method::POST, "/os-floating-ips".into(), "2.35", None).await;
+    assert_eq!(s, 200, "{d}");
+    let (_, l) = nova(Method::GET, "/os-floating-ips".into(), "2.35", None).await;
+    assert_eq!(l["floating_ips"].as_array().unwrap().len(), 3, "{l}");
+    let fid = fip["id"].as_str().unwrap().to_string();
+    let (s, shown) = nova(Method::GET, format!("/os-floating-ips/{fid}"), "2.35", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(shown["floating_ip"], fip);
+    assert!(l["floating_ips"].as_array().unwrap().contains(&fip), "{l}");
+    let (_, pools) = nova(Method::GET, "/os-floating-ip-pools".into(), "2.35", None).await;
+    assert_eq!(pools, json!({"floating_ip_pools": [{"name": "public"}]}));
+
+    // Associate: the server's first IPv4 address; the second on the same address is 400.
+    let action = |body: Value, mv: &'static str| nova(Method::POST, format!("/servers/{id}/action"), mv, Some(body));
+    let ip = fip["ip"].as_str().unwrap().to_string();
+    let (s, v) = action(json!({"addFloatingIp": {"address": ip}}), "2.43").await;
+    assert_eq!(s, 202, "{v}");
+    let (_, shown) = nova(Method::GET, format!("/os-floating-ips/{fid}"), "2.35", None).await;
+    assert_eq!(shown["floating_ip"]["instance_id"], id.as_str(), "{shown}");
+    assert!(shown["floating_ip"]["fixed_ip"].as_str().unwrap().starts_with("10.6.0."), "{shown}");
+    let other = b["floating_ip"]["ip"].as_str().unwrap().to_string();
+    let (s, v) = action(json!({"addFloatingIp": {"address": other}}), "2.43").await;
+    assert_eq!(s, 400, "{v}");
+    for (bad, want) in [
+        (json!({"addFloatingIp": {"address": "0.0.0.0"}}), 404),
+        (json!({"addFloatingIp": {"address": ""}}), 400),
+        (json!({"addFloatingIp": {"address": ip, "fixed_address": "10.99.0.1"}}), 400),
+        (json!({"addFloatingIp": {"address": ip, "extra": 1}}), 400),
+        (json!({"removeFloatingIp": {"address": "0.0.0.0"}}), 404),
+        (json!({"removeFloatingIp": {"address": other}}), 409),
+    ] {
+        let (s, v) = action(bad.clone(), "2.43").await;
+        assert_eq!(s, want, "{bad}: {v}");
+    }
+    let (s, _) = action(json!({"addFloatingIp": {"address": ip}}), "2.44").await;
+    assert_eq!(s, 404, "gone at 2.44");
+    let (s, v) = action(json!({"removeFloatingIp": {"address": ip}}), "2.43").await;
+    assert_eq!(s, 202, "{v}");
+    let (_, shown) = nova(Method::GET, format!("/os-floating-ips/{fid}"), "2.35", None).await;
+    assert!(shown["floating_ip"]["instance_id"].is_null(), "{shown}");
+
+    // Another project sees none of them; release; gone at 2.36.
+    let u = c.tenant("member").await;
+    let (s, _) = c.nova(Method::GET, &format!("/os-floating-ips/{fid}"), &u.token, "2.35", None).await;
+    assert_eq!(s, 404);
+    let (s, _) = c.nova(Method::DELETE, &format!("/os-floating-ips/{fid}"), &u.token, "2.35", None).await;
+    assert_eq!(s, 404);
+    let (s, _) = nova(Method::DELETE, format!("/os-floating-ips/{fid}"), "2.35", None).await;
+    assert_eq!(s, 202);
+    let (s, _) = nova(Method::GET, format!("/os-floating-ips/{fid}"), "2.35", None).await;
+    assert_eq!(s, 404);
+    let (s, _) = nova(Method::GET, "/os-floating-ips".into(), "2.36", None).await;
+    assert_eq!(s, 404);
+});
