@@ -396,7 +396,11 @@ def test_a_router_moves_to_a_live_host_when_its_agent_dies_and_traffic_comes_bac
         os_cli(env, "security", "group", "delete", sg["id"], json_output=False)
         _eventually("the router's namespace gone", lambda: ns not in routers_of(guest_host), 60)
     finally:
-        # A failed test's leftovers, in an order their deletes succeed.
+        # A failed test's leftovers, in an order their deletes succeed (the router's
+        # interface first).
+        if any(kind == "router" for kind, _ in made):
+            subprocess.run(["openstack", "router", "remove", "subnet", router["id"], sub["id"]],
+                           env=env, capture_output=True)
         for kind, rid in made:
             subprocess.run(["openstack", *kind.split(), "delete", rid], env=env, capture_output=True)
         for a in agents.values():

@@ -565,9 +565,15 @@ impl Dataplane {
                         self.host.set_link(ns, &trunk, None, net.mtu).await?;
                     }
                     Some(l) if !l.up || l.mtu < net.mtu => {
-                        self.host
-                            .set_link(ns, &trunk, None, l.mtu.max(net.mtu))
-                            .await?;
+                        // Both ends: a veth drops what its peer's MTU does not take.
+                        let mtu = l.mtu.max(net.mtu);
+                        let Uplink::Bridge {
+                            netns,
+                            bridge: outside,
+                        } = uplink;
+                        let peer = self.config.trunk_peer(physical_network);
+                        self.host.set_link(netns, &peer, Some(outside), mtu).await?;
+                        self.host.set_link(ns, &trunk, None, mtu).await?;
                     }
                     Some(_) => {}
                 }

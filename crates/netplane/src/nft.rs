@@ -714,10 +714,15 @@ fn port_chains(t: &mut Table, n: u32, p: &HostPort, groups: &BTreeMap<&str, &Sec
             .map(|g| format!("\t\tjump {}\n", group_chain(dir, g)))
             .collect()
     };
+    // A guest's DHCP client always reaches the servers, whatever its groups' egress rules
+    // (as Neutron's firewall allows it before them).
     t.chain(
         format!("egress_p{n}"),
         format!(
-            "\tchain egress_p{n} {{ # port {}\n{}\t\tcounter drop\n\t}}\n",
+            "\tchain egress_p{n} {{ # port {}
+\t\tudp sport 68 udp dport 67 accept comment \"DHCP client\"
+\t\tudp sport 546 udp dport 547 accept comment \"DHCPv6 client\"
+{}\t\tcounter drop\n\t}}\n",
             p.id,
             jumps(Direction::Egress)
         ),

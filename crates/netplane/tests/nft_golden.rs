@@ -385,12 +385,22 @@ fn a_changed_rule_or_remote_group_replaces_only_its_chain_or_set() {
             .status()
             .unwrap();
     }
+    // Then members go, and a prefix covering the others comes (an interval set flushed and
+    // filled again in one transaction).
+    let mut shrunk = after.clone();
+    shrunk.remote_groups[0].addresses = vec!["10.0.0.0/24".parse().unwrap()];
+    let last = nft::compile_ruleset(&shrunk, &zones).unwrap();
+    let second = last.changes_from(&new).unwrap();
     let result = std::panic::catch_unwind(|| {
         nft_in(&a, &old.text());
         nft_in(&a, &script);
         nft_in(&b, &new.text());
         assert_eq!(nft_list(&a), nft_list(&b));
         assert!(nft_list(&a).contains("tcp dport 22 accept"));
+        nft_in(&a, &second);
+        nft_in(&b, &last.text());
+        assert_eq!(nft_list(&a), nft_list(&b));
+        assert!(nft_list(&a).contains("10.0.0.0/24"));
     });
     for ns in [&a, &b] {
         std::process::Command::new("ip")

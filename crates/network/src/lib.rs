@@ -22,6 +22,9 @@ use ferrostack_store::Db;
 pub use error::NetworkError;
 
 /// Settings of the networking service.
+/// The least agent down time the networking service uses: two of the agents' 10 s reports.
+pub const MIN_AGENT_DOWN_TIME: std::time::Duration = std::time::Duration::from_secs(20);
+
 #[derive(Debug, Clone)]
 pub struct NetworkConfig {
     pub public_url: String,
@@ -40,8 +43,11 @@ pub struct NetworkConfig {
 
 impl NetworkConfig {
     /// [`NetworkConfig::agent_down_time`] in microseconds, as heartbeats are kept.
+    /// At least two heartbeats (20 s), so a host late by one is not taken for dead and its
+    /// routers and DHCP servers do not flap between hosts (Neutron warns below that).
     pub fn agent_down_micros(&self) -> i64 {
-        i64::try_from(self.agent_down_time.as_micros()).unwrap_or(i64::MAX)
+        let down = self.agent_down_time.max(MIN_AGENT_DOWN_TIME);
+        i64::try_from(down.as_micros()).unwrap_or(i64::MAX)
     }
 
     pub fn new(public_url: &str) -> Self {

@@ -69,14 +69,14 @@ async fn action(
                 "There is either no action or more than one action in the request body.",
             )
         })?;
+    // The floating IP actions went with the proxies at 2.44 (no action there at all).
+    if matches!(name.as_str(), "addFloatingIp" | "removeFloatingIp") {
+        super::removed_at(v, 44)?;
+    }
     // Nova's action schemas allow no other properties than these (before the server is
     // looked up, as Nova validates first).
     if let (Some(allowed), Value::Object(o)) = (action_properties(name, v), args) {
         input::properties(o, name, allowed, &[])?;
-    }
-    // The floating IP actions went with the proxies at 2.44.
-    if matches!(name.as_str(), "addFloatingIp" | "removeFloatingIp") {
-        super::removed_at(v, 44)?;
     }
     let inst = svc.find_server(&auth, &id).await?;
     let t = target(&inst);
@@ -92,6 +92,9 @@ async fn action(
             | "os-getSPICEConsole"
             | "os-getSerialConsole"
             | "os-getRDPConsole"
+            // Nova does not check the lock for these.
+            | "addFloatingIp"
+            | "removeFloatingIp"
     );
     if guarded {
         check_lock(&inst, &auth)?;

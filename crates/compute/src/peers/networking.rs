@@ -484,7 +484,16 @@ impl Networking for NetworkService {
         id: Option<&str>,
         by_address: Option<IpAddr>,
     ) -> Result<Option<FloatingIpView>> {
-        let found = own_floating_ips(self, auth).await?.into_iter().find(|f| {
+        // An admin finds any project's (as Nova shows and associates them); the list is
+        // the project's own.
+        let candidates = if auth.is_admin {
+            self.list_floating_ips(&admin_view(auth))
+                .await
+                .map_err(from_network)?
+        } else {
+            own_floating_ips(self, auth).await?
+        };
+        let found = candidates.into_iter().find(|f| {
             id.is_none_or(|id| f.id == id) && by_address.is_none_or(|a| f.floating_ip_address == a)
         });
         match found {
@@ -513,13 +522,16 @@ impl Networking for NetworkService {
                 .collect(),
             None => external.iter().collect(),
         };
-        let net = match matching.as_slice() {
-            [n] => *n,
-            [] => return Err(ComputeError::NotFound("Floating IP pool not found.".into())),
-            _ => {
+        let net = match (matching.as_slice(), pool) {
+            ([n], _) => *n,
+            // No pool named and no single external network: Nova's default pool is not
+            // there either.
+            ([], _) | (_, None) => {
+                return Err(ComputeError::NotFound("Floating IP pool not found.".into()))
+            }
+            (_, Some(p)) => {
                 return Err(ComputeError::Conflict(format!(
-                    "Multiple floating IP pools matches found for name '{}'",
-                    pool.unwrap_or("")
+                    "Multiple floating IP pools matches found for name '{p}'"
                 )))
             }
         };
@@ -552,10 +564,12 @@ impl Networking for NetworkService {
     }
 
     async fn release_floating_ip(&self, auth: &AuthContext, id: &str) -> Result<()> {
-        let f = self
-            .find_floating_ip(id, auth)
-            .await
-            .map_err(|_| ComputeError::NotFound(format!("Floating IP not found for ID {id}")))?;
+        let f = self.find_floating_ip(id, auth).await.map_err(|e| match e {
+            NetworkError::Neutron { status, .. } if status == http::StatusCode::NOT_FOUND => {
+                ComputeError::NotFound(format!("Floating IP not found for ID {id}"))
+            }
+            e => from_network(e),
+        })?;
         self.delete_floating_ip(&f.id).await.map_err(floating_error)
     }
 
@@ -691,7 +705,6 @@ impl Networking for NetworkService {
     }
 }
 
-/// A networking error of the security group proxy as Nova words it: what Neutron refuses
 /// Nova's view of floating IP `f`.
 async fn floating_view(
     svc: &NetworkService,
@@ -753,6 +766,7 @@ fn floating_error(e: NetworkError) -> ComputeError {
     }
 }
 
+/// A networking error of the security group proxy as Nova words it: what Neutron refuses
 /// with 409 (a group in use, the default group, a rule that exists) is Nova's 400, over
 /// quota its 403.
 fn group_error(e: NetworkError) -> ComputeError {
