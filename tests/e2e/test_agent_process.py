@@ -365,7 +365,10 @@ def test_a_router_moves_to_a_live_host_when_its_agent_dies_and_traffic_comes_bac
 
         assert l3_hosts() == [router_host]
         _eventually("the router's namespace on its host", lambda: routers_of(router_host), 60, agents[router_host])
-        _eventually("the floating IP answering through the router", lambda: ping(address), 180, agents[guest_host])
+        # The guest boots under TCG, slowly when the machine is busy: ready first.
+        _eventually("testvm ready", lambda: "testvm ready" in os_cli(
+            env, "console", "log", "show", sid, json_output=False), 300, agents[guest_host])
+        _eventually("the floating IP answering through the router", lambda: ping(address), 240, agents[guest_host])
 
         # The router's host dies.
         agents[router_host].kill()
