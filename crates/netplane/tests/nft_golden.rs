@@ -55,20 +55,7 @@ fn nft_check(name: &str, text: &str) {
             .unwrap()
     };
     assert!(run(&["netns", "add", &ns]).status.success());
-    let mut child = std::process::Command::new("ip")
-        .args(["netns", "exec", &ns, "nft", "-c", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = nft_stdin(&ns, &["-c", "-f", "-"], text);
     run(&["netns", "delete", &ns]);
     assert!(
         out.status.success(),
@@ -304,10 +291,11 @@ fn a_router_with_snat_a_floating_ip_and_a_route() {
     );
 }
 
-/// Runs `script` with nft in namespace `ns`; panics with nft's words when it fails.
-fn nft_in(ns: &str, script: &str) {
+/// nft with `args` in namespace `ns`, `text` on its standard input.
+fn nft_stdin(ns: &str, args: &[&str], text: &str) -> std::process::Output {
     let mut child = std::process::Command::new("ip")
-        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .args(["netns", "exec", ns, "nft"])
+        .args(args)
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -317,9 +305,14 @@ fn nft_in(ns: &str, script: &str) {
         .stdin
         .take()
         .unwrap()
-        .write_all(script.as_bytes())
+        .write_all(text.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs `script` with nft in namespace `ns`; panics with nft's words when it fails.
+fn nft_in(ns: &str, script: &str) {
+    let out = nft_stdin(ns, &["-f", "-"], script);
     assert!(
         out.status.success(),
         "nft refuses {script}: {}",

@@ -27,16 +27,6 @@ pub fn routes() -> Router<std::sync::Arc<ComputeService>> {
         .route("/os-floating-ip-pools", get(pools))
 }
 
-fn check(svc: &ComputeService, auth: &Auth, v: Microversion, rule: &str) -> Result<(), ApiError> {
-    super::removed_at(v, 36)?;
-    auth.enforce(
-        &svc.policy,
-        rule,
-        &json!({"project_id": auth.project_id().unwrap_or_default()}),
-    )?;
-    Ok(())
-}
-
 fn wire(f: &FloatingIpView) -> Value {
     json!({
         "id": f.id,
@@ -52,7 +42,7 @@ fn not_found(id: &str) -> ApiError {
 }
 
 async fn list(svc: State, auth: Auth, v: Microversion) -> Result<Response, ApiError> {
-    check(&svc, &auth, v, "os_compute_api:os-floating-ips:list")?;
+    super::proxy_check(&svc, &auth, v, "os_compute_api:os-floating-ips:list")?;
     let all = svc.networking.floating_ips(&auth).await?;
     let list: Vec<Value> = all.iter().map(wire).collect();
     Ok(axum::Json(json!({ "floating_ips": list })).into_response())
@@ -64,7 +54,7 @@ async fn show(
     v: Microversion,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    check(&svc, &auth, v, "os_compute_api:os-floating-ips:show")?;
+    super::proxy_check(&svc, &auth, v, "os_compute_api:os-floating-ips:show")?;
     let f = svc
         .networking
         .floating_ip(&auth, Some(&id), None)
@@ -80,7 +70,7 @@ async fn create(
     v: Microversion,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    check(&svc, &auth, v, "os_compute_api:os-floating-ips:create")?;
+    super::proxy_check(&svc, &auth, v, "os_compute_api:os-floating-ips:create")?;
     // The body is optional: none, `null` or an object.
     let body: Option<Value> = if body.iter().all(u8::is_ascii_whitespace) {
         None
@@ -117,13 +107,13 @@ async fn remove(
     v: Microversion,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    check(&svc, &auth, v, "os_compute_api:os-floating-ips:delete")?;
+    super::proxy_check(&svc, &auth, v, "os_compute_api:os-floating-ips:delete")?;
     svc.networking.release_floating_ip(&auth, &id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
 async fn pools(svc: State, auth: Auth, v: Microversion) -> Result<Response, ApiError> {
-    check(&svc, &auth, v, "os_compute_api:os-floating-ip-pools")?;
+    super::proxy_check(&svc, &auth, v, "os_compute_api:os-floating-ip-pools")?;
     let names = svc.networking.floating_ip_pools(&auth).await?;
     let list: Vec<Value> = names.iter().map(|n| json!({ "name": n })).collect();
     Ok(axum::Json(json!({ "floating_ip_pools": list })).into_response())

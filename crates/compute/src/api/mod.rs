@@ -140,6 +140,23 @@ pub(crate) fn removed_at(
     Ok(())
 }
 
+/// The check of Nova's networking proxies removed at 2.36 (security groups, floating IPs):
+/// 404 from 2.36, then `rule` on the caller's project.
+pub(crate) fn proxy_check(
+    svc: &ComputeService,
+    auth: &ferrostack_api::Auth,
+    v: ferrostack_api::microversion::Microversion,
+    rule: &str,
+) -> Result<(), ferrostack_api::ApiError> {
+    removed_at(v, 36)?;
+    auth.enforce(
+        &svc.policy,
+        rule,
+        &serde_json::json!({"project_id": auth.project_id().unwrap_or_default()}),
+    )?;
+    Ok(())
+}
+
 /// Nova's `<collection>_links` for a page that more items follow: the request's own query
 /// (filters, sort keys, limit) with `marker` set to the page's last item. `base` is the
 /// compute endpoint (`<public_url>/compute`), `path` the collection (`servers/detail`).

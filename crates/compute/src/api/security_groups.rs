@@ -41,16 +41,6 @@ fn uuid(id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check(svc: &ComputeService, auth: &Auth, v: Microversion, rule: &str) -> Result<(), ApiError> {
-    super::removed_at(v, 36)?;
-    auth.enforce(
-        &svc.policy,
-        rule,
-        &json!({"project_id": auth.project_id().unwrap_or_default()}),
-    )?;
-    Ok(())
-}
-
 fn rule_wire(r: &RuleView) -> Value {
     json!({
         "id": r.id,
@@ -110,7 +100,7 @@ async fn list(
     v: Microversion,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    check(&svc, &auth, v, "os_compute_api:os-security-groups:get")?;
+    super::proxy_check(&svc, &auth, v, "os_compute_api:os-security-groups:get")?;
     // `all_tenants` (admins): every project's groups.
     let all = auth.is_admin
         && url::form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()).any(|(k, v)| {
@@ -127,7 +117,7 @@ async fn show(
     v: Microversion,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    check(&svc, &auth, v, "os_compute_api:os-security-groups:show")?;
+    super::proxy_check(&svc, &auth, v, "os_compute_api:os-security-groups:show")?;
     uuid(&id)?;
     let g = svc.networking.security_group(&auth, &id).await?;
     Ok(axum::Json(json!({ "security_group": group_wire(&g) })).into_response())
@@ -139,7 +129,7 @@ async fn create(
     v: Microversion,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
-    check(&svc, &auth, v, "os_compute_api:os-security-groups:create")?;
+    super::proxy_check(&svc, &auth, v, "os_compute_api:os-security-groups:create")?;
     let (name, description) = naming(&body)?;
     let g = svc
         .networking
@@ -155,7 +145,7 @@ async fn update(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
-    check(&svc, &auth, v, "os_compute_api:os-security-groups:update")?;
+    super::proxy_check(&svc, &auth, v, "os_compute_api:os-security-groups:update")?;
     uuid(&id)?;
     svc.networking.security_group(&auth, &id).await?;
     let (name, description) = naming(&body)?;
@@ -172,7 +162,7 @@ async fn remove(
     v: Microversion,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    check(&svc, &auth, v, "os_compute_api:os-security-groups:delete")?;
+    super::proxy_check(&svc, &auth, v, "os_compute_api:os-security-groups:delete")?;
     uuid(&id)?;
     svc.networking.delete_security_group(&auth, &id).await?;
     Ok(StatusCode::ACCEPTED)
@@ -283,7 +273,7 @@ async fn create_rule(
     v: Microversion,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
-    check(
+    super::proxy_check(
         &svc,
         &auth,
         v,
@@ -303,7 +293,7 @@ async fn remove_rule(
     v: Microversion,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    check(
+    super::proxy_check(
         &svc,
         &auth,
         v,
@@ -321,7 +311,7 @@ async fn server_groups(
     v: Microversion,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    check(&svc, &auth, v, "os_compute_api:os-security-groups:list")?;
+    super::proxy_check(&svc, &auth, v, "os_compute_api:os-security-groups:list")?;
     let inst = svc.find_server(&auth, &id).await?;
     let groups = svc
         .networking
