@@ -805,3 +805,70 @@ async fn vlan_networks_carry_tagged_frames_between_hosts_and_stay_apart() {
     assert_eq!(again.converge(&on_h2).await.error, None);
     assert!(ping(&g1, &["10.0.0.12"]));
 }
+
+#[tokio::test]
+async fn vxlan_carries_tracked_traffic_between_two_hosts_of_one_machine() {
+    assert!(
+        is_root(),
+        "the data-plane tests need root (the test command runs as root)"
+    );
+    // Two hosts of one cloud on this machine, their VTEPs on loopback with ports of their
+    // own (as the multi-host tests run them): A on h1 pings B on h2 and the reply comes back,
+    // so each host tracks the flow in its own conntrack zone. With the kernel's local bypass
+    // the frame would reach h2 still carrying h1's conntrack entry, h2 would never track the
+    // flow and would drop B's reply as invalid.
+    let prefix = format!("fsx{}", std::process::id() % 100_000);
+    let (g1, g2) = (format!("{prefix}-g1"), format!("{prefix}-g2"));
+    let (pa, pb) = (port_id('y'), port_id('z'));
+    let base = 26000 + 2 * u16::try_from(std::process::id() % 2000).unwrap();
+    let vtep = |n: u16| Vtep {
+        ip: "127.0.0.1".parse().unwrap(),
+        port: base + n,
+    };
+    let config = |host: &str, n: u16| HostConfig {
+        prefix: prefix.clone(),
+        host: host.into(),
+        vtep: vtep(n),
+        physnets: BTreeMap::new(),
+        state_dir: std::env::temp_dir().join(format!("{prefix}-{host}-state")),
+    };
+    let (c1, c2) = (config("h1", 0), config("h2", 1));
+    let _cleanup = Cleanup(
+        vec![g1.clone(), g2.clone(), c1.netns(), c2.netns()],
+        Vec::new(),
+    );
+    guest(&g1, &names::tap(&pa), MAC_A, "10.0.0.11/24", "fd00::11/64");
+    guest(&g2, &names::tap(&pb), MAC_B, "10.0.0.12/24", "fd00::12/64");
+
+    let mut all = two_ports();
+    all.ports[0].id = pa.clone();
+    all.ports[1].id = pb.clone();
+    let segment = |peer: u16, mac: &str| ferrostack_agent_api::NetSegment {
+        id: NET.into(),
+        mtu: 1450,
+        kind: ferrostack_agent_api::SegmentKind::Vxlan {
+            vni: 100,
+            peers: vec![ferrostack_agent_api::VxlanPeer {
+                vtep: vtep(peer),
+                macs: vec![mac.into()],
+            }],
+        },
+    };
+    let mut on_h1 = all.clone();
+    on_h1.networks = vec![segment(1, MAC_B)];
+    on_h1.ports.truncate(1);
+    let mut on_h2 = all.clone();
+    on_h2.networks = vec![segment(0, MAC_A)];
+    on_h2.ports.remove(0);
+    let h1 = Dataplane::new(Arc::new(Linux), c1);
+    let h2 = Dataplane::new(Arc::new(Linux), c2);
+    assert_eq!(h1.converge(&on_h1).await.error, None);
+    assert_eq!(h2.converge(&on_h2).await.error, None);
+
+    // B admits ICMP from 10.0.0.0/24; its reply is the tracked flow's.
+    assert!(
+        eventually(|| ping(&g1, &["10.0.0.12"])),
+        "A reaches B over VXLAN and B's reply comes back"
+    );
+    assert!(!ping(&g2, &["10.0.0.11"]), "A admits no ICMP");
+}
