@@ -227,6 +227,16 @@ impl Cloud {
         // A change of networking wakes the agents of the hosts it touches.
         let wakeups = compute.clone();
         network.set_host_waker(Arc::new(move |host: &str| wakeups.wakeups.wake(host)));
+        // A server's port deleted through the networking API: the server lets go of it.
+        let vifs = compute.clone();
+        network.set_port_gone(Arc::new(move |server: &str, port: &str| {
+            let (c, server, port) = (vifs.clone(), server.to_string(), port.to_string());
+            tokio::spawn(async move {
+                if let Err(e) = c.port_deleted(&server, &port).await {
+                    tracing::warn!(server = %server, port = %port, error = %e, "removing a deleted port's NIC");
+                }
+            });
+        }));
         Ok(Cloud {
             db,
             policy,

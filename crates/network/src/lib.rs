@@ -68,10 +68,16 @@ pub struct NetworkService {
     /// Tells the agent of a host that its networking changed (set by the wiring: the
     /// compute service's wake-ups), so a rule reaches the host's ruleset at once.
     host_waker: std::sync::OnceLock<HostWaker>,
+    /// Tells compute that a server's port was deleted through this API (Nova's
+    /// `network-vif-deleted`), so the server lets go of its NIC.
+    port_gone: std::sync::OnceLock<PortGone>,
 }
 
 /// Wakes the agent of the host named.
 pub type HostWaker = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Called with (device id, port id) once a compute-owned port is gone.
+pub type PortGone = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 impl NetworkService {
     pub fn new(db: Db, config: NetworkConfig, policy: Arc<Enforcer>) -> Arc<Self> {
@@ -80,11 +86,17 @@ impl NetworkService {
             config,
             policy,
             host_waker: std::sync::OnceLock::new(),
+            port_gone: std::sync::OnceLock::new(),
         })
     }
 
     /// Sets how hosts' agents are told of changes (once).
     pub fn set_host_waker(&self, waker: HostWaker) {
         let _ = self.host_waker.set(waker);
+    }
+
+    /// Sets who hears of servers' ports deleted through this API (once).
+    pub fn set_port_gone(&self, hook: PortGone) {
+        let _ = self.port_gone.set(hook);
     }
 }

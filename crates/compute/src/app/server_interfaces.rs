@@ -198,6 +198,34 @@ impl ComputeService {
         Ok(())
     }
 
+    /// Port `port_id` of server `uuid` was deleted through the networking API (Nova's
+    /// `network-vif-deleted`): the server lets go of that NIC (its row and addresses; its
+    /// host unplugs it). Nothing to do when the server has no such NIC (a detach or a delete
+    /// of its own released it).
+    pub async fn port_deleted(&self, uuid: &str, port_id: &str) -> Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        let nics = db::instance_nics::of_instance(&mut tx, uuid).await?;
+        let Some(nic) = nics.into_iter().find(|n| n.port_id == port_id) else {
+            return Ok(());
+        };
+        let Some(current) = instances::get(&mut tx, uuid, false).await? else {
+            return Ok(());
+        };
+        db::instance_nics::delete_one(&mut tx, uuid, port_id).await?;
+        let addresses = without_mac(&current.addresses, &nic.mac);
+        instances::set_addresses(&mut tx, uuid, &addresses, now_micros()).await?;
+        tx.commit().await?;
+        tracing::info!(
+            server = uuid,
+            port = port_id,
+            "port deleted through the networking API: NIC removed"
+        );
+        if let Some(h) = &current.host {
+            self.wakeups.wake(h);
+        }
+        Ok(())
+    }
+
     /// The server's ports.
     pub async fn server_interfaces(&self, inst: &Instance) -> Result<Vec<PortView>> {
         self.networking.server_ports(&inst.uuid).await

@@ -563,3 +563,40 @@ api_test!(async fn the_floating_ip_proxy_allocates_associates_and_releases(c) {
     let (s, _) = nova(Method::GET, "/os-floating-ips".into(), "2.36", None).await;
     assert_eq!(s, 404);
 });
+
+api_test!(async fn a_servers_port_deleted_through_the_networking_api_leaves_the_server(c) {
+    c.start_hosts(1).await;
+    let t = c.tenant("member").await;
+    let app = network(c, &t.token, "app", "10.7.0.0/24").await;
+    let db = network(c, &t.token, "db", "10.8.0.0/24").await;
+    let (s, v) = c.create_server_with(&t.token, "2.37", json!({"networks": [{"uuid": app}, {"uuid": db}]}), None).await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["server"]["id"].as_str().unwrap().to_string();
+    c.wait_status(&id, "ACTIVE").await;
+    let port = ports_of(c, &t.token, &id)
+        .await
+        .into_iter()
+        .find(|p| p["network_id"] == db.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Neutron lets the port go; Nova hears network-vif-deleted and lets go of the NIC.
+    let (s, v) = neutron(c, Method::DELETE, &format!("/ports/{port}"), &t.token, None).await;
+    assert_eq!(s, 204, "{v}");
+    let mut addresses = Value::Null;
+    for _ in 0..200 {
+        addresses = c.server(&id).await["addresses"].clone();
+        if addresses.as_object().is_some_and(|a| a.len() == 1) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(addresses.as_object().unwrap().keys().collect::<Vec<_>>(), vec!["app"], "{addresses}");
+    let (_, ifs) = c.call(Method::GET, &format!("/servers/{id}/os-interface"), &t.token, None).await;
+    assert_eq!(ifs["interfaceAttachments"].as_array().unwrap().len(), 1, "{ifs}");
+    // The server stays ACTIVE and goes cleanly, its other port with it.
+    assert_eq!(c.server(&id).await["status"], "ACTIVE");
+    let (s, _) = c.call(Method::DELETE, &format!("/servers/{id}"), &t.token, None).await;
+    assert_eq!(s, 204);
+});

@@ -561,6 +561,11 @@ impl NetworkService {
         if let Some(wake) = self.host_waker.get().filter(|_| !host.is_empty()) {
             wake(&host);
         }
+        if p.device_owner.starts_with("compute:") && !p.device_id.is_empty() {
+            if let Some(gone) = self.port_gone.get() {
+                gone(&p.device_id, id);
+            }
+        }
         Ok(())
     }
 }
