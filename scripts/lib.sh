@@ -20,7 +20,7 @@ need_root() {
 install_packages() {
   local want=(postgresql python3-venv python3-pip ca-certificates iproute2 curl
               genisoimage openssh-client cpio xz-utils e2fsprogs kmod binutils busybox-static novnc
-              chromium nftables conntrack dnsmasq-base iputils-ping iputils-arping)
+              chromium nftables conntrack dnsmasq-base radvd iputils-ping iputils-arping)
   local missing=()
   for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -71,7 +71,7 @@ check_tools() {
   local t absent=()
   for t in qemu-system-x86_64 qemu-img genisoimage ssh ssh-keygen curl cpio xz mkfs.ext4 \
            debugfs modinfo objdump busybox python3 cargo runuser chromium nft conntrack \
-           dnsmasq ping arping ip; do
+           dnsmasq radvd ping arping ip; do
     command -v "$t" >/dev/null 2>&1 || absent+=("$t")
   done
   ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || absent+=(pg_ctl)

@@ -27,8 +27,8 @@ pub use image::ImageInfo;
 pub use moves::{Arrival, Departure, MoveProgress, Outgoing};
 pub use network::{
     tap_name, AddressPair, DhcpHost, DhcpServer, DhcpSubnet, Direction, EtherType, FilterRule,
-    FloatingNat, GroupMembers, HostNetworking, HostPort, HostRouter, NetSegment, NetworkingReport,
-    PortForward, Remote, RouterGateway, RouterPort, SecurityGroupRules, SegmentKind, Vtep,
-    VxlanPeer,
+    FloatingNat, GroupMembers, HostNetworking, HostPort, HostRouter, Ipv6Mode, Ipv6Subnet,
+    NetSegment, NetworkingReport, PortForward, Remote, RouterGateway, RouterPort,
+    SecurityGroupRules, SegmentKind, Vtep, VxlanPeer,
 };
 pub use query::{Answer, Ask, Query};

@@ -99,6 +99,35 @@ pub struct RouterPort {
     pub mac: String,
     pub addresses: Vec<IpNet>,
     pub mtu: u32,
+    /// The IPv6 subnets of an interface (not a gateway): the router sends router
+    /// advertisements on it, with these prefixes as their modes say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ipv6_subnets: Vec<Ipv6Subnet>,
+}
+
+/// An IPv6 subnet on a router's interface, as its router advertisements carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ipv6Subnet {
+    pub cidr: IpNet,
+    /// The subnet's `ipv6_ra_mode`: none leaves the prefix out (another router, or nobody,
+    /// advertises it); the interface still announces itself as the default router.
+    #[serde(default)]
+    pub ra_mode: Option<Ipv6Mode>,
+    #[serde(default)]
+    pub dns_nameservers: Vec<IpAddr>,
+}
+
+/// How an IPv6 subnet's hosts configure themselves (Neutron's `ipv6_ra_mode` and
+/// `ipv6_address_mode` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ipv6Mode {
+    /// Addresses from the advertised prefix (EUI-64), no DHCPv6.
+    Slaac,
+    /// Addresses and options from DHCPv6.
+    Dhcpv6Stateful,
+    /// Addresses by SLAAC, options (DNS servers) from DHCPv6.
+    Dhcpv6Stateless,
 }
 
 /// A router's gateway on an external network.
@@ -148,6 +177,10 @@ pub struct DhcpSubnet {
     /// Static routes handed out (destination, next hop).
     #[serde(default)]
     pub host_routes: Vec<(IpNet, IpAddr)>,
+    /// An IPv6 subnet's `ipv6_address_mode` (none: DHCPv6 with static addresses, as
+    /// Neutron serves a subnet that sets neither mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_address_mode: Option<Ipv6Mode>,
 }
 
 /// A port's static DHCP entry.

@@ -100,6 +100,8 @@ struct RouterMemory {
     ruleset: String,
     /// (floating IP, fixed IP) pairs.
     fips: BTreeSet<(std::net::IpAddr, std::net::IpAddr)>,
+    /// radvd's configuration as last written (none: no radvd).
+    radvd: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -868,10 +870,62 @@ impl Dataplane {
                 }
             }
         }
-        memory
-            .routers
-            .insert(r.id.clone(), RouterMemory { ruleset, fips });
+        let radvd = router::radvd_conf(r);
+        self.radvd(
+            &ns,
+            &r.id,
+            radvd.as_deref(),
+            known.and_then(|m| m.radvd.as_deref()),
+        )
+        .await?;
+        memory.routers.insert(
+            r.id.clone(),
+            RouterMemory {
+                ruleset,
+                fips,
+                radvd,
+            },
+        );
         Ok(complete)
+    }
+
+    /// A router's radvd in its namespace `ns`: started with `conf`, told to re-read it when
+    /// it changed since `known` (what this agent last wrote; none after a restart, when the
+    /// running radvd is told to re-read it rather than restarted), ended with no `conf`.
+    async fn radvd(
+        &self,
+        ns: &str,
+        router_id: &str,
+        conf: Option<&str>,
+        known: Option<&str>,
+    ) -> Result<()> {
+        let dir = router::radvd_dir(&self.config.state_dir, router_id);
+        let pid_file = dir.join("pid");
+        let running = self.host.daemon(&pid_file).await;
+        let Some(conf) = conf else {
+            if let Some(pid) = running {
+                self.stop_daemon(pid, &pid_file).await?;
+                tracing::info!(router = router_id, netns = %ns, "radvd stopped");
+            }
+            return self.host.remove_dir(&dir).await;
+        };
+        let changed = known != Some(conf);
+        if changed || running.is_none() {
+            self.host
+                .write_file(&self.config.state_dir, &dir.join("radvd.conf"), conf)
+                .await?;
+        }
+        match running {
+            Some(pid) if changed => self.host.signal_daemon(pid, false).await,
+            Some(_) => Ok(()),
+            None => {
+                self.host
+                    .start_daemon(ns, &router::radvd_args(&dir), &pid_file)
+                    .await?;
+                tracing::info!(router = router_id, netns = %ns, "radvd started");
+                Ok(())
+            }
+        }
     }
 
     /// A service port's veth pair (a DHCP server's, a router's): `outer` on its network's
@@ -931,6 +985,7 @@ impl Dataplane {
             if keep.contains(id) {
                 continue;
             }
+            self.radvd(&ns, id, None, None).await?;
             self.host.delete_namespace(&ns).await?;
             memory.routers.remove(id);
             tracing::info!(router = id, netns = %ns, "router removed from this host");

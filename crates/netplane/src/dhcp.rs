@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use ferrostack_agent_api::DhcpServer;
+use ferrostack_agent_api::{DhcpServer, Ipv6Mode};
 use ipnet::IpNet;
 
 /// The metadata service's address: the DHCP namespace holds it, and every subnet's guests
@@ -51,19 +51,28 @@ pub fn pid_file(dir: &Path) -> PathBuf {
     dir.join("pid")
 }
 
-/// The static entries: `mac,hostname,address` per port address (IPv4; IPv6 addresses come
-/// from router advertisements, not from this server yet).
+/// The static entries: `mac,hostname,address` per port address: every IPv4 address, and
+/// the IPv6 addresses of subnets whose hosts take their addresses from DHCPv6 (`[address]`;
+/// SLAAC subnets' addresses come from the router's advertisements).
 pub fn hosts_file(d: &DhcpServer) -> String {
     let mut out = String::new();
-    let mut hosts: Vec<_> = d.hosts.iter().filter(|h| h.ip.is_ipv4()).collect();
+    let stateful: Vec<&IpNet> = v6_ranges(d).map(|(_, s)| &s.cidr).collect();
+    let mut hosts: Vec<_> = d
+        .hosts
+        .iter()
+        .filter(|h| h.ip.is_ipv4() || stateful.iter().any(|c| c.contains(&h.ip)))
+        .collect();
     hosts.sort_by(|a, b| (a.ip, &a.mac).cmp(&(b.ip, &b.mac)));
     for h in hosts {
+        let ip = match h.ip {
+            IpAddr::V4(ip) => ip.to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+        };
         let _ = writeln!(
             out,
-            "{},{},{}",
+            "{},{},{ip}",
             h.mac.to_ascii_lowercase(),
             safe_name(&h.hostname),
-            h.ip
         );
     }
     out
@@ -95,6 +104,17 @@ fn safe_name(name: &str) -> String {
 /// subnet's own, and the metadata address through the DHCP port.
 pub fn opts_file(d: &DhcpServer) -> String {
     let mut out = String::new();
+    for (i, s) in v6_subnets(d) {
+        let dns: Vec<String> = s
+            .dns_nameservers
+            .iter()
+            .filter(|a| a.is_ipv6())
+            .map(|a| format!("[{a}]"))
+            .collect();
+        if !dns.is_empty() {
+            let _ = writeln!(out, "tag:v6subnet{i},option6:dns-server,{}", dns.join(","));
+        }
+    }
     for (i, s) in v4_subnets(d) {
         let tag = format!("tag:subnet{i}");
         if let Some(gw) = s.gateway {
@@ -139,6 +159,22 @@ pub fn opts_file(d: &DhcpServer) -> String {
     out
 }
 
+/// The IPv6 subnets this server answers for, numbered for their tags: DHCPv6 stateful ones
+/// (addresses and options), stateless ones (options only), and those setting no mode
+/// (served statically, as Neutron does); never SLAAC ones.
+fn v6_subnets(d: &DhcpServer) -> impl Iterator<Item = (usize, &ferrostack_agent_api::DhcpSubnet)> {
+    d.subnets
+        .iter()
+        .filter(|s| matches!(s.cidr, IpNet::V6(_)))
+        .filter(|s| s.ipv6_address_mode != Some(Ipv6Mode::Slaac))
+        .enumerate()
+}
+
+/// The IPv6 subnets whose addresses this server hands out.
+fn v6_ranges(d: &DhcpServer) -> impl Iterator<Item = (usize, &ferrostack_agent_api::DhcpSubnet)> {
+    v6_subnets(d).filter(|(_, s)| s.ipv6_address_mode != Some(Ipv6Mode::Dhcpv6Stateless))
+}
+
 fn v4_subnets(d: &DhcpServer) -> impl Iterator<Item = (usize, &ferrostack_agent_api::DhcpSubnet)> {
     d.subnets
         .iter()
@@ -174,6 +210,18 @@ pub fn dnsmasq_args(d: &DhcpServer, dir: &Path, interface: &str) -> Vec<String> 
             ));
         }
     }
+    // DHCPv6: a static range answers stateful clients from the hosts file and stateless
+    // ones (information requests) with options alone; router advertisements come from the
+    // router, never from here.
+    for (i, s) in v6_subnets(d) {
+        if let IpNet::V6(net) = s.cidr {
+            args.push(format!(
+                "--dhcp-range=set:v6subnet{i},{},static,{},{LEASE_SECONDS}s",
+                net.network(),
+                net.prefix_len()
+            ));
+        }
+    }
     args
 }
 
@@ -199,13 +247,15 @@ mod tests {
                         "192.168.0.0/16".parse().unwrap(),
                         "10.0.0.254".parse().unwrap(),
                     )],
+                    ipv6_address_mode: None,
                 },
                 DhcpSubnet {
                     id: "s6".into(),
                     cidr: "fd00::/64".parse().unwrap(),
                     gateway: None,
-                    dns_nameservers: vec![],
+                    dns_nameservers: vec!["fd00::53".parse().unwrap()],
                     host_routes: vec![],
+                    ipv6_address_mode: Some(Ipv6Mode::Slaac),
                 },
                 DhcpSubnet {
                     id: "s2".into(),
@@ -213,6 +263,7 @@ mod tests {
                     gateway: None,
                     dns_nameservers: vec![],
                     host_routes: vec![],
+                    ipv6_address_mode: None,
                 },
             ],
             hosts: vec![
@@ -284,5 +335,33 @@ mod tests {
         );
         assert_eq!(bridge_end("dhcpport-0000"), "dhdhcpport-00");
         assert!(server_end("3f2a1b4c-5d6e-7f80").len() <= 15);
+    }
+
+    #[test]
+    fn dhcpv6_serves_stateful_addresses_and_stateless_options_never_slaac() {
+        let ranges = |d: &DhcpServer| -> Vec<String> {
+            dnsmasq_args(d, Path::new("/run/x"), "ns-x")
+                .into_iter()
+                .filter(|a| a.starts_with("--dhcp-range=set:v6"))
+                .collect()
+        };
+        // SLAAC: nothing of IPv6 here.
+        let mut d = server();
+        assert!(ranges(&d).is_empty());
+        assert!(!hosts_file(&d).contains("fd00"));
+        assert!(!opts_file(&d).contains("option6"));
+        // Stateful: a static range, the address per MAC, the DNS servers.
+        d.subnets[1].ipv6_address_mode = Some(Ipv6Mode::Dhcpv6Stateful);
+        assert_eq!(
+            ranges(&d),
+            vec!["--dhcp-range=set:v6subnet0,fd00::,static,64,86400s"]
+        );
+        assert!(hosts_file(&d).ends_with("fa:16:3e:00:00:0a,vm1,[fd00::11]\n"));
+        assert!(opts_file(&d).starts_with("tag:v6subnet0,option6:dns-server,[fd00::53]\n"));
+        // Stateless: the range (for information requests) and options, no addresses.
+        d.subnets[1].ipv6_address_mode = Some(Ipv6Mode::Dhcpv6Stateless);
+        assert_eq!(ranges(&d).len(), 1);
+        assert!(!hosts_file(&d).contains("fd00"));
+        assert!(opts_file(&d).contains("option6:dns-server,[fd00::53]"));
     }
 }

@@ -224,6 +224,91 @@ pub fn ruleset(r: &HostRouter) -> String {
     out
 }
 
+/// How often a router advertises itself unasked, in seconds (Neutron's
+/// `min_rtr_adv_interval`/`max_rtr_adv_interval`); it answers solicitations at once.
+const RA_INTERVAL: (u32, u32) = (30, 100);
+
+/// The smallest MTU an IPv6 link may have; a smaller network MTU is not advertised.
+const IPV6_MIN_MTU: u32 = 1280;
+
+/// How many DNS servers an advertisement carries (RDNSS), as Neutron limits them.
+const MAX_RDNSS: usize = 3;
+
+/// radvd's configuration for `r`, as Neutron's L3 agent writes it: each interface with an
+/// IPv6 subnet advertises the router as the default router, the managed flag when a subnet
+/// is DHCPv6 stateful, the other-config flag when one is stateless, and the prefixes whose
+/// hosts configure themselves (SLAAC, stateless) as autonomous, the stateful ones as on-link
+/// only; the DNS servers of SLAAC subnets (whose hosts ask no DHCP server) as RDNSS. None
+/// when no interface has an IPv6 subnet (no radvd at all).
+pub fn radvd_conf(r: &HostRouter) -> Option<String> {
+    use ferrostack_agent_api::Ipv6Mode;
+    let mut out = String::new();
+    let mut ports: Vec<&RouterPort> = r
+        .interfaces
+        .iter()
+        .filter(|p| !p.ipv6_subnets.is_empty())
+        .collect();
+    ports.sort_by(|a, b| a.port_id.cmp(&b.port_id));
+    for p in ports {
+        let modes: BTreeSet<Option<Ipv6Mode>> = p.ipv6_subnets.iter().map(|s| s.ra_mode).collect();
+        let _ = writeln!(out, "interface {}\n{{", interface_end(&p.port_id));
+        let _ = writeln!(out, "\tAdvSendAdvert on;");
+        let _ = writeln!(out, "\tMinRtrAdvInterval {};", RA_INTERVAL.0);
+        let _ = writeln!(out, "\tMaxRtrAdvInterval {};", RA_INTERVAL.1);
+        if p.mtu >= IPV6_MIN_MTU {
+            let _ = writeln!(out, "\tAdvLinkMTU {};", p.mtu);
+        }
+        if modes.contains(&Some(Ipv6Mode::Dhcpv6Stateless)) {
+            let _ = writeln!(out, "\tAdvOtherConfigFlag on;");
+        }
+        if modes.contains(&Some(Ipv6Mode::Dhcpv6Stateful)) {
+            let _ = writeln!(out, "\tAdvManagedFlag on;");
+        }
+        let dns: Vec<String> = p
+            .ipv6_subnets
+            .iter()
+            .filter(|s| s.ra_mode == Some(Ipv6Mode::Slaac))
+            .flat_map(|s| s.dns_nameservers.iter().filter(|a| a.is_ipv6()))
+            .take(MAX_RDNSS)
+            .map(ToString::to_string)
+            .collect();
+        if !dns.is_empty() {
+            let _ = writeln!(out, "\tRDNSS {} {{}};", dns.join(" "));
+        }
+        for s in &p.ipv6_subnets {
+            let autonomous = match s.ra_mode {
+                Some(Ipv6Mode::Slaac | Ipv6Mode::Dhcpv6Stateless) => "on",
+                Some(Ipv6Mode::Dhcpv6Stateful) => "off",
+                None => continue,
+            };
+            let _ = writeln!(
+                out,
+                "\tprefix {}\n\t{{\n\t\tAdvOnLink on;\n\t\tAdvAutonomous {autonomous};\n\t}};",
+                s.cidr.trunc()
+            );
+        }
+        out.push_str("};\n");
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Where a router's radvd keeps its files.
+pub fn radvd_dir(state_dir: &std::path::Path, router_id: &str) -> std::path::PathBuf {
+    state_dir.join("radvd").join(router_id)
+}
+
+/// radvd's command line (it forks away and writes its pid file).
+pub fn radvd_args(dir: &std::path::Path) -> Vec<String> {
+    let file = |name: &str| dir.join(name).display().to_string();
+    vec![
+        "radvd".into(),
+        format!("--config={}", file("radvd.conf")),
+        format!("--pidfile={}", file("pid")),
+        "--logmethod=logfile".into(),
+        format!("--logfile={}", file("radvd.log")),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +321,7 @@ mod tests {
             mac: "fa:16:3e:00:00:01".into(),
             addresses: vec![addr.parse().unwrap()],
             mtu: 1450,
+            ipv6_subnets: vec![],
         }
     }
 
@@ -288,5 +374,54 @@ mod tests {
         assert!(!ruleset(&off).contains("comment \"SNAT\""));
         off.gateway = None;
         assert!(!ruleset(&off).contains("chain"));
+    }
+
+    #[test]
+    fn radvd_advertises_each_ipv6_interface_as_its_subnets_modes_say() {
+        use ferrostack_agent_api::{Ipv6Mode, Ipv6Subnet};
+        let mut r = router();
+        assert_eq!(radvd_conf(&r), None, "no IPv6 subnet, no radvd");
+        let subnet = |cidr: &str, ra_mode, dns: &[&str]| Ipv6Subnet {
+            cidr: cidr.parse().unwrap(),
+            ra_mode,
+            dns_nameservers: dns.iter().map(|d| d.parse().unwrap()).collect(),
+        };
+        r.interfaces[0].ipv6_subnets = vec![
+            subnet(
+                "fd00:1::/64",
+                Some(Ipv6Mode::Slaac),
+                &["fd00:1::53", "10.0.0.53"],
+            ),
+            subnet(
+                "fd00:2::/64",
+                Some(Ipv6Mode::Dhcpv6Stateful),
+                &["fd00:2::53"],
+            ),
+            subnet("fd00:3::/64", None, &[]),
+        ];
+        let conf = radvd_conf(&r).unwrap();
+        let qr = interface_end(&r.interfaces[0].port_id);
+        assert_eq!(
+            conf,
+            format!(
+                "interface {qr}\n{{\n\tAdvSendAdvert on;\n\tMinRtrAdvInterval 30;\n\tMaxRtrAdvInterval 100;\n\
+                 \tAdvLinkMTU 1450;\n\tAdvManagedFlag on;\n\tRDNSS fd00:1::53 {{}};\n\
+                 \tprefix fd00:1::/64\n\t{{\n\t\tAdvOnLink on;\n\t\tAdvAutonomous on;\n\t}};\n\
+                 \tprefix fd00:2::/64\n\t{{\n\t\tAdvOnLink on;\n\t\tAdvAutonomous off;\n\t}};\n}};\n"
+            )
+        );
+        r.interfaces[0].ipv6_subnets = vec![subnet(
+            "fd00:4::/64",
+            Some(Ipv6Mode::Dhcpv6Stateless),
+            &["fd00:4::53"],
+        )];
+        let conf = radvd_conf(&r).unwrap();
+        assert!(conf.contains("AdvOtherConfigFlag on;"));
+        assert!(!conf.contains("AdvManagedFlag"));
+        assert!(
+            !conf.contains("RDNSS"),
+            "stateless hosts ask DHCPv6 for DNS"
+        );
+        assert!(conf.contains("AdvAutonomous on;"));
     }
 }

@@ -357,6 +357,7 @@ async fn a_dhcp_server_is_started_reloaded_restarted_and_removed() {
         gateway: None,
         dns_nameservers: vec![],
         host_routes: vec![],
+        ipv6_address_mode: None,
     });
     dp.converge(&want).await;
     let restarted = host.daemons()[&dhcp::pid_file(&dir)].clone();
@@ -373,6 +374,67 @@ async fn a_dhcp_server_is_started_reloaded_restarted_and_removed() {
     assert!(!host.namespaces().await.unwrap().contains(&ns));
     assert!(host.link(NS, &dhcp::bridge_end(&d.port_id)).is_none());
     assert!(host.link(NS, &names::bridge(NET)).is_some());
+}
+
+#[tokio::test]
+async fn a_routers_ipv6_interfaces_are_advertised_by_its_radvd() {
+    use ferrostack_agent_api::{Ipv6Mode, Ipv6Subnet};
+    use ferrostack_netplane::{router, NetHost};
+    let host = Arc::new(FakeHost::default());
+    host.add_namespace("fs-ext").await.unwrap();
+    host.add_bridge("fs-ext", "brext", 1500).await.unwrap();
+    let dp = plane(&host);
+    let mut want = two_ports();
+    want.networks.push(external_network());
+    want.routers.push(common::router(1450));
+    let dir = router::radvd_dir(std::path::Path::new("/state/h1"), ROUTER);
+    let pid_file = dir.join("pid");
+    // IPv4 only: no radvd.
+    assert_eq!(dp.converge(&want).await.error, None);
+    assert!(!host.daemons().contains_key(&pid_file));
+
+    // A SLAAC subnet on the interface: radvd runs in the router's namespace with it.
+    want.routers[0].interfaces[0].ipv6_subnets = vec![Ipv6Subnet {
+        cidr: "fd00::/64".parse().unwrap(),
+        ra_mode: Some(Ipv6Mode::Slaac),
+        dns_nameservers: vec![],
+    }];
+    assert_eq!(dp.converge(&want).await.error, None);
+    let started = host.daemons()[&pid_file].clone();
+    assert_eq!(started.netns, router::netns("fs", "h1", ROUTER));
+    assert!(started.argv[0] == "radvd");
+    let conf = host.file(&dir.join("radvd.conf")).unwrap();
+    assert!(conf.contains("prefix fd00::/64") && conf.contains("AdvAutonomous on;"));
+
+    // The mode changes: the same radvd re-reads its file. An agent restart writes it again
+    // and has it re-read, never restarted.
+    want.routers[0].interfaces[0].ipv6_subnets[0].ra_mode = Some(Ipv6Mode::Dhcpv6Stateful);
+    assert_eq!(dp.converge(&want).await.error, None);
+    let now = host.daemons()[&pid_file].clone();
+    assert_eq!((now.pid, now.reloads), (started.pid, 1));
+    assert!(host
+        .file(&dir.join("radvd.conf"))
+        .unwrap()
+        .contains("AdvManagedFlag on;"));
+    let restarted = plane(&host);
+    assert_eq!(restarted.converge(&want).await.error, None);
+    assert_eq!(host.daemons()[&pid_file].pid, started.pid);
+
+    // No IPv6 subnet left: radvd ends; nor when the router goes.
+    want.routers[0].interfaces[0].ipv6_subnets.clear();
+    assert_eq!(restarted.converge(&want).await.error, None);
+    assert!(!host.daemons().contains_key(&pid_file));
+    assert!(host.file(&dir.join("radvd.conf")).is_none());
+    want.routers[0].interfaces[0].ipv6_subnets = vec![Ipv6Subnet {
+        cidr: "fd00::/64".parse().unwrap(),
+        ra_mode: None,
+        dns_nameservers: vec![],
+    }];
+    assert_eq!(restarted.converge(&want).await.error, None);
+    assert!(host.daemons().contains_key(&pid_file));
+    want.routers.clear();
+    assert_eq!(restarted.converge(&want).await.error, None);
+    assert!(!host.daemons().contains_key(&pid_file));
 }
 
 #[tokio::test]

@@ -872,3 +872,125 @@ async fn vxlan_carries_tracked_traffic_between_two_hosts_of_one_machine() {
     );
     assert!(!ping(&g2, &["10.0.0.11"]), "A admits no ICMP");
 }
+
+#[tokio::test]
+async fn a_routers_advertisements_let_a_guest_configure_ipv6_itself() {
+    assert!(
+        is_root(),
+        "the data-plane tests need root (the test command runs as root)"
+    );
+    // A router with a SLAAC subnet on its interface: radvd in its namespace advertises the
+    // prefix, the guest's kernel takes its EUI-64 address (the one the port holds, so
+    // anti-spoofing lets it out), the router as its default router and the network's MTU,
+    // and reaches the router over IPv6.
+    let prefix = format!("fs6{}", std::process::id() % 100_000);
+    let g1 = format!("{prefix}-g1");
+    let pa = port_id('s');
+    let config = HostConfig {
+        prefix: prefix.clone(),
+        host: "h1".into(),
+        vtep: Vtep {
+            ip: "127.0.0.1".parse().unwrap(),
+            port: 28000 + u16::try_from(std::process::id() % 2000).unwrap(),
+        },
+        physnets: BTreeMap::new(),
+        state_dir: std::env::temp_dir().join(format!("{prefix}-state")),
+    };
+    let rns = ferrostack_netplane::router::netns(&prefix, "h1", ROUTER);
+    let _cleanup = Cleanup(vec![g1.clone(), config.netns(), rns.clone()], Vec::new());
+    guest(&g1, &names::tap(&pa), MAC_A, "10.0.0.11/24", "fd00::11/64");
+    ok(&["ip", "-n", &g1, "addr", "del", "fd00::11/64", "dev", "eth0"]);
+    let slaac = "fd00::f816:3eff:fe00:a";
+
+    let mut want = two_ports();
+    want.ports.truncate(1);
+    want.ports[0].id = pa.clone();
+    want.ports[0].ips = vec!["10.0.0.11".parse().unwrap(), slaac.parse().unwrap()];
+    let mut r = router(1450);
+    r.gateway = None;
+    r.floating_ips.clear();
+    r.interfaces[0]
+        .addresses
+        .push("fd00::1/64".parse().unwrap());
+    r.interfaces[0].ipv6_subnets = vec![ferrostack_agent_api::Ipv6Subnet {
+        cidr: "fd00::/64".parse().unwrap(),
+        ra_mode: Some(ferrostack_agent_api::Ipv6Mode::Slaac),
+        dns_nameservers: vec![],
+    }];
+    want.routers.push(r);
+    let dp = Dataplane::new(Arc::new(Linux), config.clone());
+    let report = dp.converge(&want).await;
+    assert_eq!(report.error, None);
+    assert_eq!(report.routers, vec![ROUTER.to_string()]);
+
+    // radvd answers the guest's solicitation at once; its first unsolicited ones come
+    // within seconds too.
+    let configured = || {
+        let out = sh(&["ip", "-n", &g1, "-6", "addr", "show", "dev", "eth0"]);
+        String::from_utf8_lossy(&out.stdout).contains(&format!("{slaac}/64"))
+    };
+    let mut waited = 0;
+    while !configured() && waited < 60 {
+        if waited % 10 == 0 {
+            // Solicit again (the guest's own solicitations may have gone before radvd ran).
+            let _ = sh(&[
+                "ip",
+                "netns",
+                "exec",
+                &g1,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.eth0.disable_ipv6=1",
+            ]);
+            let _ = sh(&[
+                "ip",
+                "netns",
+                "exec",
+                &g1,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.eth0.disable_ipv6=0",
+            ]);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        waited += 1;
+    }
+    assert!(configured(), "the guest took its SLAAC address");
+    let routes = sh(&["ip", "-n", &g1, "-6", "route", "show", "default"]);
+    let routes = String::from_utf8_lossy(&routes.stdout).to_string();
+    assert!(routes.contains("via fe80::"), "default router: {routes}");
+    let mtu = sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &g1,
+        "cat",
+        "/proc/sys/net/ipv6/conf/eth0/mtu",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&mtu.stdout).trim(), "1450");
+    assert!(
+        eventually(|| ping(&g1, &["fd00::1"])),
+        "the guest reaches its router over IPv6"
+    );
+
+    // An agent restart keeps radvd (re-reading its file); the subnet gone, radvd goes.
+    let pid_file = ferrostack_netplane::router::radvd_dir(&config.state_dir, ROUTER).join("pid");
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let again = Dataplane::new(Arc::new(Linux), config.clone());
+    assert_eq!(again.converge(&want).await.error, None);
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid);
+    want.routers[0].interfaces[0].ipv6_subnets.clear();
+    assert_eq!(again.converge(&want).await.error, None);
+    // radvd says goodbye (a last advertisement with no lifetime) before it exits.
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+            .is_ok_and(|st| !st.contains(") Z "))
+    };
+    let mut waited = 0;
+    while running() && waited < 50 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    }
+    assert!(!running(), "radvd ended with the router's last IPv6 subnet");
+    assert!(!pid_file.exists());
+}

@@ -152,6 +152,7 @@ pub fn dhcp_server() -> ferrostack_agent_api::DhcpServer {
             gateway: Some("10.0.0.1".parse().unwrap()),
             dns_nameservers: vec![],
             host_routes: vec![],
+            ipv6_address_mode: None,
         }],
         hosts: vec![ferrostack_agent_api::DhcpHost {
             mac: MAC_A.into(),
@@ -189,6 +190,7 @@ pub fn router(mtu: u32) -> ferrostack_agent_api::HostRouter {
             mac: "fa:16:3e:00:00:a1".into(),
             addresses: vec!["10.0.0.1/24".parse().unwrap()],
             mtu,
+            ipv6_subnets: vec![],
         }],
         gateway: Some(RouterGateway {
             port: RouterPort {
@@ -197,6 +199,7 @@ pub fn router(mtu: u32) -> ferrostack_agent_api::HostRouter {
                 mac: "fa:16:3e:00:00:a2".into(),
                 addresses: vec!["172.24.4.10/24".parse().unwrap()],
                 mtu: 1500,
+                ipv6_subnets: vec![],
             },
             next_hops: vec!["172.24.4.1".parse().unwrap()],
             enable_snat: true,

@@ -346,6 +346,7 @@ impl NetworkService {
                             .iter()
                             .map(|r| (r.destination, r.nexthop))
                             .collect(),
+                        ipv6_address_mode: s.ipv6_address_mode.map(super::router_hosts::wire_mode),
                     })
                     .collect(),
                 hosts,

@@ -326,10 +326,24 @@ async fn router_port(conn: &mut Conn, p: &Port) -> Result<Option<proto::RouterPo
         return Ok(None);
     };
     let mut addresses = Vec::new();
+    let mut ipv6_subnets: Vec<proto::Ipv6Subnet> = Vec::new();
     for f in &p.fixed_ips {
         if let Some(s) = db::subnets::get(conn, &f.subnet_id).await? {
             if let Ok(a) = IpNet::new(f.ip_address, s.cidr.prefix_len()) {
                 addresses.push(a);
+            }
+            // An interface advertises its IPv6 subnets (Neutron's radvd); a gateway hears
+            // the outside's advertisements instead.
+            let interface = p.device_owner != OWNER_ROUTER_GATEWAY;
+            if interface
+                && s.cidr.addr().is_ipv6()
+                && !ipv6_subnets.iter().any(|x| x.cidr == s.cidr)
+            {
+                ipv6_subnets.push(proto::Ipv6Subnet {
+                    cidr: s.cidr,
+                    ra_mode: s.ipv6_ra_mode.map(wire_mode),
+                    dns_nameservers: s.dns_nameservers.clone(),
+                });
             }
         }
     }
@@ -339,5 +353,15 @@ async fn router_port(conn: &mut Conn, p: &Port) -> Result<Option<proto::RouterPo
         mac: p.mac_address.clone(),
         addresses,
         mtu: u32::try_from(net.mtu).unwrap_or(1500),
+        ipv6_subnets,
     }))
+}
+
+/// A subnet's IPv6 mode as the agent protocol carries it.
+pub(crate) fn wire_mode(m: crate::model::Ipv6Mode) -> proto::Ipv6Mode {
+    match m {
+        crate::model::Ipv6Mode::Slaac => proto::Ipv6Mode::Slaac,
+        crate::model::Ipv6Mode::Dhcpv6Stateful => proto::Ipv6Mode::Dhcpv6Stateful,
+        crate::model::Ipv6Mode::Dhcpv6Stateless => proto::Ipv6Mode::Dhcpv6Stateless,
+    }
 }
