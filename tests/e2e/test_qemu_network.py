@@ -5,6 +5,7 @@ takes everything away again."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import subprocess
 import time
@@ -282,3 +283,49 @@ def test_a_port_hot_plugged_into_a_running_guest_carries_traffic_and_unplugs(qnc
     os_cli(env, "port", "delete", port["id"], json_output=False)
     for n in (front, back):
         os_cli(env, "network", "delete", n["id"], json_output=False)
+
+
+def test_a_guest_configures_ipv6_itself_from_its_routers_advertisements(qnc):
+    """IPv6 by SLAAC: the router's interface on a subnet whose RA and address modes are
+    `slaac` advertises the prefix (radvd in the router's namespace); the guest's kernel takes
+    the EUI-64 address the port was given, and guest and router reach each other over IPv6
+    as the guest's security group allows."""
+    env = qnc.env
+    net = os_cli(env, "network", "create", unique("v6"))
+    v4 = os_cli(env, "subnet", "create", "--network", net["id"], "--subnet-range", "10.42.0.0/24",
+                unique("v6-v4"))
+    v6 = os_cli(env, "subnet", "create", "--network", net["id"], "--ip-version", "6",
+                "--subnet-range", "fd00:42::/64", "--ipv6-ra-mode", "slaac", "--ipv6-address-mode", "slaac",
+                unique("v6-v6"))
+    router = os_cli(env, "router", "create", unique("r6"))
+    for s in (v4, v6):
+        os_cli(env, "router", "add", "subnet", router["id"], s["id"], json_output=False)
+    sg = os_cli(env, "security", "group", "create", unique("icmp6"))
+    os_cli(env, "security", "group", "rule", "create", "--ethertype", "IPv6", "--protocol", "ipv6-icmp", sg["id"])
+    server = os_cli(env, "server", "create", "--image", "testvm", "--flavor", "m1.tiny",
+                    "--network", net["id"], "--security-group", sg["id"], "--wait", unique("vm6"))
+    _wait_ready(qnc, server["id"])
+    port = os_cli(env, "port", "list", "--server", server["id"], "--long")[0]
+    fixed = os_cli(env, "port", "show", port["ID"])["fixed_ips"]
+    address = next(f["ip_address"] for f in fixed if ":" in f["ip_address"])
+    assert ipaddress.ip_address(address) in ipaddress.ip_network("fd00:42::/64"), fixed
+    gateway = v6["gateway_ip"]
+
+    # The guest's kernel configured the port's address from the advertised prefix.
+    hexed = ipaddress.ip_address(address).exploded.replace(":", "")
+    _until("the guest's SLAAC address", lambda: hexed in _serial_run(qnc, server["id"], "cat /proc/net/if_inet6"),
+           90)
+    out = _serial_run(qnc, server["id"], f"ping -c 2 -W 2 {gateway} && echo PING6-OK")
+    assert "PING6-OK" in out, out
+    host = _nova(qnc, "GET", "os-hypervisors/detail", mv="2.53")[1]["hypervisors"][0]["hypervisor_hostname"]
+    rns = f"{_prefix(qnc)}-router-{host}-{router['id']}"
+    _until("the router reaching the guest over IPv6",
+           lambda: _run("ip", "netns", "exec", rns, "ping", "-c", "1", "-W", "2", address).returncode == 0, 30)
+
+    os_cli(env, "server", "delete", "--wait", server["id"], json_output=False)
+    for s in (v4, v6):
+        os_cli(env, "router", "remove", "subnet", router["id"], s["id"], json_output=False)
+    os_cli(env, "router", "delete", router["id"], json_output=False)
+    _until("router namespace gone", lambda: rns not in _run("ip", "netns", "list").stdout)
+    os_cli(env, "network", "delete", net["id"], json_output=False)
+    os_cli(env, "security", "group", "delete", sg["id"], json_output=False)
