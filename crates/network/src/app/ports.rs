@@ -695,7 +695,9 @@ fn check_vnic(v: &str) -> Result<()> {
     }
 }
 
-fn is_auto_address(s: &Subnet) -> bool {
+/// Whether a subnet's addresses are derived from MACs (SLAAC, DHCPv6 stateless): every
+/// port on its network gets one, and it can go without the ports.
+pub(crate) fn is_auto_address(s: &Subnet) -> bool {
     matches!(
         s.ipv6_address_mode,
         Some(Ipv6Mode::Slaac | Ipv6Mode::Dhcpv6Stateless)

@@ -316,21 +316,36 @@ impl NetworkService {
         Ok(s)
     }
 
-    /// Deletes a subnet; refused while ports other than DHCP's hold its addresses.
+    /// Deletes a subnet; refused while ports other than DHCP's hold its addresses. An
+    /// auto-address subnet (SLAAC, DHCPv6 stateless) is refused only while a router
+    /// interface holds one: the other ports just lose their addresses of it, as in Neutron.
     pub async fn delete_subnet(&self, id: &str) -> Result<()> {
         let mut tx = self.write().await?;
         let s = db::subnets::get(&mut tx, id)
             .await?
             .ok_or_else(|| NetworkError::subnet_not_found(id))?;
         let holders = db::ports::on_subnet(&mut tx, id).await?;
-        if holders.iter().any(|(_, owner)| owner != "network:dhcp") {
+        let auto = super::ports::is_auto_address(&s);
+        let blocks = |owner: &str| {
+            if auto {
+                owner.starts_with("network:router_interface")
+            } else {
+                owner != crate::model::OWNER_DHCP
+            }
+        };
+        if holders.iter().any(|(_, owner)| blocks(owner)) {
             return Err(NetworkError::conflict(
                 "SubnetInUse",
                 format!("Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet."),
             ));
         }
-        for (port, _) in &holders {
-            db::ports::delete(&mut tx, port).await?;
+        if auto {
+            db::ports::release_subnet(&mut tx, id, now_micros()).await?;
+        }
+        for (port, owner) in &holders {
+            if !auto && owner == crate::model::OWNER_DHCP {
+                db::ports::delete(&mut tx, port).await?;
+            }
         }
         db::subnets::delete(&mut tx, id).await?;
         db::networks::bump_revision(&mut tx, &s.network_id, now_micros()).await?;

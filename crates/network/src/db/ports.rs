@@ -157,6 +157,24 @@ pub async fn delete_ips(conn: &mut Conn, port_id: &str) -> DbResult<()> {
     Ok(())
 }
 
+/// Takes `subnet_id`'s addresses from every port holding one (an auto-address subnet going
+/// away), bumping those ports' revisions.
+pub async fn release_subnet(conn: &mut Conn, subnet_id: &str, now: i64) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE ports SET revision_number = revision_number + 1, updated_at = $2 \
+         WHERE id IN (SELECT port_id FROM ip_allocations WHERE subnet_id = $1)",
+    )
+    .bind(subnet_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM ip_allocations WHERE subnet_id = $1")
+        .bind(subnet_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// The addresses of a subnet held by ports.
 pub async fn used_ips(conn: &mut Conn, subnet_id: &str) -> DbResult<HashSet<IpAddr>> {
     let rows = sqlx::query("SELECT ip_address FROM ip_allocations WHERE subnet_id = $1")

@@ -89,3 +89,49 @@ api_test!(async fn a_subnet_is_updated_and_deleted_only_when_no_port_uses_it(c) 
     c.call(Method::DELETE, &format!("/ports/{}", p["id"].as_str().unwrap()), &a.token, None).await;
     assert_eq!(c.call(Method::DELETE, &format!("/subnets/{sid}"), &a.token, None).await.0, 204);
 });
+
+api_test!(async fn an_auto_address_subnet_goes_from_under_its_ports_but_not_a_routers(c) {
+    // SLAAC and DHCPv6-stateless subnets: a port holding an address of one does not keep
+    // it from being deleted (the port loses that address, as in Neutron); a router
+    // interface on it does.
+    let a = c.tenant("member").await;
+    for mode in ["slaac", "dhcpv6-stateless"] {
+        let n = c.network(&a.token, "n6").await;
+        let id = n["id"].as_str().unwrap();
+        let v4 = c.create(&a.token, "subnets", "subnet", json!({"network_id": id, "cidr": "10.60.0.0/24",
+            "ip_version": 4})).await;
+        let s = c.create(&a.token, "subnets", "subnet", json!({"network_id": id, "cidr": "fd00:60::/64",
+            "ip_version": 6, "ipv6_ra_mode": mode, "ipv6_address_mode": mode})).await;
+        let sid = s["id"].as_str().unwrap();
+        let p = c.port(&a.token, id).await;
+        let pid = p["id"].as_str().unwrap();
+        assert_eq!(p["fixed_ips"].as_array().unwrap().len(), 2, "{p}");
+        let revision = p["revision_number"].as_i64().unwrap();
+        assert_eq!(c.call(Method::DELETE, &format!("/subnets/{sid}"), &a.token, None).await.0, 204);
+        let (_, v) = c.call(Method::GET, &format!("/ports/{pid}"), &a.token, None).await;
+        assert_eq!(v["port"]["fixed_ips"], json!([{"subnet_id": v4["id"], "ip_address": p["fixed_ips"][0]["ip_address"]}]), "{v}");
+        assert!(v["port"]["revision_number"].as_i64().unwrap() > revision);
+        // The network still has a port in use.
+        let (st, v) = c.call(Method::DELETE, &format!("/networks/{id}"), &a.token, None).await;
+        assert_eq!((st.as_u16(), C::kind(&v)), (409, "NetworkInUse"));
+        assert!(v["NeutronError"]["message"].as_str().unwrap().contains("There are one or more ports still in use on the network"), "{v}");
+
+        // With a router interface on it, the subnet stays.
+        let s = c.create(&a.token, "subnets", "subnet", json!({"network_id": id, "cidr": "fd00:61::/64",
+            "ip_version": 6, "ipv6_ra_mode": mode, "ipv6_address_mode": mode})).await;
+        let sid = s["id"].as_str().unwrap();
+        let r = c.create(&a.token, "routers", "router", json!({"name": "r6"})).await;
+        let rid = r["id"].as_str().unwrap();
+        let (st, v) = c.call(Method::PUT, &format!("/routers/{rid}/add_router_interface"), &a.token,
+            Some(json!({"subnet_id": sid}))).await;
+        assert_eq!(st, 200, "{v}");
+        let (st, v) = c.call(Method::DELETE, &format!("/subnets/{sid}"), &a.token, None).await;
+        assert_eq!((st.as_u16(), C::kind(&v)), (409, "SubnetInUse"));
+        c.call(Method::PUT, &format!("/routers/{rid}/remove_router_interface"), &a.token,
+            Some(json!({"subnet_id": sid}))).await;
+        assert_eq!(c.call(Method::DELETE, &format!("/subnets/{sid}"), &a.token, None).await.0, 204);
+        c.call(Method::DELETE, &format!("/routers/{rid}"), &a.token, None).await;
+        c.call(Method::DELETE, &format!("/ports/{pid}"), &a.token, None).await;
+        assert_eq!(c.call(Method::DELETE, &format!("/networks/{id}"), &a.token, None).await.0, 204);
+    }
+});
