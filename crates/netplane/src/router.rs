@@ -109,7 +109,19 @@ pub fn routes(r: &HostRouter) -> BTreeSet<Route> {
             }
         }
     }
+    // A static route to a network the router is on itself would clash with the kernel's
+    // own route to it ("File exists" on every pass, the router never done): the connected
+    // route wins, as it would in any router.
+    let connected: BTreeSet<IpNet> = r
+        .interfaces
+        .iter()
+        .chain(r.gateway.as_ref().map(|g| &g.port))
+        .flat_map(|p| p.addresses.iter().map(IpNet::trunc))
+        .collect();
     for (dst, via) in &r.routes {
+        if connected.contains(&dst.trunc()) {
+            continue;
+        }
         out.retain(|x: &Route| x.dst != dst.trunc());
         out.insert(Route {
             dst: dst.trunc(),
@@ -423,5 +435,22 @@ mod tests {
             "stateless hosts ask DHCPv6 for DNS"
         );
         assert!(conf.contains("AdvAutonomous on;"));
+    }
+
+    #[test]
+    fn a_static_route_to_a_connected_network_leaves_it_to_the_kernel() {
+        let mut r = router();
+        r.routes = vec![
+            ("10.0.0.0/24".parse().unwrap(), "10.0.0.2".parse().unwrap()),
+            ("10.0.0.16/28".parse().unwrap(), "10.0.0.2".parse().unwrap()),
+        ];
+        let dsts: Vec<IpNet> = routes(&r).into_iter().map(|x| x.dst).collect();
+        assert_eq!(
+            dsts,
+            vec![
+                "0.0.0.0/0".parse::<IpNet>().unwrap(),
+                "10.0.0.16/28".parse().unwrap()
+            ]
+        );
     }
 }
