@@ -321,6 +321,10 @@ pub struct NetworkingReport {
     /// The routers now set up on the host (every port, address, route and NAT rule in place).
     #[serde(default)]
     pub routers: Vec<String>,
+    /// The ports of those routers (interfaces and gateways): a port added to a router that
+    /// was already up changes the report, so the controller hears of it and marks it ACTIVE.
+    #[serde(default)]
+    pub router_ports: Vec<String>,
     /// The floating IPs now translated by those routers.
     #[serde(default)]
     pub floating_ips: Vec<String>,

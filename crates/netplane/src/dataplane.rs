@@ -204,11 +204,13 @@ impl Dataplane {
 
         // Routers whose networks are ready (a port on one that is not waits for it).
         let mut routed = Vec::new();
+        let mut router_ports = Vec::new();
         let mut translated = Vec::new();
         for r in &want.routers {
             match self.router(&ns, r, &ready, &links, memory).await {
                 Ok(true) => {
                     routed.push(r.id.clone());
+                    router_ports.extend(router::wires(r).iter().map(|w| w.port.port_id.clone()));
                     translated.extend(r.floating_ips.iter().map(|f| f.id.clone()));
                     translated.extend(r.port_forwardings.iter().map(|f| f.floating_ip_id.clone()));
                 }
@@ -401,10 +403,12 @@ impl Dataplane {
         self.remove_uplinks(&ns, &flat).await;
         wired.sort();
         routed.sort();
+        router_ports.sort();
         translated.sort();
         Ok(NetworkingReport {
             wired,
             routers: routed,
+            router_ports,
             floating_ips: translated,
             error: (!errors.is_empty()).then(|| errors.join("; ")),
         })

@@ -451,6 +451,12 @@ async fn a_router_is_wired_translated_and_removed() {
     assert_eq!(r.error, None);
     assert_eq!(r.routers, vec![ROUTER.to_string()]);
     assert_eq!(r.floating_ips, vec!["fip1".to_string()]);
+    // Its ports are in the report: one added to the router (already up) changes the report,
+    // so the agent sends it and the new port becomes ACTIVE.
+    assert_eq!(
+        r.router_ports,
+        vec![ROUTER_IFACE.to_string(), ROUTER_GW.to_string()]
+    );
     let ns = router::netns("fs", "h1", ROUTER);
     assert!(host.forwards(&ns));
     let qr = router::interface_end(ROUTER_IFACE);
