@@ -429,6 +429,12 @@ async fn flavor_usages(c: &TestCloud) -> BTreeMap<String, BTreeMap<String, i64>>
 
 api_test!(async fn allocations_go_with_their_instances(c) {
     let m = c.tenant("member").await;
+    // A deleted server counts against the quota until its host has removed it: on a loaded
+    // machine the bursts below would hit the default 10 instances.
+    let admin = c.admin().await;
+    let (s, _) = c.call(Method::PUT, &format!("/os-quota-sets/{}", m.project_id), &admin,
+        Some(json!({"quota_set": {"instances": 50}}))).await;
+    assert_eq!(s, 200);
     c.start_hosts(2).await;
     // Bursts of creates and deletes, some deleted before they are even scheduled.
     let mut ids = Vec::new();
