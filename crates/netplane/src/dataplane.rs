@@ -875,13 +875,17 @@ impl Dataplane {
             }
         }
         let radvd = router::radvd_conf(r);
-        self.radvd(
-            &ns,
-            &r.id,
-            radvd.as_deref(),
-            known.and_then(|m| m.radvd.as_deref()),
-        )
-        .await?;
+        // A router that had no radvd at the last pass and wants none costs nothing here
+        // (most routers: no pid file read, no directory removed on every pass).
+        if radvd.is_some() || known.is_none_or(|m| m.radvd.is_some()) {
+            self.radvd(
+                &ns,
+                &r.id,
+                radvd.as_deref(),
+                known.and_then(|m| m.radvd.as_deref()),
+            )
+            .await?;
+        }
         memory.routers.insert(
             r.id.clone(),
             RouterMemory {

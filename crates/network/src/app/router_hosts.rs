@@ -327,14 +327,14 @@ async fn router_port(conn: &mut Conn, p: &Port) -> Result<Option<proto::RouterPo
     };
     let mut addresses = Vec::new();
     let mut ipv6_subnets: Vec<proto::Ipv6Subnet> = Vec::new();
+    // An interface advertises its IPv6 subnets (Neutron's radvd); a gateway hears the
+    // outside's advertisements instead.
+    let interface = p.device_owner != OWNER_ROUTER_GATEWAY;
     for f in &p.fixed_ips {
         if let Some(s) = db::subnets::get(conn, &f.subnet_id).await? {
             if let Ok(a) = IpNet::new(f.ip_address, s.cidr.prefix_len()) {
                 addresses.push(a);
             }
-            // An interface advertises its IPv6 subnets (Neutron's radvd); a gateway hears
-            // the outside's advertisements instead.
-            let interface = p.device_owner != OWNER_ROUTER_GATEWAY;
             if interface
                 && s.cidr.addr().is_ipv6()
                 && !ipv6_subnets.iter().any(|x| x.cidr == s.cidr)

@@ -328,7 +328,7 @@ impl NetworkService {
         let auto = super::ports::is_auto_address(&s);
         let blocks = |owner: &str| {
             if auto {
-                owner.starts_with("network:router_interface")
+                owner.starts_with(crate::model::OWNER_ROUTER_INTERFACE)
             } else {
                 owner != crate::model::OWNER_DHCP
             }
@@ -341,9 +341,9 @@ impl NetworkService {
         }
         if auto {
             db::ports::release_subnet(&mut tx, id, now_micros()).await?;
-        }
-        for (port, owner) in &holders {
-            if !auto && owner == crate::model::OWNER_DHCP {
+        } else {
+            // Only DHCP ports are left holding its addresses (checked above).
+            for (port, _) in &holders {
                 db::ports::delete(&mut tx, port).await?;
             }
         }
