@@ -40,6 +40,25 @@ fn plane(host: &Arc<FakeHost>) -> Dataplane {
     Dataplane::new(host.clone(), config())
 }
 
+/// A host whose physical network `public` reaches the outside namespace (`fs-ext`, bridge
+/// `brext`), and its data plane.
+async fn host_with_outside() -> (Arc<FakeHost>, Dataplane) {
+    use ferrostack_netplane::NetHost;
+    let host = Arc::new(FakeHost::default());
+    host.add_namespace("fs-ext").await.unwrap();
+    host.add_bridge("fs-ext", "brext", 1500).await.unwrap();
+    let dp = plane(&host);
+    (host, dp)
+}
+
+/// The two ports' network, the external one and a router between them.
+fn routed() -> HostNetworking {
+    let mut want = two_ports();
+    want.networks.push(external_network());
+    want.routers.push(common::router(1450));
+    want
+}
+
 #[tokio::test]
 async fn taps_join_their_bridge_once_their_guest_runs() {
     let host = Arc::new(FakeHost::default());
@@ -130,11 +149,7 @@ async fn vxlan_forwarding_follows_the_peers() {
 
 #[tokio::test]
 async fn flat_networks_get_an_uplink_and_unknown_physnets_are_reported() {
-    let host = Arc::new(FakeHost::default());
-    use ferrostack_netplane::NetHost;
-    host.add_namespace("fs-ext").await.unwrap();
-    host.add_bridge("fs-ext", "brext", 1500).await.unwrap();
-    let dp = plane(&host);
+    let (host, dp) = host_with_outside().await;
     let mut want = two_ports();
     want.networks.push(NetSegment {
         id: "pub".into(),
@@ -170,11 +185,7 @@ async fn flat_networks_get_an_uplink_and_unknown_physnets_are_reported() {
 
 #[tokio::test]
 async fn vlan_networks_share_their_physnets_trunk_and_leave_it_when_gone() {
-    let host = Arc::new(FakeHost::default());
-    use ferrostack_netplane::NetHost;
-    host.add_namespace("fs-ext").await.unwrap();
-    host.add_bridge("fs-ext", "brext", 1500).await.unwrap();
-    let dp = plane(&host);
+    let (host, dp) = host_with_outside().await;
     let mut want = two_ports();
     for (id, vlan) in [("v101", 101), ("v102", 102)] {
         want.networks.push(NetSegment {
@@ -379,14 +390,9 @@ async fn a_dhcp_server_is_started_reloaded_restarted_and_removed() {
 #[tokio::test]
 async fn a_routers_ipv6_interfaces_are_advertised_by_its_radvd() {
     use ferrostack_agent_api::{Ipv6Mode, Ipv6Subnet};
-    use ferrostack_netplane::{router, NetHost};
-    let host = Arc::new(FakeHost::default());
-    host.add_namespace("fs-ext").await.unwrap();
-    host.add_bridge("fs-ext", "brext", 1500).await.unwrap();
-    let dp = plane(&host);
-    let mut want = two_ports();
-    want.networks.push(external_network());
-    want.routers.push(common::router(1450));
+    use ferrostack_netplane::router;
+    let (host, dp) = host_with_outside().await;
+    let mut want = routed();
     let dir = router::radvd_dir(std::path::Path::new("/state/h1"), ROUTER);
     let pid_file = dir.join("pid");
     // IPv4 only: no radvd.
@@ -440,13 +446,8 @@ async fn a_routers_ipv6_interfaces_are_advertised_by_its_radvd() {
 #[tokio::test]
 async fn a_router_is_wired_translated_and_removed() {
     use ferrostack_netplane::{router, NetHost};
-    let host = Arc::new(FakeHost::default());
-    host.add_namespace("fs-ext").await.unwrap();
-    host.add_bridge("fs-ext", "brext", 1500).await.unwrap();
-    let dp = plane(&host);
-    let mut want = two_ports();
-    want.networks.push(external_network());
-    want.routers.push(common::router(1450));
+    let (host, dp) = host_with_outside().await;
+    let mut want = routed();
     let r = dp.converge(&want).await;
     assert_eq!(r.error, None);
     assert_eq!(r.routers, vec![ROUTER.to_string()]);

@@ -98,6 +98,33 @@ fn http(ns: &str, url: &str, from: Option<&str>) -> bool {
     sh(&a).status.success()
 }
 
+/// The VTEP of this test process's host number `slot` on loopback: each test takes slots
+/// of its own (tests run side by side in one process, and two VXLAN devices of one VNI on
+/// one port clash), and concurrent runs of this file take other ports by their pid.
+fn vtep(slot: u16) -> Vtep {
+    Vtep {
+        ip: "127.0.0.1".parse().unwrap(),
+        port: 20000 + 16 * u16::try_from(std::process::id() % 1000).unwrap() + slot,
+    }
+}
+
+/// A host of the test's own: its namespaces named from `prefix`, its VTEP in `slot`, its
+/// state in a temporary directory.
+fn host_config(
+    prefix: &str,
+    host: &str,
+    slot: u16,
+    physnets: BTreeMap<String, ferrostack_netplane::Uplink>,
+) -> HostConfig {
+    HostConfig {
+        prefix: prefix.to_string(),
+        host: host.into(),
+        vtep: vtep(slot),
+        physnets,
+        state_dir: std::env::temp_dir().join(format!("{prefix}-{host}-state")),
+    }
+}
+
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .map(|s| {
@@ -116,16 +143,7 @@ async fn security_groups_and_anti_spoofing_filter_real_traffic() {
     let prefix = format!("fst{}", std::process::id() % 100_000);
     let (g1, g2) = (format!("{prefix}-g1"), format!("{prefix}-g2"));
     let (pa, pb) = (port_id('a'), port_id('b'));
-    let config = HostConfig {
-        prefix: prefix.clone(),
-        host: "h1".into(),
-        vtep: Vtep {
-            ip: "127.0.0.1".parse().unwrap(),
-            port: 28000 + u16::try_from(std::process::id() % 2000).unwrap(),
-        },
-        physnets: BTreeMap::new(),
-        state_dir: std::env::temp_dir().join(format!("{prefix}-state")),
-    };
+    let config = host_config(&prefix, "h1", 0, BTreeMap::new());
     let dpns = config.netns();
     let mut cleanup = Cleanup(vec![g1.clone(), g2.clone(), dpns.clone()], Vec::new());
     guest(&g1, &names::tap(&pa), MAC_A, "10.0.0.11/24", "fd00::11/64");
@@ -396,14 +414,8 @@ async fn dnsmasq_gives_a_guest_its_port_address() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
     let config = HostConfig {
-        prefix: prefix.clone(),
-        host: "h1".into(),
-        vtep: Vtep {
-            ip: "127.0.0.1".parse().unwrap(),
-            port: 30000 + u16::try_from(std::process::id() % 2000).unwrap(),
-        },
-        physnets: BTreeMap::new(),
         state_dir: state.clone(),
+        ..host_config(&prefix, "h1", 1, BTreeMap::new())
     };
     let dhcp_ns = ferrostack_netplane::dhcp::netns(&prefix, "h1", NET);
     let mut cleanup = Cleanup(
@@ -536,22 +548,18 @@ async fn a_router_snats_the_inside_and_floating_ips_bring_the_outside_in() {
     let (g1, g2) = (format!("{prefix}-g1"), format!("{prefix}-g2"));
     let outside = format!("{prefix}-ext");
     let (pa, pb) = (port_id('d'), port_id('e'));
-    let config = HostConfig {
-        prefix: prefix.clone(),
-        host: "h1".into(),
-        vtep: Vtep {
-            ip: "127.0.0.1".parse().unwrap(),
-            port: 26000 + u16::try_from(std::process::id() % 2000).unwrap(),
-        },
-        physnets: BTreeMap::from([(
+    let config = host_config(
+        &prefix,
+        "h1",
+        2,
+        BTreeMap::from([(
             "public".into(),
             ferrostack_netplane::Uplink::Bridge {
                 netns: outside.clone(),
                 bridge: "brext".into(),
             },
         )]),
-        state_dir: std::env::temp_dir().join(format!("{prefix}-state")),
-    };
+    );
     let rns = ferrostack_netplane::router::netns(&prefix, "h1", ROUTER);
     let mut cleanup = Cleanup(
         vec![
@@ -723,23 +731,21 @@ async fn vlan_networks_carry_tagged_frames_between_hosts_and_stay_apart() {
     );
     let (pa, pb, pc) = (port_id('v'), port_id('w'), port_id('x'));
     let net2 = "0a1b2c3d-net2-4000-8000-000000000002";
-    let config = |host: &str, n: u16| HostConfig {
-        prefix: prefix.clone(),
-        host: host.into(),
-        vtep: Vtep {
-            ip: "127.0.0.1".parse().unwrap(),
-            port: 24000 + 2 * u16::try_from(std::process::id() % 2000).unwrap() + n,
-        },
-        physnets: BTreeMap::from([(
-            "physnet1".into(),
-            ferrostack_netplane::Uplink::Bridge {
-                netns: physnet.clone(),
-                bridge: "brphys".into(),
-            },
-        )]),
-        state_dir: std::env::temp_dir().join(format!("{prefix}-{host}-state")),
+    let config = |host: &str, slot: u16| {
+        host_config(
+            &prefix,
+            host,
+            slot,
+            BTreeMap::from([(
+                "physnet1".into(),
+                ferrostack_netplane::Uplink::Bridge {
+                    netns: physnet.clone(),
+                    bridge: "brphys".into(),
+                },
+            )]),
+        )
     };
-    let (c1, c2) = (config("h1", 0), config("h2", 1));
+    let (c1, c2) = (config("h1", 3), config("h2", 4));
     let _cleanup = Cleanup(
         vec![
             g1.clone(),
@@ -820,19 +826,10 @@ async fn vxlan_carries_tracked_traffic_between_two_hosts_of_one_machine() {
     let prefix = format!("fsx{}", std::process::id() % 100_000);
     let (g1, g2) = (format!("{prefix}-g1"), format!("{prefix}-g2"));
     let (pa, pb) = (port_id('y'), port_id('z'));
-    let base = 26000 + 2 * u16::try_from(std::process::id() % 2000).unwrap();
-    let vtep = |n: u16| Vtep {
-        ip: "127.0.0.1".parse().unwrap(),
-        port: base + n,
-    };
-    let config = |host: &str, n: u16| HostConfig {
-        prefix: prefix.clone(),
-        host: host.into(),
-        vtep: vtep(n),
-        physnets: BTreeMap::new(),
-        state_dir: std::env::temp_dir().join(format!("{prefix}-{host}-state")),
-    };
-    let (c1, c2) = (config("h1", 0), config("h2", 1));
+    let (c1, c2) = (
+        host_config(&prefix, "h1", 5, BTreeMap::new()),
+        host_config(&prefix, "h2", 6, BTreeMap::new()),
+    );
     let _cleanup = Cleanup(
         vec![g1.clone(), g2.clone(), c1.netns(), c2.netns()],
         Vec::new(),
@@ -855,10 +852,10 @@ async fn vxlan_carries_tracked_traffic_between_two_hosts_of_one_machine() {
         },
     };
     let mut on_h1 = all.clone();
-    on_h1.networks = vec![segment(1, MAC_B)];
+    on_h1.networks = vec![segment(6, MAC_B)];
     on_h1.ports.truncate(1);
     let mut on_h2 = all.clone();
-    on_h2.networks = vec![segment(0, MAC_A)];
+    on_h2.networks = vec![segment(5, MAC_A)];
     on_h2.ports.remove(0);
     let h1 = Dataplane::new(Arc::new(Linux), c1);
     let h2 = Dataplane::new(Arc::new(Linux), c2);
@@ -886,16 +883,7 @@ async fn a_routers_advertisements_let_a_guest_configure_ipv6_itself() {
     let prefix = format!("fs6{}", std::process::id() % 100_000);
     let g1 = format!("{prefix}-g1");
     let pa = port_id('s');
-    let config = HostConfig {
-        prefix: prefix.clone(),
-        host: "h1".into(),
-        vtep: Vtep {
-            ip: "127.0.0.1".parse().unwrap(),
-            port: 28000 + u16::try_from(std::process::id() % 2000).unwrap(),
-        },
-        physnets: BTreeMap::new(),
-        state_dir: std::env::temp_dir().join(format!("{prefix}-state")),
-    };
+    let config = host_config(&prefix, "h1", 7, BTreeMap::new());
     let rns = ferrostack_netplane::router::netns(&prefix, "h1", ROUTER);
     let _cleanup = Cleanup(vec![g1.clone(), config.netns(), rns.clone()], Vec::new());
     guest(&g1, &names::tap(&pa), MAC_A, "10.0.0.11/24", "fd00::11/64");
